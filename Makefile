@@ -1,0 +1,43 @@
+# One virtualenv in .venv; every target sets it up first, so each is one command on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATA ?= data/synth-default
+TORCH_VERSION ?= 2.13.0
+
+.PHONY: setup demo test test-fast test-heavy browser clean
+
+setup: $(STAMP)
+
+# torch is installed first and pinned here only (the CPU build); users elsewhere keep their own torch.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==$(TORCH_VERSION)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Headless Chromium for the leaderboard's browser test (Debian packages; needs root or an existing install).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else echo "chromium missing: run 'sudo apt-get install chromium chromium-driver' (browser tests will fail without it)"; fi; \
+	fi
+
+# Main job on the synthetic default.
+demo: setup
+	$(BIN)/robobench demo --data $(DATA)
+
+# The test suite CI runs (includes tests marked slow and browser; excludes heavy ones).
+test: setup browser
+	$(BIN)/python -m pytest -m "not heavy" -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not heavy and not slow and not browser" -q
+
+test-heavy: setup
+	$(BIN)/python -m pytest -m heavy -q
+
+clean:
+	rm -rf $(VENV) build *.egg-info

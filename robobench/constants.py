@@ -1,0 +1,58 @@
+"""nuScenes names shared by every part of the harness (devkit spelling and order)."""
+
+from typing import Final
+
+#: The six cameras, in the order views are stacked in a batch (mmdet3d/BEVDet order).
+CAMERAS: Final[tuple[str, ...]] = (
+    "CAM_FRONT",
+    "CAM_FRONT_RIGHT",
+    "CAM_FRONT_LEFT",
+    "CAM_BACK",
+    "CAM_BACK_LEFT",
+    "CAM_BACK_RIGHT",
+)
+
+LIDAR: Final[str] = "LIDAR_TOP"
+
+RADARS: Final[tuple[str, ...]] = (
+    "RADAR_FRONT",
+    "RADAR_FRONT_LEFT",
+    "RADAR_FRONT_RIGHT",
+    "RADAR_BACK_LEFT",
+    "RADAR_BACK_RIGHT",
+)
+
+#: The 10 detection classes of the devkit's ``detection_cvpr_2019`` config, in its order.
+DETECTION_CLASSES: Final[tuple[str, ...]] = (
+    "car",
+    "truck",
+    "bus",
+    "trailer",
+    "construction_vehicle",
+    "pedestrian",
+    "motorcycle",
+    "bicycle",
+    "traffic_cone",
+    "barrier",
+)
+
+#: Classes TiGDistill-BEV (Table XII) counts as small objects.
+SMALL_CLASSES: Final[tuple[str, ...]] = (
+    "pedestrian",
+    "motorcycle",
+    "bicycle",
+    "traffic_cone",
+    "barrier",
+)
+
+#: The eight attribute names of nuScenes detection.
+ATTRIBUTES: Final[tuple[str, ...]] = (
+    "cycle.with_rider",
+    "cycle.without_rider",
+    "pedestrian.moving",
+    "pedestrian.sitting_lying_down",
+    "pedestrian.standing",
+    "vehicle.moving",
+    "vehicle.parked",
+    "vehicle.stopped",
+)

@@ -1,0 +1,106 @@
+"""The contracts between data, models and evaluation (DESIGN.md, "Contracts").
+
+Frames
+------
+* **ego**: the ego frame at the LIDAR_TOP key-frame timestamp of a sample
+  (x forward, y left, z up, metres). GT boxes, LiDAR points, radar points and model
+  predictions all live in this frame. ``ego2global`` maps it to the global frame
+  that nuScenes results files use.
+* **camera**: OpenCV convention (x right, y down, z forward). ``cam2ego`` maps a
+  camera's frame to the *key* ego frame (it includes the small ego motion between
+  the camera's and the LiDAR's timestamps, as BEVDet's ``sensor2keyego``).
+* **image augmentation**: for a pixel ``p`` (homogeneous ``[u, v, 1]``) of the
+  original image, the pixel in the network input is
+  ``post_rots @ p[:3] + post_trans`` (BEVDet's ``post_rot``/``post_tran``).
+
+Boxes
+-----
+``(x, y, z, w, l, h, yaw, vx, vy)``: centre (geometric centre, as nuScenes), size in
+nuScenes ``wlh`` order (``l`` along the heading), yaw about +z from +x, velocity in
+m/s in the ego frame.
+
+Batch (a ``dict`` made by :mod:`robobench.data.dataset`'s collate function)
+-----------------------------------------------------------------------
+=================  =====================  ===============================================
+key                type / shape           meaning
+=================  =====================  ===============================================
+``imgs``           float (B, N, 3, H, W)  normalised views (ImageNet mean/std), N = 6
+``intrins``        float (B, N, 3, 3)     camera intrinsics of the original image
+``post_rots``      float (B, N, 3, 3)     image-augmentation rotation/scale
+``post_trans``     float (B, N, 3)        image-augmentation translation
+``cam2ego``        float (B, N, 4, 4)     camera -> key ego
+``ego2global``     float (B, 4, 4)        key ego -> global
+``depth``          float (B, N, h, w)     sparse LiDAR depth per view at the configured
+                                          downsample (0 = no point); h = H / d
+``points``         list[B] of (P, 5)      LiDAR points in ego: x, y, z, intensity, ring
+``radar``          list[B] of (R, 7)      radar points in ego: x, y, z, rcs, vx, vy
+                                          (ego-motion compensated), time lag (s)
+``gt_boxes``       list[B] of (M, 9)      boxes as above
+``gt_labels``      list[B] of (M,) long   index into ``DETECTION_CLASSES``
+``gt_attrs``       list[B] of (M,) long   index into ``ATTRIBUTES`` or -1
+``sample_tokens``  list[B] of str
+``prev``           dict or absent         previous key frame's ``imgs``, ``intrins``,
+                                          ``post_rots``, ``post_trans``, ``cam2ego``
+                                          (to *its* ego) and ``prev2cur`` (B, 4, 4):
+                                          previous ego -> current ego
+=================  =====================  ===============================================
+
+Model (a ``torch.nn.Module`` built by a registered entry)
+--------------------------------------------------------
+* ``forward(batch) -> dict`` with at least ``"bev"`` (B, C, Y, X) BEV features and
+  ``"preds"`` (the head's outputs); ``"depth"`` (B*N, D, h, w) bin probabilities
+  when the model predicts depth. BEV index ``[iy, ix]`` is the cell centred at
+  ``x = x_min + (ix + 0.5) * res``, ``y = y_min + (iy + 0.5) * res``.
+* ``loss(batch, outputs) -> dict[str, Tensor]``: named scalar losses (summed to train).
+* ``decode(batch, outputs) -> list[Detections]``: per sample, a dict with
+  ``boxes`` (K, 9) in the ego frame, ``scores`` (K,), ``labels`` (K,) and ``attrs`` (K,).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+
+BATCH_TENSOR_KEYS: dict[str, int] = {
+    "imgs": 5,
+    "intrins": 4,
+    "post_rots": 4,
+    "post_trans": 3,
+    "cam2ego": 4,
+    "ego2global": 3,
+    "depth": 4,
+}
+BATCH_LIST_KEYS: tuple[str, ...] = ("points", "radar", "gt_boxes", "gt_labels", "gt_attrs", "sample_tokens")
+DETECTION_KEYS: tuple[str, ...] = ("boxes", "scores", "labels", "attrs")
+
+
+@runtime_checkable
+class BEVModel(Protocol):
+    """What every entry's model provides (structural type, checked at registration)."""
+
+    def forward(self, batch: dict[str, Any]) -> dict[str, Any]: ...
+
+    def loss(self, batch: dict[str, Any], outputs: dict[str, Any]) -> dict[str, torch.Tensor]: ...
+
+    def decode(self, batch: dict[str, Any], outputs: dict[str, Any]) -> list[dict[str, torch.Tensor]]: ...
+
+
+def validate_batch(batch: dict[str, Any]) -> None:
+    """Raise ``ValueError`` naming the key when ``batch`` breaks the batch contract."""
+    missing = [k for k in (*BATCH_TENSOR_KEYS, *BATCH_LIST_KEYS) if k not in batch]
+    if missing:
+        raise ValueError(f"batch lacks keys {missing}")
+    bsz, n_views = batch["imgs"].shape[:2]
+    for key, ndim in BATCH_TENSOR_KEYS.items():
+        value = batch[key]
+        if not isinstance(value, torch.Tensor) or value.ndim != ndim:
+            raise ValueError(f"batch[{key!r}] must be a tensor with {ndim} dims, got {getattr(value, 'shape', type(value))}")
+        if value.shape[0] != bsz or (ndim >= 3 and key != "ego2global" and value.shape[1] != n_views):
+            raise ValueError(f"batch[{key!r}] has shape {tuple(value.shape)}; expected batch {bsz} and {n_views} views")
+    for key in BATCH_LIST_KEYS:
+        if len(batch[key]) != bsz:
+            raise ValueError(f"batch[{key!r}] has {len(batch[key])} items; expected {bsz}")
+    for i, boxes in enumerate(batch["gt_boxes"]):
+        if boxes.ndim != 2 or boxes.shape[1] != 9:
+            raise ValueError(f"batch['gt_boxes'][{i}] must be (M, 9), got {tuple(boxes.shape)}")

@@ -1,0 +1,62 @@
+"""The results row: one evaluation of one trained model under one condition.
+
+This is the record the store keeps and the leaderboard reads (DESIGN.md,
+"Results row"). Robustness aggregates (RR, mRR, CE, mCE) are never stored; they
+are computed from rows by :mod:`robobench.metrics.robustness`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class TrainMode(str, Enum):
+    """How the entry was trained: on clean data, or with the eight corruptions simulated."""
+
+    CLEAN = "clean"
+    CORRUPTED = "corrupted"
+
+
+#: Scalar detection metrics, devkit names lower-cased (``map`` is mAP).
+DETECTION_METRICS: tuple[str, ...] = ("nds", "map", "mate", "mase", "maoe", "mave", "maae")
+
+
+@dataclass
+class ResultRow:
+    """One (entry, train mode, condition, seed, dataset id, config hash) result.
+
+    ``per_class``: class -> {"ap": {"0.5": .., "1.0": .., "2.0": .., "4.0": ..}, "ap_mean": ..,
+    "trans_err": .., "scale_err": .., "orient_err": .., "vel_err": .., "attr_err": ..}.
+    ``breakdown``: e.g. {"small_map": .., "range_0_30": {"nds": .., "map": ..}, "range_30_60": {...}}.
+    ``depth``: {"all": {"abs_rel": .., ...}, "fg": {...}} or empty when the model predicts no depth.
+    A failed cell has ``status == "failed"``, ``error`` set and metric fields ``None``.
+    """
+
+    entry: str
+    train_mode: str
+    condition: str
+    seed: int
+    dataset_id: str
+    config_hash: str
+    profile: str = "quick"
+    status: str = "ok"
+    error: str | None = None
+    nds: float | None = None
+    map: float | None = None
+    mate: float | None = None
+    mase: float | None = None
+    maoe: float | None = None
+    mave: float | None = None
+    maae: float | None = None
+    per_class: dict[str, Any] = field(default_factory=dict)
+    breakdown: dict[str, Any] = field(default_factory=dict)
+    depth: dict[str, Any] = field(default_factory=dict)
+    wall_time: float | None = None
+    code_version: str = ""
+    created_at: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON dict of every field."""
+        return asdict(self)

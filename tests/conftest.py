@@ -1,0 +1,1 @@
+"""Shared fixtures: the tiny synthetic world is generated once per test session."""
