@@ -60,3 +60,23 @@ class ResultRow:
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON dict of every field."""
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class EntryRecord:
+    """What the store and the leaderboard know about an entry (no builder, no torch).
+
+    Stored beside the results so a leaderboard can be rendered from a results file
+    alone, even for entries registered on another machine.
+    """
+
+    name: str
+    role: str
+    base: str | None = None
+    teacher: str | None = None
+    paper: str = ""
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON dict of every field."""
+        return asdict(self)

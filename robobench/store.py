@@ -1,0 +1,385 @@
+"""The results store: one SQLite file, the single source of truth for the leaderboard.
+
+Why SQLite: one file to copy, transactions, and safe concurrent writers. The
+database runs in WAL mode (readers never block the writer) and every write is one
+``BEGIN IMMEDIATE`` transaction with a generous ``busy_timeout``, so two sweeps
+writing into the same file at once lose nothing: the second writer waits for the
+first instead of failing or overwriting half a batch.
+
+One row per key ``(entry, train_mode, condition, seed, dataset_id, config_hash)``
+holds every :class:`robobench.schema.ResultRow` field; the dict fields
+(``per_class``, ``breakdown``, ``depth``) are stored as JSON text. Writing a row
+whose key exists replaces it (upsert). An ``entries`` table records each entry's
+metadata (:class:`robobench.schema.EntryRecord`) so results imported from another
+machine render even when this machine has not registered those entries.
+
+The schema is versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` is the
+chain of SQL scripts, script ``i`` bringing version ``i`` to ``i + 1``. Opening an
+older database migrates it in place inside one transaction.
+
+Note: SQLite stores a float NaN as NULL, so a NaN metric reads back as ``None``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from robobench.errors import UserError
+from robobench.schema import EntryRecord, ResultRow
+
+if TYPE_CHECKING:
+    import pandas
+
+#: Columns forming a result's identity (the primary key).
+KEY_FIELDS: tuple[str, ...] = ("entry", "train_mode", "condition", "seed", "dataset_id", "config_hash")
+#: ResultRow fields stored as JSON text.
+JSON_FIELDS: tuple[str, ...] = ("per_class", "breakdown", "depth")
+#: Format tag of :meth:`ResultStore.export_json` files.
+EXPORT_FORMAT = "robobench-results"
+
+#: ``MIGRATIONS[i]`` upgrades a database from schema version ``i`` to ``i + 1``.
+#: Version 1 held results only; version 2 added the profile, the breakdown and depth
+#: dicts, and the entries table. Never edit a released step: append a new one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE results (
+        entry TEXT NOT NULL,
+        train_mode TEXT NOT NULL,
+        condition TEXT NOT NULL,
+        seed INTEGER NOT NULL,
+        dataset_id TEXT NOT NULL,
+        config_hash TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'ok',
+        error TEXT,
+        nds REAL, map REAL, mate REAL, mase REAL, maoe REAL, mave REAL, maae REAL,
+        per_class TEXT NOT NULL DEFAULT '{}',
+        wall_time REAL,
+        code_version TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (entry, train_mode, condition, seed, dataset_id, config_hash)
+    );
+    """,
+    """
+    ALTER TABLE results ADD COLUMN profile TEXT NOT NULL DEFAULT 'quick';
+    ALTER TABLE results ADD COLUMN breakdown TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE results ADD COLUMN depth TEXT NOT NULL DEFAULT '{}';
+    CREATE INDEX results_entry ON results (entry, train_mode);
+    CREATE TABLE entries (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        base TEXT,
+        teacher TEXT,
+        paper TEXT NOT NULL DEFAULT '',
+        description TEXT NOT NULL DEFAULT ''
+    );
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_ROW_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ResultRow))
+_ENTRY_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(EntryRecord))
+#: Fields ``rows()``/``dataframe()`` accept as filters.
+FILTER_FIELDS: tuple[str, ...] = (*KEY_FIELDS, "profile", "status")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _check_version(conn: sqlite3.Connection) -> int:
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise UserError(
+            f"results database has schema version {version}, newer than this robobench ({SCHEMA_VERSION}); "
+            "upgrade robobench to read it"
+        )
+    return version
+
+
+def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
+    """Bring ``conn``'s database to schema version ``target`` in one transaction; returns it.
+
+    Safe when several processes open a new database at once: the version is read
+    again after taking the write lock, so each step runs exactly once.
+    """
+    if _check_version(conn) >= target:
+        return target
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = _check_version(conn)
+        for step in range(version, target):
+            for statement in MIGRATIONS[step].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {int(max(version, target))}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return target
+
+
+def connect(path: str | Path, timeout: float = 60.0) -> sqlite3.Connection:
+    """An autocommit connection in WAL mode with ``busy_timeout`` (transactions are explicit)."""
+    conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
+    conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise UserError(f"results database {path}: cannot switch to WAL mode (got {mode!r}); use a local file system")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+def _encode(row: ResultRow) -> tuple[Any, ...]:
+    values = []
+    for name in _ROW_FIELDS:
+        value = getattr(row, name)
+        if name in JSON_FIELDS:
+            value = json.dumps(value or {}, sort_keys=True)
+        elif isinstance(value, float) and not math.isfinite(value):
+            value = None
+        values.append(value)
+    return tuple(values)
+
+
+def _decode(record: sqlite3.Row) -> ResultRow:
+    kwargs = {name: record[name] for name in _ROW_FIELDS}
+    for name in JSON_FIELDS:
+        kwargs[name] = json.loads(kwargs[name] or "{}")
+    return ResultRow(**kwargs)
+
+
+def _row_upsert(rows: list[ResultRow]) -> tuple[str, list[tuple[Any, ...]]]:
+    """SQL and parameters upserting ``rows`` (``created_at`` defaults to now)."""
+    for row in rows:
+        if not isinstance(row, ResultRow):
+            raise TypeError(f"the results store takes ResultRow objects, got {type(row).__name__}")
+    now = _now()
+    values = [_encode(r if r.created_at else ResultRow(**{**r.to_dict(), "created_at": now})) for r in rows]
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _ROW_FIELDS if c not in KEY_FIELDS)
+    sql = (
+        f"INSERT INTO results ({', '.join(_ROW_FIELDS)}) VALUES ({', '.join('?' * len(_ROW_FIELDS))}) "
+        f"ON CONFLICT ({', '.join(KEY_FIELDS)}) DO UPDATE SET {updates}"
+    )
+    return sql, values
+
+
+def _entry_upsert(records: list[EntryRecord]) -> tuple[str, list[tuple[Any, ...]]]:
+    """SQL and parameters upserting entry metadata."""
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _ENTRY_FIELDS if c != "name")
+    sql = (
+        f"INSERT INTO entries ({', '.join(_ENTRY_FIELDS)}) VALUES ({', '.join('?' * len(_ENTRY_FIELDS))}) "
+        f"ON CONFLICT (name) DO UPDATE SET {updates}"
+    )
+    return sql, [tuple(getattr(r, f) for f in _ENTRY_FIELDS) for r in records]
+
+
+def _where(filters: dict[str, Any]) -> tuple[str, list[Any]]:
+    """SQL ``WHERE`` clause of equality filters; a list/tuple/set value means "any of"."""
+    unknown = sorted(set(filters) - set(FILTER_FIELDS))
+    if unknown:
+        raise UserError(f"unknown result filter(s) {unknown}; filter on {', '.join(FILTER_FIELDS)}")
+    clauses, params = [], []
+    for name, value in sorted(filters.items()):
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple, set, frozenset)):
+            values = sorted(str(v) if name != "seed" else int(v) for v in value)
+            clauses.append(f"{name} IN ({', '.join('?' * len(values))})")
+            params.extend(values)
+        else:
+            clauses.append(f"{name} = ?")
+            params.append(int(value) if name == "seed" else str(value))
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+class ResultStore:
+    """Results of every evaluated cell in one SQLite file (created and migrated on open).
+
+    Each process opens its own connection (re-opened after ``fork``); one store
+    object is not meant to be shared between threads.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise UserError(f"results database {self.path} is a directory; pass a file path such as results.sqlite")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn: sqlite3.Connection | None = None
+        self._pid = -1
+        try:
+            migrate(self.conn)
+        except sqlite3.DatabaseError as exc:
+            raise UserError(f"{self.path} is not a robobench results database ({exc})") from None
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """This process's connection."""
+        if self._conn is None or self._pid != os.getpid():
+            self._conn = connect(self.path)
+            self._conn.row_factory = sqlite3.Row
+            self._pid = os.getpid()
+        return self._conn
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def close(self) -> None:
+        if self._conn is not None and self._pid == os.getpid():
+            self._conn.close()
+        self._conn = None
+
+    def __enter__(self) -> "ResultStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error): takes the write lock up front."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # -- writing -----------------------------------------------------------------
+
+    def add(self, row: ResultRow) -> None:
+        """Insert ``row`` or replace the row with the same key."""
+        self.add_many([row])
+
+    def add_many(self, rows: Iterable[ResultRow]) -> int:
+        """Upsert ``rows`` in one transaction (all or nothing); returns how many were written."""
+        sql, values = _row_upsert(list(rows))
+        with self.transaction() as conn:
+            conn.executemany(sql, values)
+        return len(values)
+
+    def add_entries(self, records: Iterable[EntryRecord]) -> None:
+        """Record (or update) entry metadata in one transaction."""
+        sql, values = _entry_upsert(list(records))
+        with self.transaction() as conn:
+            conn.executemany(sql, values)
+
+    # -- reading -----------------------------------------------------------------
+
+    def rows(self, **filters: Any) -> list[ResultRow]:
+        """Rows matching equality filters on :data:`FILTER_FIELDS` (list value: any of), in key order."""
+        where, params = _where(filters)
+        order = ", ".join(KEY_FIELDS)
+        cur = self.conn.execute(f"SELECT * FROM results{where} ORDER BY {order}", params)
+        return [_decode(r) for r in cur.fetchall()]
+
+    def count(self, **filters: Any) -> int:
+        """Number of rows matching ``filters`` (as :meth:`rows`)."""
+        where, params = _where(filters)
+        return int(self.conn.execute(f"SELECT COUNT(*) FROM results{where}", params).fetchone()[0])
+
+    def has(
+        self,
+        entry: str,
+        train_mode: str,
+        condition: str,
+        seed: int,
+        dataset_id: str,
+        config_hash: str,
+        *,
+        status: str | None = "ok",
+    ) -> bool:
+        """Whether the key is stored (by default only as a successful row: failed cells are redone)."""
+        filters = dict(zip(KEY_FIELDS, (entry, train_mode, condition, seed, dataset_id, config_hash)))
+        return self.count(**filters, status=status) > 0
+
+    def keys(self, status: str | None = "ok") -> set[tuple[Any, ...]]:
+        """All stored keys (``KEY_FIELDS`` order), by default of successful rows only."""
+        where, params = _where({"status": status})
+        cur = self.conn.execute(f"SELECT {', '.join(KEY_FIELDS)} FROM results{where}", params)
+        return {tuple(r) for r in cur.fetchall()}
+
+    def entries(self) -> list[EntryRecord]:
+        """Entry metadata recorded in the store, sorted by name."""
+        cur = self.conn.execute(f"SELECT {', '.join(_ENTRY_FIELDS)} FROM entries ORDER BY name")
+        return [EntryRecord(**dict(r)) for r in cur.fetchall()]
+
+    def dataframe(self, **filters: Any) -> "pandas.DataFrame":
+        """A ``pandas.DataFrame`` with one column per ResultRow field (dict fields as dicts)."""
+        import pandas as pd
+
+        rows = self.rows(**filters)
+        return pd.DataFrame([r.to_dict() for r in rows], columns=list(_ROW_FIELDS))
+
+    # -- sharing -----------------------------------------------------------------
+
+    def export_json(self, path: str | Path, **filters: Any) -> int:
+        """Write rows (matching ``filters``) and all entry metadata to a JSON file; returns the row count."""
+        rows = self.rows(**filters)
+        payload = {
+            "format": EXPORT_FORMAT,
+            "schema_version": SCHEMA_VERSION,
+            "entries": [e.to_dict() for e in self.entries()],
+            "rows": [r.to_dict() for r in rows],
+        }
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(payload, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+        return len(rows)
+
+    def import_json(self, path: str | Path) -> int:
+        """Upsert rows and entry metadata from an :meth:`export_json` file in one transaction.
+
+        The file is validated first (``UserError`` naming the file and the bad field);
+        returns the number of rows imported.
+        """
+        path = Path(path)
+        try:
+            payload = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise UserError(f"results file {path} does not exist") from None
+        except json.JSONDecodeError as exc:
+            raise UserError(f"results file {path} is not valid JSON: {exc}") from None
+        if not isinstance(payload, dict) or payload.get("format") != EXPORT_FORMAT:
+            raise UserError(f"{path} is not a robobench results export (expected \"format\": \"{EXPORT_FORMAT}\")")
+        rows = [_row_from_dict(d, path, i) for i, d in enumerate(payload.get("rows", []))]
+        records = [_entry_from_dict(d, path, i) for i, d in enumerate(payload.get("entries", []))]
+        with self.transaction() as conn:
+            # One transaction for both tables: an import is all or nothing.
+            conn.executemany(*_entry_upsert(records))
+            conn.executemany(*_row_upsert(rows))
+        return len(rows)
+
+def _row_from_dict(data: Any, path: Path, index: int) -> ResultRow:
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: rows[{index}] is not an object")
+    unknown = sorted(set(data) - set(_ROW_FIELDS))
+    missing = sorted(set(KEY_FIELDS) - set(data))
+    if unknown or missing:
+        raise UserError(f"{path}: rows[{index}] has unknown fields {unknown} / lacks key fields {missing}")
+    try:
+        return ResultRow(**data)
+    except TypeError as exc:
+        raise UserError(f"{path}: rows[{index}]: {exc}") from None
+
+
+def _entry_from_dict(data: Any, path: Path, index: int) -> EntryRecord:
+    if not isinstance(data, dict) or "name" not in data or "role" not in data:
+        raise UserError(f"{path}: entries[{index}] must be an object with at least 'name' and 'role'")
+    unknown = sorted(set(data) - set(_ENTRY_FIELDS))
+    if unknown:
+        raise UserError(f"{path}: entries[{index}] has unknown fields {unknown}")
+    return EntryRecord(**data)

@@ -1,0 +1,205 @@
+"""The SQLite results store: schema, upsert, filters, migration, concurrency, JSON sharing."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import sqlite3
+from dataclasses import fields, replace
+
+import pytest
+
+from robobench.errors import UserError
+from robobench.schema import EntryRecord, ResultRow
+from robobench.store import SCHEMA_VERSION, ResultStore, connect, migrate
+
+
+def make_row(entry: str = "bevdet", condition: str = "clean", seed: int = 0, **kw) -> ResultRow:
+    base = dict(
+        entry=entry,
+        train_mode="clean",
+        condition=condition,
+        seed=seed,
+        dataset_id="synth-tiny-0",
+        config_hash="abc123",
+        nds=0.4,
+        map=0.3,
+        mate=0.5,
+        mase=0.25,
+        maoe=0.6,
+        mave=0.9,
+        maae=0.2,
+        per_class={"car": {"ap": {"0.5": 0.1, "1.0": 0.2, "2.0": 0.3, "4.0": 0.4}, "ap_mean": 0.25}},
+        breakdown={"small_map": 0.1, "range_0_30": {"nds": 0.5, "map": 0.4}},
+        depth={"all": {"abs_rel": 0.2}},
+        wall_time=12.5,
+        code_version="0.1.0+abc",
+    )
+    base.update(kw)
+    return ResultRow(**base)
+
+
+def test_every_result_field_is_a_column(tmp_path):
+    store = ResultStore(tmp_path / "r.sqlite")
+    cols = {r[1] for r in store.conn.execute("PRAGMA table_info(results)")}
+    assert cols == {f.name for f in fields(ResultRow)}
+    assert store.schema_version == SCHEMA_VERSION
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_round_trip_and_upsert(tmp_path):
+    store = ResultStore(tmp_path / "r.sqlite")
+    row = make_row()
+    store.add(row)
+    (back,) = store.rows()
+    assert back.created_at  # stamped on write
+    assert replace(back, created_at="") == row
+    # Same key: replaced, not duplicated.
+    store.add(make_row(nds=0.55, per_class={}))
+    (back,) = store.rows()
+    assert back.nds == 0.55 and back.per_class == {}
+    # Another config hash is another row.
+    store.add(make_row(config_hash="other"))
+    assert store.count() == 2
+
+
+def test_filters_has_keys_and_failed_rows(tmp_path):
+    store = ResultStore(tmp_path / "r.sqlite")
+    store.add_many(
+        [make_row(condition=c, seed=s) for c in ("clean", "Fog:hard") for s in (0, 1)]
+        + [make_row(entry="bevdepth", condition="Snow:easy", status="failed", error="boom", nds=None)]
+    )
+    assert store.count() == 5
+    assert [r.seed for r in store.rows(condition="Fog:hard")] == [0, 1]
+    assert len(store.rows(entry=["bevdet", "bevdepth"], seed=0)) == 3
+    assert store.has("bevdet", "clean", "Fog:hard", 1, "synth-tiny-0", "abc123")
+    assert not store.has("bevdet", "clean", "Fog:hard", 2, "synth-tiny-0", "abc123")
+    # A failed cell is stored with its error but does not count as done.
+    (failed,) = store.rows(status="failed")
+    assert failed.error == "boom" and failed.nds is None
+    assert not store.has("bevdepth", "clean", "Snow:easy", 0, "synth-tiny-0", "abc123")
+    assert store.has("bevdepth", "clean", "Snow:easy", 0, "synth-tiny-0", "abc123", status=None)
+    assert ("bevdet", "clean", "clean", 0, "synth-tiny-0", "abc123") in store.keys()
+    assert len(store.keys()) == 4
+    with pytest.raises(UserError, match="unknown result filter"):
+        store.rows(nds=0.4)
+
+
+def test_non_finite_metric_reads_back_as_none(tmp_path):
+    store = ResultStore(tmp_path / "r.sqlite")
+    store.add(make_row(mave=float("nan")))
+    assert store.rows()[0].mave is None
+
+
+def test_add_many_is_all_or_nothing(tmp_path):
+    store = ResultStore(tmp_path / "r.sqlite")
+    with pytest.raises(TypeError):
+        store.add_many([make_row(seed=0), {"entry": "not a row"}])
+    bad = make_row(seed=1)
+    bad.per_class = {"car": object()}  # not JSON-serialisable: fails mid-batch
+    with pytest.raises(TypeError):
+        store.add_many([make_row(seed=2), bad])
+    assert store.count() == 0
+
+
+def test_dataframe(tmp_path):
+    store = ResultStore(tmp_path / "r.sqlite")
+    assert list(store.dataframe().columns) == [f.name for f in fields(ResultRow)]
+    store.add_many([make_row(seed=s, nds=0.1 * (s + 1)) for s in range(3)])
+    df = store.dataframe()
+    assert len(df) == 3
+    assert df["nds"].tolist() == pytest.approx([0.1, 0.2, 0.3])
+    assert df.loc[0, "breakdown"]["range_0_30"]["map"] == 0.4
+
+
+def test_export_import_between_machines(tmp_path):
+    a = ResultStore(tmp_path / "a.sqlite")
+    a.add_many([make_row(seed=s) for s in range(3)])
+    a.add_entries([EntryRecord("bevdet", "student", paper="arXiv:2112.11790", description="LSS student")])
+    assert a.export_json(tmp_path / "a.json") == 3
+    b = ResultStore(tmp_path / "b.sqlite")
+    b.add(make_row(seed=0, nds=0.01))  # older value of a shared key gets replaced
+    assert b.import_json(tmp_path / "a.json") == 3
+    assert b.rows() == a.rows()
+    assert b.entries() == [EntryRecord("bevdet", "student", paper="arXiv:2112.11790", description="LSS student")]
+
+
+def test_import_rejects_bad_files(tmp_path):
+    store = ResultStore(tmp_path / "r.sqlite")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(UserError, match="bad.json is not valid JSON"):
+        store.import_json(bad)
+    bad.write_text(json.dumps({"rows": []}))
+    with pytest.raises(UserError, match="not a robobench results export"):
+        store.import_json(bad)
+    row = make_row().to_dict()
+    del row["seed"]
+    bad.write_text(json.dumps({"format": "robobench-results", "rows": [make_row().to_dict(), row]}))
+    with pytest.raises(UserError, match=r"rows\[1\].*lacks key fields \['seed'\]"):
+        store.import_json(bad)
+    assert store.count() == 0
+    with pytest.raises(UserError, match="does not exist"):
+        store.import_json(tmp_path / "missing.json")
+
+
+def test_migrates_a_version_1_database(tmp_path):
+    path = tmp_path / "old.sqlite"
+    conn = connect(path)
+    assert migrate(conn, target=1) == 1
+    conn.execute(
+        "INSERT INTO results (entry, train_mode, condition, seed, dataset_id, config_hash, nds, map, per_class,"
+        " code_version, created_at) VALUES ('bevdet', 'clean', 'Fog:mid', 2, 'synth', 'h1', 0.3, 0.2,"
+        " '{\"car\": {\"ap_mean\": 0.2}}', 'v0', '2025-01-01T00:00:00+00:00')"
+    )
+    conn.close()
+    store = ResultStore(path)
+    assert store.schema_version == SCHEMA_VERSION
+    (row,) = store.rows()
+    assert (row.entry, row.condition, row.seed, row.nds, row.per_class) == (
+        "bevdet", "Fog:mid", 2, 0.3, {"car": {"ap_mean": 0.2}}
+    )
+    assert (row.profile, row.breakdown, row.depth, row.status) == ("quick", {}, {}, "ok")
+    store.add_entries([EntryRecord("bevdet", "student")])  # table added by the migration
+    store.add(make_row(condition="Fog:mid"))
+    assert store.count() == 2
+
+
+def test_refuses_newer_schema_and_foreign_files(tmp_path):
+    path = tmp_path / "new.sqlite"
+    ResultStore(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(UserError, match="newer than this robobench"):
+        ResultStore(path)
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(UserError, match="junk.sqlite is not a robobench results database"):
+        ResultStore(junk)
+
+
+def _writer(path: str, worker: int, n_batches: int, barrier) -> None:
+    store = ResultStore(path)
+    barrier.wait()
+    for i in range(n_batches):
+        # Distinct keys per worker plus one key both workers keep overwriting.
+        store.add_many([make_row(entry=f"w{worker}", seed=i), make_row(entry="shared", seed=i, nds=worker / 10)])
+    store.close()
+
+
+def test_two_processes_writing_at_once_lose_nothing(tmp_path):
+    path = str(tmp_path / "r.sqlite")
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(2)
+    n = 60
+    procs = [ctx.Process(target=_writer, args=(path, w, n, barrier)) for w in (1, 2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    store = ResultStore(path)
+    assert store.count(entry="w1") == n and store.count(entry="w2") == n
+    shared = store.rows(entry="shared")
+    assert len(shared) == n and {r.nds for r in shared} <= {0.1, 0.2}
