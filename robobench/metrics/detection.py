@@ -1,0 +1,638 @@
+"""nuScenes detection metrics (NDS, mAP, TP errors), vectorised, equal to the devkit's.
+
+:class:`DetectionEvaluator` reproduces ``nuscenes.eval.detection.evaluate.DetectionEval``
+(config ``detection_cvpr_2019``) number for number, but loads and filters the GT once
+(a sweep scores 25 conditions against the same GT) and replaces the devkit's per-box
+Python loops by array code:
+
+* **Filtering** (devkit ``filter_eval_boxes``): a box is kept when its xy distance to the
+  ego pose of the sample's LIDAR_TOP key frame is ``< class_range[class]``, its
+  ``num_pts`` (LiDAR + radar points for GT, ``-1`` for predictions unless the file says
+  otherwise) is not 0, and, for bicycle/motorcycle, its centre is not inside a
+  ``static_object.bicycle_rack`` annotation of the sample. Applied to GT and predictions.
+* **Matching** (devkit ``accumulate``): per class and distance threshold, predictions are
+  visited in descending score (ties: the later box in file order first, as the devkit's
+  ``sorted(...)[::-1]``); each takes the nearest (xy centre distance; first in annotation
+  order on ties) not yet taken GT of its sample and class, and is a TP when that distance
+  is ``< threshold``. Matches in different (sample, class) groups are independent, so
+  the greedy pass runs over all groups at once: step ``k`` handles the ``k``-th
+  prediction of every group, restricted to predictions with a GT within the largest
+  threshold (the others are false positives at every threshold).
+* **AP / TP errors**: the devkit's 101-point interpolation, ``calc_ap`` (min recall and
+  min precision 0.1) and ``calc_tp`` (errors between min recall and max recall, 1 when
+  the class never reaches min recall), computed by the devkit's own vectorised
+  ``calc_ap``/``calc_tp``/``cummean`` on curves built here. TP errors at ``dist_th_tp``
+  (2 m): ATE = centre distance, ASE = 1 - IoU of the size-aligned boxes, AOE = yaw
+  difference (period pi for barrier), AVE = velocity L2, AAE = 1 - attribute accuracy
+  (undefined, i.e. ignored, when the GT has no attribute). Traffic cones have no
+  AOE/AVE/AAE and barriers no AVE/AAE (nan, skipped in the means), as in the devkit.
+  A class without GT (or without any match) scores AP 0 and TP errors 1.
+* ``NDS = (5 mAP + sum_k (1 - min(1, mTP_k))) / 10``.
+
+Breakdowns (TiGDistill-BEV Tables XI and XII): ``small_map`` is the mean of the
+per-class AP (mean over thresholds) of pedestrian, motorcycle, bicycle, traffic_cone and
+barrier. ``ranges`` (``"0-30"``, ``"30-60"``) re-run the whole evaluation after keeping
+only the GT *and* the predictions whose ego xy distance ``d`` satisfies ``lo <= d < hi``
+(on top of the class ranges); classes left without GT there score AP 0 / TP errors 1
+exactly as the devkit scores a class without GT, and the means still run over all ten
+classes (so 30-60 m cannot exceed 0.8 mAP: traffic cones and barriers are limited to
+30 m by the class ranges).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from nuscenes.eval.common.config import config_factory
+from nuscenes.eval.common.utils import cummean
+from nuscenes.eval.detection.algo import calc_ap, calc_tp
+from nuscenes.eval.detection.constants import TP_METRICS
+from nuscenes.eval.detection.data_classes import DetectionConfig, DetectionMetricData, DetectionMetrics
+from nuscenes.eval.detection.utils import category_to_detection_name
+from nuscenes.utils.data_classes import Box
+from nuscenes.utils.geometry_utils import points_in_box
+from pyquaternion import Quaternion
+
+from robobench.constants import ATTRIBUTES, DETECTION_CLASSES, SMALL_CLASSES
+from robobench.errors import UserError
+
+#: TP errors the devkit leaves undefined (nan) for a class.
+UNDEFINED_TP: dict[str, frozenset[str]] = {
+    "traffic_cone": frozenset({"attr_err", "vel_err", "orient_err"}),
+    "barrier": frozenset({"attr_err", "vel_err"}),
+}
+#: Ego-distance ranges of TiGDistill-BEV Table XII, metres, ``lo <= d < hi``.
+DISTANCE_RANGES: dict[str, tuple[float, float]] = {"0-30": (0.0, 30.0), "30-60": (30.0, 60.0)}
+#: Devkit TP metric name -> the results-row / summary name.
+TP_SUMMARY_NAMES: dict[str, str] = {
+    "trans_err": "mate",
+    "scale_err": "mase",
+    "orient_err": "maoe",
+    "vel_err": "mave",
+    "attr_err": "maae",
+}
+_BIKE_CLASSES = ("bicycle", "motorcycle")
+_BIKE_RACK = "static_object.bicycle_rack"
+_ATTR_INDEX = {name: i for i, name in enumerate(ATTRIBUTES)}
+_PAIR_CHUNK = 4_000_000  # candidate (prediction, GT) pairs examined per block
+
+
+def quaternion_yaws(q: np.ndarray) -> np.ndarray:
+    """Yaw (rad) of ``(N, 4)`` w-x-y-z quaternions: the heading of the rotated +x axis.
+
+    Same angle as the devkit's ``quaternion_yaw`` (``arctan2`` of the first column of the
+    rotation matrix); the formula is scale-free, so unnormalised quaternions are fine.
+    """
+    w, x, y, z = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
+    return np.arctan2(2.0 * (w * z + x * y), w * w + x * x - y * y - z * z)
+
+
+@dataclass
+class BoxArrays:
+    """Boxes of one set (GT or predictions) as flat arrays, in the devkit's iteration order.
+
+    ``sample`` indexes the evaluator's sample tokens, ``label`` the config's class names,
+    ``attr`` :data:`robobench.constants.ATTRIBUTES` (-1: none). Coordinates are global.
+    """
+
+    sample: np.ndarray
+    label: np.ndarray
+    xyz: np.ndarray
+    size: np.ndarray
+    yaw: np.ndarray
+    vel: np.ndarray
+    score: np.ndarray
+    attr: np.ndarray
+    num_pts: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.sample)
+
+    def subset(self, keep: np.ndarray) -> "BoxArrays":
+        """The boxes where the boolean ``keep`` is true, order preserved."""
+        return BoxArrays(*(getattr(self, f)[keep] for f in self.__dataclass_fields__))
+
+    @classmethod
+    def from_lists(
+        cls,
+        sample: Sequence[int],
+        label: Sequence[int],
+        xyz: Sequence[Sequence[float]],
+        size: Sequence[Sequence[float]],
+        rotation: Sequence[Sequence[float]],
+        vel: Sequence[Sequence[float]],
+        score: Sequence[float],
+        attr: Sequence[int],
+        num_pts: Sequence[int],
+    ) -> "BoxArrays":
+        """Build from per-box Python lists (rotation as w-x-y-z quaternions)."""
+        rot = np.asarray(rotation, dtype=np.float64).reshape(-1, 4)
+        return cls(
+            sample=np.asarray(sample, dtype=np.int64),
+            label=np.asarray(label, dtype=np.int64),
+            xyz=np.asarray(xyz, dtype=np.float64).reshape(-1, 3),
+            size=np.asarray(size, dtype=np.float64).reshape(-1, 3),
+            yaw=quaternion_yaws(rot),
+            vel=np.asarray(vel, dtype=np.float64).reshape(-1, 2),
+            score=np.asarray(score, dtype=np.float64),
+            attr=np.asarray(attr, dtype=np.int64),
+            num_pts=np.asarray(num_pts, dtype=np.int64),
+        )
+
+    @classmethod
+    def from_eval_boxes(cls, boxes: Any, sample_tokens: Sequence[str], class_names: Sequence[str]) -> "BoxArrays":
+        """Convert devkit ``EvalBoxes`` of ``DetectionBox`` (used to check against the devkit)."""
+        index = {t: i for i, t in enumerate(sample_tokens)}
+        cls_index = {c: i for i, c in enumerate(class_names)}
+        flat = boxes.all
+        return cls.from_lists(
+            [index[b.sample_token] for b in flat],
+            [cls_index[b.detection_name] for b in flat],
+            [b.translation for b in flat],
+            [b.size for b in flat],
+            [b.rotation for b in flat],
+            [b.velocity for b in flat],
+            [b.detection_score for b in flat],
+            [_ATTR_INDEX.get(b.attribute_name, -1) for b in flat],
+            [b.num_pts for b in flat],
+        )
+
+
+@dataclass
+class DetectionResult:
+    """Every number of one evaluation (fractions; TP errors in metres, m/s, rad or 1-x).
+
+    ``label_aps[class][dist_th]``, ``label_tp_errors[class][tp_metric]`` (nan where the
+    devkit leaves it undefined), ``tp_errors[tp_metric]`` (class means),
+    ``mean_dist_aps[class]``; ``small_map`` and ``ranges`` are the breakdowns described in
+    the module docstring (``ranges`` is empty when breakdowns were not asked for).
+    """
+
+    nds: float
+    map: float
+    mate: float
+    mase: float
+    maoe: float
+    mave: float
+    maae: float
+    label_aps: dict[str, dict[float, float]]
+    label_tp_errors: dict[str, dict[str, float]]
+    tp_errors: dict[str, float]
+    mean_dist_aps: dict[str, float]
+    small_map: float
+    ranges: dict[str, "DetectionResult"] = field(default_factory=dict)
+
+    @classmethod
+    def from_metrics(cls, metrics: DetectionMetrics) -> "DetectionResult":
+        """Summarise a filled devkit ``DetectionMetrics`` (its own aggregation is used)."""
+        tp = metrics.tp_errors
+        mean_aps = {c: float(v) for c, v in metrics.mean_dist_aps.items()}
+        return cls(
+            nds=float(metrics.nd_score),
+            map=float(metrics.mean_ap),
+            **{short: float(tp[name]) for name, short in TP_SUMMARY_NAMES.items()},
+            label_aps={c: {th: metrics.get_label_ap(c, th) for th in metrics.cfg.dist_ths} for c in mean_aps},
+            label_tp_errors={c: {m: metrics.get_label_tp(c, m) for m in TP_METRICS} for c in mean_aps},
+            tp_errors=dict(tp),
+            mean_dist_aps=mean_aps,
+            small_map=float(np.mean([mean_aps[c] for c in SMALL_CLASSES if c in mean_aps])),
+        )
+
+    def summary(self) -> dict[str, float]:
+        """The seven headline numbers: nds, map, mate, mase, maoe, mave, maae."""
+        return {k: getattr(self, k) for k in ("nds", "map", *TP_SUMMARY_NAMES.values())}
+
+    def row_fields(self) -> dict[str, Any]:
+        """The :class:`robobench.schema.ResultRow` metric fields (undefined errors -> None)."""
+        per_class = {}
+        for name, aps in self.label_aps.items():
+            entry: dict[str, Any] = {
+                "ap": {str(float(th)): ap for th, ap in aps.items()},
+                "ap_mean": self.mean_dist_aps[name],
+            }
+            entry.update({m: _none_if_nan(v) for m, v in self.label_tp_errors[name].items()})
+            per_class[name] = entry
+        breakdown: dict[str, Any] = {"small_map": self.small_map}
+        for key, res in self.ranges.items():
+            breakdown["range_" + key.replace("-", "_")] = {"nds": res.nds, "map": res.map}
+        return {**self.summary(), "per_class": per_class, "breakdown": breakdown}
+
+
+def _none_if_nan(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
+
+
+def split_sample_tokens(nusc: Any, split: str) -> list[str]:
+    """Sample tokens of a split in the devkit's order (``nusc.sample`` order).
+
+    Predefined splits (``val``, ``mini_val``, ...) come from the devkit's scene lists and
+    must fit the version; any other name is looked up in ``<dataroot>/<version>/splits.json``.
+    """
+    from nuscenes.utils.splits import create_splits_scenes, get_scenes_of_custom_split, is_predefined_split
+
+    if is_predefined_split(split):
+        suffix = {"mini_train": "mini", "mini_val": "mini", "test": "test"}.get(split, "trainval")
+        if not nusc.version.endswith(suffix):
+            raise UserError(f"split {split!r} belongs to nuScenes v1.0-{suffix}, not to version {nusc.version!r}")
+        scenes = set(create_splits_scenes()[split])
+    else:
+        try:
+            scenes = set(get_scenes_of_custom_split(split_name=split, nusc=nusc))
+        except ValueError as exc:
+            raise UserError(f"split {split!r}: {exc}") from None
+    scene_names = {s["token"]: s["name"] for s in nusc.scene}
+    return [s["token"] for s in nusc.sample if scene_names[s["scene_token"]] in scenes]
+
+
+class DetectionEvaluator:
+    """Evaluates nuScenes results against the GT of one split; the GT is prepared once.
+
+    ``DetectionEvaluator(nusc, "synth_val").evaluate("results.json")`` gives the numbers
+    of ``DetectionEval(nusc, config_factory("detection_cvpr_2019"), "results.json",
+    eval_set="synth_val")``. ``config`` is a devkit ``DetectionConfig`` (default
+    ``detection_cvpr_2019``).
+    """
+
+    def __init__(self, nusc: Any, split: str, config: DetectionConfig | None = None) -> None:
+        self.nusc = nusc
+        self.split = split
+        self.cfg = config if config is not None else config_factory("detection_cvpr_2019")
+        self.class_names: list[str] = list(self.cfg.class_names)
+        self.sample_tokens = split_sample_tokens(nusc, split)
+        if not self.sample_tokens:
+            raise UserError(f"split {split!r} of {nusc.version} has no samples")
+        from nuscenes.utils.splits import is_predefined_split
+
+        #: Predefined splits: the devkit keeps the results file's sample order; custom: the split's.
+        self.keep_file_order = is_predefined_split(split)
+        self.sample_index = {t: i for i, t in enumerate(self.sample_tokens)}
+        self.ego_xyz = np.array([self._ego_translation(t) for t in self.sample_tokens], dtype=np.float64)
+        self.bike_racks = self._bike_racks()
+        self.class_range = np.array([self.cfg.class_range[c] for c in self.class_names], dtype=np.float64)
+        self.gt = self.filter(self._load_gt())
+
+    # -- GT --------------------------------------------------------------------------
+    def _ego_translation(self, sample_token: str) -> list[float]:
+        sample = self.nusc.get("sample", sample_token)
+        sd = self.nusc.get("sample_data", sample["data"]["LIDAR_TOP"])
+        return self.nusc.get("ego_pose", sd["ego_pose_token"])["translation"]
+
+    def _bike_racks(self) -> dict[int, list[Box]]:
+        racks: dict[int, list[Box]] = {}
+        for i, token in enumerate(self.sample_tokens):
+            recs = [self.nusc.get("sample_annotation", a) for a in self.nusc.get("sample", token)["anns"]]
+            boxes = [
+                Box(r["translation"], r["size"], Quaternion(r["rotation"])) for r in recs if r["category_name"] == _BIKE_RACK
+            ]
+            if boxes:
+                racks[i] = boxes
+        return racks
+
+    def _load_gt(self) -> BoxArrays:
+        """GT boxes as the devkit's ``load_gt`` builds them (before filtering)."""
+        attr_names = {a["token"]: a["name"] for a in self.nusc.attribute}
+        cls_index = {c: i for i, c in enumerate(self.class_names)}
+        cols: dict[str, list] = {k: [] for k in ("sample", "label", "xyz", "size", "rot", "vel", "attr", "pts")}
+        for i, token in enumerate(self.sample_tokens):
+            for ann_token in self.nusc.get("sample", token)["anns"]:
+                ann = self.nusc.get("sample_annotation", ann_token)
+                name = category_to_detection_name(ann["category_name"])
+                if name is None or name not in cls_index:
+                    continue
+                if len(ann["attribute_tokens"]) > 1:
+                    raise UserError(f"annotation {ann_token} has more than one attribute; the devkit forbids that")
+                attr = attr_names[ann["attribute_tokens"][0]] if ann["attribute_tokens"] else ""
+                cols["sample"].append(i)
+                cols["label"].append(cls_index[name])
+                cols["xyz"].append(ann["translation"])
+                cols["size"].append(ann["size"])
+                cols["rot"].append(ann["rotation"])
+                cols["vel"].append(self.nusc.box_velocity(ann_token)[:2])
+                cols["attr"].append(_ATTR_INDEX.get(attr, -1))
+                cols["pts"].append(ann["num_lidar_pts"] + ann["num_radar_pts"])
+        return BoxArrays.from_lists(
+            cols["sample"], cols["label"], cols["xyz"], cols["size"], cols["rot"], cols["vel"],
+            [-1.0] * len(cols["sample"]), cols["attr"], cols["pts"],
+        )
+
+    # -- filtering -------------------------------------------------------------------
+    def ego_dist(self, boxes: BoxArrays) -> np.ndarray:
+        """xy distance of each box centre to its sample's ego pose (devkit ``ego_dist``)."""
+        d = boxes.xyz - self.ego_xyz[boxes.sample]
+        return np.sqrt(d[:, 0] ** 2 + d[:, 1] ** 2)
+
+    def filter(self, boxes: BoxArrays) -> BoxArrays:
+        """The devkit's ``filter_eval_boxes``: class range, zero points, bike racks."""
+        keep = (self.ego_dist(boxes) < self.class_range[boxes.label]) & (boxes.num_pts != 0)
+        bike_labels = [self.class_names.index(c) for c in _BIKE_CLASSES if c in self.class_names]
+        is_bike = keep & np.isin(boxes.label, bike_labels)
+        for sample, racks in self.bike_racks.items():
+            idx = np.nonzero(is_bike & (boxes.sample == sample))[0]
+            if len(idx):
+                centres = boxes.xyz[idx].T
+                inside = np.zeros(len(idx), dtype=bool)
+                for rack in racks:
+                    inside |= points_in_box(rack, centres)
+                keep[idx[inside]] = False
+        return boxes.subset(keep)
+
+    # -- evaluation ------------------------------------------------------------------
+    def load_predictions(self, results: Mapping[str, Any] | str | Path) -> BoxArrays:
+        """Validate a results file or dict and return its boxes (unfiltered, devkit order)."""
+        data = read_results_json(results) if isinstance(results, (str, Path)) else results
+        return parse_results(
+            data,
+            self.sample_tokens,
+            self.class_names,
+            max_boxes_per_sample=self.cfg.max_boxes_per_sample,
+            keep_file_order=self.keep_file_order,
+        )
+
+    def evaluate(self, results: Mapping[str, Any] | str | Path, breakdowns: bool = True) -> DetectionResult:
+        """Score one results JSON (path or loaded dict); ``breakdowns`` adds the distance ranges."""
+        pred = self.filter(self.load_predictions(results))
+        result = evaluate_arrays(self.gt, pred, self.cfg, self.class_names)
+        if breakdowns:
+            gt_dist, pred_dist = self.ego_dist(self.gt), self.ego_dist(pred)
+            for key, (lo, hi) in DISTANCE_RANGES.items():
+                result.ranges[key] = evaluate_arrays(
+                    self.gt.subset((gt_dist >= lo) & (gt_dist < hi)),
+                    pred.subset((pred_dist >= lo) & (pred_dist < hi)),
+                    self.cfg,
+                    self.class_names,
+                )
+        return result
+
+
+def evaluate_arrays(
+    gt: BoxArrays, pred: BoxArrays, cfg: DetectionConfig, class_names: Sequence[str] | None = None
+) -> DetectionResult:
+    """Detection metrics of already-filtered boxes (the devkit's ``DetectionEval.evaluate``)."""
+    names = list(cfg.class_names) if class_names is None else list(class_names)
+    ths = np.asarray(cfg.dist_ths, dtype=np.float64)
+    order = np.lexsort((np.arange(len(pred)), pred.score))[::-1]
+    match = greedy_match(gt, pred, order, ths)
+    metrics = DetectionMetrics(cfg)
+    tp_index = list(cfg.dist_ths).index(cfg.dist_th_tp)
+    for c, name in enumerate(names):
+        npos = int(np.count_nonzero(gt.label == c))
+        cls_order = order[pred.label[order] == c]
+        data = [_metric_data(gt, pred, cls_order, match[t, cls_order], npos, name) for t in range(len(ths))]
+        for t, th in enumerate(cfg.dist_ths):
+            metrics.add_label_ap(name, th, calc_ap(data[t], cfg.min_recall, cfg.min_precision))
+        for metric in TP_METRICS:
+            undefined = metric in UNDEFINED_TP.get(name, ())
+            value = np.nan if undefined else calc_tp(data[tp_index], cfg.min_recall, metric)
+            metrics.add_label_tp(name, metric, value)
+    return DetectionResult.from_metrics(metrics)
+
+
+def greedy_match(gt: BoxArrays, pred: BoxArrays, order: np.ndarray, dist_ths: np.ndarray) -> np.ndarray:
+    """Index of the GT each prediction matches at each threshold, ``(T, N_pred)``, -1 for none.
+
+    ``order`` is the visiting order (descending score). See the module docstring.
+    """
+    n_t, n_gt = len(dist_ths), len(gt)
+    match = np.full((n_t, len(pred)), -1, dtype=np.int64)
+    if n_gt == 0 or len(pred) == 0:
+        return match
+    n_samples = int(max(gt.sample.max(), pred.sample.max())) + 1
+    g_group = gt.label * n_samples + gt.sample
+    g_order = np.argsort(g_group, kind="stable")  # annotation order kept inside a group
+    g_sorted = g_group[g_order]
+    p_group = pred.label[order] * n_samples + pred.sample[order]
+    start = np.searchsorted(g_sorted, p_group, "left")
+    count = np.searchsorted(g_sorted, p_group, "right") - start
+
+    # Candidate pairs (visiting position, GT index, distance) with distance < max threshold,
+    # in visiting order and, per prediction, in annotation order.
+    max_th = float(dist_ths.max())
+    cand_pos, cand_gt, cand_d = [], [], []
+    cum = np.cumsum(count)
+    lo = 0
+    while lo < len(order):
+        hi = int(np.searchsorted(cum, (cum[lo - 1] if lo else 0) + _PAIR_CHUNK, "right"))
+        hi = max(hi, lo + 1)
+        cnt = count[lo:hi]
+        pos = np.repeat(np.arange(lo, hi), cnt)
+        within = np.arange(len(pos)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        g_idx = g_order[np.repeat(start[lo:hi], cnt) + within]
+        diff = pred.xyz[order[pos], :2] - gt.xyz[g_idx, :2]
+        dist = np.sqrt(diff[:, 0] ** 2 + diff[:, 1] ** 2)
+        near = dist < max_th
+        cand_pos.append(pos[near])
+        cand_gt.append(g_idx[near])
+        cand_d.append(dist[near])
+        lo = hi
+    pos = np.concatenate(cand_pos)
+    if len(pos) == 0:
+        return match
+    g_idx, dist = np.concatenate(cand_gt), np.concatenate(cand_d)
+
+    # One row per prediction with candidates, padded with a never-taken dummy GT at distance inf.
+    rows, row_start, row_len = np.unique(pos, return_index=True, return_counts=True)
+    width = int(row_len.max())
+    col = np.arange(len(pos)) - np.repeat(row_start, row_len)
+    row_of = np.repeat(np.arange(len(rows)), row_len)
+    pad_g = np.full((len(rows), width), n_gt, dtype=np.int64)
+    pad_d = np.full((len(rows), width), np.inf)
+    pad_g[row_of, col] = g_idx
+    pad_d[row_of, col] = dist
+
+    # Rank of each row inside its (class, sample) group, in visiting order.
+    groups = p_group[rows]
+    by_group = np.argsort(groups, kind="stable")
+    sorted_groups = groups[by_group]
+    rank = np.empty(len(rows), dtype=np.int64)
+    rank[by_group] = np.arange(len(rows)) - np.searchsorted(sorted_groups, sorted_groups, "left")
+    by_rank = np.argsort(rank, kind="stable")
+    bounds = np.searchsorted(rank[by_rank], np.arange(int(rank.max()) + 2), "left")
+
+    taken = np.zeros((n_t, n_gt + 1), dtype=bool)
+    pred_of_row = order[rows]
+    for k in range(len(bounds) - 1):
+        step = by_rank[bounds[k] : bounds[k + 1]]
+        cg, cd = pad_g[step], pad_d[step]
+        masked = np.where(taken[:, cg], np.inf, cd[None])  # (T, n, width)
+        j = masked.argmin(axis=2)
+        best = np.take_along_axis(masked, j[..., None], axis=2)[..., 0]
+        ok = best < dist_ths[:, None]
+        chosen = cg[np.arange(len(step))[None, :], j]
+        tt, nn = np.nonzero(ok)
+        taken[tt, chosen[tt, nn]] = True
+        match[tt, pred_of_row[step][nn]] = chosen[tt, nn]
+    return match
+
+
+def _metric_data(
+    gt: BoxArrays, pred: BoxArrays, cls_order: np.ndarray, match: np.ndarray, npos: int, class_name: str
+) -> DetectionMetricData:
+    """The devkit's ``accumulate`` curves for one class and threshold from match results."""
+    is_tp = match >= 0
+    if npos == 0 or not is_tp.any():
+        return DetectionMetricData.no_predictions()
+    tp = np.cumsum(is_tp.astype(np.int64)).astype(float)
+    fp = np.cumsum((~is_tp).astype(np.int64)).astype(float)
+    conf = pred.score[cls_order]
+    rec_interp = np.linspace(0, 1, DetectionMetricData.nelem)
+    precision = np.interp(rec_interp, tp / float(npos), tp / (fp + tp), right=0)
+    confidence = np.interp(rec_interp, tp / float(npos), conf, right=0)
+
+    p, g = cls_order[is_tp], match[is_tp]
+    match_conf = conf[is_tp]
+    errors = tp_errors_of_pairs(gt, pred, g, p, period=np.pi if class_name == "barrier" else 2 * np.pi)
+    curves = {}
+    for name, values in errors.items():
+        tmp = cummean(values)
+        curves[name] = np.interp(confidence[::-1], match_conf[::-1], tmp[::-1])[::-1]
+    return DetectionMetricData(recall=rec_interp, precision=precision, confidence=confidence, **curves)
+
+
+def tp_errors_of_pairs(
+    gt: BoxArrays, pred: BoxArrays, g: np.ndarray, p: np.ndarray, period: float = 2 * np.pi
+) -> dict[str, np.ndarray]:
+    """Per matched pair: translation, velocity, scale (1 - aligned IoU), yaw, attribute errors.
+
+    Same formulas as the devkit's ``center_distance``, ``velocity_l2``, ``scale_iou``,
+    ``yaw_diff`` (with ``period``) and ``attr_acc`` (nan when the GT has no attribute).
+    """
+    d = pred.xyz[p, :2] - gt.xyz[g, :2]
+    dv = pred.vel[p] - gt.vel[g]
+    sa, sr = gt.size[g], pred.size[p]
+    inter = np.prod(np.minimum(sa, sr), axis=1)
+    iou = inter / (np.prod(sa, axis=1) + np.prod(sr, axis=1) - inter)
+    diff = (gt.yaw[g] - pred.yaw[p] + period / 2) % period - period / 2
+    diff = np.where(diff > np.pi, diff - 2 * np.pi, diff)
+    gt_attr = gt.attr[g]
+    attr_err = np.where(gt_attr < 0, np.nan, 1.0 - (gt_attr == pred.attr[p]).astype(float))
+    return {
+        "trans_err": np.sqrt(d[:, 0] ** 2 + d[:, 1] ** 2),
+        "vel_err": np.sqrt(dv[:, 0] ** 2 + dv[:, 1] ** 2),
+        "scale_err": 1.0 - iou,
+        "orient_err": np.abs(diff),
+        "attr_err": attr_err,
+    }
+
+
+# -- results files ---------------------------------------------------------------------
+def read_results_json(path: str | Path) -> dict[str, Any]:
+    """Read a nuScenes results JSON; unreadable or non-JSON files raise :class:`UserError`."""
+    path = Path(path)
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise UserError(f"results file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"results file {path} is not readable JSON: {exc}") from None
+    return data
+
+
+def _finite_vector(box: Mapping[str, Any], key: str, length: int, where: str) -> list[float]:
+    value = box.get(key)
+    if not isinstance(value, (list, tuple)) or len(value) != length:
+        raise UserError(f"{where}: field {key!r} must be a list of {length} numbers, got {value!r}")
+    try:
+        out = [float(v) for v in value]
+    except (TypeError, ValueError):
+        raise UserError(f"{where}: field {key!r} must hold numbers, got {value!r}") from None
+    if not all(math.isfinite(v) for v in out):
+        raise UserError(f"{where}: field {key!r} has a NaN or infinite value: {value!r}")
+    return out
+
+
+def parse_results(
+    data: Any,
+    sample_tokens: Sequence[str],
+    class_names: Sequence[str] = DETECTION_CLASSES,
+    max_boxes_per_sample: int = 500,
+    keep_file_order: bool = False,
+) -> BoxArrays:
+    """Validate a loaded nuScenes results dict against a split and convert it to arrays.
+
+    Checks (each failure is a :class:`UserError` naming the sample and field): ``results``
+    and ``meta`` present, ``results`` maps exactly the split's sample tokens to lists, at
+    most ``max_boxes_per_sample`` boxes per sample, each box's ``sample_token`` equals its
+    key, ``translation``/``size``/``rotation``/``velocity`` have 3/3/4/2 finite numbers,
+    sizes are positive, the rotation quaternion is non-zero, ``detection_name`` is one of
+    ``class_names``, ``detection_score`` is a finite number and ``attribute_name`` is a
+    nuScenes attribute or ``""``. Samples are visited in file order when
+    ``keep_file_order`` (the devkit does so for predefined splits), else in split order;
+    that order breaks score ties exactly as the devkit does.
+    """
+    if not isinstance(data, Mapping):
+        raise UserError(f"results must be a JSON object with 'results' and 'meta', got {type(data).__name__}")
+    for key in ("results", "meta"):
+        if key not in data:
+            raise UserError(f"results JSON has no {key!r} field; the nuScenes format needs 'results' and 'meta'")
+    results = data["results"]
+    if not isinstance(results, Mapping):
+        raise UserError("results JSON: 'results' must map sample tokens to lists of boxes")
+    if not isinstance(data["meta"], Mapping):
+        raise UserError("results JSON: 'meta' must be an object (e.g. {\"use_camera\": true, ...})")
+    index = {t: i for i, t in enumerate(sample_tokens)}
+    extra = [t for t in results if t not in index]
+    if extra:
+        raise UserError(f"results JSON: sample {extra[0]!r} is not in the split ({len(extra)} such samples)")
+    missing = [t for t in sample_tokens if t not in results]
+    if missing:
+        raise UserError(
+            f"results JSON: sample {missing[0]!r} of the split is missing ({len(missing)} missing); "
+            "every sample needs an entry, an empty list when nothing is detected"
+        )
+    cls_index = {c: i for i, c in enumerate(class_names)}
+    cols: dict[str, list] = {k: [] for k in ("sample", "label", "xyz", "size", "rot", "vel", "score", "attr", "pts")}
+    for token in results if keep_file_order else sample_tokens:
+        boxes = results[token]
+        if not isinstance(boxes, list):
+            raise UserError(f"results JSON: sample {token!r} must map to a list of boxes")
+        if len(boxes) > max_boxes_per_sample:
+            raise UserError(
+                f"results JSON: sample {token!r} has {len(boxes)} boxes; at most {max_boxes_per_sample} are allowed "
+                "(keep the highest-scoring ones)"
+            )
+        for n, box in enumerate(boxes):
+            where = f"sample {token!r} box {n}"
+            if not isinstance(box, Mapping):
+                raise UserError(f"{where}: must be an object")
+            if box.get("sample_token") != token:
+                raise UserError(f"{where}: field 'sample_token' is {box.get('sample_token')!r}, expected {token!r}")
+            xyz = _finite_vector(box, "translation", 3, where)
+            size = _finite_vector(box, "size", 3, where)
+            if min(size) <= 0:
+                raise UserError(f"{where}: field 'size' must be positive, got {size}")
+            rot = _finite_vector(box, "rotation", 4, where)
+            if not any(rot):
+                raise UserError(f"{where}: field 'rotation' is the zero quaternion")
+            vel = _finite_vector(box, "velocity", 2, where)
+            name = box.get("detection_name")
+            if name not in cls_index:
+                raise UserError(f"{where}: unknown detection_name {name!r}; expected one of {', '.join(class_names)}")
+            score = box.get("detection_score")
+            if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
+                raise UserError(f"{where}: field 'detection_score' must be a finite number, got {score!r}")
+            attr = box.get("attribute_name", None)
+            if attr is None or (attr != "" and attr not in _ATTR_INDEX):
+                raise UserError(f"{where}: unknown attribute_name {attr!r}; expected '' or one of {', '.join(ATTRIBUTES)}")
+            pts = box.get("num_pts", -1)
+            if isinstance(pts, bool) or not isinstance(pts, int):
+                raise UserError(f"{where}: field 'num_pts' must be an integer, got {pts!r}")
+            cols["sample"].append(index[token])
+            cols["label"].append(cls_index[name])
+            cols["xyz"].append(xyz)
+            cols["size"].append(size)
+            cols["rot"].append(rot)
+            cols["vel"].append(vel)
+            cols["score"].append(float(score))
+            cols["attr"].append(_ATTR_INDEX.get(attr, -1))
+            cols["pts"].append(pts)
+    return BoxArrays.from_lists(
+        cols["sample"], cols["label"], cols["xyz"], cols["size"], cols["rot"], cols["vel"],
+        cols["score"], cols["attr"], cols["pts"],
+    )

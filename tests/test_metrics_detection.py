@@ -1,0 +1,246 @@
+"""The vectorised detection metrics equal the devkit's ``DetectionEval`` number for number.
+
+The core (matching, AP, TP errors, NDS) is checked on hand-built devkit ``EvalBoxes``
+by running ``DetectionEval.evaluate`` on the same boxes; the full path (GT loading,
+filtering, results files, custom split) on the tiny synthetic world.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from nuscenes.eval.common.config import config_factory
+from nuscenes.eval.common.data_classes import EvalBoxes
+from nuscenes.eval.detection.data_classes import DetectionBox
+from nuscenes.eval.detection.evaluate import DetectionEval
+from nuscenes.eval.detection.utils import detection_name_to_rel_attributes
+from pyquaternion import Quaternion
+
+from robobench.constants import DETECTION_CLASSES
+from robobench.errors import UserError
+from robobench.metrics.detection import BoxArrays, DetectionResult, evaluate_arrays, parse_results
+
+CFG = config_factory("detection_cvpr_2019")
+TOL = 1e-9
+
+
+def devkit_metrics(gt: EvalBoxes, pred: EvalBoxes):
+    """Run the devkit's own ``DetectionEval.evaluate`` on already-filtered boxes."""
+    ev = DetectionEval.__new__(DetectionEval)
+    ev.cfg, ev.gt_boxes, ev.pred_boxes, ev.verbose = CFG, gt, pred, False
+    metrics, _ = ev.evaluate()
+    return metrics
+
+
+def assert_equal_to_devkit(ours: DetectionResult, metrics) -> float:
+    """Every number equal within TOL (nan where the devkit has nan); returns the largest gap."""
+    gaps = [abs(ours.nds - metrics.nd_score), abs(ours.map - metrics.mean_ap)]
+    for name, value in metrics.tp_errors.items():
+        gaps.append(abs(ours.tp_errors[name] - value))
+    for cls in DETECTION_CLASSES:
+        for th in CFG.dist_ths:
+            gaps.append(abs(ours.label_aps[cls][th] - metrics.get_label_ap(cls, th)))
+        for name in ours.label_tp_errors[cls]:
+            a, b = ours.label_tp_errors[cls][name], metrics.get_label_tp(cls, name)
+            assert math.isnan(a) == math.isnan(b), (cls, name, a, b)
+            if not math.isnan(a):
+                gaps.append(abs(a - b))
+    assert max(gaps) <= TOL, max(gaps)
+    return max(gaps)
+
+
+def make_box(token, cls, xyz, size, yaw, vel, score=-1.0, attr="", num_pts=-1) -> DetectionBox:
+    q = Quaternion(axis=[0, 0, 1], angle=yaw)
+    return DetectionBox(
+        sample_token=token,
+        translation=tuple(float(v) for v in xyz),
+        size=tuple(float(v) for v in size),
+        rotation=tuple(float(v) for v in q.elements),
+        velocity=tuple(float(v) for v in vel),
+        num_pts=num_pts,
+        detection_name=cls,
+        detection_score=float(score),
+        attribute_name=attr,
+    )
+
+
+def random_world(rng: np.random.Generator, n_samples: int = 10, max_gt: int = 14):
+    """Random GT: every class, some GT without attribute, some with nan velocity."""
+    tokens = [f"s{i:03d}" for i in range(n_samples)]
+    gt = EvalBoxes()
+    for tok in tokens:
+        boxes = []
+        for _ in range(rng.integers(0, max_gt)):
+            cls = DETECTION_CLASSES[rng.integers(len(DETECTION_CLASSES))]
+            attrs = detection_name_to_rel_attributes(cls)
+            attr = attrs[rng.integers(len(attrs))] if attrs and rng.random() > 0.15 else ""
+            vel = (np.nan, np.nan) if rng.random() < 0.1 else rng.normal(0, 3, 2)
+            boxes.append(
+                make_box(tok, cls, rng.uniform(-25, 25, 3), rng.uniform(0.3, 5, 3), rng.uniform(-np.pi, np.pi), vel,
+                         attr=attr, num_pts=int(rng.integers(1, 50)))
+            )
+        gt.add_boxes(tok, boxes)
+    return tokens, gt
+
+
+def predictions(rng, tokens, gt, *, jitter=0.5, keep=0.9, n_fp=4, n_dup=1, score_levels=None, drop_classes=()):
+    """Jittered copies of GT (position/size/yaw/velocity/attribute), duplicates and false positives."""
+    pred = EvalBoxes()
+    for tok in tokens:
+        boxes = []
+        for b in gt[tok]:
+            if b.detection_name in drop_classes or rng.random() > keep:
+                continue
+            for _ in range(1 + (rng.random() < 0.3) * n_dup):
+                attrs = detection_name_to_rel_attributes(b.detection_name)
+                vel = np.nan_to_num(np.array(b.velocity)) + rng.normal(0, jitter, 2)
+                boxes.append(
+                    make_box(tok, b.detection_name, np.array(b.translation) + rng.normal(0, jitter, 3),
+                             np.array(b.size) * np.exp(rng.normal(0, 0.2 * jitter, 3)),
+                             Quaternion(b.rotation).yaw_pitch_roll[0] + rng.normal(0, jitter), vel,
+                             score=rng.random(), attr=attrs[rng.integers(len(attrs))] if attrs else "")
+                )
+        for _ in range(rng.integers(0, n_fp + 1)):
+            cls = DETECTION_CLASSES[rng.integers(len(DETECTION_CLASSES))]
+            if cls in drop_classes:
+                continue
+            boxes.append(make_box(tok, cls, rng.uniform(-25, 25, 3), rng.uniform(0.3, 5, 3),
+                                  rng.uniform(-np.pi, np.pi), rng.normal(0, 3, 2), score=rng.random()))
+        if score_levels:
+            for b in boxes:
+                b.detection_score = float(np.round(b.detection_score * score_levels) / score_levels)
+        pred.add_boxes(tok, boxes)
+    return pred
+
+
+def ours(tokens, gt, pred) -> DetectionResult:
+    names = list(CFG.class_names)
+    return evaluate_arrays(
+        BoxArrays.from_eval_boxes(gt, tokens, names), BoxArrays.from_eval_boxes(pred, tokens, names), CFG, names
+    )
+
+
+CASES = {
+    "perfect": dict(jitter=0.0, keep=1.0, n_fp=0, n_dup=0),
+    "jittered": dict(jitter=0.5),
+    "noisy": dict(jitter=1.5, n_fp=10),
+    "duplicates_tied_scores": dict(jitter=0.3, n_dup=3, score_levels=4),
+    "classes_missing": dict(jitter=0.4, drop_classes=("bus", "barrier", "bicycle")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_core_equals_devkit_on_hand_built_boxes(case):
+    rng = np.random.default_rng(sorted(CASES).index(case))
+    tokens, gt = random_world(rng)
+    pred = predictions(rng, tokens, gt, **CASES[case])
+    assert_equal_to_devkit(ours(tokens, gt, pred), devkit_metrics(gt, pred))
+
+
+def test_core_random_predictions_and_low_scores():
+    rng = np.random.default_rng(11)
+    tokens, gt = random_world(rng, max_gt=20)
+    pred = predictions(rng, tokens, gt, keep=0.0, n_fp=40)  # pure noise, a few chance matches
+    assert_equal_to_devkit(ours(tokens, gt, pred), devkit_metrics(gt, pred))
+    low = predictions(rng, tokens, gt, jitter=0.2)
+    for tok in tokens:
+        for b in low[tok]:
+            b.detection_score = b.detection_score * 1e-3
+    assert_equal_to_devkit(ours(tokens, gt, low), devkit_metrics(gt, low))
+
+
+def test_perfect_predictions_score_one_and_empty_score_zero():
+    rng = np.random.default_rng(5)
+    tokens, gt = random_world(rng, n_samples=6)
+    perfect = predictions(rng, tokens, gt, **CASES["perfect"])
+    res = ours(tokens, gt, perfect)
+    present = {b.detection_name for b in gt.all}
+    for cls in present:
+        assert res.mean_dist_aps[cls] == pytest.approx(1.0)
+        assert res.label_tp_errors[cls]["trans_err"] == pytest.approx(0.0, abs=1e-12)
+    empty = EvalBoxes()
+    for tok in tokens:
+        empty.add_boxes(tok, [])
+    res = ours(tokens, gt, empty)
+    assert res.map == 0.0 and res.nds == 0.0
+    assert_equal_to_devkit(res, devkit_metrics(gt, empty))
+
+
+def test_matching_by_hand():
+    # One car GT; predictions 0.7 m (score 0.9) and 0.3 m (score 0.8) away.
+    gt = EvalBoxes()
+    gt.add_boxes("a", [make_box("a", "car", (0, 0, 0), (2, 4, 1.5), 0.0, (1, 0), attr="vehicle.moving", num_pts=5)])
+    pred = EvalBoxes()
+    pred.add_boxes("a", [
+        make_box("a", "car", (0.7, 0, 0), (2, 4, 1.5), 0.0, (1, 0), score=0.9, attr="vehicle.moving"),
+        make_box("a", "car", (0.3, 0, 0), (1, 4, 1.5), 0.5, (1, 1), score=0.8, attr="vehicle.parked"),
+    ])
+    res = ours(["a"], gt, pred)
+    # 0.5 m: the 0.9 box misses, the 0.8 box matches second: recall (0, 1), precision (0, 0.5),
+    # interpolated precision 0.5 r; AP = sum_{i=21..100} (0.005 i - 0.1) / 90 / 0.9 = 16.2 / 81.
+    assert res.label_aps["car"][0.5] == pytest.approx(0.2, abs=1e-12)
+    # 2 m: the 0.9 box takes the GT (0.7 m error, same size/yaw/velocity/attribute).
+    errs = res.label_tp_errors["car"]
+    assert errs["trans_err"] == pytest.approx(0.7, abs=1e-12)
+    assert errs["scale_err"] == pytest.approx(0.0, abs=1e-12)
+    assert errs["orient_err"] == pytest.approx(0.0, abs=1e-12)
+    assert errs["attr_err"] == pytest.approx(0.0, abs=1e-12)
+    assert_equal_to_devkit(res, devkit_metrics(gt, pred))
+    # Swap the scores: now the 0.3 m box (half width, 0.5 rad off, 1 m/s off, wrong attribute) wins.
+    for b, s in zip(pred["a"], (0.8, 0.9)):
+        b.detection_score = s
+    errs = ours(["a"], gt, pred).label_tp_errors["car"]
+    assert errs["trans_err"] == pytest.approx(0.3, abs=1e-12)
+    assert errs["scale_err"] == pytest.approx(0.5, abs=1e-12)
+    assert errs["orient_err"] == pytest.approx(0.5, abs=1e-12)
+    assert errs["vel_err"] == pytest.approx(1.0, abs=1e-12)
+    assert errs["attr_err"] == pytest.approx(1.0, abs=1e-12)
+
+
+def test_row_fields_shape():
+    rng = np.random.default_rng(3)
+    tokens, gt = random_world(rng, n_samples=4)
+    res = ours(tokens, gt, predictions(rng, tokens, gt, jitter=0.3))
+    row = res.row_fields()
+    assert set(row) >= {"nds", "map", "mate", "mase", "maoe", "mave", "maae", "per_class", "breakdown"}
+    assert row["per_class"]["traffic_cone"]["orient_err"] is None
+    assert set(row["per_class"]["car"]["ap"]) == {"0.5", "1.0", "2.0", "4.0"}
+    small = [res.mean_dist_aps[c] for c in ("pedestrian", "motorcycle", "bicycle", "traffic_cone", "barrier")]
+    assert row["breakdown"]["small_map"] == pytest.approx(sum(small) / 5)
+
+
+def _box_json(token, **over):
+    box = {
+        "sample_token": token, "translation": [1.0, 2.0, 0.5], "size": [1.0, 2.0, 1.5],
+        "rotation": [1.0, 0.0, 0.0, 0.0], "velocity": [0.0, 0.0], "detection_name": "car",
+        "detection_score": 0.5, "attribute_name": "vehicle.moving",
+    }
+    box.update(over)
+    return box
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d.pop("meta"), "'meta'"),
+        (lambda d: d.pop("results"), "'results'"),
+        (lambda d: d["results"].pop("t1"), "'t1' of the split is missing"),
+        (lambda d: d["results"].update(zz=[]), "'zz' is not in the split"),
+        (lambda d: d["results"]["t1"].append(_box_json("t1", detection_name="tram")), "tram"),
+        (lambda d: d["results"]["t1"].append(_box_json("t1", translation=[1.0, float("nan"), 0.0])), "translation"),
+        (lambda d: d["results"]["t1"].append(_box_json("t1", velocity=[1.0])), "velocity"),
+        (lambda d: d["results"]["t1"].append(_box_json("t1", detection_score=float("inf"))), "detection_score"),
+        (lambda d: d["results"]["t1"].append(_box_json("t1", size=[1.0, 0.0, 1.0])), "positive"),
+        (lambda d: d["results"]["t1"].append(_box_json("t0")), "sample_token"),
+        (lambda d: d["results"]["t1"].append(_box_json("t1", attribute_name="vehicle.flying")), "attribute_name"),
+        (lambda d: d["results"].update(t1=[_box_json("t1")] * 501), "501 boxes"),
+    ],
+)
+def test_parse_results_rejects_bad_input(mutate, message):
+    data = {"meta": {"use_camera": True}, "results": {"t0": [_box_json("t0")], "t1": []}}
+    parse_results(data, ["t0", "t1"])
+    mutate(data)
+    with pytest.raises(UserError, match=message):
+        parse_results(data, ["t0", "t1"])
