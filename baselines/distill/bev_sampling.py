@@ -1,0 +1,146 @@
+"""BEV geometry shared by the distillation losses.
+
+All coordinates are metric ``(x, y)`` in the key ego frame (``robobench.contract``), and
+BEV maps are ``(B, C, Y, X)`` with cell ``[iy, ix]`` centred at
+``(x_min + (ix + 0.5) res, y_min + (iy + 0.5) res)`` (``baselines.common.geometry.BEVGrid``).
+
+* :func:`bev_grid_coords` / :func:`sample_bev_points`: bilinear sampling of a BEV map at
+  ego points with ``grid_sample`` (``align_corners=False``, so a point at a cell centre
+  reads exactly that cell).
+* :func:`ray_ids` / :func:`cell_ray_ids`: the even angular partition of the BEV into
+  ``n_rays`` rays from the ego origin (RayD3D, "we evenly divide the BEV feature map
+  into N_ray rays").
+* :func:`points_in_boxes` / :func:`box_cell_masks`: rotated-box membership of points and
+  of BEV cells (the foreground of each object).
+* :func:`box_keypoints`: a regular grid of keypoints inside each (enlarged) rotated box
+  footprint (TiGDistill-BEV's target keypoints).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+
+import torch
+import torch.nn.functional as F
+
+from baselines.common.geometry import BEVGrid
+
+
+def bev_grid_coords(xy: torch.Tensor, grid: BEVGrid) -> torch.Tensor:
+    """``grid_sample`` coordinates in ``[-1, 1]`` of ego points ``(..., 2)``.
+
+    With ``align_corners=False``, ``-1``/``+1`` are the outer edges of the first/last cell,
+    so ``g = 2 (x - x_min) / (x_max - x_min) - 1`` maps a cell centre to that cell.
+    """
+    gx = 2.0 * (xy[..., 0] - grid.x_min) / (grid.nx * grid.res) - 1.0
+    gy = 2.0 * (xy[..., 1] - grid.y_min) / (grid.ny * grid.res) - 1.0
+    return torch.stack([gx, gy], dim=-1)
+
+
+def sample_bev_points(bev: torch.Tensor, batch_idx: torch.Tensor, xy: torch.Tensor, grid: BEVGrid) -> torch.Tensor:
+    """Bilinearly sample ``bev`` ``(B, C, Y, X)`` at points ``xy`` ``(P, 2)`` of samples ``batch_idx`` ``(P,)``.
+
+    Returns ``(P, C)``. Points outside the grid read the nearest border value
+    (``padding_mode="border"``, as the clipping of TiGDistill-BEV's public code).
+    Gradients flow to ``bev`` only.
+    """
+    out = bev.new_zeros(xy.shape[0], bev.shape[1])
+    coords = bev_grid_coords(xy.to(bev.dtype), grid)
+    for b in torch.unique(batch_idx).tolist():
+        sel = batch_idx == b
+        g = coords[sel].view(1, 1, -1, 2)
+        vals = F.grid_sample(bev[b : b + 1], g, mode="bilinear", padding_mode="border", align_corners=False)
+        out = out.index_put((sel.nonzero(as_tuple=True)[0],), vals[0, :, 0].transpose(0, 1))
+    return out
+
+
+def ray_ids(xy: torch.Tensor, n_rays: int) -> torch.Tensor:
+    """Ray index ``(...,)`` of ego points ``(..., 2)`` in an even partition into ``n_rays`` rays.
+
+    Ray ``i`` holds the azimuths ``atan2(y, x)`` in ``[-pi + 2 pi i / n, -pi + 2 pi (i + 1) / n)``
+    (``atan2 = pi`` joins ray ``n - 1``; the origin itself gets the ray of azimuth 0).
+    """
+    if n_rays < 1:
+        raise ValueError(f"n_rays must be >= 1, got {n_rays}")
+    azimuth = torch.atan2(xy[..., 1], xy[..., 0])
+    idx = torch.floor((azimuth + math.pi) / (2.0 * math.pi / n_rays)).long()
+    return idx.clamp(0, n_rays - 1)
+
+
+def cell_ray_ids(grid: BEVGrid, n_rays: int, device: torch.device | None = None) -> torch.Tensor:
+    """``(Y, X)`` ray index of every BEV cell (by its centre); each cell lies on exactly one ray."""
+    return ray_ids(grid.cell_centres(device), n_rays)
+
+
+def _box_local_xy(xy: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """Points ``(P, 2)`` in each box's footprint frame ``(M, P, 2)``: x along the heading (length)."""
+    d = xy[None, :, :] - boxes[:, None, :2]
+    c, s = torch.cos(boxes[:, 6])[:, None], torch.sin(boxes[:, 6])[:, None]
+    return torch.stack([c * d[..., 0] + s * d[..., 1], -s * d[..., 0] + c * d[..., 1]], dim=-1)
+
+
+def points_in_boxes(points: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """``(M, P)`` membership of points in boxes ``(M, 9)`` (contract order ``x y z w l h yaw vx vy``).
+
+    ``points`` ``(P, 2)`` tests the BEV footprint only; ``(P, >=3)`` also tests
+    ``|z - z_c| <= h / 2``. Borders count as inside (as the devkit's ``points_in_box``).
+    """
+    local = _box_local_xy(points[:, :2].to(boxes.dtype), boxes)
+    inside = (local[..., 0].abs() <= boxes[:, 4:5] / 2) & (local[..., 1].abs() <= boxes[:, 3:4] / 2)
+    if points.shape[1] >= 3:
+        inside &= (points[None, :, 2].to(boxes.dtype) - boxes[:, 2:3]).abs() <= boxes[:, 5:6] / 2
+    return inside
+
+
+def box_cell_masks(boxes: torch.Tensor, grid: BEVGrid) -> torch.Tensor:
+    """``(M, Y, X)`` foreground cells of each box: cells whose centre lies in its BEV footprint,
+    plus the cell holding the box centre (so a box smaller than a cell still owns one cell).
+    Boxes whose centre is off the grid keep only the cells of their footprint on it.
+    """
+    centres = grid.cell_centres(boxes.device).to(boxes.dtype)
+    ny, nx = centres.shape[:2]
+    masks = points_in_boxes(centres.view(-1, 2), boxes).view(-1, ny, nx)
+    ix = torch.floor((boxes[:, 0] - grid.x_min) / grid.res).long()
+    iy = torch.floor((boxes[:, 1] - grid.y_min) / grid.res).long()
+    on = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
+    masks[torch.arange(boxes.shape[0], device=boxes.device)[on], iy[on], ix[on]] = True
+    return masks
+
+
+class Enlarge(str, enum.Enum):
+    """How a box footprint is enlarged before sampling keypoints.
+
+    ``FACTOR``: length and width multiplied by the amount (the reading in REFERENCE.md).
+    ``MARGIN``: the amount in metres added on every side, i.e. ``+2 * amount`` to length and
+    width (what the ``enlarged_box(extra_width)`` call of TiGDistill-BEV's code does).
+    """
+
+    FACTOR = "factor"
+    MARGIN = "margin"
+
+
+def box_keypoints(boxes: torch.Tensor, n_x: int, n_y: int, enlarge: float = 1.0, mode: Enlarge = Enlarge.FACTOR) -> torch.Tensor:
+    """``(M, n_y * n_x, 2)`` ego ``(x, y)`` of a regular ``n_y x n_x`` keypoint grid in each box footprint.
+
+    The footprint (``l`` along the heading, ``w`` across) is first enlarged (:class:`Enlarge`);
+    keypoints run from edge to edge (``linspace``, both borders included, as the public
+    TiGDistill-BEV code spans corner to corner), ``n_x`` along the length and ``n_y``
+    across, row-major over (across, along).
+    """
+    if n_x < 1 or n_y < 1:
+        raise ValueError(f"keypoint grid must be at least 1 x 1, got {n_y} x {n_x}")
+    length, width = boxes[:, 4], boxes[:, 3]
+    if Enlarge(mode) is Enlarge.FACTOR:
+        length, width = length * enlarge, width * enlarge
+    else:
+        length, width = length + 2 * enlarge, width + 2 * enlarge
+    t_along = torch.linspace(-0.5, 0.5, n_x, dtype=boxes.dtype, device=boxes.device) if n_x > 1 else boxes.new_zeros(1)
+    t_across = torch.linspace(-0.5, 0.5, n_y, dtype=boxes.dtype, device=boxes.device) if n_y > 1 else boxes.new_zeros(1)
+    ta, tc = torch.meshgrid(t_across, t_along, indexing="ij")
+    u = tc.reshape(1, -1) * length[:, None]  # along the heading
+    v = ta.reshape(1, -1) * width[:, None]  # across
+    c, s = torch.cos(boxes[:, 6])[:, None], torch.sin(boxes[:, 6])[:, None]
+    x = boxes[:, 0:1] + c * u - s * v
+    y = boxes[:, 1:2] + s * u + c * v
+    return torch.stack([x, y], dim=-1)
