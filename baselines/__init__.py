@@ -3,3 +3,5 @@
 Importing this package registers every built-in entry (each module below calls
 ``robobench.registry.register_entry``).
 """
+
+from baselines import bevdepth, bevdepth4d, bevdet, centerpoint  # noqa: F401  (import registers entries)

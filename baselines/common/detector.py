@@ -1,0 +1,162 @@
+"""The two model families built from the common parts: camera LSS detectors and the pillar LiDAR detector.
+
+Both follow :mod:`robobench.contract`: ``forward(batch)`` returns a dict with ``bev``
+(the BEV encoder's output, the head's input: what BEV distillation aligns), ``bev_raw``
+(the BEV map before the encoder), ``preds`` (the head's outputs) and, for camera models,
+``img_feats``, ``depth`` (bin probabilities), ``depth_logits`` and ``context``;
+``loss`` returns named scalars; ``decode`` returns boxes in the ego frame.
+
+The model configuration (``cfg["model"]``) keys, all optional except where noted:
+
+* ``bev``: ``{x, y, z: [min, max], res}`` grid (shared by students and teacher);
+* ``downsample``: image feature stride (must equal ``cfg["data"]["depth_downsample"]``);
+* ``depth_bins``: ``[start, stop, step]`` metres;
+* ``backbone``: ``{depth: 18|34|50, width, layers, pretrained: path}``; ``neck_channels``;
+* ``context_channels``, ``camera_aware``, ``depth_blocks``, ``depth_loss_weight``;
+* ``temporal``: fuse the previous key frame's BEV (BEVDet4D/BEVDepth4D);
+* ``pillars``: ``{channels, subdivision}`` (LiDAR model);
+* ``bev_encoder``: see :class:`~baselines.common.bev_encoder.BEVEncoder`;
+* ``head``: see :class:`~baselines.common.head.CenterHead`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from baselines.common.backbone import ImageEncoder
+from baselines.common.bev_encoder import BEVEncoder
+from baselines.common.geometry import BEVGrid, DepthBins
+from baselines.common.head import CenterHead
+from baselines.common.pillars import PillarEncoder
+from baselines.common.view_transformer import LSSViewTransformer, depth_loss
+from robobench.errors import UserError
+
+DEFAULT_BEV: dict[str, Any] = {"x": [-51.2, 51.2], "y": [-51.2, 51.2], "z": [-5.0, 3.0], "res": 0.8}
+
+
+class BEVDetectorBase(nn.Module):
+    """BEV encoder + CenterPoint head shared by every detector; subclasses produce ``bev_raw``."""
+
+    def __init__(self, cfg: dict[str, Any], bev_in_channels: int) -> None:
+        super().__init__()
+        model_cfg = cfg.get("model", {})
+        self.grid = BEVGrid.from_config(model_cfg.get("bev", DEFAULT_BEV))
+        self.bev_encoder = BEVEncoder(bev_in_channels, model_cfg.get("bev_encoder", {}))
+        self.head = CenterHead(self.bev_encoder.out_channels, self.grid, model_cfg.get("head", {}))
+
+    def loss(self, batch: dict[str, Any], outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """Head losses (``heatmap``, ``bbox``)."""
+        return self.head.loss(outputs["preds"], batch["gt_boxes"], batch["gt_labels"])
+
+    def decode(self, batch: dict[str, Any], outputs: dict[str, Any]) -> list[dict[str, torch.Tensor]]:
+        """Per sample boxes/scores/labels/attrs in the key ego frame."""
+        return self.head.decode(outputs["preds"])
+
+    def _finish(self, outputs: dict[str, Any], bev_in: torch.Tensor) -> dict[str, Any]:
+        bev = self.bev_encoder(bev_in)
+        outputs["bev"] = bev
+        outputs["preds"] = self.head(bev)
+        return outputs
+
+
+class CameraBEVDetector(BEVDetectorBase):
+    """BEVDet / BEVDepth / BEVDepth4D: ResNet + FPN-lite, LSS view transformer, BEV encoder, CenterPoint head.
+
+    ``depth_loss_weight > 0`` adds BEVDepth's LiDAR depth supervision; ``temporal``
+    concatenates the previous key frame's BEV, warped into the current ego frame.
+    """
+
+    def __init__(self, cfg: dict[str, Any]) -> None:
+        model_cfg = cfg.get("model", {})
+        context = int(model_cfg.get("context_channels", 64))
+        self.temporal = bool(model_cfg.get("temporal", False))
+        super().__init__(cfg, context * (2 if self.temporal else 1))
+        self.downsample = int(model_cfg.get("downsample", 16))
+        data_ds = cfg.get("data", {}).get("depth_downsample", self.downsample)
+        if int(data_ds) != self.downsample:
+            raise UserError(f"data.depth_downsample={data_ds} must equal model.downsample={self.downsample} (depth GT is compared per feature cell)")
+        self.bins = DepthBins.from_config(model_cfg.get("depth_bins", [1.0, 60.0, 0.5]))
+        neck = int(model_cfg.get("neck_channels", 128))
+        self.img_encoder = ImageEncoder(model_cfg.get("backbone", {}), self.downsample, neck)
+        self.view_transformer = LSSViewTransformer(
+            neck,
+            context,
+            self.bins,
+            self.grid,
+            self.downsample,
+            camera_aware=bool(model_cfg.get("camera_aware", False)),
+            depth_blocks=int(model_cfg.get("depth_blocks", 0)),
+        )
+        self.depth_loss_weight = float(model_cfg.get("depth_loss_weight", 0.0))
+
+    def lift(self, views: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Image features, depth, context and the pooled BEV of one frame's views (``imgs``, calibration)."""
+        imgs = views["imgs"]
+        img_feats = self.img_encoder(imgs.flatten(0, 1))
+        out = self.view_transformer(img_feats, imgs.shape[-2:], views["intrins"], views["post_rots"], views["post_trans"], views["cam2ego"])
+        out["img_feats"] = img_feats
+        return out
+
+    def forward(self, batch: dict[str, Any]) -> dict[str, Any]:
+        out = self.lift(batch)
+        out["bev_raw"] = out.pop("bev")
+        bev_in = out["bev_raw"]
+        if self.temporal:
+            bev_in = torch.cat([bev_in, self.previous_bev(batch, bev_in)], dim=1)
+        return self._finish(out, bev_in)
+
+    def previous_bev(self, batch: dict[str, Any], current: torch.Tensor) -> torch.Tensor:
+        """The previous key frame's BEV, warped into the current ego frame (BEVDet4D's alignment).
+
+        Computed without gradients, as BEVDet4D does for previous frames. Without a
+        ``prev`` entry in the batch the current BEV stands in (static scene).
+        """
+        prev = batch.get("prev")
+        if prev is None:
+            return current.detach()
+        with torch.no_grad():
+            prev_bev = self.lift(prev)["bev"]
+            return warp_bev(prev_bev, prev["prev2cur"].to(prev_bev), self.grid)
+
+    def loss(self, batch: dict[str, Any], outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """Head losses, plus ``depth`` (BEVDepth's BCE, weighted) when depth supervision is on."""
+        losses = super().loss(batch, outputs)
+        if self.depth_loss_weight > 0:
+            losses["depth"] = self.depth_loss_weight * depth_loss(outputs["depth_logits"], batch["depth"].to(outputs["depth_logits"].device), self.bins)
+        return losses
+
+
+def warp_bev(prev_bev: torch.Tensor, prev2cur: torch.Tensor, grid: BEVGrid) -> torch.Tensor:
+    """Resample ``prev_bev (B, C, Y, X)`` (previous ego frame) on the current frame's grid.
+
+    Each current cell centre ``p`` is mapped to ``prev2cur^-1 p`` (at z = 0) and the previous
+    map is sampled bilinearly there; cells that come from outside the previous grid are 0.
+    """
+    b = prev_bev.shape[0]
+    centres = grid.cell_centres(prev_bev.device).to(prev_bev.dtype)  # (Y, X, 2)
+    ones = torch.ones_like(centres[..., :1])
+    homog = torch.cat([centres, torch.zeros_like(ones), ones], dim=-1).view(1, -1, 4)
+    cur2prev = torch.linalg.inv(prev2cur)
+    in_prev = homog @ cur2prev.transpose(-1, -2)  # (B, Y*X, 4)
+    gx = (in_prev[..., 0] - grid.x_min) / (grid.x_max - grid.x_min) * 2 - 1
+    gy = (in_prev[..., 1] - grid.y_min) / (grid.y_max - grid.y_min) * 2 - 1
+    sample = torch.stack([gx, gy], dim=-1).view(b, grid.ny, grid.nx, 2)
+    return nn.functional.grid_sample(prev_bev, sample, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+class PillarBEVDetector(BEVDetectorBase):
+    """CenterPoint-style LiDAR detector: dynamic pillars -> BEV encoder -> CenterPoint head."""
+
+    def __init__(self, cfg: dict[str, Any]) -> None:
+        model_cfg = cfg.get("model", {})
+        pillars = model_cfg.get("pillars", {})
+        channels = int(pillars.get("channels", 64))
+        super().__init__(cfg, channels)
+        self.pillars = PillarEncoder(self.grid, channels, int(pillars.get("subdivision", 1)))
+
+    def forward(self, batch: dict[str, Any]) -> dict[str, Any]:
+        bev_raw = self.pillars(batch["points"])
+        return self._finish({"bev_raw": bev_raw}, bev_raw)
