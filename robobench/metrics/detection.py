@@ -356,7 +356,11 @@ class DetectionEvaluator:
 
     def evaluate(self, results: Mapping[str, Any] | str | Path, breakdowns: bool = True) -> DetectionResult:
         """Score one results JSON (path or loaded dict); ``breakdowns`` adds the distance ranges."""
-        pred = self.filter(self.load_predictions(results))
+        return self.evaluate_boxes(self.load_predictions(results), breakdowns=breakdowns)
+
+    def evaluate_boxes(self, boxes: BoxArrays, breakdowns: bool = True) -> DetectionResult:
+        """Score predictions already parsed by :meth:`load_predictions` (filtering happens here)."""
+        pred = self.filter(boxes)
         result = evaluate_arrays(self.gt, pred, self.cfg, self.class_names)
         if breakdowns:
             gt_dist, pred_dist = self.ego_dist(self.gt), self.ego_dist(pred)

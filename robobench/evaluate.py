@@ -1,0 +1,222 @@
+"""Results files -> metrics rows, and the ``robobench evaluate`` sub-command.
+
+Anyone's detector can be scored: write one nuScenes results JSON (the submission
+format, boxes in the global frame) per condition, then::
+
+    robobench evaluate --results preds/ --dataroot data/synth-default \\
+        --version v1.0-synth --split synth_val [--store results.sqlite --entry my-model]
+
+``--results`` is a file (its condition is ``--condition``, default ``clean``) or a
+directory of files named after their condition: ``clean.json`` and
+``<Corruption>_<level>.json`` such as ``Fog_hard.json`` or ``LowLight_easy.json``
+(:func:`condition_file_name`; the corruption may be written in any spelling
+:func:`corruptions.spec.canonical_name` accepts, e.g. ``low_light_easy.json``). Every
+``*.json`` in the directory must be so named; ``--condition`` picks a subset.
+
+Each file is validated before scoring (:func:`robobench.metrics.detection.parse_results`):
+a bad file stops the command with one line naming the file, sample and field.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from robobench.conditions import Condition, all_conditions
+from robobench.errors import UserError
+from robobench.schema import ResultRow
+
+RESULTS_SUFFIX = ".json"
+
+
+def condition_file_name(condition: Condition | str) -> str:
+    """``clean.json`` or ``<Corruption>_<level>.json`` (``Fog_hard.json``)."""
+    cond = condition if isinstance(condition, Condition) else Condition.parse(str(condition))
+    stem = "clean" if cond.is_clean else f"{cond.corruption}_{cond.level}"
+    return stem + RESULTS_SUFFIX
+
+
+def condition_of_file(path: Path) -> Condition:
+    """The condition a results file's name stands for (inverse of :func:`condition_file_name`)."""
+    stem = path.name[: -len(RESULTS_SUFFIX)] if path.name.endswith(RESULTS_SUFFIX) else path.stem
+    name, _, level = stem.rpartition("_")
+    text = "clean" if stem.lower() == "clean" else f"{name}:{level}"
+    try:
+        return Condition.parse(text)
+    except ValueError as exc:
+        raise UserError(
+            f"cannot tell the condition of results file {path}: {exc}; name it clean.json or "
+            "<Corruption>_<level>.json, e.g. Fog_hard.json"
+        ) from None
+
+
+def _parse_condition(text: str) -> Condition:
+    try:
+        return Condition.parse(text)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def find_results_files(path: str | Path, conditions: Sequence[str] | None = None) -> dict[Condition, Path]:
+    """Map conditions to results files for ``--results`` (a file or a directory).
+
+    A single file stands for one condition (``conditions[0]``, default ``clean``). In a
+    directory every ``*.json`` is named after its condition; ``conditions`` (if given)
+    selects among them and each selected one must exist.
+    """
+    path = Path(path)
+    wanted = [_parse_condition(c) for c in conditions] if conditions else None
+    if path.is_file():
+        if wanted and len(wanted) > 1:
+            raise UserError(f"{path} is one results file but {len(wanted)} conditions were given; pass a directory")
+        return {wanted[0] if wanted else Condition(): path}
+    if not path.is_dir():
+        raise UserError(f"results path {path} does not exist")
+    found: dict[Condition, Path] = {}
+    for file in sorted(path.glob("*" + RESULTS_SUFFIX)):
+        cond = condition_of_file(file)
+        if cond in found:
+            raise UserError(f"{found[cond].name} and {file.name} in {path} are both condition {cond}")
+        found[cond] = file
+    if not found:
+        raise UserError(f"no *.json results files in {path}; expected clean.json, Fog_hard.json, ...")
+    if wanted is None:
+        return dict(sorted(found.items(), key=lambda kv: _condition_order(kv[0])))
+    missing = [str(c) for c in wanted if c not in found]
+    if missing:
+        raise UserError(f"no results file for condition(s) {', '.join(missing)} in {path} (expected e.g. "
+                        f"{condition_file_name(_parse_condition(missing[0]))})")
+    return {c: found[c] for c in wanted}
+
+
+def _condition_order(cond: Condition) -> int:
+    return all_conditions().index(cond)
+
+
+def open_nuscenes(dataroot: str | Path, version: str) -> Any:
+    """A devkit ``NuScenes`` for ``dataroot``/``version``; a wrong path is a :class:`UserError`."""
+    from nuscenes import NuScenes
+
+    root = Path(dataroot)
+    if not (root / version).is_dir():
+        raise UserError(f"no nuScenes tables at {root / version}; check --dataroot and --version")
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            return NuScenes(version=version, dataroot=str(root), verbose=False)
+        except (AssertionError, FileNotFoundError, KeyError, ValueError) as exc:
+            raise UserError(f"cannot read nuScenes {version} at {root}: {exc}") from None
+
+
+def evaluate_files(
+    evaluator: Any,
+    files: dict[Condition, Path],
+    *,
+    entry: str,
+    train_mode: str = "clean",
+    seed: int = 0,
+    dataset_id: str = "",
+    config_hash: str = "external",
+    breakdowns: bool = True,
+) -> list[ResultRow]:
+    """Score each condition's file with a :class:`~robobench.metrics.detection.DetectionEvaluator`.
+
+    Files are all validated first, so a bad file fails before any time is spent scoring.
+    """
+    from robobench.metrics.detection import read_results_json
+
+    loaded = {}
+    for cond, path in files.items():
+        data = read_results_json(path)
+        try:
+            loaded[cond] = evaluator.load_predictions(data)
+        except UserError as exc:
+            raise UserError(f"{path}: {exc}") from None
+    rows = []
+    for cond, boxes in loaded.items():
+        start = time.perf_counter()
+        result = evaluator.evaluate_boxes(boxes, breakdowns=breakdowns)
+        rows.append(
+            ResultRow(
+                entry=entry, train_mode=train_mode, condition=str(cond), seed=seed, dataset_id=dataset_id,
+                config_hash=config_hash, profile="external", wall_time=time.perf_counter() - start,
+                **result.row_fields(),
+            )
+        )
+    return rows
+
+
+def metrics_table(rows: Iterable[ResultRow]) -> str:
+    """A fixed-width text table: one line per condition, NDS, mAP, the five TP errors."""
+    cols = ("nds", "map", "mate", "mase", "maoe", "mave", "maae")
+    lines = [f"{'condition':<18}" + "".join(f"{c.upper():>8}" for c in cols)]
+    for row in rows:
+        values = "".join(f"{getattr(row, c):>8.4f}" for c in cols)
+        lines.append(f"{row.condition:<18}{values}")
+    return "\n".join(lines)
+
+
+def robustness_lines(rows: Sequence[ResultRow]) -> list[str]:
+    """RR per corruption and mRR when the rows cover them (partial means are labelled)."""
+    from robobench.metrics.robustness import RobustnessAggregate, mrr, to_percent
+
+    nds = {row.condition: row.nds for row in rows}
+    if "clean" not in nds or len(nds) < 2 or not nds["clean"]:
+        return []
+    agg = mrr(nds, partial=True)
+    assert isinstance(agg, RobustnessAggregate)
+    if agg.value is None:
+        return []
+    lines = [f"RR {name}: {to_percent(v):.2f}%" for name, v in agg.per_corruption.items()]
+    label = "mRR" if agg.complete else f"mRR (partial: {len(agg.missing)} conditions missing)"
+    lines.append(f"{label}: {to_percent(agg.value):.2f}%")
+    return lines
+
+
+def _run(args: argparse.Namespace) -> int:
+    from robobench.metrics.detection import DetectionEvaluator
+
+    files = find_results_files(args.results, args.condition)
+    nusc = open_nuscenes(args.dataroot, args.version)
+    evaluator = DetectionEvaluator(nusc, args.split)
+    entry = args.entry or Path(args.results).stem
+    rows = evaluate_files(
+        evaluator, files, entry=entry, train_mode=args.train_mode, seed=args.seed,
+        dataset_id=args.dataset_id or f"{args.version}/{args.split}", config_hash=args.config_hash,
+    )
+    print(metrics_table(rows))
+    for line in robustness_lines(rows):
+        print(line)
+    if args.store:
+        from robobench.store import ResultStore
+
+        with ResultStore(args.store) as store:
+            store.add_many(rows)
+        print(f"stored {len(rows)} row(s) for entry {entry!r} in {args.store}")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``evaluate`` sub-command."""
+    p = subparsers.add_parser(
+        "evaluate",
+        help="score nuScenes results JSON files (one per condition) with NDS/mAP/TP errors",
+        description=__doc__.split("\n\n")[1] if __doc__ else None,
+    )
+    p.add_argument("--results", required=True, help="a results JSON, or a directory of clean.json, Fog_hard.json, ...")
+    p.add_argument("--dataroot", required=True, help="nuScenes root (real or synthetic)")
+    p.add_argument("--version", required=True, help="e.g. v1.0-trainval, v1.0-mini, v1.0-synth")
+    p.add_argument("--split", required=True, help="e.g. val, mini_val, synth_val (custom splits from splits.json)")
+    p.add_argument("--condition", nargs="+", default=None, metavar="COND",
+                   help="clean or Corruption:level (Fog:hard); for a file: its condition; for a directory: a subset")
+    p.add_argument("--store", default=None, help="add the rows to this results database (SQLite)")
+    p.add_argument("--entry", default=None, help="entry name for the rows (default: the results path's name)")
+    p.add_argument("--train-mode", default="clean", choices=("clean", "corrupted"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dataset-id", default=None, help="dataset id for the rows (default: VERSION/SPLIT)")
+    p.add_argument("--config-hash", default="external", help="config hash for the rows (default: external)")
+    p.set_defaults(func=_run)
