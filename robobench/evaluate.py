@@ -170,7 +170,7 @@ def robustness_lines(rows: Sequence[ResultRow]) -> list[str]:
     agg = mrr(nds, partial=True)
     assert isinstance(agg, RobustnessAggregate)
     if agg.value is None:
-        return []
+        return ["mRR: n/a (no corruption has all three levels evaluated)"]
     lines = [f"RR {name}: {to_percent(v):.2f}%" for name, v in agg.per_corruption.items()]
     label = "mRR" if agg.complete else f"mRR (partial: {len(agg.missing)} conditions missing)"
     lines.append(f"{label}: {to_percent(agg.value):.2f}%")

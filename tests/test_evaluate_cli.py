@@ -1,0 +1,152 @@
+"""``robobench evaluate`` on good and bad results files (exit code, one-line errors, store rows)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from test_metrics_detection_devkit import VERSION, make_results, write_handmade_nuscenes
+
+from robobench.cli import main
+from robobench.conditions import Condition
+from robobench.errors import UserError
+from robobench.evaluate import condition_file_name, condition_of_file, find_results_files
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from nuscenes import NuScenes
+
+    from robobench.metrics.detection import DetectionEvaluator
+
+    root = tmp_path_factory.mktemp("evalcli")
+    write_handmade_nuscenes(root)
+    nusc = NuScenes(version=VERSION, dataroot=str(root), verbose=False)
+    evaluator = DetectionEvaluator(nusc, "hand_val")
+    good = make_results(nusc, evaluator.sample_tokens, np.random.default_rng(0))
+    worse = make_results(nusc, evaluator.sample_tokens, np.random.default_rng(1), jitter=1.5, n_fp=15)
+    return root, evaluator, good, worse
+
+
+def args(root, results, *extra):
+    return ["evaluate", "--results", str(results), "--dataroot", str(root), "--version", VERSION,
+            "--split", "hand_val", *extra]
+
+
+def test_condition_file_names_round_trip(tmp_path):
+    for text in ("clean", "Fog:hard", "LowLight:easy", "CameraCrash:mid"):
+        cond = Condition.parse(text)
+        assert condition_of_file(tmp_path / condition_file_name(cond)) == cond
+    assert condition_file_name("fog:hard") == "Fog_hard.json"
+    assert condition_of_file(tmp_path / "low_light_mid.json") == Condition("LowLight", "mid")
+    with pytest.raises(UserError, match="Fog_hard.json"):
+        condition_of_file(tmp_path / "foggy.json")
+
+
+def test_directory_of_conditions_prints_table_and_stores_rows(world, tmp_path, capsys):
+    root, evaluator, good, worse = world
+    d = tmp_path / "preds"
+    d.mkdir()
+    (d / "clean.json").write_text(json.dumps(good))
+    for level in ("easy", "mid", "hard"):
+        (d / f"Fog_{level}.json").write_text(json.dumps(worse))
+    db = tmp_path / "results.sqlite"
+    assert main(args(root, d, "--store", str(db), "--entry", "ext-model")) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["condition", "NDS", "MAP"]
+    clean_nds = evaluator.evaluate(good).nds
+    fog_nds = evaluator.evaluate(worse).nds
+    assert lines[1].split()[0] == "clean" and float(lines[1].split()[1]) == pytest.approx(clean_nds, abs=1e-4)
+    assert [line.split()[0] for line in lines[1:5]] == ["clean", "Fog:easy", "Fog:mid", "Fog:hard"]
+    assert float(lines[4].split()[1]) == pytest.approx(fog_nds, abs=1e-4)
+    rr = next(line for line in lines if line.startswith("RR Fog:"))
+    assert float(rr.split()[-1].rstrip("%")) == pytest.approx(100 * fog_nds / clean_nds, abs=0.01)
+    assert "mRR (partial: 21 conditions missing)" in out  # labelled partial, never a silent mean
+
+    from robobench.store import ResultStore
+
+    with ResultStore(db) as store:
+        rows = {r.condition: r for r in store.rows(entry="ext-model")}
+    assert set(rows) == {"clean", "Fog:easy", "Fog:mid", "Fog:hard"}
+    assert rows["clean"].nds == pytest.approx(clean_nds, abs=1e-12)
+    assert rows["Fog:hard"].per_class["car"]["ap"]["2.0"] == pytest.approx(
+        evaluator.evaluate(worse).label_aps["car"][2.0], abs=1e-12)
+    assert rows["clean"].dataset_id == f"{VERSION}/hand_val"
+    assert not math.isnan(rows["clean"].breakdown["range_30_60"]["map"])
+
+
+def test_single_file_with_condition(world, tmp_path, capsys):
+    root, _, good, _ = world
+    f = tmp_path / "mine.json"
+    f.write_text(json.dumps(good))
+    assert main(args(root, f, "--condition", "snow:mid")) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith("Snow:mid")
+    with pytest.raises(UserError, match="pass a directory"):
+        find_results_files(f, ["clean", "Fog:hard"])
+
+
+def _bad(good, mutate):
+    data = json.loads(json.dumps(good))
+    mutate(data)
+    return data
+
+
+BAD = {
+    "no_meta": (lambda d: d.pop("meta"), "'meta'"),
+    "missing_sample": (lambda d: d["results"].pop(sorted(d["results"])[0]), "is missing"),
+    "foreign_sample": (lambda d: d["results"].update({"not-a-token": []}), "'not-a-token' is not in the split"),
+    "unknown_class": (lambda d: d["results"][sorted(d["results"])[1]][0].update(detection_name="tram"), "tram"),
+    "nan_translation": (lambda d: d["results"][sorted(d["results"])[1]][0].update(translation=[0.0, None, 1.0]),
+                        "translation"),
+    "short_size": (lambda d: d["results"][sorted(d["results"])[1]][0].update(size=[1.0, 2.0]), "'size'"),
+    "too_many": (lambda d: d["results"].update({sorted(d["results"])[2]: d["results"][sorted(d["results"])[2]][:1] * 501}),
+                 "at most 500"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_results_exit_2_with_one_line(world, tmp_path, capsys, case):
+    root, _, good, _ = world
+    mutate, message = BAD[case]
+    f = tmp_path / "clean.json"
+    f.write_text(json.dumps(_bad(good, mutate)))
+    assert main(args(root, f)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and message in err and str(f) in err
+
+
+def test_bad_paths_and_names(world, tmp_path, capsys):
+    root, _, good, _ = world
+    d = tmp_path / "dir"
+    d.mkdir()
+    (d / "clean.json").write_text(json.dumps(good))
+    (d / "rainy.json").write_text(json.dumps(good))
+    for argv, message in [
+        (args(root, d), "rainy.json"),
+        (args(root, tmp_path / "nope.json"), "does not exist"),
+        (args(tmp_path, d / "clean.json"), "--dataroot"),
+        (args(root, d / "clean.json", "--condition", "Rain:hard"), "unknown corruption"),
+    ]:
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and "\n" not in err and message in err, err
+    (d / "rainy.json").unlink()
+    assert main(args(root, d, "--condition", "Fog:hard")) == 2
+    assert "Fog_hard.json" in capsys.readouterr().err
+    (tmp_path / "garbage.json").write_text("{not json")
+    assert main(args(root, tmp_path / "garbage.json")) == 2
+    assert "not readable JSON" in capsys.readouterr().err
+
+
+def test_console_script_has_no_traceback(world, tmp_path):
+    root, _, good, _ = world
+    f = tmp_path / "clean.json"
+    f.write_text(json.dumps(_bad(good, BAD["unknown_class"][0])))
+    proc = subprocess.run([sys.executable, "-m", "robobench", *args(root, f)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and proc.stderr.strip().startswith("error: ")
