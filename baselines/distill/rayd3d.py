@@ -337,27 +337,32 @@ def rwd(student: torch.Tensor, teacher: torch.Tensor, gt_boxes: Sequence[torch.T
 
 
 def response_loss(
-    student_heads: Mapping[str, torch.Tensor], teacher_heads: Mapping[str, torch.Tensor], sigmoid_keys: Collection[str] = ()
+    student_heads: Mapping[str, torch.Tensor | Sequence[torch.Tensor]],
+    teacher_heads: Mapping[str, torch.Tensor | Sequence[torch.Tensor]],
+    sigmoid_keys: Collection[str] = ("heatmap",),
 ) -> torch.Tensor:
     """Eq. 9: ``L_RES = (1/N_heads) sum_n |Y_L,n - Y_C,n|``, each head's term a mean over its elements.
 
     The paper prints ``(Y_L,n - Y_C,n)`` with no norm, which as a signed sum is not a loss; we
-    read it as the L1 distance (mean absolute difference per head). Heads are the entries of
-    ``student_heads`` (e.g. CenterPoint's heatmap, offset, height, size, rotation, velocity
-    maps), matched by name in ``teacher_heads``; the heads in ``sigmoid_keys`` (class heatmap
-    logits) are compared as probabilities after a sigmoid. Teacher heads are detached.
+    read it as the L1 distance (mean absolute difference per head). A head is one output map:
+    ``student_heads[name]`` is a tensor or a list of per-task tensors (``CenterHead``'s
+    ``{"heatmap": [...], "reg": [...]}``), so ``N_heads`` counts every (name, task) map; both
+    outputs must have the same structure. Maps under ``sigmoid_keys`` (class heatmap logits) are
+    compared as probabilities after a sigmoid. Teacher heads are detached.
     """
-    if not student_heads:
-        raise ValueError("response_loss needs at least one head")
-    missing = set(student_heads) - set(teacher_heads)
-    if missing:
-        raise ValueError(f"teacher outputs lack heads {sorted(missing)}")
     terms = []
     for name, ys in student_heads.items():
-        yt = teacher_heads[name].detach()
-        if ys.shape != yt.shape:
-            raise ValueError(f"head {name!r}: student {tuple(ys.shape)} vs teacher {tuple(yt.shape)}")
-        if name in sigmoid_keys:
-            ys, yt = ys.sigmoid(), yt.sigmoid()
-        terms.append((yt - ys).abs().mean())
+        if name not in teacher_heads:
+            raise ValueError(f"teacher outputs lack head {name!r}")
+        yt = teacher_heads[name]
+        pairs = [(ys, yt)] if isinstance(ys, torch.Tensor) else list(zip(ys, yt, strict=True))
+        for s_map, t_map in pairs:
+            if s_map.shape != t_map.shape:
+                raise ValueError(f"head {name!r}: student {tuple(s_map.shape)} vs teacher {tuple(t_map.shape)}")
+            t_map = t_map.detach()
+            if name in sigmoid_keys:
+                s_map, t_map = s_map.sigmoid(), t_map.sigmoid()
+            terms.append((t_map - s_map).abs().mean())
+    if not terms:
+        raise ValueError("response_loss needs at least one head")
     return torch.stack(terms).mean()
