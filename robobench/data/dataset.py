@@ -1,0 +1,447 @@
+"""The torch Dataset producing the batch of :mod:`robobench.contract`.
+
+For each key frame it loads the six views at their stored resolution, optionally
+corrupts them (a :class:`~robobench.conditions.Condition`, applied on the fly with
+:func:`corruptions.corrupt_views` BEFORE any resize, as RoboBEV corrupts the original
+1600x900 images; or read from a nuScenes-C root), then resizes/crops/flips/rotates
+them to the model input with one affine matrix per view that is also returned
+(``post_rots``/``post_trans``, BEVDet's image-view augmentation). LiDAR points give
+sparse depth maps per view (the minimum camera-frame depth of the points falling in
+each cell, as BEVDepth's depth supervision), radar points are returned with their
+ego-motion-compensated velocities, and the previous key frame is loaded for temporal
+models.
+
+Randomness (augmentation, training-time corruption) is drawn from a generator seeded
+by ``(seed, epoch, sample token)``, so an item is the same in any worker, in any
+order, and after a resume.
+
+The ``data`` section of an entry's config (see :class:`DataConfig`) selects all this.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from robobench.conditions import CLEAN, Condition
+from robobench.constants import CAMERAS
+from robobench.data.index import SampleIndex, SampleRecord, load_index
+from robobench.errors import UserError
+
+#: ImageNet statistics (RGB, 0..255) used to normalise the views.
+IMG_MEAN = np.array([123.675, 116.28, 103.53], dtype=np.float32)
+IMG_STD = np.array([58.395, 57.12, 57.375], dtype=np.float32)
+
+#: Devkit default radar filters (``RadarPointCloud.default_filters``), passed explicitly so
+#: that a global ``disable_filters()`` elsewhere cannot change what we load.
+_RADAR_FILTERS = {"invalid_states": [0], "dynprop_states": list(range(7)), "ambig_states": [3]}
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The ``data`` section of an entry config.
+
+    ``input_size``        ``[H, W]`` of the network input.
+    ``depth_downsample``  stride of the sparse depth maps (``h = H / d``); match the
+                          model's depth head (BEVDepth: 16).
+    ``prev_frame``        also load the previous key frame (temporal models).
+    ``lidar``             the model consumes LiDAR points (teachers); points and depth
+                          maps are always in the batch, this flag is recorded in the
+                          results' ``meta``.
+    ``radar``             load radar points (otherwise ``radar`` holds empty arrays).
+    ``camera``            the model consumes the images (``False`` for LiDAR-only teachers).
+    ``resize_lim``        training: scale = ``W_in / W_img + U(resize_lim)`` (BEVDet).
+    ``rot_lim``           training: in-plane rotation in degrees, ``U(rot_lim)``.
+    ``flip``              training: horizontal flip with probability 0.5.
+    ``crop_h``            fraction of the resized height cut from the top, ``U(crop_h)``
+                          (test: its mean); the bottom of the image is kept as BEVDet does.
+    ``resize_test``       test-time offset added to the scale ``W_in / W_img``.
+    ``gt_min_points``     keep GT boxes with at least this many LiDAR + radar points (the
+                          devkit's evaluation drops boxes with none).
+    ``depth_min``         ignore LiDAR points closer than this to the camera plane (m).
+    """
+
+    input_size: tuple[int, int] = (128, 352)
+    depth_downsample: int = 16
+    prev_frame: bool = False
+    lidar: bool = False
+    radar: bool = False
+    camera: bool = True
+    resize_lim: tuple[float, float] = (-0.06, 0.11)
+    rot_lim: tuple[float, float] = (-5.4, 5.4)
+    flip: bool = True
+    crop_h: tuple[float, float] = (0.0, 0.0)
+    resize_test: float = 0.0
+    gt_min_points: int = 1
+    depth_min: float = 0.1
+
+    @classmethod
+    def from_dict(cls, cfg: dict[str, Any] | None) -> DataConfig:
+        """Validate ``cfg`` (unknown keys and bad values are a ``UserError`` naming them)."""
+        cfg = dict(cfg or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(cfg) - known)
+        if unknown:
+            raise UserError(f"unknown data config keys {unknown}; known keys: {sorted(known)}")
+        for key in ("input_size", "resize_lim", "rot_lim", "crop_h"):
+            if key in cfg:
+                value = tuple(cfg[key])
+                if len(value) != 2:
+                    raise UserError(f"data.{key} must have two numbers, got {cfg[key]!r}")
+                cfg[key] = tuple(int(v) for v in value) if key == "input_size" else tuple(float(v) for v in value)
+        out = cls(**cfg)
+        h, w = out.input_size
+        d = out.depth_downsample
+        if d < 1 or h % d or w % d:
+            raise UserError(f"data.input_size {list(out.input_size)} must be divisible by data.depth_downsample={d}")
+        return out
+
+
+@dataclass(frozen=True)
+class ImageAug:
+    """One view transform: scale, crop offset (in the scaled image), flip, rotation (degrees)."""
+
+    resize: float
+    crop: tuple[int, int]
+    flip: bool
+    rotate: float
+
+
+def sample_image_aug(img_hw: tuple[int, int], cfg: DataConfig, rng: np.random.Generator | None) -> ImageAug:
+    """BEVDet's ``sample_augmentation``: random when ``rng`` is given, the fixed test transform otherwise."""
+    H, W = img_hw
+    fH, fW = cfg.input_size
+    if rng is not None:
+        resize = fW / W + rng.uniform(*cfg.resize_lim)
+        new_w, new_h = int(W * resize), int(H * resize)
+        crop_y = int((1 - rng.uniform(*cfg.crop_h)) * new_h) - fH
+        crop_x = int(rng.uniform(0, max(0, new_w - fW)))
+        return ImageAug(resize, (crop_x, crop_y), bool(cfg.flip and rng.random() < 0.5), float(rng.uniform(*cfg.rot_lim)))
+    resize = fW / W + cfg.resize_test
+    new_w, new_h = int(W * resize), int(H * resize)
+    crop_y = int((1 - float(np.mean(cfg.crop_h))) * new_h) - fH
+    return ImageAug(resize, (int(max(0, new_w - fW) / 2), crop_y), False, 0.0)
+
+
+def aug_matrices(img_hw: tuple[int, int], aug: ImageAug, out_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """``(A_resize, A_rest)``: 3x3 affine maps, original pixel -> resized pixel -> network pixel.
+
+    Pixel centres sit at integer coordinates (OpenCV), so the resize is
+    ``u' = (u + 0.5) * s - 0.5``; the crop translates, the flip mirrors about the
+    output's centre and the rotation turns about it. ``A_rest @ A_resize`` is what the
+    batch's ``post_rots``/``post_trans`` hold.
+    """
+    H, W = img_hw
+    fH, fW = out_hw
+    new_w, new_h = int(W * aug.resize), int(H * aug.resize)
+    sx, sy = new_w / W, new_h / H
+    a_resize = np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1]], dtype=np.float64)
+    rest = np.array([[1, 0, -aug.crop[0]], [0, 1, -aug.crop[1]], [0, 0, 1]], dtype=np.float64)
+    if aug.flip:
+        rest = np.array([[-1, 0, fW - 1], [0, 1, 0], [0, 0, 1]], dtype=np.float64) @ rest
+    if aug.rotate:
+        cx, cy = (fW - 1) / 2, (fH - 1) / 2
+        a = math.radians(aug.rotate)
+        rot = np.array([[math.cos(a), math.sin(a), 0], [-math.sin(a), math.cos(a), 0], [0, 0, 1]])
+        to_c = np.array([[1, 0, -cx], [0, 1, -cy], [0, 0, 1]])
+        from_c = np.array([[1, 0, cx], [0, 1, cy], [0, 0, 1]])
+        rest = from_c @ rot @ to_c @ rest
+    return a_resize, rest
+
+
+def apply_image_aug(img: np.ndarray, aug: ImageAug, out_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Warp one ``HxWx3`` uint8 view to ``out_hw``; returns the image and the 3x3 matrix used."""
+    H, W = img.shape[:2]
+    a_resize, rest = aug_matrices((H, W), aug, out_hw)
+    new_w, new_h = int(W * aug.resize), int(H * aug.resize)
+    interp = cv2.INTER_AREA if new_w < W else cv2.INTER_LINEAR
+    resized = cv2.resize(img, (new_w, new_h), interpolation=interp)
+    out = cv2.warpAffine(resized, rest[:2], (out_hw[1], out_hw[0]), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
+    return out, rest @ a_resize
+
+
+def sparse_depth(
+    points_ego: np.ndarray,
+    cam2ego: np.ndarray,
+    intrinsic: np.ndarray,
+    img_aug: np.ndarray,
+    out_hw: tuple[int, int],
+    downsample: int,
+    depth_min: float = 0.1,
+    point_flags: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Depth map ``(h, w)``: per cell, the smallest camera-frame depth (z) of the points in it.
+
+    Points go ego -> camera (``cam2ego^-1``) -> original pixel (``intrinsic``) ->
+    network pixel (``img_aug``); network pixel ``(u, v)`` falls in cell
+    ``floor((u + 0.5) / d)``. 0 marks cells without a point. When ``point_flags``
+    (bool per point) is given, also returns the flag of the point chosen in each cell
+    (e.g. "inside a GT box" for foreground depth metrics).
+    """
+    h, w = out_hw[0] // downsample, out_hw[1] // downsample
+    depth = np.zeros((h, w), dtype=np.float32)
+    flags = np.zeros((h, w), dtype=bool) if point_flags is not None else None
+    ego2cam = np.linalg.inv(cam2ego)
+    pts_cam = points_ego[:, :3] @ ego2cam[:3, :3].T + ego2cam[:3, 3]
+    z = pts_cam[:, 2]
+    keep = z > depth_min
+    pts_cam, z = pts_cam[keep], z[keep]
+    uv = pts_cam @ intrinsic.T
+    uv = uv[:, :2] / z[:, None]
+    uv = uv @ img_aug[:2, :2].T + img_aug[:2, 2]
+    cols = np.floor((uv[:, 0] + 0.5) / downsample).astype(np.int64)
+    rows = np.floor((uv[:, 1] + 0.5) / downsample).astype(np.int64)
+    inside = (cols >= 0) & (cols < w) & (rows >= 0) & (rows < h)
+    flat = rows[inside] * w + cols[inside]
+    zin = z[inside]
+    order = np.lexsort((zin, flat))
+    flat_sorted = flat[order]
+    first = np.ones(len(flat_sorted), dtype=bool)
+    first[1:] = flat_sorted[1:] != flat_sorted[:-1]
+    depth.flat[flat_sorted[first]] = zin[order][first]
+    if flags is not None:
+        flags.flat[flat_sorted[first]] = point_flags[keep][inside][order][first]
+    return depth, flags
+
+
+def points_in_boxes(points: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Bool per point: inside any of the ``(M, 9)`` boxes (the devkit's ``points_in_box``)."""
+    from nuscenes.utils.data_classes import Box
+    from nuscenes.utils.geometry_utils import points_in_box
+    from pyquaternion import Quaternion
+
+    inside = np.zeros(len(points), dtype=bool)
+    for box in boxes:
+        b = Box(box[:3], box[3:6], Quaternion(axis=[0, 0, 1], angle=float(box[6])))
+        inside |= points_in_box(b, points[:, :3].T)
+    return inside
+
+
+def token_seed(*parts: int | str) -> np.random.Generator:
+    """A generator seeded by integers and strings (strings hashed stably, unlike ``hash``)."""
+    ints = [p if isinstance(p, int) else int(hashlib.sha1(p.encode()).hexdigest()[:15], 16) for p in parts]
+    return np.random.default_rng(np.random.SeedSequence(ints))
+
+
+def _read_image(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise UserError(f"image file {path} is missing; the dataset is incomplete (re-generate or re-download it)")
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise UserError(f"image file {path} cannot be decoded; the file is corrupt (re-generate or re-download it)")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def load_lidar(path: Path) -> np.ndarray:
+    """``(P, 5)`` float32 x, y, z, intensity, ring of a nuScenes ``.pcd.bin`` (sensor frame)."""
+    if not path.is_file():
+        raise UserError(f"LiDAR file {path} is missing; the dataset is incomplete (re-generate or re-download it)")
+    raw = np.fromfile(path, dtype=np.float32)
+    if raw.size % 5:
+        raise UserError(f"LiDAR file {path} has {raw.size} floats, not a multiple of 5; the file is corrupt")
+    return raw.reshape(-1, 5)
+
+
+def _to_ego(points: np.ndarray, sensor2ego: np.ndarray) -> np.ndarray:
+    return points @ sensor2ego[:3, :3].T + sensor2ego[:3, 3]
+
+
+class BEVDataset(Dataset):
+    """Items of one split in the batch contract (:mod:`robobench.contract`), one dict per sample.
+
+    ``condition``: corruption applied to every view (evaluation). ``corrupt_root``: read
+    corrupted views from a nuScenes-C folder instead of corrupting on the fly.
+    ``train``: random image augmentation. ``train_corruption``: a callable
+    ``(views, rng) -> views`` (e.g. :class:`robobench.data.corrupt_aug.RandomCorruption`)
+    applied to the stored-resolution views during training. ``with_depth_fg`` adds
+    ``depth_fg`` (bool, per depth cell: its point lies inside a GT box).
+    """
+
+    def __init__(
+        self,
+        index: SampleIndex,
+        split: str,
+        data_cfg: DataConfig | dict[str, Any] | None = None,
+        *,
+        train: bool = False,
+        condition: Condition = CLEAN,
+        seed: int = 0,
+        corrupt_root: str | os.PathLike | None = None,
+        train_corruption: Any = None,
+        max_samples: int | None = None,
+        with_depth_fg: bool = False,
+    ) -> None:
+        self.index = index
+        self.split = split
+        self.cfg = data_cfg if isinstance(data_cfg, DataConfig) else DataConfig.from_dict(data_cfg)
+        self.train = train
+        self.condition = condition
+        self.seed = int(seed)
+        self.corrupt_root = Path(corrupt_root) if corrupt_root is not None else None
+        if self.corrupt_root is not None and not self.corrupt_root.is_dir():
+            raise UserError(f"corrupted-image root {self.corrupt_root} does not exist")
+        self.train_corruption = train_corruption
+        self.with_depth_fg = with_depth_fg
+        self.tokens = index.split_tokens(split)
+        if max_samples is not None:
+            self.tokens = self.tokens[: int(max_samples)]
+        if not self.tokens:
+            raise UserError(f"split {split!r} of {index.dataroot} ({index.version}) has no samples")
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose random augmentation the items use (call before each epoch)."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    # -- loading -----------------------------------------------------------------------
+
+    def _views(self, rec: SampleRecord, rng: np.random.Generator | None) -> np.ndarray:
+        """The six stored-resolution views of ``rec``, corrupted as the condition says."""
+        cond = self.condition
+        if not cond.is_clean and self.corrupt_root is not None:
+            from robobench.nuscenes_c import nuscenes_c_path
+
+            paths = [
+                Path(nuscenes_c_path(self.corrupt_root, cond.corruption, cond.level, c, Path(rec.cams[c].path).name))
+                for c in CAMERAS
+            ]
+            return np.stack([_read_image(p) for p in paths])
+        views = np.stack([_read_image(self.index.dataroot / rec.cams[c].path) for c in CAMERAS])
+        if not cond.is_clean:
+            from corruptions import corrupt_views
+
+            views = corrupt_views(
+                views, cond.corruption, cond.level, self.seed, sample_token=rec.token, cameras=list(CAMERAS)
+            )
+        if self.train_corruption is not None and rng is not None:
+            views = self.train_corruption(views, rng)
+        return views
+
+    def _camera_block(
+        self, rec: SampleRecord, augs: Sequence[ImageAug], rng: np.random.Generator | None
+    ) -> dict[str, torch.Tensor]:
+        views = self._views(rec, rng)
+        imgs, post_rots, post_trans, mats = [], [], [], []
+        for view, aug in zip(views, augs):
+            out, mat = apply_image_aug(view, aug, self.cfg.input_size)
+            imgs.append((out.astype(np.float32) - IMG_MEAN) / IMG_STD)
+            post_rot = np.eye(3)
+            post_rot[:2, :2] = mat[:2, :2]
+            post_rots.append(post_rot)
+            post_trans.append([mat[0, 2], mat[1, 2], 0.0])
+            mats.append(mat)
+        return {
+            "imgs": torch.from_numpy(np.stack(imgs).transpose(0, 3, 1, 2).copy()),
+            "intrins": torch.tensor(np.stack([rec.cams[c].intrinsic for c in CAMERAS]), dtype=torch.float32),
+            "post_rots": torch.tensor(np.stack(post_rots), dtype=torch.float32),
+            "post_trans": torch.tensor(np.asarray(post_trans), dtype=torch.float32),
+            "cam2ego": torch.tensor(np.stack([rec.cams[c].sensor2ego for c in CAMERAS]), dtype=torch.float32),
+            "_mats": mats,  # type: ignore[dict-item]  (consumed by __getitem__)
+        }
+
+    def _radar(self, rec: SampleRecord) -> np.ndarray:
+        from nuscenes.utils.data_classes import RadarPointCloud
+
+        out = [np.zeros((0, 7), dtype=np.float32)]
+        for radar in rec.radars.values():
+            path = self.index.dataroot / radar.path
+            if not path.is_file():
+                raise UserError(f"radar file {path} is missing; the dataset is incomplete")
+            pts = RadarPointCloud.from_file(str(path), **_RADAR_FILTERS).points.T
+            xyz = _to_ego(pts[:, :3], radar.sensor2ego)
+            vel = np.c_[pts[:, 8:10], np.zeros(len(pts))] @ radar.sensor2ego[:3, :3].T
+            lag = np.full(len(pts), (rec.lidar.timestamp - radar.timestamp) * 1e-6)
+            out.append(np.c_[xyz, pts[:, 5], vel[:, :2], lag].astype(np.float32))
+        return np.concatenate(out)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        rec = self.index[self.tokens[i]]
+        rng = token_seed(self.seed, self.epoch, rec.token) if self.train else None
+        img_hw = _read_image_shape(self.index.dataroot / rec.cams[CAMERAS[0]].path)
+        augs = [sample_image_aug(img_hw, self.cfg, rng) for _ in CAMERAS]
+        item: dict[str, Any] = self._camera_block(rec, augs, rng)
+        mats = item.pop("_mats")
+
+        keep = rec.num_lidar_pts + rec.num_radar_pts >= self.cfg.gt_min_points
+        boxes = rec.gt_boxes[keep]
+        points = _to_ego_lidar(load_lidar(self.index.dataroot / rec.lidar.path), rec.lidar.sensor2ego)
+        in_box = points_in_boxes(points, boxes) if self.with_depth_fg else None
+        depths, fgs = [], []
+        for c, mat in zip(CAMERAS, mats):
+            d, fg = sparse_depth(
+                points, rec.cams[c].sensor2ego, rec.cams[c].intrinsic, mat, self.cfg.input_size,
+                self.cfg.depth_downsample, self.cfg.depth_min, in_box,
+            )
+            depths.append(d)
+            fgs.append(fg)
+        item["depth"] = torch.from_numpy(np.stack(depths))
+        if self.with_depth_fg:
+            item["depth_fg"] = torch.from_numpy(np.stack(fgs))
+        item["ego2global"] = torch.tensor(rec.ego2global, dtype=torch.float32)
+        item["points"] = torch.from_numpy(points)
+        item["radar"] = torch.from_numpy(self._radar(rec) if self.cfg.radar else np.zeros((0, 7), dtype=np.float32))
+        item["gt_boxes"] = torch.tensor(boxes, dtype=torch.float32)
+        item["gt_labels"] = torch.from_numpy(rec.gt_labels[keep])
+        item["gt_attrs"] = torch.from_numpy(rec.gt_attrs[keep])
+        item["sample_tokens"] = rec.token
+        if self.cfg.prev_frame:
+            prev = self.index.records.get(rec.prev) if rec.prev else None
+            prev = prev or rec  # the first frame of a scene is its own predecessor (as BEVDet4D)
+            block = self._camera_block(prev, augs, rng)
+            block.pop("_mats")
+            block["prev2cur"] = torch.tensor(np.linalg.inv(rec.ego2global) @ prev.ego2global, dtype=torch.float32)
+            item["prev"] = block
+        return item
+
+
+def _read_image_shape(path: Path) -> tuple[int, int]:
+    """(H, W) of an image file without decoding all of it (falls back to a full read)."""
+    from PIL import Image
+
+    if not path.is_file():
+        raise UserError(f"image file {path} is missing; the dataset is incomplete (re-generate or re-download it)")
+    with Image.open(path) as im:
+        return im.height, im.width
+
+
+def _to_ego_lidar(points: np.ndarray, lidar2ego: np.ndarray) -> np.ndarray:
+    out = points.copy()
+    out[:, :3] = _to_ego(points[:, :3].astype(np.float64), lidar2ego)
+    return out
+
+
+_STACK_KEYS = ("imgs", "intrins", "post_rots", "post_trans", "cam2ego", "ego2global", "depth", "depth_fg")
+_LIST_KEYS = ("points", "radar", "gt_boxes", "gt_labels", "gt_attrs", "sample_tokens")
+
+
+def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack per-sample items into the batch contract (tensors stacked, variable-size keys as lists)."""
+    batch: dict[str, Any] = {k: torch.stack([it[k] for it in items]) for k in _STACK_KEYS if k in items[0]}
+    batch.update({k: [it[k] for it in items] for k in _LIST_KEYS})
+    if "prev" in items[0]:
+        batch["prev"] = {k: torch.stack([it["prev"][k] for it in items]) for k in items[0]["prev"]}
+    return batch
+
+
+def make_dataset(
+    dataroot: str | os.PathLike,
+    version: str,
+    split: str,
+    data_cfg: DataConfig | dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> BEVDataset:
+    """Index ``dataroot`` (cached) and build a :class:`BEVDataset` over ``split``."""
+    return BEVDataset(load_index(dataroot, version), split, data_cfg, **kwargs)

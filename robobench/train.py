@@ -1,0 +1,453 @@
+"""The training engine: one entry, one profile, one train mode, one seed -> a checkpoint.
+
+* AdamW, linear warm-up then cosine decay (per iteration), gradient-norm clipping.
+* Deterministic: python/numpy/torch seeded; the data order of an epoch is a function
+  of ``(seed, epoch)`` (``DistributedSampler``'s permutation) and each item's
+  augmentation of ``(seed, epoch, sample token)``, so nothing depends on worker count
+  or on where a run was interrupted.
+* Checkpoints are written atomically (temporary file + ``os.replace``) every
+  ``train.checkpoint_every`` iterations and at each epoch end; they hold model,
+  optimizer, scheduler, AMP scaler, RNG states and the iteration, so ``resume=True``
+  continues the run exactly where the last checkpoint left it (mid-epoch included).
+* A NaN/inf loss stops training with a :class:`NonFiniteLoss` (a ``UserError``) and
+  leaves the last good checkpoint untouched.
+* AMP (float16 autocast + ``GradScaler``) on CUDA only; DistributedDataParallel when
+  launched by ``torchrun`` (``WORLD_SIZE > 1``); the single process is the default.
+
+The ``train`` section of an entry config is documented in :class:`TrainConfig`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import random
+import resource
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+
+from robobench.data.dataset import BEVDataset, DataConfig, collate
+from robobench.data.index import load_index
+from robobench.errors import UserError
+from robobench.registry import Entry, get_entry
+from robobench.schema import TrainMode
+
+#: The embedded default dataset (``make demo`` / ``robobench data synth`` writes it there).
+DEFAULT_DATAROOT = Path("data/synth-default")
+DEFAULT_VERSION = "v1.0-synth"
+
+#: Checkpoint file names inside a run's output folder.
+LAST_CKPT = "last.pt"
+FINAL_CKPT = "final.pt"
+STATS_FILE = "train_stats.json"
+
+#: Split used when none is given, per devkit version (train, validation).
+_DEFAULT_SPLITS: dict[str, tuple[str, str]] = {
+    "v1.0-synth": ("synth_train", "synth_val"),
+    "v1.0-mini": ("mini_train", "mini_val"),
+    "v1.0-trainval": ("train", "val"),
+}
+
+
+def default_split(version: str, which: str) -> str:
+    """The conventional ``train``/``val`` split name of a dataset version."""
+    if version not in _DEFAULT_SPLITS:
+        raise UserError(f"no default {which} split for version {version!r}; pass the split name explicitly")
+    return _DEFAULT_SPLITS[version][0 if which == "train" else 1]
+
+
+def check_dataroot(dataroot: str | os.PathLike, version: str) -> Path:
+    """``UserError`` telling the user how to make the dataset when ``dataroot`` is missing."""
+    path = Path(dataroot)
+    if not (path / version).is_dir():
+        hint = (
+            f"run 'robobench data synth --out {path}' to generate it"
+            if version == DEFAULT_VERSION
+            else "pass --dataroot/--version of a nuScenes copy"
+        )
+        raise UserError(f"dataset {path} (version {version}) not found; {hint}")
+    return path
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The ``train`` section of an entry config.
+
+    ``epochs``, ``batch_size`` (per process), ``lr`` and ``weight_decay`` (AdamW),
+    ``warmup_iters`` (linear warm-up from ``warmup_ratio * lr``), cosine decay to
+    ``min_lr_ratio * lr`` at the last iteration, ``grad_clip`` (max gradient L2 norm;
+    0 disables), ``num_workers`` (data-loader processes), ``max_train_samples`` (use the
+    first N samples of the split; quick profiles), ``checkpoint_every`` (iterations
+    between checkpoints; 0 = epoch ends only), ``amp`` (float16 autocast, CUDA only).
+    """
+
+    epochs: int = 1
+    batch_size: int = 1
+    lr: float = 2e-4
+    weight_decay: float = 1e-2
+    warmup_iters: int = 0
+    warmup_ratio: float = 1e-3
+    min_lr_ratio: float = 1e-3
+    grad_clip: float = 5.0
+    num_workers: int = 0
+    max_train_samples: int | None = None
+    checkpoint_every: int = 0
+    amp: bool = True
+
+    @classmethod
+    def from_dict(cls, cfg: dict[str, Any] | None) -> TrainConfig:
+        """Validate ``cfg`` (unknown keys are a ``UserError`` naming them)."""
+        cfg = dict(cfg or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(cfg) - known)
+        if unknown:
+            raise UserError(f"unknown train config keys {unknown}; known keys: {sorted(known)}")
+        out = cls(**cfg)
+        if out.epochs < 1 or out.batch_size < 1:
+            raise UserError(f"train.epochs={out.epochs} and train.batch_size={out.batch_size} must be >= 1")
+        return out
+
+
+class NonFiniteLoss(UserError):
+    """The loss became NaN or infinite; training stopped and the last good checkpoint was kept."""
+
+
+def lr_factor(iteration: int, total: int, warmup: int, warmup_ratio: float, min_ratio: float) -> float:
+    """Multiplier of the base learning rate after ``iteration`` optimizer steps.
+
+    Linear from ``warmup_ratio`` to 1 over ``warmup`` steps, then cosine from 1 to
+    ``min_ratio`` at ``total`` steps.
+    """
+    if warmup > 0 and iteration < warmup:
+        return warmup_ratio + (1.0 - warmup_ratio) * iteration / warmup
+    span = max(1, total - warmup)
+    progress = min(1.0, (iteration - warmup) / span)
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (all devices) and ask cuDNN for deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.cuda.manual_seed_all(seed)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+
+
+def seed_worker(worker_id: int) -> None:
+    """Data-loader ``worker_init_fn``: derive python/numpy seeds from the worker's torch seed."""
+    worker_seed = torch.initial_seed() % 2**32
+    np.random.seed(worker_seed)
+    random.seed(worker_seed)
+
+
+def _rng_state() -> dict[str, Any]:
+    np_state = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "gauss": float(np_state[4])},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    np_state = state["numpy"]
+    np.random.set_state(
+        ("MT19937", np_state["keys"].numpy().astype(np.uint32), np_state["pos"], np_state["has_gauss"], np_state["gauss"])
+    )
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(obj: dict[str, Any], path: Path) -> None:
+    """``torch.save`` to a temporary file in the same folder, fsync, then ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load a robobench checkpoint with ``weights_only=True``; ``UserError`` if missing or unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a truncated/foreign file: tell the user which one
+        raise UserError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc})") from None
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``base`` updated recursively by ``override`` (dicts merged, other values replaced)."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def resolve_entry(entry: str | Entry) -> Entry:
+    """An :class:`Entry` given itself or its registered name."""
+    return get_entry(entry) if isinstance(entry, str) else entry
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    """Move every tensor of a (nested) batch to ``device``."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, list):
+        return [to_device(v, device) for v in batch]
+    return batch
+
+
+@dataclass(frozen=True)
+class _Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _init_distributed() -> _Dist:
+    """Join the ``torchrun`` process group when ``WORLD_SIZE > 1``; single process otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return _Dist()
+    import torch.distributed as dist
+
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return _Dist(dist.get_rank(), dist.get_world_size(), local_rank)
+
+
+class _ResumableSampler(DistributedSampler):
+    """``DistributedSampler`` that can start an epoch part-way (after ``start`` of its indices)."""
+
+    start = 0
+
+    def __iter__(self):  # type: ignore[override]
+        return iter(list(super().__iter__())[self.start :])
+
+
+def _peak_memory_mb(device: torch.device) -> dict[str, float]:
+    usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+    out = {"peak_rss_mb": round(usage, 1), "peak_rss_workers_mb": round(children, 1)}
+    if device.type == "cuda":
+        out["cuda_max_allocated_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return out
+
+
+def _write_json(obj: dict[str, Any], path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(obj, fh, indent=2)
+    os.replace(tmp, path)
+
+
+def _train_corruption(mode: TrainMode, seed: int) -> Callable | None:
+    """The training-time corruption augmentation of the "corrupted" train mode (None when clean)."""
+    if mode is TrainMode.CLEAN:
+        return None
+    from robobench.data.corrupt_aug import RandomCorruption
+
+    return RandomCorruption(seed=seed)
+
+
+def train_entry(
+    entry: str | Entry,
+    profile: str = "quick",
+    train_mode: str | TrainMode = TrainMode.CLEAN,
+    seed: int = 0,
+    *,
+    dataroot: str | os.PathLike = DEFAULT_DATAROOT,
+    version: str = DEFAULT_VERSION,
+    split: str | None = None,
+    out_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    overrides: dict[str, Any] | None = None,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+) -> Path:
+    """Train ``entry`` with its ``profile`` config and return the final checkpoint's path.
+
+    ``overrides`` is deep-merged into the profile config (e.g. ``{"train": {"epochs": 2}}``).
+    ``out_dir`` (default ``runs/<entry>-<profile>-<mode>-s<seed>``) receives ``last.pt``
+    (the resumable state), ``final.pt`` and ``train_stats.json`` (wall time, peak memory,
+    loss curve). ``resume=True`` continues from ``last.pt`` (or returns ``final.pt`` if the
+    run had finished); without it an existing checkpoint is an error, never overwritten.
+    """
+    entry = resolve_entry(entry)
+    try:
+        mode = TrainMode(train_mode)
+    except ValueError:
+        raise UserError(f"unknown train mode {train_mode!r}; expected one of {[m.value for m in TrainMode]}") from None
+    cfg = deep_merge(entry.config(profile), overrides or {})
+    data_cfg = DataConfig.from_dict(cfg.get("data"))
+    tcfg = TrainConfig.from_dict(cfg.get("train"))
+    check_dataroot(dataroot, version)
+    split = split or default_split(version, "train")
+    out = Path(out_dir) if out_dir is not None else Path("runs") / f"{entry.name}-{profile}-{mode.value}-s{seed}"
+    last, final = out / LAST_CKPT, out / FINAL_CKPT
+    if resume and final.is_file():
+        return final
+    if not resume and (last.exists() or final.exists()):
+        raise UserError(f"{out} already holds a checkpoint; pass --resume to continue it or choose another --out")
+
+    dist = _init_distributed()
+    if device is None:
+        device = torch.device("cuda", dist.local_rank) if torch.cuda.is_available() else torch.device("cpu")
+    device = torch.device(device)
+    use_amp = tcfg.amp and device.type == "cuda"
+    seed_everything(seed)
+
+    dataset = BEVDataset(
+        load_index(dataroot, version), split, data_cfg, train=True, seed=seed,
+        train_corruption=_train_corruption(mode, seed), max_samples=tcfg.max_train_samples,
+    )
+    model = entry.build(cfg).to(device)
+    model.train()
+    net: torch.nn.Module = model
+    if dist.world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True
+        )
+    sampler = _ResumableSampler(dataset, num_replicas=dist.world, rank=dist.rank, shuffle=True, seed=seed)
+    iters_per_epoch = math.ceil(len(sampler) / tcfg.batch_size)
+    total = tcfg.epochs * iters_per_epoch
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda it: lr_factor(it, total, tcfg.warmup_iters, tcfg.warmup_ratio, tcfg.min_lr_ratio)
+    )
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+
+    iteration, history, elapsed = 0, [], 0.0
+    if resume and last.is_file():
+        ckpt = load_checkpoint(last)
+        meta = ckpt["meta"]
+        if (meta["entry"], meta["train_mode"], meta["seed"]) != (entry.name, mode.value, seed):
+            raise UserError(
+                f"{last} belongs to entry {meta['entry']!r}, mode {meta['train_mode']!r}, seed {meta['seed']}; "
+                f"it cannot resume {entry.name!r}, {mode.value!r}, seed {seed}"
+            )
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        scaler.load_state_dict(ckpt["scaler"])
+        _set_rng_state(ckpt["rng"])
+        iteration, history, elapsed = ckpt["iteration"], list(ckpt["history"]), ckpt["elapsed"]
+
+    meta = {"entry": entry.name, "profile": profile, "train_mode": mode.value, "seed": seed,
+            "dataroot": str(dataroot), "version": version, "split": split}
+    started = time.perf_counter()
+
+    def checkpoint(path: Path) -> None:
+        if dist.main:
+            save_checkpoint(
+                {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                 "scaler": scaler.state_dict(), "rng": _rng_state(), "iteration": iteration, "history": history,
+                 "elapsed": elapsed + time.perf_counter() - started, "config": cfg, "meta": meta},
+                path,
+            )
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, initial=iteration, desc=f"train {entry.name}", unit="it", disable=not (progress and dist.main),
+               dynamic_ncols=True)
+    for epoch in range(iteration // iters_per_epoch, tcfg.epochs):
+        dataset.set_epoch(epoch)
+        sampler.set_epoch(epoch)
+        sampler.start = (iteration - epoch * iters_per_epoch) * tcfg.batch_size
+        loader = DataLoader(
+            dataset, batch_size=tcfg.batch_size, sampler=sampler, num_workers=tcfg.num_workers, collate_fn=collate,
+            worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(seed * 10007 + epoch),
+            pin_memory=device.type == "cuda",
+        )
+        for batch in loader:
+            batch = to_device(batch, device)
+            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
+                outputs = net(batch)
+                losses = model.loss(batch, outputs)
+            loss = sum(losses.values())
+            _check_finite(loss, losses, iteration + 1, last, dist)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if tcfg.grad_clip > 0:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(params, tcfg.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            iteration += 1
+            history.append(float(loss.detach()))
+            bar.update(1)
+            bar.set_postfix(loss=f"{history[-1]:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+            if tcfg.checkpoint_every and iteration % tcfg.checkpoint_every == 0:
+                checkpoint(last)
+        checkpoint(last)
+    bar.close()
+    checkpoint(final)
+    if dist.main:
+        _write_json(
+            {**meta, "iterations": iteration, "samples": len(dataset), "world_size": dist.world,
+             "device": str(device), "wall_time_s": round(elapsed + time.perf_counter() - started, 2),
+             **_peak_memory_mb(device), "final_loss": history[-1] if history else None, "loss_history": history,
+             "config": cfg, "torch": torch.__version__},
+            out / STATS_FILE,
+        )
+    if dist.world > 1:
+        torch.distributed.barrier()
+    return final
+
+
+def _check_finite(loss: torch.Tensor, terms: dict[str, torch.Tensor], iteration: int, last: Path, dist: _Dist) -> None:
+    """Raise :class:`NonFiniteLoss` (on every rank at once under DDP) when ``loss`` is NaN/inf."""
+    bad = torch.tensor(0.0 if torch.isfinite(loss.detach()).item() else 1.0, device=loss.device)
+    if dist.world > 1:
+        torch.distributed.all_reduce(bad)
+    if bad.item() == 0:
+        return
+    values = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items())
+    kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint had been written yet"
+    raise NonFiniteLoss(
+        f"loss is not finite at iteration {iteration} ({values}); training stopped and {kept}. "
+        "Lower train.lr, raise train.warmup_iters or train.grad_clip, then resume"
+    )
+

@@ -1,0 +1,241 @@
+"""The Dataset: batch contract, frames (checked against the devkit's own projections), depth maps,
+corruption determinism, worker determinism, errors."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from robobench.conditions import Condition
+from robobench.constants import CAMERAS
+from robobench.contract import validate_batch
+from robobench.data.dataset import (
+    IMG_MEAN,
+    IMG_STD,
+    BEVDataset,
+    DataConfig,
+    ImageAug,
+    apply_image_aug,
+    collate,
+    sample_image_aug,
+    sparse_depth,
+)
+from robobench.data.index import load_index
+from robobench.errors import UserError
+
+INPUT = [96, 256]
+
+
+# -- pure geometry -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "aug",
+    [
+        ImageAug(0.5, (10, 30), False, 0.0),
+        ImageAug(0.62, (3, 41), True, 0.0),
+        ImageAug(0.55, (20, 25), True, 4.0),
+        ImageAug(1.3, (100, 200), False, -5.0),
+    ],
+)
+def test_image_aug_matrix_moves_pixels_where_the_warp_puts_them(aug: ImageAug) -> None:
+    """A bright blob at original pixel p shows up at A @ p in the warped image (resize, crop, flip, rotate)."""
+    img = np.zeros((225, 400, 3), dtype=np.uint8)
+    rng = np.random.default_rng(0)
+    out_hw = (96, 256)
+    checked = 0
+    for _ in range(12):
+        u, v = rng.integers(20, 380), rng.integers(20, 205)
+        img[:] = 0
+        img[v - 4 : v + 5, u - 4 : u + 5] = 255
+        out, mat = apply_image_aug(img, aug, out_hw)
+        pu, pv, _ = mat @ np.array([u, v, 1.0])
+        if not (4 <= pu < out_hw[1] - 4 and 4 <= pv < out_hw[0] - 4):
+            continue
+        ys, xs = np.nonzero(out[..., 0] > 100)
+        w = out[ys, xs, 0].astype(float)
+        centroid = np.array([(xs * w).sum() / w.sum(), (ys * w).sum() / w.sum()])
+        assert np.allclose(centroid, [pu, pv], atol=0.6), (centroid, (pu, pv))
+        checked += 1
+    assert checked >= 3
+
+
+def test_test_time_aug_is_centred_bottom_crop() -> None:
+    cfg = DataConfig.from_dict({"input_size": [128, 352]})
+    aug = sample_image_aug((900, 1600), cfg, None)
+    assert aug.resize == pytest.approx(352 / 1600) and not aug.flip and aug.rotate == 0.0
+    assert aug.crop == (0, int(900 * 352 / 1600) - 128)
+    rng_augs = {sample_image_aug((900, 1600), cfg, np.random.default_rng(s)) for s in range(20)}
+    assert len(rng_augs) == 20 and any(a.flip for a in rng_augs)
+
+
+def test_sparse_depth_keeps_the_nearest_point_per_cell() -> None:
+    """Hand-made: a camera at the ego origin looking along +x; three points, two in one cell."""
+    cam2ego = np.array([[0, 0, 1, 0], [-1, 0, 0, 0], [0, -1, 0, 0], [0, 0, 0, 1]], dtype=float)  # cam z = ego x
+    K = np.array([[100.0, 0, 64], [0, 100.0, 32], [0, 0, 1]])
+    # ego (x fwd, y left, z up) -> camera (x = -y, y = -z, z = x)
+    pts = np.array([[10.0, 0.0, 0.0], [5.0, 0.0, 0.0], [20.0, -4.0, 0.0], [-3.0, 0.0, 0.0]])
+    depth, fg = sparse_depth(pts, cam2ego, K, np.eye(3), (64, 128), 8, 0.1, np.array([True, False, True, True]))
+    assert depth.shape == (8, 16)
+    # the two on-axis points land on pixel (64, 32) -> cell (4, 8): the nearer one (5 m) wins
+    assert depth[4, 8] == pytest.approx(5.0) and not fg[4, 8]
+    # (20, -4, 0): camera x = 4 -> u = 64 + 100 * 4 / 20 = 84 -> cell column 10
+    assert depth[4, 10] == pytest.approx(20.0) and fg[4, 10]
+    assert np.count_nonzero(depth) == 2  # the point behind the camera is dropped
+
+
+def test_data_config_rejects_unknown_keys_and_bad_sizes() -> None:
+    with pytest.raises(UserError, match="inptu_size"):
+        DataConfig.from_dict({"inptu_size": [1, 2]})
+    with pytest.raises(UserError, match="divisible"):
+        DataConfig.from_dict({"input_size": [100, 256], "depth_downsample": 16})
+
+
+# -- on the tiny synthetic world -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def index(tiny_world):
+    return load_index(tiny_world.dataroot, tiny_world.version)
+
+
+@pytest.fixture(scope="module")
+def nusc(tiny_world):
+    from robobench.data.nusc import open_nuscenes
+
+    return open_nuscenes(tiny_world.dataroot, tiny_world.version)
+
+
+def _cfg(**kw):
+    return DataConfig.from_dict({"input_size": INPUT, "depth_downsample": 8, **kw})
+
+
+def test_batch_contract_shapes_and_dtypes(index, tiny_world) -> None:
+    ds = BEVDataset(index, tiny_world.val_split, _cfg(radar=True, prev_frame=True))
+    batch = collate([ds[0], ds[1]])
+    validate_batch(batch)
+    assert batch["imgs"].shape == (2, 6, 3, *INPUT) and batch["imgs"].dtype == torch.float32
+    assert batch["depth"].shape == (2, 6, INPUT[0] // 8, INPUT[1] // 8)
+    assert batch["intrins"].shape == (2, 6, 3, 3) and batch["cam2ego"].shape == (2, 6, 4, 4)
+    assert batch["post_rots"].shape == (2, 6, 3, 3) and batch["post_trans"].shape == (2, 6, 3)
+    assert batch["ego2global"].shape == (2, 4, 4)
+    assert batch["points"][0].shape[1] == 5 and batch["radar"][0].shape[1] == 7
+    assert len(batch["radar"][0]) > 0 and torch.isfinite(batch["radar"][0]).all()
+    assert batch["gt_labels"][0].dtype == torch.long and batch["gt_attrs"][0].dtype == torch.long
+    assert all(len(b) == len(l) for b, l in zip(batch["gt_boxes"], batch["gt_labels"]))
+    prev = batch["prev"]
+    assert prev["imgs"].shape == batch["imgs"].shape and prev["prev2cur"].shape == (2, 4, 4)
+    rec0, rec1 = index[batch["sample_tokens"][0]], index[batch["sample_tokens"][1]]
+    assert rec1.prev == rec0.token  # consecutive key frames of one scene
+    expected = np.linalg.inv(rec1.ego2global) @ rec0.ego2global
+    assert np.allclose(prev["prev2cur"][1].numpy(), expected, atol=1e-4)
+    assert torch.allclose(prev["imgs"][1], batch["imgs"][0])  # the previous frame's views are its own views
+
+
+def test_box_centres_project_where_the_devkit_projects_them(index, nusc, tiny_world) -> None:
+    """Batch matrices (cam2ego^-1, intrins, post_rots/post_trans) agree with the devkit's ``view_points``
+    on the original image, and the network image holds the original image's pixels there."""
+    from nuscenes.utils.geometry_utils import view_points
+    from PIL import Image
+
+    ds = BEVDataset(index, tiny_world.val_split, _cfg())
+    checked = 0
+    for i in range(0, len(ds), max(1, len(ds) // 4)):
+        item = ds[i]
+        rec = index[item["sample_tokens"]]
+        for n, cam in enumerate(CAMERAS):
+            _, dk_boxes, K = nusc.get_sample_data(rec.cams[cam].token)
+            original = np.asarray(Image.open(tiny_world.dataroot / rec.cams[cam].path).convert("RGB"))
+            by_token = {b.token: b for b in dk_boxes}
+            for box, ann in zip(rec.gt_boxes, rec.ann_tokens):
+                if ann not in by_token or by_token[ann].center[2] < 2.0:
+                    continue
+                uv_dk = view_points(by_token[ann].center[:, None], np.asarray(K), normalize=True)[:2, 0]
+                ego2cam = torch.linalg.inv(item["cam2ego"][n]).double()
+                c = ego2cam[:3, :3] @ torch.tensor(box[:3], dtype=torch.float64) + ego2cam[:3, 3]
+                uv = item["intrins"][n].double() @ (c / c[2])
+                assert np.allclose(uv[:2].numpy(), uv_dk, atol=0.05)
+                p = item["post_rots"][n].double() @ uv + item["post_trans"][n].double()
+                pu, pv = int(round(p[0].item())), int(round(p[1].item()))
+                ou, ov = int(round(uv_dk[0])), int(round(uv_dk[1]))
+                if not (2 <= pu < INPUT[1] - 2 and 2 <= pv < INPUT[0] - 2):
+                    continue
+                if not (4 <= ou < original.shape[1] - 4 and 4 <= ov < original.shape[0] - 4):
+                    continue
+                net_rgb = item["imgs"][n, :, pv, pu].numpy() * IMG_STD + IMG_MEAN
+                patch = original[ov - 2 : ov + 3, ou - 2 : ou + 3].reshape(-1, 3).astype(float)
+                # resizing blends neighbouring pixels: the network pixel's colour lies within the colour
+                # range of the original's neighbourhood of the devkit projection
+                assert np.all(net_rgb >= patch.min(axis=0) - 3) and np.all(net_rgb <= patch.max(axis=0) + 3)
+                checked += 1
+    assert checked >= 5
+
+
+def test_depth_maps_equal_lidar_camera_depths_from_the_devkit(index, nusc, tiny_world) -> None:
+    """Independent path: the devkit's ``map_pointcloud_to_image`` (LiDAR -> global -> camera at its own
+    timestamp), binned with the batch's augmentation matrices; min depth per cell must match."""
+    ds = BEVDataset(index, tiny_world.val_split, _cfg(depth_min=1.0))
+    item = ds[len(ds) // 2]
+    rec = index[item["sample_tokens"]]
+    d = 8
+    h, w = INPUT[0] // d, INPUT[1] // d
+    compared = 0
+    for n, cam in enumerate(CAMERAS):
+        pts, depths, _ = nusc.explorer.map_pointcloud_to_image(rec.lidar.token, rec.cams[cam].token)
+        uv = item["post_rots"][n, :2, :2].double().numpy() @ pts[:2] + item["post_trans"][n, :2, None].double().numpy()
+        cols = np.floor((uv[0] + 0.5) / d).astype(int)
+        rows = np.floor((uv[1] + 0.5) / d).astype(int)
+        expected = np.full((h, w), np.inf)
+        ok = (cols >= 0) & (cols < w) & (rows >= 0) & (rows < h)
+        np.minimum.at(expected, (rows[ok], cols[ok]), depths[ok])
+        got = item["depth"][n].numpy()
+        interior = np.zeros((h, w), dtype=bool)
+        interior[:-1, 1:-1] = True  # the devkit drops points within 1 px of the original border
+        has = np.isfinite(expected) & interior
+        assert np.allclose(got[has], expected[has], atol=2e-3)
+        assert not np.any(got[interior & ~np.isfinite(expected)])
+        compared += int(has.sum())
+    assert compared > 50
+
+
+def test_corrupted_condition_changes_images_deterministically(index, tiny_world) -> None:
+    clean = BEVDataset(index, tiny_world.val_split, _cfg())[0]["imgs"]
+    fog = [BEVDataset(index, tiny_world.val_split, _cfg(), condition=Condition.parse("Fog:hard"))[0]["imgs"] for _ in range(2)]
+    assert torch.equal(fog[0], fog[1])
+    assert (fog[0] - clean).abs().mean() > 0.1
+    other_seed = BEVDataset(index, tiny_world.val_split, _cfg(), condition=Condition.parse("Fog:hard"), seed=1)[0]["imgs"]
+    assert not torch.equal(other_seed, fog[0])
+
+
+def test_training_items_are_identical_with_two_workers(index, tiny_world) -> None:
+    ds = BEVDataset(index, tiny_world.train_split, _cfg(), train=True, seed=3, max_samples=4)
+    ds.set_epoch(1)
+
+    def load(workers: int) -> list[dict]:
+        return list(DataLoader(ds, batch_size=2, num_workers=workers, collate_fn=collate))
+
+    serial, parallel = load(0), load(2)
+    for a, b in zip(serial, parallel):
+        for key in ("imgs", "post_rots", "post_trans", "depth"):
+            assert torch.equal(a[key], b[key])
+    ds.set_epoch(2)
+    assert not torch.equal(ds[0]["post_rots"], serial[0]["post_rots"][0])  # a new epoch draws new augmentation
+
+
+def test_missing_files_and_unknown_split_are_user_errors(index, tiny_world) -> None:
+    with pytest.raises(UserError, match="no_such_split"):
+        BEVDataset(index, "no_such_split", _cfg())
+    broken = copy.deepcopy(index)
+    ds = BEVDataset(broken, tiny_world.val_split, _cfg())
+    rec = broken[ds.tokens[0]]
+    rec.cams["CAM_BACK"].path = "samples/CAM_BACK/missing.jpg"
+    with pytest.raises(UserError, match="missing.jpg"):
+        ds[0]
+    rec.cams["CAM_BACK"].path = index[ds.tokens[0]].cams["CAM_BACK"].path
+    rec.lidar.path = "samples/LIDAR_TOP/missing.pcd.bin"
+    with pytest.raises(UserError, match="missing.pcd.bin"):
+        ds[0]
