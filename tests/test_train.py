@@ -1,0 +1,157 @@
+"""The training engine: schedule, loss going down, NaN stop, exact resume after SIGKILL, CLI errors.
+
+Run as a script (``python tests/test_train.py ...``) this file is the child process the
+resume test kills: it trains the tiny model below.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from robobench.errors import UserError
+from robobench.registry import Entry, Role
+from robobench.train import LAST_CKPT, STATS_FILE, NonFiniteLoss, load_checkpoint, lr_factor, train_entry
+
+INPUT = [64, 176]
+
+
+class TinyModel(nn.Module):
+    """Implements the model contract: predicts each view's mean LiDAR depth from its image.
+
+    Dropout makes the forward pass consume the torch RNG (so resume must restore it);
+    ``model.nan_at`` makes the loss NaN on that forward call; ``model.sleep`` slows it
+    down so that a test can kill it mid-run.
+    """
+
+    def __init__(self, cfg: dict[str, Any]) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 5, stride=4)
+        self.drop = nn.Dropout(0.1)
+        self.fc = nn.Linear(8, 1)
+        self.nan_at = cfg["model"].get("nan_at")
+        self.sleep = cfg["model"].get("sleep", 0.0)
+        self.calls = 0
+
+    def forward(self, batch: dict[str, Any]) -> dict[str, Any]:
+        self.calls += 1
+        if self.sleep:
+            time.sleep(self.sleep)
+        b, n = batch["imgs"].shape[:2]
+        feats = self.conv(batch["imgs"].flatten(0, 1)).relu().mean(dim=(2, 3))
+        return {"bev": feats.view(b, n * 8, 1, 1), "preds": self.fc(self.drop(feats)).view(b, n)}
+
+    def loss(self, batch: dict[str, Any], outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
+        depth = batch["depth"]
+        target = depth.sum(dim=(2, 3)) / (depth > 0).sum(dim=(2, 3)).clamp_min(1) / 10.0
+        loss = ((outputs["preds"] - target) ** 2).mean()
+        if self.nan_at is not None and self.calls >= self.nan_at:
+            loss = loss * float("nan")
+        return {"depth_mse": loss}
+
+    def decode(self, batch: dict[str, Any], outputs: dict[str, Any]) -> list[dict[str, torch.Tensor]]:
+        empty = {"boxes": torch.zeros(0, 9), "scores": torch.zeros(0), "labels": torch.zeros(0, dtype=torch.long),
+                 "attrs": torch.zeros(0, dtype=torch.long)}
+        return [dict(empty) for _ in range(batch["imgs"].shape[0])]
+
+
+def tiny_entry(**model: Any) -> Entry:
+    cfg = {
+        "data": {"input_size": INPUT, "depth_downsample": 8, "rot_lim": [-3.0, 3.0]},
+        "model": dict(model),
+        "train": {"epochs": 3, "batch_size": 2, "lr": 3e-2, "warmup_iters": 2, "grad_clip": 1.0, "num_workers": 0,
+                  "max_train_samples": 6, "checkpoint_every": 1},
+    }
+    return Entry(name="tiny", role=Role.STUDENT, build=TinyModel, profiles={"quick": cfg})
+
+
+def _run(world, out: Path, resume: bool = False, **model: Any) -> Path:
+    return train_entry(tiny_entry(**model), "quick", "clean", seed=5, dataroot=world.dataroot, version=world.version,
+                       split=world.train_split, out_dir=out, resume=resume, progress=False)
+
+
+def test_lr_schedule_warms_up_then_decays_to_the_floor() -> None:
+    f = [lr_factor(i, 100, 10, 0.1, 0.01) for i in range(101)]
+    assert f[0] == pytest.approx(0.1) and f[10] == pytest.approx(1.0) and f[100] == pytest.approx(0.01)
+    assert all(a < b for a, b in zip(f[:10], f[1:11]))
+    assert all(a >= b for a, b in zip(f[10:], f[11:]))
+    assert f[55] == pytest.approx(0.01 + 0.99 * 0.5, abs=1e-9)  # cosine midpoint
+
+
+@pytest.mark.slow
+def test_training_reduces_loss_and_writes_stats(tiny_world, tmp_path: Path) -> None:
+    final = _run(tiny_world, tmp_path / "run")
+    ckpt = load_checkpoint(final)
+    history = ckpt["history"]
+    assert ckpt["iteration"] == len(history) == 9  # 3 epochs x 6 samples / batch 2
+    assert sum(history[-3:]) < sum(history[:3])
+    stats = json.loads((final.parent / STATS_FILE).read_text())
+    assert stats["iterations"] == 9 and stats["wall_time_s"] > 0 and stats["peak_rss_mb"] > 0
+    with pytest.raises(UserError, match="--resume"):
+        _run(tiny_world, tmp_path / "run")
+    assert _run(tiny_world, tmp_path / "run", resume=True) == final  # a finished run is not redone
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_world, tmp_path: Path) -> None:
+    with pytest.raises(NonFiniteLoss, match="iteration 3") as err:
+        _run(tiny_world, tmp_path / "nan", nan_at=3)
+    assert "last.pt" in str(err.value)
+    ckpt = load_checkpoint(tmp_path / "nan" / LAST_CKPT)
+    assert ckpt["iteration"] == 2
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values())
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_matches_an_uninterrupted_run(tiny_world, tmp_path: Path) -> None:
+    """Kill a training process mid-run, resume it, and get bit-identical weights and loss curve."""
+    reference = load_checkpoint(_run(tiny_world, tmp_path / "ref"))
+
+    out = tmp_path / "killed"
+    args = [sys.executable, __file__, str(tiny_world.dataroot), tiny_world.version, tiny_world.train_split, str(out)]
+    child = subprocess.Popen(args, env={**os.environ, "PYTHONHASHSEED": "0"}, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    killed_at = None
+    while time.monotonic() < deadline and child.poll() is None:
+        if (out / LAST_CKPT).is_file():
+            it = load_checkpoint(out / LAST_CKPT)["iteration"]
+            if it >= 4:
+                child.send_signal(signal.SIGKILL)
+                child.wait()
+                killed_at = it
+                break
+        time.sleep(0.05)
+    assert killed_at is not None, f"the child finished or failed before it could be killed: {child.stderr.read()!r}"
+    assert child.returncode == -signal.SIGKILL
+    interrupted = load_checkpoint(out / LAST_CKPT)
+    assert 4 <= interrupted["iteration"] < 9
+
+    final = load_checkpoint(_run(tiny_world, out, resume=True))
+    assert final["iteration"] == 9
+    assert final["history"] == reference["history"]
+    for key, value in reference["model"].items():
+        assert torch.equal(final["model"][key], value), key
+
+
+def test_cli_reports_a_missing_dataset_in_one_line(tmp_path: Path, capsys) -> None:
+    from robobench.cli import main
+
+    assert main(["train", "bevdet", "--dataroot", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "robobench data synth" in err
+
+
+if __name__ == "__main__":  # the child process of the resume test
+    dataroot, version, split, out_dir = sys.argv[1:5]
+    from types import SimpleNamespace
+
+    _run(SimpleNamespace(dataroot=Path(dataroot), version=version, train_split=split), Path(out_dir), sleep=0.3)
