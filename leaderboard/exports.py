@@ -1,0 +1,182 @@
+"""Machine- and paper-friendly copies of the main results table: CSV, JSON, Markdown, LaTeX.
+
+Values are percentages (NDS, mAP, RR, mRR, mCE, as papers print them) except depth
+AbsRel (a ratio). A partial value is never written as a number in the flat formats:
+CSV leaves it empty and lists the missing conditions, Markdown/LaTeX print
+"partial"; JSON keeps the partial mean with ``"partial": true`` and the list.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from leaderboard.model import Board, Column, Group, Stat
+
+#: Columns whose values are shown x100 (percent); the others (depth) are ratios.
+RATIO_KEYS = ("absrel_clean", "absrel_corrupted")
+
+
+def scale_of(key: str) -> float:
+    """100 for percentage metrics, 1 for depth ratios."""
+    return 1.0 if key in RATIO_KEYS else 100.0
+
+
+def digits_of(key: str) -> int:
+    return 3 if key in RATIO_KEYS else 1
+
+
+def format_stat(st: Stat | None, key: str, with_std: bool = True) -> str:
+    """``37.4``, ``37.4 ± 0.3`` (several seeds), ``partial`` or ``""`` (no value)."""
+    if st is None or st.mean is None:
+        return "partial" if st is not None and st.partial else ""
+    if st.partial:
+        return "partial"
+    s, d = scale_of(key), digits_of(key)
+    text = f"{s * st.mean:.{d}f}"
+    if with_std and st.std is not None:
+        text += f" ± {s * st.std:.{d}f}"
+    return text
+
+
+def format_gain(gain: dict[str, float]) -> str:
+    """``+1.2 NDS, +2.5 mRR`` (percentage points over the base entry)."""
+    names = {"nds": "NDS", "mrr": "mRR"}
+    return ", ".join(f"{v:+.1f} {names[k]}" for k, v in gain.items())
+
+
+def _ident(g: Group) -> dict[str, Any]:
+    return {
+        "entry": g.entry,
+        "kind": "reference" if g.reference else "measured",
+        "role": g.meta.role,
+        "train_mode": g.train_mode,
+        "dataset": g.dataset_id,
+        "profile": g.profile,
+        "base": g.meta.base or "",
+        "teacher": g.meta.teacher or "",
+        "source": g.meta.paper if g.reference else "",
+        "seeds": len(g.seeds),
+    }
+
+
+def _columns(board: Board) -> list[Column]:
+    return [c for c in board.columns if any(c.key in g.metrics for g in board.groups)]
+
+
+def to_records(board: Board) -> list[dict[str, Any]]:
+    """One JSON-ready record per leaderboard line, with mean/std/partial per metric."""
+    out = []
+    for g in board.groups:
+        rec = _ident(g)
+        for col in _columns(board):
+            st = g.metrics.get(col.key)
+            if st is None:
+                continue
+            s = scale_of(col.key)
+            rec[col.key] = {
+                "mean": None if st.mean is None else s * st.mean,
+                "std": None if st.std is None else s * st.std,
+                "n": st.n,
+                "partial": st.partial,
+                "missing": list(st.missing),
+                "note": st.note,
+            }
+        rec["gain"] = g.gain
+        out.append(rec)
+    return out
+
+
+def to_json(board: Board) -> str:
+    """The records plus which entry mCE is measured against."""
+    doc = {
+        "units": "percent, except absrel_* (ratio)",
+        "baseline": board.baseline.entry if board.baseline else None,
+        "reference_baseline": board.reference_baseline.entry if board.reference_baseline else None,
+        "rows": to_records(board),
+    }
+    return json.dumps(doc, indent=2, sort_keys=False)
+
+
+def to_csv(board: Board) -> str:
+    """Flat table; partial metrics are empty and their missing conditions listed in ``missing``."""
+    cols = _columns(board)
+    buf = io.StringIO()
+    ident = list(_ident_keys())
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(ident + [c.key for c in cols] + [f"{c.key}_std" for c in cols if c.key in ("nds", "map", "mrr", "mce")]
+                    + ["gain_nds", "gain_mrr", "missing"])
+    for g in board.groups:
+        ident_vals = list(_ident(g).values())
+        vals, stds, missing = [], [], set()
+        for c in cols:
+            st = g.metrics.get(c.key)
+            ok = st is not None and st.complete
+            vals.append(f"{scale_of(c.key) * st.mean:.4f}" if ok else "")
+            if c.key in ("nds", "map", "mrr", "mce"):
+                stds.append(f"{scale_of(c.key) * st.std:.4f}" if ok and st.std is not None else "")
+            if st is not None:
+                missing.update(st.missing)
+        gains = [f"{g.gain[k]:.4f}" if k in g.gain else "" for k in ("nds", "mrr")]
+        writer.writerow(ident_vals + vals + stds + gains + ["; ".join(sorted(missing))])
+    return buf.getvalue()
+
+
+def _ident_keys() -> tuple[str, ...]:
+    return ("entry", "kind", "role", "train_mode", "dataset", "profile", "base", "teacher", "source", "seeds")
+
+
+def _main_columns(board: Board) -> list[Column]:
+    return [c for c in _columns(board) if not c.key.startswith("absrel")]
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def to_markdown(board: Board) -> str:
+    """A GitHub-flavoured Markdown table of the main results; best values in bold."""
+    cols = _main_columns(board)
+    head = ["Entry", "Role", "Train"] + [c.label for c in cols] + ["Gain over base"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * len(cols) + ["---"]) + "|"]
+    for g in board.groups:
+        cells = [_md_escape(g.entry) + (" (published)" if g.reference else ""), g.meta.role or "", g.train_mode]
+        for c in cols:
+            text = format_stat(g.metrics.get(c.key), c.key)
+            cells.append(f"**{text}**" if g.key in board.best.get(c.key, ()) else text)
+        cells.append(format_gain(g.gain))
+        lines.append("| " + " | ".join(_md_escape(x) if i > 0 else x for i, x in enumerate(cells)) + " |")
+    note = "Values in percent. mCE against " + (board.baseline.entry if board.baseline else "no baseline") + "."
+    return "\n".join(lines) + "\n\n" + _md_escape(note) + "\n"
+
+
+_LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+          "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}"}
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX special characters in free text (entry names)."""
+    return "".join(_LATEX.get(ch, ch) for ch in text)
+
+
+def to_latex(board: Board) -> str:
+    """A booktabs ``tabular`` of the main results (needs ``\\usepackage{booktabs}``); best in bold."""
+    cols = _main_columns(board)
+    spec = "l" + "r" * len(cols)
+    out = [r"\begin{tabular}{" + spec + "}", r"\toprule",
+           " & ".join(["Method"] + [latex_escape(c.label) for c in cols]) + r" \\", r"\midrule"]
+    for g in board.groups:
+        if g.reference and g is board.references[0]:
+            out.append(r"\midrule")
+        name = latex_escape(g.entry) + (r"$^\dagger$" if g.reference else "")
+        if g.train_mode != "clean":
+            name += " (" + latex_escape(g.train_mode) + ")"
+        cells = [name]
+        for c in cols:
+            text = latex_escape(format_stat(g.metrics.get(c.key), c.key)).replace("±", r"$\pm$")
+            cells.append(r"\textbf{" + text + "}" if g.key in board.best.get(c.key, ()) and text else text or "--")
+        out.append(" & ".join(cells) + r" \\")
+    out += [r"\bottomrule", r"\end{tabular}", "% values in percent; $^\\dagger$ published reference rows"]
+    return "\n".join(out) + "\n"

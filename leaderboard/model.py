@@ -1,0 +1,496 @@
+"""From result rows to the numbers the leaderboard shows (pure functions, no I/O).
+
+Rows are grouped into one leaderboard line per (entry, train mode, dataset id,
+profile). Every robustness number comes from :mod:`robobench.metrics.robustness`
+(RoboBEV's RR, mRR, CE, mCE); this module only decides *which* NDS values go in
+and how seeds are combined:
+
+* per seed, the metric is computed from that seed's rows; over seeds the
+  leaderboard shows mean ± sample standard deviation (``ddof=1``);
+* a metric whose inputs are incomplete for some seed is *partial*: it carries the
+  list of missing conditions, is never marked best and sorts after complete values.
+  A partial mRR/mCE is the mean over the corruptions complete in every seed
+  (the metric code's ``corruptions=`` argument), labelled with how many those are.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from corruptions.spec import CORRUPTIONS, LEVELS
+from robobench.conditions import CLEAN, Condition, all_conditions
+from robobench.errors import UserError
+from robobench.metrics import robustness
+from robobench.schema import DETECTION_METRICS, ResultRow
+
+ROLE_ORDER = ("student", "distill", "teacher")
+
+
+@dataclass(frozen=True)
+class EntryMeta:
+    """What the store's ``entries`` table says about an entry."""
+
+    name: str
+    role: str = ""
+    base: str | None = None
+    teacher: str | None = None
+    paper: str = ""
+    description: str = ""
+
+
+def _get(obj: Any, key: str) -> Any:
+    return obj.get(key) if isinstance(obj, Mapping) else getattr(obj, key, None)
+
+
+def entry_meta_map(entries_meta: Mapping[str, Any] | Iterable[Any] | None) -> dict[str, EntryMeta]:
+    """Normalise entry metadata: a ``{name: mapping}`` dict, or records (dicts/objects) with a ``name``."""
+    if entries_meta is None:
+        return {}
+    items = entries_meta.items() if isinstance(entries_meta, Mapping) else ((_get(e, "name"), e) for e in entries_meta)
+    out: dict[str, EntryMeta] = {}
+    for name, rec in items:
+        if not name:
+            raise UserError(f"entry metadata record without a name: {rec!r}")
+        role = _get(rec, "role")
+        out[str(name)] = EntryMeta(
+            name=str(name),
+            role=str(getattr(role, "value", role) or ""),
+            base=_get(rec, "base") or None,
+            teacher=_get(rec, "teacher") or None,
+            paper=str(_get(rec, "paper") or ""),
+            description=str(_get(rec, "description") or ""),
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Stat:
+    """A number over seeds: mean, sample std (None for one seed), and what is missing if partial."""
+
+    mean: float | None = None
+    std: float | None = None
+    n: int = 0
+    missing: tuple[str, ...] = ()
+    note: str = ""
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.missing)
+
+    @property
+    def complete(self) -> bool:
+        """True when the value exists and nothing it needs is missing."""
+        return self.mean is not None and not self.missing
+
+
+def stat_of(values: Sequence[float], missing: Iterable[str] = (), note: str = "") -> Stat:
+    """Mean and sample standard deviation of per-seed values."""
+    vals = [float(v) for v in values]
+    mean = statistics.fmean(vals) if vals else None
+    std = statistics.stdev(vals) if len(vals) > 1 else None
+    return Stat(mean, std, len(vals), tuple(missing), note)
+
+
+@dataclass
+class Group:
+    """One leaderboard line: an entry in one train mode on one dataset and profile, over its seeds."""
+
+    entry: str
+    train_mode: str
+    dataset_id: str
+    profile: str
+    meta: EntryMeta
+    reference: bool = False
+    #: ok rows, one per (seed, condition) (the newest when a cell was re-run)
+    rows: list[ResultRow] = field(default_factory=list)
+    failed: list[ResultRow] = field(default_factory=list)
+    #: conditions whose NDS was measured/published per level (None: all of them)
+    exact: set[Condition] | None = None
+    metrics: dict[str, Stat] = field(default_factory=dict)
+    gain: dict[str, float] = field(default_factory=dict)
+    page: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.entry, self.train_mode, self.dataset_id, self.profile)
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted({r.seed for r in self.rows} | {r.seed for r in self.failed})
+
+    def cell(self, seed: int, cond: Condition) -> ResultRow | None:
+        return self._index().get((seed, cond))
+
+    def _index(self) -> dict[tuple[int, Condition], ResultRow]:
+        if not hasattr(self, "_idx"):
+            self._idx = {(r.seed, Condition.parse(r.condition)): r for r in self.rows}
+        return self._idx
+
+    def nds_by_seed(self) -> dict[int, dict[Condition, float]]:
+        """seed -> condition -> NDS of the ok rows (seeds with only failed rows map to ``{}``)."""
+        out: dict[int, dict[Condition, float]] = {s: {} for s in self.seeds}
+        for (seed, cond), row in self._index().items():
+            if row.nds is not None:
+                out[seed][cond] = row.nds
+        return out
+
+    def condition_stat(self, cond: Condition, getter: Callable[[ResultRow], float | None]) -> Stat:
+        """``getter`` of this condition's row over seeds; partial when a seed lacks it."""
+        vals, missing = [], []
+        for seed in self.seeds:
+            row = self.cell(seed, cond)
+            val = getter(row) if row is not None else None
+            if val is None:
+                missing.append(self._seed_label(seed, str(cond)))
+            else:
+                vals.append(val)
+        return stat_of(vals, missing)
+
+    def level_average(self, corruption: str, getter: Callable[[ResultRow], float | None]) -> Stat:
+        """Per seed the mean over the three levels of ``corruption``; partial when a level is missing."""
+        vals, missing = [], []
+        for seed in self.seeds:
+            levels = [self.cell(seed, Condition(corruption, lvl)) for lvl in LEVELS]
+            got = [getter(r) if r is not None else None for r in levels]
+            gaps = [f"{corruption}:{lvl}" for lvl, v in zip(LEVELS, got) if v is None]
+            if gaps:
+                missing += [self._seed_label(seed, g) for g in gaps]
+            else:
+                vals.append(statistics.fmean(got))
+        return stat_of(vals, missing)
+
+    def corrupted_average(self, getter: Callable[[ResultRow], float | None]) -> Stat:
+        """Per seed the mean over all 24 corrupted conditions; partial when any is missing."""
+        vals, missing = [], []
+        for seed in self.seeds:
+            got = {c: self.cell(seed, c) for c in all_conditions(include_clean=False)}
+            gaps = [str(c) for c, r in got.items() if r is None or getter(r) is None]
+            if gaps:
+                missing += [self._seed_label(seed, g) for g in gaps]
+            else:
+                vals.append(statistics.fmean(getter(r) for r in got.values()))
+        return stat_of(vals, missing)
+
+    def _seed_label(self, seed: int, text: str) -> str:
+        return text if len(self.seeds) == 1 else f"seed {seed}: {text}"
+
+
+def depth_abs_rel(row: ResultRow) -> float | None:
+    """AbsRel over all valid pixels, or None when the model predicts no depth."""
+    val = (row.depth or {}).get("all", {}).get("abs_rel")
+    return None if val is None else float(val)
+
+
+def metric_getter(name: str) -> Callable[[ResultRow], float | None]:
+    """Getter for one of :data:`robobench.schema.DETECTION_METRICS` on a row."""
+    return lambda row: getattr(row, name)
+
+
+def _robustness_stat(group: Group, compute: Callable[..., Any]) -> Stat:
+    """mRR or mCE over seeds, computed by ``compute(nds, corruptions=..., partial=...)``."""
+    per_seed = group.nds_by_seed()
+    if not per_seed:
+        return Stat(note="no results")
+    aggs = {}
+    try:
+        for seed, nds in per_seed.items():
+            aggs[seed] = compute(nds, partial=True)
+    except UserError as exc:
+        return Stat(missing=(str(exc),), note="undefined")
+    if all(a.complete for a in aggs.values()):
+        return stat_of([a.value for a in aggs.values()])
+    missing = [group._seed_label(s, m) for s, a in aggs.items() for m in a.missing]
+    common = set(CORRUPTIONS)
+    for a in aggs.values():
+        common &= set(a.per_corruption)
+    if not common:
+        return Stat(missing=tuple(missing), note=f"0/{len(CORRUPTIONS)} corruptions")
+    subset = [c for c in CORRUPTIONS if c in common]
+    values = [compute(nds, corruptions=subset) for nds in per_seed.values()]
+    return stat_of(values, missing, note=f"{len(subset)}/{len(CORRUPTIONS)} corruptions")
+
+
+def _rr_stats(group: Group) -> dict[str, Stat]:
+    """RR per corruption over seeds; a corruption some seed lacks is partial (mean of the seeds that have it)."""
+    per_seed: dict[int, dict[str, float]] = {}
+    undefined = ""
+    for seed, nds in group.nds_by_seed().items():
+        try:
+            per_seed[seed] = robustness.resilience_rates(nds)
+        except UserError as exc:
+            per_seed[seed], undefined = {}, str(exc)
+    out = {}
+    for name in CORRUPTIONS:
+        vals = [rr[name] for rr in per_seed.values() if name in rr]
+        missing = [group._seed_label(s, undefined or f"{name} (or clean)") for s, rr in per_seed.items() if name not in rr]
+        out[name] = stat_of(vals, missing)
+    return out
+
+
+def mean_nds(group: Group) -> dict[Condition, float]:
+    """Condition -> NDS averaged over the seeds that have it (the baseline for CE)."""
+    acc: dict[Condition, list[float]] = {}
+    for nds in group.nds_by_seed().values():
+        for cond, val in nds.items():
+            acc.setdefault(cond, []).append(val)
+    return {c: statistics.fmean(v) for c, v in acc.items()}
+
+
+def compute_group_metrics(group: Group, baseline: Group | None) -> None:
+    """Fill ``group.metrics``: nds, map (clean), mrr, mce, rr:<Corruption>, absrel_clean, absrel_corrupted."""
+    m = group.metrics
+    m["nds"] = group.condition_stat(CLEAN, metric_getter("nds"))
+    m["map"] = group.condition_stat(CLEAN, metric_getter("map"))
+    m["mrr"] = _robustness_stat(group, robustness.mrr)
+    if baseline is not None:
+        base_nds = mean_nds(baseline)
+        m["mce"] = _robustness_stat(group, lambda nds, **kw: robustness.mce(nds, base_nds, **kw))
+    else:
+        m["mce"] = Stat(note="no baseline")
+    for name, st in _rr_stats(group).items():
+        m[f"rr:{name}"] = st
+    if group.reference:
+        return
+    if any(depth_abs_rel(r) is not None for r in group.rows):
+        m["absrel_clean"] = group.condition_stat(CLEAN, depth_abs_rel)
+        m["absrel_corrupted"] = group.corrupted_average(depth_abs_rel)
+    else:
+        m["absrel_clean"] = m["absrel_corrupted"] = Stat(note="no depth prediction")
+
+
+@dataclass(frozen=True)
+class Column:
+    """A numeric index column: which metric, how it is labelled, and whether higher is better."""
+
+    key: str
+    label: str
+    higher_is_better: bool
+    title: str = ""
+
+
+def index_columns() -> list[Column]:
+    """The numeric columns of the index table, in display order."""
+    cols = [
+        Column("nds", "NDS", True, "nuScenes detection score on clean data"),
+        Column("map", "mAP", True, "mean average precision on clean data"),
+        Column("mrr", "mRR", True, "mean resilience rate over the 8 corruptions"),
+        Column("mce", "mCE", False, "mean corruption error against the baseline"),
+    ]
+    cols += [Column(f"rr:{c}", c, True, f"resilience rate under {c}") for c in CORRUPTIONS]
+    cols += [
+        Column("absrel_clean", "AbsRel", False, "depth AbsRel on clean data"),
+        Column("absrel_corrupted", "AbsRel c.", False, "depth AbsRel, mean over the 24 corrupted conditions"),
+    ]
+    return cols
+
+
+@dataclass
+class Board:
+    """Everything the index needs: groups in display order, baselines, best values per column."""
+
+    groups: list[Group]
+    baseline: Group | None
+    reference_baseline: Group | None
+    columns: list[Column]
+    #: column key -> keys of the groups holding the best complete value (measured camera models:
+    #: published rows and LiDAR teachers, an upper bound under camera corruptions, are not ranked)
+    best: dict[str, set[tuple[str, str, str, str]]]
+
+    @property
+    def measured(self) -> list[Group]:
+        return [g for g in self.groups if not g.reference]
+
+    @property
+    def references(self) -> list[Group]:
+        return [g for g in self.groups if g.reference]
+
+    def entry_groups(self, entry: str) -> list[Group]:
+        return [g for g in self.measured if g.entry == entry]
+
+
+def _latest(rows: Iterable[ResultRow]) -> tuple[list[ResultRow], list[ResultRow]]:
+    """Keep the newest row per (seed, condition); a failed cell counts only if no ok row exists for it."""
+    ok: dict[tuple[int, str], ResultRow] = {}
+    failed: dict[tuple[int, str], ResultRow] = {}
+    for row in rows:
+        cell = (row.seed, str(Condition.parse(row.condition)))
+        target = ok if row.status == "ok" else failed
+        if cell not in target or (row.created_at or "") >= (target[cell].created_at or ""):
+            target[cell] = row
+    return list(ok.values()), [r for c, r in failed.items() if c not in ok]
+
+
+def _group_rows(rows: Iterable[ResultRow], metas: dict[str, EntryMeta], reference: bool) -> list[Group]:
+    by_key: dict[tuple[str, str, str, str], list[ResultRow]] = {}
+    for row in rows:
+        try:
+            Condition.parse(row.condition)
+        except ValueError as exc:
+            raise UserError(f"result row of entry {row.entry!r} has a bad condition: {exc}") from None
+        by_key.setdefault((row.entry, row.train_mode, row.dataset_id, row.profile), []).append(row)
+    groups = []
+    for key, grp_rows in by_key.items():
+        ok, failed = _latest(grp_rows)
+        groups.append(Group(*key, meta=metas.get(key[0], EntryMeta(key[0])), reference=reference, rows=ok, failed=failed))
+    return groups
+
+
+def _order(groups: list[Group], metas: dict[str, EntryMeta]) -> list[Group]:
+    names = list(metas)
+
+    def key(g: Group) -> tuple:
+        return (
+            g.reference,
+            names.index(g.entry) if g.entry in names else len(names),
+            g.entry,
+            g.train_mode != "clean",
+            g.train_mode,
+            g.dataset_id,
+            g.profile,
+        )
+
+    return sorted(groups, key=key)
+
+
+def _find(groups: list[Group], entry: str) -> Group | None:
+    """The group of ``entry``, preferring clean training (the mCE baseline)."""
+    cands = [g for g in groups if g.entry == entry]
+    return min(cands, key=lambda g: g.train_mode != "clean") if cands else None
+
+
+def _base_of(groups: list[Group], group: Group) -> Group | None:
+    """The base entry's group trained the same way on the same dataset and profile (gains compare like with like)."""
+    return next((g for g in groups if g.entry == group.meta.base and g.key[1:] == group.key[1:]), None)
+
+
+def _default_baseline(groups: list[Group]) -> Group | None:
+    students = [g for g in groups if g.meta.role == "student" and g.rows]
+    return _find(groups, students[0].entry) if students else None
+
+
+def _gain(group: Group, base: Group | None) -> dict[str, float]:
+    """Percentage-point gain over the base entry, for the metrics complete on both sides."""
+    if base is None:
+        return {}
+    out = {}
+    for key in ("nds", "mrr"):
+        a, b = group.metrics.get(key), base.metrics.get(key)
+        if a is not None and b is not None and a.complete and b.complete:
+            out[key] = 100.0 * (a.mean - b.mean)
+    return out
+
+
+def _best(groups: list[Group], columns: list[Column]) -> dict[str, set]:
+    best: dict[str, set] = {}
+    for col in columns:
+        vals = [(g.metrics[col.key].mean, g.key) for g in groups if col.key in g.metrics and g.metrics[col.key].complete]
+        if not vals:
+            continue
+        target = max(v for v, _ in vals) if col.higher_is_better else min(v for v, _ in vals)
+        best[col.key] = {k for v, k in vals if math.isclose(v, target, rel_tol=0, abs_tol=1e-12)}
+    return best
+
+
+def build_board(
+    rows: Iterable[ResultRow],
+    entries_meta: Mapping[str, Any] | Iterable[Any] | None,
+    baseline: str | None = None,
+    references: Iterable[Any] = (),
+) -> Board:
+    """Group rows, compute every index metric, gains over base entries and the best value per column.
+
+    ``baseline`` names the mCE reference entry (default: the first student with
+    results); reference rows use a reference baseline (the named one if it is a
+    reference, else the first reference student) because CE across datasets is
+    meaningless. ``references`` are :class:`leaderboard.references.ReferenceEntry`.
+    """
+    metas = entry_meta_map(entries_meta)
+    refs = list(references)
+    ref_metas = {r.name: EntryMeta(r.name, **r.meta()) for r in refs}
+    rows = list(rows)
+    clash = sorted(set(ref_metas) & {r.entry for r in rows})
+    if clash:
+        raise UserError(f"reference entries {clash} have the same names as measured entries; rename them in the reference file")
+    measured = _group_rows(rows, metas, reference=False)
+    reference = _group_rows([row for r in refs for row in r.to_rows()], ref_metas, reference=True)
+    for g in reference:
+        g.exact = next(r.exact_levels for r in refs if r.name == g.entry and r.train_mode == g.train_mode)
+
+    base = ref_base = None
+    if baseline is not None:
+        base = _find(measured, baseline)
+        ref_base = _find(reference, baseline)
+        if base is None and ref_base is None:
+            known = sorted({g.entry for g in measured + reference})
+            raise UserError(f"baseline entry {baseline!r} has no results; entries with results: {', '.join(known) or 'none'}")
+    base = base or _default_baseline(measured)
+    ref_base = ref_base or _default_baseline(reference)
+
+    all_metas = {**metas, **ref_metas}
+    groups = _order(measured + reference, all_metas)
+    for g in groups:
+        compute_group_metrics(g, ref_base if g.reference else base)
+    for g in groups:
+        pool = reference if g.reference else measured
+        g.gain = _gain(g, _base_of(pool, g)) if g.meta.base else {}
+    columns = index_columns()
+    ranked = [g for g in groups if not g.reference and g.meta.role != "teacher"]
+    return Board(groups, base, ref_base, columns, _best(ranked, columns))
+
+
+def detection_table(group: Group) -> list[dict[str, Any]]:
+    """RoboBEV's result-page rows: clean, then per corruption its levels and their average.
+
+    Each row: ``{"corruption", "level", "kind": clean|level|average, "stats": {metric: Stat}}``.
+    """
+    getters = {m: metric_getter(m) for m in DETECTION_METRICS}
+    out = [{"corruption": "Clean", "level": "", "kind": "clean",
+            "stats": {m: group.condition_stat(CLEAN, g) for m, g in getters.items()}}]
+    for name in CORRUPTIONS:
+        for lvl in LEVELS:
+            cond = Condition(name, lvl)
+            out.append({"corruption": name, "level": lvl, "kind": "level",
+                        "stats": {m: group.condition_stat(cond, g) for m, g in getters.items()}})
+        out.append({"corruption": name, "level": "average", "kind": "average",
+                    "stats": {m: group.level_average(name, g) for m, g in getters.items()}})
+    return out
+
+
+def nested_columns(rows: Iterable[ResultRow], attr: str) -> list[tuple[str, ...]]:
+    """Paths to numeric leaves (depth ``("all", "abs_rel")``, breakdown ``("range_0_30", "nds")``) found in rows."""
+    paths: list[tuple[str, ...]] = []
+
+    def walk(obj: Any, prefix: tuple[str, ...]) -> None:
+        if isinstance(obj, Mapping):
+            for k, v in obj.items():
+                walk(v, prefix + (str(k),))
+        elif isinstance(obj, (int, float)) and not isinstance(obj, bool) and prefix not in paths:
+            paths.append(prefix)
+
+    for row in rows:
+        walk(getattr(row, attr) or {}, ())
+    return paths
+
+
+def nested_getter(attr: str, path: tuple[str, ...]) -> Callable[[ResultRow], float | None]:
+    """Getter of a numeric leaf of ``row.<attr>`` (None when absent)."""
+
+    def get(row: ResultRow) -> float | None:
+        obj: Any = getattr(row, attr) or {}
+        for part in path:
+            if not isinstance(obj, Mapping) or part not in obj:
+                return None
+            obj = obj[part]
+        return None if obj is None else float(obj)
+
+    return get
+
+
+def conditions_present(group: Group) -> list[Condition]:
+    """The conditions with at least one ok row, in benchmark order."""
+    have = {Condition.parse(r.condition) for r in group.rows}
+    return [c for c in all_conditions() if c in have]

@@ -1,0 +1,334 @@
+"""The static leaderboard: numbers, partial results, odd names, references, exports, CLI (no browser)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import sys
+import types
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from corruptions.spec import CORRUPTIONS, LEVELS
+from fixtures_leaderboard import (
+    ENTRIES_META,
+    PARTIAL_FAILED,
+    PARTIAL_MISSING,
+    RAYD3D_TABLE1_CSV,
+    XSS_NAME,
+    fixture_rows,
+    nds_table,
+)
+from leaderboard import build_board, load_references, render_site
+from leaderboard.gallery import gallery_png, source_image
+from leaderboard.render import page_name
+from robobench.cli import main as cli_main
+from robobench.errors import UserError
+from robobench.schema import EntryRecord
+
+
+class Cells(HTMLParser):
+    """Collects, per ``<tr data-entry>`` of the results table, each cell's attributes and text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[tuple[dict, list[dict]]] = []
+        self._cell: dict | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "tr" and "data-entry" in a:
+            self.rows.append((a, []))
+        elif tag == "td" and self.rows and self._cell is None:
+            self._cell = {**a, "text": ""}
+            self.rows[-1][1].append(self._cell)
+
+    def handle_endtag(self, tag):
+        if tag == "td":
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell["text"] += data
+
+
+def rr_by_hand(nds: dict[str, float], corruption: str) -> float:
+    """RoboBEV's RR_i written out independently of the project's metric code."""
+    return sum(nds[f"{corruption}:{lvl}"] for lvl in LEVELS) / (3 * nds["clean"])
+
+
+@pytest.fixture(scope="module")
+def ref_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("refs") / "rayd3d_table1.csv"
+    path.write_text(RAYD3D_TABLE1_CSV)
+    return path
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, ref_file) -> Path:
+    out = tmp_path_factory.mktemp("site")
+    render_site(fixture_rows(), ENTRIES_META, out, references=load_references(ref_file))
+    return out
+
+
+@pytest.fixture(scope="module")
+def table(site) -> dict[tuple[str, str], dict[str, dict]]:
+    """(entry, train mode) -> column key -> cell attributes/text, read back from index.html."""
+    html = (site / "index.html").read_text()
+    keys = re.findall(r'<th data-sort="[a-z]+" data-col="(\d+)"(?: data-key="([^"]+)")?', html)
+    names = {int(c): (k or f"col{c}") for c, k in keys}
+    parser = Cells()
+    parser.feed(html)
+    out = {}
+    for attrs, cells in parser.rows:
+        out[(attrs["data-entry"], attrs["data-mode"])] = {names[i]: c for i, c in enumerate(cells) if i in names}
+    return out
+
+
+def test_index_has_one_row_per_entry_and_train_mode(table):
+    expected = {(e, "clean") for e in ENTRIES_META} | {("bevdet-tiny+tig", "corrupted")}
+    expected |= {("BEVDet (paper)", "clean"), ("BEVDet + RayD3D (paper)", "clean")}
+    assert set(table) == expected
+
+
+def test_mrr_and_rr_match_roboBEV_definition(table):
+    nds = nds_table("bevdepth-tiny")
+    rr = {c: rr_by_hand(nds, c) for c in CORRUPTIONS}
+    row = table[("bevdepth-tiny", "clean")]
+    for c in CORRUPTIONS:
+        assert float(row[f"rr:{c}"]["data-v"]) == pytest.approx(rr[c], abs=1e-6)
+    assert float(row["mrr"]["data-v"]) == pytest.approx(sum(rr.values()) / 8, abs=1e-6)
+    assert row["nds"]["text"].strip().startswith("36.0")
+
+
+def test_mce_against_default_baseline_the_first_student(table):
+    base, own = nds_table("bevdet-tiny"), nds_table("bevdepth-tiny")
+    ce = [sum(1 - own[f"{c}:{l}"] for l in LEVELS) / sum(1 - base[f"{c}:{l}"] for l in LEVELS) for c in CORRUPTIONS]
+    assert float(table[("bevdepth-tiny", "clean")]["mce"]["data-v"]) == pytest.approx(sum(ce) / 8, abs=1e-6)
+    assert float(table[("bevdet-tiny", "clean")]["mce"]["data-v"]) == pytest.approx(1.0)
+
+
+def test_partial_entry_is_marked_partial_never_averaged(table, site):
+    row = table[("bevdet-partial", "clean")]
+    for key in ("mrr", "mce", "rr:Fog", "rr:Snow", "rr:MotionBlur", "absrel_corrupted"):
+        assert "partial" in row[key]["class"] and row[key]["data-v"] == "", key
+    assert "Fog:easy" in row["mrr"]["title"] and PARTIAL_FAILED in row["mrr"]["title"]
+    assert "5/8" in row["mrr"]["text"]
+    # complete corruptions of the partial entry are still shown as numbers
+    nds = nds_table("bevdet-partial")
+    assert float(row["rr:Brightness"]["data-v"]) == pytest.approx(rr_by_hand(nds, "Brightness"), abs=1e-6)
+    # the tooltip's partial mean is over the 5 complete corruptions only
+    five = [c for c in CORRUPTIONS if c not in ("Fog", "Snow", "MotionBlur")]
+    partial_mean = 100 * sum(rr_by_hand(nds, c) for c in five) / 5
+    assert f"{partial_mean:.1f}" in row["mrr"]["title"]
+    records = {(r["entry"], r["train_mode"]): r for r in json.loads((site / "results.json").read_text())["rows"]}
+    rec = records[("bevdet-partial", "clean")]["mrr"]
+    assert rec["partial"] and set(PARTIAL_MISSING) <= set(rec["missing"])
+    csv_rows = {r["entry"]: r for r in csv.DictReader(io.StringIO((site / "results.csv").read_text()))}
+    assert csv_rows["bevdet-partial"]["mrr"] == "" and "Fog:easy" in csv_rows["bevdet-partial"]["missing"]
+
+
+def test_seeds_show_mean_and_sample_std(table):
+    cell = table[("bevdet-tiny+rayd3d", "clean")]["nds"]
+    assert cell["text"].replace(" ", "") == "34.0±1.4"  # seeds 0.33 and 0.35: mean 34.0, sample std 1.41
+    assert float(cell["data-v"]) == pytest.approx(0.34)
+
+
+def test_gain_over_base_same_train_mode_only(table):
+    assert "+4.0 NDS" in table[("bevdet-tiny+rayd3d", "clean")]["gain"]["text"]
+    assert table[("bevdet-tiny+tig", "corrupted")]["gain"]["text"].strip() == ""  # no corrupted-trained base
+    assert "+4.5 NDS" in table[("BEVDet + RayD3D (paper)", "clean")]["gain"]["text"]
+    assert "+2.5 mRR" in table[("BEVDet + RayD3D (paper)", "clean")]["gain"]["text"]
+
+
+def test_best_marked_among_camera_models_only(table):
+    assert "best" in table[("bevdepth-tiny", "clean")]["nds"]["class"]
+    assert "best" not in table[("centerpoint-tiny", "clean")]["nds"]["class"]  # LiDAR teacher is not ranked
+    assert "best" in table[("bevdet-tiny+tig", "corrupted")]["mrr"]["class"]
+    assert "best" in table[("bevdepth-tiny", "clean")]["absrel_clean"]["class"]  # lower is better
+
+
+def test_reference_rows_reproduce_published_mrr(table):
+    # RayD3D Table 1 prints mRR 52.2 (BEVDet) and 54.7 (+RayD3D); recomputed from its RR columns
+    assert 100 * float(table[("BEVDet (paper)", "clean")]["mrr"]["data-v"]) == pytest.approx(52.2, abs=0.05)
+    assert 100 * float(table[("BEVDet + RayD3D (paper)", "clean")]["mrr"]["data-v"]) == pytest.approx(54.7, abs=0.05)
+    assert float(table[("BEVDet (paper)", "clean")]["mce"]["data-v"]) == pytest.approx(1.0)  # its own reference baseline
+
+
+def test_odd_entry_name_is_escaped_everywhere(site):
+    for page in site.glob("*.html"):
+        text = page.read_text()
+        assert XSS_NAME not in text, page.name
+        assert "<b>bold</b>" not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in (site / "index.html").read_text()
+    entry_page = site / page_name(XSS_NAME)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in entry_page.read_text()
+    assert r"\textless{}script\textgreater{}" in (site / "results.tex").read_text()
+
+
+def test_page_names_are_safe_and_unique():
+    names = [XSS_NAME, "a/b", "a b", "../../etc/passwd", "", "ÜNICODE ✓", "x" * 300]
+    pages = [page_name(n) for n in names]
+    assert len(set(pages)) == len(pages)
+    for p in pages:
+        assert re.fullmatch(r"entry-[a-z0-9-]{1,40}-[0-9a-f]{8}\.html", p), p
+
+
+def test_entry_page_has_robobev_tables_depth_and_provenance(site):
+    html = (site / page_name("bevdet-tiny+rayd3d")).read_text()
+    assert html.count('<tr class="level">') == 24  # the per-level table; the summary shows averages only
+    assert html.count('<tr class="average">') == 2 * 8
+    for text in ("mATE", "mAAE", "abc123", "0.1.0+g1234567", "synth-tiny-0", "range 0 30", "all abs_rel", "traffic_cone"):
+        assert text in html, text
+    partial = (site / page_name("bevdet-partial")).read_text()
+    assert "CUDA out of memory &lt;oops&gt;" in partial and "Failed cells" in partial
+    teacher = (site / page_name("centerpoint-tiny")).read_text()
+    assert "predicts no depth" in teacher
+
+
+def test_charts_are_inline_svg_with_escaped_labels(site):
+    html = (site / "index.html").read_text()
+    assert html.count("<svg") == 3 and "<script src" not in html and "http://" not in html.replace(
+        'xmlns="http://www.w3.org/2000/svg"', "")
+    assert "No gallery image was given" in html
+
+
+def test_exports_markdown_latex_csv(site):
+    md = (site / "results.md").read_text()
+    assert md.startswith("| Entry |") and "**36.0**" in md and "partial" in md
+    tex = (site / "results.tex").read_text()
+    assert tex.startswith(r"\begin{tabular}") and r"\bottomrule" in tex and r"34.0 $\pm$ 1.4" in tex
+    rows = list(csv.DictReader(io.StringIO((site / "results.csv").read_text())))
+    assert len(rows) == 10 and {r["kind"] for r in rows} == {"measured", "reference"}
+
+
+def test_empty_store_renders(tmp_path):
+    index = render_site([], {}, tmp_path)
+    html = index.read_text()
+    assert "No results yet" in html and html.count("<svg") == 3
+    assert (tmp_path / "results.csv").read_text().startswith("entry,")
+    assert json.loads((tmp_path / "results.json").read_text())["rows"] == []
+
+
+def test_only_clean_rows_render_as_partial(tmp_path):
+    rows = [r for r in fixture_rows() if r.condition == "clean"]
+    board = build_board(rows, ENTRIES_META)
+    g = board.measured[0]
+    assert g.metrics["mrr"].partial and g.metrics["mrr"].mean is None
+    render_site(rows, ENTRIES_META, tmp_path)
+    assert "partial" in (tmp_path / "index.html").read_text()
+
+
+def test_entries_without_metadata_and_rerender_removes_stale_pages(tmp_path):
+    rows = fixture_rows()
+    render_site(rows, ENTRIES_META, tmp_path)
+    assert (tmp_path / page_name("bevdet-partial")).exists()
+    render_site([r for r in rows if r.entry != "bevdet-partial"], {}, tmp_path)  # no metadata at all
+    assert not (tmp_path / page_name("bevdet-partial")).exists()
+    assert "unknown" in (tmp_path / "index.html").read_text()
+
+
+def test_baseline_option(tmp_path):
+    board = build_board(fixture_rows(), ENTRIES_META, baseline="bevdepth-tiny")
+    g = next(g for g in board.measured if g.entry == "bevdepth-tiny")
+    assert g.metrics["mce"].mean == pytest.approx(1.0)
+    with pytest.raises(UserError, match="no-such-entry"):
+        build_board(fixture_rows(), ENTRIES_META, baseline="no-such-entry")
+
+
+def test_reference_file_json_equals_csv(tmp_path, ref_file):
+    recs = list(csv.DictReader(io.StringIO(RAYD3D_TABLE1_CSV)))
+    path = tmp_path / "refs.json"
+    path.write_text(json.dumps(recs))
+    a, b = load_references(ref_file), load_references(path)
+    assert [(r.name, r.level_nds()) for r in a] == [(r.name, r.level_nds()) for r in b]
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("entry,condition,metric\nA,clean,nds\n", "missing column"),
+        ("entry,condition,metric,value\nA,clean,nds,0.374\nA,Fog,rr,0.6\n", "percent"),
+        ("entry,condition,metric,value\nA,Fog,rr,60\n", "no clean NDS"),
+        ("entry,condition,metric,value\nA,clean,nds,37\nA,Haze,rr,60\n", "bad condition"),
+        ("entry,condition,metric,value\nA,clean,nds,137\n", r"\[0, 100\]"),
+        ("entry,condition,metric,value\nA,clean,ap,37\n", "metric"),
+        ("entry,condition,metric,value\nA,clean,nds,37\nA,Fog:hard,rr,60\n", "bare corruption"),
+        ("entry,condition,metric,value\nA,clean,nds,37\nA,Fog,nds,30\nA,Fog:easy,nds,31\n", "both per level"),
+        ("entry,condition,metric,value,colour\nA,clean,nds,37,red\n", "unknown key"),
+    ],
+)
+def test_reference_file_errors_name_the_problem(tmp_path, text, match):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(UserError, match=match):
+        load_references(path)
+
+
+def test_reference_name_clash_with_measured_entry(tmp_path):
+    path = tmp_path / "clash.csv"
+    path.write_text("entry,condition,metric,value\nbevdet-tiny,clean,nds,37\n")
+    with pytest.raises(UserError, match="same names"):
+        build_board(fixture_rows(), ENTRIES_META, references=load_references(path))
+
+
+def _png(tmp_path: Path, name: str = "img.png", size=(8, 6)) -> Path:
+    path = tmp_path / name
+    Image.fromarray(np.full((size[1], size[0], 3), 128, np.uint8)).save(path)
+    return path
+
+
+def test_gallery_png_embedded_inline(tmp_path):
+    png = _png(tmp_path)
+    index = render_site(fixture_rows()[:5], ENTRIES_META, tmp_path / "site", gallery=png)
+    assert 'src="data:image/png;base64,' in index.read_text()
+    with pytest.raises(UserError, match="not a PNG"):
+        render_site([], {}, tmp_path / "site2", gallery=b"GIF89a...")
+
+
+def test_gallery_rendered_from_a_dataroot(tmp_path, monkeypatch):
+    cams = tmp_path / "root" / "samples" / "CAM_FRONT"
+    cams.mkdir(parents=True)
+    _png(cams, "b.png")
+    _png(cams, "a.png", size=(10, 4))
+    assert source_image(tmp_path / "root").name == "a.png"
+    calls = []
+
+    def render_gallery(image, seed=0):
+        calls.append((image.shape, seed))
+        return np.zeros((20, 30, 3), np.uint8)
+
+    monkeypatch.setitem(sys.modules, "corruptions.gallery", types.SimpleNamespace(render_gallery=render_gallery))
+    data = gallery_png(tmp_path / "root")
+    assert calls == [((4, 10, 3), 0)] and Image.open(io.BytesIO(data)).size == (30, 20)
+    with pytest.raises(UserError, match="CAM_FRONT"):
+        source_image(tmp_path)
+
+
+def test_cli_renders_from_the_store(tmp_path, ref_file, capsys):
+    from robobench.store import ResultStore
+
+    db = tmp_path / "results.sqlite"
+    with ResultStore(db) as store:
+        store.add_many(fixture_rows())
+        store.add_entries([EntryRecord(name=n, **{k: v for k, v in m.items()}) for n, m in ENTRIES_META.items()])
+    out = tmp_path / "site"
+    code = cli_main(["leaderboard", "--db", str(db), "--out", str(out), "--import", str(ref_file),
+                     "--baseline", "bevdepth-tiny", "--gallery", str(_png(tmp_path))])
+    assert code == 0 and str(out / "index.html") in capsys.readouterr().out
+    html = (out / "index.html").read_text()
+    assert "mCE is measured against <strong>bevdepth-tiny</strong>" in html and "BEVDet (paper)" in html
+    assert len(list(out.glob("entry-*.html"))) == len(ENTRIES_META)
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    assert cli_main(["leaderboard", "--db", str(tmp_path / "nope.sqlite"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no results database") and err.count("\n") == 1
+    assert not (tmp_path / "nope.sqlite").exists()
