@@ -15,7 +15,7 @@ import pytest
 import corruptions as C
 from corruptions import fast, seeding
 from corruptions.api import DEFAULT_CAMERAS
-from tests.corruption_images import street_image
+from corruptions.synthetic import street_scene as street_image
 
 IMAGES = [street_image(i) for i in range(20)]
 
@@ -242,7 +242,7 @@ _DIGEST_SCRIPT = textwrap.dedent(
     import hashlib, sys
     import numpy as np
     import corruptions as C
-    from tests.corruption_images import street_image
+    from corruptions.synthetic import street_scene as street_image
     views = np.stack([street_image(i) for i in range(6)])
     for name in C.CORRUPTIONS:
         out = C.corrupt_views(views, name, "hard", seed=11, sample_token="tok-1")

@@ -1,4 +1,4 @@
-"""Procedural street-like test images for the corruption tests (no dataset needed)."""
+"""Procedural street-like camera images: test and benchmark inputs that need no dataset."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 
-def street_image(index: int, height: int = 72, width: int = 128) -> np.ndarray:
+def street_scene(index: int, height: int = 72, width: int = 128) -> np.ndarray:
     """A textured H x W x 3 uint8 RGB scene: sky gradient, road, boxes, noise texture.
 
     Different ``index`` values give different layouts, colours and exposure, so a set of
