@@ -23,6 +23,7 @@ from robobench.errors import UserError
 #: Modules providing sub-commands, in the order they appear in ``--help``.
 COMMAND_MODULES: tuple[str, ...] = (
     "robobench.evaluate",
+    "leaderboard.cli",
 )
 
 
