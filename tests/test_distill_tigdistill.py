@@ -50,6 +50,8 @@ def test_inner_depth_loss_eq2_to_4_by_hand() -> None:
     # view 1, object 1: errors 0, 1 -> reference pixel 0; relative pred (0, 2), GT (0, 1) -> 0, 1
     # mean over the 5 foreground pixels
     assert loss.item() == pytest.approx((0.36 + 1.0) / 5, rel=1e-12)
+    # the batch layout (B, N, h, w) of depth GT and ids gives the same value
+    assert inner_depth_loss(prob, gt.view(1, 2, 1, 5), ids.view(1, 2, 1, 5), bins).item() == pytest.approx(loss.item())
     loss.backward()
     # d/dS_hat at view 0 pixel 0 = 2 (0.5 - 1.1) / 5 = -0.24, times the bin depths (2, 4);
     # the reference pixel's prediction is detached, so pixel 1 gets no gradient at all

@@ -50,7 +50,11 @@ class Divergence(str, enum.Enum):
 
 @dataclass(frozen=True)
 class RayD3DConfig:
-    """Settings of RayD3D; ``tau``, ``xi`` and ``n_neg`` are the paper's, the rest are our choices."""
+    """Settings of RayD3D; ``tau``, ``xi`` and ``n_neg`` are the paper's, the rest are our choices.
+
+    The paper's "KL temperature is 0.07" is read as the contrastive ``tau`` of eq. 2-3 (0.07 is
+    MoCo's value); eq. 5-6 show no temperature, so the attention softmax defaults to 1.
+    """
 
     n_rays: int = 360
     n_neg: int = 5

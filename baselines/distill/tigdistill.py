@@ -114,9 +114,9 @@ def continuous_depth(depth_prob: torch.Tensor, bin_depths: torch.Tensor) -> torc
 def inner_depth_loss(depth_prob: torch.Tensor, depth_gt: torch.Tensor, obj_ids: torch.Tensor, bin_depths: torch.Tensor) -> torch.Tensor:
     """Inner-depth loss ``L^R_depth``, eq. 2-4, over views ``(M, ...)`` (``M = B * N``).
 
-    ``depth_prob`` ``(M, D, h, w)``, ``depth_gt`` ``(M, h, w)`` sparse LiDAR depth (0 = none),
-    ``obj_ids`` ``(M, h, w)`` object-id map; foreground pixels of object ``j`` in view ``v`` are
-    those with ``obj_ids == j`` and a GT depth.
+    ``depth_prob`` ``(M, D, h, w)``, ``depth_gt`` sparse LiDAR depth (0 = none) and ``obj_ids``
+    object-id map, both ``(M, h, w)`` or the batch's ``(B, N, h, w)``; foreground pixels of
+    object ``j`` in view ``v`` are those with ``obj_ids == j`` and a GT depth.
 
     * eq. 2: the reference pixel ``(x_r, y_r)`` of each (view, object) is the foreground pixel
       with the smallest ``|S_gt - S_hat|`` (the printed argmin lacks the absolute value; ties ->
@@ -127,6 +127,7 @@ def inner_depth_loss(depth_prob: torch.Tensor, depth_gt: torch.Tensor, obj_ids: 
       squared error averaged over all foreground pixels of the batch (0 without foreground).
     """
     pred = continuous_depth(depth_prob, bin_depths)
+    depth_gt, obj_ids = depth_gt.reshape(pred.shape), obj_ids.reshape(pred.shape)
     fg = (obj_ids > 0) & (depth_gt > 0)
     if not bool(fg.any()):
         return pred.sum() * 0.0
