@@ -1,0 +1,103 @@
+"""Every built-in model entry: forward/loss/decode shapes on a contract batch, and it can fit one batch."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from robobench.contract import BEVModel, validate_batch
+from robobench.registry import Role, get_entry
+from tests.batch_factory import make_batch
+
+ENTRIES = ("bevdet", "bevdepth", "bevdepth4d", "centerpoint")
+
+
+def _build(name: str, profile: str = "quick") -> tuple[dict, torch.nn.Module]:
+    entry = get_entry(name)
+    cfg = entry.config(profile)
+    torch.manual_seed(0)
+    return cfg, entry.build(cfg)
+
+
+def _batch(cfg: dict, name: str, batch_size: int = 2, seed: int = 0) -> dict:
+    h, w = cfg["data"]["input_size"]
+    return make_batch(batch_size, h, w, cfg["data"]["depth_downsample"], prev=name == "bevdepth4d", seed=seed)
+
+
+@pytest.mark.parametrize("name", ENTRIES)
+def test_forward_loss_decode_shapes(name: str) -> None:
+    cfg, model = _build(name)
+    assert isinstance(model, BEVModel)
+    batch = _batch(cfg, name)
+    validate_batch(batch)
+    out = model(batch)
+    grid = model.grid
+    assert out["bev"].shape[0] == 2 and out["bev"].shape[2:] == (grid.ny, grid.nx)
+    assert out["bev_raw"].shape[2:] == (grid.ny, grid.nx)
+    for heat, reg, task in zip(out["preds"]["heatmap"], out["preds"]["reg"], model.head.tasks):
+        assert heat.shape == (2, len(task), grid.ny, grid.nx)
+        assert reg.shape == (2, 10, grid.ny, grid.nx)
+    if name != "centerpoint":
+        h, w = batch["depth"].shape[-2:]
+        assert out["depth"].shape == (12, model.bins.n, h, w)
+        torch.testing.assert_close(out["depth"].sum(1), torch.ones(12, h, w))
+        assert out["img_feats"].shape[0] == 12
+    losses = model.loss(batch, out)
+    expected = {"heatmap", "bbox"} | ({"depth"} if name in ("bevdepth", "bevdepth4d") else set())
+    assert set(losses) == expected
+    total = sum(losses.values())
+    assert total.ndim == 0 and torch.isfinite(total)
+    total.backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert sum(g is not None and bool(g.abs().sum() > 0) for g in grads) > 0.9 * len(grads)
+    model.eval()
+    with torch.no_grad():
+        dets = model.decode(batch, model(batch))
+    assert len(dets) == 2
+    for det in dets:
+        k = det["boxes"].shape[0]
+        assert det["boxes"].shape == (k, 9)
+        assert det["scores"].shape == det["labels"].shape == det["attrs"].shape == (k,)
+        assert bool((det["scores"][:-1] >= det["scores"][1:]).all())
+
+
+def test_student_and_teacher_share_the_bev_grid_in_every_profile() -> None:
+    for profile in ("quick", "full", "nuscenes"):
+        grids = {name: get_entry(name).config(profile)["model"]["bev"] for name in ENTRIES}
+        assert len({repr(g) for g in grids.values()}) == 1, grids
+    assert get_entry("centerpoint").role == Role.TEACHER
+    assert get_entry("bevdepth4d").config("quick")["data"]["prev_frame"] is True
+
+
+def test_temporal_model_uses_the_previous_frame() -> None:
+    cfg, model = _build("bevdepth4d")
+    model.eval()
+    batch = _batch(cfg, "bevdepth4d", batch_size=1)
+    with torch.no_grad():
+        a = model(batch)["bev"]
+        batch["prev"]["imgs"] = torch.randn_like(batch["prev"]["imgs"])
+        b = model(batch)["bev"]
+    assert not torch.allclose(a, b)
+
+
+def test_depth_supervision_needs_matching_downsample() -> None:
+    cfg = get_entry("bevdepth").config("quick")
+    cfg["data"] = dict(cfg["data"], depth_downsample=8)
+    with pytest.raises(Exception, match="depth_downsample"):
+        get_entry("bevdepth").build(cfg)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ENTRIES)
+def test_overfits_one_batch(name: str) -> None:
+    cfg, model = _build(name)
+    batch = _batch(cfg, name, batch_size=1, seed=3)
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    losses = []
+    for _ in range(12):
+        opt.zero_grad()
+        loss = sum(model.loss(batch, model(batch)).values())
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.6 * losses[0], losses
