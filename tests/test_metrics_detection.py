@@ -236,6 +236,11 @@ def _box_json(token, **over):
         (lambda d: d["results"]["t1"].append(_box_json("t0")), "sample_token"),
         (lambda d: d["results"]["t1"].append(_box_json("t1", attribute_name="vehicle.flying")), "attribute_name"),
         (lambda d: d["results"].update(t1=[_box_json("t1")] * 501), "501 boxes"),
+        (lambda d: d["results"]["t1"].append(_box_json("t1", size=["1.0", 2.0, 1.0])), "must hold numbers"),
+        (lambda d: d["results"]["t1"].append(_box_json("t1", detection_score=True)), "detection_score"),
+        (lambda d: d["results"]["t1"].append(_box_json("t1", rotation=[0.0, 0.0, 0.0, 0.0])), "zero quaternion"),
+        (lambda d: d["results"]["t1"].append(["not", "a", "box"]), "must be an object"),
+        (lambda d: d["results"].update(t1={}), "list of boxes"),
     ],
 )
 def test_parse_results_rejects_bad_input(mutate, message):

@@ -538,14 +538,17 @@ def read_results_json(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _finite_vector(box: Mapping[str, Any], key: str, length: int, where: str) -> list[float]:
     value = box.get(key)
     if not isinstance(value, (list, tuple)) or len(value) != length:
         raise UserError(f"{where}: field {key!r} must be a list of {length} numbers, got {value!r}")
-    try:
-        out = [float(v) for v in value]
-    except (TypeError, ValueError):
-        raise UserError(f"{where}: field {key!r} must hold numbers, got {value!r}") from None
+    if not all(isinstance(v, (int, float)) for v in value):
+        raise UserError(f"{where}: field {key!r} must hold numbers, got {value!r}")
+    out = [float(v) for v in value]
     if not all(math.isfinite(v) for v in out):
         raise UserError(f"{where}: field {key!r} has a NaN or infinite value: {value!r}")
     return out
@@ -591,8 +594,8 @@ def parse_results(
             "every sample needs an entry, an empty list when nothing is detected"
         )
     cls_index = {c: i for i, c in enumerate(class_names)}
-    cols: dict[str, list] = {k: [] for k in ("sample", "label", "xyz", "size", "rot", "vel", "score", "attr", "pts")}
-    for token in results if keep_file_order else sample_tokens:
+    order = list(results) if keep_file_order else list(sample_tokens)
+    for token in order:
         boxes = results[token]
         if not isinstance(boxes, list):
             raise UserError(f"results JSON: sample {token!r} must map to a list of boxes")
@@ -601,42 +604,82 @@ def parse_results(
                 f"results JSON: sample {token!r} has {len(boxes)} boxes; at most {max_boxes_per_sample} are allowed "
                 "(keep the highest-scoring ones)"
             )
-        for n, box in enumerate(boxes):
-            where = f"sample {token!r} box {n}"
-            if not isinstance(box, Mapping):
-                raise UserError(f"{where}: must be an object")
-            if box.get("sample_token") != token:
-                raise UserError(f"{where}: field 'sample_token' is {box.get('sample_token')!r}, expected {token!r}")
-            xyz = _finite_vector(box, "translation", 3, where)
-            size = _finite_vector(box, "size", 3, where)
-            if min(size) <= 0:
-                raise UserError(f"{where}: field 'size' must be positive, got {size}")
-            rot = _finite_vector(box, "rotation", 4, where)
-            if not any(rot):
-                raise UserError(f"{where}: field 'rotation' is the zero quaternion")
-            vel = _finite_vector(box, "velocity", 2, where)
-            name = box.get("detection_name")
-            if name not in cls_index:
-                raise UserError(f"{where}: unknown detection_name {name!r}; expected one of {', '.join(class_names)}")
-            score = box.get("detection_score")
-            if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
-                raise UserError(f"{where}: field 'detection_score' must be a finite number, got {score!r}")
-            attr = box.get("attribute_name", None)
-            if attr is None or (attr != "" and attr not in _ATTR_INDEX):
-                raise UserError(f"{where}: unknown attribute_name {attr!r}; expected '' or one of {', '.join(ATTRIBUTES)}")
-            pts = box.get("num_pts", -1)
-            if isinstance(pts, bool) or not isinstance(pts, int):
-                raise UserError(f"{where}: field 'num_pts' must be an integer, got {pts!r}")
-            cols["sample"].append(index[token])
-            cols["label"].append(cls_index[name])
-            cols["xyz"].append(xyz)
-            cols["size"].append(size)
-            cols["rot"].append(rot)
-            cols["vel"].append(vel)
-            cols["score"].append(float(score))
-            cols["attr"].append(_ATTR_INDEX.get(attr, -1))
-            cols["pts"].append(pts)
-    return BoxArrays.from_lists(
-        cols["sample"], cols["label"], cols["xyz"], cols["size"], cols["rot"], cols["vel"],
-        cols["score"], cols["attr"], cols["pts"],
+    try:
+        parsed = _parse_fast(results, order, index, cls_index)
+    except (KeyError, TypeError, ValueError):
+        parsed = None
+    if parsed is None:  # find the offending box and say what is wrong with it
+        for token in order:
+            for n, box in enumerate(results[token]):
+                _check_box(box, token, f"sample {token!r} box {n}", class_names)
+        raise UserError("results JSON: malformed boxes; check the field types against the nuScenes results format")
+    return parsed
+
+
+def _parse_fast(
+    results: Mapping[str, Any], order: list[str], index: dict[str, int], cls_index: dict[str, int]
+) -> BoxArrays | None:
+    """Convert all boxes at once; ``None`` (or a ``KeyError``/``TypeError``/``ValueError``) if any is bad."""
+    boxes = [b for t in order for b in results[t]]
+    tokens = [t for t in order for _ in results[t]]
+    if any(b["sample_token"] != t for b, t in zip(boxes, tokens)):
+        return None
+    scores = [b["detection_score"] for b in boxes]
+    pts = [b.get("num_pts", -1) for b in boxes]
+    if not all(type(v) is int for v in pts) or any(type(v) is bool for v in scores):
+        return None
+    labels = [cls_index.get(b["detection_name"], -1) for b in boxes]
+    attrs = [_ATTR_INDEX.get(b["attribute_name"], -1 if b["attribute_name"] == "" else -2) for b in boxes]
+    if min(labels, default=0) < 0 or min(attrs, default=0) < -1:
+        return None
+    if not boxes:
+        return BoxArrays.from_lists([], [], [], [], [], [], [], [], [])
+    arrays = {}
+    for key, width in (("translation", 3), ("size", 3), ("rotation", 4), ("velocity", 2)):
+        arr = np.array([b[key] for b in boxes])  # strings -> kind "U", ragged/None -> "O"
+        if arr.dtype.kind not in "fi" or arr.shape != (len(boxes), width) or not np.isfinite(arr).all():
+            return None
+        arrays[key] = arr.astype(np.float64)
+    score = np.array(scores)
+    if score.dtype.kind not in "fi" or score.shape != (len(boxes),) or not np.isfinite(score).all():
+        return None
+    if (arrays["size"] <= 0).any() or (~arrays["rotation"].any(axis=1)).any():
+        return None
+    return BoxArrays(
+        sample=np.array([index[t] for t in tokens], dtype=np.int64),
+        label=np.array(labels, dtype=np.int64),
+        xyz=arrays["translation"],
+        size=arrays["size"],
+        yaw=quaternion_yaws(arrays["rotation"]),
+        vel=arrays["velocity"],
+        score=score.astype(np.float64),
+        attr=np.array(attrs, dtype=np.int64),
+        num_pts=np.array(pts, dtype=np.int64),
     )
+
+
+def _check_box(box: Any, token: str, where: str, class_names: Sequence[str]) -> None:
+    """Raise a :class:`UserError` naming the first problem of one results box."""
+    if not isinstance(box, Mapping):
+        raise UserError(f"{where}: must be an object")
+    if box.get("sample_token") != token:
+        raise UserError(f"{where}: field 'sample_token' is {box.get('sample_token')!r}, expected {token!r}")
+    _finite_vector(box, "translation", 3, where)
+    size = _finite_vector(box, "size", 3, where)
+    if min(size) <= 0:
+        raise UserError(f"{where}: field 'size' must be positive, got {size}")
+    if not any(_finite_vector(box, "rotation", 4, where)):
+        raise UserError(f"{where}: field 'rotation' is the zero quaternion")
+    _finite_vector(box, "velocity", 2, where)
+    name = box.get("detection_name")
+    if name not in class_names:
+        raise UserError(f"{where}: unknown detection_name {name!r}; expected one of {', '.join(class_names)}")
+    score = box.get("detection_score")
+    if not _is_number(score) or not math.isfinite(score):
+        raise UserError(f"{where}: field 'detection_score' must be a finite number, got {score!r}")
+    attr = box.get("attribute_name", None)
+    if not isinstance(attr, str) or (attr != "" and attr not in _ATTR_INDEX):
+        raise UserError(f"{where}: unknown attribute_name {attr!r}; expected '' or one of {', '.join(ATTRIBUTES)}")
+    pts = box.get("num_pts", -1)
+    if type(pts) is not int:
+        raise UserError(f"{where}: field 'num_pts' must be an integer, got {pts!r}")
