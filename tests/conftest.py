@@ -1,1 +1,27 @@
 """Shared fixtures: the tiny synthetic world is generated once per test session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from robobench.data.synth import TRAIN_SPLIT, VAL_SPLIT, VERSION, generate
+
+
+@dataclass(frozen=True)
+class World:
+    """A generated dataset: where it is and how to address it through the devkit."""
+
+    dataroot: Path
+    version: str
+    train_split: str
+    val_split: str
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    """The ``tiny`` preset (seed 0), generated once for the whole session; treat it as read-only."""
+    root = generate(tmp_path_factory.mktemp("synth_tiny"), preset="tiny", seed=0)
+    return World(dataroot=root, version=VERSION, train_split=TRAIN_SPLIT, val_split=VAL_SPLIT)

@@ -1,0 +1,318 @@
+"""Generate the synthetic world as a nuScenes-format dataset (``v1.0-synth``).
+
+``generate(out_dir, preset, seed)`` lays out each scene (:mod:`synth_world`), drives
+the ego through it at 2 Hz key frames, renders the six cameras
+(:mod:`synth_render`), ray-casts the LiDAR and radars (:mod:`synth_sensors`) and
+writes everything the devkit reads: the 13 JSON tables, ``splits.json`` with the
+custom splits ``synth_train``/``synth_val``, JPEGs, ``.pcd.bin`` and radar ``.pcd``.
+
+Annotation counts (``num_lidar_pts``, ``num_radar_pts``) are computed with the
+devkit's own ``points_in_box`` on the points exactly as they are written, after the
+same sensor -> ego -> global transforms the devkit applies, so they agree with what
+a reader recomputes. Same preset and seed give byte-identical tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from nuscenes.utils.data_classes import LidarPointCloud, RadarPointCloud
+from nuscenes.utils.geometry_utils import points_in_box
+from pyquaternion import Quaternion
+
+from robobench.constants import ATTRIBUTES, CAMERAS, LIDAR, RADARS
+from robobench.data.synth_render import SceneRenderer, finish_image, make_ground
+from robobench.data.synth_sensors import (
+    RADAR_DTYPE,
+    SensorCalib,
+    lidar_scan,
+    make_rig,
+    radar_returns,
+    rot_z,
+    write_radar_pcd,
+)
+from robobench.data.synth_world import CLASS_SPECS, KEYFRAME_DT, Scene, build_scene
+from robobench.errors import UserError
+
+VERSION = "v1.0-synth"
+TRAIN_SPLIT = "synth_train"
+VAL_SPLIT = "synth_val"
+#: Objects farther than this from the ego (m, in the ground plane) are not annotated.
+ANNOTATION_RANGE = 60.0
+TABLES = ("category", "attribute", "visibility", "instance", "sensor", "calibrated_sensor", "ego_pose", "log",
+          "scene", "sample", "sample_data", "sample_annotation", "map")
+_BASE_TIMESTAMP = 1_600_000_000_000_000  # microseconds
+_VISIBILITY = [("1", "v0-40", 0.0), ("2", "v40-60", 0.4), ("3", "v60-80", 0.6), ("4", "v80-100", 0.8)]
+# Every category of nuScenes v1.0 (the devkit maps ten of them to detection classes).
+_CATEGORIES = [
+    "animal", "human.pedestrian.adult", "human.pedestrian.child", "human.pedestrian.construction_worker",
+    "human.pedestrian.personal_mobility", "human.pedestrian.police_officer", "human.pedestrian.stroller",
+    "human.pedestrian.wheelchair", "movable_object.barrier", "movable_object.debris",
+    "movable_object.pushable_pullable", "movable_object.trafficcone", "static_object.bicycle_rack",
+    "vehicle.bicycle", "vehicle.bus.bendy", "vehicle.bus.rigid", "vehicle.car", "vehicle.construction",
+    "vehicle.emergency.ambulance", "vehicle.emergency.police", "vehicle.motorcycle", "vehicle.trailer", "vehicle.truck",
+]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """World size and sensor resolution."""
+
+    n_train: int
+    n_val: int
+    n_frames: int
+    width: int
+    height: int
+    n_azimuth: int
+    density: float
+    jpeg_quality: int = 90
+
+
+PRESETS: dict[str, Preset] = {
+    "tiny": Preset(n_train=2, n_val=2, n_frames=6, width=352, height=198, n_azimuth=540, density=0.7),
+    "default": Preset(n_train=8, n_val=4, n_frames=40, width=704, height=396, n_azimuth=720, density=1.0),
+}
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name``; ``UserError`` listing the known ones otherwise."""
+    if name not in PRESETS:
+        raise UserError(f"unknown synthetic-world preset {name!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[name]
+
+
+def _token(seed: int, *key: object) -> str:
+    return hashlib.md5(("synth/%d/" % seed + "/".join(map(str, key))).encode()).hexdigest()
+
+
+def _quat(rot: np.ndarray) -> list[float]:
+    return [float(x) for x in Quaternion(matrix=rot, atol=1e-7).elements]
+
+
+def _pose(translation: np.ndarray, yaw: float) -> np.ndarray:
+    m = np.eye(4)
+    m[:3, :3] = rot_z(yaw)
+    m[:3, 3] = translation
+    return m
+
+
+def _record_pose(translation: np.ndarray, rot: np.ndarray) -> tuple[list[float], list[float]]:
+    """(translation, quaternion) as stored in the tables (Python floats: exact JSON round trip)."""
+    return [float(x) for x in translation], _quat(rot)
+
+
+def _to_global(pc_cls, points: np.ndarray, cs: tuple[list[float], list[float]], ego: tuple[list[float], list[float]]):
+    """Sensor points -> global, with the devkit's classes and the stored calibration (as a reader does it)."""
+    pc = pc_cls(points)
+    pc.rotate(Quaternion(cs[1]).rotation_matrix)
+    pc.translate(np.array(cs[0]))
+    pc.rotate(Quaternion(ego[1]).rotation_matrix)
+    pc.translate(np.array(ego[0]))
+    return pc.points[:3]
+
+
+def _count_in_boxes(points_global: np.ndarray, boxes: list) -> list[int]:
+    """Devkit ``points_in_box`` count per box, after a cheap distance pre-filter."""
+    counts = []
+    for box in boxes:
+        r = np.linalg.norm(box.wlh) / 2 + 0.5
+        near = np.flatnonzero(np.abs(points_global[:2] - box.center[:2, None]).max(axis=0) < r)
+        counts.append(int(points_in_box(box, points_global[:, near]).sum()) if len(near) else 0)
+    return counts
+
+
+def _scene_tables(args: tuple[int, str, int, Preset, str]) -> dict[str, list[dict]]:
+    """Generate one scene's files under ``root`` and return its table records."""
+    index, name, seed, preset, root = args
+    from nuscenes.utils.data_classes import Box as NuBox
+
+    scene = build_scene(index, name, preset.n_frames, seed, preset.density)
+    ground = make_ground(scene)
+    renderer = SceneRenderer(scene, ground)
+    rig = make_rig(preset.width, preset.height)
+    tok = lambda *k: _token(seed, name, *k)  # noqa: E731
+    log_name = f"synth-log-{index:04d}"
+    out: dict[str, list[dict]] = {t: [] for t in TABLES}
+    base_ts = _BASE_TIMESTAMP + index * 100_000_000
+    cs_rec = {}
+    for ch, cal in rig.items():
+        tr, q = _record_pose(cal.translation, cal.rotation)
+        cs_rec[ch] = (tr, q)
+        out["calibrated_sensor"].append({
+            "token": tok("cs", ch), "sensor_token": _token(seed, "sensor", ch), "translation": tr, "rotation": q,
+            "camera_intrinsic": [[float(x) for x in row] for row in cal.intrinsic] if cal.intrinsic is not None else []})
+    rcs = np.array([CLASS_SPECS[a.cls].rcs for a in scene.actors])
+    actor_vel = np.array([a.vel for a in scene.actors]).reshape(-1, 2)
+    sample_tokens = [tok("sample", f) for f in range(scene.n_frames)]
+    tracks: dict[int, list[tuple[int, dict]]] = {}
+    sd_by_channel: dict[str, list[dict]] = {ch: [] for ch in rig}
+
+    def sensor_record(ch: str, f: int, t: float, filename: str, cal: SensorCalib) -> tuple[list, list]:
+        ts = base_ts + int(round(t * 1e6))
+        ego_xyz, ego_yaw = scene.ego_pose(t)
+        ego = _record_pose(ego_xyz, rot_z(ego_yaw))
+        ep_token = tok("ego_pose", ch, f)
+        out["ego_pose"].append({"token": ep_token, "timestamp": ts, "rotation": ego[1], "translation": ego[0]})
+        rec = {"token": tok("sd", ch, f), "sample_token": sample_tokens[f], "ego_pose_token": ep_token,
+               "calibrated_sensor_token": tok("cs", ch), "timestamp": ts,
+               "fileformat": "jpg" if cal.modality == "camera" else "pcd", "is_key_frame": True,
+               "height": cal.height, "width": cal.width, "filename": filename, "prev": "", "next": ""}
+        sd_by_channel[ch].append(rec)
+        return ego
+
+    for f in range(scene.n_frames):
+        t = f * KEYFRAME_DT
+        ts = base_ts + int(round(t * 1e6))
+        rng = np.random.default_rng([seed, index, f])
+        # LiDAR (defines the key-frame time).
+        cal = rig[LIDAR]
+        fn = f"samples/{LIDAR}/{log_name}__{LIDAR}__{ts}.pcd.bin"
+        ego = sensor_record(LIDAR, f, t, fn, cal)
+        pose = _pose(np.array(ego[0]), scene.heading) @ cal.to_ego()
+        cub = scene.cuboids(t)
+        scan = lidar_scan(pose[:3, 3], scene.heading + np.radians(-90.0), cub, len(scene.actors), preset.n_azimuth, rng,
+                          ground.sample_intensity)
+        scan.points.tofile(os.path.join(root, fn))
+        lidar_global = _to_global(LidarPointCloud, scan.points.T[:4].copy(), cs_rec[LIDAR], ego)
+        # Annotated actors of this key frame.
+        ego_xy = np.array(ego[0][:2])
+        ann_ids = [i for i, a in enumerate(scene.actors) if np.linalg.norm(a.center(t)[:2] - ego_xy) <= ANNOTATION_RANGE]
+        boxes = [NuBox(scene.actors[i].center(t).tolist(), scene.actors[i].wlh.tolist(),
+                       Quaternion(axis=[0, 0, 1], angle=scene.actors[i].yaw)) for i in ann_ids]
+        n_lidar = _count_in_boxes(lidar_global, boxes)
+        n_radar = np.zeros(len(ann_ids), int)
+        # Radars, each at its own time.
+        for ch in RADARS:
+            cal = rig[ch]
+            tr = t + cal.delay
+            fn = f"samples/{ch}/{log_name}__{ch}__{base_ts + int(round(tr * 1e6))}.pcd"
+            r_ego = sensor_record(ch, f, tr, fn, cal)
+            pose = _pose(np.array(r_ego[0]), scene.heading) @ cal.to_ego()
+            pts = radar_returns(cal, pose[:3, 3], float(np.arctan2(pose[1, 0], pose[0, 0])),
+                                scene.cuboids(tr), actor_vel, scene.ego_velocity(), rcs, rng)
+            write_radar_pcd(os.path.join(root, fn), pts)
+            if len(pts) and len(boxes):
+                arr = np.stack([pts[n].astype(np.float64) for n in RADAR_DTYPE.names])
+                n_radar += np.array(_count_in_boxes(_to_global(RadarPointCloud, arr, cs_rec[ch], r_ego), boxes))
+        # Cameras, each at its own time.
+        for ch in CAMERAS:
+            cal = rig[ch]
+            tc = t + cal.delay
+            fn = f"samples/{ch}/{log_name}__{ch}__{base_ts + int(round(tc * 1e6))}.jpg"
+            c_ego = sensor_record(ch, f, tc, fn, cal)
+            cam2global = _pose(np.array(c_ego[0]), scene.heading) @ cal.to_ego()
+            img, _ = renderer.render(cal, cam2global, scene.cuboids(tc))
+            bgr = cv2.cvtColor(finish_image(img, rng), cv2.COLOR_RGB2BGR)
+            cv2.imwrite(os.path.join(root, fn), bgr, [cv2.IMWRITE_JPEG_QUALITY, preset.jpeg_quality])
+        for k, i in enumerate(ann_ids):
+            a = scene.actors[i]
+            vis = scan.visible_rays[i] / scan.total_rays[i] if scan.total_rays[i] else 0.0
+            level = [v for v, _, lo in _VISIBILITY if vis >= lo][-1]
+            attr = [_token(seed, "attribute", a.attribute)] if a.attribute else []
+            rec = {"token": "", "sample_token": sample_tokens[f], "instance_token": "", "visibility_token": level,
+                   "attribute_tokens": attr, "translation": [float(x) for x in a.center(t)],
+                   "size": [float(x) for x in a.wlh], "rotation": [float(x) for x in Quaternion(axis=[0, 0, 1], angle=a.yaw).elements],
+                   "prev": "", "next": "", "num_lidar_pts": n_lidar[k], "num_radar_pts": int(n_radar[k])}
+            tracks.setdefault(i, []).append((f, rec))
+        out["sample"].append({"token": sample_tokens[f], "timestamp": ts, "scene_token": tok("scene"),
+                              "prev": sample_tokens[f - 1] if f else "",
+                              "next": sample_tokens[f + 1] if f + 1 < scene.n_frames else ""})
+    for recs in sd_by_channel.values():
+        for a, b in zip(recs[:-1], recs[1:]):
+            a["next"], b["prev"] = b["token"], a["token"]
+        out["sample_data"].extend(recs)
+    # Instances: contiguous runs of key frames; single-frame runs are dropped (no velocity).
+    for i, recs in sorted(tracks.items()):
+        runs: list[list[tuple[int, dict]]] = []
+        for fr, rec in recs:
+            if runs and runs[-1][-1][0] == fr - 1:
+                runs[-1].append((fr, rec))
+            else:
+                runs.append([(fr, rec)])
+        for r_i, run in enumerate(r for r in runs if len(r) > 1):
+            inst = tok("instance", i, r_i)
+            for fr, rec in run:
+                rec["token"], rec["instance_token"] = tok("ann", i, fr), inst
+            for (_, a), (_, b) in zip(run[:-1], run[1:]):
+                a["next"], b["prev"] = b["token"], a["token"]
+            out["sample_annotation"].extend(rec for _, rec in run)
+            out["instance"].append({"token": inst, "category_token": _token(seed, "category", scene.actors[i].category),
+                                    "nbr_annotations": len(run), "first_annotation_token": run[0][1]["token"],
+                                    "last_annotation_token": run[-1][1]["token"]})
+    out["scene"].append({"token": tok("scene"), "log_token": tok("log"), "nbr_samples": scene.n_frames,
+                         "first_sample_token": sample_tokens[0], "last_sample_token": sample_tokens[-1], "name": name,
+                         "description": scene.description})
+    out["log"].append({"token": tok("log"), "logfile": log_name, "vehicle": "synth-zoe",
+                       "date_captured": "2020-09-13", "location": f"synth-city-{index % 2}"})
+    return out
+
+
+def _static_tables(seed: int, scene_logs: list[dict]) -> dict[str, list[dict]]:
+    cats = [{"token": _token(seed, "category", c), "name": c, "description": f"nuScenes category {c}"} for c in _CATEGORIES]
+    attrs = [{"token": _token(seed, "attribute", a), "name": a, "description": f"nuScenes attribute {a}"} for a in ATTRIBUTES]
+    vis = [{"token": t, "level": lvl, "description": f"visibility of the whole object is between {lvl[1:].replace('-', ' and ')} %"}
+           for t, lvl, _ in _VISIBILITY]
+    sensors = [{"token": _token(seed, "sensor", ch), "channel": ch, "modality": m}
+               for ch, m in [*((c, "camera") for c in CAMERAS), (LIDAR, "lidar"), *((r, "radar") for r in RADARS)]]
+    maps = []
+    for loc in sorted({lg["location"] for lg in scene_logs}):
+        maps.append({"token": _token(seed, "map", loc), "category": "semantic_prior", "filename": "",
+                     "log_tokens": [lg["token"] for lg in scene_logs if lg["location"] == loc]})
+    return {"category": cats, "attribute": attrs, "visibility": vis, "sensor": sensors, "map": maps}
+
+
+def generate(out_dir: Path, preset: str = "tiny", seed: int = 0, workers: int = 1, progress: bool = False) -> Path:
+    """Write a ``v1.0-synth`` dataset into ``out_dir`` (the dataroot) and return that path.
+
+    ``workers`` > 1 generates scenes in parallel processes (the result does not depend
+    on it). The tables and ``splits.json`` are written last, so a dataroot with tables
+    is complete.
+    """
+    cfg = get_preset(preset)
+    root = Path(out_dir)
+    version_dir = root / VERSION
+    if version_dir.exists():
+        shutil.rmtree(version_dir)
+    for ch in (*CAMERAS, LIDAR, *RADARS):
+        d = root / "samples" / ch
+        if d.exists():
+            shutil.rmtree(d)
+        d.mkdir(parents=True)
+    names = [f"scene-{i + 1:04d}" for i in range(cfg.n_train + cfg.n_val)]
+    jobs = [(i, n, seed, cfg, str(root)) for i, n in enumerate(names)]
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(jobs), desc=f"synth {preset}", unit="scene")
+    parts = []
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for res in pool.map(_scene_tables, jobs):
+                parts.append(res)
+                if bar:
+                    bar.update(1)
+    else:
+        for job in jobs:
+            parts.append(_scene_tables(job))
+            if bar:
+                bar.update(1)
+    if bar:
+        bar.close()
+    tables = {t: [rec for p in parts for rec in p[t]] for t in TABLES}
+    tables.update(_static_tables(seed, tables["log"]))
+    version_dir.mkdir(parents=True)
+    for name, records in tables.items():
+        with open(version_dir / f"{name}.json", "w") as f:
+            json.dump(records, f, indent=0)
+    with open(version_dir / "splits.json", "w") as f:
+        json.dump({TRAIN_SPLIT: names[: cfg.n_train], VAL_SPLIT: names[cfg.n_train:]}, f, indent=1)
+    return root

@@ -1,0 +1,553 @@
+"""The synthetic world model: a street, an ego vehicle and the actors around it.
+
+Everything here is analytic and deterministic given a seed: a scene is a straight
+street (lanes, bike lanes, parking lanes, sidewalks, buildings) laid out in a *local*
+frame (x along the street, y to the left, z up, ground at z = 0) that a rigid 2-D
+transform places in the global frame. Actors move at constant velocity along their
+lane, so every pose is a closed-form function of time and the sensors can be
+sampled at their own timestamps.
+
+An actor is an annotated object of one of the 10 nuScenes detection classes; its
+visible geometry is a few axis-aligned (in the actor's frame) cuboid *parts* kept
+strictly inside the annotation box (``PART_MARGIN`` smaller on every side, the box
+bottom ``BOX_LIFT`` above the ground), so that LiDAR hits on the parts are inside the
+annotated box robustly and ground returns never are. Clutter (buildings, poles,
+trees, bins, benches) is made of the same cuboids but is not annotated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: Gap between an actor's annotation box and its visible parts (m), on every side.
+PART_MARGIN = 0.05
+#: Height of the annotation box bottom above the ground (m); the parts start at
+#: ``BOX_LIFT + PART_MARGIN``, so ground returns are never inside a box.
+BOX_LIFT = 0.02
+#: Seconds between two key frames (nuScenes key frames are at 2 Hz).
+KEYFRAME_DT = 0.5
+
+# Cross-street layout (local y, metres; mirrored on the left side, y > 0).
+LANES_Y = (1.75, 5.25)          # car lanes (centre lines), |y| < 7 is the road
+BIKE_Y = 7.75                   # bike lane centre
+PARK_Y = 9.75                   # parking lane centre
+CURB_Y = 11.0                   # sidewalk starts
+STREET_FURNITURE_Y = 11.7       # poles, trees, bins
+PED_LANES_Y = (12.6, 13.6)      # pedestrian walking lines
+BIKE_RACK_Y = 15.3              # parked bicycles/motorcycles
+BUILDING_Y = 16.5               # building fronts
+
+
+@dataclass(frozen=True)
+class ClassSpec:
+    """A detection class: devkit category name, nuScenes-like size distribution (w, l, h)."""
+
+    name: str
+    category: str
+    mean_wlh: tuple[float, float, float]
+    std_wlh: tuple[float, float, float]
+    rcs: float  # typical radar cross-section (dBsm)
+
+
+CLASS_SPECS: dict[str, ClassSpec] = {
+    s.name: s
+    for s in (
+        ClassSpec("car", "vehicle.car", (1.95, 4.62, 1.73), (0.18, 0.40, 0.20), 8.0),
+        ClassSpec("truck", "vehicle.truck", (2.51, 6.93, 2.84), (0.30, 1.40, 0.45), 16.0),
+        ClassSpec("bus", "vehicle.bus.rigid", (2.94, 11.19, 3.47), (0.15, 1.20, 0.25), 20.0),
+        ClassSpec("trailer", "vehicle.trailer", (2.92, 12.28, 3.87), (0.25, 2.00, 0.30), 18.0),
+        ClassSpec("construction_vehicle", "vehicle.construction", (2.73, 6.37, 3.19), (0.35, 1.10, 0.45), 15.0),
+        ClassSpec("pedestrian", "human.pedestrian.adult", (0.67, 0.73, 1.77), (0.08, 0.12, 0.12), -6.0),
+        ClassSpec("motorcycle", "vehicle.motorcycle", (0.77, 2.11, 1.47), (0.10, 0.20, 0.15), 2.0),
+        ClassSpec("bicycle", "vehicle.bicycle", (0.60, 1.70, 1.28), (0.08, 0.15, 0.12), -3.0),
+        ClassSpec("traffic_cone", "movable_object.trafficcone", (0.41, 0.41, 1.07), (0.06, 0.06, 0.15), -9.0),
+        ClassSpec("barrier", "movable_object.barrier", (2.49, 0.48, 0.98), (0.35, 0.08, 0.08), 1.0),
+    )
+}
+
+# Parts in fractions of the actor's interior: (x0, x1, y0, y1, z0, z1) with x along the
+# heading (0 = rear), y across (0 = right side), z up; colour role; LiDAR reflectivity.
+_Part = tuple[tuple[float, float, float, float, float, float], str, float]
+
+_WHEELS: list[_Part] = [((0.10, 0.26, 0.0, 1.0, 0.0, 0.28), "tyre", 8.0), ((0.74, 0.90, 0.0, 1.0, 0.0, 0.28), "tyre", 8.0)]
+_RIDER: list[_Part] = [((0.30, 0.62, 0.12, 0.88, 0.52, 0.88), "shirt", 30.0), ((0.36, 0.56, 0.32, 0.68, 0.88, 1.0), "helmet", 40.0)]
+
+PART_LAYOUTS: dict[str, list[_Part]] = {
+    "car": [((0.0, 1.0, 0.0, 1.0, 0.16, 0.56), "paint", 60.0), ((0.22, 0.76, 0.05, 0.95, 0.56, 1.0), "glass", 15.0), *_WHEELS],
+    "truck": [((0.0, 0.71, 0.0, 1.0, 0.14, 1.0), "cargo", 70.0), ((0.74, 1.0, 0.0, 1.0, 0.12, 0.62), "paint", 60.0),
+              ((0.76, 1.0, 0.04, 0.96, 0.62, 0.84), "glass", 15.0), ((0.06, 0.18, 0.0, 1.0, 0.0, 0.14), "tyre", 8.0),
+              ((0.80, 0.92, 0.0, 1.0, 0.0, 0.14), "tyre", 8.0)],
+    "bus": [((0.0, 1.0, 0.0, 1.0, 0.09, 0.58), "paint", 60.0), ((0.0, 1.0, 0.0, 1.0, 0.58, 0.87), "glass", 15.0),
+            ((0.0, 1.0, 0.0, 1.0, 0.87, 1.0), "paint", 60.0), ((0.12, 0.22, 0.0, 1.0, 0.0, 0.09), "tyre", 8.0),
+            ((0.78, 0.88, 0.0, 1.0, 0.0, 0.09), "tyre", 8.0)],
+    "trailer": [((0.0, 1.0, 0.0, 1.0, 0.26, 1.0), "cargo", 70.0), ((0.04, 0.96, 0.2, 0.8, 0.10, 0.26), "tyre", 10.0),
+                ((0.05, 0.22, 0.0, 1.0, 0.0, 0.10), "tyre", 8.0)],
+    "construction_vehicle": [((0.0, 0.62, 0.0, 1.0, 0.14, 0.50), "paint", 55.0), ((0.18, 0.56, 0.08, 0.92, 0.50, 1.0), "glass", 20.0),
+                             ((0.62, 1.0, 0.38, 0.62, 0.30, 0.78), "paint", 55.0), ((0.0, 0.62, 0.0, 1.0, 0.0, 0.14), "tyre", 8.0)],
+    "pedestrian": [((0.30, 0.70, 0.18, 0.82, 0.0, 0.48), "pants", 25.0), ((0.24, 0.76, 0.04, 0.96, 0.48, 0.86), "shirt", 30.0),
+                   ((0.36, 0.64, 0.34, 0.66, 0.86, 1.0), "skin", 35.0)],
+    "motorcycle": [((0.0, 1.0, 0.30, 0.70, 0.0, 0.52), "paint", 45.0), *_RIDER],
+    "motorcycle_empty": [((0.0, 1.0, 0.30, 0.70, 0.0, 0.75), "paint", 45.0), ((0.55, 0.75, 0.0, 1.0, 0.75, 1.0), "tyre", 20.0)],
+    "bicycle": [((0.0, 1.0, 0.42, 0.58, 0.0, 0.55), "paint", 25.0), *_RIDER],
+    "bicycle_empty": [((0.0, 1.0, 0.42, 0.58, 0.0, 0.80), "paint", 25.0), ((0.65, 0.80, 0.0, 1.0, 0.80, 1.0), "tyre", 15.0)],
+    "traffic_cone": [((0.0, 1.0, 0.0, 1.0, 0.0, 0.07), "tyre", 10.0), ((0.18, 0.82, 0.18, 0.82, 0.07, 0.48), "paint", 90.0),
+                     ((0.28, 0.72, 0.28, 0.72, 0.48, 0.64), "white", 120.0), ((0.36, 0.64, 0.36, 0.64, 0.64, 1.0), "paint", 90.0)],
+    "barrier": [((0.0, 1.0, 0.0, 0.34, 0.08, 1.0), "paint", 80.0), ((0.0, 1.0, 0.34, 0.66, 0.08, 1.0), "white", 110.0),
+                ((0.0, 1.0, 0.66, 1.0, 0.08, 1.0), "paint", 80.0), ((0.15, 0.85, 0.0, 1.0, 0.0, 0.08), "tyre", 10.0)],
+    "barrier_concrete": [((0.0, 1.0, 0.0, 1.0, 0.0, 0.25), "paint", 50.0), ((0.22, 0.78, 0.04, 0.96, 0.25, 1.0), "paint", 50.0)],
+}
+
+# Base colours (RGB 0..1) per class and role; each actor draws one and jitters it.
+_PAINTS: dict[str, list[tuple[float, float, float]]] = {
+    "car": [(0.75, 0.08, 0.08), (0.10, 0.20, 0.60), (0.80, 0.80, 0.82), (0.93, 0.93, 0.92), (0.12, 0.12, 0.13),
+            (0.45, 0.47, 0.50), (0.15, 0.40, 0.20), (0.55, 0.35, 0.20)],
+    "truck": [(0.85, 0.85, 0.85), (0.20, 0.30, 0.70), (0.70, 0.10, 0.10), (0.95, 0.60, 0.10)],
+    "bus": [(0.90, 0.75, 0.10), (0.15, 0.45, 0.75), (0.85, 0.20, 0.15), (0.92, 0.92, 0.92)],
+    "trailer": [(0.80, 0.80, 0.78), (0.55, 0.58, 0.62), (0.20, 0.35, 0.60)],
+    "construction_vehicle": [(0.95, 0.70, 0.05), (0.95, 0.45, 0.05)],
+    "motorcycle": [(0.10, 0.10, 0.10), (0.70, 0.10, 0.10), (0.20, 0.20, 0.55)],
+    "bicycle": [(0.10, 0.45, 0.20), (0.20, 0.20, 0.20), (0.80, 0.80, 0.10), (0.10, 0.50, 0.80)],
+    "traffic_cone": [(1.0, 0.42, 0.05)],
+    "barrier": [(0.85, 0.10, 0.08), (0.95, 0.55, 0.05)],
+    "barrier_concrete": [(0.70, 0.70, 0.66)],
+    "pedestrian": [(0.10, 0.12, 0.30)],
+}
+_CARGO = [(0.92, 0.92, 0.90), (0.70, 0.72, 0.75), (0.30, 0.45, 0.70), (0.85, 0.80, 0.65)]
+_SHIRTS = [(0.80, 0.15, 0.15), (0.15, 0.35, 0.75), (0.95, 0.85, 0.20), (0.20, 0.60, 0.30), (0.92, 0.92, 0.92),
+           (0.15, 0.15, 0.15), (0.60, 0.30, 0.60), (0.95, 0.50, 0.10)]
+_PANTS = [(0.10, 0.12, 0.30), (0.15, 0.15, 0.15), (0.35, 0.30, 0.25), (0.45, 0.45, 0.50)]
+_SKIN = [(0.95, 0.80, 0.65), (0.80, 0.60, 0.45), (0.55, 0.38, 0.25), (0.35, 0.24, 0.16)]
+_FIXED = {"glass": (0.10, 0.13, 0.17), "tyre": (0.06, 0.06, 0.06), "white": (0.95, 0.95, 0.95), "helmet": (0.85, 0.85, 0.85)}
+
+
+@dataclass
+class Cuboids:
+    """A set of yaw-rotated cuboids in the global frame (the renderer's and ray caster's input).
+
+    ``owner`` is the index of the actor a cuboid belongs to, or -1 for clutter.
+    """
+
+    center: np.ndarray      # (M, 3)
+    half: np.ndarray        # (M, 3) half extents along the cuboid's own x (heading), y, z
+    yaw: np.ndarray         # (M,)
+    color: np.ndarray       # (M, 3) RGB in 0..1
+    reflect: np.ndarray     # (M,) LiDAR intensity 0..255
+    owner: np.ndarray       # (M,) int
+
+    @staticmethod
+    def concat(items: list[Cuboids]) -> Cuboids:
+        """One set holding every cuboid of ``items`` in order."""
+        return Cuboids(*(np.concatenate([getattr(c, f) for c in items]) for f in
+                         ("center", "half", "yaw", "color", "reflect", "owner")))
+
+    def __len__(self) -> int:
+        return len(self.yaw)
+
+    def corners(self) -> np.ndarray:
+        """(M, 8, 3) corners; bottom face first (counter-clockwise seen from above), then top."""
+        sx = np.array([-1, 1, 1, -1, -1, 1, 1, -1.0])
+        sy = np.array([-1, -1, 1, 1, -1, -1, 1, 1.0])
+        sz = np.array([-1, -1, -1, -1, 1, 1, 1, 1.0])
+        lx = self.half[:, None, 0] * sx
+        ly = self.half[:, None, 1] * sy
+        lz = self.half[:, None, 2] * sz
+        c, s = np.cos(self.yaw)[:, None], np.sin(self.yaw)[:, None]
+        return np.stack([self.center[:, None, 0] + c * lx - s * ly,
+                         self.center[:, None, 1] + s * lx + c * ly,
+                         self.center[:, None, 2] + lz], axis=-1)
+
+
+@dataclass
+class Actor:
+    """An annotated object moving at constant velocity in the global frame.
+
+    ``wlh`` is the nuScenes box size; the box centre is at height ``BOX_LIFT + h / 2``.
+    Parts are stored in the actor's own frame (centre, half extents, colour, reflectivity).
+    """
+
+    cls: str
+    category: str
+    wlh: np.ndarray
+    p0: np.ndarray          # (2,) global xy at t = 0 (scene start)
+    vel: np.ndarray         # (2,) global velocity, m/s
+    yaw: float              # heading in the global frame
+    attribute: str          # devkit attribute name or "" (cones, barriers)
+    part_center: np.ndarray  # (P, 3) in the actor frame, relative to the box centre
+    part_half: np.ndarray   # (P, 3)
+    part_color: np.ndarray  # (P, 3)
+    part_reflect: np.ndarray  # (P,)
+
+    def center(self, t: float) -> np.ndarray:
+        """Box centre (x, y, z) in the global frame at scene time ``t`` (s)."""
+        xy = self.p0 + self.vel * t
+        return np.array([xy[0], xy[1], BOX_LIFT + self.wlh[2] / 2])
+
+
+@dataclass
+class Lighting:
+    """Per-scene illumination: sun direction (towards the sun), ambient level, colour tints."""
+
+    sun: np.ndarray          # (3,) unit vector, global frame
+    ambient: float
+    tint: np.ndarray         # (3,) multiplies every colour
+    sky_top: np.ndarray      # (3,) RGB 0..1
+    sky_horizon: np.ndarray  # (3,)
+    shadow: float            # ground brightness factor inside shadows
+
+
+@dataclass
+class Scene:
+    """One scene: its placement, ego motion, actors, static clutter, lighting, look."""
+
+    name: str
+    index: int
+    n_frames: int
+    origin: np.ndarray       # (2,) global position of the local origin
+    heading: float           # global yaw of the local +x axis
+    ego_speed: float
+    ego_lane_y: float
+    actors: list[Actor]
+    clutter: Cuboids
+    lighting: Lighting
+    road_len: tuple[float, float]  # local x extent of the paved street
+    look_seed: int           # seeds the ground texture
+    description: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def local_to_global(self, xy: np.ndarray) -> np.ndarray:
+        """Map local street coordinates (..., 2) to global xy."""
+        c, s = np.cos(self.heading), np.sin(self.heading)
+        return np.stack([c * xy[..., 0] - s * xy[..., 1], s * xy[..., 0] + c * xy[..., 1]], axis=-1) + self.origin
+
+    def ego_pose(self, t: float) -> tuple[np.ndarray, float]:
+        """Ego (x, y, z = 0) in the global frame and its yaw at scene time ``t``."""
+        xy = self.local_to_global(np.array([self.ego_speed * t, self.ego_lane_y]))
+        return np.array([xy[0], xy[1], 0.0]), self.heading
+
+    def ego_velocity(self) -> np.ndarray:
+        """Ego velocity (vx, vy) in the global frame (constant)."""
+        return self.ego_speed * np.array([np.cos(self.heading), np.sin(self.heading)])
+
+    def actor_cuboids(self, t: float) -> Cuboids:
+        """Every actor part at time ``t`` in the global frame."""
+        if not self.actors:
+            return _empty_cuboids()
+        if "parts" not in self.extra:  # stacked once: part offsets, owners, actor motion
+            owner = np.concatenate([np.full(len(a.part_center), i) for i, a in enumerate(self.actors)])
+            self.extra["parts"] = (
+                owner, np.concatenate([a.part_center for a in self.actors]), np.concatenate([a.part_half for a in self.actors]),
+                np.concatenate([a.part_color for a in self.actors]), np.concatenate([a.part_reflect for a in self.actors]),
+                np.array([a.yaw for a in self.actors])[owner], np.array([a.p0 for a in self.actors])[owner],
+                np.array([a.vel for a in self.actors])[owner],
+                np.array([BOX_LIFT + a.wlh[2] / 2 for a in self.actors])[owner])
+        owner, pc, half, color, refl, yaw, p0, vel, cz = self.extra["parts"]
+        c, s = np.cos(yaw), np.sin(yaw)
+        xy = p0 + vel * t
+        centers = np.column_stack([xy[:, 0] + c * pc[:, 0] - s * pc[:, 1], xy[:, 1] + s * pc[:, 0] + c * pc[:, 1], cz + pc[:, 2]])
+        return Cuboids(centers, half, yaw, color, refl, owner)
+
+    def cuboids(self, t: float) -> Cuboids:
+        """Actors and clutter at time ``t``."""
+        return Cuboids.concat([self.actor_cuboids(t), self.clutter])
+
+
+def _empty_cuboids() -> Cuboids:
+    return Cuboids(np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0), np.zeros((0, 3)), np.zeros(0), np.zeros(0, int))
+
+
+def _jitter(rng: np.random.Generator, rgb: tuple[float, float, float], amount: float = 0.06) -> np.ndarray:
+    return np.clip(np.asarray(rgb) * rng.uniform(0.85, 1.1) + rng.normal(0, amount, 3), 0.02, 1.0)
+
+
+def _sample_wlh(rng: np.random.Generator, spec: ClassSpec) -> np.ndarray:
+    mean, std = np.asarray(spec.mean_wlh), np.asarray(spec.std_wlh)
+    z = np.clip(rng.normal(size=3), -2.0, 2.0)
+    return np.maximum(mean + std * z, 0.25)
+
+
+def make_actor(rng: np.random.Generator, cls: str, p0: np.ndarray, yaw: float, vel: np.ndarray, attribute: str,
+               layout: str | None = None, wlh: np.ndarray | None = None) -> Actor:
+    """An actor of class ``cls`` with a random size/colour drawn around the class statistics."""
+    spec = CLASS_SPECS[cls]
+    layout = layout or cls
+    wlh = _sample_wlh(rng, spec) if wlh is None else wlh
+    if layout.endswith("_empty"):
+        wlh = wlh * np.array([1.0, 1.0, 0.78])  # a cycle without rider is lower
+    paint = _jitter(rng, _PAINTS.get(layout, _PAINTS.get(cls))[rng.integers(len(_PAINTS.get(layout, _PAINTS.get(cls))))])
+    roles = {
+        "paint": paint,
+        "cargo": _jitter(rng, _CARGO[rng.integers(len(_CARGO))]),
+        "shirt": _jitter(rng, _SHIRTS[rng.integers(len(_SHIRTS))]),
+        "pants": _jitter(rng, _PANTS[rng.integers(len(_PANTS))]),
+        "skin": _jitter(rng, _SKIN[rng.integers(len(_SKIN))], 0.03),
+    }
+    roles.update({k: _jitter(rng, v, 0.02) for k, v in _FIXED.items()})
+    w, length, h = wlh
+    inner = np.array([length, w, h]) - 2 * PART_MARGIN  # interior extents along x (heading), y, z
+    bottom = -h / 2 + PART_MARGIN  # interior bottom relative to the box centre
+    centers, halves, colors, refl = [], [], [], []
+    for (x0, x1, y0, y1, z0, z1), role, r in PART_LAYOUTS[layout]:
+        lo = np.array([x0, y0, z0]) * inner
+        hi = np.array([x1, y1, z1]) * inner
+        centers.append((lo + hi) / 2 - np.array([inner[0] / 2, inner[1] / 2, -bottom]))
+        halves.append((hi - lo) / 2)
+        colors.append(roles[role])
+        refl.append(r * rng.uniform(0.8, 1.2))
+    return Actor(cls, spec.category, np.asarray(wlh, float), np.asarray(p0, float), np.asarray(vel, float), float(yaw),
+                 attribute, np.array(centers), np.array(halves), np.array(colors), np.array(refl))
+
+
+class _Band:
+    """Free intervals along x of one lateral band of the street (keeps static objects apart)."""
+
+    def __init__(self) -> None:
+        self.used: list[tuple[float, float]] = []
+
+    def take(self, x: float, half_len: float, gap: float = 0.6) -> bool:
+        lo, hi = x - half_len - gap, x + half_len + gap
+        if any(lo < b and a < hi for a, b in self.used):
+            return False
+        self.used.append((lo, hi))
+        return True
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """Size of a generated world (see ``PRESETS`` in :mod:`robobench.data.synth`)."""
+
+    n_train: int
+    n_val: int
+    n_frames: int
+    density: float = 1.0  # multiplies the number of parked/moving objects
+
+
+def build_scene(index: int, name: str, n_frames: int, seed: int, density: float = 1.0) -> Scene:
+    """Lay out scene ``index`` deterministically from ``seed``."""
+    rng = np.random.default_rng([seed, index, 7919])
+    duration = (n_frames - 1) * KEYFRAME_DT
+    stopped_scene = rng.random() < 0.15
+    ego_speed = 0.0 if stopped_scene else float(rng.uniform(3.0, 9.0))
+    x_end = ego_speed * duration
+    lo, hi = -75.0, x_end + 75.0
+    heading = float(rng.uniform(-np.pi, np.pi))
+    origin = rng.uniform(-1500, 1500, 2)
+    c, s = np.cos(heading), np.sin(heading)
+
+    def g(xy: tuple[float, float] | np.ndarray) -> np.ndarray:
+        xy = np.asarray(xy, float)
+        return np.array([c * xy[0] - s * xy[1], s * xy[0] + c * xy[1]]) + origin
+
+    def gv(v: tuple[float, float]) -> np.ndarray:
+        return np.array([c * v[0] - s * v[1], s * v[0] + c * v[1]])
+
+    actors: list[Actor] = []
+
+    def add(cls: str, x: float, y: float, local_yaw: float, local_v: tuple[float, float], attr: str, layout: str | None = None,
+            wlh: np.ndarray | None = None) -> None:
+        actors.append(make_actor(rng, cls, g((x, y)), heading + local_yaw, gv(local_v), attr, layout, wlh))
+
+    # Moving traffic: each lane has one speed so vehicles keep their gaps (no collisions).
+    vehicle_mix = ["car"] * 10 + ["truck"] * 2 + ["bus"] + ["motorcycle"] + ["construction_vehicle"] * 0
+    for side in (-1, 1):
+        for k, lane_y in enumerate(LANES_Y):
+            y = side * lane_y
+            direction = 1 if side < 0 else -1
+            ego_lane = side < 0 and k == 0
+            speed = ego_speed if ego_lane else (0.0 if (stopped_scene and side < 0) else float(rng.uniform(4.0, 12.0)))
+            attr_moving = "vehicle.moving" if speed > 0 else "vehicle.stopped"
+            span_lo, span_hi = lo - 12 * abs(speed) * duration / 10 - 60, hi + 60
+            x = span_lo + rng.uniform(0, 20)
+            while x < span_hi:
+                cls = vehicle_mix[rng.integers(len(vehicle_mix))]
+                wlh = _sample_wlh(rng, CLASS_SPECS[cls])
+                length = wlh[1]
+                # Keep the ego's own lane free around the ego (it follows traffic at a distance).
+                if ego_lane and -14 - length / 2 < x < 14 + length / 2:
+                    x += 20
+                    continue
+                if rng.random() < 0.55 * density:
+                    if cls == "motorcycle":
+                        add(cls, x, y, 0.0 if direction > 0 else np.pi, (direction * speed, 0.0),
+                            "cycle.with_rider", wlh=wlh)
+                    else:
+                        add(cls, x, y, 0.0 if direction > 0 else np.pi, (direction * speed, 0.0), attr_moving, wlh=wlh)
+                x += length + rng.uniform(8.0, 25.0)
+
+    # Cyclists in the bike lanes (one speed per side).
+    for side in (-1, 1):
+        speed = float(rng.uniform(2.5, 6.0))
+        direction = 1 if side < 0 else -1
+        x = lo - 40 + rng.uniform(0, 20)
+        while x < hi + 40:
+            if rng.random() < 0.35 * density:
+                cls = "bicycle" if rng.random() < 0.7 else "motorcycle"
+                add(cls, x, side * BIKE_Y, 0.0 if direction > 0 else np.pi, (direction * speed, 0.0), "cycle.with_rider")
+            x += rng.uniform(12.0, 30.0)
+
+    # Construction zone in a parking lane (cones, barriers, a construction vehicle).
+    bands = {(side, name): _Band() for side in (-1, 1) for name in ("park", "rack", "furniture")}
+    zone_side = int(rng.choice([-1, 1]))
+    zone_x = float(rng.uniform(10.0, max(12.0, x_end + 10.0)))
+    zone_len = float(rng.uniform(14.0, 24.0))
+    bands[(zone_side, "park")].take(zone_x + zone_len / 2, zone_len / 2 + 6.5, gap=1.0)
+    concrete = rng.random() < 0.35
+    bx = zone_x
+    while bx < zone_x + zone_len - 1.5:
+        wlh = _sample_wlh(rng, CLASS_SPECS["barrier"])
+        add("barrier", bx + wlh[0] / 2, zone_side * (PARK_Y - 1.1), np.pi / 2, (0.0, 0.0), "",
+            "barrier_concrete" if concrete else "barrier", wlh)
+        bx += wlh[0] + rng.uniform(0.3, 1.5)
+    for cx in np.arange(zone_x - 6.0, zone_x + zone_len + 6.0, rng.uniform(2.5, 4.0)):
+        if zone_x - 0.5 < cx < zone_x + zone_len + 0.5:
+            continue
+        add("traffic_cone", float(cx), zone_side * (PARK_Y - 0.8 + rng.uniform(-0.15, 0.15)), float(rng.uniform(0, np.pi)),
+            (0.0, 0.0), "")
+    # The construction vehicle stands in the fenced area behind the barriers.
+    cv = _sample_wlh(rng, CLASS_SPECS["construction_vehicle"])
+    cv[0] = min(cv[0], 2.1)
+    cv[1] = min(cv[1], zone_len - 2.0)
+    add("construction_vehicle", zone_x + zone_len / 2, zone_side * (PARK_Y + 0.35), 0.0 if rng.random() < 0.5 else np.pi,
+        (0.0, 0.0), "vehicle.parked", wlh=cv)
+
+    # Parked vehicles along both parking lanes; one trailer and one truck guaranteed near the route.
+    must = [("trailer", float(rng.uniform(-20, x_end + 20))), ("truck", float(rng.uniform(-20, x_end + 20))),
+            ("bus", float(rng.uniform(0, x_end + 25)))]
+    for cls, x in must:
+        for attempt in range(40):
+            side = int(rng.choice([-1, 1]))
+            wlh = _sample_wlh(rng, CLASS_SPECS[cls])
+            wlh[0] = min(wlh[0], 2.7)
+            xx = x + attempt * 7.0 * (1 if attempt % 2 else -1)
+            if bands[(side, "park")].take(xx, wlh[1] / 2):
+                attr = "vehicle.stopped" if cls == "bus" else "vehicle.parked"
+                add(cls, xx, side * PARK_Y, 0.0 if side < 0 else np.pi, (0.0, 0.0), attr, wlh=wlh)
+                break
+    park_mix = ["car"] * 12 + ["truck"] * 2 + ["trailer"] + ["construction_vehicle"] * 0
+    for side in (-1, 1):
+        x = lo + rng.uniform(0, 6)
+        while x < hi:
+            cls = park_mix[rng.integers(len(park_mix))]
+            wlh = _sample_wlh(rng, CLASS_SPECS[cls])
+            wlh[0] = min(wlh[0], 2.7)
+            if rng.random() < 0.6 * density and bands[(side, "park")].take(x + wlh[1] / 2, wlh[1] / 2):
+                add(cls, x + wlh[1] / 2, side * (PARK_Y + rng.uniform(-0.1, 0.1)),
+                    (0.0 if side < 0 else np.pi) + rng.normal(0, 0.03), (0.0, 0.0), "vehicle.parked", wlh=wlh)
+            x += wlh[1] + rng.uniform(1.0, 6.0)
+
+    # Pedestrians: each walking line has one direction and speed (0 = standing people).
+    for side in (-1, 1):
+        for k, py in enumerate(PED_LANES_Y):
+            speed = 0.0 if (k == 1 and rng.random() < 0.5) else float(rng.uniform(0.8, 1.7))
+            direction = int(rng.choice([-1, 1]))
+            x = lo + rng.uniform(0, 8)
+            while x < hi:
+                if rng.random() < 0.3 * density:
+                    yaw = (0.0 if direction > 0 else np.pi) if speed > 0 else float(rng.uniform(-np.pi, np.pi))
+                    attr = "pedestrian.moving" if speed > 0 else "pedestrian.standing"
+                    add("pedestrian", x, side * py, yaw, (direction * speed, 0.0), attr)
+                x += rng.uniform(3.0, 12.0)
+        # Parked bicycles and motorcycles, perpendicular to the street.
+        x = lo + rng.uniform(0, 10)
+        while x < hi:
+            if rng.random() < 0.25 * density and bands[(side, "rack")].take(x, 0.6):
+                cls = "bicycle" if rng.random() < 0.65 else "motorcycle"
+                add(cls, x, side * BIKE_RACK_Y, side * np.pi / 2, (0.0, 0.0), "cycle.without_rider", f"{cls}_empty")
+            x += rng.uniform(2.0, 14.0)
+
+    # Guarantee every class at least once close to the route.
+    present = {a.cls for a in actors}
+    if "pedestrian" not in present:
+        add("pedestrian", x_end / 2, -PED_LANES_Y[0], 0.0, (1.0, 0.0), "pedestrian.moving")
+    for cls in ("bicycle", "motorcycle"):
+        if cls not in present:
+            for attempt in range(40):
+                xx = float(rng.uniform(-15, x_end + 15))
+                if bands[(-1, "rack")].take(xx, 0.6):
+                    add(cls, xx, -BIKE_RACK_Y, -np.pi / 2, (0.0, 0.0), "cycle.without_rider", f"{cls}_empty")
+                    break
+
+    clutter = _clutter(rng, lo - 40, hi + 40, bands)
+    light = _lighting(rng)
+    return Scene(name=name, index=index, n_frames=n_frames, origin=origin, heading=heading, ego_speed=ego_speed,
+                 ego_lane_y=-LANES_Y[0], actors=actors, clutter=_to_global(clutter, heading, origin), lighting=light,
+                 road_len=(lo - 40, hi + 40), look_seed=int(rng.integers(2**31)),
+                 description=("ego waiting" if stopped_scene else f"ego driving at {ego_speed:.1f} m/s")
+                 + f", construction zone on the {'left' if zone_side > 0 else 'right'}")
+
+
+def _clutter(rng: np.random.Generator, lo: float, hi: float, bands: dict) -> Cuboids:
+    """Un-annotated static geometry in the local frame: buildings, poles, trees, bins, benches."""
+    centers, halves, yaws, colors, refl = [], [], [], [], []
+
+    def box(x: float, y: float, z0: float, length: float, width: float, height: float, rgb: np.ndarray, r: float,
+            yaw: float = 0.0) -> None:
+        centers.append((x, y, z0 + height / 2))
+        halves.append((length / 2, width / 2, height / 2))
+        yaws.append(yaw)
+        colors.append(rgb)
+        refl.append(r)
+
+    facades = [(0.62, 0.32, 0.25), (0.80, 0.74, 0.62), (0.55, 0.55, 0.58), (0.75, 0.72, 0.70), (0.40, 0.42, 0.48),
+               (0.85, 0.82, 0.75)]
+    for side in (-1, 1):
+        x = lo
+        while x < hi:
+            length = float(rng.uniform(8, 30))
+            depth = float(rng.uniform(8, 16))
+            height = float(rng.uniform(5, 24))
+            rgb = _jitter(rng, facades[rng.integers(len(facades))], 0.04)
+            y = side * (BUILDING_Y + rng.uniform(0, 2.5) + depth / 2)
+            box(x + length / 2, y, 0.0, length, depth, height, rgb, 40.0)
+            # A darker storefront band makes the facade less uniform.
+            box(x + length / 2, y - side * 0.05, 0.0, length * 0.96, depth, min(3.2, height * 0.4), rgb * 0.55, 30.0)
+            x += length + float(rng.uniform(0.5, 6.0))
+        x = lo + rng.uniform(0, 10)
+        while x < hi:
+            kind = rng.random()
+            if kind < 0.35 and bands[(side, "furniture")].take(x, 1.3):  # tree: trunk + canopy
+                box(x, side * STREET_FURNITURE_Y, 0.0, 0.3, 0.3, 2.6, np.array([0.35, 0.25, 0.15]), 20.0)
+                cw = float(rng.uniform(1.8, 2.6))
+                box(x, side * (STREET_FURNITURE_Y + 0.4), 2.6, cw, cw, float(rng.uniform(2.0, 3.5)),
+                    _jitter(rng, (0.20, 0.45, 0.18), 0.05), 25.0, float(rng.uniform(0, 1)))
+            elif kind < 0.6 and bands[(side, "furniture")].take(x, 0.3):  # pole with lamp arm
+                h = float(rng.uniform(5.0, 8.0))
+                box(x, side * STREET_FURNITURE_Y, 0.0, 0.22, 0.22, h, np.array([0.35, 0.36, 0.38]), 60.0)
+                box(x, side * (STREET_FURNITURE_Y - 0.9), h - 0.2, 0.18, 1.8, 0.15, np.array([0.35, 0.36, 0.38]), 60.0)
+            elif kind < 0.8 and bands[(side, "furniture")].take(x, 0.4):  # bin or bollard (cone-sized distractor)
+                rgb = _jitter(rng, [(0.15, 0.35, 0.2), (0.3, 0.3, 0.3), (0.6, 0.5, 0.1)][rng.integers(3)])
+                box(x, side * STREET_FURNITURE_Y, 0.0, 0.55, 0.55, float(rng.uniform(0.8, 1.2)), rgb, 35.0)
+            elif bands[(side, "furniture")].take(x, 1.0):  # bush
+                box(x, side * (STREET_FURNITURE_Y - 0.1), 0.0, float(rng.uniform(1.0, 2.0)), 0.7, float(rng.uniform(0.6, 1.2)),
+                    _jitter(rng, (0.18, 0.40, 0.15), 0.05), 25.0)
+            x += float(rng.uniform(4, 14))
+    n = len(yaws)
+    return Cuboids(np.array(centers), np.array(halves), np.array(yaws), np.array(colors), np.array(refl), np.full(n, -1))
+
+
+def _to_global(cub: Cuboids, heading: float, origin: np.ndarray) -> Cuboids:
+    c, s = np.cos(heading), np.sin(heading)
+    ctr = cub.center.copy()
+    ctr[:, 0] = c * cub.center[:, 0] - s * cub.center[:, 1] + origin[0]
+    ctr[:, 1] = s * cub.center[:, 0] + c * cub.center[:, 1] + origin[1]
+    return Cuboids(ctr, cub.half, cub.yaw + heading, cub.color, cub.reflect, cub.owner)
+
+
+def _lighting(rng: np.random.Generator) -> Lighting:
+    """Sun height/azimuth, ambient level and tints vary between scenes (day, dusk, overcast)."""
+    elev = float(rng.uniform(np.radians(20), np.radians(65)))
+    azim = float(rng.uniform(-np.pi, np.pi))
+    sun = np.array([np.cos(elev) * np.cos(azim), np.cos(elev) * np.sin(azim), np.sin(elev)])
+    mood = rng.random()
+    if mood < 0.2:  # overcast: soft light, faint shadows
+        tint, ambient, shadow = np.array([0.92, 0.94, 0.98]), 0.75, 0.85
+        top, horizon = np.array([0.65, 0.68, 0.72]), np.array([0.82, 0.83, 0.85])
+    elif mood < 0.35:  # dusk: warm and darker
+        tint, ambient, shadow = np.array([1.0, 0.82, 0.65]) * 0.8, 0.45, 0.55
+        top, horizon = np.array([0.30, 0.35, 0.55]), np.array([0.95, 0.65, 0.40])
+    else:  # sunny day
+        b = float(rng.uniform(0.9, 1.08))
+        tint, ambient, shadow = np.array([1.0, 0.99, 0.96]) * b, float(rng.uniform(0.45, 0.6)), float(rng.uniform(0.45, 0.6))
+        top, horizon = np.array([0.30, 0.50, 0.85]), np.array([0.70, 0.80, 0.92])
+    return Lighting(sun, ambient, tint, top, horizon, shadow)
