@@ -23,6 +23,8 @@ from robobench.errors import UserError
 #: Modules providing sub-commands, in the order they appear in ``--help``.
 COMMAND_MODULES: tuple[str, ...] = (
     "robobench.evaluate",
+    "robobench.train_cli",
+    "robobench.sweep_cli",
     "leaderboard.cli",
 )
 

@@ -8,19 +8,45 @@ Example::
                     profiles={"quick": {...}, "full": {...}})
     def my_bevdet(cfg: dict) -> torch.nn.Module:
         ...
+
+Entries come from three places, all found by :func:`discover`:
+
+* the built-in ``baselines`` package (imported on first use);
+* installed packages that declare the entry-point group ``robobench.entries``
+  (``[project.entry-points."robobench.entries"] my_method = "my_pkg.entries"``):
+  loading the entry point imports the module, whose decorators register entries;
+* a plain Python file given with ``--entry-file my_method.py``.
+
+Checks happen in two steps so that listing stays fast: names, roles and profiles
+are checked when an entry registers; references (``base``/``teacher`` must name
+registered entries, a ``distill`` entry needs a ``teacher`` that is a teacher) are
+checked by :func:`discover` once every source is loaded. Building a model to check
+that it honours the model contract (an ``nn.Module`` with ``forward``/``loss``/
+``decode``) costs seconds per entry, so it is done by :func:`check_builder`, which
+``robobench entries --check`` and the sweep (before planning) call.
 """
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import importlib.util
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from enum import Enum
+from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from robobench.errors import UserError
+from robobench.schema import EntryRecord
+
+#: Entry-point group third-party packages use to register entries.
+ENTRY_POINT_GROUP = "robobench.entries"
+#: The model contract's methods (robobench.contract.BEVModel).
+MODEL_METHODS: tuple[str, ...] = ("forward", "loss", "decode")
 
 
 class Role(str, Enum):
@@ -36,7 +62,13 @@ Builder = Callable[[dict[str, Any]], torch.nn.Module]
 
 @dataclass(frozen=True)
 class Entry:
-    """One registered method: how to build it and its default configuration per profile."""
+    """One registered method: how to build it and its default configuration per profile.
+
+    ``base`` names the entry a "gain over base" column compares against (the plain
+    student of a variant or distillation recipe); ``teacher`` names the frozen
+    teacher a ``distill`` entry learns from. ``source`` says where it was registered
+    (module name, or the file given with ``--entry-file``).
+    """
 
     name: str
     role: Role
@@ -46,6 +78,7 @@ class Entry:
     paper: str = ""
     base: str | None = None
     teacher: str | None = None
+    source: str = ""
 
     def config(self, profile: str) -> dict[str, Any]:
         """A copy of the entry's configuration for ``profile`` (``UserError`` if unknown)."""
@@ -55,8 +88,15 @@ class Entry:
             )
         return dict(self.profiles[profile])
 
+    def record(self) -> EntryRecord:
+        """The metadata the results store keeps (no builder)."""
+        return EntryRecord(self.name, self.role.value, self.base, self.teacher, self.paper, self.description)
+
 
 _REGISTRY: dict[str, Entry] = {}
+#: Resolved paths of entry files already executed (loading one twice is a no-op).
+_LOADED_FILES: dict[Path, str] = {}
+_DISCOVERED = False
 
 
 def register_entry(
@@ -69,33 +109,160 @@ def register_entry(
     base: str | None = None,
     teacher: str | None = None,
 ) -> Callable[[Builder], Builder]:
-    """Decorator recording ``fn(cfg) -> nn.Module`` as entry ``name``; duplicate names are an error."""
+    """Decorator recording ``fn(cfg) -> nn.Module`` as entry ``name``.
+
+    Duplicate names, unknown roles, non-callable builders and profiles that are not
+    dicts of dicts are ``UserError`` here; ``base``/``teacher`` references are
+    checked by :func:`discover` (they may register later).
+    """
 
     def decorator(fn: Builder) -> Builder:
+        if not isinstance(name, str) or not name or name != name.strip():
+            raise UserError(f"entry name {name!r} must be a non-empty string without surrounding spaces")
         if name in _REGISTRY:
-            raise UserError(f"entry {name!r} is registered twice ({_REGISTRY[name].build.__module__} and {fn.__module__})")
+            raise UserError(
+                f"entry {name!r} is registered twice ({_REGISTRY[name].source} and {fn.__module__}); "
+                "rename one of them"
+            )
         try:
             role_ = Role(role)
         except ValueError:
             raise UserError(f"entry {name!r}: unknown role {role!r}; expected one of {[r.value for r in Role]}") from None
+        if not callable(fn):
+            raise UserError(f"entry {name!r}: register_entry decorates a function cfg -> nn.Module, got {fn!r}")
+        for profile, cfg in (profiles or {}).items():
+            if not isinstance(profile, str) or not isinstance(cfg, dict):
+                raise UserError(f"entry {name!r}: profile {profile!r} must map a name to a config dict")
+        for ref, kind in ((base, "base"), (teacher, "teacher")):
+            if ref == name:
+                raise UserError(f"entry {name!r} names itself as its {kind}")
         _REGISTRY[name] = Entry(
             name=name,
             role=role_,
             build=fn,
-            profiles=dict(profiles or {}),
+            profiles={p: dict(c) for p, c in (profiles or {}).items()},
             description=description or (fn.__doc__ or "").strip().split("\n")[0],
             paper=paper,
             base=base,
             teacher=teacher,
+            source=fn.__module__,
         )
         return fn
 
     return decorator
 
 
+def load_builtin_entries() -> None:
+    """Import ``baselines`` so its modules register the built-in entries."""
+    import baselines  # noqa: F401  (import registers entries)
+
+
+def load_plugin_entries() -> list[str]:
+    """Load every ``robobench.entries`` entry point of installed packages; returns their names."""
+    loaded = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = getattr(ep.dist, "name", "?")
+        try:
+            ep.load()
+        except UserError as exc:
+            raise UserError(f"entry point {ep.name!r} of package {dist!r} ({ep.value}): {exc}") from None
+        except Exception as exc:  # an installed plugin that fails to import: say which one
+            raise UserError(
+                f"entry point {ep.name!r} of package {dist!r} ({ep.value}) failed to load: "
+                f"{type(exc).__name__}: {exc}; fix or uninstall that package"
+            ) from None
+        loaded.append(ep.name)
+    return loaded
+
+
+def load_entry_file(path: str | Path) -> list[str]:
+    """Execute a user's Python file that registers entries; returns the names it added.
+
+    Syntax errors, import errors and registration errors become one ``UserError``
+    naming the file (and line); on any error the file's registrations are undone.
+    Loading the same file again does nothing.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"entry file {path} does not exist; pass a .py file that calls register_entry")
+    if path.suffix != ".py":
+        raise UserError(f"entry file {path} is not a .py file")
+    resolved = path.resolve()
+    if resolved in _LOADED_FILES:
+        return [n for n, e in _REGISTRY.items() if e.source == _LOADED_FILES[resolved]]
+    load_builtin_entries()  # a user file may name built-ins as base/teacher and must not shadow them
+    module_name = f"robobench_entry_file_{len(_LOADED_FILES)}_{resolved.stem}"
+    before = dict(_REGISTRY)
+    spec = importlib.util.spec_from_file_location(module_name, resolved)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException as exc:
+        _REGISTRY.clear()
+        _REGISTRY.update(before)
+        sys.modules.pop(module_name, None)
+        if isinstance(exc, SyntaxError):
+            raise UserError(f"entry file {path}, line {exc.lineno}: syntax error: {exc.msg}") from None
+        if isinstance(exc, UserError):
+            raise UserError(f"entry file {path}: {exc}") from None
+        if isinstance(exc, Exception):
+            where = _user_frame(exc, resolved)
+            raise UserError(f"entry file {path}{where} failed to load: {type(exc).__name__}: {exc}") from None
+        raise
+    source = str(path)
+    added = [n for n in _REGISTRY if n not in before]
+    for n in added:
+        _REGISTRY[n] = replace(_REGISTRY[n], source=source)
+    _LOADED_FILES[resolved] = source
+    return added
+
+
+def _user_frame(exc: BaseException, path: Path) -> str:
+    """``", line N"`` of the deepest traceback frame inside ``path`` (empty when none)."""
+    tb, line = exc.__traceback__, None
+    while tb is not None:
+        if Path(tb.tb_frame.f_code.co_filename).resolve() == path:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return f", line {line}," if line is not None else ""
+
+
+def discover(entry_files: Iterable[str | Path] = ()) -> list[Entry]:
+    """Load built-in, plugin and file entries, check their references; returns all, by name."""
+    global _DISCOVERED
+    if not _DISCOVERED:
+        load_builtin_entries()
+        load_plugin_entries()
+        _DISCOVERED = True
+    for path in entry_files:
+        load_entry_file(path)
+    check_references()
+    return [e for _, e in sorted(_REGISTRY.items())]
+
+
+def check_references() -> None:
+    """``UserError`` listing every entry whose ``base``/``teacher`` is unknown or of the wrong role."""
+    problems = []
+    for entry in _REGISTRY.values():
+        for ref, kind in ((entry.base, "base"), (entry.teacher, "teacher")):
+            if ref is not None and ref not in _REGISTRY:
+                problems.append(f"{entry.name!r} ({entry.source}) names unknown {kind} {ref!r}")
+        if entry.teacher in _REGISTRY and _REGISTRY[entry.teacher].role is not Role.TEACHER:
+            problems.append(
+                f"{entry.name!r} names {entry.teacher!r} as teacher, but that entry's role is "
+                f"{_REGISTRY[entry.teacher].role.value}"
+            )
+        if entry.role is Role.DISTILL and entry.teacher is None:
+            problems.append(f"distillation entry {entry.name!r} ({entry.source}) names no teacher")
+    if problems:
+        raise UserError("bad entry references: " + "; ".join(problems) + f"; known entries: {', '.join(sorted(_REGISTRY))}")
+
+
 def get_entry(name: str) -> Entry:
     """The entry called ``name``; ``UserError`` listing the known names otherwise."""
-    load_builtin_entries()
+    discover()
     if name not in _REGISTRY:
         raise UserError(f"unknown entry {name!r}; known entries: {', '.join(sorted(_REGISTRY)) or 'none'}")
     return _REGISTRY[name]
@@ -103,10 +270,54 @@ def get_entry(name: str) -> Entry:
 
 def list_entries(pattern: str = "*") -> list[Entry]:
     """Registered entries whose names match the glob ``pattern``, sorted by name."""
-    load_builtin_entries()
-    return [e for n, e in sorted(_REGISTRY.items()) if fnmatch.fnmatch(n, pattern)]
+    return [e for e in discover() if fnmatch.fnmatch(e.name, pattern)]
 
 
-def load_builtin_entries() -> None:
-    """Import ``baselines`` so its modules register the built-in entries."""
-    import baselines  # noqa: F401  (import registers entries)
+def teacher_order(names: Iterable[str]) -> list[str]:
+    """``names`` plus the teachers they need, each teacher before the entries distilling from it."""
+    ordered: list[str] = []
+
+    def visit(name: str, chain: tuple[str, ...]) -> None:
+        if name in chain:
+            raise UserError(f"entries form a teacher cycle: {' -> '.join((*chain, name))}")
+        teacher = get_entry(name).teacher
+        if teacher is not None:
+            visit(teacher, (*chain, name))
+        if name not in ordered:
+            ordered.append(name)
+
+    for n in names:
+        visit(n, ())
+    return ordered
+
+
+def check_builder(entry: Entry, profile: str = "quick") -> torch.nn.Module:
+    """Build ``entry`` with its ``profile`` config and check the model contract; returns the model.
+
+    ``UserError`` when the builder raises, returns something other than an
+    ``nn.Module``, or the module lacks a callable ``forward``/``loss``/``decode``.
+    """
+    cfg = entry.config(profile)
+    try:
+        model = entry.build(cfg)
+    except UserError:
+        raise
+    except Exception as exc:
+        raise UserError(
+            f"entry {entry.name!r} ({entry.source}): building the {profile!r} model failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    if not isinstance(model, torch.nn.Module):
+        raise UserError(
+            f"entry {entry.name!r} ({entry.source}): the builder returned {type(model).__name__}, "
+            "expected a torch.nn.Module"
+        )
+    missing = [m for m in MODEL_METHODS if not callable(getattr(model, m, None))]
+    # nn.Module.forward exists on the base class and raises NotImplementedError: it must be overridden.
+    if type(model).forward is torch.nn.Module.forward:
+        missing.insert(0, "forward")
+    if missing:
+        raise UserError(
+            f"entry {entry.name!r} ({entry.source}): model {type(model).__name__} lacks {', '.join(sorted(set(missing)))}; "
+            "a model needs forward(batch), loss(batch, outputs) and decode(batch, outputs) (robobench.contract)"
+        )
+    return model

@@ -91,6 +91,11 @@ _ENTRY_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(EntryRecord))
 FILTER_FIELDS: tuple[str, ...] = (*KEY_FIELDS, "profile", "status")
 
 
+def row_key(row: ResultRow) -> tuple[Any, ...]:
+    """A row's store key (``KEY_FIELDS`` order)."""
+    return tuple(getattr(row, f) for f in KEY_FIELDS)
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 

@@ -1,0 +1,508 @@
+"""The benchmark sweep: plan training and evaluation cells, skip finished ones, run the rest.
+
+A sweep is entries x train modes x seeds trained models, each evaluated under
+every requested condition (clean + 8 corruptions x 3 levels by default). It is
+split in three parts so each can be tested on its own:
+
+* **planning** (:func:`plan_cells`, :func:`prune`): pure functions from the
+  request to a list of :class:`Cell` objects: one ``train`` cell per model (a
+  distillation entry's teacher is trained first, in the same train mode and seed)
+  and one ``eval`` cell per (model, condition). Each model has a config hash over
+  everything that determines its numbers (entry config, profile, train mode, seed,
+  dataset id, code version, the teacher's hash); an eval cell's store key is
+  ``(entry, train_mode, condition, seed, dataset_id, config_hash)``, and cells whose
+  key is already stored as ``ok`` are pruned, with the train cells nobody needs.
+* **scheduling** (:func:`run_cells`): runs cells on a ``concurrent.futures``
+  executor as soon as the cells they need are done, writes each evaluation row to
+  the store on the driver the moment it arrives (so a killed sweep loses at most
+  the cells in flight), records a failing cell with its error without stopping
+  the others, and fails the cells that depended on a failed training.
+* **cell function**: ``fn(cell, ctx) -> dict``; for a train cell it trains into
+  ``cell.model_dir``, for an eval cell it returns the ResultRow metric fields.
+  The real one is :func:`run_cell`; tests inject cheap ones.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import functools
+import hashlib
+import json
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from robobench import __version__
+from robobench.conditions import Condition, all_conditions
+from robobench.errors import UserError
+from robobench.registry import Entry, get_entry, teacher_order
+from robobench.schema import ResultRow, TrainMode
+from robobench.store import KEY_FIELDS, ResultStore
+
+#: Sources whose change changes a trained model or its numbers (relative to the repository root).
+CODE_PARTS: tuple[str, ...] = (
+    "robobench/data",
+    "robobench/train.py",
+    "robobench/predict.py",
+    "robobench/evaluate.py",
+    "robobench/metrics",
+    "robobench/contract.py",
+    "corruptions",
+    "baselines",
+)
+
+
+#: Fields an eval cell function may return (the ResultRow fields that are not key or bookkeeping).
+METRIC_FIELDS: frozenset[str] = frozenset(f.name for f in fields(ResultRow)) - {
+    *KEY_FIELDS, "profile", "status", "error", "wall_time", "code_version", "created_at"
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of work: train one model, or evaluate one model under one condition.
+
+    ``needs`` are the ids of cells that must succeed first (an eval cell needs its
+    model's train cell; a distilled model's train cell needs its teacher's).
+    ``teacher_dir`` is the teacher model's directory for distillation entries.
+    """
+
+    kind: str  # "train" | "eval"
+    entry: str
+    train_mode: str
+    seed: int
+    profile: str
+    dataset_id: str
+    config_hash: str
+    model_dir: Path
+    condition: str | None = None
+    teacher_dir: Path | None = None
+    needs: tuple[str, ...] = ()
+    evaluate: bool = True  # train cells: False for a teacher trained only to distil from
+
+    @property
+    def id(self) -> str:
+        cond = f"/{self.condition}" if self.condition is not None else ""
+        return f"{self.kind}/{self.entry}/{self.train_mode}/seed{self.seed}{cond}"
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        """The store key of an eval cell (``KEY_FIELDS`` order)."""
+        return (self.entry, self.train_mode, self.condition, self.seed, self.dataset_id, self.config_hash)
+
+
+@dataclass
+class SweepContext:
+    """What cell functions need besides the cell: data location, output folder, entry files."""
+
+    dataroot: Path
+    version: str
+    out: Path
+    split: str = ""
+    entry_files: tuple[str, ...] = ()
+    threads: int = 0  # torch threads per cell; 0 = leave torch's default
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CellOutcome:
+    """How a cell ended: ``ok`` or ``failed`` (with the error), its result and wall time."""
+
+    cell: Cell
+    status: str
+    result: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    wall_time: float = 0.0
+
+
+CellFn = Callable[[Cell, SweepContext], dict[str, Any]]
+
+
+# -- hashing ---------------------------------------------------------------------------
+
+
+def _digest(payload: Any) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def code_version(root: Path | None = None, parts: Sequence[str] = CODE_PARTS, extra: Iterable[Path] = ()) -> str:
+    """``<package version>+<digest>`` of the Python sources that determine results.
+
+    ``extra`` adds files such as a user's entry file. Editing the harness around
+    the numbers (sweep, store, CLI, leaderboard) does not change it.
+    """
+    root = Path(__file__).resolve().parent.parent if root is None else root
+    digest = hashlib.sha256()
+    files: list[Path] = []
+    for part in parts:
+        path = root / part
+        files += sorted(path.rglob("*.py")) if path.is_dir() else [path] if path.is_file() else []
+    for path in [*files, *map(Path, extra)]:
+        digest.update(str(path.relative_to(root) if path.is_relative_to(root) else path.name).encode())
+        digest.update(path.read_bytes())
+    return f"{__version__}+{digest.hexdigest()[:10]}"
+
+
+def config_hash(
+    entry: Entry, *, profile: str, train_mode: str, seed: int, dataset_id: str, code: str, teacher_hash: str | None
+) -> str:
+    """Hash of everything that determines a trained model's numbers."""
+    return _digest(
+        {
+            "entry": entry.name,
+            "config": entry.config(profile),
+            "profile": profile,
+            "train_mode": train_mode,
+            "seed": seed,
+            "dataset_id": dataset_id,
+            "code": code,
+            "teacher": teacher_hash,
+        }
+    )
+
+
+# -- planning --------------------------------------------------------------------------
+
+
+def plan_cells(
+    entries: Sequence[str],
+    *,
+    train_modes: Sequence[str],
+    seeds: Sequence[int],
+    conditions: Sequence[str | Condition],
+    profile: str,
+    dataset_id: str,
+    out: Path,
+    code: str,
+    lookup: Callable[[str], Entry] = get_entry,
+) -> list[Cell]:
+    """Every cell of the sweep, teachers' train cells before their students', each model's
+    train cell before its eval cells (no store access: see :func:`prune`)."""
+    if not entries:
+        raise UserError("no entries to sweep; pass --entries NAME[,NAME...] (see `robobench entries`)")
+    modes = [TrainMode(m).value for m in train_modes]
+    conds = [str(c if isinstance(c, Condition) else Condition.parse(c)) for c in conditions]
+    for name, values in (("train mode", modes), ("seed", list(seeds)), ("condition", conds), ("entry", list(entries))):
+        dup = sorted({str(v) for v in values if values.count(v) > 1})
+        if dup:
+            raise UserError(f"{name}(s) {', '.join(dup)} given twice")
+    requested = set(entries)
+    cells: list[Cell] = []
+    hashes: dict[tuple[str, str, int], Cell] = {}
+    for name in teacher_order(entries):
+        entry = lookup(name)
+        for mode in modes:
+            for seed in seeds:
+                teacher = hashes.get((entry.teacher, mode, seed)) if entry.teacher else None
+                h = config_hash(
+                    entry, profile=profile, train_mode=mode, seed=seed, dataset_id=dataset_id, code=code,
+                    teacher_hash=teacher.config_hash if teacher else None,
+                )
+                train = Cell(
+                    "train", name, mode, seed, profile, dataset_id, h,
+                    model_dir=Path(out) / "models" / name / mode / f"seed{seed}-{h}",
+                    teacher_dir=teacher.model_dir if teacher else None,
+                    needs=(teacher.id,) if teacher else (),
+                    evaluate=name in requested,
+                )
+                hashes[(name, mode, seed)] = train
+                cells.append(train)
+                if name in requested:
+                    cells += [
+                        Cell("eval", name, mode, seed, profile, dataset_id, h, train.model_dir, condition=c, needs=(train.id,))
+                        for c in conds
+                    ]
+    return cells
+
+
+def prune(cells: Sequence[Cell], done: set[tuple[Any, ...]]) -> list[Cell]:
+    """Drop eval cells whose key is in ``done`` and train cells no remaining cell needs."""
+    remaining = [c for c in cells if c.kind != "eval" or c.key not in done]
+    needed: set[str] = set()
+    for cell in reversed(remaining):  # dependents come after what they need
+        if cell.kind == "eval" or cell.id in needed:
+            needed.update(cell.needs)
+    return [c for c in remaining if c.kind == "eval" or c.id in needed]
+
+
+# -- executors -------------------------------------------------------------------------
+
+
+class InlineExecutor(cf.Executor):
+    """Runs each submitted call at once in this process (``--workers 1``): caches stay warm."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future:
+        future: cf.Future = cf.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # delivered through the future like any executor
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            future.set_exception(exc)
+        return future
+
+
+class RayExecutor(cf.Executor):
+    """Runs calls as Ray tasks (``ray.init(address)``; ``None`` starts a local instance)."""
+
+    def __init__(self, address: str | None = None, num_cpus: float = 1.0) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise UserError("--executor ray needs Ray: pip install 'robobench[ray]'") from None
+        self._ray = ray
+        if not ray.is_initialized():
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        self._remote = ray.remote(num_cpus=num_cpus, max_retries=0)(_call)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future:
+        return self._remote.remote(fn, *args, **kwargs).future()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._ray.shutdown()
+
+
+def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return fn(*args, **kwargs)
+
+
+def make_executor(kind: str, workers: int = 1, ray_address: str | None = None) -> cf.Executor:
+    """``local`` (in-process for one worker, else a spawn process pool) or ``ray``."""
+    if workers < 1:
+        raise UserError(f"--workers must be at least 1, got {workers}")
+    if kind == "local":
+        if workers == 1:
+            return InlineExecutor()
+        import multiprocessing
+
+        return cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    if kind == "ray":
+        return RayExecutor(ray_address)
+    raise UserError(f"unknown executor {kind!r}; use local or ray")
+
+
+# -- running ---------------------------------------------------------------------------
+
+
+def timed_call(fn: CellFn, cell: Cell, ctx: SweepContext) -> CellOutcome:
+    """Run ``fn`` on ``cell``, turning any exception into a failed outcome with its error text."""
+    start = time.perf_counter()
+    try:
+        result = fn(cell, ctx) or {}
+        unknown = sorted(set(result) - METRIC_FIELDS) if cell.kind == "eval" else []
+        if unknown:
+            raise ValueError(f"the cell function returned fields {unknown} that are not ResultRow metric fields")
+        return CellOutcome(cell, "ok", result=result, wall_time=time.perf_counter() - start)
+    except Exception as exc:  # a failing cell must not stop the sweep: record it
+        tail = "".join(traceback.format_exception(exc)[-3:]).strip()
+        return CellOutcome(cell, "failed", error=f"{type(exc).__name__}: {exc}\n{tail}", wall_time=time.perf_counter() - start)
+
+
+def outcome_row(outcome: CellOutcome, code: str) -> ResultRow:
+    """The store row of a finished eval cell (metrics, or ``failed`` with the error)."""
+    cell = outcome.cell
+    metrics = outcome.result if outcome.status == "ok" else {}
+    return ResultRow(
+        **dict(zip(KEY_FIELDS, cell.key)),
+        profile=cell.profile,
+        status=outcome.status,
+        error=outcome.error,
+        wall_time=outcome.wall_time,
+        code_version=code,
+        **metrics,
+    )
+
+
+def run_cells(
+    cells: Sequence[Cell],
+    fn: CellFn,
+    ctx: SweepContext,
+    store: ResultStore,
+    executor: cf.Executor,
+    *,
+    code: str,
+    on_done: Callable[[CellOutcome], None] = lambda o: None,
+) -> list[CellOutcome]:
+    """Run ``cells`` respecting ``needs``; eval rows go to ``store`` as each cell finishes.
+
+    A cell whose needed cell failed is not run: it fails with "needs ... which failed".
+    Returns every outcome in completion order.
+    """
+    by_id = {c.id: c for c in cells}
+    waiting = {c.id: {n for n in c.needs if n in by_id} for c in cells}
+    failed: dict[str, str] = {}
+    outcomes: list[CellOutcome] = []
+    running: dict[cf.Future, Cell] = {}
+
+    def finish(outcome: CellOutcome) -> None:
+        if outcome.cell.kind == "eval":
+            store.add(outcome_row(outcome, code))
+        if outcome.status != "ok":
+            failed[outcome.cell.id] = (outcome.error or "").splitlines()[0] if outcome.error else "failed"
+        outcomes.append(outcome)
+        on_done(outcome)
+
+    def complete(cell: Cell, future: cf.Future) -> None:
+        try:
+            outcome = future.result()
+        except Exception as exc:  # the worker itself died (not the cell function)
+            outcome = CellOutcome(cell, "failed", error=f"worker failed: {type(exc).__name__}: {exc}")
+        finish(outcome)
+        release(cell.id)
+
+    def release(cid: str) -> None:
+        for w in waiting.values():
+            w.discard(cid)
+
+    def launch_ready() -> None:
+        # An inline executor finishes a cell inside submit(): record it at once (before the
+        # next cell runs), which may make further cells ready, hence the loop.
+        while ready := [c for c, w in waiting.items() if not w]:
+            for cid in ready:
+                del waiting[cid]
+                cell = by_id[cid]
+                bad = [n for n in cell.needs if n in failed]
+                if bad:
+                    finish(CellOutcome(cell, "failed", error=f"needs {bad[0]}, which failed: {failed[bad[0]]}"))
+                    release(cid)
+                    continue
+                future = executor.submit(timed_call, fn, cell, ctx)
+                if future.done():
+                    complete(cell, future)
+                else:
+                    running[future] = cell
+
+    launch_ready()
+    while running or waiting:
+        if not running:  # everything left waits on something that will never run
+            raise RuntimeError(f"cells wait on unknown cells: {sorted(waiting)}")
+        done, _ = cf.wait(list(running), return_when=cf.FIRST_COMPLETED)
+        for future in done:
+            complete(running.pop(future), future)
+        launch_ready()
+    return outcomes
+
+
+# -- the whole sweep --------------------------------------------------------------------
+
+
+@dataclass
+class SweepRequest:
+    """Arguments of ``robobench sweep`` (see :func:`robobench.sweep_cli.register`)."""
+
+    entries: list[str]
+    train_modes: list[str] = field(default_factory=lambda: [TrainMode.CLEAN.value])
+    seeds: list[int] = field(default_factory=lambda: [0])
+    conditions: list[str] = field(default_factory=lambda: [str(c) for c in all_conditions()])
+    profile: str = "quick"
+    executor: str = "local"
+    workers: int = 1
+    ray_address: str | None = None
+
+
+@dataclass
+class SweepReport:
+    """What a sweep did: all planned cells, the ones it ran, and their outcomes."""
+
+    planned: list[Cell]
+    ran: list[CellOutcome]
+    code: str
+
+    @property
+    def failed(self) -> list[CellOutcome]:
+        return [o for o in self.ran if o.status != "ok"]
+
+
+def sweep(
+    request: SweepRequest,
+    ctx: SweepContext,
+    store: ResultStore,
+    *,
+    dataset_id: str,
+    fn: CellFn,
+    code: str | None = None,
+    on_plan: Callable[[list[Cell], list[Cell]], None] = lambda planned, todo: None,
+    on_done: Callable[[CellOutcome], None] = lambda o: None,
+) -> SweepReport:
+    """Plan, prune against ``store``, record entry metadata, run the rest; returns a report."""
+    names = teacher_order(request.entries)
+    extra = [Path(f) for f in ctx.entry_files]
+    code = code if code is not None else code_version(extra=extra)
+    planned = plan_cells(
+        request.entries, train_modes=request.train_modes, seeds=request.seeds, conditions=request.conditions,
+        profile=request.profile, dataset_id=dataset_id, out=ctx.out, code=code,
+    )
+    store.add_entries([get_entry(n).record() for n in names])
+    todo = prune(planned, store.keys())
+    on_plan(planned, todo)
+    executor = make_executor(request.executor, request.workers, request.ray_address)
+    try:
+        ran = run_cells(todo, fn, ctx, store, executor, code=code, on_done=on_done)
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+    return SweepReport(planned, ran, code)
+
+
+# -- the real cell function ------------------------------------------------------------
+
+#: Seed of the on-the-fly evaluation corruptions: every model sees the same corrupted views.
+EVAL_CORRUPTION_SEED = 0
+
+
+@functools.lru_cache(maxsize=2)
+def _evaluator(dataroot: str, version: str, split: str) -> Any:
+    """One :class:`DetectionEvaluator` per (dataset, split) and process: the GT is prepared once."""
+    from robobench.evaluate import open_nuscenes
+    from robobench.metrics.detection import DetectionEvaluator
+
+    return DetectionEvaluator(open_nuscenes(dataroot, version), split)
+
+
+def run_cell(cell: Cell, ctx: SweepContext) -> dict[str, Any]:
+    """Train (:func:`robobench.train.train_entry`) or evaluate one cell for real.
+
+    Train cells train into ``cell.model_dir`` with ``resume=True``, so a killed
+    training continues and a finished one is reused. A distillation entry's
+    config gets ``teacher_checkpoint`` (its teacher's final checkpoint). Eval cells
+    run :func:`robobench.predict.predict` under the cell's condition (results JSON
+    kept in ``model_dir/results``) and score it with the process's cached
+    :class:`~robobench.metrics.detection.DetectionEvaluator`.
+    """
+    import torch
+
+    from robobench.registry import discover
+    from robobench.train import FINAL_CKPT, train_entry
+
+    discover(ctx.entry_files)
+    if ctx.threads:
+        torch.set_num_threads(ctx.threads)
+    if cell.kind == "train":
+        overrides = {"teacher_checkpoint": str(cell.teacher_dir / FINAL_CKPT)} if cell.teacher_dir else {}
+        final = train_entry(
+            cell.entry, cell.profile, cell.train_mode, cell.seed, dataroot=ctx.dataroot, version=ctx.version,
+            out_dir=cell.model_dir, resume=True, overrides=overrides, progress=False,
+        )
+        return {"checkpoint": str(final)}
+    from robobench.evaluate import condition_file_name
+    from robobench.predict import predict
+
+    assert cell.condition is not None
+    pred = predict(
+        cell.entry, cell.model_dir / FINAL_CKPT, cell.condition, ctx.dataroot, ctx.version, split=ctx.split or None,
+        out_path=cell.model_dir / "results" / condition_file_name(cell.condition), seed=EVAL_CORRUPTION_SEED,
+        progress=False,
+    )
+    evaluator = _evaluator(str(ctx.dataroot), ctx.version, ctx.split or _val_split(ctx.version))
+    fields_ = evaluator.evaluate(pred.results_path).row_fields()
+    if pred.depth_metrics:
+        fields_["depth"] = pred.depth_metrics
+    return fields_
+
+
+def _val_split(version: str) -> str:
+    from robobench.train import default_split
+
+    return default_split(version, "val")

@@ -1,0 +1,234 @@
+"""``robobench entries`` (list registered methods) and ``robobench sweep`` (run the benchmark)."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import statistics
+import sys
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from robobench.conditions import CLEAN, Condition, all_conditions
+from robobench.errors import UserError
+from robobench.schema import ResultRow, TrainMode
+
+DEFAULT_OUT = Path("runs")
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``entries`` and ``sweep`` sub-commands."""
+    p = subparsers.add_parser("entries", help="list registered method entries (built-in, plugins, --entry-file)")
+    p.add_argument("pattern", nargs="?", default="*", help="glob on entry names, e.g. 'bevdepth*'")
+    p.add_argument("--entry-file", action="append", default=[], metavar="F", help="a .py file registering entries")
+    p.add_argument("--check", action="store_true", help="also build each entry's quick model and check the model contract")
+    p.set_defaults(func=cmd_entries)
+
+    s = subparsers.add_parser("sweep", help="train and evaluate entries under all conditions; resumable")
+    s.add_argument("--entries", type=_csv, default=None, help="comma-separated entry names (default: all non-teacher built-ins)")
+    s.add_argument("--entry-file", action="append", default=[], metavar="F", help="a .py file registering entries")
+    s.add_argument("--train-modes", type=_csv, default=[TrainMode.CLEAN.value], help="clean,corrupted (default clean)")
+    s.add_argument("--profile", default="quick", help="entry profile: quick | full | ... (default quick)")
+    s.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated seeds (default 0)")
+    s.add_argument("--conditions", type=_csv, default=None, help="e.g. clean,Fog:hard (default: clean + 24 corrupted)")
+    s.add_argument("--executor", choices=("local", "ray"), default="local")
+    s.add_argument("--workers", type=int, default=1, help="parallel cells with --executor local (default 1: in-process)")
+    s.add_argument("--ray-address", default=None, help="Ray cluster address (default: start a local instance)")
+    s.add_argument("--dataroot", type=Path, default=None, help="nuScenes-format root (default: data/synth-default)")
+    s.add_argument("--version", default="v1.0-synth", help="devkit version folder (default v1.0-synth)")
+    s.add_argument("--split", default=None, help="evaluation split (default: synth_val / mini_val / val by version)")
+    s.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for models, predictions, leaderboard")
+    s.add_argument("--db", type=Path, default=None, help="results database (default OUT/results.sqlite)")
+    s.add_argument("--ce-baseline", default="bevdet", help="entry whose NDS is the mCE denominator (default bevdet)")
+    s.add_argument("--no-leaderboard", action="store_true", help="do not regenerate the leaderboard at the end")
+    s.set_defaults(func=cmd_sweep)
+
+
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(t) for t in _csv(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}") from None
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain fixed-width text table (header, rule, rows); ``None`` prints as ``-``."""
+    cells = [[("-" if v is None else str(v)) for v in row] for row in rows]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in cells]
+    return "\n".join(lines)
+
+
+def cmd_entries(args: argparse.Namespace) -> int:
+    """Print the entries matching the pattern; with ``--check`` build each and check the contract."""
+    from robobench.registry import check_builder, discover, list_entries
+
+    discover(args.entry_file)
+    entries = list_entries(args.pattern)
+    if not entries:
+        raise UserError(f"no entry matches {args.pattern!r}; run `robobench entries` to see all")
+    print(format_table(
+        ["name", "role", "base", "teacher", "paper"],
+        [[e.name, e.role.value, e.base, e.teacher, e.paper or None] for e in entries],
+    ))
+    if args.check:
+        for entry in entries:
+            model = check_builder(entry, "quick" if "quick" in entry.profiles else next(iter(entry.profiles), "quick"))
+            n_params = sum(p.numel() for p in model.parameters())
+            print(f"ok  {entry.name}: {type(model).__name__}, {n_params} parameters")
+    return 0
+
+
+def dataset_id(dataroot: Path, version: str) -> str:
+    """``<version>-<digest>`` of the table files' names and sizes and of the scene/sample/split tables.
+
+    Content-based, so the same dataset has the same id on every machine (results
+    exported from one machine line up with another's).
+    """
+    table_dir = Path(dataroot) / version
+    if not table_dir.is_dir():
+        raise UserError(f"no table folder {table_dir}; check --dataroot and --version")
+    digest = hashlib.sha256()
+    for path in sorted(table_dir.glob("*.json")):
+        digest.update(f"{path.name}:{path.stat().st_size};".encode())
+        if path.name in ("scene.json", "sample.json", "splits.json"):
+            digest.update(path.read_bytes())
+    return f"{version}-{digest.hexdigest()[:10]}"
+
+
+def summary_rows(rows: Sequence[ResultRow], ce_baseline: str | None) -> list[list[Any]]:
+    """One line per (entry, train mode): clean NDS/mAP, mRR and mCE, each the mean over seeds.
+
+    mRR/mCE come from :mod:`robobench.metrics.robustness`; a value computed over fewer
+    than the eight corruptions (conditions missing or failed) is marked with ``*``.
+    """
+    from robobench.metrics import robustness
+
+    nds: dict[tuple[str, str], dict[int, dict[Condition, float]]] = defaultdict(lambda: defaultdict(dict))
+    maps: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in rows:
+        if r.status == "ok" and r.nds is not None:
+            cond = Condition.parse(r.condition)
+            nds[(r.entry, r.train_mode)][r.seed][cond] = r.nds
+            if cond == CLEAN and r.map is not None:
+                maps[(r.entry, r.train_mode)].append(r.map)
+    out = []
+    for (entry, mode), by_seed in sorted(nds.items()):
+        base = nds.get((ce_baseline, mode)) if ce_baseline else None
+        rr, ce, partial = [], [], False
+        for seed, table in sorted(by_seed.items()):
+            if CLEAN in table and table[CLEAN] > 0 and any(not c.is_clean for c in table):
+                agg = robustness.mrr(table, partial=True)
+                partial |= not agg.complete
+                if agg.value is not None:
+                    rr.append(agg.value)
+            if base and seed in base:
+                agg = robustness.mce(table, base[seed], partial=True)
+                partial |= not agg.complete
+                if agg.value is not None:
+                    ce.append(agg.value)
+        clean = [t[CLEAN] for t in by_seed.values() if CLEAN in t]
+        mark = "*" if partial else ""
+        out.append([
+            entry, mode, len(by_seed), _fmt(clean), _fmt(maps.get((entry, mode), [])),
+            _fmt([100 * v for v in rr], 2, mark), _fmt([100 * v for v in ce], 2, mark),
+        ])
+    return out
+
+
+def _fmt(values: Sequence[float], digits: int = 4, mark: str = "") -> str | None:
+    if not values:
+        return None
+    return f"{statistics.fmean(values):.{digits}f}{mark}"
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Run a sweep from parsed arguments; exit 1 when any cell failed."""
+    from tqdm import tqdm
+
+    from robobench.registry import Role, check_builder, discover, get_entry, teacher_order
+    from robobench.store import ResultStore, row_key
+    from robobench.sweep import SweepContext, SweepRequest, run_cell, sweep
+    from robobench.train import DEFAULT_DATAROOT, check_dataroot, default_split
+
+    discover(args.entry_file)
+    names = args.entries or [e.name for e in discover() if e.role is not Role.TEACHER]
+    for name in teacher_order(names):  # fail before any work: the model contract of every entry
+        entry = get_entry(name)
+        check_builder(entry, args.profile)
+    dataroot = check_dataroot(args.dataroot if args.dataroot is not None else DEFAULT_DATAROOT, args.version)
+    split = args.split or default_split(args.version, "val")
+    out: Path = args.out
+    db = args.db if args.db is not None else out / "results.sqlite"
+    request = SweepRequest(
+        entries=names, train_modes=args.train_modes, seeds=args.seeds,
+        conditions=args.conditions or [str(c) for c in all_conditions()], profile=args.profile,
+        executor=args.executor, workers=args.workers, ray_address=args.ray_address,
+    )
+    ctx = SweepContext(
+        dataroot=Path(dataroot), version=args.version, out=out, split=split,
+        entry_files=tuple(str(Path(f).resolve()) for f in args.entry_file),
+        threads=max(1, (_cpu_count() // args.workers)) if args.executor == "local" and args.workers > 1 else 0,
+    )
+    store = ResultStore(db)
+    bar: list[Any] = []
+
+    def on_plan(planned: list, todo: list) -> None:
+        n_eval = sum(c.kind == "eval" for c in planned)
+        print(f"{len(planned)} cells planned ({n_eval} evaluations); {len(todo)} to run, "
+              f"{len(planned) - len(todo)} already done or not needed; results in {db}")
+        bar.append(tqdm(total=len(todo), unit="cell", dynamic_ncols=True, file=sys.stderr))
+
+    def on_done(outcome: Any) -> None:
+        pbar = bar[0]
+        cell = outcome.cell
+        detail = f"NDS {outcome.result['nds']:.4f}" if outcome.status == "ok" and cell.kind == "eval" else ""
+        if outcome.status != "ok":
+            detail = (outcome.error or "").splitlines()[0]
+        pbar.write(f"[{outcome.status:6s}] {cell.id} ({outcome.wall_time:.1f}s) {detail}".rstrip())
+        pbar.set_postfix_str(cell.id)
+        pbar.update(1)
+
+    report = sweep(
+        request, ctx, store, dataset_id=dataset_id(Path(dataroot), args.version), fn=run_cell,
+        on_plan=on_plan, on_done=on_done,
+    )
+    if bar:
+        bar[0].close()
+    keys = {c.key for c in report.planned if c.kind == "eval"}
+    rows = [r for r in store.rows(entry=sorted({k[0] for k in keys})) if row_key(r) in keys] if keys else []
+    print(format_table(["entry", "train", "seeds", "NDS", "mAP", "mRR %", f"mCE % (vs {args.ce_baseline})"],
+                       summary_rows(rows, args.ce_baseline)))
+    if not args.no_leaderboard:
+        _render_leaderboard(store, out / "leaderboard")
+    failed = report.failed
+    if failed:
+        print(f"{len(failed)} cell(s) failed; their errors are in {db} (status 'failed'); rerun to retry them",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _render_leaderboard(store: Any, out_dir: Path) -> None:
+    """Regenerate the HTML leaderboard when the ``leaderboard`` package provides a renderer."""
+    try:
+        from leaderboard import render_store  # type: ignore[attr-defined]
+    except ImportError:
+        print("leaderboard renderer not available; skipped", file=sys.stderr)
+        return
+    path = render_store(store, out_dir)
+    print(f"leaderboard: {path}")

@@ -1,0 +1,17 @@
+"""A pytest fixture giving a test an empty entry registry (restored afterwards)."""
+
+from __future__ import annotations
+
+import pytest
+
+from robobench import registry
+
+
+@pytest.fixture
+def clean_registry(monkeypatch):
+    """A registry holding only what a test registers (built-ins and plugins count as discovered)."""
+    monkeypatch.setattr(registry, "_REGISTRY", {})
+    monkeypatch.setattr(registry, "_LOADED_FILES", {})
+    monkeypatch.setattr(registry, "_DISCOVERED", True)
+    monkeypatch.setattr(registry, "load_builtin_entries", lambda: None)
+    return registry._REGISTRY

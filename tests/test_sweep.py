@@ -1,0 +1,327 @@
+"""Sweep planning, skipping, failure isolation, resume after a kill, executors and the CLI.
+
+The cell functions here are cheap deterministic ones injected into the scheduler
+(the product's cell function trains and evaluates real models; see
+``test_example_entry.py`` for that path).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from registry_fixtures import clean_registry  # noqa: F401  (fixture)
+from robobench import registry
+from robobench.cli import main
+from robobench.errors import UserError
+from robobench.registry import register_entry
+from robobench.store import ResultStore, row_key
+from robobench.sweep import (
+    InlineExecutor,
+    SweepContext,
+    SweepRequest,
+    make_executor,
+    plan_cells,
+    prune,
+    run_cells,
+    sweep,
+)
+
+CONDS = ["clean", "Fog:hard", "Snow:easy"]
+
+
+class Tiny(torch.nn.Module):
+    def forward(self, batch):
+        return {}
+
+    def loss(self, batch, outputs):
+        return {}
+
+    def decode(self, batch, outputs):
+        return []
+
+
+@pytest.fixture
+def entries(clean_registry):
+    """An isolated registry: a student, a teacher and a distillation entry."""
+    for name, role, kw in (
+        ("stud", "student", {}),
+        ("lidar", "teacher", {}),
+        ("stud-kd", "distill", {"base": "stud", "teacher": "lidar"}),
+    ):
+        register_entry(name, role=role, profiles={"quick": {"w": 1}, "full": {"w": 2}}, **kw)(lambda cfg: Tiny())
+    return clean_registry
+
+
+def fake_metrics(cell) -> dict:
+    """Deterministic metrics of a cell (a number in [0.2, 0.6] from its identity)."""
+    h = int(hashlib.sha256(f"{cell.entry}|{cell.train_mode}|{cell.seed}|{cell.condition}".encode()).hexdigest(), 16)
+    nds = 0.2 + (h % 4000) / 10000
+    return {"nds": nds, "map": nds / 2, "per_class": {"car": {"ap_mean": nds / 3}}}
+
+
+def fake_cell(cell, ctx) -> dict:
+    """Train: write a checkpoint file (needs the teacher's); eval: read it, return metrics."""
+    if cell.kind == "train":
+        if cell.teacher_dir is not None:
+            assert (cell.teacher_dir / "model.pt").is_file(), "teacher trained after its student"
+        cell.model_dir.mkdir(parents=True, exist_ok=True)
+        (cell.model_dir / "model.pt").write_text(cell.config_hash)
+        return {"checkpoint": str(cell.model_dir / "model.pt")}
+    assert (cell.model_dir / "model.pt").read_text() == cell.config_hash
+    return fake_metrics(cell)
+
+
+def failing_cell(cell, ctx) -> dict:
+    """Fails training of the distilled entry at seed 1 and every Fog:hard evaluation."""
+    if cell.kind == "train" and cell.entry == "stud-kd" and cell.seed == 1:
+        raise RuntimeError("out of memory (simulated)")
+    if cell.condition == "Fog:hard":
+        raise ValueError("bad predictions (simulated)")
+    return fake_cell(cell, ctx)
+
+
+def plan(tmp_path, **kw):
+    args = dict(
+        train_modes=["clean"], seeds=[0, 1], conditions=CONDS, profile="quick",
+        dataset_id="synth-x", out=tmp_path, code="v+1",
+    )
+    args.update(kw)
+    return plan_cells(args.pop("entries", ["stud", "stud-kd"]), **args)
+
+
+def test_plan_orders_teachers_first_and_hashes_what_matters(entries, tmp_path):
+    cells = plan(tmp_path)
+    ids = [c.id for c in cells]
+    train = [c for c in cells if c.kind == "train"]
+    assert [c.entry for c in train] == ["stud", "stud", "lidar", "lidar", "stud-kd", "stud-kd"]
+    assert sum(c.kind == "eval" for c in cells) == 2 * 2 * 3  # the teacher is not evaluated
+    assert not any(c.entry == "lidar" and c.kind == "eval" for c in cells)
+    for cell in cells:  # everything a cell needs comes before it
+        assert all(ids.index(n) < ids.index(cell.id) for n in cell.needs)
+    kd0 = next(c for c in train if c.entry == "stud-kd" and c.seed == 0)
+    assert kd0.needs == ("train/lidar/clean/seed0",) and kd0.teacher_dir == train[2].model_dir
+    assert len({c.config_hash for c in train}) == 6
+    # The hash follows config, profile, code, dataset and (for distillation) the teacher's hash.
+    base = {c.id: c.config_hash for c in train}
+    for change in (dict(profile="full"), dict(code="v+2"), dict(dataset_id="other")):
+        assert all(base[c.id] != c.config_hash for c in plan(tmp_path, **change) if c.kind == "train")
+    entries["lidar"] = registry.Entry(**{**entries["lidar"].__dict__, "profiles": {"quick": {"w": 9}}})
+    changed = {c.id: c.config_hash for c in plan(tmp_path) if c.kind == "train"}
+    assert changed["train/stud/clean/seed0"] == base["train/stud/clean/seed0"]
+    assert changed["train/stud-kd/clean/seed0"] != base["train/stud-kd/clean/seed0"]
+
+
+def test_plan_rejects_bad_requests(entries, tmp_path):
+    with pytest.raises(UserError, match="unknown entry 'nope'"):
+        plan(tmp_path, entries=["nope"])
+    with pytest.raises(ValueError, match="'noisy' is not a valid TrainMode"):
+        plan(tmp_path, train_modes=["noisy"])
+    with pytest.raises(ValueError, match="unknown corruption"):
+        plan(tmp_path, conditions=["Rain:hard"])
+    with pytest.raises(UserError, match="seed.* 1 given twice"):
+        plan(tmp_path, seeds=[1, 1])
+    with pytest.raises(UserError, match="has no profile 'huge'"):
+        plan(tmp_path, profile="huge")
+
+
+def test_prune_skips_done_cells_and_unneeded_training(entries, tmp_path):
+    cells = plan(tmp_path)
+    assert prune(cells, set()) == cells
+    done = {c.key for c in cells if c.kind == "eval" and c.entry == "stud"}
+    left = prune(cells, done)
+    assert not any(c.entry == "stud" for c in left)  # its training is not needed any more
+    assert {c.entry for c in left if c.kind == "train"} == {"lidar", "stud-kd"}
+    done |= {c.key for c in cells if c.kind == "eval" and c.entry == "stud-kd" and c.seed == 0}
+    left = prune(cells, done)
+    assert [c.id for c in left if c.kind == "train"] == ["train/lidar/clean/seed1", "train/stud-kd/clean/seed1"]
+    assert prune(cells, {c.key for c in cells if c.kind == "eval"}) == []
+
+
+def test_run_writes_rows_and_isolates_failures(entries, tmp_path):
+    store = ResultStore(tmp_path / "r.sqlite")
+    ctx = SweepContext(tmp_path, "v1.0-synth", tmp_path)
+    cells = plan(tmp_path)
+    outcomes = run_cells(cells, failing_cell, ctx, store, InlineExecutor(), code="v+1")
+    assert len(outcomes) == len(cells)
+    rows = store.rows()
+    assert len(rows) == 12
+    failed = {r.condition if r.entry != "stud-kd" or r.seed != 1 else "kd1" for r in rows if r.status == "failed"}
+    assert failed == {"Fog:hard", "kd1"}
+    kd1 = store.rows(entry="stud-kd", seed=1)
+    assert all(r.status == "failed" and "needs train/stud-kd/clean/seed1, which failed: RuntimeError: out of memory"
+               in r.error for r in kd1)
+    fog = store.rows(entry="stud", condition="Fog:hard", seed=0)[0]
+    assert fog.error.startswith("ValueError: bad predictions (simulated)") and fog.nds is None
+    ok = store.rows(status="ok")
+    assert len(ok) == 12 - 3 - 3  # minus stud-kd seed 1 (3), minus Fog:hard of the 3 other models
+    for row in ok:
+        cell = next(c for c in cells if c.kind == "eval" and c.key == row_key(row))
+        assert row.nds == fake_metrics(cell)["nds"] and row.per_class == {"car": {"ap_mean": row.nds / 3}}
+        assert row.code_version == "v+1" and row.wall_time >= 0 and row.profile == "quick"
+    # Rerunning retries only the failed cells (and the trainings they need).
+    todo = prune(cells, store.keys())
+    assert {c.id for c in todo if c.kind == "train"} == {
+        "train/stud/clean/seed0", "train/stud/clean/seed1", "train/lidar/clean/seed0",
+        "train/lidar/clean/seed1", "train/stud-kd/clean/seed0", "train/stud-kd/clean/seed1",
+    }
+    assert sum(c.kind == "eval" for c in todo) == 6
+    run_cells(todo, fake_cell, ctx, store, InlineExecutor(), code="v+1")
+    assert store.count(status="ok") == 12
+
+
+def test_cell_returning_unknown_fields_fails_cleanly(entries, tmp_path):
+    store = ResultStore(tmp_path / "r.sqlite")
+    cells = plan(tmp_path, entries=["stud"], seeds=[0], conditions=["clean"])
+    run_cells(cells, lambda c, ctx: {"ndss": 0.3} if c.kind == "eval" else {}, SweepContext(tmp_path, "v", tmp_path),
+              store, InlineExecutor(), code="v")
+    (row,) = store.rows()
+    assert row.status == "failed" and "['ndss'] that are not ResultRow metric fields" in row.error
+
+
+def test_sweep_records_entries_and_skips_finished_work(entries, tmp_path):
+    store = ResultStore(tmp_path / "r.sqlite")
+    ctx = SweepContext(tmp_path, "v1.0-synth", tmp_path)
+    request = SweepRequest(entries=["stud-kd"], seeds=[0], conditions=CONDS)
+    calls = []
+
+    def counting(cell, c):
+        calls.append(cell.id)
+        return fake_cell(cell, c)
+
+    report = sweep(request, ctx, store, dataset_id="d", fn=counting, code="v")
+    assert calls[:2] == ["train/lidar/clean/seed0", "train/stud-kd/clean/seed0"] and len(calls) == 5
+    assert not report.failed and store.count() == 3
+    assert [e.name for e in store.entries()] == ["lidar", "stud-kd"]
+    assert store.entries()[1].teacher == "lidar"
+    calls.clear()
+    report = sweep(request, ctx, store, dataset_id="d", fn=counting, code="v")
+    assert calls == [] and report.ran == [] and len(report.planned) == 5
+    sweep(request, ctx, store, dataset_id="d", fn=counting, code="v2")  # new code version: redone
+    assert len(calls) == 5 and store.count() == 6
+
+
+RESUME_SCRIPT = """
+import hashlib, sys, time
+from pathlib import Path
+import torch
+from robobench.registry import register_entry
+from robobench.store import ResultStore
+from robobench.sweep import SweepContext, SweepRequest, sweep
+
+class Tiny(torch.nn.Module):
+    def forward(self, b): return {}
+    def loss(self, b, o): return {}
+    def decode(self, b, o): return []
+
+register_entry("resume-student", role="student", profiles={"quick": {}})(lambda cfg: Tiny())
+
+EVALS = []
+
+def cell_fn(cell, ctx):
+    if cell.kind == "train":
+        cell.model_dir.mkdir(parents=True, exist_ok=True)
+        (cell.model_dir / "model.pt").write_text("weights")
+        return {}
+    if len(EVALS) == int(sys.argv[3]):  # hang in the middle of an evaluation until killed
+        time.sleep(3600)
+    EVALS.append(cell.id)
+    h = int(hashlib.sha256(f"{cell.seed}|{cell.condition}".encode()).hexdigest(), 16)
+    return {"nds": (h % 1000) / 1000, "map": (h % 777) / 1000}
+
+out = Path(sys.argv[1])
+request = SweepRequest(entries=["resume-student"], seeds=[0, 1])
+sweep(request, SweepContext(out, "v1.0-synth", out), ResultStore(sys.argv[2]), dataset_id="d", fn=cell_fn, code="c")
+"""
+
+
+def _values(path):
+    return sorted((row_key(r), r.nds, r.map, r.status) for r in ResultStore(path).rows())
+
+
+@pytest.mark.slow
+def test_killed_sweep_resumes_and_matches_an_uninterrupted_run(tmp_path):
+    script = tmp_path / "sweep_script.py"
+    script.write_text(RESUME_SCRIPT)
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    full_db, cut_db = tmp_path / "full.sqlite", tmp_path / "cut.sqlite"
+    subprocess.run([sys.executable, str(script), str(tmp_path / "a"), str(full_db), "-1"], check=True, env=env, timeout=120)
+    assert len(_values(full_db)) == 50  # 2 seeds x 25 conditions
+
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "b"), str(cut_db), "17"], env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (cut_db.exists() and ResultStore(cut_db).count() >= 17):
+        time.sleep(0.05)
+    time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)  # it hangs inside its 18th evaluation
+    proc.wait(30)
+    assert len(_values(cut_db)) == 17
+    subprocess.run([sys.executable, str(script), str(tmp_path / "b"), str(cut_db), "-1"], check=True, env=env, timeout=120)
+    assert _values(cut_db) == _values(full_db)
+
+
+def test_cli_sweep_summary_and_exit_code(entries, tmp_path, monkeypatch, capsys):
+    root = tmp_path / "data"
+    (root / "v1.0-synth").mkdir(parents=True)
+    (root / "v1.0-synth" / "scene.json").write_text(json.dumps([{"token": "s"}]))
+    import robobench.sweep as sweep_mod
+
+    monkeypatch.setattr(sweep_mod, "run_cell", fake_cell)
+    args = ["sweep", "--entries", "stud,stud-kd", "--dataroot", str(root), "--out", str(tmp_path / "out"),
+            "--conditions", ",".join(["clean"] + [f"{c}:{lvl}" for c in ("Fog", "Snow") for lvl in ("easy", "mid", "hard")]),
+            "--ce-baseline", "stud", "--no-leaderboard"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].startswith("17 cells planned (14 evaluations); 17 to run")
+    table = lines[lines.index(next(line for line in lines if line.startswith("entry"))) + 2:]
+    stud = table[0].split()
+    assert stud[:3] == ["stud", "clean", "1"] and stud[5].endswith("*") and stud[6] == "100.00*"
+    assert table[1].split()[0] == "stud-kd"
+    store = ResultStore(tmp_path / "out" / "results.sqlite")
+    rows = {r.condition: r.nds for r in store.rows(entry="stud")}
+    expected_rr = sum(rows[f"Fog:{lvl}"] for lvl in ("easy", "mid", "hard")) / (3 * rows["clean"])
+    expected_rr = (expected_rr + sum(rows[f"Snow:{lvl}"] for lvl in ("easy", "mid", "hard")) / (3 * rows["clean"])) / 2
+    assert stud[5] == f"{100 * expected_rr:.2f}*"  # partial: 2 of 8 corruptions
+    assert stud[3] == f"{rows['clean']:.4f}"
+    # Everything is done: nothing to run; a failing cell makes the exit code 1.
+    assert main(args) == 0
+    assert "0 to run" in capsys.readouterr().out
+    monkeypatch.setattr(sweep_mod, "run_cell", failing_cell)
+    assert main([*args, "--seeds", "1"]) == 1
+    assert "cell(s) failed" in capsys.readouterr().err
+    assert main(["sweep", "--entries", "stud", "--dataroot", str(tmp_path / "nowhere")]) == 2
+
+
+def _pool_cell(cell, ctx):
+    return fake_cell(cell, ctx) if cell.kind == "eval" else {"pid": os.getpid()}
+
+
+@pytest.mark.slow
+def test_process_pool_executor(tmp_path):
+    """Two worker processes (spawn); rows are written by the driver."""
+    from robobench.sweep import Cell, run_cells
+
+    cells = []
+    for seed in range(2):
+        model_dir = tmp_path / f"m{seed}"
+        model_dir.mkdir()
+        (model_dir / "model.pt").write_text("h")
+        cells += [Cell("eval", "e", "clean", seed, "quick", "d", "h", model_dir, condition=c) for c in CONDS]
+    store = ResultStore(tmp_path / "r.sqlite")
+    executor = make_executor("local", workers=2)
+    try:
+        outcomes = run_cells(cells, _pool_cell, SweepContext(tmp_path, "v", tmp_path), store, executor, code="c")
+    finally:
+        executor.shutdown()
+    assert all(o.status == "ok" for o in outcomes) and store.count(status="ok") == 6
+    assert {r.nds for r in store.rows()} == {fake_metrics(c)["nds"] for c in cells}
