@@ -1,0 +1,106 @@
+"""The sample index: GT and camera frames agree with the devkit's own transforms; the cache is reused
+while the tables are unchanged and rebuilt when they change."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nuscenes.utils.geometry_utils import BoxVisibility
+
+from robobench.constants import CAMERAS, DETECTION_CLASSES, RADARS
+from robobench.data.index import load_index
+from robobench.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def nusc(tiny_world):
+    from robobench.data.nusc import open_nuscenes
+
+    return open_nuscenes(tiny_world.dataroot, tiny_world.version)
+
+
+@pytest.fixture(scope="module")
+def index(tiny_world, nusc, tmp_path_factory):
+    return load_index(tiny_world.dataroot, tiny_world.version, cache_dir=tmp_path_factory.mktemp("cache"), nusc=nusc)
+
+
+def test_records_cover_every_sample_with_all_sensors(index, nusc) -> None:
+    assert set(index.records) == {s["token"] for s in nusc.sample}
+    rec = next(iter(index.records.values()))
+    assert set(rec.cams) == set(CAMERAS) and set(rec.radars) == set(RADARS)
+    assert all(c.intrinsic.shape == (3, 3) for c in rec.cams.values())
+    assert rec.gt_boxes.shape[1] == 9 and len(rec.gt_boxes) == len(rec.gt_labels) == len(rec.gt_attrs)
+
+
+def test_gt_boxes_match_the_devkit_in_lidar_and_camera_frames(index, nusc) -> None:
+    """GT in the key ego frame, mapped to a sensor with the record's transforms, equals the devkit's
+    ``get_sample_data`` boxes (which go global -> ego at the sensor's own timestamp -> sensor)."""
+    from nuscenes.eval.detection.utils import category_to_detection_name
+
+    checked = 0
+    for rec in list(index.records.values())[::5]:
+        for sensor in (rec.lidar, rec.cams["CAM_FRONT"], rec.cams["CAM_BACK_LEFT"]):
+            _, dk_boxes, _ = nusc.get_sample_data(sensor.token, box_vis_level=BoxVisibility.NONE)
+            dk = {b.token: b for b in dk_boxes}
+            ego2sensor = np.linalg.inv(sensor.sensor2ego)
+            for box, label, token in zip(rec.gt_boxes, rec.gt_labels, rec.ann_tokens):
+                ref = dk[token]
+                assert category_to_detection_name(ref.name) == DETECTION_CLASSES[label]
+                assert np.allclose(ego2sensor[:3, :3] @ box[:3] + ego2sensor[:3, 3], ref.center, atol=1e-6)
+                assert np.allclose(box[3:6], ref.wlh)
+                # the box's heading axis, carried into the sensor frame, is the devkit's
+                heading = ego2sensor[:3, :3] @ np.array([np.cos(box[6]), np.sin(box[6]), 0.0])
+                assert np.allclose(heading, ref.orientation.rotation_matrix[:, 0], atol=1e-6)
+                checked += 1
+    assert checked > 20
+    n_det = sum(category_to_detection_name(a["category_name"]) is not None for a in nusc.sample_annotation)
+    assert sum(len(r.gt_labels) for r in index.records.values()) == n_det
+
+
+def test_velocities_are_the_devkit_velocities_in_the_ego_frame(index, nusc) -> None:
+    rec = max(index.records.values(), key=lambda r: np.abs(r.gt_boxes[:, 7:9]).sum())
+    rot = rec.ego2global[:3, :3]
+    moving = 0
+    for box, token in zip(rec.gt_boxes, rec.ann_tokens):
+        v_global = np.nan_to_num(nusc.box_velocity(token))  # devkit: global frame, nan when unknown
+        assert np.allclose(box[7:9], (rot.T @ v_global)[:2], atol=1e-9)
+        moving += np.linalg.norm(v_global[:2]) > 0.5
+    assert moving > 0
+
+
+def test_cache_is_reused_and_invalidated_when_tables_change(tiny_world, tmp_path: Path, monkeypatch) -> None:
+    root = tmp_path / "root"
+    shutil.copytree(tiny_world.dataroot / tiny_world.version, root / tiny_world.version)
+    cache = tmp_path / "cache"
+    first = load_index(root, tiny_world.version, cache_dir=cache)
+    assert len(list(cache.glob("index-*.pkl"))) == 1
+
+    def no_devkit(*args, **kwargs):
+        raise AssertionError("the devkit was opened although the cache is valid")
+
+    import robobench.data.nusc as nusc_mod
+
+    monkeypatch.setattr(nusc_mod, "open_nuscenes", no_devkit)
+    again = load_index(root, tiny_world.version, cache_dir=cache)
+    assert again.records.keys() == first.records.keys()
+    token = next(iter(first.records))
+    assert np.array_equal(again[token].gt_boxes, first[token].gt_boxes)
+
+    table = root / tiny_world.version / "sample_annotation.json"
+    stat = table.stat()
+    os.utime(table, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
+    with pytest.raises(AssertionError, match="devkit was opened"):
+        load_index(root, tiny_world.version, cache_dir=cache)
+    monkeypatch.undo()
+    load_index(root, tiny_world.version, cache_dir=cache)
+    assert len(list(cache.glob("index-*.pkl"))) == 1  # the stale cache was replaced
+
+
+def test_missing_dataroot_is_a_user_error(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="robobench data synth"):
+        load_index(tmp_path / "nowhere", "v1.0-synth")

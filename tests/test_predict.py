@@ -1,0 +1,107 @@
+"""Inference: GT returned as detections -> results JSON (global frame) -> the devkit's DetectionEval
+gives mAP = 1 (this proves the ego -> global conversion of centre, yaw, size and velocity)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from robobench.errors import UserError
+from robobench.predict import attribute_name, expected_depth, predict
+from robobench.registry import Entry, Role
+from robobench.train import save_checkpoint
+
+DEPTH_BINS = [0.0, 200.0, 0.5]  # wider than any LiDAR return: no clamping to an end bin
+
+
+class OracleModel(nn.Module):
+    """Returns the batch's GT boxes as detections and a one-hot depth distribution at the LiDAR depth."""
+
+    def __init__(self, cfg: dict[str, Any]) -> None:
+        super().__init__()
+        self.start, self.stop, self.step = cfg["model"]["depth_bins"]
+        self.n_bins = round((self.stop - self.start) / self.step)
+
+    def forward(self, batch: dict[str, Any]) -> dict[str, Any]:
+        gt = batch["depth"].flatten(0, 1)
+        idx = ((gt - self.start) / self.step).floor().long().clamp(0, self.n_bins - 1)
+        depth = torch.nn.functional.one_hot(idx, self.n_bins).permute(0, 3, 1, 2).float()
+        return {"bev": torch.zeros(gt.shape[0], 1, 1, 1), "preds": None, "depth": depth}
+
+    def loss(self, batch: dict[str, Any], outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
+        return {"zero": torch.zeros(())}
+
+    def decode(self, batch: dict[str, Any], outputs: dict[str, Any]) -> list[dict[str, torch.Tensor]]:
+        return [
+            {"boxes": boxes, "scores": torch.ones(len(boxes)), "labels": labels, "attrs": attrs}
+            for boxes, labels, attrs in zip(batch["gt_boxes"], batch["gt_labels"], batch["gt_attrs"])
+        ]
+
+
+@pytest.fixture()
+def oracle(tmp_path: Path) -> tuple[Entry, Path]:
+    cfg = {"data": {"input_size": [96, 256], "depth_downsample": 8}, "model": {"depth_bins": DEPTH_BINS}, "train": {}}
+    entry = Entry(name="oracle", role=Role.STUDENT, build=OracleModel, profiles={"quick": cfg})
+    ckpt = tmp_path / "oracle.pt"
+    save_checkpoint({"model": {}, "config": cfg, "meta": {"entry": "oracle"}}, ckpt)
+    return entry, ckpt
+
+
+def test_gt_as_detections_scores_map_one_with_the_devkit(tiny_world, oracle, tmp_path: Path) -> None:
+    from nuscenes.eval.detection.config import config_factory
+    from nuscenes.eval.detection.evaluate import DetectionEval
+
+    from robobench.data.nusc import open_nuscenes, split_sample_tokens
+
+    entry, ckpt = oracle
+    out = predict(entry, ckpt, "clean", tiny_world.dataroot, tiny_world.version, tiny_world.val_split,
+                  tmp_path / "results.json", progress=False)
+    submission = json.loads(out.results_path.read_text())
+    nusc = open_nuscenes(tiny_world.dataroot, tiny_world.version)
+    assert set(submission["results"]) == set(split_sample_tokens(nusc, tiny_world.val_split))
+    assert submission["meta"]["use_camera"] is True
+    boxes = [b for sample in submission["results"].values() for b in sample]
+    assert boxes and all(len(b["rotation"]) == 4 and len(b["velocity"]) == 2 for b in boxes)
+
+    evaluator = DetectionEval(nusc, config_factory("detection_cvpr_2019"), str(out.results_path),
+                              eval_set=tiny_world.val_split, output_dir=str(tmp_path / "eval"), verbose=False)
+    metrics = evaluator.evaluate()[0].serialize()
+    assert metrics["mean_ap"] == pytest.approx(1.0)
+    tp = metrics["tp_errors"]
+    assert tp["trans_err"] < 1e-4 and tp["scale_err"] < 1e-4 and tp["orient_err"] < 1e-4
+    assert tp["vel_err"] < 1e-4 and tp["attr_err"] < 1e-9
+
+    # one-hot depth at the GT bin: the expected depth is the bin centre, at most half a bin off
+    assert out.depth_metrics is not None
+    assert out.depth_metrics["all"]["count"] > 0 and out.depth_metrics["fg"]["count"] > 0
+    assert out.depth_metrics["all"]["rmse"] <= DEPTH_BINS[2] / 2 + 1e-4
+
+
+def test_every_sample_is_present_and_errors_are_user_errors(tiny_world, oracle, tmp_path: Path) -> None:
+    entry, ckpt = oracle
+    with pytest.raises(UserError, match="Fogg"):
+        predict(entry, ckpt, "Fogg:hard", tiny_world.dataroot, tiny_world.version, tiny_world.val_split,
+                tmp_path / "r.json", progress=False)
+    with pytest.raises(UserError, match="does not exist"):
+        predict(entry, tmp_path / "none.pt", "clean", tiny_world.dataroot, tiny_world.version, tiny_world.val_split,
+                tmp_path / "r.json", progress=False)
+    with pytest.raises(UserError, match="not found"):
+        predict(entry, ckpt, "clean", tmp_path / "nowhere", tiny_world.version, progress=False)
+
+
+def test_expected_depth_and_attribute_defaults() -> None:
+    probs = torch.zeros(1, 4, 1, 2)
+    probs[0, 1, 0, 0] = 1.0
+    probs[0, 2, 0, 1] = probs[0, 3, 0, 1] = 0.5
+    depth = expected_depth(probs, [2.0, 6.0, 1.0])  # centres 2.5, 3.5, 4.5, 5.5
+    assert np.allclose(depth.numpy(), [[[3.5, 5.0]]])
+    assert attribute_name(0, 5) == "vehicle.moving"  # car, vehicle.moving
+    assert attribute_name(0, 2) == "vehicle.parked"  # a pedestrian attribute on a car -> class default
+    assert attribute_name(5, -1) == "pedestrian.moving"
+    assert attribute_name(8, 6) == ""  # traffic cones have no attribute
