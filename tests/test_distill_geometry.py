@@ -89,3 +89,23 @@ def test_box_keypoints_grid_along_and_across_the_heading() -> None:
     margin = box_keypoints(b, n_x=3, n_y=2, enlarge=1.0, mode=Enlarge.MARGIN)[0]  # l 6, w 4
     assert torch.allclose(margin[[0, 5]], torch.tensor([[1.0 + 2.0, -1.0], [1.0 - 2.0, 5.0]]), atol=1e-6)
     assert box_keypoints(b, 24, 24).shape == (1, 576, 2)
+
+
+def test_box_cell_masks_window_equals_testing_every_cell() -> None:
+    gen = torch.Generator().manual_seed(7)
+    m = 40
+    boxes = torch.zeros(m, 9)
+    boxes[:, :2] = (torch.rand(m, 2, generator=gen) - 0.5) * 11.0  # some centres off the 8 m grid
+    boxes[:, 3:5] = torch.rand(m, 2, generator=gen) * 6.0 + 0.05
+    boxes[:, 5] = 1.0
+    boxes[:, 6] = (torch.rand(m, generator=gen) - 0.5) * 7.0
+    centres = GRID8.cell_centres().view(-1, 2)
+    brute = points_in_boxes(centres, boxes).view(m, 8, 8)
+    ix = ((boxes[:, 0] + 4.0) // 1.0).long()
+    iy = ((boxes[:, 1] + 4.0) // 1.0).long()
+    for j in range(m):
+        if 0 <= ix[j] < 8 and 0 <= iy[j] < 8:
+            brute[j, iy[j], ix[j]] = True
+    assert brute.any(dim=(1, 2)).sum() > 20
+    assert torch.equal(box_cell_masks(boxes, GRID8), brute)
+    assert box_cell_masks(torch.zeros(0, 9), GRID8).shape == (0, 8, 8)
