@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "robobench.evaluate",
     "robobench.train_cli",
     "robobench.sweep_cli",
+    "robobench.corrupt_cli",
     "leaderboard.cli",
 )
 
