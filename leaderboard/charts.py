@@ -145,6 +145,8 @@ def scatter_nds_mrr(series: Sequence[Series]) -> str:
         while any(abs(ly - py) < 13 and abs(cx - px) < 150 for px, py in placed):
             ly += 13
         placed.append((cx, ly))
+        if ly - (cy + 4) > 6:  # label pushed down by a neighbour: connect it to its point
+            _line(svg, cx + 4, cy + 4, cx + 9, ly - 4, "#98a2b3", 0.8)
         _text(svg, cx + 10, ly, s.label + (" [ref]" if s.group.reference else ""), 11, "start", "#2e3440")
     return _to_str(svg)
 

@@ -139,16 +139,19 @@ class Group:
         return out
 
     def condition_stat(self, cond: Condition, getter: Callable[[ResultRow], float | None]) -> Stat:
-        """``getter`` of this condition's row over seeds; partial when a seed lacks it."""
+        """``getter`` of this condition's row over seeds; partial when a seed lacks the row.
+
+        A row whose value is undefined (``None``, e.g. a TP error of a class never
+        detected) is not a missing condition: such seeds are left out of the mean.
+        """
         vals, missing = [], []
         for seed in self.seeds:
             row = self.cell(seed, cond)
-            val = getter(row) if row is not None else None
-            if val is None:
+            if row is None:
                 missing.append(self._seed_label(seed, str(cond)))
-            else:
+            elif (val := getter(row)) is not None:
                 vals.append(val)
-        return stat_of(vals, missing)
+        return stat_of(vals, missing, note="" if vals else "undefined")
 
     def level_average(self, corruption: str, getter: Callable[[ResultRow], float | None]) -> Stat:
         """Per seed the mean over the three levels of ``corruption``; partial when a level is missing."""

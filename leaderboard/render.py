@@ -50,6 +50,22 @@ def page_name(entry: str) -> str:
     return f"entry-{slug}-{hashlib.sha1(entry.encode('utf-8')).hexdigest()[:8]}.html"
 
 
+#: Display names of metric keys found in rows (depth, breakdown, detection); others are shown as written.
+LABELS = {"nds": "NDS", "map": "mAP", "mate": "mATE", "mase": "mASE", "maoe": "mAOE", "mave": "mAVE", "maae": "mAAE",
+          "abs_rel": "AbsRel", "sq_rel": "SqRel", "rmse": "RMSE", "rmse_log": "RMSE log", "silog": "SILog",
+          "log10": "log10", "delta1": "δ<1.25", "delta2": "δ<1.25²", "delta3": "δ<1.25³", "small_map": "small-object mAP"}
+
+
+def metric_label(key: str | tuple[str, ...]) -> str:
+    """``("all", "abs_rel")`` -> ``all AbsRel``; ``("range_0_30", "nds")`` -> ``0-30 m NDS``."""
+    parts = (key,) if isinstance(key, str) else key
+    out = []
+    for part in parts:
+        rng = re.fullmatch(r"range_(\d+)_(\d+)", part)
+        out.append(f"{rng[1]}–{rng[2]} m" if rng else LABELS.get(part, part))
+    return " ".join(out)
+
+
 def heat(st: Stat | None) -> str:
     """Background colour of an RR cell: red (RR <= 40 %) through amber to green (RR >= 100 %)."""
     if st is None or not st.complete:
@@ -86,7 +102,7 @@ def _environment() -> Environment:
     env = Environment(loader=PackageLoader("leaderboard", "templates"), autoescape=True, undefined=StrictUndefined,
                       extensions=["jinja2.ext.do"],
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.globals["fmt"] = fmt
+    env.globals.update(fmt=fmt, metric_label=metric_label)
     env.filters.update(heat=heat, sortv=sort_value, missing=missing_text, gain=exports.format_gain)
     static = resources.files("leaderboard") / "static"
     env.globals.update(

@@ -184,7 +184,7 @@ def test_entry_page_has_robobev_tables_depth_and_provenance(site):
     html = (site / page_name("bevdet-tiny+rayd3d")).read_text()
     assert html.count('<tr class="level">') == 24  # the per-level table; the summary shows averages only
     assert html.count('<tr class="average">') == 2 * 8
-    for text in ("mATE", "mAAE", "abc123", "0.1.0+g1234567", "synth-tiny-0", "range 0 30", "all abs_rel", "traffic_cone"):
+    for text in ("mATE", "mAAE", "abc123", "0.1.0+g1234567", "synth-tiny-0", "0–30 m NDS", "all AbsRel", "small-object mAP", "traffic_cone"):
         assert text in html, text
     partial = (site / page_name("bevdet-partial")).read_text()
     assert "CUDA out of memory &lt;oops&gt;" in partial and "Failed cells" in partial
@@ -332,3 +332,17 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: no results database") and err.count("\n") == 1
     assert not (tmp_path / "nope.sqlite").exists()
+
+
+def test_undefined_tp_error_is_not_a_missing_condition(tmp_path):
+    rows = fixture_rows()
+    for r in rows:
+        if r.entry == "bevdet-tiny" and r.condition == "clean":
+            r.per_class["bus"]["trans_err"] = None  # the devkit leaves TP errors of undetected classes undefined
+    board = build_board(rows, ENTRIES_META)
+    g = board.entry_groups("bevdet-tiny")[0]
+    from leaderboard.model import nested_getter
+    from robobench.conditions import CLEAN
+
+    st = g.condition_stat(CLEAN, nested_getter("per_class", ("bus", "trans_err")))
+    assert st.mean is None and not st.partial and st.note == "undefined"
