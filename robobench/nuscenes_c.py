@@ -110,8 +110,7 @@ class FrameGroup:
 
 def frame_groups(dataroot: str | os.PathLike, version: str, split: str, all_frames: bool = False) -> list[FrameGroup]:
     """The frames of ``split`` to corrupt, read through the devkit."""
-    from robobench.evaluate import open_nuscenes
-    from robobench.metrics.detection import split_sample_tokens
+    from robobench.data.nusc import open_nuscenes, split_sample_tokens
 
     nusc = open_nuscenes(dataroot, version)
     tokens = split_sample_tokens(nusc, split)
