@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from baselines.common.geometry import BEVGrid
+from robobench.data.dataset import sparse_depth
 from baselines.distill.tigdistill import (
     TiGConfig,
     continuous_depth,
@@ -87,19 +89,25 @@ def test_object_id_map_nearest_point_decides_each_cell() -> None:
     assert out.tolist() == [[[0, 1], [0, 2]]]
 
 
-def test_object_id_maps_project_points_of_a_box_into_the_view() -> None:
-    # one camera looking along ego +x (OpenCV axes: z forward = ego x, x right = -ego y, y down = -ego z)
+def forward_camera_batch(points: torch.Tensor, boxes: torch.Tensor, size: int = 16, focal: float = 10.0) -> dict:
+    """One view looking along ego +x (OpenCV axes: z forward = ego x, x right = -ego y, y down = -ego z)."""
     cam2ego = torch.eye(4)
     cam2ego[:3, :3] = torch.tensor([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
-    batch = {
-        "imgs": torch.zeros(1, 1, 3, 16, 16),
-        "intrins": torch.tensor([[[[10.0, 0.0, 8.0], [0.0, 10.0, 8.0], [0.0, 0.0, 1.0]]]]),
+    half = size / 2
+    return {
+        "imgs": torch.zeros(1, 1, 3, size, size),
+        "intrins": torch.tensor([[[[focal, 0.0, half], [0.0, focal, half], [0.0, 0.0, 1.0]]]]),
         "post_rots": torch.eye(3).view(1, 1, 3, 3),
         "post_trans": torch.zeros(1, 1, 3),
         "cam2ego": cam2ego.view(1, 1, 4, 4),
-        "points": [torch.tensor([[10.0, 0.0, 0.0, 1.0, 0.0], [10.0, 3.0, 0.0, 1.0, 0.0]])],
-        "gt_boxes": [torch.tensor([[10.0, 0.0, 0.0, 2.0, 2.0, 2.0, 0.0, 0.0, 0.0]])],
+        "points": [points],
+        "gt_boxes": [boxes],
     }
+
+
+def test_object_id_maps_project_points_of_a_box_into_the_view() -> None:
+    points = torch.tensor([[10.0, 0.0, 0.0, 1.0, 0.0], [10.0, 3.0, 0.0, 1.0, 0.0]])
+    batch = forward_camera_batch(points, torch.tensor([[10.0, 0.0, 0.0, 2.0, 2.0, 2.0, 0.0, 0.0, 0.0]]))
     out = object_id_maps(batch, downsample=4, depth_range=(1.0, 60.0))
     # (10, 0, 0) projects to pixel (8, 8) -> cell (2, 2), in box 1; (10, 3, 0) -> pixel (5, 8) -> cell (2, 1), background
     expected = torch.zeros(1, 1, 4, 4, dtype=torch.long)
@@ -150,3 +158,24 @@ def test_keypoint_features_sample_the_bev_inside_each_box() -> None:
     assert teacher.grad is None and student.grad.abs().sum() > 0
     empty_s, _ = keypoint_features(student, teacher, [torch.zeros(0, 9), torch.zeros(0, 9)], grid, cfg)
     assert empty_s.shape == (0, 12, 2)
+
+
+def test_object_id_maps_agree_with_the_datasets_sparse_depth() -> None:
+    # the foreground must be exactly the depth-GT cells whose (nearest) point is inside a box
+    gen = torch.Generator().manual_seed(4)
+    boxes = torch.tensor([[8.0, 1.0, 0.0, 3.0, 4.0, 2.0, 0.4, 0.0, 0.0], [14.0, -3.0, 0.5, 2.0, 5.0, 2.0, -0.3, 0.0, 0.0]], dtype=torch.float64)
+    pts = torch.rand(1200, 5, generator=gen, dtype=torch.float64) - 0.5
+    for j, b in enumerate(boxes):  # 400 points spread over each box (some just outside), 400 anywhere
+        part = pts[400 * j : 400 * (j + 1)]
+        u, v = part[:, 0] * b[4] * 1.2, part[:, 1] * b[3] * 1.2
+        part[:, :3] = torch.stack([b[0] + u * b[6].cos() - v * b[6].sin(), b[1] + u * b[6].sin() + v * b[6].cos(), b[2] + part[:, 2] * b[5]], 1)
+    pts[800:, :3] = pts[800:, :3] * torch.tensor([20.0, 16.0, 4.0], dtype=torch.float64) + torch.tensor([16.0, 0.0, 0.0], dtype=torch.float64)
+    batch = forward_camera_batch(pts, boxes, size=64, focal=100.0)
+    ids = object_id_maps(batch, downsample=4, depth_range=(0.1, math.inf))[0, 0]
+    in_box = point_object_ids(pts, boxes) > 0
+    depth, flags = sparse_depth(
+        pts.numpy(), batch["cam2ego"][0, 0].double().numpy(), batch["intrins"][0, 0].double().numpy(), np.eye(3), (64, 64), 4, 0.1, in_box.numpy()
+    )
+    assert (ids > 0).sum() > 5 and (torch.from_numpy(depth) > 0).sum() > (ids > 0).sum()
+    assert torch.equal(ids > 0, torch.from_numpy(flags))
+    assert set(ids.unique().tolist()) == {0, 1, 2}

@@ -124,9 +124,10 @@ def sample_ray_negatives(
                 continue
             logits = negative_logits((centres[cand] - box[:2]).norm(dim=-1), cfg.negatives, cfg.sigma)
             weights = torch.exp(logits - logits.max())
-            draws = [cand[torch.multinomial(weights, cfg.n_neg, replacement=cand.numel() < cfg.n_neg, generator=generator)]]
-            if cfg.teacher_side:
-                draws.append(cand[torch.multinomial(weights, cfg.n_neg, replacement=cand.numel() < cfg.n_neg, generator=generator)])
+            draws = [
+                cand[torch.multinomial(weights, cfg.n_neg, replacement=cand.numel() < cfg.n_neg, generator=generator)]
+                for _ in range(2 if cfg.teacher_side else 1)
+            ]
             batch_idx.append(b)
             positives.append(box[:2])
             negs_s.append(centres[draws[0]])
@@ -327,13 +328,17 @@ def rwd_loss(student: torch.Tensor, teacher: torch.Tensor, weight: torch.Tensor)
 
 
 def rwd(student: torch.Tensor, teacher: torch.Tensor, gt_boxes: Sequence[torch.Tensor], grid: BEVGrid, cfg: RayD3DConfig) -> torch.Tensor:
-    """RWD end to end (eq. 5-8) on BEV maps ``(B, D, H, W)`` and per-sample GT boxes ``(M_b, 9)``."""
+    """RWD end to end (eq. 5-8) on BEV maps ``(B, D, H, W)`` and per-sample GT boxes ``(M_b, 9)``.
+
+    The foreground of each object is :func:`~baselines.distill.bev_sampling.box_cell_masks`
+    (cells whose centre is in its GT footprint, at least its centre cell).
+    """
     ray_map = cell_ray_ids(grid, cfg.n_rays, student.device)
-    with torch.no_grad():
-        log_sl = ray_log_softmax(attention_logits(teacher, cfg.attention_temperature), ray_map, cfg.n_rays)
-        log_sc = ray_log_softmax(attention_logits(student, cfg.attention_temperature), ray_map, cfg.n_rays)
+    with torch.no_grad():  # the weights are computed in float32 (also under mixed precision)
+        log_sl = ray_log_softmax(attention_logits(teacher.float(), cfg.attention_temperature), ray_map, cfg.n_rays)
+        log_sc = ray_log_softmax(attention_logits(student.float(), cfg.attention_temperature), ray_map, cfg.n_rays)
         a = ray_divergence(log_sl, log_sc, ray_map, cfg.n_rays, cfg.divergence)
-    masks = [box_cell_masks(boxes.to(student.device, student.dtype), grid) for boxes in gt_boxes]
+    masks = [box_cell_masks(boxes.to(student.device, torch.float32), grid) for boxes in gt_boxes]
     return rwd_loss(student, teacher, rwd_weight_map(a, ray_map, masks, cfg.bg_scale))
 
 

@@ -64,16 +64,17 @@ def object_id_map(
     ``baselines.common.geometry.project_to_image``), ``depth`` ``(N, P)`` camera depth,
     ``obj_ids`` ``(P,)`` from :func:`point_object_ids`. A point falls in feature cell
     ``floor((u + 0.5) / downsample)`` (the cell whose frustum centre is ``(j + 0.5) d - 0.5``);
-    points outside the image or ``depth_range = [min, max)`` are dropped. In each cell the
-    **nearest** point decides, as for the sparse depth map, so a cell is foreground of object ``j``
-    exactly when its depth-GT point lies in box ``j``.
+    points outside the image or the open interval ``depth_range = (min, max)`` are dropped. In
+    each cell the **nearest** point decides. These are the rules of the batch's sparse depth map
+    (``robobench.data.dataset.sparse_depth`` with ``min = data.depth_min``), so a cell is
+    foreground of object ``j`` exactly when its depth-GT point lies in box ``j``.
     """
     n = pix.shape[0]
     h, w = height // downsample, width // downsample
     out = torch.zeros(n * h * w, dtype=torch.long, device=pix.device)
     col = torch.floor((pix[..., 0] + 0.5) / downsample).long()
     row = torch.floor((pix[..., 1] + 0.5) / downsample).long()
-    keep = (col >= 0) & (col < w) & (row >= 0) & (row < h) & (depth >= depth_range[0]) & (depth < depth_range[1])
+    keep = (col >= 0) & (col < w) & (row >= 0) & (row < h) & (depth > depth_range[0]) & (depth < depth_range[1])
     view = torch.arange(n, device=pix.device)[:, None].expand_as(col)
     rank, d = ((view * h + row) * w + col)[keep], depth[keep]
     ids = obj_ids.to(pix.device)[None].expand_as(col)[keep]
