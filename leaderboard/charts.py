@@ -111,7 +111,7 @@ def scatter_nds_mrr(series: Sequence[Series]) -> str:
     pts = [(s, 100 * s.group.metrics["nds"].mean, 100 * s.group.metrics["mrr"].mean) for s in series
            if s.group.metrics.get("nds") and s.group.metrics["nds"].complete
            and s.group.metrics.get("mrr") and s.group.metrics["mrr"].complete]
-    W, H, L, R, T, B = 640, 400, 56, 190, 20, 44
+    W, H, L, R, T, B = 860, 420, 56, 230, 20, 44
     if not pts:
         return empty_note(W, H, title, "No entry has a complete clean NDS and mRR yet")
     xs, ys = [p[1] for p in pts], [p[2] for p in pts]
@@ -132,23 +132,50 @@ def scatter_nds_mrr(series: Sequence[Series]) -> str:
     _text(svg, (L + W - R) / 2, H - 8, "clean NDS (%)", 11, "middle", AXIS)
     _text(svg, 14, T + (H - T - B) / 2, "mRR (%)", 11, "middle", AXIS,
           transform=f"rotate(-90 14 {T + (H - T - B) / 2:.1f})")
-    placed: list[tuple[float, float]] = []
-    for s, x, y in sorted(pts, key=lambda p: -p[2]):
-        cx, cy = x_of(x), y_of(y)
+    points = [(s, x, y, x_of(x), y_of(y)) for s, x, y in sorted(pts, key=lambda p: -p[2])]
+    for s, x, y, cx, cy in points:
         attrs = {"cx": f"{cx:.1f}", "cy": f"{cy:.1f}", "r": "6", "stroke": s.color, "stroke-width": "2",
                  "fill": "white" if s.group.reference else s.color}
         if s.group.reference:
             attrs["stroke-dasharray"] = "2 2"
         circle = ET.SubElement(svg, "circle", attrs)
         ET.SubElement(circle, "title").text = f"{s.label}: NDS {x:.1f}, mRR {y:.1f}"
-        ly = cy + 4
-        while any(abs(ly - py) < 13 and abs(cx - px) < 150 for px, py in placed):
-            ly += 13
-        placed.append((cx, ly))
-        if ly - (cy + 4) > 6:  # label pushed down by a neighbour: connect it to its point
-            _line(svg, cx + 4, cy + 4, cx + 9, ly - 4, "#98a2b3", 0.8)
-        _text(svg, cx + 10, ly, s.label + (" [ref]" if s.group.reference else ""), 11, "start", "#2e3440")
+    boxes = [(cx - 7, cy - 7, cx + 7, cy + 7) for *_, cx, cy in points]
+    for s, _x, _y, cx, cy in points:
+        text = s.label + (" [ref]" if s.group.reference else "")
+        box = _place_label(text, cx, cy, boxes, (L, T, W - 4, H - B))
+        if box is not None:  # no free spot: the point keeps its tooltip only
+            boxes.append(box)
+            _text(svg, box[0], box[3] - 3, text, 11, "start", "#2e3440")
     return _to_str(svg)
+
+
+def _place_label(
+    text: str, cx: float, cy: float, taken: list[tuple[float, float, float, float]], area: tuple[float, float, float, float]
+) -> tuple[float, float, float, float] | None:
+    """The first box (right, left, above, below the point) that overlaps no taken box and stays inside ``area``."""
+    w, h = 6.3 * len(text), 13.0
+    for x0, y0 in ((cx + 9, cy - h / 2), (cx - 9 - w, cy - h / 2), (cx - w / 2, cy - 9 - h), (cx - w / 2, cy + 9),
+                   (cx + 9, cy - h - 2), (cx + 9, cy + 2)):
+        box = (x0, y0, x0 + w, y0 + h)
+        inside = box[0] >= area[0] and box[1] >= area[1] and box[2] <= area[2] and box[3] <= area[3]
+        if inside and not any(box[0] < t[2] and t[0] < box[2] and box[1] < t[3] and t[1] < box[3] for t in taken):
+            return box
+    return None
+
+
+def top_series(series: Sequence[Series], limit: int = 12) -> list[Series]:
+    """At most ``limit`` series for the crowded charts: the highest complete mRR first, in their original order."""
+    if len(series) <= limit:
+        return list(series)
+
+    def rank(s: Series) -> float:
+        st = s.group.metrics.get("mrr")
+        return st.mean if st is not None and st.complete else -1.0
+
+    keep = {id(s) for s in sorted(series, key=rank, reverse=True)[:limit]}
+    kept = [s for s in series if id(s) in keep]
+    return [Series(s.group, s.label, PALETTE[i % len(PALETTE)]) for i, s in enumerate(kept)]  # distinct colours
 
 
 def _legend(svg: ET.Element, series: Sequence[Series], x: float, y: float, width: float) -> float:
@@ -237,7 +264,7 @@ def severity_multiples(series: Sequence[Series]) -> str:
     svg.set("height", str(H))
     for k, name in enumerate(CORRUPTIONS):
         ox, oy = 10 + (k % cols) * (pw + gap), top + (k // cols) * (ph + gap)
-        L, R, T, B = ox + 34, ox + pw - 8, oy + 22, oy + ph - 22
+        L, R, T, B = ox + 34, ox + pw - 18, oy + 22, oy + ph - 22
 
         def y_of(v: float, T: float = T, B: float = B) -> float:
             return B - v / yt[-1] * (B - T)

@@ -90,9 +90,10 @@ class Stat:
 def stat_of(values: Sequence[float], missing: Iterable[str] = (), note: str = "") -> Stat:
     """Mean and sample standard deviation of per-seed values."""
     vals = [float(v) for v in values]
-    mean = statistics.fmean(vals) if vals else None
-    std = statistics.stdev(vals) if len(vals) > 1 else None
-    return Stat(mean, std, len(vals), tuple(missing), note)
+    n = len(vals)
+    mean = math.fsum(vals) / n if n else None
+    std = math.sqrt(math.fsum((v - mean) ** 2 for v in vals) / (n - 1)) if n > 1 else None
+    return Stat(mean, std, n, tuple(missing), note)
 
 
 @dataclass

@@ -42,6 +42,8 @@ SHORT = {"Brightness": "Bright\u00adness", "LowLight": "Low light", "Fog": "Fog"
          "ColorQuant": "Color quant", "CameraCrash": "Camera crash", "FrameLost": "Frame lost", "AbsRel c.": "AbsRel corr."}
 EXPORT_FILES = {"csv": "results.csv", "json": "results.json", "markdown": "results.md", "latex": "results.tex"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+#: Lines drawn at most in the bar and severity charts (the highest mRR); the table has all.
+CHART_LIMIT = 12
 
 
 def page_name(entry: str) -> str:
@@ -92,10 +94,10 @@ def fmt(st: Stat | None, digits: int = 1, scale: float = 100.0) -> Markup:
     """A complete value as HTML (``37.4``), with the seed spread in a small second line when there are several seeds."""
     if st is None or not st.complete:
         return Markup("")
-    text = Markup("{:.{}f}").format(scale * st.mean, digits)
+    text = f"{scale * st.mean:.{digits}f}"  # numbers only: nothing to escape
     if st.std is not None:
-        text += Markup('<span class="sd">±{:.{}f}</span>').format(scale * st.std, digits)
-    return text
+        text += f'<span class="sd">±{scale * st.std:.{digits}f}</span>'
+    return Markup(text)
 
 
 def _environment() -> Environment:
@@ -211,6 +213,8 @@ def render_site(
         g.page = page_name(g.entry)
     env = _environment()
     series = charts.series_for(board.groups)
+    crowded = charts.top_series(series, CHART_LIMIT)
+    crowded_lines = charts.top_series([s for s in series if not s.group.reference], CHART_LIMIT)
     dates = sorted(r.created_at for g in board.measured for r in g.rows if r.created_at)
     context = {
         "title": title,
@@ -222,8 +226,9 @@ def render_site(
         "profiles": sorted({g.profile for g in board.measured}),
         "as_of": dates[-1] if dates else None,
         "scatter": Markup(charts.scatter_nds_mrr(series)),
-        "bars": Markup(charts.rr_bars(series)),
-        "severity": Markup(charts.severity_multiples([s for s in series if not s.group.reference])),
+        "bars": Markup(charts.rr_bars(crowded)),
+        "severity": Markup(charts.severity_multiples(crowded_lines)),
+        "chart_limit": CHART_LIMIT if len(crowded) < len(series) else None,
         "gallery": _gallery_data(gallery),
         "partial": [g for g in board.groups if any(st.partial for st in g.metrics.values())],
     }
