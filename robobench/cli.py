@@ -22,6 +22,8 @@ from robobench.errors import UserError
 
 #: Modules providing sub-commands, in the order they appear in ``--help``.
 COMMAND_MODULES: tuple[str, ...] = (
+    "robobench.data.cli",
+    "robobench.demo",
     "robobench.evaluate",
     "robobench.train_cli",
     "robobench.sweep_cli",

@@ -32,7 +32,6 @@ from robobench.constants import ATTRIBUTES, CAMERAS, LIDAR, RADARS
 from robobench.data.synth_render import SceneRenderer, finish_image, make_ground
 from robobench.data.synth_sensors import (
     RADAR_DTYPE,
-    SensorCalib,
     lidar_scan,
     make_rig,
     radar_returns,
@@ -155,31 +154,31 @@ def _scene_tables(args: tuple[int, str, int, Preset, str]) -> dict[str, list[dic
     tracks: dict[int, list[tuple[int, dict]]] = {}
     sd_by_channel: dict[str, list[dict]] = {ch: [] for ch in rig}
 
-    def sensor_record(ch: str, f: int, t: float, filename: str, cal: SensorCalib) -> tuple[list, list]:
+    def sensor_record(ch: str, f: int, ext: str) -> tuple[str, tuple[list, list], np.ndarray, float]:
+        """Register key frame ``f`` of sensor ``ch`` (its own time, ego pose, file); return
+        (relative file name, stored ego pose, sensor -> global, scene time)."""
+        cal = rig[ch]
+        t = f * KEYFRAME_DT + cal.delay
         ts = base_ts + int(round(t * 1e6))
+        filename = f"samples/{ch}/{log_name}__{ch}__{ts}.{ext}"
         ego_xyz, ego_yaw = scene.ego_pose(t)
         ego = _record_pose(ego_xyz, rot_z(ego_yaw))
         ep_token = tok("ego_pose", ch, f)
         out["ego_pose"].append({"token": ep_token, "timestamp": ts, "rotation": ego[1], "translation": ego[0]})
-        rec = {"token": tok("sd", ch, f), "sample_token": sample_tokens[f], "ego_pose_token": ep_token,
-               "calibrated_sensor_token": tok("cs", ch), "timestamp": ts,
-               "fileformat": "jpg" if cal.modality == "camera" else "pcd", "is_key_frame": True,
-               "height": cal.height, "width": cal.width, "filename": filename, "prev": "", "next": ""}
-        sd_by_channel[ch].append(rec)
-        return ego
+        sd_by_channel[ch].append({
+            "token": tok("sd", ch, f), "sample_token": sample_tokens[f], "ego_pose_token": ep_token,
+            "calibrated_sensor_token": tok("cs", ch), "timestamp": ts, "fileformat": ext.split(".")[0],
+            "is_key_frame": True, "height": cal.height, "width": cal.width, "filename": filename, "prev": "", "next": ""})
+        return filename, ego, _pose(np.array(ego[0]), ego_yaw) @ cal.to_ego(), t
 
     for f in range(scene.n_frames):
         t = f * KEYFRAME_DT
         ts = base_ts + int(round(t * 1e6))
         rng = np.random.default_rng([seed, index, f])
         # LiDAR (defines the key-frame time).
-        cal = rig[LIDAR]
-        fn = f"samples/{LIDAR}/{log_name}__{LIDAR}__{ts}.pcd.bin"
-        ego = sensor_record(LIDAR, f, t, fn, cal)
-        pose = _pose(np.array(ego[0]), scene.heading) @ cal.to_ego()
-        cub = scene.cuboids(t)
-        scan = lidar_scan(pose[:3, 3], scene.heading + np.radians(-90.0), cub, len(scene.actors), preset.n_azimuth, rng,
-                          ground.sample_intensity)
+        fn, ego, pose, _ = sensor_record(LIDAR, f, "pcd.bin")
+        scan = lidar_scan(pose[:3, 3], float(np.arctan2(pose[1, 0], pose[0, 0])), scene.cuboids(t), len(scene.actors),
+                          preset.n_azimuth, rng, ground.sample_intensity)
         scan.points.tofile(os.path.join(root, fn))
         lidar_global = _to_global(LidarPointCloud, scan.points.T[:4].copy(), cs_rec[LIDAR], ego)
         # Annotated actors of this key frame.
@@ -191,12 +190,8 @@ def _scene_tables(args: tuple[int, str, int, Preset, str]) -> dict[str, list[dic
         n_radar = np.zeros(len(ann_ids), int)
         # Radars, each at its own time.
         for ch in RADARS:
-            cal = rig[ch]
-            tr = t + cal.delay
-            fn = f"samples/{ch}/{log_name}__{ch}__{base_ts + int(round(tr * 1e6))}.pcd"
-            r_ego = sensor_record(ch, f, tr, fn, cal)
-            pose = _pose(np.array(r_ego[0]), scene.heading) @ cal.to_ego()
-            pts = radar_returns(cal, pose[:3, 3], float(np.arctan2(pose[1, 0], pose[0, 0])),
+            fn, r_ego, pose, tr = sensor_record(ch, f, "pcd")
+            pts = radar_returns(rig[ch], pose[:3, 3], float(np.arctan2(pose[1, 0], pose[0, 0])),
                                 scene.cuboids(tr), actor_vel, scene.ego_velocity(), rcs, rng)
             write_radar_pcd(os.path.join(root, fn), pts)
             if len(pts) and len(boxes):
@@ -204,13 +199,9 @@ def _scene_tables(args: tuple[int, str, int, Preset, str]) -> dict[str, list[dic
                 n_radar += np.array(_count_in_boxes(_to_global(RadarPointCloud, arr, cs_rec[ch], r_ego), boxes))
         # Cameras, each at its own time.
         for ch in CAMERAS:
-            cal = rig[ch]
-            tc = t + cal.delay
-            fn = f"samples/{ch}/{log_name}__{ch}__{base_ts + int(round(tc * 1e6))}.jpg"
-            c_ego = sensor_record(ch, f, tc, fn, cal)
-            cam2global = _pose(np.array(c_ego[0]), scene.heading) @ cal.to_ego()
-            img, _ = renderer.render(cal, cam2global, scene.cuboids(tc))
-            bgr = cv2.cvtColor(finish_image(img, rng), cv2.COLOR_RGB2BGR)
+            fn, _, cam2global, tc = sensor_record(ch, f, "jpg")
+            img, _ = renderer.render(rig[ch], cam2global, scene.cuboids(tc))
+            bgr = cv2.cvtColor(finish_image(img, int(rng.integers(2**31))), cv2.COLOR_RGB2BGR)
             cv2.imwrite(os.path.join(root, fn), bgr, [cv2.IMWRITE_JPEG_QUALITY, preset.jpeg_quality])
         for k, i in enumerate(ann_ids):
             a = scene.actors[i]

@@ -126,11 +126,14 @@ def _project(k: np.ndarray, pts: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _Background:
-    """Per-camera constants of a scene (the ego only translates, so rays keep their direction)."""
+    """Per-camera constants of a scene (the ego only translates, so rays keep their direction).
 
-    sky: np.ndarray      # (h, w) bool
-    sky_rgb: np.ndarray  # (h, w, 3) float32
-    haze: np.ndarray     # (h, w, 1) float32 ground haze weight
+    A ground pixel is ``texture * mult * shadow + add``: ``mult`` holds sunlight and the
+    haze transmittance (0 on sky pixels), ``add`` the haze (or the sky colour).
+    """
+
+    mult: np.ndarray  # (h, w, 3) float32
+    add: np.ndarray   # (h, w, 3) float32
 
 
 class SceneRenderer:
@@ -149,12 +152,15 @@ class SceneRenderer:
             dz = rays[..., 2] / np.linalg.norm(rays, axis=-1)
             with np.errstate(divide="ignore"):
                 dist = np.where(dz < -1e-4, cam2global[2, 3] / -dz, np.inf)
-            sky = ~np.isfinite(dist) | (dist > 2000)
+            sky = (~np.isfinite(dist) | (dist > 2000))[..., None]
             light = self.scene.lighting
             elev = np.clip(dz, 0, 1)[..., None] ** 0.6
-            sky_rgb = (light.sky_horizon * (1 - elev) + light.sky_top * elev).astype(np.float32)
-            haze = (1 - np.exp(-np.where(sky, np.inf, dist) / HAZE_DIST))[..., None].astype(np.float32)
-            self._bg[calib.channel] = _Background(sky, sky_rgb, haze)
+            sky_rgb = light.sky_horizon * (1 - elev) + light.sky_top * elev
+            haze = 1 - np.exp(-np.where(sky, np.inf, dist[..., None]) / HAZE_DIST)
+            sun = light.tint * (light.ambient + (1 - light.ambient) * max(0.0, light.sun[2])) / 255.0
+            mult = np.where(sky, 0.0, (1 - haze) * sun)
+            add = np.where(sky, sky_rgb, light.sky_horizon * haze)
+            self._bg[calib.channel] = _Background(mult.astype(np.float32), add.astype(np.float32))
         return self._bg[calib.channel]
 
     def render(self, calib: SensorCalib, cam2global: np.ndarray, cub: Cuboids,
@@ -172,17 +178,14 @@ class SceneRenderer:
         cam_pos = cam2global[:3, 3]
         h_img = k @ np.column_stack([r[:, 0], r[:, 1], t]) @ self.ground.tex_to_global
         img = cv2.warpPerspective(self.ground.image, h_img, (w, h), flags=cv2.INTER_LINEAR,
-                                  borderMode=cv2.BORDER_CONSTANT, borderValue=(90, 100, 70)).astype(np.float32) / 255.0
+                                  borderMode=cv2.BORDER_CONSTANT, borderValue=(90, 100, 70)).astype(np.float32)
         corners = cub.corners()
         in_range = np.linalg.norm(cub.center[:, :2] - cam_pos[:2], axis=1) < 120.0
         shadow = np.zeros((h, w), np.uint8)
         for poly in _shadow_polygons(corners[in_range], light.sun, r, t):
             cv2.fillConvexPoly(shadow, np.round(_project(k, poly) * 16).astype(np.int32), 1, cv2.LINE_8, shift=4)
-        ground_light = (light.tint * (light.ambient + (1 - light.ambient) * max(0.0, light.sun[2]))).astype(np.float32)
-        img *= ground_light
-        img[shadow > 0] *= light.shadow
-        img = img * (1 - bg.haze) + light.sky_horizon.astype(np.float32) * bg.haze
-        img[bg.sky] = bg.sky_rgb[bg.sky]
+        factor = (shadow.astype(np.float32) * np.float32(light.shadow - 1.0) + 1.0)[..., None]
+        img = img * (bg.mult * factor) + bg.add
         ids = np.full((h, w), -2, np.int32) if with_ids else None
         _draw_cuboids(img, ids, cub, corners, in_range, r, t, cam_pos, k, light)
         return img, ids
@@ -246,7 +249,10 @@ def _draw_cuboids(img: np.ndarray, ids: np.ndarray | None, cub: Cuboids, corners
             cv2.fillConvexPoly(ids, pts, int(owners[m]), cv2.LINE_8, shift=4)
 
 
-def finish_image(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Sensor noise and a slight optical blur; float RGB 0..1 -> uint8 RGB."""
-    out = cv2.GaussianBlur(img, (3, 3), 0.6) + 0.012 * rng.standard_normal(img.shape, dtype=np.float32)
-    return np.clip(out * 255 + 0.5, 0, 255).astype(np.uint8)
+def finish_image(img: np.ndarray, seed: int) -> np.ndarray:
+    """Slight optical blur and sensor noise (seeded); float RGB 0..1 -> uint8 RGB."""
+    noise = np.empty(img.shape, np.float32)
+    cv2.setRNGSeed(seed)
+    cv2.randn(noise, 0.0, 3.0)
+    out = cv2.GaussianBlur(img, (3, 3), 0.6) * np.float32(255.0) + noise
+    return cv2.convertScaleAbs(np.clip(out, 0, 255))

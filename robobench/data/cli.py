@@ -1,0 +1,58 @@
+"""``robobench data synth`` (write the synthetic world) and ``robobench data show`` (picture of a sample)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from robobench.data.synth import PRESETS, VERSION, generate, get_preset
+from robobench.errors import UserError
+
+DEFAULT_DATAROOT = Path("data/synth-default")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``data`` command with its ``synth`` and ``show`` sub-commands."""
+    parser = subparsers.add_parser("data", help="generate or inspect a nuScenes-format dataset")
+    sub = parser.add_subparsers(dest="data_command", metavar="ACTION")
+    sub.required = True
+    synth = sub.add_parser("synth", help="write the synthetic nuScenes-format world (version v1.0-synth)")
+    synth.add_argument("--out", type=Path, required=True, help="dataroot to write (created if missing)")
+    synth.add_argument("--preset", default="default", choices=sorted(PRESETS), help="world size (default: default)")
+    synth.add_argument("--seed", type=int, default=0, help="layout/appearance seed (default: 0)")
+    synth.add_argument("--workers", type=int, default=1, help="scenes generated in parallel (default: 1)")
+    synth.set_defaults(func=_synth)
+    show = sub.add_parser("show", help="render the six views with GT boxes and a BEV plot of one sample to a PNG")
+    show.add_argument("--dataroot", type=Path, default=DEFAULT_DATAROOT, help=f"default: {DEFAULT_DATAROOT}")
+    show.add_argument("--version", default=VERSION, help=f"devkit version folder (default: {VERSION})")
+    show.add_argument("--sample", default=None, help="sample token (default: middle key frame of the first scene)")
+    show.add_argument("--out", type=Path, required=True, help="PNG file to write")
+    show.set_defaults(func=_show)
+
+
+def _synth(args: argparse.Namespace) -> int:
+    get_preset(args.preset)
+    if args.workers < 1:
+        raise UserError(f"--workers must be >= 1, got {args.workers}")
+    if args.out.exists() and not args.out.is_dir():
+        raise UserError(f"--out {str(args.out)!r} exists and is not a directory")
+    start = time.perf_counter()
+    root = generate(args.out, preset=args.preset, seed=args.seed, workers=args.workers, progress=True)
+    size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    print(f"wrote {VERSION} ({args.preset}, seed {args.seed}) to {root} in {time.perf_counter() - start:.1f} s, "
+          f"{size / 1e6:.1f} MB")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from robobench.data.nusc import open_nuscenes
+    from robobench.data.show import default_sample, render_sample
+
+    if args.out.suffix.lower() != ".png":
+        raise UserError(f"--out {str(args.out)!r} must be a .png file")
+    nusc = open_nuscenes(args.dataroot, args.version)
+    token = args.sample or default_sample(nusc)
+    path = render_sample(nusc, token, args.out)
+    print(f"wrote {path}")
+    return 0

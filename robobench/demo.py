@@ -1,0 +1,67 @@
+"""``robobench demo``: the main job on the embedded synthetic default.
+
+For now: make sure the ``default`` synthetic world exists (generate it when missing
+or incomplete), load it through the devkit and print a validation summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from pathlib import Path
+
+from robobench.constants import CAMERAS, DETECTION_CLASSES, LIDAR, RADARS
+from robobench.data.synth import TRAIN_SPLIT, VAL_SPLIT, VERSION, generate
+
+DEFAULT_DATA = Path("data/synth-default")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``demo`` command."""
+    parser = subparsers.add_parser("demo", help="generate the default synthetic world (if needed) and validate it")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"dataroot of the world (default: {DEFAULT_DATA})")
+    parser.set_defaults(func=lambda args: run_demo(args.data))
+
+
+def world_is_complete(data_dir: Path) -> bool:
+    """True when ``data_dir`` holds a finished ``v1.0-synth`` world (tables and splits are written last)."""
+    version_dir = Path(data_dir) / VERSION
+    return (version_dir / "splits.json").is_file() and (version_dir / "sample_annotation.json").is_file()
+
+
+def run_demo(data_dir: Path) -> int:
+    """Generate (if needed), load and validate the default world; 0 if every check passes."""
+    from nuscenes.eval.detection.utils import category_to_detection_name
+
+    from robobench.data.nusc import open_nuscenes, split_sample_tokens
+
+    data_dir = Path(data_dir)
+    if not world_is_complete(data_dir):
+        print(f"generating the default synthetic world into {data_dir} ...")
+        generate(data_dir, preset="default", seed=0, progress=True)
+    nusc = open_nuscenes(data_dir, VERSION)
+    missing = [sd["filename"] for sd in nusc.sample_data if not (data_dir / sd["filename"]).is_file()]
+    size = sum(p.stat().st_size for p in data_dir.rglob("*") if p.is_file())
+    print(f"dataset {VERSION} at {data_dir}: {len(nusc.scene)} scenes, {len(nusc.sample)} samples, "
+          f"{len(nusc.sample_annotation)} annotations, {len(nusc.sample_data)} sensor files "
+          f"({len(missing)} missing), {size / 1e6:.0f} MB")
+    channels = Counter(sd["channel"] for sd in nusc.sample_data)
+    print("sensors: " + ", ".join(f"{ch} x{channels[ch]}" for ch in (*CAMERAS, LIDAR, *RADARS)))
+    ok = not missing and all(channels[ch] == len(nusc.sample) for ch in (*CAMERAS, LIDAR, *RADARS))
+    header = f"{'class':<22}" + "".join(f"{s:>14}" for s in (TRAIN_SPLIT, VAL_SPLIT))
+    per_split = {}
+    for split in (TRAIN_SPLIT, VAL_SPLIT):
+        tokens = split_sample_tokens(nusc, split)
+        anns = [nusc.get("sample_annotation", a) for t in tokens for a in nusc.get("sample", t)["anns"]]
+        per_split[split] = Counter(category_to_detection_name(a["category_name"]) for a in anns)
+        n_scenes = len({nusc.get("sample", t)["scene_token"] for t in tokens})
+        with_pts = sum(a["num_lidar_pts"] + a["num_radar_pts"] > 0 for a in anns)
+        print(f"{split}: {n_scenes} scenes, {len(tokens)} samples, {len(anns)} annotations "
+              f"({with_pts} with LiDAR/radar points)")
+        ok &= len(tokens) > 0
+    print(header)
+    for cls in DETECTION_CLASSES:
+        print(f"{cls:<22}" + "".join(f"{per_split[s][cls]:>14}" for s in (TRAIN_SPLIT, VAL_SPLIT)))
+        ok &= all(per_split[s][cls] > 0 for s in per_split)
+    print("validation: " + ("OK" if ok else "FAILED (see counts above)"))
+    return 0 if ok else 1

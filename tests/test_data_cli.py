@@ -1,0 +1,126 @@
+"""`robobench data synth|show`, `robobench demo` and the devkit helpers' user errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from PIL import Image
+
+from robobench.cli import main
+from robobench.constants import LIDAR
+from robobench.data.nusc import open_nuscenes, split_sample_tokens, split_scenes
+from robobench.demo import run_demo, world_is_complete
+from robobench.errors import UserError
+
+
+def _error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err  # one line, no traceback
+    assert err[0].startswith("error: ")
+    return err[0]
+
+
+@pytest.fixture()
+def world_copy(tiny_world, tmp_path):
+    """A private copy of the tiny world that a test may damage."""
+    root = tmp_path / "copy"
+    shutil.copytree(tiny_world.dataroot, root)
+    return root
+
+
+def test_show_writes_png(tiny_world, tmp_path, capsys):
+    out = tmp_path / "pic" / "sample.png"
+    code = main(["data", "show", "--dataroot", str(tiny_world.dataroot), "--out", str(out)])
+    assert code == 0
+    assert str(out) in capsys.readouterr().out
+    with Image.open(out) as img:
+        assert img.width > 1000 and img.height > 400
+
+
+def test_show_missing_dataroot(tmp_path, capsys):
+    missing = tmp_path / "nowhere"
+    assert main(["data", "show", "--dataroot", str(missing), "--out", str(tmp_path / "x.png")]) == 2
+    line = _error_line(capsys)
+    assert str(missing) in line and "does not exist" in line
+
+
+def test_show_wrong_version_lists_existing(tiny_world, tmp_path, capsys):
+    assert main(["data", "show", "--dataroot", str(tiny_world.dataroot), "--version", "v1.0-mini",
+                 "--out", str(tmp_path / "x.png")]) == 2
+    line = _error_line(capsys)
+    assert "'v1.0-mini' not found" in line and "v1.0-synth" in line
+
+
+def test_show_unknown_sample(tiny_world, tmp_path, capsys):
+    assert main(["data", "show", "--dataroot", str(tiny_world.dataroot), "--sample", "deadbeef",
+                 "--out", str(tmp_path / "x.png")]) == 2
+    assert "'deadbeef' not found" in _error_line(capsys)
+
+
+@pytest.mark.parametrize("channel", ["CAM_BACK", LIDAR])
+def test_show_missing_sensor_file(world_copy, tmp_path, capsys, channel):
+    nusc = open_nuscenes(world_copy, "v1.0-synth")
+    sample = nusc.sample[0]
+    path = nusc.get_sample_data_path(sample["data"][channel])
+    (world_copy / nusc.get("sample_data", sample["data"][channel])["filename"]).unlink()
+    assert main(["data", "show", "--dataroot", str(world_copy), "--sample", sample["token"],
+                 "--out", str(tmp_path / "x.png")]) == 2
+    line = _error_line(capsys)
+    assert channel in line and path in line and "missing" in line
+
+
+def test_synth_cli_errors(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["data", "synth", "--out", str(blocker), "--preset", "tiny"]) == 2
+    assert "not a directory" in _error_line(capsys)
+    with pytest.raises(SystemExit) as exc:
+        main(["data", "synth", "--out", str(tmp_path / "w"), "--preset", "huge"])
+    assert exc.value.code == 2
+
+
+def test_malformed_and_missing_tables(world_copy):
+    scene_json = world_copy / "v1.0-synth" / "scene.json"
+    original = scene_json.read_text()
+    scene_json.write_text("[{")
+    with pytest.raises(UserError, match="scene.json.*not valid JSON"):
+        open_nuscenes(world_copy, "v1.0-synth")
+    scene_json.unlink()
+    with pytest.raises(UserError, match="scene.json.*missing"):
+        open_nuscenes(world_copy, "v1.0-synth")
+    scene_json.write_text(original)
+    (world_copy / "v1.0-synth" / "sample_annotation.json").write_text(json.dumps([{"token": "a"}]))
+    with pytest.raises(UserError, match="malformed.*instance_token"):
+        open_nuscenes(world_copy, "v1.0-synth")
+
+
+def test_splits(tiny_world):
+    nusc = open_nuscenes(tiny_world.dataroot, tiny_world.version)
+    train, val = split_scenes(nusc, tiny_world.train_split), split_scenes(nusc, tiny_world.val_split)
+    assert train == ["scene-0001", "scene-0002"] and val == ["scene-0003", "scene-0004"]
+    tokens = split_sample_tokens(nusc, tiny_world.val_split)
+    assert len(tokens) == 12 and len(set(tokens)) == 12
+    stamps = [nusc.get("sample", t)["timestamp"] for t in tokens[:6]]
+    assert stamps == sorted(stamps)
+    with pytest.raises(UserError, match="unknown split 'nope'.*synth_train, synth_val"):
+        split_scenes(nusc, "nope")
+    with pytest.raises(UserError, match="split 'mini_val' has no scene"):
+        split_scenes(nusc, "mini_val")
+
+
+def test_demo_validates_existing_world(tiny_world, capsys):
+    assert world_is_complete(tiny_world.dataroot)
+    assert run_demo(tiny_world.dataroot) == 0
+    out = capsys.readouterr().out
+    assert "4 scenes, 24 samples" in out and "validation: OK" in out
+    assert "construction_vehicle" in out
+
+
+def test_demo_reports_missing_files(world_copy, capsys):
+    victim = next((world_copy / "samples" / "CAM_FRONT").iterdir())
+    victim.unlink()
+    assert run_demo(world_copy) == 1
+    out = capsys.readouterr().out
+    assert "(1 missing)" in out and "FAILED" in out

@@ -1,0 +1,194 @@
+"""Consistency of the synthetic world: links, timing, motion, radar velocities, image/LiDAR agreement, determinism."""
+
+from __future__ import annotations
+
+import filecmp
+
+import cv2
+import numpy as np
+import pytest
+from nuscenes.utils.data_classes import LidarPointCloud, RadarPointCloud
+from nuscenes.utils.geometry_utils import points_in_box, transform_matrix, view_points
+from pyquaternion import Quaternion
+
+from robobench.constants import CAMERAS, LIDAR, RADARS
+from robobench.data.nusc import open_nuscenes, split_scenes
+from robobench.data.synth import PRESETS, TABLES, generate
+from robobench.data.synth_render import SceneRenderer, make_ground
+from robobench.data.synth_sensors import make_rig
+from robobench.data.synth_world import build_scene
+
+
+@pytest.fixture(scope="module")
+def nusc(tiny_world):
+    return open_nuscenes(tiny_world.dataroot, tiny_world.version)
+
+
+def _pose(rec: dict) -> np.ndarray:
+    return transform_matrix(rec["translation"], Quaternion(rec["rotation"]))
+
+
+def _sensor2global(nusc, sd_token: str) -> np.ndarray:
+    sd = nusc.get("sample_data", sd_token)
+    return _pose(nusc.get("ego_pose", sd["ego_pose_token"])) @ _pose(nusc.get("calibrated_sensor", sd["calibrated_sensor_token"]))
+
+
+def test_sample_chain_and_2hz_timestamps(nusc):
+    for scene in nusc.scene:
+        tokens, token = [], scene["first_sample_token"]
+        while token:
+            tokens.append(token)
+            sample = nusc.get("sample", token)
+            assert sample["scene_token"] == scene["token"]
+            if sample["prev"]:
+                assert nusc.get("sample", sample["prev"])["next"] == token
+            token = sample["next"]
+        assert len(tokens) == scene["nbr_samples"] and tokens[-1] == scene["last_sample_token"]
+        stamps = np.array([nusc.get("sample", t)["timestamp"] for t in tokens])
+        assert np.all(np.diff(stamps) == 500_000)
+        for ch in (*CAMERAS, LIDAR, *RADARS):
+            sds = [nusc.get("sample_data", nusc.get("sample", t)["data"][ch]) for t in tokens]
+            assert all(a["next"] == b["token"] and b["prev"] == a["token"] for a, b in zip(sds[:-1], sds[1:]))
+            assert sds[0]["prev"] == "" and sds[-1]["next"] == ""
+            lag = np.array([sd["timestamp"] for sd in sds]) - stamps
+            assert np.all(lag == lag[0]) and abs(lag[0]) <= 50_000  # sensors fire within 50 ms of the LiDAR
+            assert all(nusc.get("ego_pose", sd["ego_pose_token"])["timestamp"] == sd["timestamp"] for sd in sds)
+        assert all(nusc.get("sample_data", nusc.get("sample", t)["data"][LIDAR])["timestamp"] == nusc.get("sample", t)["timestamp"]
+                   for t in tokens)
+
+
+def test_instances_and_annotation_links(nusc):
+    for inst in nusc.instance:
+        chain, token = [], inst["first_annotation_token"]
+        while token:
+            ann = nusc.get("sample_annotation", token)
+            assert ann["instance_token"] == inst["token"]
+            chain.append(ann)
+            token = ann["next"]
+        assert len(chain) == inst["nbr_annotations"] >= 2
+        assert chain[-1]["token"] == inst["last_annotation_token"]
+        for a, b in zip(chain[:-1], chain[1:]):
+            assert b["prev"] == a["token"]
+            assert nusc.get("sample", a["sample_token"])["next"] == b["sample_token"]  # consecutive key frames
+
+
+def test_velocity_matches_displacement_and_attributes(nusc):
+    """Devkit velocities (centred difference of positions) agree with attributes; motion is constant-velocity."""
+    attr = {a["token"]: a["name"] for a in nusc.attribute}
+    seen = set()
+    for ann in nusc.sample_annotation:
+        if not (ann["prev"] and ann["next"]):
+            continue
+        prev, nxt = nusc.get("sample_annotation", ann["prev"]), nusc.get("sample_annotation", ann["next"])
+        dt = (nusc.get("sample", nxt["sample_token"])["timestamp"] - nusc.get("sample", prev["sample_token"])["timestamp"]) / 1e6
+        v_expected = (np.array(nxt["translation"]) - np.array(prev["translation"])) / dt
+        v = nusc.box_velocity(ann["token"])
+        np.testing.assert_allclose(v, v_expected, atol=1e-9)
+        # Constant velocity: the forward difference equals the centred one.
+        v_fwd = (np.array(nxt["translation"]) - np.array(ann["translation"])) / (dt / 2)
+        np.testing.assert_allclose(v_fwd, v, atol=1e-6)
+        speed = np.linalg.norm(v[:2])
+        name = attr[ann["attribute_tokens"][0]] if ann["attribute_tokens"] else ""
+        seen.add(name)
+        if name in ("vehicle.moving", "pedestrian.moving"):
+            assert speed > 0.5, (name, speed)
+        elif name in ("vehicle.parked", "vehicle.stopped", "pedestrian.standing", "cycle.without_rider", ""):
+            assert speed == 0.0, (name, speed)
+        if name == "pedestrian.moving":
+            assert speed < 2.0
+        # Heading follows the motion for moving objects.
+        if speed > 0.5:
+            yaw = Quaternion(ann["rotation"]).yaw_pitch_roll[0]
+            assert abs(np.cos(yaw) * v[0] + np.sin(yaw) * v[1] - speed) < 1e-6
+    assert {"vehicle.moving", "vehicle.parked", "pedestrian.moving", "cycle.with_rider"} <= seen
+
+
+def test_radar_velocity_is_radial_box_velocity(nusc):
+    """Compensated radar velocities equal the radial component of the velocity of the box they fall in."""
+    checked = 0
+    for sample in nusc.sample:
+        anns = [a for a in sample["anns"] if nusc.get("sample_annotation", a)["num_radar_pts"] > 0]
+        for ch in RADARS:
+            sd_token = sample["data"][ch]
+            pc = RadarPointCloud.from_file(nusc.get_sample_data_path(sd_token))
+            if pc.nbr_points() == 0:
+                continue
+            to_global = _sensor2global(nusc, sd_token)
+            xyz = to_global[:3, :3] @ pc.points[:3] + to_global[:3, 3:4]
+            v_comp = to_global[:2, :2] @ pc.points[8:10]
+            sensor_xy = to_global[:2, 3]
+            for a in anns:
+                inside = points_in_box(nusc.get_box(a), xyz)
+                if not inside.any() or not nusc.get("sample_annotation", a)["prev"] or not nusc.get("sample_annotation", a)["next"]:
+                    continue
+                v_box = nusc.box_velocity(a)[:2]
+                for i in np.flatnonzero(inside):
+                    u = xyz[:2, i] - sensor_xy
+                    u /= np.linalg.norm(u)
+                    # Noise of 5 cm on the point position tilts the direction slightly.
+                    assert np.linalg.norm(v_comp[:, i] - (v_box @ u) * u) < 0.05 * np.linalg.norm(v_box) + 1e-3
+                    checked += 1
+    assert checked > 20
+
+
+def test_lidar_points_land_on_their_object_in_the_images(nusc, tiny_world):
+    """Re-render a view with an owner map: the written JPEG is that render, and each box's LiDAR returns,
+    projected with the devkit's calibration of the camera, fall on pixels drawn for that object."""
+    preset = PRESETS["tiny"]
+    scene_rec = next(s for s in nusc.scene if s["name"] == split_scenes(nusc, tiny_world.val_split)[0])
+    index = int(scene_rec["name"].split("-")[1]) - 1
+    scene = build_scene(index, scene_rec["name"], preset.n_frames, 0, preset.density)
+    renderer = SceneRenderer(scene, make_ground(scene))
+    rig = make_rig(preset.width, preset.height)
+    start = nusc.get("sample", scene_rec["first_sample_token"])["timestamp"]
+    sample = nusc.get("sample", nusc.get("sample", scene_rec["first_sample_token"])["next"])
+    t_sample = (sample["timestamp"] - start) / 1e6
+    owner_of = {tuple(np.round(a.center(t_sample)[:2], 3)): i for i, a in enumerate(scene.actors)}
+    lidar_sd = sample["data"][LIDAR]
+    pc = LidarPointCloud.from_file(nusc.get_sample_data_path(lidar_sd))
+    pc.transform(_sensor2global(nusc, lidar_sd))
+    hits = total = 0
+    for ch in CAMERAS:
+        sd_token = sample["data"][ch]
+        sd = nusc.get("sample_data", sd_token)
+        cam2global = _sensor2global(nusc, sd_token)
+        img, ids = renderer.render(rig[ch], cam2global, scene.cuboids((sd["timestamp"] - start) / 1e6), with_ids=True)
+        jpeg = cv2.cvtColor(cv2.imread(nusc.get_sample_data_path(sd_token)), cv2.COLOR_BGR2RGB).astype(float)
+        assert np.abs(jpeg - img * 255).mean() < 8.0
+        k = np.array(nusc.get("calibrated_sensor", sd["calibrated_sensor_token"])["camera_intrinsic"])
+        g2c = np.linalg.inv(cam2global)
+        for ann_token in sample["anns"]:
+            ann = nusc.get("sample_annotation", ann_token)
+            actor = owner_of[tuple(np.round(ann["translation"][:2], 3))]
+            inside = points_in_box(nusc.get_box(ann_token), pc.points[:3])
+            pts = g2c[:3, :3] @ pc.points[:3, inside] + g2c[:3, 3:4]
+            pts = pts[:, pts[2] > 0.5]
+            uv = np.floor(view_points(pts, k, normalize=True)[:2]).astype(int)
+            ok = (uv[0] >= 0) & (uv[0] < sd["width"]) & (uv[1] >= 0) & (uv[1] < sd["height"])
+            if ok.sum() == 0:
+                continue
+            hits += int((ids[uv[1, ok], uv[0, ok]] == actor).sum())
+            total += int(ok.sum())
+    assert total > 200
+    assert hits / total >= 0.85
+
+
+def test_scene_layout_depends_on_seed():
+    a, b = build_scene(0, "s", 10, seed=0), build_scene(0, "s", 10, seed=1)
+    assert not np.allclose(a.origin, b.origin)
+    c = build_scene(0, "s", 10, seed=0)
+    assert np.array_equal(a.origin, c.origin) and len(a.actors) == len(c.actors)
+
+
+@pytest.mark.slow
+def test_same_seed_same_files(tiny_world, tmp_path):
+    """Generating again with the same preset and seed gives byte-identical tables and sensor files."""
+    other = generate(tmp_path / "again", preset="tiny", seed=0)
+    version = tiny_world.version
+    for table in (*TABLES, "splits"):
+        assert filecmp.cmp(tiny_world.dataroot / version / f"{table}.json", other / version / f"{table}.json",
+                           shallow=False), table
+    files = sorted(p.relative_to(tiny_world.dataroot) for p in (tiny_world.dataroot / "samples").rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(other) for p in (other / "samples").rglob("*") if p.is_file())
+    for rel in files[:: max(1, len(files) // 40)]:
+        assert filecmp.cmp(tiny_world.dataroot / rel, other / rel, shallow=False), rel
