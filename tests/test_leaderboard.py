@@ -18,6 +18,7 @@ from PIL import Image
 from corruptions.spec import CORRUPTIONS, LEVELS
 from fixtures_leaderboard import (
     ENTRIES_META,
+    make_row,
     PARTIAL_FAILED,
     PARTIAL_MISSING,
     RAYD3D_TABLE1_CSV,
@@ -26,9 +27,12 @@ from fixtures_leaderboard import (
     nds_table,
 )
 from leaderboard import build_board, load_references, render_site
+from leaderboard.charts import nice_ticks, series_for, top_series
 from leaderboard.gallery import gallery_png, source_image
+from leaderboard.model import nested_getter
 from leaderboard.render import page_name
 from robobench.cli import main as cli_main
+from robobench.conditions import CLEAN, all_conditions
 from robobench.errors import UserError
 from robobench.schema import EntryRecord
 
@@ -341,8 +345,26 @@ def test_undefined_tp_error_is_not_a_missing_condition(tmp_path):
             r.per_class["bus"]["trans_err"] = None  # the devkit leaves TP errors of undetected classes undefined
     board = build_board(rows, ENTRIES_META)
     g = board.entry_groups("bevdet-tiny")[0]
-    from leaderboard.model import nested_getter
-    from robobench.conditions import CLEAN
-
     st = g.condition_stat(CLEAN, nested_getter("per_class", ("bus", "trans_err")))
     assert st.mean is None and not st.partial and st.note == "undefined"
+
+
+def test_crowded_charts_keep_the_highest_mrr_lines(tmp_path):
+    rows, meta = [], {}
+    for e in range(15):
+        name = f"e{e:02d}"
+        meta[name] = {"role": "student"}
+        rows += [make_row(name, "clean", 0, c, 0.3, 0.5 + 0.03 * e) for c in all_conditions()]
+    board = build_board(rows, meta)
+    kept = top_series(series_for(board.groups), 12)
+    assert [s.label for s in kept] == [f"e{e:02d}" for e in range(3, 15)]
+    assert len({s.color for s in kept}) == 12
+    html = render_site(rows, meta, tmp_path).read_text()
+    assert "Showing the 12 lines with the highest mRR" in html
+
+
+def test_nice_ticks_cover_the_range():
+    ticks = nice_ticks(17.3, 83.2)
+    assert ticks[0] <= 17.3 and ticks[-1] >= 83.2 and len(ticks) <= 9
+    steps = {round(b - a, 9) for a, b in zip(ticks, ticks[1:])}
+    assert len(steps) == 1
