@@ -239,3 +239,30 @@ def test_missing_files_and_unknown_split_are_user_errors(index, tiny_world) -> N
     rec.lidar.path = "samples/LIDAR_TOP/missing.pcd.bin"
     with pytest.raises(UserError, match="missing.pcd.bin"):
         ds[0]
+
+
+def test_views_are_read_from_a_nuscenes_c_root(index, tiny_world, tmp_path) -> None:
+    """With ``corrupt_root`` the views come from ``<root>/<Corruption>/<level>/<CAM>/<file>``."""
+    import shutil
+
+    import cv2
+
+    ds = BEVDataset(index, tiny_world.val_split, _cfg(), condition=Condition.parse("Snow:mid"), corrupt_root=tmp_path)
+    rec = index[ds.tokens[0]]
+    for cam in CAMERAS:
+        src = tiny_world.dataroot / rec.cams[cam].path
+        dst = tmp_path / "Snow" / "mid" / cam / src.name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if cam == "CAM_BACK":
+            cv2.imwrite(str(dst), np.zeros_like(cv2.imread(str(src))))
+        else:
+            shutil.copy(src, dst)
+    clean = BEVDataset(index, tiny_world.val_split, _cfg())[0]["imgs"]
+    item = ds[0]["imgs"]
+    back = CAMERAS.index("CAM_BACK")
+    black = torch.from_numpy((0 - IMG_MEAN) / IMG_STD).view(3, 1, 1)
+    assert torch.allclose(item[back], black.expand_as(item[back]), atol=1e-5)
+    others = [i for i in range(6) if i != back]
+    assert torch.equal(item[others], clean[others])
+    with pytest.raises(UserError, match="missing"):
+        ds[1]

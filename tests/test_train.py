@@ -7,6 +7,7 @@ resume test kills: it trains the tiny model below.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -140,6 +141,19 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tiny_world, tmp_path:
     assert final["history"] == reference["history"]
     for key, value in reference["model"].items():
         assert torch.equal(final["model"][key], value), key
+
+
+@pytest.mark.slow
+def test_bevdet_quick_profile_loss_goes_down(tiny_world, tmp_path: Path) -> None:
+    """The real camera student through the engine: three iterations on one sample reduce its loss."""
+    final = train_entry(
+        "bevdet", "quick", "clean", seed=0, dataroot=tiny_world.dataroot, version=tiny_world.version,
+        split=tiny_world.train_split, out_dir=tmp_path / "bevdet", progress=False,
+        overrides={"train": {"epochs": 3, "max_train_samples": 1, "batch_size": 1, "warmup_iters": 0, "lr": 2e-3}},
+    )
+    history = load_checkpoint(final)["history"]
+    assert len(history) == 3 and all(math.isfinite(x) for x in history)
+    assert history[-1] < history[0]
 
 
 def test_cli_reports_a_missing_dataset_in_one_line(tmp_path: Path, capsys) -> None:
