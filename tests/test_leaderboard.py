@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -368,3 +369,21 @@ def test_nice_ticks_cover_the_range():
     assert ticks[0] <= 17.3 and ticks[-1] >= 83.2 and len(ticks) <= 9
     steps = {round(b - a, 9) for a, b in zip(ticks, ticks[1:])}
     assert len(steps) == 1
+
+
+@pytest.mark.slow
+def test_cli_renders_the_real_corruption_gallery(tmp_path, capsys):
+    from robobench.store import ResultStore
+
+    db = tmp_path / "results.sqlite"
+    with ResultStore(db) as store:
+        store.add_many([r for r in fixture_rows() if r.entry == "bevdet-tiny"])
+    image = tmp_path / "cam.png"
+    Image.fromarray((np.random.default_rng(0).random((90, 160, 3)) * 255).astype(np.uint8)).save(image)
+    out = tmp_path / "site"
+    assert cli_main(["leaderboard", "--db", str(db), "--out", str(out), "--gallery-from", str(image)]) == 0
+    html = (out / "index.html").read_text()
+    data = re.search(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
+    assert data is not None
+    grid = Image.open(io.BytesIO(base64.b64decode(data[1])))
+    assert grid.width > 5 * 160 and grid.height > grid.width / 2  # 5 x 5 tiles of the 16:9 view
