@@ -20,8 +20,6 @@ a bad file stops the command with one line naming the file, sample and field.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -98,20 +96,6 @@ def _condition_order(cond: Condition) -> int:
     return all_conditions().index(cond)
 
 
-def open_nuscenes(dataroot: str | Path, version: str) -> Any:
-    """A devkit ``NuScenes`` for ``dataroot``/``version``; a wrong path is a :class:`UserError`."""
-    from nuscenes import NuScenes
-
-    root = Path(dataroot)
-    if not (root / version).is_dir():
-        raise UserError(f"no nuScenes tables at {root / version}; check --dataroot and --version")
-    with contextlib.redirect_stdout(io.StringIO()):
-        try:
-            return NuScenes(version=version, dataroot=str(root), verbose=False)
-        except (AssertionError, FileNotFoundError, KeyError, ValueError) as exc:
-            raise UserError(f"cannot read nuScenes {version} at {root}: {exc}") from None
-
-
 def evaluate_files(
     evaluator: Any,
     files: dict[Condition, Path],
@@ -127,15 +111,12 @@ def evaluate_files(
 
     Files are all validated first, so a bad file fails before any time is spent scoring.
     """
-    from robobench.metrics.detection import read_results_json
-
     loaded = {}
     for cond, path in files.items():
-        data = read_results_json(path)
         try:
-            loaded[cond] = evaluator.load_predictions(data)
+            loaded[cond] = evaluator.load_predictions(path)
         except UserError as exc:
-            raise UserError(f"{path}: {exc}") from None
+            raise UserError(str(exc) if str(path) in str(exc) else f"{path}: {exc}") from None
     rows = []
     for cond, boxes in loaded.items():
         start = time.perf_counter()
@@ -179,6 +160,8 @@ def robustness_lines(rows: Sequence[ResultRow]) -> list[str]:
 
 def _run(args: argparse.Namespace) -> int:
     from robobench.metrics.detection import DetectionEvaluator
+
+    from robobench.data.nusc import open_nuscenes
 
     files = find_results_files(args.results, args.condition)
     nusc = open_nuscenes(args.dataroot, args.version)

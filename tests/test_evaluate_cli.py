@@ -129,7 +129,8 @@ def test_bad_paths_and_names(world, tmp_path, capsys):
     for argv, message in [
         (args(root, d), "rainy.json"),
         (args(root, tmp_path / "nope.json"), "does not exist"),
-        (args(tmp_path, d / "clean.json"), "--dataroot"),
+        (args(tmp_path, d / "clean.json"), "not found under dataroot"),
+        (args(root, d / "clean.json")[:-1] + ["no_such_split"], "unknown split 'no_such_split'"),
         (args(root, d / "clean.json", "--condition", "Rain:hard"), "unknown corruption"),
     ]:
         assert main(argv) == 2

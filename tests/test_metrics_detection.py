@@ -249,3 +249,33 @@ def test_parse_results_rejects_bad_input(mutate, message):
     mutate(data)
     with pytest.raises(UserError, match=message):
         parse_results(data, ["t0", "t1"])
+
+
+def test_results_file_fast_path_equals_dict_path(tmp_path):
+    import json
+
+    from robobench.metrics.detection import load_results_file
+
+    data = {"meta": {}, "results": {
+        "t0": [_box_json("t0"), _box_json("t0", detection_name="barrier", attribute_name="", num_pts=3,
+                                          translation=[4, 5, 6], detection_score=1)],
+        "t1": [_box_json("t1", velocity=[0.5, -2.0], rotation=[0.0, 0.0, 0.0, 2.0])]}}
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(data))
+    a, b = load_results_file(path, ["t0", "t1"]), parse_results(data, ["t0", "t1"])
+    for name in BoxArrays.__dataclass_fields__:
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    assert a.yaw[2] == pytest.approx(np.pi)
+    for bad, message in [
+        (_box_json("t1", translation=[1.0, float("nan"), 0.0]), "box 1: field 'translation' has a NaN"),
+        (_box_json("t1", size=[1.0, "2", 1.0]), "box 1: field 'size' must hold numbers"),
+        (_box_json("t1", detection_name="tram"), "box 1: unknown detection_name 'tram'"),
+    ]:
+        data["results"]["t1"].append(bad)
+        path.write_text(json.dumps(data))
+        with pytest.raises(UserError, match=message):
+            load_results_file(path, ["t0", "t1"])
+        data["results"]["t1"].pop()
+    path.write_text(json.dumps(data).replace("[4, 5, 6]", "[4, 5, 1e999]"))
+    with pytest.raises(UserError, match="sample 't0' box 1: field 'translation' has a NaN or infinite"):
+        load_results_file(path, ["t0", "t1"])

@@ -211,3 +211,49 @@ def test_handmade_db_exercises_every_filter(handmade):
     kept = evaluator.filter(raw.subset(in_range & (raw.num_pts != 0)))
     assert len(kept) < int(np.count_nonzero(in_range & (raw.num_pts != 0)))
     assert evaluator.bike_racks
+
+
+@pytest.fixture(scope="module")
+def synth(tiny_world):
+    from nuscenes import NuScenes
+
+    nusc = NuScenes(version=tiny_world.version, dataroot=str(tiny_world.dataroot), verbose=False)
+    return nusc, DetectionEvaluator(nusc, tiny_world.val_split), tiny_world.val_split
+
+
+SYNTH_CASES = {
+    "perfect": dict(jitter=0.0, n_fp=0),
+    "jittered": dict(jitter=0.5, n_fp=8),
+    "random": dict(jitter=30.0, n_fp=40),
+    "duplicates_low_tied_scores": dict(jitter=0.2, n_fp=30, score_levels=2),
+    "classes_missing": dict(jitter=0.3, drop=("truck", "pedestrian", "traffic_cone")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SYNTH_CASES))
+def test_equals_devkit_on_tiny_synthetic_world(synth, tmp_path, case):
+    nusc, evaluator, split = synth
+    data = make_results(nusc, evaluator.sample_tokens, np.random.default_rng(7 + len(case)), **SYNTH_CASES[case])
+    if case == "perfect":  # exact GT copies: AP 1 for every class present
+        for boxes in data["results"].values():
+            for b in boxes:
+                b["detection_score"] = 0.5
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(data))
+    ev, metrics = devkit_on_file(nusc, path, split, tmp_path / "out")
+    assert len(evaluator.gt) == len(ev.gt_boxes.all) > 0
+    assert_equal_to_devkit(evaluator.evaluate(path, breakdowns=False), metrics)
+
+
+def test_split_order_and_bad_splits(handmade):
+    from robobench.errors import UserError
+    from robobench.metrics.detection import split_sample_tokens
+
+    nusc, evaluator = handmade
+    order = [s["token"] for s in nusc.sample]
+    assert evaluator.sample_tokens == [t for t in order if t in set(evaluator.sample_tokens)]
+    assert len(evaluator.sample_tokens) == 8  # two scenes of four frames
+    with pytest.raises(UserError, match="v1.0-trainval"):
+        split_sample_tokens(nusc, "val")
+    with pytest.raises(UserError, match="unknown split"):
+        split_sample_tokens(nusc, "hand_test")

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 from nuscenes.eval.common.config import config_factory
 from nuscenes.eval.common.utils import cummean
@@ -231,23 +232,20 @@ def _none_if_nan(value: float) -> float | None:
 def split_sample_tokens(nusc: Any, split: str) -> list[str]:
     """Sample tokens of a split in the devkit's order (``nusc.sample`` order).
 
-    Predefined splits (``val``, ``mini_val``, ...) come from the devkit's scene lists and
-    must fit the version; any other name is looked up in ``<dataroot>/<version>/splits.json``.
+    The split is resolved by :func:`robobench.data.nusc.split_sample_tokens` (predefined
+    names or ``splits.json``; unknown or empty splits are a :class:`UserError`); a
+    predefined split must also fit the version, as the devkit's ``load_gt`` asserts.
     """
-    from nuscenes.utils.splits import create_splits_scenes, get_scenes_of_custom_split, is_predefined_split
+    from nuscenes.utils.splits import is_predefined_split
+
+    from robobench.data.nusc import split_sample_tokens as tokens_of_split
 
     if is_predefined_split(split):
         suffix = {"mini_train": "mini", "mini_val": "mini", "test": "test"}.get(split, "trainval")
         if not nusc.version.endswith(suffix):
             raise UserError(f"split {split!r} belongs to nuScenes v1.0-{suffix}, not to version {nusc.version!r}")
-        scenes = set(create_splits_scenes()[split])
-    else:
-        try:
-            scenes = set(get_scenes_of_custom_split(split_name=split, nusc=nusc))
-        except ValueError as exc:
-            raise UserError(f"split {split!r}: {exc}") from None
-    scene_names = {s["token"]: s["name"] for s in nusc.scene}
-    return [s["token"] for s in nusc.sample if scene_names[s["scene_token"]] in scenes]
+    wanted = set(tokens_of_split(nusc, split))
+    return [s["token"] for s in nusc.sample if s["token"] in wanted]
 
 
 class DetectionEvaluator:
@@ -345,9 +343,9 @@ class DetectionEvaluator:
     # -- evaluation ------------------------------------------------------------------
     def load_predictions(self, results: Mapping[str, Any] | str | Path) -> BoxArrays:
         """Validate a results file or dict and return its boxes (unfiltered, devkit order)."""
-        data = read_results_json(results) if isinstance(results, (str, Path)) else results
-        return parse_results(
-            data,
+        load = load_results_file if isinstance(results, (str, Path)) else parse_results
+        return load(
+            results,
             self.sample_tokens,
             self.class_names,
             max_boxes_per_sample=self.cfg.max_boxes_per_sample,
@@ -387,7 +385,10 @@ def evaluate_arrays(
     for c, name in enumerate(names):
         npos = int(np.count_nonzero(gt.label == c))
         cls_order = order[pred.label[order] == c]
-        data = [_metric_data(gt, pred, cls_order, match[t, cls_order], npos, name) for t in range(len(ths))]
+        data = [
+            _metric_data(gt, pred, cls_order, match[t, cls_order], npos, name, with_errors=t == tp_index)
+            for t in range(len(ths))
+        ]
         for t, th in enumerate(cfg.dist_ths):
             metrics.add_label_ap(name, th, calc_ap(data[t], cfg.min_recall, cfg.min_precision))
         for metric in TP_METRICS:
@@ -475,9 +476,19 @@ def greedy_match(gt: BoxArrays, pred: BoxArrays, order: np.ndarray, dist_ths: np
 
 
 def _metric_data(
-    gt: BoxArrays, pred: BoxArrays, cls_order: np.ndarray, match: np.ndarray, npos: int, class_name: str
+    gt: BoxArrays,
+    pred: BoxArrays,
+    cls_order: np.ndarray,
+    match: np.ndarray,
+    npos: int,
+    class_name: str,
+    with_errors: bool = True,
 ) -> DetectionMetricData:
-    """The devkit's ``accumulate`` curves for one class and threshold from match results."""
+    """The devkit's ``accumulate`` curves for one class and threshold from match results.
+
+    Without ``with_errors`` the TP-error curves are left at 1: only the precision curve
+    is read at thresholds other than ``dist_th_tp`` (AP), so they are not computed there.
+    """
     is_tp = match >= 0
     if npos == 0 or not is_tp.any():
         return DetectionMetricData.no_predictions()
@@ -488,13 +499,14 @@ def _metric_data(
     precision = np.interp(rec_interp, tp / float(npos), tp / (fp + tp), right=0)
     confidence = np.interp(rec_interp, tp / float(npos), conf, right=0)
 
-    p, g = cls_order[is_tp], match[is_tp]
-    match_conf = conf[is_tp]
-    errors = tp_errors_of_pairs(gt, pred, g, p, period=np.pi if class_name == "barrier" else 2 * np.pi)
-    curves = {}
-    for name, values in errors.items():
-        tmp = cummean(values)
-        curves[name] = np.interp(confidence[::-1], match_conf[::-1], tmp[::-1])[::-1]
+    curves = {name: np.ones(DetectionMetricData.nelem) for name in TP_METRICS}
+    if with_errors:
+        p, g = cls_order[is_tp], match[is_tp]
+        match_conf = conf[is_tp]
+        errors = tp_errors_of_pairs(gt, pred, g, p, period=np.pi if class_name == "barrier" else 2 * np.pi)
+        for name, values in errors.items():
+            tmp = cummean(values)
+            curves[name] = np.interp(confidence[::-1], match_conf[::-1], tmp[::-1])[::-1]
     return DetectionMetricData(recall=rec_interp, precision=precision, confidence=confidence, **curves)
 
 
@@ -525,6 +537,33 @@ def tp_errors_of_pairs(
 
 
 # -- results files ---------------------------------------------------------------------
+class _ResultBox(msgspec.Struct):
+    """One box of a nuScenes results file, as the devkit's ``DetectionBox.deserialize`` reads it."""
+
+    sample_token: str
+    translation: tuple[float, float, float]
+    size: tuple[float, float, float]
+    rotation: tuple[float, float, float, float]
+    velocity: tuple[float, float]
+    detection_name: str
+    detection_score: float
+    attribute_name: str
+    num_pts: int = -1
+
+
+class _ResultsFile(msgspec.Struct):
+    results: dict[str, list[_ResultBox]]
+    meta: dict[str, Any]
+
+
+_DECODER = msgspec.json.Decoder(_ResultsFile)
+_VECTORS = (("translation", 3), ("size", 3), ("rotation", 4), ("velocity", 2))
+
+
+class _Malformed(Exception):
+    """A box field has the wrong type or length (located by the per-box checks)."""
+
+
 def read_results_json(path: str | Path) -> dict[str, Any]:
     """Read a nuScenes results JSON; unreadable or non-JSON files raise :class:`UserError`."""
     path = Path(path)
@@ -538,20 +577,37 @@ def read_results_json(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def load_results_file(
+    path: str | Path,
+    sample_tokens: Sequence[str],
+    class_names: Sequence[str] = DETECTION_CLASSES,
+    max_boxes_per_sample: int = 500,
+    keep_file_order: bool = False,
+) -> BoxArrays:
+    """Read, validate and convert a results file (same checks as :func:`parse_results`).
 
-
-def _finite_vector(box: Mapping[str, Any], key: str, length: int, where: str) -> list[float]:
-    value = box.get(key)
-    if not isinstance(value, (list, tuple)) or len(value) != length:
-        raise UserError(f"{where}: field {key!r} must be a list of {length} numbers, got {value!r}")
-    if not all(isinstance(v, (int, float)) for v in value):
-        raise UserError(f"{where}: field {key!r} must hold numbers, got {value!r}")
-    out = [float(v) for v in value]
-    if not all(math.isfinite(v) for v in out):
-        raise UserError(f"{where}: field {key!r} has a NaN or infinite value: {value!r}")
-    return out
+    The file is decoded straight into typed records (msgspec), several times faster than
+    ``json.load``; when that fails the file is re-read with ``json`` so the error names
+    the sample, box and field.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"results file {path} does not exist") from None
+    except OSError as exc:
+        raise UserError(f"results file {path} is not readable: {exc}") from None
+    try:
+        typed = _DECODER.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        parse_results(read_results_json(path), sample_tokens, class_names, max_boxes_per_sample, keep_file_order)
+        raise UserError(f"results file {path}: {exc}") from None
+    order = _check_layout({"results": typed.results, "meta": typed.meta}, sample_tokens, max_boxes_per_sample,
+                          keep_file_order)
+    fields = _ResultBox.__struct_fields__
+    rows = [msgspec.structs.astuple(b) for t in order for b in typed.results[t]]
+    columns = dict(zip(fields, map(list, zip(*rows)))) if rows else {key: [] for key in fields}
+    return _to_arrays(columns, typed.results, order, sample_tokens, class_names)
 
 
 def parse_results(
@@ -573,6 +629,28 @@ def parse_results(
     ``keep_file_order`` (the devkit does so for predefined splits), else in split order;
     that order breaks score ties exactly as the devkit does.
     """
+    order = _check_layout(data, sample_tokens, max_boxes_per_sample, keep_file_order)
+    results = data["results"]
+    try:
+        boxes = [b for t in order for b in results[t]]
+        columns = {key: [b[key] for b in boxes] for key in _ResultBox.__struct_fields__ if key != "num_pts"}
+        columns["num_pts"] = [b.get("num_pts", -1) for b in boxes]
+        if any(type(v) is bool for v in columns["detection_score"]) or not all(
+            type(v) is int for v in columns["num_pts"]
+        ):
+            raise _Malformed
+        return _to_arrays(columns, results, order, sample_tokens, class_names)
+    except (KeyError, TypeError, AttributeError, _Malformed):
+        for token in order:
+            for n, box in enumerate(results[token]):
+                _check_box(box, token, f"sample {token!r} box {n}", class_names)
+        raise UserError("results JSON: malformed boxes; check the field types against the nuScenes results format")
+
+
+def _check_layout(
+    data: Any, sample_tokens: Sequence[str], max_boxes_per_sample: int, keep_file_order: bool
+) -> list[str]:
+    """Check the top level and the per-sample lists; return the sample visiting order."""
     if not isinstance(data, Mapping):
         raise UserError(f"results must be a JSON object with 'results' and 'meta', got {type(data).__name__}")
     for key in ("results", "meta"):
@@ -583,8 +661,8 @@ def parse_results(
         raise UserError("results JSON: 'results' must map sample tokens to lists of boxes")
     if not isinstance(data["meta"], Mapping):
         raise UserError("results JSON: 'meta' must be an object (e.g. {\"use_camera\": true, ...})")
-    index = {t: i for i, t in enumerate(sample_tokens)}
-    extra = [t for t in results if t not in index]
+    split = set(sample_tokens)
+    extra = [t for t in results if t not in split]
     if extra:
         raise UserError(f"results JSON: sample {extra[0]!r} is not in the split ({len(extra)} such samples)")
     missing = [t for t in sample_tokens if t not in results]
@@ -593,7 +671,6 @@ def parse_results(
             f"results JSON: sample {missing[0]!r} of the split is missing ({len(missing)} missing); "
             "every sample needs an entry, an empty list when nothing is detected"
         )
-    cls_index = {c: i for i, c in enumerate(class_names)}
     order = list(results) if keep_file_order else list(sample_tokens)
     for token in order:
         boxes = results[token]
@@ -604,58 +681,89 @@ def parse_results(
                 f"results JSON: sample {token!r} has {len(boxes)} boxes; at most {max_boxes_per_sample} are allowed "
                 "(keep the highest-scoring ones)"
             )
-    try:
-        parsed = _parse_fast(results, order, index, cls_index)
-    except (KeyError, TypeError, ValueError):
-        parsed = None
-    if parsed is None:  # find the offending box and say what is wrong with it
-        for token in order:
-            for n, box in enumerate(results[token]):
-                _check_box(box, token, f"sample {token!r} box {n}", class_names)
-        raise UserError("results JSON: malformed boxes; check the field types against the nuScenes results format")
-    return parsed
+    return order
 
 
-def _parse_fast(
-    results: Mapping[str, Any], order: list[str], index: dict[str, int], cls_index: dict[str, int]
-) -> BoxArrays | None:
-    """Convert all boxes at once; ``None`` (or a ``KeyError``/``TypeError``/``ValueError``) if any is bad."""
-    boxes = [b for t in order for b in results[t]]
-    tokens = [t for t in order for _ in results[t]]
-    if any(b["sample_token"] != t for b, t in zip(boxes, tokens)):
-        return None
-    scores = [b["detection_score"] for b in boxes]
-    pts = [b.get("num_pts", -1) for b in boxes]
-    if not all(type(v) is int for v in pts) or any(type(v) is bool for v in scores):
-        return None
-    labels = [cls_index.get(b["detection_name"], -1) for b in boxes]
-    attrs = [_ATTR_INDEX.get(b["attribute_name"], -1 if b["attribute_name"] == "" else -2) for b in boxes]
-    if min(labels, default=0) < 0 or min(attrs, default=0) < -1:
-        return None
-    if not boxes:
+def _to_arrays(
+    columns: dict[str, list],
+    results: Mapping[str, Sequence[Any]],
+    order: list[str],
+    sample_tokens: Sequence[str],
+    class_names: Sequence[str],
+) -> BoxArrays:
+    """Columns of field values -> :class:`BoxArrays`, with the value checks done on arrays.
+
+    Raises :class:`_Malformed` for wrong types/lengths, :class:`UserError` naming the
+    first faulty box for bad values.
+    """
+    counts = [len(results[t]) for t in order]
+    keys = np.repeat(np.arange(len(order)), counts)
+    n = len(keys)
+
+    def fail(bad: np.ndarray, message: Any) -> None:
+        if bad.any():
+            i = int(np.argmax(bad))
+            token = order[keys[i]]
+            pos = i - sum(counts[: keys[i]])
+            raise UserError(f"results JSON: sample {token!r} box {pos}: {message(i) if callable(message) else message}")
+
+    if n == 0:
         return BoxArrays.from_lists([], [], [], [], [], [], [], [], [])
+    box_tokens = columns["sample_token"]
+    fail(np.array([box_tokens[i] != order[k] for i, k in enumerate(keys)]),
+         lambda i: f"field 'sample_token' is {box_tokens[i]!r}, expected {order[keys[i]]!r}")
+    cls_index = {c: i for i, c in enumerate(class_names)}
+    names = columns["detection_name"]
+    labels = np.array([cls_index.get(v, -1) if isinstance(v, str) else -1 for v in names])
+    fail(labels < 0, lambda i: f"unknown detection_name {names[i]!r}; expected one of {', '.join(class_names)}")
+    attr_names = columns["attribute_name"]
+    attrs = np.array([_ATTR_INDEX.get(v, -1 if v == "" else -2) if isinstance(v, str) else -2 for v in attr_names])
+    fail(attrs < -1, lambda i: f"unknown attribute_name {attr_names[i]!r}; expected '' or one of {', '.join(ATTRIBUTES)}")
     arrays = {}
-    for key, width in (("translation", 3), ("size", 3), ("rotation", 4), ("velocity", 2)):
-        arr = np.array([b[key] for b in boxes])  # strings -> kind "U", ragged/None -> "O"
-        if arr.dtype.kind not in "fi" or arr.shape != (len(boxes), width) or not np.isfinite(arr).all():
-            return None
-        arrays[key] = arr.astype(np.float64)
-    score = np.array(scores)
-    if score.dtype.kind not in "fi" or score.shape != (len(boxes),) or not np.isfinite(score).all():
-        return None
-    if (arrays["size"] <= 0).any() or (~arrays["rotation"].any(axis=1)).any():
-        return None
+    for key, width in _VECTORS:
+        try:
+            arr = np.array(columns[key])  # strings -> kind "U", None -> "O"
+        except ValueError:  # ragged
+            raise _Malformed from None
+        if arr.dtype.kind not in "fi" or arr.shape != (n, width):
+            raise _Malformed
+        arr = arr.astype(np.float64)
+        fail(~np.isfinite(arr).all(axis=1), lambda i, k=key: f"field {k!r} has a NaN or infinite value")
+        arrays[key] = arr
+    fail((arrays["size"] <= 0).any(axis=1), "field 'size' must be positive")
+    fail(~arrays["rotation"].any(axis=1), "field 'rotation' is the zero quaternion")
+    try:
+        score = np.array(columns["detection_score"])
+    except ValueError:
+        raise _Malformed from None
+    if score.dtype.kind not in "fi" or score.shape != (n,):
+        raise _Malformed
+    score = score.astype(np.float64)
+    fail(~np.isfinite(score), "field 'detection_score' must be a finite number")
+    index = {t: i for i, t in enumerate(sample_tokens)}
     return BoxArrays(
-        sample=np.array([index[t] for t in tokens], dtype=np.int64),
-        label=np.array(labels, dtype=np.int64),
+        sample=np.array([index[t] for t in order], dtype=np.int64)[keys],
+        label=labels.astype(np.int64),
         xyz=arrays["translation"],
         size=arrays["size"],
         yaw=quaternion_yaws(arrays["rotation"]),
         vel=arrays["velocity"],
-        score=score.astype(np.float64),
-        attr=np.array(attrs, dtype=np.int64),
-        num_pts=np.array(pts, dtype=np.int64),
+        score=score,
+        attr=attrs.astype(np.int64),
+        num_pts=np.array(columns["num_pts"], dtype=np.int64),
     )
+
+
+def _finite_vector(box: Mapping[str, Any], key: str, length: int, where: str) -> list[float]:
+    value = box.get(key)
+    if not isinstance(value, (list, tuple)) or len(value) != length:
+        raise UserError(f"{where}: field {key!r} must be a list of {length} numbers, got {value!r}")
+    if not all(isinstance(v, (int, float)) for v in value):
+        raise UserError(f"{where}: field {key!r} must hold numbers, got {value!r}")
+    out = [float(v) for v in value]
+    if not all(math.isfinite(v) for v in out):
+        raise UserError(f"{where}: field {key!r} has a NaN or infinite value: {value!r}")
+    return out
 
 
 def _check_box(box: Any, token: str, where: str, class_names: Sequence[str]) -> None:
@@ -675,7 +783,7 @@ def _check_box(box: Any, token: str, where: str, class_names: Sequence[str]) -> 
     if name not in class_names:
         raise UserError(f"{where}: unknown detection_name {name!r}; expected one of {', '.join(class_names)}")
     score = box.get("detection_score")
-    if not _is_number(score) or not math.isfinite(score):
+    if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
         raise UserError(f"{where}: field 'detection_score' must be a finite number, got {score!r}")
     attr = box.get("attribute_name", None)
     if not isinstance(attr, str) or (attr != "" and attr not in _ATTR_INDEX):
