@@ -8,14 +8,13 @@ import pytest
 import torch
 
 from baselines.common.geometry import BEVGrid
-from baselines.distill.bev_sampling import box_cell_masks, cell_ray_ids, ray_ids
+from baselines.distill.bev_sampling import box_cell_masks, cell_ray_ids, ray_ids, sample_bev_points
 from baselines.distill.rayd3d import (
     Divergence,
     NegativeSampling,
     RayD3DConfig,
     contrastive_ratio,
     negative_logits,
-    pool_bev,
     ray_divergence,
     ray_log_softmax,
     rcd,
@@ -25,6 +24,7 @@ from baselines.distill.rayd3d import (
     rwd_loss,
     rwd_weight_map,
     sample_ray_negatives,
+    window_features,
 )
 
 E = math.e
@@ -172,13 +172,22 @@ def test_object_whose_ray_has_no_background_is_skipped() -> None:
     assert s.positive.shape == (0, 2) and s.neg_student.shape == (0, 5, 2)
 
 
-def test_pool_bev_averages_the_window_inside_the_map() -> None:
-    x = torch.arange(9, dtype=torch.float64).view(1, 1, 3, 3)
-    p = pool_bev(x, 3)
-    assert p[0, 0, 1, 1].item() == pytest.approx(4.0)  # mean of 0..8
-    assert p[0, 0, 0, 0].item() == pytest.approx((0 + 1 + 3 + 4) / 4)  # corner: 4 cells inside
+def test_window_features_average_the_m_by_m_region() -> None:
+    grid3 = BEVGrid(-1.5, 1.5, -1.5, 1.5, -1.0, 1.0, 1.0)
+    x = torch.arange(9, dtype=torch.float64).view(1, 1, 3, 3)  # value 3 iy + ix
+    out = window_features(x, torch.tensor([0, 0]), t([[0.0, 0.0], [-1.0, -1.0]]), grid3, 3)
+    # centre cell: mean of 0..8 = 4; corner cell: edge cells repeat, rows/columns {0, 0, 1} -> 12 / 9
+    assert out[:, 0].tolist() == pytest.approx([4.0, 12.0 / 9.0])
+    assert window_features(x, torch.tensor([0]), t([[0.0, 0.0]]), grid3, 1).item() == 4.0
+    # inside the map it equals average pooling then bilinear sampling, also between cell centres
+    torch.manual_seed(0)
+    bev = torch.randn(2, 3, 16, 16, dtype=torch.float64)
+    pts = t([[0.3, -1.7], [2.5, 3.5], [-4.2, 0.9]])
+    bidx = torch.tensor([1, 0, 1])
+    pooled = torch.nn.functional.avg_pool2d(bev, 5, stride=1, padding=2)
+    assert torch.allclose(window_features(bev, bidx, pts, GRID, 5), sample_bev_points(pooled, bidx, pts, GRID))
     with pytest.raises(ValueError):
-        pool_bev(x, 2)
+        window_features(x, torch.tensor([0]), t([[0.0, 0.0]]), grid3, 2)
 
 
 def test_rcd_end_to_end_is_seeded_and_trains_the_student_only() -> None:

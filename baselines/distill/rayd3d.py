@@ -61,7 +61,7 @@ class RayD3DConfig:
     negatives: NegativeSampling = NegativeSampling.GAUSSIAN
     sigma: float = 3.0  # metres, eq. 1
     teacher_side: bool = True  # eq. 3 on/off ("sample in teacher", Table 5)
-    pool: int = 3  # m of the m x m window
+    window: int = 3  # m of the m x m region
     tau: float = 0.07
     xi: float = 1e-6
     divergence: Divergence = Divergence.KL
@@ -142,38 +142,46 @@ def sample_ray_negatives(
     )
 
 
-def pool_bev(bev: torch.Tensor, m: int) -> torch.Tensor:
-    """Mean over the ``m x m`` window around every cell ("we sample from an m x m region").
+def window_features(bev: torch.Tensor, batch_idx: torch.Tensor, xy: torch.Tensor, grid: BEVGrid, m: int) -> torch.Tensor:
+    """``(P, C)`` mean of ``bev`` over the ``m x m`` region around each point ``xy`` ``(P, 2)``.
 
-    Stride 1 and padding ``m // 2`` keep the map size; border windows average only the cells
-    inside the map. ``m`` must be odd so the window is centred.
+    "We sample from an m x m region around each location": the mean of ``m x m`` bilinear
+    samples spaced one cell apart and centred on the point. At a cell centre this is the
+    ``m x m`` window of cells (average-pool with stride 1, then sample), and bilinear
+    interpolation commutes with that pooling, so off-centre points read the pooled map's
+    interpolation; only at the map border do edge cells repeat (``padding_mode="border"``)
+    instead of dropping out of the mean. Cost grows with the points, not the map. ``m`` must be
+    odd so the window is centred.
     """
     if m < 1 or m % 2 == 0:
-        raise ValueError(f"pool window m must be a positive odd number, got {m}")
-    if m == 1:
-        return bev
-    return F.avg_pool2d(bev, kernel_size=m, stride=1, padding=m // 2, count_include_pad=False)
+        raise ValueError(f"window m must be a positive odd number, got {m}")
+    r = m // 2
+    steps = torch.arange(-r, r + 1, device=xy.device, dtype=xy.dtype) * grid.res
+    offsets = torch.stack(torch.meshgrid(steps, steps, indexing="ij"), dim=-1).view(-1, 2)  # (m*m, 2)
+    pts = (xy[:, None, :] + offsets[None]).reshape(-1, 2)
+    vals = sample_bev_points(bev, batch_idx.repeat_interleave(m * m), pts, grid)
+    return vals.view(xy.shape[0], m * m, -1).mean(dim=1)
 
 
 def rcd_features(
     student: torch.Tensor, teacher: torch.Tensor, samples: RaySamples, grid: BEVGrid, m: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Pooled features at the sampled positions: ``C_{i,j}`` ``(A, D)``, ``C_{i,k}`` ``(A, K, D)``,
-    ``L_{i,j}`` ``(A, D)`` and ``L_{i,k}`` ``(A, K, D)`` (``None`` without teacher-side negatives).
-
-    Both maps are average-pooled over ``m x m`` first, then bilinearly sampled.
+    """Window features (:func:`window_features`) at the sampled positions: ``C_{i,j}`` ``(A, D)``,
+    ``C_{i,k}`` ``(A, K, D)``, ``L_{i,j}`` ``(A, D)`` and ``L_{i,k}`` ``(A, K, D)`` (``None``
+    without teacher-side negatives). The teacher's features are detached.
     """
     dev = student.device
-    ps, pt = pool_bev(student, m), pool_bev(teacher.detach(), m)
+    teacher = teacher.detach()
     a, k = samples.neg_student.shape[:2]
     bidx = samples.batch_idx.to(dev)
     bneg = bidx.repeat_interleave(k)
-    c_pos = sample_bev_points(ps, bidx, samples.positive.to(dev), grid)
-    l_pos = sample_bev_points(pt, bidx, samples.positive.to(dev), grid)
-    c_neg = sample_bev_points(ps, bneg, samples.neg_student.to(dev).reshape(-1, 2), grid).view(a, k, -1)
+    pos = samples.positive.to(dev, student.dtype)
+    c_pos = window_features(student, bidx, pos, grid, m)
+    l_pos = window_features(teacher, bidx, pos, grid, m)
+    c_neg = window_features(student, bneg, samples.neg_student.to(dev, student.dtype).reshape(-1, 2), grid, m).view(a, k, -1)
     l_neg = None
     if samples.neg_teacher is not None:
-        l_neg = sample_bev_points(pt, bneg, samples.neg_teacher.to(dev).reshape(-1, 2), grid).view(a, k, -1)
+        l_neg = window_features(teacher, bneg, samples.neg_teacher.to(dev, student.dtype).reshape(-1, 2), grid, m).view(a, k, -1)
     return c_pos, c_neg, l_pos, l_neg
 
 
@@ -230,9 +238,9 @@ def rcd_loss(
 def rcd(
     student: torch.Tensor, teacher: torch.Tensor, gt_boxes: Sequence[torch.Tensor], grid: BEVGrid, cfg: RayD3DConfig, generator: torch.Generator
 ) -> torch.Tensor:
-    """RCD end to end (eq. 1-4): sample positions, pool and sample features, contrast."""
+    """RCD end to end (eq. 1-4): sample positions, read window features, contrast."""
     samples = sample_ray_negatives(gt_boxes, grid, cfg, generator)
-    c_pos, c_neg, l_pos, l_neg = rcd_features(student, teacher, samples, grid, cfg.pool)
+    c_pos, c_neg, l_pos, l_neg = rcd_features(student, teacher, samples, grid, cfg.window)
     return rcd_loss(c_pos, c_neg, l_pos, l_neg, cfg.tau, cfg.xi)
 
 

@@ -174,10 +174,30 @@ def keypoint_features(
     return f_s, f_t
 
 
-def _gram_row_mse(g_s: torch.Tensor, g_t: torch.Tensor) -> torch.Tensor:
-    """Mean over objects and rows of ``||row_s - row_t||^2`` after L2-normalising every row."""
-    diff = F.normalize(g_s, dim=-1) - F.normalize(g_t.detach(), dim=-1)
-    return (diff**2).sum(dim=-1).mean()
+def gram_row_distance(x_s: torch.Tensor, x_t: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Mean over objects and rows of ``||g_s,r / |g_s,r| - g_t,r / |g_t,r| ||^2`` for ``G = X X^T``.
+
+    ``x_s`` ``(M, R, K_s)`` and ``x_t`` ``(M, R, K_t)`` (teacher, detached); each Gram row is
+    L2-normalised as ``F.normalize`` does (a zero row stays zero). When ``R <= K`` the two
+    ``R x R`` Grams are formed directly. Otherwise the rows are compared without forming them:
+    with ``K_s = X_s^T X_s``, ``K_t = X_t^T X_t`` and ``K_st = X_s^T X_t``,
+    ``|g_s,r|^2 = x_s,r^T K_s x_s,r``, ``|g_t,r|^2 = x_t,r^T K_t x_t,r`` and
+    ``<g_s,r, g_t,r> = x_s,r^T K_st x_t,r``, so the cost is ``O(R K^2)`` instead of ``O(R^2 K)``
+    and no ``R x R`` matrix is stored (the inter-keypoint term: ``R = N = 576`` keypoints,
+    ``K = C`` channels). Both forms give the same value and gradients (up to float rounding,
+    about 1e-7 absolute in float32).
+    """
+    x_t = x_t.detach()
+    if x_s.shape[1] <= max(x_s.shape[2], x_t.shape[2]):
+        g_s, g_t = x_s @ x_s.transpose(1, 2), x_t @ x_t.transpose(1, 2)
+        return ((F.normalize(g_s, dim=-1, eps=eps) - F.normalize(g_t, dim=-1, eps=eps)) ** 2).sum(dim=-1).mean()
+    xs_t = x_s.transpose(1, 2)
+    sq_s = ((x_s @ (xs_t @ x_s)) * x_s).sum(dim=-1).clamp_min(0.0)
+    sq_t = ((x_t @ (x_t.transpose(1, 2) @ x_t)) * x_t).sum(dim=-1).clamp_min(0.0)
+    dot = ((x_s @ (xs_t @ x_t)) * x_t).sum(dim=-1)
+    den_s, den_t = sq_s.clamp_min(eps**2), sq_t.clamp_min(eps**2)  # max(|g|, eps)^2
+    dist = sq_s / den_s + sq_t / den_t - 2.0 * dot / torch.sqrt(den_s * den_t)
+    return dist.clamp_min(0.0).mean()  # rounding can dip a hair below 0 at a perfect match
 
 
 def inter_channel_loss(f_cam: torch.Tensor, f_teacher: torch.Tensor) -> torch.Tensor:
@@ -192,15 +212,16 @@ def inter_channel_loss(f_cam: torch.Tensor, f_teacher: torch.Tensor) -> torch.Te
         return f_cam.sum() * 0.0
     if f_cam.shape[-1] != f_teacher.shape[-1]:
         raise ValueError(f"inter-channel loss needs equal channels (adapt the student first): {f_cam.shape[-1]} vs {f_teacher.shape[-1]}")
-    return _gram_row_mse(f_cam.transpose(1, 2) @ f_cam, f_teacher.transpose(1, 2) @ f_teacher)
+    return gram_row_distance(f_cam.transpose(1, 2), f_teacher.transpose(1, 2))
 
 
 def inter_keypoint_loss(f_cam: torch.Tensor, f_teacher: torch.Tensor) -> torch.Tensor:
     """Inter-keypoint loss ``L^IK_bev``, eq. 7-8, on keypoint features ``(M, N, C_s)``/``(M, N, C_t)``.
 
     ``B_j = f_j f_j^T`` is ``N x N`` (channels may differ between student and teacher); rows are
-    L2-normalised and compared as in :func:`inter_channel_loss`.
+    L2-normalised and compared as in :func:`inter_channel_loss` (by :func:`gram_row_distance`,
+    which avoids forming the ``N x N`` matrices when ``N`` exceeds the channel count).
     """
     if f_cam.shape[0] == 0:
         return f_cam.sum() * 0.0
-    return _gram_row_mse(f_cam @ f_cam.transpose(1, 2), f_teacher @ f_teacher.transpose(1, 2))
+    return gram_row_distance(f_cam, f_teacher)
