@@ -42,6 +42,13 @@ def test_sample_bev_points_reads_cells_and_interpolates_per_sample() -> None:
     out = sample_bev_points(bev, torch.tensor([0, 0, 0, 1]), xy, GRID8)
     # (0.5, 1.5) -> ix 4, iy 5 -> 44; x=-3.0 lies half way between ix 0 and 1 -> 0.5; sample 1 adds 64
     assert out[:, 0].tolist() == [0.0, 44.0, 0.5, 64.0]
+    # points of interleaved samples come back in their own order; gradients land in each sample
+    leaf = bev.clone().requires_grad_(True)
+    mixed = sample_bev_points(leaf, torch.tensor([1, 0, 1, 0]), xy, GRID8)
+    assert mixed[:, 0].tolist() == [64.0, 44.0, 64.5, 0.0]
+    mixed.sum().backward()
+    assert leaf.grad[1].sum().item() == 2.0 and leaf.grad[0].sum().item() == 2.0
+    assert leaf.grad[1, 0, 0, :2].tolist() == [1.5, 0.5]
 
 
 def test_ray_ids_follow_even_azimuth_sectors() -> None:

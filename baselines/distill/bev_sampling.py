@@ -43,17 +43,27 @@ def sample_bev_points(bev: torch.Tensor, batch_idx: torch.Tensor, xy: torch.Tens
 
     Returns ``(P, C)``. Points outside the grid read the nearest border value
     (``padding_mode="border"``, as the clipping of TiGDistill-BEV's public code).
-    Gradients flow to ``bev`` only. Every map is sampled at all ``P`` points in one
-    ``grid_sample`` call and each point keeps its own sample's value (a ``gather``, whose
-    backward is a cheap ``scatter_add``), which beats per-sample indexing for small ``B``.
+    Gradients flow to ``bev`` only. Points are grouped by sample (callers usually pass them
+    already grouped) and each group is read with one ``grid_sample``; reordering uses
+    ``index_select``, whose backward is an ``index_add`` (advanced indexing would sort instead).
     """
-    b, c = bev.shape[:2]
     p = xy.shape[0]
-    coords = bev_grid_coords(xy.to(bev.dtype), grid).view(1, 1, p, 2).expand(b, 1, p, 2)
-    vals = F.grid_sample(bev, coords, mode="bilinear", padding_mode="border", align_corners=False)  # (B, C, 1, P)
-    vals = vals[:, :, 0].transpose(1, 2)  # (B, P, C)
-    index = batch_idx.to(bev.device).view(1, p, 1).expand(1, p, c)
-    return vals.gather(0, index)[0]
+    batch_idx = batch_idx.to(bev.device)
+    coords = bev_grid_coords(xy.to(bev.dtype), grid)
+    grouped = bool((batch_idx[1:] >= batch_idx[:-1]).all())
+    order = None if grouped else torch.argsort(batch_idx, stable=True)
+    if order is not None:
+        coords = coords.index_select(0, order)
+    counts = torch.bincount(batch_idx, minlength=bev.shape[0]).tolist()
+    parts = [
+        F.grid_sample(bev[b : b + 1], chunk.view(1, 1, -1, 2), mode="bilinear", padding_mode="border", align_corners=False)[0, :, 0].t()
+        for b, chunk in enumerate(coords.split(counts))
+        if counts[b]
+    ]
+    vals = torch.cat(parts) if parts else bev.new_zeros(0, bev.shape[1])
+    if order is not None:
+        vals = vals.index_select(0, torch.empty_like(order).scatter_(0, order, torch.arange(p, device=order.device)))
+    return vals
 
 
 def ray_ids(xy: torch.Tensor, n_rays: int) -> torch.Tensor:
