@@ -203,8 +203,8 @@ def _robustness_stat(group: Group, compute: Callable[..., Any]) -> Stat:
     try:
         for seed, nds in per_seed.items():
             aggs[seed] = compute(nds, partial=True)
-    except UserError as exc:
-        return Stat(missing=(str(exc),), note="undefined")
+    except UserError as exc:  # e.g. a clean NDS of 0: RR divides by it
+        return Stat(note=f"undefined: {exc}")
     if all(a.complete for a in aggs.values()):
         return stat_of([a.value for a in aggs.values()])
     missing = [group._seed_label(s, m) for s, a in aggs.items() for m in a.missing]
@@ -221,16 +221,17 @@ def _robustness_stat(group: Group, compute: Callable[..., Any]) -> Stat:
 def _rr_stats(group: Group) -> dict[str, Stat]:
     """RR per corruption over seeds; a corruption some seed lacks is partial (mean of the seeds that have it)."""
     per_seed: dict[int, dict[str, float]] = {}
-    undefined = ""
-    for seed, nds in group.nds_by_seed().items():
-        try:
+    tables = group.nds_by_seed()
+    try:
+        for seed, nds in tables.items():
             per_seed[seed] = robustness.resilience_rates(nds)
-        except UserError as exc:
-            per_seed[seed], undefined = {}, str(exc)
+    except UserError as exc:  # a clean NDS of 0
+        return {name: Stat(note=f"undefined: {exc}") for name in CORRUPTIONS}
     out = {}
     for name in CORRUPTIONS:
         vals = [rr[name] for rr in per_seed.values() if name in rr]
-        missing = [group._seed_label(s, undefined or f"{name} (or clean)") for s, rr in per_seed.items() if name not in rr]
+        needed = [CLEAN] + [Condition(name, lvl) for lvl in LEVELS]
+        missing = [group._seed_label(s, str(c)) for s in per_seed for c in needed if c not in tables[s]]
         out[name] = stat_of(vals, missing)
     return out
 

@@ -387,3 +387,18 @@ def test_cli_renders_the_real_corruption_gallery(tmp_path, capsys):
     assert data is not None
     grid = Image.open(io.BytesIO(base64.b64decode(data[1])))
     assert grid.width > 5 * 160 and grid.height > grid.width / 2  # 5 x 5 tiles of the 16:9 view
+
+
+def test_zero_clean_nds_and_failed_only_entries_render(tmp_path):
+    rows = [make_row("untrained", "clean", 0, c, 0.0, 0.5) for c in all_conditions()]
+    rows += [r for r in fixture_rows() if r.entry == "bevdet-tiny"]
+    failed = make_row("crashed", "clean", 0, CLEAN, 0.3, 0.5)
+    failed.status, failed.error, failed.nds = "failed", "killed", None
+    board = build_board(rows + [failed], {"untrained": {"role": "student"}, "crashed": {"role": "student"}})
+    g = next(g for g in board.measured if g.entry == "untrained")
+    assert g.metrics["mrr"].mean is None and not g.metrics["mrr"].partial and "undefined" in g.metrics["mrr"].note
+    assert g.metrics["rr:Fog"].mean is None and not g.metrics["rr:Fog"].partial
+    crashed = next(g for g in board.measured if g.entry == "crashed")
+    assert crashed.metrics["nds"].partial and crashed.metrics["mrr"].partial
+    render_site(rows + [failed], {}, tmp_path)
+    assert "killed" in (tmp_path / page_name("crashed")).read_text()
