@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from nuscenes.eval.common.config import config_factory
 from nuscenes.eval.detection.evaluate import DetectionEval
-from nuscenes.eval.detection.utils import detection_name_to_rel_attributes
+from nuscenes.eval.detection.utils import category_to_detection_name, detection_name_to_rel_attributes
 from PIL import Image
 from pyquaternion import Quaternion
 from test_metrics_detection import assert_equal_to_devkit
@@ -125,15 +125,22 @@ def write_handmade_nuscenes(root: Path, seed: int = 0, n_scenes: int = 3, n_fram
     return splits
 
 
-def make_results(nusc, sample_tokens, rng, *, jitter=0.4, n_fp=6, drop=(), score_levels=None) -> dict:
-    """Predictions in the global frame: jittered GT (incl. racked bikes and far boxes) plus false positives."""
+def make_results(nusc, sample_tokens, rng, *, jitter=0.4, n_fp=6, drop=(), score_levels=None, miss=0.1,
+                 only_scored_gt=False) -> dict:
+    """Predictions in the global frame: jittered GT (incl. racked bikes and far boxes) plus false positives.
+
+    ``only_scored_gt`` copies only GT with LiDAR/radar points (a copy of a GT box the
+    evaluation drops would be a false positive).
+    """
     results = {}
     for tok in sample_tokens:
         boxes = []
         sample = nusc.get("sample", tok)
         for ann in (nusc.get("sample_annotation", a) for a in sample["anns"]):
-            det = CATEGORIES[ann["category_name"]]
-            if det is None or det in drop or rng.random() < 0.1:
+            det = category_to_detection_name(ann["category_name"])
+            if det is None or det in drop or rng.random() < miss:
+                continue
+            if only_scored_gt and ann["num_lidar_pts"] + ann["num_radar_pts"] == 0:
                 continue
             attrs = detection_name_to_rel_attributes(det)
             yaw = Quaternion(ann["rotation"]).yaw_pitch_roll[0] + rng.normal(0, jitter)
@@ -222,7 +229,7 @@ def synth(tiny_world):
 
 
 SYNTH_CASES = {
-    "perfect": dict(jitter=0.0, n_fp=0),
+    "perfect": dict(jitter=0.0, n_fp=0, miss=0.0, only_scored_gt=True),
     "jittered": dict(jitter=0.5, n_fp=8),
     "random": dict(jitter=30.0, n_fp=40),
     "duplicates_low_tied_scores": dict(jitter=0.2, n_fp=30, score_levels=2),
@@ -234,15 +241,17 @@ SYNTH_CASES = {
 def test_equals_devkit_on_tiny_synthetic_world(synth, tmp_path, case):
     nusc, evaluator, split = synth
     data = make_results(nusc, evaluator.sample_tokens, np.random.default_rng(7 + len(case)), **SYNTH_CASES[case])
-    if case == "perfect":  # exact GT copies: AP 1 for every class present
-        for boxes in data["results"].values():
-            for b in boxes:
-                b["detection_score"] = 0.5
     path = tmp_path / "results.json"
     path.write_text(json.dumps(data))
     ev, metrics = devkit_on_file(nusc, path, split, tmp_path / "out")
     assert len(evaluator.gt) == len(ev.gt_boxes.all) > 0
-    assert_equal_to_devkit(evaluator.evaluate(path, breakdowns=False), metrics)
+    ours = evaluator.evaluate(path, breakdowns=False)
+    assert_equal_to_devkit(ours, metrics)
+    if case == "perfect":  # exact copies of every GT box: AP 1 and no translation error where there is GT
+        present = {evaluator.class_names[c] for c in np.unique(evaluator.gt.label)}
+        for cls in present:
+            assert ours.mean_dist_aps[cls] == pytest.approx(1.0)
+            assert ours.label_tp_errors[cls]["trans_err"] == pytest.approx(0.0, abs=1e-9)
 
 
 def test_split_order_and_bad_splits(handmade):
