@@ -266,3 +266,18 @@ def test_views_are_read_from_a_nuscenes_c_root(index, tiny_world, tmp_path) -> N
     assert torch.equal(item[others], clean[others])
     with pytest.raises(UserError, match="missing"):
         ds[1]
+
+
+def test_training_corruption_is_seeded_per_item_and_shared_with_the_previous_frame(index, tiny_world) -> None:
+    from robobench.data.corrupt_aug import RandomCorruption
+
+    def item(corrupt: bool) -> dict:
+        aug = RandomCorruption(p=1.0, seed=0, corruptions=["Brightness"]) if corrupt else None
+        ds = BEVDataset(index, tiny_world.train_split, _cfg(prev_frame=True), train=True, seed=1, train_corruption=aug)
+        return ds[1]
+
+    clean, corrupted, again = item(False), item(True), item(True)
+    assert torch.equal(corrupted["imgs"], again["imgs"]) and torch.equal(corrupted["post_rots"], clean["post_rots"])
+    # brightness raises every view and the previous frame's views alike
+    assert corrupted["imgs"].mean() > clean["imgs"].mean() + 0.1
+    assert corrupted["prev"]["imgs"].mean() > clean["prev"]["imgs"].mean() + 0.1

@@ -143,6 +143,17 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tiny_world, tmp_path:
         assert torch.equal(final["model"][key], value), key
 
 
+def test_corrupted_train_mode_feeds_corrupted_views(tiny_world, tmp_path: Path) -> None:
+    runs = {}
+    for mode in ("clean", "corrupted"):
+        final = train_entry(tiny_entry(), "quick", mode, seed=5, dataroot=tiny_world.dataroot, version=tiny_world.version,
+                            split=tiny_world.train_split, out_dir=tmp_path / mode, progress=False,
+                            overrides={"train": {"epochs": 1, "max_train_samples": 4}})
+        runs[mode] = load_checkpoint(final)
+    assert runs["corrupted"]["meta"]["train_mode"] == "corrupted"
+    assert runs["corrupted"]["history"] != runs["clean"]["history"]
+
+
 @pytest.mark.slow
 def test_bevdet_quick_profile_loss_goes_down(tiny_world, tmp_path: Path) -> None:
     """The real camera student through the engine: three iterations on one sample reduce its loss."""

@@ -308,7 +308,7 @@ class BEVDataset(Dataset):
 
     # -- loading -----------------------------------------------------------------------
 
-    def _views(self, rec: SampleRecord, rng: np.random.Generator | None) -> np.ndarray:
+    def _views(self, rec: SampleRecord, corruption_seed: int | None) -> np.ndarray:
         """The six stored-resolution views of ``rec``, corrupted as the condition says."""
         cond = self.condition
         if not cond.is_clean and self.corrupt_root is not None:
@@ -326,14 +326,14 @@ class BEVDataset(Dataset):
             views = corrupt_views(
                 views, cond.corruption, cond.level, self.seed, sample_token=rec.token, cameras=list(CAMERAS)
             )
-        if self.train_corruption is not None and rng is not None:
-            views = self.train_corruption(views, rng)
+        if self.train_corruption is not None and corruption_seed is not None:
+            views = self.train_corruption(views, np.random.default_rng(corruption_seed))
         return views
 
     def _camera_block(
-        self, rec: SampleRecord, augs: Sequence[ImageAug], rng: np.random.Generator | None
+        self, rec: SampleRecord, augs: Sequence[ImageAug], corruption_seed: int | None
     ) -> dict[str, torch.Tensor]:
-        views = self._views(rec, rng)
+        views = self._views(rec, corruption_seed)
         imgs, post_rots, post_trans, mats = [], [], [], []
         for view, aug in zip(views, augs):
             out, mat = apply_image_aug(view, aug, self.cfg.input_size)
@@ -372,7 +372,9 @@ class BEVDataset(Dataset):
         rng = token_seed(self.seed, self.epoch, rec.token) if self.train else None
         img_hw = _read_image_shape(self.index.dataroot / rec.cams[CAMERAS[0]].path)
         augs = [sample_image_aug(img_hw, self.cfg, rng) for _ in CAMERAS]
-        item: dict[str, Any] = self._camera_block(rec, augs, rng)
+        # the current and the previous frame draw the same training corruption (kind, level, seed)
+        corruption_seed = int(rng.integers(2**63)) if rng is not None else None
+        item: dict[str, Any] = self._camera_block(rec, augs, corruption_seed)
         mats = item.pop("_mats")
 
         keep = rec.num_lidar_pts + rec.num_radar_pts >= self.cfg.gt_min_points
@@ -400,7 +402,7 @@ class BEVDataset(Dataset):
         if self.cfg.prev_frame:
             prev = self.index.records.get(rec.prev) if rec.prev else None
             prev = prev or rec  # the first frame of a scene is its own predecessor (as BEVDet4D)
-            block = self._camera_block(prev, augs, rng)
+            block = self._camera_block(prev, augs, corruption_seed)
             block.pop("_mats")
             block["prev2cur"] = torch.tensor(np.linalg.inv(rec.ego2global) @ prev.ego2global, dtype=torch.float32)
             item["prev"] = block
