@@ -31,6 +31,10 @@ def dense_mse_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor
 def gaussian_foreground(head: CenterHead, gt_boxes: Sequence[torch.Tensor], gt_labels: Sequence[torch.Tensor]) -> torch.Tensor:
     """``(B, Y, X)`` class-agnostic Gaussian foreground: the maximum over classes of ``head``'s
     CenterPoint heatmap targets (its grid, radius rule and minimum radius) for each sample.
+
+    BEVDistill draws these Gaussians with a minimum radius of 1 cell; the head's default is
+    CenterPoint's 2 (``model.head.min_radius``), which we keep so the weight is exactly the
+    student's own heatmap target.
     """
     maps = []
     for boxes, labels in zip(gt_boxes, gt_labels):
