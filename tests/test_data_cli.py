@@ -76,6 +76,11 @@ def test_synth_cli_errors(tmp_path, capsys):
     blocker.write_text("x")
     assert main(["data", "synth", "--out", str(blocker), "--preset", "tiny"]) == 2
     assert "not a directory" in _error_line(capsys)
+    foreign = tmp_path / "nuscenes"
+    (foreign / "samples" / "CAM_FRONT").mkdir(parents=True)
+    assert main(["data", "synth", "--out", str(foreign), "--preset", "tiny"]) == 2
+    assert "not empty" in _error_line(capsys)
+    assert (foreign / "samples" / "CAM_FRONT").is_dir()  # nothing deleted
     with pytest.raises(SystemExit) as exc:
         main(["data", "synth", "--out", str(tmp_path / "w"), "--preset", "huge"])
     assert exc.value.code == 2

@@ -35,8 +35,6 @@ def _synth(args: argparse.Namespace) -> int:
     get_preset(args.preset)
     if args.workers < 1:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
-    if args.out.exists() and not args.out.is_dir():
-        raise UserError(f"--out {str(args.out)!r} exists and is not a directory")
     start = time.perf_counter()
     root = generate(args.out, preset=args.preset, seed=args.seed, workers=args.workers, progress=True)
     size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())

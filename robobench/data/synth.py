@@ -46,6 +46,8 @@ TRAIN_SPLIT = "synth_train"
 VAL_SPLIT = "synth_val"
 #: Objects farther than this from the ego (m, in the ground plane) are not annotated.
 ANNOTATION_RANGE = 60.0
+#: File marking a folder as written by ``generate`` (only such folders are overwritten).
+MARKER = ".robobench-synth"
 TABLES = ("category", "attribute", "visibility", "instance", "sensor", "calibrated_sensor", "ego_pose", "log",
           "scene", "sample", "sample_data", "sample_annotation", "map")
 _BASE_TIMESTAMP = 1_600_000_000_000_000  # microseconds
@@ -269,6 +271,13 @@ def generate(out_dir: Path, preset: str = "tiny", seed: int = 0, workers: int = 
     """
     cfg = get_preset(preset)
     root = Path(out_dir)
+    if root.exists() and not root.is_dir():
+        raise UserError(f"output {str(root)!r} exists and is not a directory")
+    if root.is_dir() and any(root.iterdir()) and not (root / MARKER).is_file():
+        raise UserError(f"output folder {str(root)!r} is not empty and holds no synthetic world; "
+                        "choose an empty or new folder (nothing was changed)")
+    root.mkdir(parents=True, exist_ok=True)
+    (root / MARKER).write_text("written by robobench data synth; the folder may be overwritten by it\n")
     version_dir = root / VERSION
     if version_dir.exists():
         shutil.rmtree(version_dir)

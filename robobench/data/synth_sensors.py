@@ -9,7 +9,9 @@ cuboids (slab test) and the ground plane, vectorised over rays.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -147,7 +149,7 @@ class LidarScan:
 
 
 def lidar_scan(origin: np.ndarray, yaw: float, cub: Cuboids, n_actors: int, n_azimuth: int,
-               rng: np.random.Generator, ground_intensity) -> LidarScan:
+               rng: np.random.Generator, ground_intensity: Callable[[np.ndarray], np.ndarray]) -> LidarScan:
     """Spin a 32-beam LiDAR at global ``origin`` whose frame has global yaw ``yaw``.
 
     Rays form a (32, n_azimuth) grid; each cuboid is only tested against the azimuth
@@ -281,7 +283,7 @@ def radar_returns(calib: SensorCalib, sensor_origin: np.ndarray, sensor_yaw: flo
     return out
 
 
-def write_radar_pcd(path, points: np.ndarray) -> None:
+def write_radar_pcd(path: str | Path, points: np.ndarray) -> None:
     """Write radar clusters as a binary PCD v0.7 file in the nuScenes layout.
 
     An empty scan is stored as one NaN point (how the devkit recognises empty files).

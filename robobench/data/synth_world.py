@@ -214,7 +214,7 @@ class Scene:
     road_len: tuple[float, float]  # local x extent of the paved street
     look_seed: int           # seeds the ground texture
     description: str = ""
-    extra: dict = field(default_factory=dict)
+    _parts: tuple | None = field(default=None, repr=False)  # stacked part arrays, built on first use
 
     def local_to_global(self, xy: np.ndarray) -> np.ndarray:
         """Map local street coordinates (..., 2) to global xy."""
@@ -234,15 +234,15 @@ class Scene:
         """Every actor part at time ``t`` in the global frame."""
         if not self.actors:
             return _empty_cuboids()
-        if "parts" not in self.extra:  # stacked once: part offsets, owners, actor motion
+        if self._parts is None:  # stacked once: part offsets, owners, actor motion
             owner = np.concatenate([np.full(len(a.part_center), i) for i, a in enumerate(self.actors)])
-            self.extra["parts"] = (
+            self._parts = (
                 owner, np.concatenate([a.part_center for a in self.actors]), np.concatenate([a.part_half for a in self.actors]),
                 np.concatenate([a.part_color for a in self.actors]), np.concatenate([a.part_reflect for a in self.actors]),
                 np.array([a.yaw for a in self.actors])[owner], np.array([a.p0 for a in self.actors])[owner],
                 np.array([a.vel for a in self.actors])[owner],
                 np.array([BOX_LIFT + a.wlh[2] / 2 for a in self.actors])[owner])
-        owner, pc, half, color, refl, yaw, p0, vel, cz = self.extra["parts"]
+        owner, pc, half, color, refl, yaw, p0, vel, cz = self._parts
         c, s = np.cos(yaw), np.sin(yaw)
         xy = p0 + vel * t
         centers = np.column_stack([xy[:, 0] + c * pc[:, 0] - s * pc[:, 1], xy[:, 1] + s * pc[:, 0] + c * pc[:, 1], cz + pc[:, 2]])
@@ -275,7 +275,8 @@ def make_actor(rng: np.random.Generator, cls: str, p0: np.ndarray, yaw: float, v
     wlh = _sample_wlh(rng, spec) if wlh is None else wlh
     if layout.endswith("_empty"):
         wlh = wlh * np.array([1.0, 1.0, 0.78])  # a cycle without rider is lower
-    paint = _jitter(rng, _PAINTS.get(layout, _PAINTS.get(cls))[rng.integers(len(_PAINTS.get(layout, _PAINTS.get(cls))))])
+    palette = _PAINTS.get(layout, _PAINTS[cls])
+    paint = _jitter(rng, palette[rng.integers(len(palette))])
     roles = {
         "paint": paint,
         "cargo": _jitter(rng, _CARGO[rng.integers(len(_CARGO))]),
@@ -313,16 +314,6 @@ class _Band:
         return True
 
 
-@dataclass(frozen=True)
-class WorldConfig:
-    """Size of a generated world (see ``PRESETS`` in :mod:`robobench.data.synth`)."""
-
-    n_train: int
-    n_val: int
-    n_frames: int
-    density: float = 1.0  # multiplies the number of parked/moving objects
-
-
 def build_scene(index: int, name: str, n_frames: int, seed: int, density: float = 1.0) -> Scene:
     """Lay out scene ``index`` deterministically from ``seed``."""
     rng = np.random.default_rng([seed, index, 7919])
@@ -349,7 +340,7 @@ def build_scene(index: int, name: str, n_frames: int, seed: int, density: float 
         actors.append(make_actor(rng, cls, g((x, y)), heading + local_yaw, gv(local_v), attr, layout, wlh))
 
     # Moving traffic: each lane has one speed so vehicles keep their gaps (no collisions).
-    vehicle_mix = ["car"] * 10 + ["truck"] * 2 + ["bus"] + ["motorcycle"] + ["construction_vehicle"] * 0
+    vehicle_mix = ["car"] * 10 + ["truck"] * 2 + ["bus"] + ["motorcycle"]
     for side in (-1, 1):
         for k, lane_y in enumerate(LANES_Y):
             y = side * lane_y
@@ -424,7 +415,7 @@ def build_scene(index: int, name: str, n_frames: int, seed: int, density: float 
                 attr = "vehicle.stopped" if cls == "bus" else "vehicle.parked"
                 add(cls, xx, side * PARK_Y, 0.0 if side < 0 else np.pi, (0.0, 0.0), attr, wlh=wlh)
                 break
-    park_mix = ["car"] * 12 + ["truck"] * 2 + ["trailer"] + ["construction_vehicle"] * 0
+    park_mix = ["car"] * 12 + ["truck"] * 2 + ["trailer"]
     for side in (-1, 1):
         x = lo + rng.uniform(0, 6)
         while x < hi:
