@@ -83,7 +83,7 @@ def _loop_reference(depth: torch.Tensor, feat: torch.Tensor, points: torch.Tenso
 def test_bev_pool_matches_point_by_point_definition_with_gradients() -> None:
     points, depth, feat = _random_lift(0)
     idx = pool_indices(points, GRID)
-    assert 0 < idx.ranks_bev.numel() < points[..., 0].numel()  # some points fall outside
+    assert 0 < idx.ranks_depth.numel() < points[..., 0].numel()  # some points fall outside
     ours = bev_pool(depth, feat, idx)
     ref = _loop_reference(depth, feat, points, GRID)
     torch.testing.assert_close(ours, ref)
@@ -98,10 +98,9 @@ def test_bev_pool_matches_point_by_point_definition_with_gradients() -> None:
 def test_bev_pool_gradcheck() -> None:
     points, depth, feat = _random_lift(1, b=1, n=1, d=2, h=3, w=3, c=2)
     idx = pool_indices(points, GRID)
-    n_cells = GRID.ny * GRID.nx
     assert torch.autograd.gradcheck(
-        lambda dd, ff: BEVPool.apply(dd, ff, idx.ranks_depth, idx.ranks_feat, idx.ranks_bev, n_cells),
-        (depth.detach().requires_grad_(), feat.detach().permute(0, 2, 3, 1).contiguous().requires_grad_()),
+        lambda dd, ff: BEVPool.apply(dd, ff, idx),
+        (depth.detach().requires_grad_(), feat.detach().permute(0, 2, 3, 1).reshape(-1, 2).requires_grad_()),
     )
 
 

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from baselines.common.backbone import BasicBlock, conv_bn_relu
-from baselines.common.bev_pool import bev_pool, pool_indices
+from baselines.common.bev_pool import PoolIndices, bev_pool, pool_indices
 from baselines.common.geometry import BEVGrid, DepthBins, frustum_to_ego, make_frustum
 
 N_CAMERA_PARAMS = 22
@@ -56,6 +56,7 @@ class LSSViewTransformer(nn.Module):
         self.depth_branch = nn.Sequential(*[BasicBlock(in_channels, in_channels) for _ in range(depth_blocks)], nn.Conv2d(in_channels, bins.n, 1))
         self.context_branch = nn.Conv2d(in_channels, context_channels, 1)
         self._frustum_cache: dict[tuple[int, int], torch.Tensor] = {}
+        self._pool_cache: tuple[torch.Tensor, torch.Size, PoolIndices] | None = None
 
     def frustum(self, height: int, width: int, device: torch.device) -> torch.Tensor:
         """The ``(D, h, w, 3)`` frustum for a network input of ``height x width`` (cached)."""
@@ -63,6 +64,20 @@ class LSSViewTransformer(nn.Module):
         if key not in self._frustum_cache:
             self._frustum_cache[key] = make_frustum(height, width, self.downsample, self.bins)
         return self._frustum_cache[key].to(device)
+
+    @torch.no_grad()
+    def pool_indices(
+        self, frustum: torch.Tensor, intrins: torch.Tensor, post_rots: torch.Tensor, post_trans: torch.Tensor, cam2ego: torch.Tensor
+    ) -> PoolIndices:
+        """BEV pooling indices for this geometry; reused while the calibration and augmentation repeat (evaluation)."""
+        key = torch.cat([intrins.flatten(2), post_rots.flatten(2), post_trans, cam2ego.flatten(2)], dim=2).float()
+        cached = self._pool_cache
+        if cached is not None and cached[0].shape == key.shape and cached[1] == frustum.shape and torch.equal(cached[0], key):
+            return cached[2]
+        points = frustum_to_ego(frustum, intrins.float(), post_rots.float(), post_trans.float(), cam2ego.float())
+        idx = pool_indices(points, self.grid)
+        self._pool_cache = (key, frustum.shape, idx)
+        return idx
 
     def forward(
         self,
@@ -86,10 +101,7 @@ class LSSViewTransformer(nn.Module):
         frustum = self.frustum(*image_size, img_feats.device)
         if frustum.shape[1:3] != depth.shape[2:]:
             raise ValueError(f"image features {tuple(depth.shape[2:])} do not match input {image_size} at stride {self.downsample}")
-        with torch.no_grad():
-            points = frustum_to_ego(frustum, intrins.float(), post_rots.float(), post_trans.float(), cam2ego.float())
-            idx = pool_indices(points, self.grid)
-        bev = bev_pool(depth, context, idx)
+        bev = bev_pool(depth, context, self.pool_indices(frustum, intrins, post_rots, post_trans, cam2ego))
         return {"depth_logits": depth_logits, "depth": depth, "context": context, "bev": bev}
 
 
