@@ -188,7 +188,9 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "evaluate",
         help="score nuScenes results JSON files (one per condition) with NDS/mAP/TP errors",
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
+        description="Score nuScenes results JSON files (global frame; one per condition, named clean.json, "
+        "Fog_hard.json, ...) with NDS, mAP and the TP errors, equal to the devkit's DetectionEval; "
+        "print RR/mRR when corrupted conditions are given; optionally add the rows to a results store.",
     )
     p.add_argument("--results", required=True, help="a results JSON, or a directory of clean.json, Fog_hard.json, ...")
     p.add_argument("--dataroot", required=True, help="nuScenes root (real or synthetic)")

@@ -144,6 +144,7 @@ def test_bad_paths_and_names(world, tmp_path, capsys):
     assert "not readable JSON" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a fresh interpreter imports every sub-command (torch included)
 def test_console_script_has_no_traceback(world, tmp_path):
     root, _, good, _ = world
     f = tmp_path / "clean.json"
