@@ -23,7 +23,7 @@ _BEV_128 = {"x": [-51.2, 51.2], "y": [-51.2, 51.2], "z": [-5.0, 3.0], "res": 0.8
 
 BASE_PROFILES: dict[str, dict[str, Any]] = {
     "quick": {
-        "data": {"input_size": [128, 352], "depth_downsample": 16, "prev_frame": False, "lidar": True, "radar": False},
+        "data": {"input_size": [128, 352], "depth_downsample": 16, "prev_frame": False, "radar": False},
         "model": {
             "bev": _BEV_64,
             "downsample": 16,
@@ -38,7 +38,7 @@ BASE_PROFILES: dict[str, dict[str, Any]] = {
         "train": {"epochs": 6, "batch_size": 2, "lr": 1e-3, "weight_decay": 1e-2, "warmup_iters": 20, "grad_clip": 5.0, "num_workers": 0},
     },
     "full": {
-        "data": {"input_size": [128, 352], "depth_downsample": 16, "prev_frame": False, "lidar": True, "radar": False},
+        "data": {"input_size": [128, 352], "depth_downsample": 16, "prev_frame": False, "radar": False},
         "model": {
             "bev": _BEV_128,
             "downsample": 16,
@@ -53,7 +53,7 @@ BASE_PROFILES: dict[str, dict[str, Any]] = {
         "train": {"epochs": 20, "batch_size": 4, "lr": 5e-4, "weight_decay": 1e-2, "warmup_iters": 200, "grad_clip": 5.0, "num_workers": 2},
     },
     "nuscenes": {
-        "data": {"input_size": [256, 704], "depth_downsample": 16, "prev_frame": False, "lidar": True, "radar": False},
+        "data": {"input_size": [256, 704], "depth_downsample": 16, "prev_frame": False, "radar": False},
         "model": {
             "bev": _BEV_128,
             "downsample": 16,
@@ -74,13 +74,17 @@ _CAMERA_ONLY = ("downsample", "depth_bins", "backbone", "neck_channels", "contex
 
 
 def camera_profiles(data: dict[str, Any] | None = None, **model: Any) -> dict[str, dict[str, Any]]:
-    """The base profiles for a camera student, with ``model`` keys and ``data`` keys overridden in every profile."""
+    """The base profiles for a camera student, with ``model`` keys and ``data`` keys overridden in every profile.
+
+    Students do not consume LiDAR points (``data.lidar = False``); depth supervision reads
+    the batch's depth maps, which the Dataset always provides.
+    """
     out = {}
     for name, base in BASE_PROFILES.items():
         prof = copy.deepcopy(base)
         prof["model"].pop("pillars")
         prof["model"].update(copy.deepcopy(model))
-        prof["data"].update(data or {})
+        prof["data"].update({"lidar": False, "camera": True, **(data or {})})
         out[name] = prof
     return out
 
@@ -93,5 +97,6 @@ def lidar_profiles(**model: Any) -> dict[str, dict[str, Any]]:
         for key in _CAMERA_ONLY:
             prof["model"].pop(key, None)
         prof["model"].update(copy.deepcopy(model))
+        prof["data"].update({"lidar": True, "camera": False})
         out[name] = prof
     return out
