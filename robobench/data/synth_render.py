@@ -57,7 +57,8 @@ def make_ground(scene: Scene) -> GroundTexture:
     x0, x1 = scene.road_len
     w = int(np.ceil((x1 - x0) / TEXTURE_RES))
     h = int(np.ceil(2 * TEXTURE_HALF_WIDTH / TEXTURE_RES))
-    ys = TEXTURE_HALF_WIDTH - (np.arange(h) + 0.5) * TEXTURE_RES  # local y of each texture row
+    # Layout y of each texture row (the layout constants are before the scene's lateral stretch).
+    ys = (TEXTURE_HALF_WIDTH - (np.arange(h) + 0.5) * TEXTURE_RES) / scene.y_scale
     xs = x0 + (np.arange(w) + 0.5) * TEXTURE_RES
     ay = np.abs(ys)[:, None]
     asphalt = np.array([0.30, 0.30, 0.31]) * rng.uniform(0.75, 1.2)
@@ -208,6 +209,26 @@ def _shadow_polygons(corners: np.ndarray, sun: np.ndarray, r: np.ndarray, t: np.
     return out
 
 
+def _paint_order(cub: Cuboids, cand: np.ndarray, cam_pos: np.ndarray) -> np.ndarray:
+    """Far-to-near order of cuboids ``cand``: objects by centre distance, and the parts of one
+    actor by the distance of their nearest point (so a body covers the wheels beneath it)."""
+    group_ctr = cub.center[cand].copy()
+    owners = cub.owner[cand]
+    actor = owners >= 0
+    if actor.any():
+        _, inv = np.unique(owners[actor], return_inverse=True)
+        sums = np.zeros((inv.max() + 1, 3))
+        np.add.at(sums, inv, cub.center[cand][actor])
+        group_ctr[actor] = (sums / np.bincount(inv)[:, None])[inv]
+    group_dist = np.linalg.norm(group_ctr - cam_pos, axis=1)
+    c, s = np.cos(cub.yaw[cand]), np.sin(cub.yaw[cand])
+    rel = cam_pos - cub.center[cand]
+    local = np.column_stack([c * rel[:, 0] + s * rel[:, 1], -s * rel[:, 0] + c * rel[:, 1], rel[:, 2]])
+    half = cub.half[cand]
+    near_dist = np.linalg.norm(local - np.clip(local, -half, half), axis=1)
+    return np.lexsort((-near_dist, -group_dist))
+
+
 def _draw_cuboids(img: np.ndarray, ids: np.ndarray | None, cub: Cuboids, corners: np.ndarray, in_range: np.ndarray,
                   r: np.ndarray, t: np.ndarray, cam_pos: np.ndarray, k: np.ndarray, light) -> None:
     """Fill the camera-facing faces of the cuboids far to near (vectorised culling and shading)."""
@@ -215,7 +236,7 @@ def _draw_cuboids(img: np.ndarray, ids: np.ndarray | None, cub: Cuboids, corners
     cand = np.flatnonzero(in_range & (cam_corners[..., 2].max(axis=1) > NEAR))
     if not len(cand):
         return
-    cand = cand[np.argsort(-np.linalg.norm(cub.center[cand] - cam_pos, axis=1))]
+    cand = cand[_paint_order(cub, cand, cam_pos)]
     h, w = img.shape[:2]
     cy, sy = np.cos(cub.yaw[cand])[:, None], np.sin(cub.yaw[cand])[:, None]
     nx, ny, nz = _FACE_NORMALS[:, 0], _FACE_NORMALS[:, 1], _FACE_NORMALS[:, 2]

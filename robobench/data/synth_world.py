@@ -208,6 +208,7 @@ class Scene:
     heading: float           # global yaw of the local +x axis
     ego_speed: float
     ego_lane_y: float
+    y_scale: float  # lateral stretch of the street layout (1 = the constants above)
     actors: list[Actor]
     clutter: Cuboids
     lighting: Lighting
@@ -324,10 +325,14 @@ def build_scene(index: int, name: str, n_frames: int, seed: int, density: float 
     lo, hi = -75.0, x_end + 75.0
     heading = float(rng.uniform(-np.pi, np.pi))
     origin = rng.uniform(-1500, 1500, 2)
+    # Street width varies between scenes (lateral positions scale, object sizes do not) and
+    # the ego drives in either right-hand lane, so objects sit at varying lateral offsets.
+    y_scale = float(rng.uniform(1.0, 1.15))
+    ego_k = int(rng.integers(len(LANES_Y)))
     c, s = np.cos(heading), np.sin(heading)
 
     def g(xy: tuple[float, float] | np.ndarray) -> np.ndarray:
-        xy = np.asarray(xy, float)
+        xy = np.asarray(xy, float) * (1.0, y_scale)
         return np.array([c * xy[0] - s * xy[1], s * xy[0] + c * xy[1]]) + origin
 
     def gv(v: tuple[float, float]) -> np.ndarray:
@@ -345,7 +350,7 @@ def build_scene(index: int, name: str, n_frames: int, seed: int, density: float 
         for k, lane_y in enumerate(LANES_Y):
             y = side * lane_y
             direction = 1 if side < 0 else -1
-            ego_lane = side < 0 and k == 0
+            ego_lane = side < 0 and k == ego_k
             speed = ego_speed if ego_lane else (0.0 if (stopped_scene and side < 0) else float(rng.uniform(4.0, 12.0)))
             attr_moving = "vehicle.moving" if speed > 0 else "vehicle.stopped"
             span_lo, span_hi = lo - 12 * abs(speed) * duration / 10 - 60, hi + 60
@@ -462,7 +467,8 @@ def build_scene(index: int, name: str, n_frames: int, seed: int, density: float 
     clutter = _clutter(rng, lo - 40, hi + 40, bands)
     light = _lighting(rng)
     return Scene(name=name, index=index, n_frames=n_frames, origin=origin, heading=heading, ego_speed=ego_speed,
-                 ego_lane_y=-LANES_Y[0], actors=actors, clutter=_to_global(clutter, heading, origin), lighting=light,
+                 ego_lane_y=-LANES_Y[ego_k] * y_scale, y_scale=y_scale, actors=actors,
+                 clutter=_to_global(clutter, heading, origin, y_scale), lighting=light,
                  road_len=(lo - 40, hi + 40), look_seed=int(rng.integers(2**31)),
                  description=("ego waiting" if stopped_scene else f"ego driving at {ego_speed:.1f} m/s")
                  + f", construction zone on the {'left' if zone_side > 0 else 'right'}")
@@ -517,11 +523,12 @@ def _clutter(rng: np.random.Generator, lo: float, hi: float, bands: dict) -> Cub
     return Cuboids(np.array(centers), np.array(halves), np.array(yaws), np.array(colors), np.array(refl), np.full(n, -1))
 
 
-def _to_global(cub: Cuboids, heading: float, origin: np.ndarray) -> Cuboids:
+def _to_global(cub: Cuboids, heading: float, origin: np.ndarray, y_scale: float) -> Cuboids:
     c, s = np.cos(heading), np.sin(heading)
     ctr = cub.center.copy()
-    ctr[:, 0] = c * cub.center[:, 0] - s * cub.center[:, 1] + origin[0]
-    ctr[:, 1] = s * cub.center[:, 0] + c * cub.center[:, 1] + origin[1]
+    ly = cub.center[:, 1] * y_scale
+    ctr[:, 0] = c * cub.center[:, 0] - s * ly + origin[0]
+    ctr[:, 1] = s * cub.center[:, 0] + c * ly + origin[1]
     return Cuboids(ctr, cub.half, cub.yaw + heading, cub.color, cub.reflect, cub.owner)
 
 
