@@ -1,8 +1,11 @@
 """Fast vs reference corruption engine, timed in the same run on 1600x900 views.
 
 Single thread (OpenCV and BLAS/OpenMP pools limited to 1) so the ratio measures the
-algorithms, not the core count. Per corruption and level it prints the median time of
-each engine over ``--repeats`` calls and the speed-up, then the geometric mean.
+algorithms, not the core count. Times are the CPU time of this process
+(``time.process_time``), which other jobs on a shared machine disturb far less than
+wall-clock time; with one thread it equals wall-clock time on an idle machine. Per
+corruption and level it prints the median time of each engine over ``--repeats`` calls
+and the speed-up, then the geometric mean.
 Single-view corruptions are timed on one view, CameraCrash/FrameLost on the six views
 of one sample.
 
@@ -29,9 +32,9 @@ def _median_seconds(fn: Callable[[int], object], repeats: int) -> float:
     fn(-1)  # warm-up (imports, cached tables)
     times = []
     for r in range(repeats):
-        start = time.perf_counter()
+        start = time.process_time()
         fn(r)
-        times.append(time.perf_counter() - start)
+        times.append(time.process_time() - start)
     return statistics.median(times)
 
 

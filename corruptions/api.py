@@ -177,9 +177,8 @@ def corrupt_views(
             from corruptions import reference
 
             return reference.blank_views(views, blank)
-        out = np.zeros_like(views)
+        out = np.empty_like(views)
         for i in range(n):
-            if i not in blank:
-                out[i] = views[i]
+            out[i] = 0 if i in blank else views[i]
         return out
     return np.stack([_single(views[i], canon, sev, seed, sample_token, cameras[i], engine) for i in range(n)])

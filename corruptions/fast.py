@@ -28,6 +28,7 @@ The semantics re-derived here (see ``imagecorruptions`` 1.1.2 and RoboBEV):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import lru_cache
 
 import cv2
@@ -40,9 +41,18 @@ from corruptions import params
 
 
 def _floor_u8(values: np.ndarray) -> np.ndarray:
-    """``np.uint8(clip(values, 0, 255))`` with truncation, as the reference's final cast."""
-    np.clip(values, 0, 255, out=values)
+    """``np.uint8(min(values, 255))`` (truncating, as the reference's final cast) for values >= 0."""
+    np.minimum(values, np.float32(255), out=values)
     return values.astype(np.uint8)
+
+
+def per_channel(image: np.ndarray, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Apply ``fn`` (uint8 H x W plane -> uint8 plane) to each colour plane.
+
+    Working on contiguous planes keeps numpy's inner loops long; broadcasting an H x W
+    array against H x W x 3 makes the innermost loop 3 elements long and several times slower.
+    """
+    return cv2.merge([fn(plane) for plane in cv2.split(image)])
 
 
 def line_kernel_taps(radius: int, sigma: float, angle: float, shape: tuple[int, int]) -> list[tuple[int, int, float]]:
@@ -154,7 +164,7 @@ def low_light(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.
     one for the Poisson count, one for the Gaussian read noise.
     """
     lo, hi = int(image.min()), int(image.max())
-    words = np.frombuffer(rng.bytes(4 * image.size), dtype=np.uint32).reshape(image.shape)
+    words = rng.bit_generator.random_raw((image.size + 1) // 2).view(np.uint32)[: image.size].reshape(image.shape)
     mask = np.uint32((1 << _QUANTILE_BITS) - 1)
     index = (image.astype(np.uint32) << _QUANTILE_BITS) | (words & mask)
     counts = _poisson_table(severity, lo, hi)[index]
@@ -169,53 +179,83 @@ def _next_power_of_two(x: int) -> int:
     return 1 if x == 0 else 2 ** (x - 1).bit_length()
 
 
-def plasma_fractal(mapsize: int, decay: float, rng: np.random.Generator) -> np.ndarray:
-    """Diamond-square height map (mapsize x mapsize, toroidal), normalised to [0, 1].
+def _refine(lattice: np.ndarray, wibble: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One diamond-square step on a toroidal lattice: the new centre, top-edge and left-edge points.
 
-    Starts from one corner value 0; at each level every new point is the mean of its four
-    lattice neighbours plus ``w * U(-w, w)``, with ``w = 100`` divided by ``decay`` per
-    level. Works on the lattice of the current level (a half-size array) in float32
-    instead of strided writes into the full float64 map.
+    Each new point is the mean of its four neighbours (lattice corners for a centre; two
+    lattice points along the edge and the two centres across it for an edge midpoint)
+    plus ``w * U(-w, w)``.
     """
+    n = lattice.shape[0]
+    noise = rng.random((3, n, n), dtype=np.float32)
+    noise *= np.float32(2 * wibble * wibble)
+    noise -= np.float32(wibble * wibble)
+    corners = lattice + np.roll(lattice, -1, axis=0)
+    corners += np.roll(corners, -1, axis=1)
+    centre = corners * np.float32(0.25) + noise[0]
+    top = (centre + np.roll(centre, 1, axis=0) + lattice + np.roll(lattice, -1, axis=1)) * np.float32(0.25)
+    top += noise[1]
+    left = (centre + np.roll(centre, 1, axis=1) + lattice + np.roll(lattice, -1, axis=0)) * np.float32(0.25)
+    left += noise[2]
+    return centre, top, left
+
+
+def _interleave(
+    lattice: np.ndarray, centre: np.ndarray, top: np.ndarray, left: np.ndarray, rows: int, cols: int
+) -> np.ndarray:
+    """The finer map's top-left ``rows x cols`` window from the four point sets of a step."""
+    out = np.empty((rows, cols), np.float32)
+    r0, r1, c0, c1 = (rows + 1) // 2, rows // 2, (cols + 1) // 2, cols // 2
+    out[0::2, 0::2] = lattice[:r0, :c0]
+    out[1::2, 1::2] = centre[:r1, :c1]
+    out[0::2, 1::2] = top[:r0, :c1]
+    out[1::2, 0::2] = left[:r1, :c0]
+    return out
+
+
+def plasma_fractal(mapsize: int, decay: float, rng: np.random.Generator, window: tuple[int, int] | None = None) -> np.ndarray:
+    """Diamond-square height map on a toroidal ``mapsize`` square, normalised to [0, 1].
+
+    Starts from one corner value 0; at each level ``w`` (initially 100) is divided by
+    ``decay``. Works level by level on the current lattice in float32. The whole map is
+    generated (its minimum and maximum define the normalisation) but only the top-left
+    ``window`` (rows, cols; default: all) of the finest level is assembled.
+    """
+    rows, cols = window if window is not None else (mapsize, mapsize)
     lattice = np.zeros((1, 1), np.float32)
     wibble = 100.0
-    while lattice.shape[0] < mapsize:
-        n = lattice.shape[0]
-        noise = rng.random((3, n, n), dtype=np.float32)
-        noise *= np.float32(2 * wibble * wibble)
-        noise -= np.float32(wibble * wibble)
-        corners = lattice + np.roll(lattice, -1, axis=0)
-        corners += np.roll(corners, -1, axis=1)
-        centre = corners * np.float32(0.25) + noise[0]
-        # Edge midpoints: two lattice neighbours along the edge, two centres across it.
-        top = (centre + np.roll(centre, 1, axis=0) + lattice + np.roll(lattice, -1, axis=1)) * np.float32(0.25)
-        top += noise[1]
-        left = (centre + np.roll(centre, 1, axis=1) + lattice + np.roll(lattice, -1, axis=0)) * np.float32(0.25)
-        left += noise[2]
-        finer = np.empty((2 * n, 2 * n), np.float32)
-        finer[0::2, 0::2] = lattice
-        finer[1::2, 1::2] = centre
-        finer[0::2, 1::2] = top
-        finer[1::2, 0::2] = left
-        lattice = finer
+    if mapsize == 1:
+        return np.zeros((rows, cols), np.float32)
+    while 2 * lattice.shape[0] < mapsize:
+        lattice = _interleave(lattice, *_refine(lattice, wibble, rng), 2 * lattice.shape[0], 2 * lattice.shape[0])
         wibble /= decay
-    lattice -= lattice.min()
-    lattice /= lattice.max()
-    return lattice
+    parts = (lattice, *_refine(lattice, wibble, rng))
+    low = min(float(p.min()) for p in parts)
+    high = max(float(p.max()) for p in parts)
+    out = _interleave(*parts, rows, cols)
+    out -= np.float32(low)
+    out *= np.float32(1.0 / (high - low))
+    return out
 
 
 def fog(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
-    """Fog: add a scaled plasma fractal, rescale by ``max / (max + strength)``."""
+    """Fog: add a scaled plasma fractal, rescale by ``max / (max + strength)``.
+
+    The result lies in [0, max] by construction, so no clipping is needed before the cast.
+    """
     strength, decay = params.FOG[severity - 1]
     h, w = image.shape[:2]
-    plasma = plasma_fractal(_next_power_of_two(max(h, w, 3)), decay, rng)[:h, :w]
+    plasma = plasma_fractal(_next_power_of_two(max(h, w, 3)), decay, rng, window=(h, w))
     peak = float(image.max()) / 255.0
     scale = np.float32(peak / (peak + strength))
-    haze = plasma * np.float32(255.0 * strength) * scale
-    out = image.astype(np.float32)
-    out *= scale
-    out += haze[:, :, None]
-    return _floor_u8(out)
+    plasma *= np.float32(255.0 * strength) * scale
+
+    def plane(x: np.ndarray) -> np.ndarray:
+        out = np.multiply(x, scale, dtype=np.float32)
+        out += plasma
+        return out.astype(np.uint8)
+
+    return per_channel(image, plane)
 
 
 # ----------------------------------------------------------------------------- MotionBlur
@@ -224,7 +264,9 @@ def fog(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarra
 def motion_blur_at(image: np.ndarray, severity: int, angle: float) -> np.ndarray:
     """Deterministic part of MotionBlur: the line kernel at a given angle (degrees)."""
     radius, sigma = params.MOTION_BLUR[severity - 1]
-    return _floor_u8(apply_taps(image, line_kernel_taps(radius, sigma, angle, image.shape[:2])))
+    # Non-negative weights summing to at most 1: the result stays in [0, 255] (up to rounding,
+    # which the truncating cast absorbs), so no clipping.
+    return apply_taps(image, line_kernel_taps(radius, sigma, angle, image.shape[:2])).astype(np.uint8)
 
 
 def motion_blur(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
@@ -263,14 +305,20 @@ def snow(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarr
     flakes = np.rint(flakes[:h, :w] * np.float32(255.0))
     flakes += flakes[::-1, ::-1]
     # Blend towards max(x, 1.5 gray + 0.5): x + (1 - weight) * relu(1.5 gray + 0.5 - x), in grey levels.
-    pixels = image.astype(np.float32)
-    lifted = cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY) * np.float32(1.5) + np.float32(127.5)
-    out = lifted[:, :, None] - pixels
-    np.maximum(out, 0, out=out)
-    out *= np.float32(1.0 - weight)
-    out += pixels
-    out += flakes[:, :, None]
-    return _floor_u8(out)
+    lifted = cv2.cvtColor(image.astype(np.float32), cv2.COLOR_RGB2GRAY)
+    lifted *= np.float32(1.5)
+    lifted += np.float32(127.5)
+    lift_weight = np.float32(1.0 - weight)
+
+    def plane(x: np.ndarray) -> np.ndarray:
+        out = np.subtract(lifted, x, dtype=np.float32)
+        np.maximum(out, 0, out=out)
+        out *= lift_weight
+        out += x
+        out += flakes
+        return _floor_u8(out)
+
+    return per_channel(image, plane)
 
 
 # ----------------------------------------------------------------------------- registry
