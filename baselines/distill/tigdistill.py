@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -88,7 +89,7 @@ def object_id_map(
     return out.view(n, h, w)
 
 
-def object_id_maps(batch: dict, downsample: int, depth_range: tuple[float, float]) -> torch.Tensor:
+def object_id_maps(batch: dict[str, Any], downsample: int, depth_range: tuple[float, float]) -> torch.Tensor:
     """``(B, N, h, w)`` object-id maps for a contract batch (``points``, ``gt_boxes``, calibration, ``imgs``)."""
     height, width = batch["imgs"].shape[-2:]
     maps = []
