@@ -341,10 +341,11 @@ def snow(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarr
     flakes = apply_taps(flakes, line_kernel_taps(radius, sigma, angle, flakes.shape))
     flakes = np.rint(flakes[:h, :w] * np.float32(255.0))
     flakes += flakes[::-1, ::-1]
-    # Blend towards max(x, 1.5 gray + 0.5): x + (1 - weight) * relu(1.5 gray + 0.5 - x), in grey levels.
-    lifted = cv2.cvtColor(image.astype(np.float32), cv2.COLOR_RGB2GRAY)
-    lifted *= np.float32(1.5)
-    lifted += np.float32(127.5)
+    # Blend towards max(x, 1.5 gray + 0.5): x + (1 - weight) * relu(1.5 gray + 0.5 - x), in grey
+    # levels, with gray = 0.299 R + 0.587 G + 0.114 B (OpenCV's RGB2GRAY weights).
+    red, green, blue = cv2.split(image)
+    lifted = cv2.addWeighted(red, 1.5 * 0.299, green, 1.5 * 0.587, 127.5, dtype=cv2.CV_32F)
+    cv2.addWeighted(lifted, 1.0, blue, 1.5 * 0.114, 0.0, dst=lifted, dtype=cv2.CV_32F)
     lift_weight = np.float32(1.0 - weight)
 
     def plane(x: np.ndarray) -> np.ndarray:
@@ -355,7 +356,7 @@ def snow(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarr
         out += flakes
         return _floor_u8(out)
 
-    return per_channel(image, plane)
+    return cv2.merge([plane(red), plane(green), plane(blue)])
 
 
 # ----------------------------------------------------------------------------- registry
