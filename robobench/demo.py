@@ -7,6 +7,7 @@ or incomplete), load it through the devkit and print a validation summary.
 from __future__ import annotations
 
 import argparse
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def run_demo(data_dir: Path) -> int:
     data_dir = Path(data_dir)
     if not world_is_complete(data_dir):
         print(f"generating the default synthetic world into {data_dir} ...")
-        generate(data_dir, preset="default", seed=0, progress=True)
+        generate(data_dir, preset="default", seed=0, workers=min(4, os.cpu_count() or 1), progress=True)
     nusc = open_nuscenes(data_dir, VERSION)
     missing = [sd["filename"] for sd in nusc.sample_data if not (data_dir / sd["filename"]).is_file()]
     size = sum(p.stat().st_size for p in data_dir.rglob("*") if p.is_file())

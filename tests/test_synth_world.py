@@ -170,7 +170,8 @@ def test_lidar_points_land_on_their_object_in_the_images(nusc, tiny_world):
             hits += int((ids[uv[1, ok], uv[0, ok]] == actor).sum())
             total += int(ok.sum())
     assert total > 200
-    assert hits / total >= 0.85
+    # 97 % measured; the rest is motion between the LiDAR and camera times, and edges.
+    assert hits / total >= 0.93, (hits, total)
 
 
 def test_scene_layout_depends_on_seed():
@@ -182,8 +183,9 @@ def test_scene_layout_depends_on_seed():
 
 @pytest.mark.slow
 def test_same_seed_same_files(tiny_world, tmp_path):
-    """Generating again with the same preset and seed gives byte-identical tables and sensor files."""
-    other = generate(tmp_path / "again", preset="tiny", seed=0)
+    """Generating again with the same preset and seed gives byte-identical tables and sensor files,
+    also when scenes are generated in parallel processes."""
+    other = generate(tmp_path / "again", preset="tiny", seed=0, workers=2)
     version = tiny_world.version
     for table in (*TABLES, "splits"):
         assert filecmp.cmp(tiny_world.dataroot / version / f"{table}.json", other / version / f"{table}.json",

@@ -69,7 +69,7 @@ def render_sample(nusc: NuScenes, sample_token: str, out: Path, bev_range: float
     missing = [ch for ch in (*CAMERAS, LIDAR) if ch not in sample["data"]]
     if missing:
         raise UserError(f"sample {sample_token} has no data for {', '.join(missing)}")
-    fig = plt.figure(figsize=(22, 8.5), dpi=90)
+    fig = plt.figure(figsize=(22, 6.6), dpi=90)
     grid = fig.add_gridspec(2, 4, width_ratios=[1, 1, 1, 1.05], wspace=0.03, hspace=0.06)
     for i, ch in enumerate(_LAYOUT):
         ax = fig.add_subplot(grid[i // 3, i % 3])
@@ -88,7 +88,7 @@ def render_sample(nusc: NuScenes, sample_token: str, out: Path, bev_range: float
     ax = fig.add_subplot(grid[:, 3])
     _render_bev(nusc, sample, ax, bev_range)
     scene = nusc.get("scene", sample["scene_token"])
-    fig.suptitle(f"{nusc.version}  {scene['name']}  sample {sample_token}  ({len(sample['anns'])} boxes)", fontsize=12)
+    fig.suptitle(f"{nusc.version}  {scene['name']}  sample {sample_token}  ({len(sample['anns'])} boxes)", fontsize=12, y=0.99)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, bbox_inches="tight")
@@ -102,7 +102,7 @@ def _render_bev(nusc: NuScenes, sample: dict, ax, bev_range: float) -> None:
     pc = LidarPointCloud.from_file(_sample_file(nusc, lidar_sd))
     pc.transform(_sensor_to_ego(nusc, lidar_sd))
     near = np.max(np.abs(pc.points[:2]), axis=0) < bev_range
-    ax.scatter(pc.points[0, near], pc.points[1, near], c=np.clip(pc.points[2, near], -0.5, 4), s=0.15, cmap="viridis")
+    ax.scatter(pc.points[0, near], pc.points[1, near], c=np.clip(pc.points[2, near], -0.2, 3), s=0.3, cmap="viridis")
     ref_pose = nusc.get("ego_pose", nusc.get("sample_data", lidar_sd)["ego_pose_token"])
     global_to_ref = np.linalg.inv(transform_matrix(ref_pose["translation"], Quaternion(ref_pose["rotation"])))
     for ch in RADARS:
@@ -118,7 +118,7 @@ def _render_bev(nusc: NuScenes, sample: dict, ax, bev_range: float) -> None:
         xyz = to_ref[:3, :3] @ rpc.points[:3] + to_ref[:3, 3:4]
         vel = to_ref[:2, :2] @ rpc.points[8:10]
         ax.scatter(xyz[0], xyz[1], s=14, c="red", marker="o", edgecolors="white", linewidths=0.4, zorder=4)
-        ax.quiver(xyz[0], xyz[1], vel[0], vel[1], color="red", angles="xy", scale_units="xy", scale=0.5, width=0.002,
+        ax.quiver(xyz[0], xyz[1], vel[0], vel[1], color="red", angles="xy", scale_units="xy", scale=1.0, width=0.002,
                   zorder=4)
     for ann_token in sample["anns"]:
         box = nusc.get_box(ann_token)

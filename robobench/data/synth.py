@@ -38,7 +38,7 @@ from robobench.data.synth_sensors import (
     rot_z,
     write_radar_pcd,
 )
-from robobench.data.synth_world import CLASS_SPECS, KEYFRAME_DT, Scene, build_scene
+from robobench.data.synth_world import CLASS_SPECS, KEYFRAME_DT, build_scene
 from robobench.errors import UserError
 
 VERSION = "v1.0-synth"

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from robobench.data.synth_sensors import SensorCalib
-from robobench.data.synth_world import BIKE_Y, BUILDING_Y, CURB_Y, LANES_Y, PARK_Y, Cuboids, Scene
+from robobench.data.synth_world import BIKE_Y, BUILDING_Y, CURB_Y, LANES_Y, Cuboids, Scene
 
 TEXTURE_RES = 0.08  # metres per ground-texture pixel
 TEXTURE_HALF_WIDTH = 30.0  # the texture covers |local y| <= this
