@@ -67,7 +67,8 @@ class Cell:
 
     ``needs`` are the ids of cells that must succeed first (an eval cell needs its
     model's train cell; a distilled model's train cell needs its teacher's).
-    ``teacher_dir`` is the teacher model's directory for distillation entries.
+    ``teacher_dir`` is the teacher model's directory for distillation entries;
+    ``overrides`` (JSON) are the request's config overrides (``--set``), part of the hash.
     """
 
     kind: str  # "train" | "eval"
@@ -82,6 +83,7 @@ class Cell:
     teacher_dir: Path | None = None
     needs: tuple[str, ...] = ()
     evaluate: bool = True  # train cells: False for a teacher trained only to distil from
+    overrides: str = "{}"  # JSON of config overrides deep-merged into every entry's profile config
 
     @property
     def id(self) -> str:
@@ -147,13 +149,22 @@ def code_version(root: Path | None = None, parts: Sequence[str] = CODE_PARTS, ex
 
 
 def config_hash(
-    entry: Entry, *, profile: str, train_mode: str, seed: int, dataset_id: str, code: str, teacher_hash: str | None
+    entry: Entry,
+    *,
+    profile: str,
+    train_mode: str,
+    seed: int,
+    dataset_id: str,
+    code: str,
+    teacher_hash: str | None,
+    overrides: dict[str, Any] | None = None,
 ) -> str:
     """Hash of everything that determines a trained model's numbers."""
     return _digest(
         {
             "entry": entry.name,
             "config": entry.config(profile),
+            "overrides": overrides or {},
             "profile": profile,
             "train_mode": train_mode,
             "seed": seed,
@@ -177,6 +188,7 @@ def plan_cells(
     dataset_id: str,
     out: Path,
     code: str,
+    overrides: dict[str, Any] | None = None,
     lookup: Callable[[str], Entry] = get_entry,
 ) -> list[Cell]:
     """Every cell of the sweep, teachers' train cells before their students', each model's
@@ -190,6 +202,7 @@ def plan_cells(
         if dup:
             raise UserError(f"{name}(s) {', '.join(dup)} given twice")
     requested = set(entries)
+    overrides_json = json.dumps(overrides or {}, sort_keys=True)
     cells: list[Cell] = []
     hashes: dict[tuple[str, str, int], Cell] = {}
     for name in teacher_order(entries):
@@ -199,7 +212,7 @@ def plan_cells(
                 teacher = hashes.get((entry.teacher, mode, seed)) if entry.teacher else None
                 h = config_hash(
                     entry, profile=profile, train_mode=mode, seed=seed, dataset_id=dataset_id, code=code,
-                    teacher_hash=teacher.config_hash if teacher else None,
+                    teacher_hash=teacher.config_hash if teacher else None, overrides=overrides,
                 )
                 train = Cell(
                     "train", name, mode, seed, profile, dataset_id, h,
@@ -207,12 +220,14 @@ def plan_cells(
                     teacher_dir=teacher.model_dir if teacher else None,
                     needs=(teacher.id,) if teacher else (),
                     evaluate=name in requested,
+                    overrides=overrides_json,
                 )
                 hashes[(name, mode, seed)] = train
                 cells.append(train)
                 if name in requested:
                     cells += [
-                        Cell("eval", name, mode, seed, profile, dataset_id, h, train.model_dir, condition=c, needs=(train.id,))
+                        Cell("eval", name, mode, seed, profile, dataset_id, h, train.model_dir, condition=c,
+                             needs=(train.id,), overrides=overrides_json)
                         for c in conds
                     ]
     return cells
@@ -398,6 +413,7 @@ class SweepRequest:
     seeds: list[int] = field(default_factory=lambda: [0])
     conditions: list[str] = field(default_factory=lambda: [str(c) for c in all_conditions()])
     profile: str = "quick"
+    overrides: dict[str, Any] = field(default_factory=dict)
     executor: str = "local"
     workers: int = 1
     ray_address: str | None = None
@@ -433,7 +449,7 @@ def sweep(
     code = code if code is not None else code_version(extra=extra)
     planned = plan_cells(
         request.entries, train_modes=request.train_modes, seeds=request.seeds, conditions=request.conditions,
-        profile=request.profile, dataset_id=dataset_id, out=ctx.out, code=code,
+        profile=request.profile, dataset_id=dataset_id, out=ctx.out, code=code, overrides=request.overrides,
     )
     store.add_entries([get_entry(n).record() for n in names])
     todo = prune(planned, store.keys())
@@ -455,7 +471,7 @@ EVAL_CORRUPTION_SEED = 0
 @functools.lru_cache(maxsize=2)
 def _evaluator(dataroot: str, version: str, split: str) -> Any:
     """One :class:`DetectionEvaluator` per (dataset, split) and process: the GT is prepared once."""
-    from robobench.evaluate import open_nuscenes
+    from robobench.data.nusc import open_nuscenes
     from robobench.metrics.detection import DetectionEvaluator
 
     return DetectionEvaluator(open_nuscenes(dataroot, version), split)
@@ -465,8 +481,9 @@ def run_cell(cell: Cell, ctx: SweepContext) -> dict[str, Any]:
     """Train (:func:`robobench.train.train_entry`) or evaluate one cell for real.
 
     Train cells train into ``cell.model_dir`` with ``resume=True``, so a killed
-    training continues and a finished one is reused. A distillation entry's
-    config gets ``teacher_checkpoint`` (its teacher's final checkpoint). Eval cells
+    training continues and a finished one is reused; the cell's overrides are
+    deep-merged into the profile config, and a distillation entry's config gets
+    ``teacher_checkpoint`` (the path of its teacher's final checkpoint). Eval cells
     run :func:`robobench.predict.predict` under the cell's condition (results JSON
     kept in ``model_dir/results``) and score it with the process's cached
     :class:`~robobench.metrics.detection.DetectionEvaluator`.
@@ -480,7 +497,9 @@ def run_cell(cell: Cell, ctx: SweepContext) -> dict[str, Any]:
     if ctx.threads:
         torch.set_num_threads(ctx.threads)
     if cell.kind == "train":
-        overrides = {"teacher_checkpoint": str(cell.teacher_dir / FINAL_CKPT)} if cell.teacher_dir else {}
+        overrides = json.loads(cell.overrides)
+        if cell.teacher_dir is not None:
+            overrides["teacher_checkpoint"] = str(cell.teacher_dir / FINAL_CKPT)
         final = train_entry(
             cell.entry, cell.profile, cell.train_mode, cell.seed, dataroot=ctx.dataroot, version=ctx.version,
             out_dir=cell.model_dir, resume=True, overrides=overrides, progress=False,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import statistics
 import sys
 from collections import defaultdict
@@ -31,6 +32,8 @@ def register(subparsers: Any) -> None:
     s.add_argument("--entry-file", action="append", default=[], metavar="F", help="a .py file registering entries")
     s.add_argument("--train-modes", type=_csv, default=[TrainMode.CLEAN.value], help="clean,corrupted (default clean)")
     s.add_argument("--profile", default="quick", help="entry profile: quick | full | ... (default quick)")
+    s.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value of every entry, e.g. train.epochs=2 (VALUE parsed as JSON); repeatable")
     s.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated seeds (default 0)")
     s.add_argument("--conditions", type=_csv, default=None, help="e.g. clean,Fog:hard (default: clean + 24 corrupted)")
     s.add_argument("--executor", choices=("local", "ray"), default="local")
@@ -55,6 +58,27 @@ def _seeds(text: str) -> list[int]:
         return [int(t) for t in _csv(text)]
     except ValueError:
         raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}") from None
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``["train.epochs=2", "model.backbone.width=8"]`` -> nested dict (values parsed as JSON, else text)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
+            raise UserError(f"bad --set {item!r}; write KEY=VALUE with a dotted key, e.g. train.epochs=2")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise UserError(f"--set {item!r} conflicts with another --set of {part!r}")
+        node[parts[-1]] = value
+    return out
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -171,6 +195,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     request = SweepRequest(
         entries=names, train_modes=args.train_modes, seeds=args.seeds,
         conditions=args.conditions or [str(c) for c in all_conditions()], profile=args.profile,
+        overrides=parse_overrides(args.overrides),
         executor=args.executor, workers=args.workers, ray_address=args.ray_address,
     )
     ctx = SweepContext(

@@ -27,6 +27,7 @@ from robobench.registry import register_entry
 from robobench.store import ResultStore, row_key
 from robobench.sweep import (
     InlineExecutor,
+    code_version,
     SweepContext,
     SweepRequest,
     make_executor,
@@ -119,6 +120,25 @@ def test_plan_orders_teachers_first_and_hashes_what_matters(entries, tmp_path):
     changed = {c.id: c.config_hash for c in plan(tmp_path) if c.kind == "train"}
     assert changed["train/stud/clean/seed0"] == base["train/stud/clean/seed0"]
     assert changed["train/stud-kd/clean/seed0"] != base["train/stud-kd/clean/seed0"]
+
+
+def test_code_version_follows_the_sources_that_matter(tmp_path):
+    (tmp_path / "baselines").mkdir()
+    (tmp_path / "baselines" / "model.py").write_text("WIDTH = 1\n")
+    (tmp_path / "robobench").mkdir()
+    (tmp_path / "robobench" / "sweep.py").write_text("# harness\n")
+    user_file = tmp_path / "my_method.py"
+    user_file.write_text("A = 1\n")
+    parts = ("baselines", "robobench/train.py")
+    first = code_version(tmp_path, parts, extra=[user_file])
+    assert first == code_version(tmp_path, parts, extra=[user_file]) and first.startswith("0.1.0+")
+    (tmp_path / "robobench" / "sweep.py").write_text("# harness, edited\n")
+    assert code_version(tmp_path, parts, extra=[user_file]) == first
+    (tmp_path / "baselines" / "model.py").write_text("WIDTH = 2\n")
+    second = code_version(tmp_path, parts, extra=[user_file])
+    assert second != first
+    user_file.write_text("A = 2\n")
+    assert code_version(tmp_path, parts, extra=[user_file]) != second
 
 
 def test_plan_rejects_bad_requests(entries, tmp_path):
