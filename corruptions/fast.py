@@ -97,8 +97,13 @@ def line_kernel_taps(radius: int, sigma: float, angle: float, shape: tuple[int, 
     return taps
 
 
-def apply_taps(image: np.ndarray, taps: list[tuple[int, int, float]]) -> np.ndarray:
-    """``sum_i w_i image[clamp(y - dy_i), clamp(x - dx_i)]`` as one float32 ``filter2D``."""
+def apply_taps(
+    image: np.ndarray, taps: list[tuple[int, int, float]], depth: int = cv2.CV_32F, delta: float = 0.0
+) -> np.ndarray:
+    """``delta + sum_i w_i image[clamp(y - dy_i), clamp(x - dx_i)]`` as one ``filter2D``.
+
+    ``depth`` is the OpenCV output depth; an 8-bit output is rounded and saturated.
+    """
     rows = [-dy for dy, _, _ in taps]
     cols = [-dx for _, dx, _ in taps]
     r0, c0 = min(rows + [0]), min(cols + [0])
@@ -106,7 +111,7 @@ def apply_taps(image: np.ndarray, taps: list[tuple[int, int, float]]) -> np.ndar
     for (dy, dx, w) in taps:
         kernel[-dy - r0, -dx - c0] += w
     # filter2D correlates: dst(y, x) = sum K(u, v) src(y + u - ay, x + v - ax).
-    return cv2.filter2D(image, cv2.CV_32F, kernel, anchor=(-c0, -r0), borderType=cv2.BORDER_REPLICATE)
+    return cv2.filter2D(image, depth, kernel, anchor=(-c0, -r0), delta=delta, borderType=cv2.BORDER_REPLICATE)
 
 
 # ----------------------------------------------------------------------------- Brightness
@@ -276,10 +281,7 @@ def plasma_fractal(
 
 
 def fog(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
-    """Fog: add a scaled plasma fractal, rescale by ``max / (max + strength)``.
-
-    The result lies in [0, max] by construction, so no clipping is needed before the cast.
-    """
+    """Fog: add a scaled plasma fractal, rescale by ``max / (max + strength)``."""
     strength, decay = params.FOG[severity - 1]
     h, w = image.shape[:2]
     plasma = plasma_fractal(_next_power_of_two(max(h, w, 3)), decay, rng, (h, w), out=scratch("fog.plasma", (h, w)))
@@ -288,9 +290,9 @@ def fog(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarra
     plasma *= np.float32(255.0 * strength) * scale
 
     def plane(x: np.ndarray) -> np.ndarray:
-        out = np.multiply(x, scale, dtype=np.float32, out=scratch("plane", (h, w)))
-        out += plasma
-        return out.astype(np.uint8)
+        # floor(x * scale + plasma) as a rounding of (... - 0.5), in one pass; no clipping
+        # is needed since the result lies in [0, 255 * max] by construction.
+        return cv2.addWeighted(x, float(scale), plasma, 1.0, -0.5, dtype=cv2.CV_8U)
 
     return per_channel(image, plane)
 
@@ -301,9 +303,9 @@ def fog(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarra
 def motion_blur_at(image: np.ndarray, severity: int, angle: float) -> np.ndarray:
     """Deterministic part of MotionBlur: the line kernel at a given angle (degrees)."""
     radius, sigma = params.MOTION_BLUR[severity - 1]
-    # Non-negative weights summing to at most 1: the result stays in [0, 255] (up to rounding,
-    # which the truncating cast absorbs), so no clipping.
-    return apply_taps(image, line_kernel_taps(radius, sigma, angle, image.shape[:2])).astype(np.uint8)
+    # Rounding ``v - 0.5`` to 8 bits is the reference's truncating cast of ``v`` (up to ties).
+    taps = line_kernel_taps(radius, sigma, angle, image.shape[:2])
+    return apply_taps(image, taps, depth=cv2.CV_8U, delta=-0.5)
 
 
 def motion_blur(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
