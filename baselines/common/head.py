@@ -118,14 +118,17 @@ class CenterHead(nn.Module):
         self.score_threshold = float(cfg.get("score_threshold", 0.1))
         self.max_per_sample = int(cfg.get("max_per_sample", 500))
         ch = int(cfg.get("channels", 64))
+        # CenterPoint gives every output of every task its own 3x3 conv; on a CPU-sized grid
+        # ``branch_convs: false`` predicts the outputs directly from the shared features.
+        branch = bool(cfg.get("branch_convs", True))
         self.shared = conv_bn_relu(in_channels, ch)
         self.heatmap = nn.ModuleList()
         self.reg = nn.ModuleList()
         for task in self.tasks:
-            hm = nn.Sequential(conv_bn_relu(ch, ch), nn.Conv2d(ch, len(task), 3, padding=1))
+            hm = nn.Sequential(*([conv_bn_relu(ch, ch)] if branch else []), nn.Conv2d(ch, len(task), 3, padding=1))
             nn.init.constant_(hm[-1].bias, -2.19)  # prior probability 0.1 (CenterPoint init_bias)
             self.heatmap.append(hm)
-            self.reg.append(nn.Sequential(conv_bn_relu(ch, ch), nn.Conv2d(ch, N_REG, 3, padding=1)))
+            self.reg.append(nn.Sequential(*([conv_bn_relu(ch, ch)] if branch else []), nn.Conv2d(ch, N_REG, 3, padding=1)))
 
     def forward(self, bev: torch.Tensor) -> dict[str, list[torch.Tensor]]:
         x = self.shared(bev)
