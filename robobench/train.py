@@ -235,6 +235,7 @@ class _Dist:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    owns_group: bool = False  # this call created the process group (and destroys it at the end)
 
     @property
     def main(self) -> bool:
@@ -251,9 +252,10 @@ def _init_distributed() -> _Dist:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if torch.cuda.is_available():
         torch.cuda.set_device(local_rank)
-    if not dist.is_initialized():
+    owns = not dist.is_initialized()
+    if owns:
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return _Dist(dist.get_rank(), dist.get_world_size(), local_rank)
+    return _Dist(dist.get_rank(), dist.get_world_size(), local_rank, owns)
 
 
 class _ResumableSampler(DistributedSampler):
@@ -434,6 +436,8 @@ def train_entry(
         )
     if dist.world > 1:
         torch.distributed.barrier()
+        if dist.owns_group:
+            torch.distributed.destroy_process_group()
     return final
 
 

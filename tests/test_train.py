@@ -167,6 +167,19 @@ def test_bevdet_quick_profile_loss_goes_down(tiny_world, tmp_path: Path) -> None
     assert history[-1] < history[0]
 
 
+@pytest.mark.slow
+def test_distributed_training_under_torchrun(tiny_world, tmp_path: Path) -> None:
+    """Two CPU processes (gloo) split each epoch between them and write one checkpoint."""
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", __file__,
+           str(tiny_world.dataroot), tiny_world.version, tiny_world.train_split, str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    ckpt = load_checkpoint(out / "final.pt")
+    assert ckpt["iteration"] == 3 * 2  # 6 samples / 2 processes / batch 2 = 2 iterations per epoch
+    assert json.loads((out / STATS_FILE).read_text())["world_size"] == 2
+
+
 def test_cli_reports_a_missing_dataset_in_one_line(tmp_path: Path, capsys) -> None:
     from robobench.cli import main
 
@@ -175,7 +188,7 @@ def test_cli_reports_a_missing_dataset_in_one_line(tmp_path: Path, capsys) -> No
     assert err.count("\n") == 0 and "robobench data synth" in err
 
 
-if __name__ == "__main__":  # the child process of the resume test
+if __name__ == "__main__":  # the child process of the resume and torchrun tests
     dataroot, version, split, out_dir = sys.argv[1:5]
     from types import SimpleNamespace
 
