@@ -261,3 +261,10 @@ def test_same_bytes_in_another_process() -> None:
     child = subprocess.run([sys.executable, "-c", _DIGEST_SCRIPT], capture_output=True, text=True, check=True, cwd=root)
     there = dict(line.split() for line in child.stdout.strip().splitlines())
     assert there == here
+
+
+def test_default_camera_order_is_the_batch_order() -> None:
+    # corruptions imports nothing of robobench, so it keeps its own copy of the order.
+    from robobench.constants import CAMERAS
+
+    assert DEFAULT_CAMERAS == CAMERAS
