@@ -261,31 +261,38 @@ class InlineExecutor(cf.Executor):
 
 
 class RayExecutor(cf.Executor):
-    """Runs calls as Ray tasks (``ray.init(address)``; ``None`` starts a local instance)."""
+    """Runs calls as Ray tasks (``ray.init(address)``; ``None`` starts a local instance).
 
-    def __init__(self, address: str | None = None, num_cpus: float = 1.0) -> None:
+    Each task reserves ``num_cpus`` CPUs and ``num_gpus`` GPUs of the cluster.
+    """
+
+    def __init__(self, address: str | None = None, num_cpus: float = 1.0, num_gpus: float = 0.0) -> None:
         try:
             import ray
         except ImportError:
             raise UserError("--executor ray needs Ray: pip install 'robobench[ray]'") from None
         self._ray = ray
-        if not ray.is_initialized():
+        self._owns_ray = not ray.is_initialized()  # shut down only an instance this executor started
+        if self._owns_ray:
             ray.init(address=address, include_dashboard=False, log_to_driver=False)
-        self._remote = ray.remote(num_cpus=num_cpus, max_retries=0)(_call)
+        self._remote = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=0)(_call)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future:
         return self._remote.remote(fn, *args, **kwargs).future()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        self._ray.shutdown()
+        if self._owns_ray:
+            self._ray.shutdown()
 
 
 def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return fn(*args, **kwargs)
 
 
-def make_executor(kind: str, workers: int = 1, ray_address: str | None = None) -> cf.Executor:
-    """``local`` (in-process for one worker, else a spawn process pool) or ``ray``."""
+def make_executor(
+    kind: str, workers: int = 1, ray_address: str | None = None, cpus_per_cell: float = 1.0, gpus_per_cell: float = 0.0
+) -> cf.Executor:
+    """``local`` (in-process for one worker, else a spawn process pool of ``workers``) or ``ray``."""
     if workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")
     if kind == "local":
@@ -295,7 +302,7 @@ def make_executor(kind: str, workers: int = 1, ray_address: str | None = None) -
 
         return cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
     if kind == "ray":
-        return RayExecutor(ray_address)
+        return RayExecutor(ray_address, cpus_per_cell, gpus_per_cell)
     raise UserError(f"unknown executor {kind!r}; use local or ray")
 
 
@@ -417,6 +424,8 @@ class SweepRequest:
     executor: str = "local"
     workers: int = 1
     ray_address: str | None = None
+    cpus_per_cell: float = 1.0
+    gpus_per_cell: float = 0.0
 
 
 @dataclass
@@ -454,7 +463,9 @@ def sweep(
     store.add_entries([get_entry(n).record() for n in names])
     todo = prune(planned, store.keys())
     on_plan(planned, todo)
-    executor = make_executor(request.executor, request.workers, request.ray_address)
+    executor = make_executor(
+        request.executor, request.workers, request.ray_address, request.cpus_per_cell, request.gpus_per_cell
+    )
     try:
         ran = run_cells(todo, fn, ctx, store, executor, code=code, on_done=on_done)
     finally:

@@ -39,6 +39,8 @@ def register(subparsers: Any) -> None:
     s.add_argument("--executor", choices=("local", "ray"), default="local")
     s.add_argument("--workers", type=int, default=1, help="parallel cells with --executor local (default 1: in-process)")
     s.add_argument("--ray-address", default=None, help="Ray cluster address (default: start a local instance)")
+    s.add_argument("--cpus-per-cell", type=float, default=1.0, help="CPUs each Ray task reserves (torch threads)")
+    s.add_argument("--gpus-per-cell", type=float, default=0.0, help="GPUs each Ray task reserves")
     s.add_argument("--dataroot", type=Path, default=None, help="nuScenes-format root (default: data/synth-default)")
     s.add_argument("--version", default="v1.0-synth", help="devkit version folder (default v1.0-synth)")
     s.add_argument("--split", default=None, help="evaluation split (default: synth_val / mini_val / val by version)")
@@ -197,11 +199,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         conditions=args.conditions or [str(c) for c in all_conditions()], profile=args.profile,
         overrides=parse_overrides(args.overrides),
         executor=args.executor, workers=args.workers, ray_address=args.ray_address,
+        cpus_per_cell=args.cpus_per_cell, gpus_per_cell=args.gpus_per_cell,
     )
     ctx = SweepContext(
         dataroot=Path(dataroot), version=args.version, out=out, split=split,
         entry_files=tuple(str(Path(f).resolve()) for f in args.entry_file),
-        threads=max(1, (_cpu_count() // args.workers)) if args.executor == "local" and args.workers > 1 else 0,
+        threads=_threads_per_cell(args),
     )
     store = ResultStore(db)
     bar: list[Any] = []
@@ -233,7 +236,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(format_table(["entry", "train", "seeds", "NDS", "mAP", "mRR %", f"mCE % (vs {args.ce_baseline})"],
                        summary_rows(rows, args.ce_baseline)))
     if not args.no_leaderboard:
-        _render_leaderboard(store, out / "leaderboard")
+        _render_leaderboard(store, out / "leaderboard", args.ce_baseline)
     failed = report.failed
     if failed:
         print(f"{len(failed)} cell(s) failed; their errors are in {db} (status 'failed'); rerun to retry them",
@@ -242,18 +245,26 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cpu_count() -> int:
+def _threads_per_cell(args: argparse.Namespace) -> int:
+    """Torch threads per cell: the CPUs a Ray task reserves, or this machine's CPUs shared by the
+    local workers (0 = torch's default, for one in-process worker)."""
     import os
 
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if args.executor == "ray":
+        return max(1, int(args.cpus_per_cell))
+    if args.workers == 1:
+        return 0
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cpus // args.workers)
 
 
-def _render_leaderboard(store: Any, out_dir: Path) -> None:
-    """Regenerate the HTML leaderboard when the ``leaderboard`` package provides a renderer."""
+def _render_leaderboard(store: Any, out_dir: Path, baseline: str | None) -> None:
+    """Regenerate the HTML leaderboard from the whole store (``leaderboard`` is imported lazily)."""
     try:
-        from leaderboard import render_store  # type: ignore[attr-defined]
+        from leaderboard import render_store
     except ImportError:
-        print("leaderboard renderer not available; skipped", file=sys.stderr)
+        print("leaderboard package not installed; skipped the HTML leaderboard", file=sys.stderr)
         return
-    path = render_store(store, out_dir)
-    print(f"leaderboard: {path}")
+    if baseline is not None and store.count(entry=baseline, status="ok") == 0:
+        baseline = None  # no numbers for the mCE baseline: the leaderboard shows no mCE
+    print(f"leaderboard: {render_store(store, out_dir, baseline=baseline)}")

@@ -313,9 +313,13 @@ def test_cli_sweep_summary_and_exit_code(entries, tmp_path, monkeypatch, capsys)
     expected_rr = (expected_rr + sum(rows[f"Snow:{lvl}"] for lvl in ("easy", "mid", "hard")) / (3 * rows["clean"])) / 2
     assert stud[5] == f"{100 * expected_rr:.2f}*"  # partial: 2 of 8 corruptions
     assert stud[3] == f"{rows['clean']:.4f}"
-    # Everything is done: nothing to run; a failing cell makes the exit code 1.
-    assert main(args) == 0
-    assert "0 to run" in capsys.readouterr().out
+    # Everything is done: nothing to run; the leaderboard is rendered from the store.
+    assert main(args[:-1]) == 0
+    out = capsys.readouterr().out
+    assert "0 to run" in out
+    index = Path(out.split("leaderboard: ")[1].split()[0])
+    assert index.is_file() and "stud-kd" in index.read_text()
+    # A failing cell makes the exit code 1.
     monkeypatch.setattr(sweep_mod, "run_cell", failing_cell)
     assert main([*args, "--seeds", "1"]) == 1
     assert "cell(s) failed" in capsys.readouterr().err
@@ -323,13 +327,27 @@ def test_cli_sweep_summary_and_exit_code(entries, tmp_path, monkeypatch, capsys)
 
 
 def _pool_cell(cell, ctx):
-    return fake_cell(cell, ctx) if cell.kind == "eval" else {"pid": os.getpid()}
+    return {**fake_cell(cell, ctx), "breakdown": {"pid": os.getpid()}}
+
+
+@pytest.fixture
+def local_ray():
+    """A local Ray instance on 2 CPUs that ships this module's functions by value."""
+    ray = pytest.importorskip("ray")
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+    ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
 
 
 @pytest.mark.slow
-def test_process_pool_executor(tmp_path):
-    """Two worker processes (spawn); rows are written by the driver."""
-    from robobench.sweep import Cell, run_cells
+@pytest.mark.parametrize("kind", ["local", "ray"])
+def test_parallel_executors(kind, tmp_path, request):
+    """Cells run in two worker processes (a spawn pool, or Ray tasks); the driver writes the rows."""
+    if kind == "ray":
+        request.getfixturevalue("local_ray")
+    from robobench.sweep import Cell
 
     cells = []
     for seed in range(2):
@@ -338,10 +356,13 @@ def test_process_pool_executor(tmp_path):
         (model_dir / "model.pt").write_text("h")
         cells += [Cell("eval", "e", "clean", seed, "quick", "d", "h", model_dir, condition=c) for c in CONDS]
     store = ResultStore(tmp_path / "r.sqlite")
-    executor = make_executor("local", workers=2)
+    executor = make_executor(kind, workers=2)
     try:
         outcomes = run_cells(cells, _pool_cell, SweepContext(tmp_path, "v", tmp_path), store, executor, code="c")
     finally:
         executor.shutdown()
-    assert all(o.status == "ok" for o in outcomes) and store.count(status="ok") == 6
-    assert {r.nds for r in store.rows()} == {fake_metrics(c)["nds"] for c in cells}
+    assert all(o.status == "ok" for o in outcomes), [o.error for o in outcomes]
+    assert store.count(status="ok") == 6
+    rows = store.rows()
+    assert {r.nds for r in rows} == {fake_metrics(c)["nds"] for c in cells}
+    assert os.getpid() not in {r.breakdown["pid"] for r in rows}  # computed in other processes
