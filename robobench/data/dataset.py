@@ -332,7 +332,8 @@ class BEVDataset(Dataset):
 
     def _camera_block(
         self, rec: SampleRecord, augs: Sequence[ImageAug], corruption_seed: int | None
-    ) -> dict[str, torch.Tensor]:
+    ) -> tuple[dict[str, torch.Tensor], list[np.ndarray]]:
+        """The camera tensors of ``rec`` and the 3x3 original -> network pixel matrix of each view."""
         views = self._views(rec, corruption_seed)
         imgs, post_rots, post_trans, mats = [], [], [], []
         for view, aug in zip(views, augs):
@@ -349,8 +350,7 @@ class BEVDataset(Dataset):
             "post_rots": torch.tensor(np.stack(post_rots), dtype=torch.float32),
             "post_trans": torch.tensor(np.asarray(post_trans), dtype=torch.float32),
             "cam2ego": torch.tensor(np.stack([rec.cams[c].sensor2ego for c in CAMERAS]), dtype=torch.float32),
-            "_mats": mats,  # type: ignore[dict-item]  (consumed by __getitem__)
-        }
+        }, mats
 
     def _radar(self, rec: SampleRecord) -> np.ndarray:
         from nuscenes.utils.data_classes import RadarPointCloud
@@ -374,8 +374,8 @@ class BEVDataset(Dataset):
         augs = [sample_image_aug(img_hw, self.cfg, rng) for _ in CAMERAS]
         # the current and the previous frame draw the same training corruption (kind, level, seed)
         corruption_seed = int(rng.integers(2**63)) if rng is not None else None
-        item: dict[str, Any] = self._camera_block(rec, augs, corruption_seed)
-        mats = item.pop("_mats")
+        item: dict[str, Any]
+        item, mats = self._camera_block(rec, augs, corruption_seed)
 
         keep = rec.num_lidar_pts + rec.num_radar_pts >= self.cfg.gt_min_points
         boxes = rec.gt_boxes[keep]
@@ -402,8 +402,7 @@ class BEVDataset(Dataset):
         if self.cfg.prev_frame:
             prev = self.index.records.get(rec.prev) if rec.prev else None
             prev = prev or rec  # the first frame of a scene is its own predecessor (as BEVDet4D)
-            block = self._camera_block(prev, augs, corruption_seed)
-            block.pop("_mats")
+            block, _ = self._camera_block(prev, augs, corruption_seed)
             block["prev2cur"] = torch.tensor(np.linalg.inv(rec.ego2global) @ prev.ego2global, dtype=torch.float32)
             item["prev"] = block
         return item

@@ -249,7 +249,7 @@ class SampleIndex:
         _atomic_pickle(payload, path)
 
     def __getstate__(self) -> dict[str, Any]:
-        # Data-loader workers get a copy without the (large, unpicklable-in-spirit) devkit object.
+        # Data-loader workers get a copy without the devkit object (large, and not needed there).
         state = dict(self.__dict__)
         state["_nusc"] = None
         return state
