@@ -101,3 +101,24 @@ def test_overfits_one_batch(name: str) -> None:
         opt.step()
         losses.append(float(loss.detach()))
     assert losses[-1] < 0.6 * losses[0], losses
+
+
+@pytest.mark.parametrize("profile", ["full", "nuscenes"])
+def test_larger_profiles_build(profile: str) -> None:
+    """The full and nuscenes profiles construct (their training runs are benchmark-scale)."""
+    for name in ENTRIES:
+        cfg, model = _build(name, profile)
+        assert model.grid.nx == model.grid.ny == 128
+        if name != "centerpoint":
+            assert model.bins.n == (118 if profile == "nuscenes" else 60)
+            n_params = sum(p.numel() for p in model.img_encoder.backbone.parameters())
+            assert (n_params == 25_557_032 - 2_049_000) == (profile == "nuscenes")  # ResNet-50 only on nuscenes
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("name", ENTRIES)
+def test_nuscenes_profile_forward(name: str) -> None:
+    cfg, model = _build(name, "nuscenes")
+    batch = _batch(cfg, name, batch_size=1)
+    losses = model.loss(batch, model(batch))
+    assert all(torch.isfinite(v) for v in losses.values())
