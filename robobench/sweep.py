@@ -430,11 +430,12 @@ class SweepRequest:
 
 @dataclass
 class SweepReport:
-    """What a sweep did: all planned cells, the ones it ran, and their outcomes."""
+    """What a sweep did: all planned cells, the outcomes of those it ran, the cells left to run."""
 
     planned: list[Cell]
     ran: list[CellOutcome]
     code: str
+    todo: list[Cell] = field(default_factory=list)
 
     @property
     def failed(self) -> list[CellOutcome]:
@@ -451,8 +452,9 @@ def sweep(
     code: str | None = None,
     on_plan: Callable[[list[Cell], list[Cell]], None] = lambda planned, todo: None,
     on_done: Callable[[CellOutcome], None] = lambda o: None,
+    dry_run: bool = False,
 ) -> SweepReport:
-    """Plan, prune against ``store``, record entry metadata, run the rest; returns a report."""
+    """Plan, prune against ``store``, record entry metadata, run the rest (unless ``dry_run``)."""
     names = teacher_order(request.entries)
     extra = [Path(f) for f in ctx.entry_files]
     code = code if code is not None else code_version(extra=extra)
@@ -460,9 +462,11 @@ def sweep(
         request.entries, train_modes=request.train_modes, seeds=request.seeds, conditions=request.conditions,
         profile=request.profile, dataset_id=dataset_id, out=ctx.out, code=code, overrides=request.overrides,
     )
-    store.add_entries([get_entry(n).record() for n in names])
     todo = prune(planned, store.keys())
     on_plan(planned, todo)
+    if dry_run:
+        return SweepReport(planned, [], code, todo)
+    store.add_entries([get_entry(n).record() for n in names])
     executor = make_executor(
         request.executor, request.workers, request.ray_address, request.cpus_per_cell, request.gpus_per_cell
     )
@@ -470,7 +474,7 @@ def sweep(
         ran = run_cells(todo, fn, ctx, store, executor, code=code, on_done=on_done)
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
-    return SweepReport(planned, ran, code)
+    return SweepReport(planned, ran, code, todo)
 
 
 # -- the real cell function ------------------------------------------------------------

@@ -48,6 +48,8 @@ def register(subparsers: Any) -> None:
     s.add_argument("--db", type=Path, default=None, help="results database (default OUT/results.sqlite)")
     s.add_argument("--ce-baseline", default="bevdet", help="entry whose NDS is the mCE denominator (default bevdet)")
     s.add_argument("--no-leaderboard", action="store_true", help="do not regenerate the leaderboard at the end")
+    s.add_argument("--dry-run", action="store_true",
+                   help="print the cells left to run and each model's folder (e.g. to train one with torchrun), run nothing")
     s.set_defaults(func=cmd_sweep)
 
 
@@ -213,7 +215,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         n_eval = sum(c.kind == "eval" for c in planned)
         print(f"{len(planned)} cells planned ({n_eval} evaluations); {len(todo)} to run, "
               f"{len(planned) - len(todo)} already done or not needed; results in {db}")
-        bar.append(tqdm(total=len(todo), unit="cell", dynamic_ncols=True, file=sys.stderr))
+        if args.dry_run:
+            print(format_table(["cell", "model folder"], [[c.id, c.model_dir] for c in todo]))
+        else:
+            bar.append(tqdm(total=len(todo), unit="cell", dynamic_ncols=True, file=sys.stderr))
 
     def on_done(outcome: Any) -> None:
         pbar = bar[0]
@@ -227,8 +232,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     report = sweep(
         request, ctx, store, dataset_id=dataset_id(Path(dataroot), args.version), fn=run_cell,
-        on_plan=on_plan, on_done=on_done,
+        on_plan=on_plan, on_done=on_done, dry_run=args.dry_run,
     )
+    if args.dry_run:
+        return 0
     if bar:
         bar[0].close()
     keys = {c.key for c in report.planned if c.kind == "eval"}

@@ -299,6 +299,10 @@ def test_cli_sweep_summary_and_exit_code(entries, tmp_path, monkeypatch, capsys)
     args = ["sweep", "--entries", "stud,stud-kd", "--dataroot", str(root), "--out", str(tmp_path / "out"),
             "--conditions", ",".join(["clean"] + [f"{c}:{lvl}" for c in ("Fog", "Snow") for lvl in ("easy", "mid", "hard")]),
             "--ce-baseline", "stud", "--no-leaderboard"]
+    assert main([*args, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "17 to run" in out and "train/lidar/clean/seed0" in out
+    assert not (tmp_path / "out" / "models").exists() and ResultStore(tmp_path / "out" / "results.sqlite").count() == 0
     assert main(args) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
