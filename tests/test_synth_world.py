@@ -194,3 +194,34 @@ def test_same_seed_same_files(tiny_world, tmp_path):
     assert files == sorted(p.relative_to(other) for p in (other / "samples").rglob("*") if p.is_file())
     for rel in files[:: max(1, len(files) // 40)]:
         assert filecmp.cmp(tiny_world.dataroot / rel, other / rel, shallow=False), rel
+
+
+def _footprints_overlap(c1, yaw1, half1, c2, yaw2, half2) -> bool:
+    """Separating-axis test of two oriented rectangles (centre, yaw, half extents along heading/across)."""
+    axes1 = np.array([[np.cos(yaw1), np.sin(yaw1)], [-np.sin(yaw1), np.cos(yaw1)]])
+    axes2 = np.array([[np.cos(yaw2), np.sin(yaw2)], [-np.sin(yaw2), np.cos(yaw2)]])
+    d = np.asarray(c2) - np.asarray(c1)
+    return all(abs(d @ ax) < np.abs(axes1 @ ax) @ half1 + np.abs(axes2 @ ax) @ half2 for ax in np.vstack([axes1, axes2]))
+
+
+def test_objects_never_intersect():
+    """Annotated boxes do not intersect each other or the clutter at any time (so every LiDAR
+    return belongs to at most one box)."""
+    for index in range(4):
+        scene = build_scene(index, "s", 40, seed=3, density=1.0)
+        clutter = scene.clutter
+        for t in (0.0, 6.5, 13.0, 19.5):
+            centers = np.array([a.center(t) for a in scene.actors])
+            for i, a in enumerate(scene.actors):
+                half_a = np.array([a.wlh[1], a.wlh[0]]) / 2
+                for j in np.flatnonzero(np.linalg.norm(centers[:, :2] - centers[i, :2], axis=1) < 16):
+                    b = scene.actors[j]
+                    if j > i:
+                        assert not _footprints_overlap(centers[i, :2], a.yaw, half_a, centers[j, :2], b.yaw,
+                                                       np.array([b.wlh[1], b.wlh[0]]) / 2), (a.cls, b.cls)
+                low, high = centers[i, 2] - a.wlh[2] / 2, centers[i, 2] + a.wlh[2] / 2
+                for k in np.flatnonzero(np.linalg.norm(clutter.center[:, :2] - centers[i, :2], axis=1) < 40):
+                    if clutter.center[k, 2] - clutter.half[k, 2] > high or clutter.center[k, 2] + clutter.half[k, 2] < low:
+                        continue
+                    assert not _footprints_overlap(centers[i, :2], a.yaw, half_a, clutter.center[k, :2], clutter.yaw[k],
+                                                   clutter.half[k, :2]), (a.cls, "clutter")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from nuscenes.utils.data_classes import LidarPointCloud, RadarPointCloud
+from nuscenes.utils.data_classes import Box, LidarPointCloud, RadarPointCloud
 from nuscenes.utils.geometry_utils import points_in_box
 from pyquaternion import Quaternion
 
@@ -133,13 +133,14 @@ def _count_in_boxes(points_global: np.ndarray, boxes: list) -> list[int]:
 def _scene_tables(args: tuple[int, str, int, Preset, str]) -> dict[str, list[dict]]:
     """Generate one scene's files under ``root`` and return its table records."""
     index, name, seed, preset, root = args
-    from nuscenes.utils.data_classes import Box as NuBox
-
     scene = build_scene(index, name, preset.n_frames, seed, preset.density)
     ground = make_ground(scene)
     renderer = SceneRenderer(scene, ground)
     rig = make_rig(preset.width, preset.height)
-    tok = lambda *k: _token(seed, name, *k)  # noqa: E731
+
+    def tok(*key: object) -> str:
+        return _token(seed, name, *key)
+
     log_name = f"synth-log-{index:04d}"
     out: dict[str, list[dict]] = {t: [] for t in TABLES}
     base_ts = _BASE_TIMESTAMP + index * 100_000_000
@@ -186,7 +187,7 @@ def _scene_tables(args: tuple[int, str, int, Preset, str]) -> dict[str, list[dic
         # Annotated actors of this key frame.
         ego_xy = np.array(ego[0][:2])
         ann_ids = [i for i, a in enumerate(scene.actors) if np.linalg.norm(a.center(t)[:2] - ego_xy) <= ANNOTATION_RANGE]
-        boxes = [NuBox(scene.actors[i].center(t).tolist(), scene.actors[i].wlh.tolist(),
+        boxes = [Box(scene.actors[i].center(t).tolist(), scene.actors[i].wlh.tolist(),
                        Quaternion(axis=[0, 0, 1], angle=scene.actors[i].yaw)) for i in ann_ids]
         n_lidar = _count_in_boxes(lidar_global, boxes)
         n_radar = np.zeros(len(ann_ids), int)

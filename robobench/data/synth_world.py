@@ -389,14 +389,16 @@ def build_scene(index: int, name: str, n_frames: int, seed: int, density: float 
     zone_len = float(rng.uniform(14.0, 24.0))
     bands[(zone_side, "park")].take(zone_x + zone_len / 2, zone_len / 2 + 6.5, gap=1.0)
     concrete = rng.random() < 0.35
-    bx = zone_x
+    bx = bx_end = zone_x
     while bx < zone_x + zone_len - 1.5:
         wlh = _sample_wlh(rng, CLASS_SPECS["barrier"])
         add("barrier", bx + wlh[0] / 2, zone_side * (PARK_Y - 1.1), np.pi / 2, (0.0, 0.0), "",
             "barrier_concrete" if concrete else "barrier", wlh)
-        bx += wlh[0] + rng.uniform(0.3, 1.5)
+        bx_end = bx + wlh[0]
+        bx = bx_end + rng.uniform(0.3, 1.5)
+    # Cones line up before and after the barrier row (never between barriers).
     for cx in np.arange(zone_x - 6.0, zone_x + zone_len + 6.0, rng.uniform(2.5, 4.0)):
-        if zone_x - 0.5 < cx < zone_x + zone_len + 0.5:
+        if zone_x - 0.8 < cx < bx_end + 0.8:
             continue
         add("traffic_cone", float(cx), zone_side * (PARK_Y - 0.8 + rng.uniform(-0.15, 0.15)), float(rng.uniform(0, np.pi)),
             (0.0, 0.0), "")
@@ -428,8 +430,10 @@ def build_scene(index: int, name: str, n_frames: int, seed: int, density: float 
             wlh = _sample_wlh(rng, CLASS_SPECS[cls])
             wlh[0] = min(wlh[0], 2.7)
             if rng.random() < 0.6 * density and bands[(side, "park")].take(x + wlh[1] / 2, wlh[1] / 2):
+                # Parked slightly askew; long vehicles less so (their ends must stay out of the bike lane).
+                skew = float(np.clip(rng.normal(0, 0.02), -0.04, 0.04)) * 4.5 / max(4.5, wlh[1])
                 add(cls, x + wlh[1] / 2, side * (PARK_Y + rng.uniform(-0.1, 0.1)),
-                    (0.0 if side < 0 else np.pi) + rng.normal(0, 0.03), (0.0, 0.0), "vehicle.parked", wlh=wlh)
+                    (0.0 if side < 0 else np.pi) + skew, (0.0, 0.0), "vehicle.parked", wlh=wlh)
             x += wlh[1] + rng.uniform(1.0, 6.0)
 
     # Pedestrians: each walking line has one direction and speed (0 = standing people).
@@ -475,14 +479,13 @@ def build_scene(index: int, name: str, n_frames: int, seed: int, density: float 
 
 
 def _clutter(rng: np.random.Generator, lo: float, hi: float, bands: dict) -> Cuboids:
-    """Un-annotated static geometry in the local frame: buildings, poles, trees, bins, benches."""
-    centers, halves, yaws, colors, refl = [], [], [], [], []
+    """Un-annotated static geometry in the local frame (aligned with the street): buildings, poles,
+    trees, bins, bushes."""
+    centers, halves, colors, refl = [], [], [], []
 
-    def box(x: float, y: float, z0: float, length: float, width: float, height: float, rgb: np.ndarray, r: float,
-            yaw: float = 0.0) -> None:
+    def box(x: float, y: float, z0: float, length: float, width: float, height: float, rgb: np.ndarray, r: float) -> None:
         centers.append((x, y, z0 + height / 2))
         halves.append((length / 2, width / 2, height / 2))
-        yaws.append(yaw)
         colors.append(rgb)
         refl.append(r)
 
@@ -505,9 +508,9 @@ def _clutter(rng: np.random.Generator, lo: float, hi: float, bands: dict) -> Cub
             kind = rng.random()
             if kind < 0.35 and bands[(side, "furniture")].take(x, 1.3):  # tree: trunk + canopy
                 box(x, side * STREET_FURNITURE_Y, 0.0, 0.3, 0.3, 2.6, np.array([0.35, 0.25, 0.15]), 20.0)
-                cw = float(rng.uniform(1.8, 2.6))
-                box(x, side * (STREET_FURNITURE_Y + 0.4), 2.6, cw, cw, float(rng.uniform(2.0, 3.5)),
-                    _jitter(rng, (0.20, 0.45, 0.18), 0.05), 25.0, float(rng.uniform(0, 1)))
+                cw = float(rng.uniform(1.6, 2.2))
+                box(x, side * (STREET_FURNITURE_Y + 0.75), 2.6, cw, cw, float(rng.uniform(2.0, 3.5)),
+                    _jitter(rng, (0.20, 0.45, 0.18), 0.05), 25.0)
             elif kind < 0.6 and bands[(side, "furniture")].take(x, 0.3):  # pole with lamp arm
                 h = float(rng.uniform(5.0, 8.0))
                 box(x, side * STREET_FURNITURE_Y, 0.0, 0.22, 0.22, h, np.array([0.35, 0.36, 0.38]), 60.0)
@@ -519,8 +522,8 @@ def _clutter(rng: np.random.Generator, lo: float, hi: float, bands: dict) -> Cub
                 box(x, side * (STREET_FURNITURE_Y - 0.1), 0.0, float(rng.uniform(1.0, 2.0)), 0.7, float(rng.uniform(0.6, 1.2)),
                     _jitter(rng, (0.18, 0.40, 0.15), 0.05), 25.0)
             x += float(rng.uniform(4, 14))
-    n = len(yaws)
-    return Cuboids(np.array(centers), np.array(halves), np.array(yaws), np.array(colors), np.array(refl), np.full(n, -1))
+    n = len(centers)
+    return Cuboids(np.array(centers), np.array(halves), np.zeros(n), np.array(colors), np.array(refl), np.full(n, -1))
 
 
 def _to_global(cub: Cuboids, heading: float, origin: np.ndarray, y_scale: float) -> Cuboids:
