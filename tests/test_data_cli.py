@@ -129,3 +129,27 @@ def test_demo_reports_missing_files(world_copy, capsys):
     assert run_demo(world_copy) == 1
     out = capsys.readouterr().out
     assert "(1 missing)" in out and "FAILED" in out
+
+
+@pytest.mark.slow
+def test_demo_regenerates_an_incomplete_world(tmp_path, monkeypatch, capsys):
+    """A half-written world (killed before its tables were written) is generated again, then validated."""
+    import robobench.demo as demo
+    from robobench.data.synth import MARKER, generate
+
+    calls = []
+
+    def tiny_generate(out_dir, preset, seed, workers, progress):
+        calls.append(preset)
+        return generate(out_dir, preset="tiny", seed=seed, workers=1, progress=False)
+
+    monkeypatch.setattr(demo, "generate", tiny_generate)
+    root = tmp_path / "world"
+    (root / "samples" / "CAM_FRONT").mkdir(parents=True)
+    (root / MARKER).write_text("partial")
+    (root / "samples" / "CAM_FRONT" / "stale.jpg").write_bytes(b"")
+    assert not world_is_complete(root)
+    assert demo.run_demo(root) == 0
+    assert calls == ["default"] and world_is_complete(root)
+    assert not (root / "samples" / "CAM_FRONT" / "stale.jpg").exists()
+    assert "validation: OK" in capsys.readouterr().out
