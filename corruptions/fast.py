@@ -43,18 +43,24 @@ from corruptions import params
 
 _SCRATCH = threading.local()
 
+#: Above this many bytes of work arrays (e.g. after images of many sizes) a thread drops them all.
+SCRATCH_LIMIT_BYTES = 512 * 2**20
+
 
 def scratch(name: str, shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
     """A per-thread work array reused across calls; its contents are undefined.
 
     Fresh multi-megabyte temporaries cost page faults on every call (often more than the
     arithmetic done in them), so intermediate results live in these buffers; only the
-    returned images are newly allocated. At 1600x900 the buffers total about 100 MB per
-    thread.
+    returned images are newly allocated. At 1600x900 the buffers total about 120 MB per
+    thread; they are dropped when they exceed :data:`SCRATCH_LIMIT_BYTES`.
     """
     key = (name, shape, np.dtype(dtype).str)
-    store = _SCRATCH.__dict__
+    store: dict = _SCRATCH.__dict__.setdefault("buffers", {})
     if key not in store:
+        need = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        if need + sum(b.nbytes for b in store.values()) > SCRATCH_LIMIT_BYTES:
+            store.clear()
         store[key] = np.empty(shape, dtype)
     return store[key]
 

@@ -268,3 +268,11 @@ def test_default_camera_order_is_the_batch_order() -> None:
     from robobench.constants import CAMERAS
 
     assert DEFAULT_CAMERAS == CAMERAS
+
+
+def test_results_do_not_depend_on_reused_work_buffers(monkeypatch: pytest.MonkeyPatch) -> None:
+    views = np.stack(IMAGES[:6])
+    normal = {n: C.corrupt_views(views, n, "hard", sample_token="w") for n in C.CORRUPTIONS}
+    monkeypatch.setattr(fast, "SCRATCH_LIMIT_BYTES", 1)  # every buffer request drops the others
+    for name, expected in normal.items():
+        np.testing.assert_array_equal(C.corrupt_views(views, name, "hard", sample_token="w"), expected)
