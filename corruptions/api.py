@@ -42,6 +42,12 @@ def _check_engine(engine: str) -> None:
         raise ValueError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
 
 
+def _check_seed(seed: object) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    return int(seed)
+
+
 def _check_severity(name: str, severity: str | int) -> int:
     sev = severity_of(name, severity)
     if name == "LowLight" and sev > params.LOWLIGHT_MAX_SEVERITY:
@@ -71,6 +77,7 @@ def crashed_cameras(severity: str | int, seed: int = 0, n_views: int = 6) -> lis
     so "hard" (5) may blank fewer than 5 distinct views. Returned sorted and distinct.
     """
     sev = _check_severity("CameraCrash", severity)
+    seed = _check_seed(seed)
     if isinstance(n_views, bool) or not isinstance(n_views, int) or n_views < 1:
         raise ValueError(f"n_views must be a positive integer, got {n_views!r}")
     picks = generator(seed, "", "", "CameraCrash", sev).choice(n_views, size=sev, replace=True)
@@ -80,6 +87,7 @@ def crashed_cameras(severity: str | int, seed: int = 0, n_views: int = 6) -> lis
 def frame_lost(severity: str | int, seed: int = 0, *, sample_token: str = "", camera: str = "") -> bool:
     """Whether FrameLost blanks this view of this sample (probability ``severity / 6``)."""
     sev = _check_severity("FrameLost", severity)
+    seed = _check_seed(seed)
     draw = generator(seed, sample_token, camera, "FrameLost", sev).random()
     return bool(draw < params.framelost_probability(sev))
 
@@ -127,6 +135,7 @@ def corrupt(
     """
     canon = canonical_name(name)
     sev = _check_severity(canon, severity)
+    seed = _check_seed(seed)
     _check_engine(engine)
     image = _check_image(image)
     if canon in VIEW_LEVEL:
@@ -155,6 +164,7 @@ def corrupt_views(
     """
     canon = canonical_name(name)
     sev = _check_severity(canon, severity)
+    seed = _check_seed(seed)
     _check_engine(engine)
     if not isinstance(views, np.ndarray):
         views = np.stack([_check_image(v, f"views[{i}]") for i, v in enumerate(views)])

@@ -25,7 +25,8 @@ def seed_words(*material: object) -> list[int]:
     The parts are joined with an unambiguous separator after ``repr`` so that
     ``("a", "bc")`` and ``("ab", "c")`` hash differently.
     """
-    text = "\x1f".join(repr(part) for part in material)
+    parts = [part.item() if isinstance(part, np.generic) else part for part in material]  # np.int64(3) -> 3
+    text = "\x1f".join(repr(part) for part in parts)
     digest = hashlib.sha256(text.encode("utf-8")).digest()
     return [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 32, 4)]
 

@@ -62,6 +62,7 @@ def test_randomness_depends_on_token_camera_and_seed() -> None:
     for kwargs in ({"sample_token": "b", "camera": "CAM_FRONT"}, {"sample_token": "a", "camera": "CAM_BACK"}):
         assert not np.array_equal(base, C.corrupt(image, "Snow", "easy", seed=0, **kwargs))
     assert not np.array_equal(base, C.corrupt(image, "Snow", "easy", seed=1, sample_token="a", camera="CAM_FRONT"))
+    np.testing.assert_array_equal(base, C.corrupt(image, "Snow", "easy", seed=np.int64(0), sample_token="a", camera="CAM_FRONT"))
 
 
 def test_global_numpy_state_is_neither_used_nor_changed() -> None:
@@ -121,6 +122,8 @@ def test_bad_name_severity_engine_raise_value_error_naming_allowed_values() -> N
         C.corrupt(image, "Fog", 6)
     with pytest.raises(ValueError, match=r"1\.\.4"):
         C.corrupt(image, "LowLight", 5)
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        C.corrupt(image, "Fog", "easy", seed=1.5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="fast, reference"):
         C.corrupt(image, "Fog", "easy", engine="gpu")
     with pytest.raises(ValueError, match="CAM_FRONT"):
