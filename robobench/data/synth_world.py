@@ -315,166 +315,183 @@ class _Band:
         return True
 
 
+class _Layout:
+    """Places the actors of one scene in its local street frame (x along the street, y left).
+
+    Static objects reserve x intervals of their lateral band, moving ones share one speed
+    per lane, so no two objects ever intersect.
+    """
+
+    def __init__(self, rng: np.random.Generator, heading: float, origin: np.ndarray, y_scale: float, density: float,
+                 lo: float, hi: float) -> None:
+        self.rng, self.heading, self.origin, self.y_scale, self.density = rng, heading, origin, y_scale, density
+        self.lo, self.hi = lo, hi
+        self.actors: list[Actor] = []
+        self.bands = {(side, name): _Band() for side in (-1, 1) for name in ("park", "rack", "furniture")}
+        self._rot = np.array([[np.cos(heading), -np.sin(heading)], [np.sin(heading), np.cos(heading)]])
+
+    def add(self, cls: str, x: float, y: float, local_yaw: float, local_v: tuple[float, float], attr: str,
+            layout: str | None = None, wlh: np.ndarray | None = None) -> None:
+        """An actor at local (x, y) (y before the street's lateral stretch), moving at ``local_v``."""
+        p0 = self._rot @ (np.array([x, y * self.y_scale])) + self.origin
+        self.actors.append(make_actor(self.rng, cls, p0, self.heading + local_yaw, self._rot @ np.asarray(local_v, float),
+                                      attr, layout, wlh))
+
+    def moving_traffic(self, ego_k: int, ego_speed: float, stopped: bool, duration: float) -> None:
+        """Vehicles in the four lanes (right-hand traffic); the ego's lane moves at the ego's speed."""
+        rng = self.rng
+        mix = ["car"] * 10 + ["truck"] * 2 + ["bus"] + ["motorcycle"]
+        for side in (-1, 1):
+            for k, lane_y in enumerate(LANES_Y):
+                direction = 1 if side < 0 else -1
+                ego_lane = side < 0 and k == ego_k
+                speed = ego_speed if ego_lane else (0.0 if (stopped and side < 0) else float(rng.uniform(4.0, 12.0)))
+                attr = "vehicle.moving" if speed > 0 else "vehicle.stopped"
+                x = self.lo - 1.2 * speed * duration - 60 + rng.uniform(0, 20)
+                while x < self.hi + 60:
+                    cls = mix[rng.integers(len(mix))]
+                    wlh = _sample_wlh(rng, CLASS_SPECS[cls])
+                    # Keep the ego's own lane free around the ego (it follows traffic at a distance).
+                    if ego_lane and -14 - wlh[1] / 2 < x < 14 + wlh[1] / 2:
+                        x += 20
+                        continue
+                    if rng.random() < 0.55 * self.density:
+                        self.add(cls, x, side * lane_y, 0.0 if direction > 0 else np.pi, (direction * speed, 0.0),
+                                 "cycle.with_rider" if cls == "motorcycle" else attr, wlh=wlh)
+                    x += wlh[1] + rng.uniform(8.0, 25.0)
+
+    def cyclists(self) -> None:
+        """Bicycles and motorcycles with riders in the bike lanes (one speed per side)."""
+        rng = self.rng
+        for side in (-1, 1):
+            speed = float(rng.uniform(2.5, 6.0))
+            direction = 1 if side < 0 else -1
+            x = self.lo - 40 + rng.uniform(0, 20)
+            while x < self.hi + 40:
+                if rng.random() < 0.35 * self.density:
+                    cls = "bicycle" if rng.random() < 0.7 else "motorcycle"
+                    self.add(cls, x, side * BIKE_Y, 0.0 if direction > 0 else np.pi, (direction * speed, 0.0),
+                             "cycle.with_rider")
+                x += rng.uniform(12.0, 30.0)
+
+    def construction_zone(self, side: int, zone_x: float) -> None:
+        """A row of barriers in a parking lane, cones before and after it, a construction vehicle behind it."""
+        rng = self.rng
+        zone_len = float(rng.uniform(14.0, 24.0))
+        self.bands[(side, "park")].take(zone_x + zone_len / 2, zone_len / 2 + 6.5, gap=1.0)
+        layout = "barrier_concrete" if rng.random() < 0.35 else "barrier"
+        bx = bx_end = zone_x
+        while bx < zone_x + zone_len - 1.5:
+            wlh = _sample_wlh(rng, CLASS_SPECS["barrier"])
+            self.add("barrier", bx + wlh[0] / 2, side * (PARK_Y - 1.1), np.pi / 2, (0.0, 0.0), "", layout, wlh)
+            bx_end = bx + wlh[0]
+            bx = bx_end + rng.uniform(0.3, 1.5)
+        for cx in np.arange(zone_x - 6.0, zone_x + zone_len + 6.0, rng.uniform(2.5, 4.0)):
+            if zone_x - 0.8 < cx < bx_end + 0.8:
+                continue
+            self.add("traffic_cone", float(cx), side * (PARK_Y - 0.8 + rng.uniform(-0.15, 0.15)),
+                     float(rng.uniform(0, np.pi)), (0.0, 0.0), "")
+        cv = _sample_wlh(rng, CLASS_SPECS["construction_vehicle"])
+        cv[0] = min(cv[0], 2.1)
+        cv[1] = min(cv[1], zone_len - 2.0)
+        self.add("construction_vehicle", zone_x + zone_len / 2, side * (PARK_Y + 0.35),
+                 0.0 if rng.random() < 0.5 else np.pi, (0.0, 0.0), "vehicle.parked", wlh=cv)
+
+    def parked_vehicles(self, x_end: float) -> None:
+        """A trailer, a truck and a bus (at a stop) near the route, then cars and more along both parking lanes."""
+        rng = self.rng
+        must = [("trailer", float(rng.uniform(-20, x_end + 20))), ("truck", float(rng.uniform(-20, x_end + 20))),
+                ("bus", float(rng.uniform(0, x_end + 25)))]
+        for cls, x in must:
+            for attempt in range(40):
+                side = int(rng.choice([-1, 1]))
+                wlh = _sample_wlh(rng, CLASS_SPECS[cls])
+                wlh[0] = min(wlh[0], 2.7)
+                xx = x + attempt * 7.0 * (1 if attempt % 2 else -1)
+                if self.bands[(side, "park")].take(xx, wlh[1] / 2):
+                    attr = "vehicle.stopped" if cls == "bus" else "vehicle.parked"
+                    self.add(cls, xx, side * PARK_Y, 0.0 if side < 0 else np.pi, (0.0, 0.0), attr, wlh=wlh)
+                    break
+        mix = ["car"] * 12 + ["truck"] * 2 + ["trailer"]
+        for side in (-1, 1):
+            x = self.lo + rng.uniform(0, 6)
+            while x < self.hi:
+                cls = mix[rng.integers(len(mix))]
+                wlh = _sample_wlh(rng, CLASS_SPECS[cls])
+                wlh[0] = min(wlh[0], 2.7)
+                if rng.random() < 0.6 * self.density and self.bands[(side, "park")].take(x + wlh[1] / 2, wlh[1] / 2):
+                    # Parked slightly askew; long vehicles less so (their ends must stay out of the bike lane).
+                    skew = float(np.clip(rng.normal(0, 0.02), -0.04, 0.04)) * 4.5 / max(4.5, wlh[1])
+                    self.add(cls, x + wlh[1] / 2, side * (PARK_Y + rng.uniform(-0.1, 0.1)),
+                             (0.0 if side < 0 else np.pi) + skew, (0.0, 0.0), "vehicle.parked", wlh=wlh)
+                x += wlh[1] + rng.uniform(1.0, 6.0)
+
+    def sidewalks(self) -> None:
+        """Walking and standing pedestrians (one direction and speed per walking line), parked cycles."""
+        rng = self.rng
+        for side in (-1, 1):
+            for k, py in enumerate(PED_LANES_Y):
+                speed = 0.0 if (k == 1 and rng.random() < 0.5) else float(rng.uniform(0.8, 1.7))
+                direction = int(rng.choice([-1, 1]))
+                x = self.lo + rng.uniform(0, 8)
+                while x < self.hi:
+                    if rng.random() < 0.3 * self.density:
+                        yaw = (0.0 if direction > 0 else np.pi) if speed > 0 else float(rng.uniform(-np.pi, np.pi))
+                        attr = "pedestrian.moving" if speed > 0 else "pedestrian.standing"
+                        self.add("pedestrian", x, side * py, yaw, (direction * speed, 0.0), attr)
+                    x += rng.uniform(3.0, 12.0)
+            x = self.lo + rng.uniform(0, 10)
+            while x < self.hi:
+                if rng.random() < 0.25 * self.density and self.bands[(side, "rack")].take(x, 0.6):
+                    cls = "bicycle" if rng.random() < 0.65 else "motorcycle"
+                    self.add(cls, x, side * BIKE_RACK_Y, side * np.pi / 2, (0.0, 0.0), "cycle.without_rider",
+                             f"{cls}_empty")
+                x += rng.uniform(2.0, 14.0)
+
+    def ensure_small_classes(self, x_end: float) -> None:
+        """Guarantee a pedestrian, a bicycle and a motorcycle near the route (sparse, low-density scenes)."""
+        present = {a.cls for a in self.actors}
+        if "pedestrian" not in present:
+            self.add("pedestrian", x_end / 2, -PED_LANES_Y[0], 0.0, (1.0, 0.0), "pedestrian.moving")
+        for cls in ("bicycle", "motorcycle"):
+            if cls in present:
+                continue
+            for _ in range(40):
+                xx = float(self.rng.uniform(-15, x_end + 15))
+                if self.bands[(-1, "rack")].take(xx, 0.6):
+                    self.add(cls, xx, -BIKE_RACK_Y, -np.pi / 2, (0.0, 0.0), "cycle.without_rider", f"{cls}_empty")
+                    break
+
+
 def build_scene(index: int, name: str, n_frames: int, seed: int, density: float = 1.0) -> Scene:
-    """Lay out scene ``index`` deterministically from ``seed``."""
+    """Lay out scene ``index`` deterministically from ``seed``: every one of the 10 classes appears near
+    the ego's route (moving and parked vehicles, a construction zone, pedestrians, cyclists)."""
     rng = np.random.default_rng([seed, index, 7919])
     duration = (n_frames - 1) * KEYFRAME_DT
-    stopped_scene = rng.random() < 0.15
-    ego_speed = 0.0 if stopped_scene else float(rng.uniform(3.0, 9.0))
+    stopped = rng.random() < 0.15
+    ego_speed = 0.0 if stopped else float(rng.uniform(3.0, 9.0))
     x_end = ego_speed * duration
-    lo, hi = -75.0, x_end + 75.0
     heading = float(rng.uniform(-np.pi, np.pi))
     origin = rng.uniform(-1500, 1500, 2)
     # Street width varies between scenes (lateral positions scale, object sizes do not) and
     # the ego drives in either right-hand lane, so objects sit at varying lateral offsets.
     y_scale = float(rng.uniform(1.0, 1.15))
     ego_k = int(rng.integers(len(LANES_Y)))
-    c, s = np.cos(heading), np.sin(heading)
-
-    def g(xy: tuple[float, float] | np.ndarray) -> np.ndarray:
-        xy = np.asarray(xy, float) * (1.0, y_scale)
-        return np.array([c * xy[0] - s * xy[1], s * xy[0] + c * xy[1]]) + origin
-
-    def gv(v: tuple[float, float]) -> np.ndarray:
-        return np.array([c * v[0] - s * v[1], s * v[0] + c * v[1]])
-
-    actors: list[Actor] = []
-
-    def add(cls: str, x: float, y: float, local_yaw: float, local_v: tuple[float, float], attr: str, layout: str | None = None,
-            wlh: np.ndarray | None = None) -> None:
-        actors.append(make_actor(rng, cls, g((x, y)), heading + local_yaw, gv(local_v), attr, layout, wlh))
-
-    # Moving traffic: each lane has one speed so vehicles keep their gaps (no collisions).
-    vehicle_mix = ["car"] * 10 + ["truck"] * 2 + ["bus"] + ["motorcycle"]
-    for side in (-1, 1):
-        for k, lane_y in enumerate(LANES_Y):
-            y = side * lane_y
-            direction = 1 if side < 0 else -1
-            ego_lane = side < 0 and k == ego_k
-            speed = ego_speed if ego_lane else (0.0 if (stopped_scene and side < 0) else float(rng.uniform(4.0, 12.0)))
-            attr_moving = "vehicle.moving" if speed > 0 else "vehicle.stopped"
-            span_lo, span_hi = lo - 12 * abs(speed) * duration / 10 - 60, hi + 60
-            x = span_lo + rng.uniform(0, 20)
-            while x < span_hi:
-                cls = vehicle_mix[rng.integers(len(vehicle_mix))]
-                wlh = _sample_wlh(rng, CLASS_SPECS[cls])
-                length = wlh[1]
-                # Keep the ego's own lane free around the ego (it follows traffic at a distance).
-                if ego_lane and -14 - length / 2 < x < 14 + length / 2:
-                    x += 20
-                    continue
-                if rng.random() < 0.55 * density:
-                    if cls == "motorcycle":
-                        add(cls, x, y, 0.0 if direction > 0 else np.pi, (direction * speed, 0.0),
-                            "cycle.with_rider", wlh=wlh)
-                    else:
-                        add(cls, x, y, 0.0 if direction > 0 else np.pi, (direction * speed, 0.0), attr_moving, wlh=wlh)
-                x += length + rng.uniform(8.0, 25.0)
-
-    # Cyclists in the bike lanes (one speed per side).
-    for side in (-1, 1):
-        speed = float(rng.uniform(2.5, 6.0))
-        direction = 1 if side < 0 else -1
-        x = lo - 40 + rng.uniform(0, 20)
-        while x < hi + 40:
-            if rng.random() < 0.35 * density:
-                cls = "bicycle" if rng.random() < 0.7 else "motorcycle"
-                add(cls, x, side * BIKE_Y, 0.0 if direction > 0 else np.pi, (direction * speed, 0.0), "cycle.with_rider")
-            x += rng.uniform(12.0, 30.0)
-
-    # Construction zone in a parking lane (cones, barriers, a construction vehicle).
-    bands = {(side, name): _Band() for side in (-1, 1) for name in ("park", "rack", "furniture")}
+    lay = _Layout(rng, heading, origin, y_scale, density, -75.0, x_end + 75.0)
+    lay.moving_traffic(ego_k, ego_speed, stopped, duration)
+    lay.cyclists()
     zone_side = int(rng.choice([-1, 1]))
-    zone_x = float(rng.uniform(10.0, max(12.0, x_end + 10.0)))
-    zone_len = float(rng.uniform(14.0, 24.0))
-    bands[(zone_side, "park")].take(zone_x + zone_len / 2, zone_len / 2 + 6.5, gap=1.0)
-    concrete = rng.random() < 0.35
-    bx = bx_end = zone_x
-    while bx < zone_x + zone_len - 1.5:
-        wlh = _sample_wlh(rng, CLASS_SPECS["barrier"])
-        add("barrier", bx + wlh[0] / 2, zone_side * (PARK_Y - 1.1), np.pi / 2, (0.0, 0.0), "",
-            "barrier_concrete" if concrete else "barrier", wlh)
-        bx_end = bx + wlh[0]
-        bx = bx_end + rng.uniform(0.3, 1.5)
-    # Cones line up before and after the barrier row (never between barriers).
-    for cx in np.arange(zone_x - 6.0, zone_x + zone_len + 6.0, rng.uniform(2.5, 4.0)):
-        if zone_x - 0.8 < cx < bx_end + 0.8:
-            continue
-        add("traffic_cone", float(cx), zone_side * (PARK_Y - 0.8 + rng.uniform(-0.15, 0.15)), float(rng.uniform(0, np.pi)),
-            (0.0, 0.0), "")
-    # The construction vehicle stands in the fenced area behind the barriers.
-    cv = _sample_wlh(rng, CLASS_SPECS["construction_vehicle"])
-    cv[0] = min(cv[0], 2.1)
-    cv[1] = min(cv[1], zone_len - 2.0)
-    add("construction_vehicle", zone_x + zone_len / 2, zone_side * (PARK_Y + 0.35), 0.0 if rng.random() < 0.5 else np.pi,
-        (0.0, 0.0), "vehicle.parked", wlh=cv)
-
-    # Parked vehicles along both parking lanes; one trailer and one truck guaranteed near the route.
-    must = [("trailer", float(rng.uniform(-20, x_end + 20))), ("truck", float(rng.uniform(-20, x_end + 20))),
-            ("bus", float(rng.uniform(0, x_end + 25)))]
-    for cls, x in must:
-        for attempt in range(40):
-            side = int(rng.choice([-1, 1]))
-            wlh = _sample_wlh(rng, CLASS_SPECS[cls])
-            wlh[0] = min(wlh[0], 2.7)
-            xx = x + attempt * 7.0 * (1 if attempt % 2 else -1)
-            if bands[(side, "park")].take(xx, wlh[1] / 2):
-                attr = "vehicle.stopped" if cls == "bus" else "vehicle.parked"
-                add(cls, xx, side * PARK_Y, 0.0 if side < 0 else np.pi, (0.0, 0.0), attr, wlh=wlh)
-                break
-    park_mix = ["car"] * 12 + ["truck"] * 2 + ["trailer"]
-    for side in (-1, 1):
-        x = lo + rng.uniform(0, 6)
-        while x < hi:
-            cls = park_mix[rng.integers(len(park_mix))]
-            wlh = _sample_wlh(rng, CLASS_SPECS[cls])
-            wlh[0] = min(wlh[0], 2.7)
-            if rng.random() < 0.6 * density and bands[(side, "park")].take(x + wlh[1] / 2, wlh[1] / 2):
-                # Parked slightly askew; long vehicles less so (their ends must stay out of the bike lane).
-                skew = float(np.clip(rng.normal(0, 0.02), -0.04, 0.04)) * 4.5 / max(4.5, wlh[1])
-                add(cls, x + wlh[1] / 2, side * (PARK_Y + rng.uniform(-0.1, 0.1)),
-                    (0.0 if side < 0 else np.pi) + skew, (0.0, 0.0), "vehicle.parked", wlh=wlh)
-            x += wlh[1] + rng.uniform(1.0, 6.0)
-
-    # Pedestrians: each walking line has one direction and speed (0 = standing people).
-    for side in (-1, 1):
-        for k, py in enumerate(PED_LANES_Y):
-            speed = 0.0 if (k == 1 and rng.random() < 0.5) else float(rng.uniform(0.8, 1.7))
-            direction = int(rng.choice([-1, 1]))
-            x = lo + rng.uniform(0, 8)
-            while x < hi:
-                if rng.random() < 0.3 * density:
-                    yaw = (0.0 if direction > 0 else np.pi) if speed > 0 else float(rng.uniform(-np.pi, np.pi))
-                    attr = "pedestrian.moving" if speed > 0 else "pedestrian.standing"
-                    add("pedestrian", x, side * py, yaw, (direction * speed, 0.0), attr)
-                x += rng.uniform(3.0, 12.0)
-        # Parked bicycles and motorcycles, perpendicular to the street.
-        x = lo + rng.uniform(0, 10)
-        while x < hi:
-            if rng.random() < 0.25 * density and bands[(side, "rack")].take(x, 0.6):
-                cls = "bicycle" if rng.random() < 0.65 else "motorcycle"
-                add(cls, x, side * BIKE_RACK_Y, side * np.pi / 2, (0.0, 0.0), "cycle.without_rider", f"{cls}_empty")
-            x += rng.uniform(2.0, 14.0)
-
-    # Guarantee every class at least once close to the route.
-    present = {a.cls for a in actors}
-    if "pedestrian" not in present:
-        add("pedestrian", x_end / 2, -PED_LANES_Y[0], 0.0, (1.0, 0.0), "pedestrian.moving")
-    for cls in ("bicycle", "motorcycle"):
-        if cls not in present:
-            for attempt in range(40):
-                xx = float(rng.uniform(-15, x_end + 15))
-                if bands[(-1, "rack")].take(xx, 0.6):
-                    add(cls, xx, -BIKE_RACK_Y, -np.pi / 2, (0.0, 0.0), "cycle.without_rider", f"{cls}_empty")
-                    break
-
-    clutter = _clutter(rng, lo - 40, hi + 40, bands)
+    lay.construction_zone(zone_side, float(rng.uniform(10.0, max(12.0, x_end + 10.0))))
+    lay.parked_vehicles(x_end)
+    lay.sidewalks()
+    lay.ensure_small_classes(x_end)
+    clutter = _clutter(rng, lay.lo - 40, lay.hi + 40, lay.bands)
     light = _lighting(rng)
     return Scene(name=name, index=index, n_frames=n_frames, origin=origin, heading=heading, ego_speed=ego_speed,
-                 ego_lane_y=-LANES_Y[ego_k] * y_scale, y_scale=y_scale, actors=actors,
+                 ego_lane_y=-LANES_Y[ego_k] * y_scale, y_scale=y_scale, actors=lay.actors,
                  clutter=_to_global(clutter, heading, origin, y_scale), lighting=light,
-                 road_len=(lo - 40, hi + 40), look_seed=int(rng.integers(2**31)),
-                 description=("ego waiting" if stopped_scene else f"ego driving at {ego_speed:.1f} m/s")
+                 road_len=(lay.lo - 40, lay.hi + 40), look_seed=int(rng.integers(2**31)),
+                 description=("ego waiting" if stopped else f"ego driving at {ego_speed:.1f} m/s")
                  + f", construction zone on the {'left' if zone_side > 0 else 'right'}")
 
 
