@@ -130,3 +130,12 @@ def test_warp_bev_shifts_by_ego_motion() -> None:
     rot[0, :2, :2] = torch.tensor([[0.0, -1.0], [1.0, 0.0]])  # 90 degrees: (2.5, 0.5) -> (-0.5, 2.5)
     warped = warp_bev(prev, rot, GRID)
     assert warped[0, 0, 10, 7] == pytest.approx(1.0)
+
+
+def test_bev_pool_mixed_precision_inputs_pool_in_the_wider_type() -> None:
+    """Under autocast the context may be half precision while the softmax depth is float."""
+    points, depth, feat = _random_lift(2)
+    idx = pool_indices(points, GRID)
+    out = bev_pool(depth.detach().float(), feat.detach().bfloat16(), idx)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, bev_pool(depth.detach().float(), feat.detach().bfloat16().float(), idx))

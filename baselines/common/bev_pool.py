@@ -102,6 +102,8 @@ class BEVPool(torch.autograd.Function):
 def bev_pool(depth: torch.Tensor, feat: torch.Tensor, idx: PoolIndices) -> torch.Tensor:
     """Splat ``depth (B*N, D, h, w)`` x ``feat (B*N, C, h, w)`` into a ``(B, C, Y, X)`` BEV map."""
     c = feat.shape[1]
+    dtype = torch.promote_types(depth.dtype, feat.dtype)  # under autocast, context may be half and depth float
+    depth, feat = depth.to(dtype), feat.to(dtype)
     feat_rows = feat.permute(0, 2, 3, 1).reshape(-1, c)  # (B*N*h*w, C): the columns of the pooling matrix
     out = BEVPool.apply(depth, feat_rows, idx)
     grid = idx.grid
