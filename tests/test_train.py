@@ -173,8 +173,15 @@ def test_distributed_training_under_torchrun(tiny_world, tmp_path: Path) -> None
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", __file__,
            str(tiny_world.dataroot), tiny_world.version, tiny_world.train_split, str(out)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert done.returncode == 0, done.stderr[-2000:]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        _, stderr = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the launcher and its workers
+        proc.communicate()
+        raise
+    assert proc.returncode == 0, stderr[-2000:]
     ckpt = load_checkpoint(out / "final.pt")
     assert ckpt["iteration"] == 3 * 2  # 6 samples / 2 processes / batch 2 = 2 iterations per epoch
     assert json.loads((out / STATS_FILE).read_text())["world_size"] == 2
