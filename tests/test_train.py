@@ -122,15 +122,20 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tiny_world, tmp_path:
     child = subprocess.Popen(args, env={**os.environ, "PYTHONHASHSEED": "0"}, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     killed_at = None
-    while time.monotonic() < deadline and child.poll() is None:
-        if (out / LAST_CKPT).is_file():
-            it = load_checkpoint(out / LAST_CKPT)["iteration"]
-            if it >= 4:
-                child.send_signal(signal.SIGKILL)
-                child.wait()
-                killed_at = it
-                break
-        time.sleep(0.05)
+    try:
+        while time.monotonic() < deadline and child.poll() is None:
+            if (out / LAST_CKPT).is_file():
+                it = load_checkpoint(out / LAST_CKPT)["iteration"]
+                if it >= 4:
+                    child.send_signal(signal.SIGKILL)
+                    child.wait()
+                    killed_at = it
+                    break
+            time.sleep(0.05)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
     assert killed_at is not None, f"the child finished or failed before it could be killed: {child.stderr.read()!r}"
     assert child.returncode == -signal.SIGKILL
     interrupted = load_checkpoint(out / LAST_CKPT)
