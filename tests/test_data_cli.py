@@ -30,6 +30,7 @@ def world_copy(tiny_world, tmp_path):
     return root
 
 
+@pytest.mark.slow
 def test_show_writes_png(tiny_world, tmp_path, capsys):
     out = tmp_path / "pic" / "sample.png"
     code = main(["data", "show", "--dataroot", str(tiny_world.dataroot), "--out", str(out)])

@@ -143,7 +143,6 @@ class LidarScan:
     """One LiDAR sweep in the sensor frame plus per-ray bookkeeping for annotations."""
 
     points: np.ndarray        # (P, 5) float32: x, y, z, intensity, ring (LiDAR frame)
-    owner: np.ndarray         # (P,) actor index of the hit, -1 clutter/ground
     visible_rays: np.ndarray  # (n_actors,) rays whose first hit is the actor
     total_rays: np.ndarray    # (n_actors,) rays that cross the actor ignoring occlusion
 
@@ -205,7 +204,7 @@ def lidar_scan(origin: np.ndarray, yaw: float, cub: Cuboids, n_actors: int, n_az
         intensity[ground] = ground_intensity(gxy)
     intensity = np.clip(intensity * rng.uniform(0.85, 1.15, len(r)) / np.maximum(1.0, r / 25.0) ** 0.5, 0, 255)
     pts = np.column_stack([pts_local, np.round(intensity), rows.astype(float)]).astype(np.float32)
-    return LidarScan(pts, hit_owner[rows, cols], visible, total)
+    return LidarScan(pts, visible, total)
 
 
 # Fields of a nuScenes radar .pcd (Continental ARS 408) and their binary layout.
