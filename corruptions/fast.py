@@ -137,8 +137,13 @@ def _brightness_table(severity: int) -> np.ndarray:
 def brightness(image: np.ndarray, severity: int) -> np.ndarray:
     """Brightness as an exact 2-D look-up on (pixel value V = max channel, channel level)."""
     value = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)[:, :, 2]  # V = max(R, G, B), exact for uint8
-    index = (value.astype(np.uint16) << 8)[:, :, None] | image
-    return _brightness_table(severity)[index]
+    shifted = np.left_shift(value, 8, dtype=np.intp, out=scratch("brightness.value", value.shape, np.intp))
+    table = _brightness_table(severity)
+
+    def plane(x: np.ndarray) -> np.ndarray:
+        return np.take(table, np.bitwise_or(shifted, x, out=scratch("brightness.index", x.shape, np.intp)), mode="clip")
+
+    return per_channel(image, plane)
 
 
 # ----------------------------------------------------------------------------- ColorQuant
