@@ -32,7 +32,10 @@ def _mosaic(views: np.ndarray, width: int, height: int) -> np.ndarray:
 
 def _labelled(tile: np.ndarray, text: str) -> np.ndarray:
     bar = np.full((_LABEL_HEIGHT, tile.shape[1], 3), 30, np.uint8)
-    cv2.putText(bar, text, (6, _LABEL_HEIGHT - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.5
+    width = cv2.getTextSize(text, font, scale, 1)[0][0]
+    scale *= min(1.0, (tile.shape[1] - 12) / width)  # shrink long labels to fit narrow tiles
+    cv2.putText(bar, text, (6, _LABEL_HEIGHT - 8), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
     return np.vstack([bar, tile])
 
 
