@@ -149,14 +149,15 @@ def load_backbone_weights(model: nn.Module, path: str | Path) -> None:
     state = {k.removeprefix("module.").removeprefix("backbone."): v for k, v in state.items() if not k.startswith("fc.")}
     own = model.state_dict()
     bad_shape = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
-    missing = [k for k in own if k not in state]
+    # released ImageNet weights predate BatchNorm's ``num_batches_tracked`` counters
+    missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state if k not in own]
     if bad_shape or missing or unexpected:
         raise UserError(
             f"backbone weights {path} do not match the configured ResNet (depth/width/layers): "
             f"shape mismatch {bad_shape[:3]}, missing {missing[:3]}, unexpected {unexpected[:3]}"
         )
-    model.load_state_dict(state)
+    model.load_state_dict(state, strict=False)
 
 
 class FPNLite(nn.Module):
