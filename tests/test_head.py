@@ -119,3 +119,17 @@ def test_attributes_by_class_and_speed() -> None:
         "pedestrian.standing",
         "",
     ]
+
+
+def test_samples_without_boxes_train_and_decode() -> None:
+    head = CenterHead(8, GRID, {"score_threshold": 0.5})
+    preds = head(torch.randn(2, 8, GRID.ny, GRID.nx))
+    boxes, labels = _gt()
+    losses = head.loss(preds, [torch.zeros(0, 9), boxes], [torch.zeros(0, dtype=torch.long), labels])
+    assert torch.isfinite(losses["heatmap"]) and float(losses["bbox"].detach()) > 0
+    first = {k: [v[:1] for v in vs] for k, vs in preds.items()}
+    losses = head.loss(first, [torch.zeros(0, 9)], [torch.zeros(0, dtype=torch.long)])
+    assert float(losses["bbox"].detach()) == 0.0 and float(losses["heatmap"].detach()) > 0
+    quiet = {"heatmap": [torch.full_like(h, -20.0) for h in preds["heatmap"]], "reg": preds["reg"]}
+    det = head.decode(quiet)
+    assert [d["boxes"].shape for d in det] == [(0, 9), (0, 9)]
