@@ -106,7 +106,6 @@ class SweepContext:
     split: str = ""
     entry_files: tuple[str, ...] = ()
     threads: int = 0  # torch threads per cell; 0 = leave torch's default
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -253,9 +252,7 @@ class InlineExecutor(cf.Executor):
         future: cf.Future = cf.Future()
         try:
             future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # delivered through the future like any executor
-            if isinstance(exc, KeyboardInterrupt):
-                raise
+        except Exception as exc:  # delivered through the future like any executor (Ctrl-C is not)
             future.set_exception(exc)
         return future
 

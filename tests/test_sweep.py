@@ -370,3 +370,43 @@ def test_parallel_executors(kind, tmp_path, request):
     rows = store.rows()
     assert {r.nds for r in rows} == {fake_metrics(c)["nds"] for c in cells}
     assert os.getpid() not in {r.breakdown["pid"] for r in rows}  # computed in other processes
+
+
+@pytest.mark.slow
+def test_real_sweep_killed_mid_evaluation_resumes(tiny_world, tmp_path):
+    """The real pipeline in a subprocess: kill it during its second evaluation, rerun with the
+    same arguments; rows finished before the kill are kept as they were, the training is not
+    redone, and every row equals a fresh evaluation of that condition's predictions."""
+    from robobench.data.nusc import open_nuscenes
+    from robobench.evaluate import condition_file_name
+    from robobench.metrics.detection import DetectionEvaluator
+    from robobench.train import FINAL_CKPT
+
+    db = tmp_path / "results.sqlite"
+    conditions = ["clean", "Brightness:easy"]
+    cmd = [sys.executable, "-m", "robobench", "sweep", "--entries", "bevdet", "--dataroot", str(tiny_world.dataroot),
+           "--out", str(tmp_path / "runs"), "--db", str(db), "--conditions", ",".join(conditions),
+           "--set", "train.epochs=1", "--set", "train.max_train_samples=2", "--no-leaderboard"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and not (db.exists() and ResultStore(db).count() >= 1):
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    before = ResultStore(db).rows()
+    assert len(before) == 1 and before[0].status == "ok"
+    (model_dir,) = (tmp_path / "runs" / "models" / "bevdet" / "clean").iterdir()
+    trained_at = (model_dir / FINAL_CKPT).stat().st_mtime_ns
+
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    # The train cell runs again only to find its finished checkpoint.
+    assert "3 cells planned (2 evaluations); 2 to run, 1 already done" in done.stdout
+    rows = ResultStore(db).rows()
+    assert sorted(r.condition for r in rows) == sorted(conditions) and all(r.status == "ok" for r in rows)
+    assert before[0] in rows  # kept as written before the kill (same created_at, same numbers)
+    assert (model_dir / FINAL_CKPT).stat().st_mtime_ns == trained_at
+    evaluator = DetectionEvaluator(open_nuscenes(tiny_world.dataroot, tiny_world.version), tiny_world.val_split)
+    for row in rows:
+        fresh = evaluator.evaluate(model_dir / "results" / condition_file_name(row.condition)).row_fields()
+        assert (row.nds, row.map, row.per_class) == (fresh["nds"], fresh["map"], fresh["per_class"])
