@@ -194,8 +194,8 @@ def plan_cells(
     train cell before its eval cells (no store access: see :func:`prune`)."""
     if not entries:
         raise UserError("no entries to sweep; pass --entries NAME[,NAME...] (see `robobench entries`)")
-    modes = [TrainMode(m).value for m in train_modes]
-    conds = [str(c if isinstance(c, Condition) else Condition.parse(c)) for c in conditions]
+    modes = [parse_train_mode(m) for m in train_modes]
+    conds = [str(c) if isinstance(c, Condition) else parse_condition(c) for c in conditions]
     for name, values in (("train mode", modes), ("seed", list(seeds)), ("condition", conds), ("entry", list(entries))):
         dup = sorted({str(v) for v in values if values.count(v) > 1})
         if dup:
@@ -230,6 +230,22 @@ def plan_cells(
                         for c in conds
                     ]
     return cells
+
+
+def parse_train_mode(text: str) -> str:
+    """A train mode's canonical name; ``UserError`` listing the valid ones otherwise."""
+    try:
+        return TrainMode(text).value
+    except ValueError:
+        raise UserError(f"unknown train mode {text!r}; expected one of {[m.value for m in TrainMode]}") from None
+
+
+def parse_condition(text: str) -> str:
+    """A condition's canonical spelling (``fog:HARD`` -> ``Fog:hard``); ``UserError`` otherwise."""
+    try:
+        return str(Condition.parse(text))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
 
 
 def prune(cells: Sequence[Cell], done: set[tuple[Any, ...]]) -> list[Cell]:

@@ -8,13 +8,14 @@ import json
 import statistics
 import sys
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from robobench.conditions import CLEAN, Condition, all_conditions
 from robobench.errors import UserError
 from robobench.schema import ResultRow, TrainMode
+from robobench.sweep import parse_condition, parse_train_mode
 
 DEFAULT_OUT = Path("runs")
 
@@ -30,12 +31,14 @@ def register(subparsers: Any) -> None:
     s = subparsers.add_parser("sweep", help="train and evaluate entries under all conditions; resumable")
     s.add_argument("--entries", type=_csv, default=None, help="comma-separated entry names (default: all non-teacher built-ins)")
     s.add_argument("--entry-file", action="append", default=[], metavar="F", help="a .py file registering entries")
-    s.add_argument("--train-modes", type=_csv, default=[TrainMode.CLEAN.value], help="clean,corrupted (default clean)")
+    s.add_argument("--train-modes", type=_checked(parse_train_mode), default=[TrainMode.CLEAN.value],
+                   help="clean,corrupted (default clean)")
     s.add_argument("--profile", default="quick", help="entry profile: quick | full | ... (default quick)")
     s.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value of every entry, e.g. train.epochs=2 (VALUE parsed as JSON); repeatable")
     s.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated seeds (default 0)")
-    s.add_argument("--conditions", type=_csv, default=None, help="e.g. clean,Fog:hard (default: clean + 24 corrupted)")
+    s.add_argument("--conditions", type=_checked(parse_condition), default=None,
+                   help="e.g. clean,Fog:hard (default: clean + 24 corrupted)")
     s.add_argument("--executor", choices=("local", "ray"), default="local")
     s.add_argument("--workers", type=int, default=1, help="parallel cells with --executor local (default 1: in-process)")
     s.add_argument("--ray-address", default=None, help="Ray cluster address (default: start a local instance)")
@@ -55,6 +58,18 @@ def register(subparsers: Any) -> None:
 
 def _csv(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _checked(parse: Callable[[str], str]) -> Callable[[str], list[str]]:
+    """An argparse type: comma-separated values, each canonicalised by ``parse`` (usage error otherwise)."""
+
+    def convert(text: str) -> list[str]:
+        try:
+            return [parse(t) for t in _csv(text)]
+        except UserError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert
 
 
 def _seeds(text: str) -> list[int]:

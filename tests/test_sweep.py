@@ -144,9 +144,9 @@ def test_code_version_follows_the_sources_that_matter(tmp_path):
 def test_plan_rejects_bad_requests(entries, tmp_path):
     with pytest.raises(UserError, match="unknown entry 'nope'"):
         plan(tmp_path, entries=["nope"])
-    with pytest.raises(ValueError, match="'noisy' is not a valid TrainMode"):
+    with pytest.raises(UserError, match="unknown train mode 'noisy'"):
         plan(tmp_path, train_modes=["noisy"])
-    with pytest.raises(ValueError, match="unknown corruption"):
+    with pytest.raises(UserError, match="unknown corruption 'Rain'"):
         plan(tmp_path, conditions=["Rain:hard"])
     with pytest.raises(UserError, match="seed.* 1 given twice"):
         plan(tmp_path, seeds=[1, 1])
@@ -328,6 +328,9 @@ def test_cli_sweep_summary_and_exit_code(entries, tmp_path, monkeypatch, capsys)
     assert main([*args, "--seeds", "1"]) == 1
     assert "cell(s) failed" in capsys.readouterr().err
     assert main(["sweep", "--entries", "stud", "--dataroot", str(tmp_path / "nowhere")]) == 2
+    with pytest.raises(SystemExit):  # argparse usage error, before any model is built
+        main([*args, "--conditions", "clean,Rain:hard"])
+    assert "unknown corruption 'Rain'" in capsys.readouterr().err
 
 
 def _pool_cell(cell, ctx):
