@@ -112,8 +112,10 @@ def test_splits(tiny_world):
     assert stamps == sorted(stamps)
     with pytest.raises(UserError, match="unknown split 'nope'.*synth_train, synth_val"):
         split_scenes(nusc, "nope")
-    with pytest.raises(UserError, match="split 'mini_val' has no scene"):
+    with pytest.raises(UserError, match="split 'mini_val' belongs to nuScenes \\*-mini versions.*available: synth_train, synth_val$"):
         split_scenes(nusc, "mini_val")
+    with pytest.raises(UserError, match="split 'train' belongs to nuScenes \\*-trainval"):
+        split_scenes(nusc, "train")
 
 
 def test_demo_validates_existing_world(tiny_world, capsys):
@@ -154,3 +156,15 @@ def test_demo_regenerates_an_incomplete_world(tmp_path, monkeypatch, capsys):
     assert calls == ["default"] and world_is_complete(root)
     assert not (root / "samples" / "CAM_FRONT" / "stale.jpg").exists()
     assert "validation: OK" in capsys.readouterr().out
+
+
+def test_custom_split_without_scenes(world_copy):
+    splits = world_copy / "v1.0-synth" / "splits.json"
+    splits.write_text(json.dumps({"synth_train": ["scene-0001"], "ghost": ["scene-9999"]}))
+    nusc = open_nuscenes(world_copy, "v1.0-synth")
+    assert split_scenes(nusc, "synth_train") == ["scene-0001"]
+    with pytest.raises(UserError, match="split 'ghost' has no scene"):
+        split_scenes(nusc, "ghost")
+    splits.write_text("{not json")
+    with pytest.raises(UserError, match="splits.json.*not valid JSON"):
+        split_scenes(nusc, "synth_train")

@@ -25,6 +25,10 @@ REQUIRED_TABLES: tuple[str, ...] = (
 )
 
 
+#: Version suffix each predefined split belongs to (the devkit's evaluation asserts the same pairing).
+_PREDEFINED_VERSION_SUFFIX = {"mini_train": "mini", "mini_val": "mini", "test": "test"}
+
+
 def available_versions(dataroot: Path) -> list[str]:
     """Sub-folders of ``dataroot`` that look like devkit versions (they hold ``scene.json``)."""
     root = Path(dataroot)
@@ -71,9 +75,11 @@ def open_nuscenes(dataroot: Path | str, version: str, verbose: bool = False) -> 
 
 
 def available_splits(nusc: NuScenes) -> list[str]:
-    """Custom splits of ``splits.json`` (if any) followed by the devkit's predefined ones."""
+    """Custom splits of ``splits.json`` (if any), then the devkit's predefined ones that fit the version."""
     custom = _custom_splits(nusc)
-    return [*custom, *(s for s in create_splits_scenes() if s not in custom)]
+    fitting = [s for s in create_splits_scenes()
+               if s not in custom and nusc.version.endswith(_PREDEFINED_VERSION_SUFFIX.get(s, "trainval"))]
+    return [*custom, *fitting]
 
 
 def _custom_splits(nusc: NuScenes) -> dict[str, list[str]]:
@@ -95,6 +101,11 @@ def split_scenes(nusc: NuScenes, split: str) -> list[str]:
     if not is_predefined_split(split) and split not in _custom_splits(nusc):
         raise UserError(f"unknown split {split!r} for {nusc.version} under {nusc.dataroot!r}; available: "
                         f"{', '.join(available_splits(nusc))}")
+    if is_predefined_split(split):
+        suffix = _PREDEFINED_VERSION_SUFFIX.get(split, "trainval")
+        if not nusc.version.endswith(suffix):
+            raise UserError(f"split {split!r} belongs to nuScenes *-{suffix} versions, not {nusc.version!r}; "
+                            f"available: {', '.join(available_splits(nusc))}")
     names = get_scenes_of_split(split, nusc)
     present = {s["name"] for s in nusc.scene}
     scenes = [n for n in names if n in present]
