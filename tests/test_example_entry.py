@@ -10,7 +10,7 @@ import torch
 
 from robobench.registry import check_builder, discover, get_entry, load_entry_file
 from robobench.store import ResultStore
-from robobench.sweep import SweepContext, SweepRequest, run_cell, sweep
+from robobench.sweep import SweepContext, SweepRequest, _evaluator, run_cell, sweep
 from robobench.train import FINAL_CKPT, load_checkpoint
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "my_method.py"
@@ -37,7 +37,7 @@ def test_example_registers_a_variant_and_a_distillation_recipe():
 def test_example_trains_and_evaluates_in_the_sweep(tiny_world, tmp_path):
     """Teacher, variant and distilled student trained (shortened) and evaluated for real."""
     load_entry_file(EXAMPLE)
-    torch.manual_seed(0)
+    _evaluator.cache_clear()
     store = ResultStore(tmp_path / "results.sqlite")
     ctx = SweepContext(tiny_world.dataroot, tiny_world.version, tmp_path / "runs", split=tiny_world.val_split,
                        entry_files=(str(EXAMPLE),))
@@ -53,6 +53,7 @@ def test_example_trains_and_evaluates_in_the_sweep(tiny_world, tmp_path):
     assert not report.failed, [o.error for o in report.failed]
     rows = {r.entry: r for r in store.rows()}
     assert set(rows) == {"my-bevdet-wide", "my-bevdet-bevkd"}
+    assert _evaluator.cache_info()[:2] == (1, 1)  # one hit, one miss: the GT was prepared once
     for row in rows.values():
         assert row.status == "ok" and 0.0 <= row.nds <= 1.0 and 0.0 <= row.map <= 1.0
         assert set(row.per_class) and "small_map" in row.breakdown

@@ -387,7 +387,11 @@ def test_real_sweep_killed_mid_evaluation_resumes(tiny_world, tmp_path):
 
     db = tmp_path / "results.sqlite"
     conditions = ["clean", "Brightness:easy"]
-    cmd = [sys.executable, "-m", "robobench", "sweep", "--entries", "bevdet", "--dataroot", str(tiny_world.dataroot),
+    # The CLI in a child process, its code version pinned so that source edits made while the
+    # test runs cannot change the config hash between the killed run and the rerun.
+    child = ("import sys, robobench.sweep as s; from robobench.cli import main; "
+             "s.code_version = lambda **kw: 'pinned'; sys.exit(main(sys.argv[1:]))")
+    cmd = [sys.executable, "-c", child, "sweep", "--entries", "bevdet", "--dataroot", str(tiny_world.dataroot),
            "--out", str(tmp_path / "runs"), "--db", str(db), "--conditions", ",".join(conditions),
            "--set", "train.epochs=1", "--set", "train.max_train_samples=2", "--no-leaderboard"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
