@@ -6,9 +6,12 @@ profile share the BEV grid and the head settings, so their BEV maps align cell f
 :func:`camera_profiles` / :func:`lidar_profiles` and a few model overrides.
 
 * ``quick``: trains in a couple of minutes on 2 CPU cores (tests, demos); 128x352 input,
-  narrow ResNet-18 layout, 64x64 BEV at 1.6 m, 30 depth bins of 2 m.
-* ``full``: the benchmark's setting on the synthetic world (2-core CPU, hours):
-  128x352 input, ResNet-18 layout at half width, 128x128 BEV at 0.8 m, 60 bins of 1 m.
+  narrow ResNet-18 layout, 64x64 BEV at 1.6 m, 30 depth bins of 2 m; at most 96 training
+  samples, 6 epochs. About 0.08 (centerpoint) to 0.2 (bevdepth4d) s per sample and step
+  on one core (``benchmarks/model_step_bench.py``).
+* ``full``: the benchmark's setting on the synthetic world (2-core CPU, about an hour per
+  entry): 128x352 input, ResNet-18 layout at half width, 128x128 BEV at 0.8 m, 60 bins of
+  1 m; 0.5 (centerpoint) to 1.0 (bevdepth4d) s per sample and step on one core.
 * ``nuscenes``: the papers' settings for GPU users: ResNet-50, 256x704, 24 epochs,
   128x128 BEV at 0.8 m, depth 1-60 m in 0.5 m bins.
 """
@@ -35,7 +38,16 @@ BASE_PROFILES: dict[str, dict[str, Any]] = {
             "head": {"channels": 32, "branch_convs": False},
             "pillars": {"channels": 32, "subdivision": 1},
         },
-        "train": {"epochs": 6, "batch_size": 2, "lr": 1e-3, "weight_decay": 1e-2, "warmup_iters": 20, "grad_clip": 5.0, "num_workers": 0},
+        "train": {
+            "epochs": 6,
+            "batch_size": 2,
+            "lr": 1e-3,
+            "weight_decay": 1e-2,
+            "warmup_iters": 20,
+            "grad_clip": 5.0,
+            "num_workers": 0,
+            "max_train_samples": 96,
+        },
     },
     "full": {
         "data": {"input_size": [128, 352], "depth_downsample": 16, "prev_frame": False, "radar": False},
