@@ -273,14 +273,18 @@ def list_entries(pattern: str = "*") -> list[Entry]:
     return [e for e in discover() if fnmatch.fnmatch(e.name, pattern)]
 
 
-def teacher_order(names: Iterable[str]) -> list[str]:
-    """``names`` plus the teachers they need, each teacher before the entries distilling from it."""
+def teacher_order(names: Iterable[str], lookup: Callable[[str], Entry] | None = None) -> list[str]:
+    """``names`` plus the teachers they need, each teacher before the entries distilling from it.
+
+    ``lookup`` resolves a name to its entry (default :func:`get_entry`).
+    """
+    lookup = get_entry if lookup is None else lookup
     ordered: list[str] = []
 
     def visit(name: str, chain: tuple[str, ...]) -> None:
         if name in chain:
             raise UserError(f"entries form a teacher cycle: {' -> '.join((*chain, name))}")
-        teacher = get_entry(name).teacher
+        teacher = lookup(name).teacher
         if teacher is not None:
             visit(teacher, (*chain, name))
         if name not in ordered:

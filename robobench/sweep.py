@@ -204,7 +204,7 @@ def plan_cells(
     overrides_json = json.dumps(overrides or {}, sort_keys=True)
     cells: list[Cell] = []
     hashes: dict[tuple[str, str, int], Cell] = {}
-    for name in teacher_order(entries):
+    for name in teacher_order(entries, lookup):
         entry = lookup(name)
         for mode in modes:
             for seed in seeds:

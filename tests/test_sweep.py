@@ -141,6 +141,23 @@ def test_code_version_follows_the_sources_that_matter(tmp_path):
     assert code_version(tmp_path, parts, extra=[user_file]) != second
 
 
+def test_plan_is_pure_given_a_lookup(tmp_path):
+    """Planning reads entries only through ``lookup`` (here: entries no registry knows)."""
+
+    def entry(name, role, teacher=None):
+        return registry.Entry(name, registry.Role(role), build=lambda cfg: Tiny(), profiles={"quick": {}}, teacher=teacher)
+
+    table = {e.name: e for e in (entry("t", "teacher"), entry("k", "distill", "t"))}
+    cells = plan(tmp_path, entries=["k"], conditions=["clean"], lookup=table.__getitem__)
+    assert [c.id for c in cells] == [
+        "train/t/clean/seed0", "train/t/clean/seed1", "train/k/clean/seed0", "eval/k/clean/seed0/clean",
+        "train/k/clean/seed1", "eval/k/clean/seed1/clean",
+    ]
+    cyclic = {"a": entry("a", "distill", "b"), "b": entry("b", "distill", "a")}
+    with pytest.raises(UserError, match="teacher cycle: a -> b -> a"):
+        plan(tmp_path, entries=["a"], lookup=cyclic.__getitem__)
+
+
 def test_plan_rejects_bad_requests(entries, tmp_path):
     with pytest.raises(UserError, match="unknown entry 'nope'"):
         plan(tmp_path, entries=["nope"])
