@@ -10,12 +10,14 @@ from robobench.registry import register_entry
 
 #: BEVDepth's depth-loss weight (``loss_depth_weight=3.0`` in its configs).
 DEPTH_LOSS_WEIGHT = 3.0
+#: The entry's profiles (distillation entries derive theirs from these).
+PROFILES = camera_profiles(depth_loss_weight=DEPTH_LOSS_WEIGHT, camera_aware=True)
 
 
 @register_entry(
     "bevdepth",
     role="student",
-    profiles=camera_profiles(depth_loss_weight=DEPTH_LOSS_WEIGHT, camera_aware=True),
+    profiles=PROFILES,
     description="BEVDepth: BEVDet plus binary cross-entropy supervision of the depth bins by projected LiDAR, camera-aware depth net",
     paper="BEVDepth: Acquisition of Reliable Depth for Multi-view 3D Object Detection (AAAI 2023)",
     base="bevdet",

@@ -9,11 +9,14 @@ from baselines.common.detector import CameraBEVDetector
 from baselines.common.profiles import camera_profiles
 from robobench.registry import register_entry
 
+#: The entry's profiles (distillation entries derive theirs from these).
+PROFILES = camera_profiles(data={"prev_frame": True}, depth_loss_weight=DEPTH_LOSS_WEIGHT, camera_aware=True, temporal=True)
+
 
 @register_entry(
     "bevdepth4d",
     role="student",
-    profiles=camera_profiles(data={"prev_frame": True}, depth_loss_weight=DEPTH_LOSS_WEIGHT, camera_aware=True, temporal=True),
+    profiles=PROFILES,
     description="BEVDepth4D: BEVDepth whose BEV is concatenated with the previous key frame's BEV warped by ego motion",
     paper="BEVDet4D: Exploit Temporal Cues in Multi-camera 3D Object Detection (arXiv 2203.17054); BEVDepth (AAAI 2023)",
     base="bevdepth",

@@ -8,11 +8,14 @@ from baselines.common.detector import CameraBEVDetector
 from baselines.common.profiles import camera_profiles
 from robobench.registry import register_entry
 
+#: The entry's profiles (distillation entries derive theirs from these).
+PROFILES = camera_profiles(depth_loss_weight=0.0)
+
 
 @register_entry(
     "bevdet",
     role="student",
-    profiles=camera_profiles(depth_loss_weight=0.0),
+    profiles=PROFILES,
     description="BEVDet: ResNet + FPN, LSS view transformer (depth learnt from detection only), BEV ResNet, CenterPoint head",
     paper="BEVDet: High-performance Multi-camera 3D Object Detection in Bird-Eye-View (arXiv 2112.11790)",
 )

@@ -8,11 +8,14 @@ from baselines.common.detector import PillarBEVDetector
 from baselines.common.profiles import lidar_profiles
 from robobench.registry import register_entry
 
+#: The entry's profiles (distillation entries read the teacher's BEV channels from these).
+PROFILES = lidar_profiles()
+
 
 @register_entry(
     "centerpoint",
     role="teacher",
-    profiles=lidar_profiles(),
+    profiles=PROFILES,
     description="CenterPoint-Pillar: dynamic PointPillars encoder, BEV ResNet, CenterPoint head on the students' BEV grid",
     paper="Center-based 3D Object Detection and Tracking (CVPR 2021)",
 )
