@@ -4,4 +4,5 @@ Importing this package registers every built-in entry (each module below calls
 ``robobench.registry.register_entry``).
 """
 
-from baselines import bevdepth, bevdepth4d, bevdet, centerpoint  # noqa: F401  (import registers entries)
+from baselines import bevdepth, bevdepth4d, bevdet, bevformer, centerpoint  # noqa: F401  (import registers entries)
+from baselines import bevdepth_radar  # noqa: F401  (import registers entries)
