@@ -97,7 +97,7 @@ def row_key(row: ResultRow) -> tuple[Any, ...]:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def _check_version(conn: sqlite3.Connection) -> int:
