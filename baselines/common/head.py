@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -74,21 +75,19 @@ def gaussian_focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float
 def circle_nms(centres: torch.Tensor, radius: float) -> torch.Tensor:
     """Greedy circle NMS over score-sorted ``centres (K, 2)``; returns the kept mask.
 
-    A box is suppressed when a kept higher-scored box lies within ``radius`` metres. The
-    greedy result is the fixed point of ``keep_i = not any_{j<i} (close_ji and keep_j)``;
-    iterating that vectorised update from "keep all" reaches it in at most K steps.
+    A box is suppressed when a kept higher-scored box lies within ``radius`` metres
+    (CenterPoint's circle NMS). The pairwise "close" matrix is computed once; the greedy
+    pass then walks the boxes in score order, each kept box clearing the later boxes
+    close to it (one vectorised row operation per kept box).
     """
-    k = centres.shape[0]
-    close = torch.cdist(centres, centres) < radius
-    earlier = torch.ones(k, k, dtype=torch.bool, device=centres.device).triu(1)  # [j, i]: j before i
-    blockers = close & earlier
-    keep = torch.ones(k, dtype=torch.bool, device=centres.device)
-    for _ in range(k):
-        new_keep = ~(blockers & keep[:, None]).any(dim=0)
-        if torch.equal(new_keep, keep):
-            break
-        keep = new_keep
-    return keep
+    xy = centres.detach().cpu().double().numpy()
+    k = xy.shape[0]
+    close = ((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1) < radius**2
+    keep = np.ones(k, dtype=bool)
+    for i in range(k):
+        if keep[i]:
+            keep[i + 1 :] &= ~close[i, i + 1 :]
+    return torch.from_numpy(keep).to(centres.device)
 
 
 class CenterHead(nn.Module):
