@@ -10,6 +10,10 @@ cap; mmdetection3d's ``DynamicPillarFeatureNet``), computed with ``index_add_`` 
 With ``subdivision = s > 1`` the pillars are ``res / s`` wide and ``log2 s`` strided
 convs bring the canvas to the BEV grid (CenterPoint's 0.2 m pillars at output stride 4),
 so the teacher's BEV map always shares the students' grid.
+
+``point_features`` says how many per-point measurements follow ``x, y, z`` in each
+point row (1 for LiDAR: intensity; the radar encoder of :mod:`baselines.common.radar`
+passes RCS, velocities and time lag); the PFN input is those plus the 5 offsets.
 """
 
 from __future__ import annotations
@@ -23,26 +27,28 @@ from baselines.common.backbone import conv_bn_relu
 from baselines.common.geometry import BEVGrid
 from robobench.errors import UserError
 
-N_POINT_FEATURES = 9
+#: Geometric features added to each point: offsets to the pillar's point mean (3) and centre (2).
+N_OFFSET_FEATURES = 5
 
 
 class PillarEncoder(nn.Module):
-    """``list[B] of (P, >=4) points -> (B, out_channels, Y, X)`` on ``grid``."""
+    """``list[B] of (P, >= 3 + point_features) points -> (B, out_channels, Y, X)`` on ``grid``."""
 
-    def __init__(self, grid: BEVGrid, channels: int = 64, subdivision: int = 1) -> None:
+    def __init__(self, grid: BEVGrid, channels: int = 64, subdivision: int = 1, point_features: int = 1) -> None:
         super().__init__()
         if subdivision < 1 or subdivision & (subdivision - 1):
             raise UserError(f"model.pillars.subdivision must be a power of two >= 1, got {subdivision}")
         self.grid = grid
         self.pillar_grid = BEVGrid(grid.x_min, grid.x_max, grid.y_min, grid.y_max, grid.z_min, grid.z_max, grid.res / subdivision)
-        self.pfn = nn.Sequential(nn.Linear(N_POINT_FEATURES, channels, bias=False), nn.BatchNorm1d(channels), nn.ReLU(inplace=True))
+        self.point_features = point_features
+        self.pfn = nn.Sequential(nn.Linear(3 + point_features + N_OFFSET_FEATURES, channels, bias=False), nn.BatchNorm1d(channels), nn.ReLU(inplace=True))
         self.down = nn.Sequential(*[conv_bn_relu(channels, channels, stride=2) for _ in range(int(math.log2(subdivision)))])
         self.out_channels = channels
 
     def forward(self, points: list[torch.Tensor]) -> torch.Tensor:
         g = self.pillar_grid
         dev = self.pfn[0].weight.device
-        pts = torch.cat([p[:, :4].to(dev, torch.float32) for p in points])
+        pts = torch.cat([p[:, : 3 + self.point_features].to(dev, torch.float32) for p in points])
         batch = torch.cat([torch.full((p.shape[0],), i, device=dev, dtype=torch.long) for i, p in enumerate(points)])
         ix, iy, inside = g.cell_index(pts[:, :3])
         pts, batch, ix, iy = pts[inside], batch[inside], ix[inside], iy[inside]

@@ -1,0 +1,88 @@
+"""``bevdepth-radar``: BEVDepth's camera BEV fused with a radar pillar BEV (camera-radar student).
+
+The camera branch is exactly ``bevdepth``'s (ResNet + FPN-lite, camera-aware LSS with
+LiDAR depth supervision); the radar branch is :class:`~baselines.common.radar.RadarEncoder`
+on the same BEV grid. The two maps are fused in BEV by concatenation and one 3x3 conv +
+BN + ReLU back to the camera's context width (:class:`ConcatFusion`), so the BEV encoder,
+the CenterPoint head, the losses and the decoding are bevdepth's unchanged.
+
+``forward`` adds ``bev_cam`` (the LSS map) and ``bev_radar`` (the radar map) to the model
+outputs; ``bev_raw`` is the fused map (the BEV encoder's input). Profiles are bevdepth's
+with ``data.radar`` on and a ``model.radar`` section (``channels``, ``subdivision``).
+The radar is a separate sensor: the camera corruptions never touch it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from baselines import bevdepth
+from baselines.common.backbone import conv_bn_relu
+from baselines.common.detector import CameraBEVDetector
+from baselines.common.radar import RadarEncoder
+from robobench.errors import UserError
+from robobench.registry import register_entry
+from robobench.train import deep_merge
+
+#: Radar branch settings shared by every profile (``model.radar``).
+RADAR_MODEL: dict[str, int] = {"channels": 32, "subdivision": 1}
+
+
+class ConcatFusion(nn.Module):
+    """``cat([camera, radar]) -> conv3x3 + BN + ReLU -> out_channels`` (the plain BEV fusion)."""
+
+    def __init__(self, cam_channels: int, radar_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv = conv_bn_relu(cam_channels + radar_channels, out_channels)
+
+    def forward(self, cam: torch.Tensor, radar: torch.Tensor) -> torch.Tensor:
+        return self.conv(torch.cat([cam, radar], dim=1))
+
+
+#: ``(camera channels, radar channels, output channels) -> module(cam, radar) -> fused``.
+FusionFactory = Callable[[int, int, int], nn.Module]
+
+
+class CameraRadarBEVDetector(CameraBEVDetector):
+    """Camera LSS BEV + radar pillar BEV, fused by ``fusion`` before the shared BEV encoder and head."""
+
+    def __init__(self, cfg: dict[str, Any], fusion: FusionFactory = ConcatFusion) -> None:
+        super().__init__(cfg)
+        model_cfg = cfg.get("model", {})
+        if self.temporal:
+            raise UserError("model.temporal is not supported by the camera-radar detector; set it to false")
+        if not cfg.get("data", {}).get("radar", False):
+            raise UserError("the camera-radar detector needs data.radar = true (otherwise the batch carries no radar points)")
+        radar_cfg = model_cfg.get("radar", RADAR_MODEL)
+        self.radar = RadarEncoder(self.grid, int(radar_cfg.get("channels", 32)), int(radar_cfg.get("subdivision", 1)))
+        context = int(model_cfg.get("context_channels", 64))
+        self.fusion = fusion(context, self.radar.out_channels, context)
+
+    def forward(self, batch: dict[str, Any]) -> dict[str, Any]:
+        out = self.lift(batch)
+        cam = out.pop("bev")
+        radar = self.radar([r.to(cam.device) for r in batch["radar"]])
+        out["bev_cam"], out["bev_radar"] = cam, radar
+        out["bev_raw"] = self.fusion(cam, radar)
+        return self._finish(out, out["bev_raw"])
+
+
+#: bevdepth's profiles with radar points loaded and the radar branch configured.
+PROFILES = {name: deep_merge(cfg, {"data": {"radar": True}, "model": {"radar": RADAR_MODEL}}) for name, cfg in bevdepth.PROFILES.items()}
+
+
+@register_entry(
+    "bevdepth-radar",
+    role="student",
+    profiles=PROFILES,
+    description="BEVDepth camera BEV and a radar PointPillars BEV (RCS, compensated velocity, time lag) fused by concat + conv",
+    paper="camera-radar BEV fusion student (the student of IMKD, arXiv 2512.15581)",
+    base="bevdepth",
+)
+def bevdepth_radar(cfg: dict[str, Any]) -> CameraRadarBEVDetector:
+    """Build the camera-radar fusion student from a profile configuration."""
+    return CameraRadarBEVDetector(cfg)
