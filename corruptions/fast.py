@@ -65,12 +65,6 @@ def scratch(name: str, shape: tuple[int, ...], dtype: type = np.float32) -> np.n
     return store[key]
 
 
-def _floor_u8(values: np.ndarray) -> np.ndarray:
-    """``np.uint8(min(values, 255))`` (truncating, as the reference's final cast) for values >= 0."""
-    np.minimum(values, np.float32(255), out=values)
-    return values.astype(np.uint8)
-
-
 def per_channel(image: np.ndarray, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """Apply ``fn`` (uint8 H x W plane -> uint8 plane) to each colour plane.
 
@@ -103,21 +97,90 @@ def line_kernel_taps(radius: int, sigma: float, angle: float, shape: tuple[int, 
     return taps
 
 
-def apply_taps(
-    image: np.ndarray, taps: list[tuple[int, int, float]], depth: int = cv2.CV_32F, delta: float = 0.0
-) -> np.ndarray:
-    """``delta + sum_i w_i image[clamp(y - dy_i), clamp(x - dx_i)]`` as one ``filter2D``.
+#: OpenCV's ``filter2D`` switches to a DFT for kernels of this many cells or more (for
+#: 8-bit -> 8/16-bit and float -> float filtering); a sparse line kernel is cheaper direct.
+_DFT_KERNEL_AREA = 130
 
-    ``depth`` is the OpenCV output depth; an 8-bit output is rounded and saturated.
+#: Fixed-point scale of the 16-bit partial sums of an 8-bit blur (255 * 128 fits in int16).
+_U8_SUM_SCALE = 128
+
+
+def _kernel(taps: list[tuple[int, int, float]], scale: float = 1.0) -> tuple[np.ndarray, tuple[int, int]]:
+    """``(kernel, (row, col) of its top-left cell)``: the taps as a dense correlation kernel.
+
+    ``filter2D`` correlates: ``dst(y, x) = sum K(u, v) src(y + u - ay, x + v - ax)``, and
+    tap ``(dy, dx)`` reads ``src(y - dy, x - dx)``.
     """
     rows = [-dy for dy, _, _ in taps]
     cols = [-dx for _, dx, _ in taps]
-    r0, c0 = min(rows + [0]), min(cols + [0])
-    kernel = np.zeros((max(rows + [0]) - r0 + 1, max(cols + [0]) - c0 + 1), np.float32)
+    r0, c0 = min(rows), min(cols)
+    kernel = np.zeros((max(rows) - r0 + 1, max(cols) - c0 + 1), np.float32)
     for (dy, dx, w) in taps:
-        kernel[-dy - r0, -dx - c0] += w
-    # filter2D correlates: dst(y, x) = sum K(u, v) src(y + u - ay, x + v - ax).
-    return cv2.filter2D(image, depth, kernel, anchor=(-c0, -r0), delta=delta, borderType=cv2.BORDER_REPLICATE)
+        kernel[-dy - r0, -dx - c0] += w * scale
+    return kernel, (r0, c0)
+
+
+def _tap_groups(taps: list[tuple[int, int, float]]) -> list[list[tuple[int, int, float]]]:
+    """Consecutive taps split so that each group's kernel stays below the DFT size.
+
+    A single group includes the origin (its kernel is anchored there); several groups are
+    applied through :func:`_sum_of_groups`, where each kernel covers its own taps only.
+    """
+    if _kernel(taps + [(0, 0, 0.0)])[0].size < _DFT_KERNEL_AREA:
+        return [taps]
+    groups: list[list[tuple[int, int, float]]] = [[]]
+    for tap in taps:
+        grown = groups[-1] + [tap]
+        kernel, _ = _kernel(grown)
+        if kernel.size >= _DFT_KERNEL_AREA and groups[-1]:
+            groups.append([tap])
+        else:
+            groups[-1] = grown
+    return groups
+
+
+def _sum_of_groups(image: np.ndarray, groups: list[list[tuple[int, int, float]]], depth: int, scale: float) -> np.ndarray:
+    """``scale * sum_i w_i image[clamp(y - dy_i), clamp(x - dx_i)]``, one direct ``filter2D`` per group.
+
+    The image is padded once by replication, so every group reads the clamped pixels it
+    would read in the unpadded image; each group's compact kernel is anchored at its top-left
+    cell and applied to the window of the padded image that its offsets address.
+    """
+    h, w = image.shape[:2]
+    pad = max(max(abs(dy), abs(dx)) for group in groups for dy, dx, _ in group)
+    padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    total = None
+    for group in groups:
+        kernel, (r0, c0) = _kernel(group, scale)
+        window = padded[pad + r0 : pad + r0 + kernel.shape[0] - 1 + h, pad + c0 : pad + c0 + kernel.shape[1] - 1 + w]
+        part = cv2.filter2D(window, depth, kernel, anchor=(0, 0), borderType=cv2.BORDER_REPLICATE)[:h, :w]
+        total = np.ascontiguousarray(part) if total is None else cv2.add(total, part, dst=total)
+    return total
+
+
+def apply_taps(image: np.ndarray, taps: list[tuple[int, int, float]]) -> np.ndarray:
+    """``sum_i w_i image[clamp(y - dy_i), clamp(x - dx_i)]`` of a float32 image, as float32."""
+    groups = _tap_groups(taps)
+    if len(groups) == 1:
+        kernel, (r0, c0) = _kernel(taps + [(0, 0, 0.0)])
+        return cv2.filter2D(image, cv2.CV_32F, kernel, anchor=(-c0, -r0), borderType=cv2.BORDER_REPLICATE)
+    return _sum_of_groups(image, groups, cv2.CV_32F, 1.0)
+
+
+def apply_taps_floor_u8(image: np.ndarray, taps: list[tuple[int, int, float]]) -> np.ndarray:
+    """``floor(sum_i w_i image[...])`` of an 8-bit image (within 1 grey level), as uint8.
+
+    A kernel that fits in one direct ``filter2D`` rounds ``sum - 0.5``; otherwise the
+    groups' partial sums are accumulated in 16-bit fixed point (1/128 grey level, each
+    rounded once) and floored, so the result is within a grey level of the exact floor.
+    """
+    groups = _tap_groups(taps)
+    if len(groups) == 1:
+        kernel, (r0, c0) = _kernel(taps + [(0, 0, 0.0)])
+        return cv2.filter2D(image, cv2.CV_8U, kernel, anchor=(-c0, -r0), delta=-0.5, borderType=cv2.BORDER_REPLICATE)
+    total = _sum_of_groups(image, groups, cv2.CV_16S, float(_U8_SUM_SCALE))
+    # floor(total / 128) as a rounding of (total + 0.5) / 128 - 0.5: never a tie.
+    return cv2.convertScaleAbs(total, alpha=1.0 / _U8_SUM_SCALE, beta=0.5 / _U8_SUM_SCALE - 0.5)
 
 
 # ----------------------------------------------------------------------------- Brightness
@@ -150,9 +213,8 @@ def brightness(image: np.ndarray, severity: int) -> np.ndarray:
 
 
 def color_quant(image: np.ndarray, severity: int) -> np.ndarray:
-    """Posterize: keep the high ``5 - severity`` bits of each channel."""
-    mask = (0xFF << (8 - params.colorquant_bits(severity))) & 0xFF
-    return cv2.LUT(image, (np.arange(256) & mask).astype(np.uint8))
+    """Posterize: keep the high ``5 - severity`` bits of each channel (one vectorised AND)."""
+    return np.bitwise_and(image, np.uint8((0xFF << (8 - params.colorquant_bits(severity))) & 0xFF))
 
 
 # ----------------------------------------------------------------------------- LowLight
@@ -162,54 +224,44 @@ _QUANTILE_BITS = 12
 
 
 @lru_cache(maxsize=32)
-def _poisson_table(severity: int, lo: int, hi: int) -> np.ndarray:
-    """``table[level << 12 | u]``: Poisson(lam(level)) quantile at u; lam per RoboBEV LowLight.
+def _low_light_table(severity: int, lo: int, hi: int) -> np.ndarray:
+    """``table[level << 12 | u]``: the output level of a pixel at ``level``, at quantile u.
 
-    Inverse-CDF sampling with a 12-bit uniform: each probability is exact to 1/4096.
+    RoboBEV's LowLight maps each grey level independently through
+    ``k ~ Poisson(lam(level))``, ``out = floor(255 clip(min(k / cp, 1) + N(0, cg), 0, 1))``,
+    so the output of a pixel has a distribution over the 256 levels that depends on its
+    input level only: ``P(out <= o) = sum_k P(k) Phi(((o + 1) / 255 - min(k / cp, 1)) / cg)``
+    for ``o < 255``. Sampling that compound law by its inverse CDF with one 12-bit
+    uniform is exact up to 1/4096 per probability (one gather per pixel, not two draws).
     """
-    cp = params.LOWLIGHT_POISSON[severity]
-    level = np.arange(256, dtype=np.float64)
+    cp, gain, sigma = (params.LOWLIGHT_POISSON[severity], params.LOWLIGHT_GAIN[severity], params.LOWLIGHT_GAUSS[severity])
     span = max(hi - lo, 1)
-    lam = np.clip((level - lo) / span, 0, None) ** 2 * params.LOWLIGHT_GAIN[severity] * cp
-    kmax = int(lam.max() + 12 * math.sqrt(lam.max()) + 12)
-    cdf = stats.poisson.cdf(np.arange(kmax)[None, :], lam[:, None])
+    lam = np.clip((np.arange(256) - lo) / span, 0, None) ** 2 * gain * cp
+    counts = np.arange(int(cp) + 1)
+    pmf = stats.poisson.pmf(counts[None, :-1], lam[:, None])
+    pmf = np.concatenate([pmf, stats.poisson.sf(counts[-2], lam)[:, None]], axis=1)  # k >= cp reads as 1
+    levels_up = np.arange(1, 257) / 255.0
+    given_k = special.ndtr((levels_up[None, :] - np.minimum(counts / cp, 1.0)[:, None]) / sigma)
+    given_k[:, -1] = 1.0
+    cdf = np.clip(pmf @ given_k, 0, 1)
     cdf[:, -1] = 1.0
     n = 1 << _QUANTILE_BITS
-    edges = np.rint(cdf * n).astype(np.int64)
-    counts = np.diff(edges, axis=1, prepend=0)
-    values = np.broadcast_to(np.arange(kmax, dtype=np.int64), counts.shape)
-    return np.minimum(np.repeat(values.ravel(), counts.ravel()), int(cp)).astype(np.uint8)
-
-
-@lru_cache(maxsize=8)
-def _noise_table(severity: int) -> np.ndarray:
-    """``table[k << 12 | u]``: ``floor(255 clip(min(k / cp, 1) + cg z(u), 0, 1))``, z a normal quantile."""
-    cp = params.LOWLIGHT_POISSON[severity]
-    n = 1 << _QUANTILE_BITS
-    z = special.ndtri((np.arange(n) + 0.5) / n)
-    k = np.minimum(np.arange(int(cp) + 1) / cp, 1.0)
-    out = np.clip(k[:, None] + params.LOWLIGHT_GAUSS[severity] * z[None, :], 0, 1) * 255
-    return np.floor(out).astype(np.uint8).ravel()
+    widths = np.diff(np.rint(cdf * n).astype(np.int64), axis=1, prepend=0)
+    values = np.broadcast_to(np.arange(256, dtype=np.uint8), widths.shape)
+    return np.repeat(values.ravel(), widths.ravel())
 
 
 def low_light(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
-    """RoboBEV LowLight with inverse-CDF sampling from tables indexed by grey level.
+    """RoboBEV LowLight by inverse-CDF sampling of its per-level output law (one gather per value).
 
-    One 32-bit random word per channel value supplies two independent 12-bit uniforms:
-    one for the Poisson count, one for the Gaussian read noise.
+    Every 64-bit random word supplies four 16-bit uniforms; the top 12 bits of one pick
+    the quantile of one channel value.
     """
     lo, hi = int(image.min()), int(image.max())
-    words = rng.bit_generator.random_raw((image.size + 1) // 2).view(np.uint32)[: image.size].reshape(image.shape)
-    mask = np.uint32((1 << _QUANTILE_BITS) - 1)
-    index = scratch("lowlight.index", image.shape, np.intp)
-    part = scratch("lowlight.part", image.shape, np.uint32)
-    np.left_shift(image, _QUANTILE_BITS, out=index, dtype=np.intp)
-    index |= np.bitwise_and(words, mask, out=part)
-    counts = np.take(_poisson_table(severity, lo, hi), index, out=scratch("lowlight.counts", image.shape, np.uint8), mode="clip")
-    np.left_shift(counts, _QUANTILE_BITS, out=index, dtype=np.intp)
-    np.right_shift(words, _QUANTILE_BITS, out=part)
-    index |= np.bitwise_and(part, mask, out=part)
-    return np.take(_noise_table(severity), index, mode="clip")
+    uniform = rng.bit_generator.random_raw((image.size + 3) // 4).view(np.uint16)[: image.size].reshape(image.shape)
+    index = np.left_shift(image, _QUANTILE_BITS, out=scratch("lowlight.index", image.shape, np.intp), dtype=np.intp)
+    np.bitwise_or(index, np.right_shift(uniform, 16 - _QUANTILE_BITS, out=uniform), out=index)
+    return np.take(_low_light_table(severity, lo, hi), index, mode="clip")
 
 
 # ----------------------------------------------------------------------------- Fog
@@ -316,7 +368,7 @@ def motion_blur_at(image: np.ndarray, severity: int, angle: float) -> np.ndarray
     radius, sigma = params.MOTION_BLUR[severity - 1]
     # Rounding ``v - 0.5`` to 8 bits is the reference's truncating cast of ``v`` (up to ties).
     taps = line_kernel_taps(radius, sigma, angle, image.shape[:2])
-    return apply_taps(image, taps, depth=cv2.CV_8U, delta=-0.5)
+    return apply_taps_floor_u8(image, taps)
 
 
 def motion_blur(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
@@ -348,26 +400,25 @@ def snow(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarr
     flakes *= np.float32(scale)
     flakes += np.float32(loc)
     flakes = _zoom_bilinear(flakes, zoom)
-    flakes[flakes < threshold] = 0
-    np.clip(flakes, 0, 1, out=flakes)
+    cv2.threshold(flakes, threshold, 0.0, cv2.THRESH_TOZERO, dst=flakes)  # values below the threshold -> 0
+    cv2.threshold(flakes, 1.0, 0.0, cv2.THRESH_TRUNC, dst=flakes)  # clip to 1 (the rest is >= 0 now)
     angle = float(rng.uniform(*params.SNOW_ANGLE))
-    flakes = apply_taps(flakes, line_kernel_taps(radius, sigma, angle, flakes.shape))
-    flakes = np.rint(flakes[:h, :w] * np.float32(255.0))
-    flakes += flakes[::-1, ::-1]
-    # Blend towards max(x, 1.5 gray + 0.5): x + (1 - weight) * relu(1.5 gray + 0.5 - x), in grey
-    # levels, with gray = 0.299 R + 0.587 G + 0.114 B (OpenCV's RGB2GRAY weights).
+    layer = cv2.convertScaleAbs(apply_taps(flakes, line_kernel_taps(radius, sigma, angle, flakes.shape))[:h, :w], alpha=255.0)
+    # The flakes plus their 180-degree rotation, in whole grey levels, saturated at 255 (the
+    # output is clipped there anyway).
+    both = cv2.add(layer, cv2.flip(layer, -1))
+    # Blend towards max(x, 1.5 gray + 0.5): x + (1 - weight) relu(L - x) = max(x, weight x +
+    # (1 - weight) L) with L = 1.5 gray + 127.5 in grey levels (gray with OpenCV's RGB2GRAY
+    # weights); as x is whole, floor(max(x, y)) = max(x, floor(y)), so everything after the
+    # one float blend is exact 8-bit arithmetic: min(255, max(x, floor(y)) + flakes).
     red, green, blue = cv2.split(image)
-    lifted = cv2.addWeighted(red, 1.5 * 0.299, green, 1.5 * 0.587, 127.5, dtype=cv2.CV_32F)
-    cv2.addWeighted(lifted, 1.0, blue, 1.5 * 0.114, 0.0, dst=lifted, dtype=cv2.CV_32F)
-    lift_weight = np.float32(1.0 - weight)
+    lift = 1.5 * (1.0 - weight)
+    lifted = cv2.addWeighted(red, lift * 0.299, green, lift * 0.587, 127.5 * (1.0 - weight), dtype=cv2.CV_32F)
+    cv2.addWeighted(lifted, 1.0, blue, lift * 0.114, 0.0, dst=lifted, dtype=cv2.CV_32F)
 
     def plane(x: np.ndarray) -> np.ndarray:
-        out = np.subtract(lifted, x, dtype=np.float32, out=scratch("plane", (h, w)))
-        np.maximum(out, 0, out=out)
-        out *= lift_weight
-        out += x
-        out += flakes
-        return _floor_u8(out)
+        blend = cv2.addWeighted(x, weight, lifted, 1.0, -0.5, dtype=cv2.CV_8U)  # floor(y), saturated
+        return cv2.add(cv2.max(x, blend, dst=blend), both, dst=blend)
 
     return cv2.merge([plane(red), plane(green), plane(blue)])
 
