@@ -175,6 +175,9 @@ def predict(
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model = entry.build(cfg)
     model.load_state_dict(ckpt["model"])
+    export = getattr(model, "inference_model", None)
+    if callable(export):  # a training-time wrapper (a distiller) hands over the model that runs at inference
+        model = export()
     model.to(device).eval()
 
     index = load_index(dataroot, version)

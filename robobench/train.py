@@ -50,6 +50,10 @@ DEFAULT_VERSION = "v1.0-synth"
 LAST_CKPT = "last.pt"
 FINAL_CKPT = "final.pt"
 STATS_FILE = "train_stats.json"
+#: Config key of a distillation entry holding its teacher's final checkpoint (set by the sweep or by train_entry).
+TEACHER_CHECKPOINT_KEY = "teacher_checkpoint"
+#: Folder, next to a student's run folder, where train_entry trains a missing teacher.
+TEACHERS_DIR = "teachers"
 
 #: Split used when none is given, per devkit version (train, validation).
 _DEFAULT_SPLITS: dict[str, tuple[str, str]] = {
@@ -331,6 +335,8 @@ def train_entry(
         return final
     if not resume and (last.exists() or final.exists()):
         raise UserError(f"{out} already holds a checkpoint; pass --resume to continue it or choose another --out")
+    if entry.teacher is not None:
+        cfg = _with_teacher_checkpoint(entry, cfg, profile, mode, seed, out, dataroot, version, split, device, progress)
 
     dist = _init_distributed()
     if device is None:
@@ -439,6 +445,30 @@ def train_entry(
         if dist.owns_group:
             torch.distributed.destroy_process_group()
     return final
+
+
+def teacher_run_dir(student_out: Path, teacher: str, profile: str, mode: TrainMode, seed: int) -> Path:
+    """Where :func:`train_entry` trains the teacher of a student trained into ``student_out``:
+    ``<parent>/teachers/<teacher>-<profile>-<mode>-s<seed>``, shared by the students of one folder."""
+    return student_out.parent / TEACHERS_DIR / f"{teacher}-{profile}-{mode.value}-s{seed}"
+
+
+def _with_teacher_checkpoint(
+    entry: Entry, cfg: dict[str, Any], profile: str, mode: TrainMode, seed: int, out: Path,
+    dataroot: str | os.PathLike, version: str, split: str, device: Any, progress: bool,
+) -> dict[str, Any]:
+    """``cfg`` with ``teacher_checkpoint`` set: the given one (must exist), else the teacher trained
+    (or resumed, or reused when finished) in :func:`teacher_run_dir` with the same profile, mode and seed."""
+    given = cfg.get(TEACHER_CHECKPOINT_KEY)
+    if given:
+        if not Path(given).is_file():
+            raise UserError(f"{TEACHER_CHECKPOINT_KEY} {given} of entry {entry.name!r} does not exist; train {entry.teacher!r} first")
+        return cfg
+    final = train_entry(
+        entry.teacher, profile, mode, seed, dataroot=dataroot, version=version, split=split,
+        out_dir=teacher_run_dir(out, entry.teacher, profile, mode, seed), resume=True, device=device, progress=progress,
+    )
+    return {**cfg, TEACHER_CHECKPOINT_KEY: str(final)}
 
 
 def _check_finite(loss: torch.Tensor, terms: dict[str, torch.Tensor], iteration: int, last: Path, dist: _Dist) -> None:
