@@ -115,11 +115,9 @@ def _dense(ctx: TermContext) -> torch.Tensor:
 
 
 def _dense_fg(ctx: TermContext) -> torch.Tensor:
-    student = ctx.distiller.student
-    weight = dense.gaussian_foreground(student.head, ctx.batch["gt_boxes"], ctx.batch["gt_labels"]).to(ctx.student["bev"].device)
-    if weight.shape[-2:] != ctx.teacher["bev"].shape[-2:]:
-        weight = F.interpolate(weight[:, None], size=ctx.teacher["bev"].shape[-2:], mode="bilinear", align_corners=False)[:, 0]
-    return dense.fg_weighted_mse_loss(_adapted_bev(ctx), ctx.teacher["bev"], weight)
+    d = ctx.distiller
+    weight = dense.gaussian_foreground(d.student.head, ctx.batch["gt_boxes"], ctx.batch["gt_labels"]).to(ctx.student["bev"].device)
+    return dense.fg_weighted_mse_loss(_adapted_bev(ctx), ctx.teacher["bev"], d.to_teacher_size(weight[:, None])[:, 0])
 
 
 #: Every distillation term a config may name; the loss is reported as ``distill_<name>``.
