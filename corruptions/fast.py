@@ -276,26 +276,29 @@ def _refine(lattice: np.ndarray, wibble: float, rng: np.random.Generator) -> tup
 
     Each new point is the mean of its four neighbours (lattice corners for a centre; two
     lattice points along the edge and the two centres across it for an edge midpoint)
-    plus ``w * U(-w, w)``. Neighbours are read as shifted views of wrap-padded copies,
-    and each mean-plus-noise is one ``cv2.addWeighted`` pass.
+    plus ``w * U(-w, w)``. Neighbours are read as shifted views of wrap-padded copies; the
+    pair sums along rows and columns are shared between the three point sets, and each
+    mean-plus-noise is one ``cv2.addWeighted`` pass. The uniforms are 16-bit: signed
+    words ``s`` give ``(s + 1/2) / 2^15``, the centres of 2^16 equal cells of (-1, 1).
     """
     n = lattice.shape[0]
-    uniform = rng.random((3, n, n), dtype=np.float32, out=scratch("plasma.uniform", (3, n, n)))
+    count = 3 * n * n
+    words = rng.bit_generator.random_raw((count + 3) // 4).view(np.int16)[:count].reshape(3, n, n)
     amp = wibble * wibble
+    unit = amp / 2.0**15
 
-    def mean_plus_noise(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray, u: np.ndarray, name: str) -> np.ndarray:
-        out = cv2.add(a, b, dst=scratch(name, (n, n)))
-        cv2.add(out, c, dst=out)
-        cv2.add(out, d, dst=out)
-        return cv2.addWeighted(out, 0.25, u, 2.0 * amp, -amp, dst=out)
+    def mean_plus_noise(pair_a: np.ndarray, pair_b: np.ndarray, noise: np.ndarray, name: str) -> np.ndarray:
+        out = cv2.add(pair_a, pair_b, dst=scratch(name, (n, n)))
+        return cv2.addWeighted(out, 0.25, noise, unit, 0.5 * unit, dst=out, dtype=cv2.CV_32F)
 
     lat = cv2.copyMakeBorder(lattice, 0, 1, 0, 1, cv2.BORDER_WRAP, dst=scratch("plasma.lat", (n + 1, n + 1)))
-    here, down, right, diag = lat[:-1, :-1], lat[1:, :-1], lat[:-1, 1:], lat[1:, 1:]
-    centre = mean_plus_noise(here, down, right, diag, uniform[0], "plasma.centre")
+    across = cv2.add(lat[:, :-1], lat[:, 1:], dst=scratch("plasma.across", (n + 1, n)))  # L[i, j] + L[i, j + 1]
+    down = cv2.add(lat[:-1, :], lat[1:, :], dst=scratch("plasma.down", (n, n + 1)))  # L[i, j] + L[i + 1, j]
+    centre = mean_plus_noise(across[:-1], across[1:], words[0], "plasma.centre")
     cen = cv2.copyMakeBorder(centre, 1, 0, 1, 0, cv2.BORDER_WRAP, dst=scratch("plasma.cen", (n + 1, n + 1)))
-    middle, up, left_of = cen[1:, 1:], cen[:-1, 1:], cen[1:, :-1]
-    top = mean_plus_noise(middle, up, here, right, uniform[1], "plasma.top")
-    left = mean_plus_noise(middle, left_of, here, down, uniform[2], "plasma.left")
+    middle = cen[1:, 1:]
+    top = mean_plus_noise(across[:-1], cv2.add(middle, cen[:-1, 1:], dst=scratch("plasma.vert", (n, n))), words[1], "plasma.top")
+    left = mean_plus_noise(down[:, :-1], cv2.add(middle, cen[1:, :-1], dst=scratch("plasma.horz", (n, n))), words[2], "plasma.left")
     return centre, top, left
 
 
@@ -312,22 +315,17 @@ def _interleave(
     return out
 
 
-def plasma_fractal(
-    mapsize: int, decay: float, rng: np.random.Generator, window: tuple[int, int] | None = None, out: np.ndarray | None = None
-) -> np.ndarray:
-    """Diamond-square height map on a toroidal ``mapsize`` square, normalised to [0, 1].
+def _plasma_window(mapsize: int, decay: float, rng: np.random.Generator, out: np.ndarray) -> tuple[float, float]:
+    """The unnormalised plasma map's top-left window, written into ``out``, and the whole map's (min, max).
 
     Starts from one corner value 0; at each level ``w`` (initially 100) is divided by
     ``decay``. Works level by level on the current lattice in float32. The whole map is
-    generated (its minimum and maximum define the normalisation) but only the top-left
-    ``window`` (rows, cols; default: all) of the finest level is assembled, into ``out``
-    if given.
+    generated (its minimum and maximum define the normalisation) but only the window of
+    the finest level is assembled.
     """
-    rows, cols = window if window is not None else (mapsize, mapsize)
-    out = np.empty((rows, cols), np.float32) if out is None else out
     if mapsize == 1:
         out[:] = 0
-        return out
+        return 0.0, 0.0
     lattice = np.zeros((1, 1), np.float32)
     wibble = 100.0
     while 2 * lattice.shape[0] < mapsize:
@@ -335,27 +333,43 @@ def plasma_fractal(
         lattice = _interleave(lattice, *_refine(lattice, wibble, rng), out=finer)
         wibble /= decay
     parts = (lattice, *_refine(lattice, wibble, rng))
-    low = min(float(p.min()) for p in parts)
-    high = max(float(p.max()) for p in parts)
     _interleave(*parts, out=out)
+    return min(float(p.min()) for p in parts), max(float(p.max()) for p in parts)
+
+
+def plasma_fractal(
+    mapsize: int, decay: float, rng: np.random.Generator, window: tuple[int, int] | None = None, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Diamond-square height map on a toroidal ``mapsize`` square, normalised to [0, 1].
+
+    Only the top-left ``window`` (rows, cols; default: all) is returned, into ``out`` if given.
+    """
+    rows, cols = window if window is not None else (mapsize, mapsize)
+    out = np.empty((rows, cols), np.float32) if out is None else out
+    low, high = _plasma_window(mapsize, decay, rng, out)
     out -= np.float32(low)
-    out *= np.float32(1.0 / (high - low))
+    out *= np.float32(1.0 / (high - low)) if high > low else np.float32(0.0)
     return out
 
 
 def fog(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
-    """Fog: add a scaled plasma fractal, rescale by ``max / (max + strength)``."""
+    """Fog: add a scaled plasma fractal, rescale by ``max / (max + strength)``.
+
+    The fractal's normalisation ``(p - min) / (max - min)`` is folded into the blend's
+    coefficients, so the map is read once per colour plane and never rescaled.
+    """
     strength, decay = params.FOG[severity - 1]
     h, w = image.shape[:2]
-    plasma = plasma_fractal(_next_power_of_two(max(h, w, 3)), decay, rng, (h, w), out=scratch("fog.plasma", (h, w)))
+    plasma = scratch("fog.plasma", (h, w))
+    low, high = _plasma_window(_next_power_of_two(max(h, w, 3)), decay, rng, plasma)
     peak = float(image.max()) / 255.0
-    scale = np.float32(peak / (peak + strength))
-    plasma *= np.float32(255.0 * strength) * scale
+    scale = peak / (peak + strength)
+    gain = 255.0 * strength * scale / (high - low) if high > low else 0.0
 
     def plane(x: np.ndarray) -> np.ndarray:
-        # floor(x * scale + plasma) as a rounding of (... - 0.5), in one pass; no clipping
-        # is needed since the result lies in [0, 255 * max] by construction.
-        return cv2.addWeighted(x, float(scale), plasma, 1.0, -0.5, dtype=cv2.CV_8U)
+        # floor(x * scale + gain * (p - low)) as a rounding of (... - 0.5), in one pass; no
+        # clipping is needed since the result lies in [0, 255 * max] by construction.
+        return cv2.addWeighted(x, scale, plasma, gain, -0.5 - gain * low, dtype=cv2.CV_8U)
 
     return per_channel(image, plane)
 
