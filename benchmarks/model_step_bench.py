@@ -22,7 +22,7 @@ from bev_pool_bench import timed  # noqa: E402  (same folder)
 from robobench.registry import get_entry  # noqa: E402
 from tests.batch_factory import make_batch  # noqa: E402
 
-ENTRIES = ("bevdet", "bevdepth", "bevdepth4d", "centerpoint")
+ENTRIES = ("bevdet", "bevdepth", "bevdepth4d", "bevformer", "centerpoint")
 
 
 def step_time(name: str, profile: str, batch_size: int, steps: int) -> tuple[float, int, dict]:

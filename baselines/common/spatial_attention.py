@@ -12,7 +12,8 @@ layer (its eq. 2 and 4):
 * **spatial cross-attention** (:class:`SpatialCrossAttention`): every BEV query owns a
   pillar of ``Z`` reference points at heights in the BEV grid's z slab; they are projected
   into every view with the camera calibration (:func:`reference_pixels`), each view hit
-  by at least one point is sampled around the projected points, and the view results are
+  by at least one point is sampled around the projected points (only the queries that hit
+  a view are gathered for it, BEVFormer's "rebatching"), and the view results are
   averaged over the hit views (``1/|V_hit| sum_v``);
 * **temporal self-attention** (:class:`TemporalSelfAttention`): each query samples the
   current BEV queries and the previous frame's BEV (already aligned to the current ego
@@ -49,16 +50,17 @@ def deformable_sample(values: list[torch.Tensor], locations: torch.Tensor, weigh
         ``(S, Q, heads * C_h)``: ``sum_{l, p} weights * values_l(locations)`` per head.
     """
     s, q, heads, _, p, _ = locations.shape
-    out = locations.new_zeros(s * heads, values[0].shape[2], q)
+    out = locations.new_zeros(s * heads, q, values[0].shape[2])
     for lvl, value in enumerate(values):
         _, _, c_h, h, w = value.shape
         grid = locations[:, :, :, lvl].permute(0, 2, 1, 3, 4).reshape(s * heads, q, p, 2)
         sampled = nn.functional.grid_sample(
             value.reshape(s * heads, c_h, h, w), grid, mode="bilinear", padding_mode="zeros", align_corners=False
         )  # (S*heads, C_h, Q, P)
-        w_l = weights[:, :, :, lvl].permute(0, 2, 1, 3).reshape(s * heads, 1, q, p)
-        out = out + (sampled * w_l).sum(-1)
-    return out.view(s, heads, -1, q).permute(0, 3, 1, 2).reshape(s, q, -1)
+        w_l = weights[:, :, :, lvl].permute(0, 2, 1, 3).reshape(s * heads, q, p, 1)
+        # sum over points as one batched product (an elementwise product + sum is ~5x slower on CPU)
+        out = out + torch.matmul(sampled.permute(0, 2, 1, 3), w_l).squeeze(-1)
+    return out.view(s, heads, q, -1).transpose(1, 2).reshape(s, q, -1)
 
 
 def pillar_points(grid: BEVGrid, n_heights: int) -> torch.Tensor:
@@ -148,22 +150,34 @@ class SpatialCrossAttention(_DeformableBase):
         nn.init.zeros_(self.attention_weights.weight)
         nn.init.zeros_(self.attention_weights.bias)
 
-    def sampling(self, query: torch.Tensor, ref: torch.Tensor, mask: torch.Tensor, sizes: list[tuple[int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Sampling locations ``(B*N, Q, heads, L, Z*P, 2)`` and weights ``(B*N, Q, heads, L, Z*P)``.
+    def sampling(
+        self, query: torch.Tensor, ref: torch.Tensor, mask: torch.Tensor, sizes: list[tuple[int, int]]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per view, the queries that see it, with their sampling locations and weights.
 
         ``ref (B, N, Q, Z, 2)``/``mask (B, N, Q, Z)`` from :func:`reference_pixels`;
-        ``sizes`` the ``(h, w)`` of each level. Weights of reference points that miss a
-        view are zero, so points behind a camera or outside its image contribute nothing.
+        ``sizes`` the ``(h, w)`` of each level. As BEVFormer, each view only processes the
+        queries with a reference point inside it: ``index (B, N, S)`` lists them (``S``: the
+        most any view has; shorter lists are padded with queries whose weights are zero).
+        Returns ``locations (B*N, S, heads, L, Z*P, 2)``, ``weights (B*N, S, heads, L, Z*P)``
+        and ``index``. Weights of reference points that miss the view are zero, so points
+        behind a camera or outside its image contribute nothing.
         """
         b, q, _ = query.shape
         n = ref.shape[1]
         hd, lv, z, p = self.heads, self.levels, self.heights, self.points
-        offsets = self.sampling_offsets(query).view(b, 1, q, hd, lv, z, p, 2)
+        hit = mask.any(-1)
+        slots = max(int(hit.sum(-1).max()), 1)
+        index = torch.argsort(hit.to(torch.int8), dim=-1, descending=True, stable=True)[..., :slots]  # hit queries first
+        rows = torch.arange(b, device=query.device).view(b, 1, 1)
+        offsets = self.sampling_offsets(query).view(b, q, hd, lv, z, p, 2)[rows, index]  # (B, N, S, hd, lv, z, p, 2)
+        attn = self.attention_weights(query).view(b, q, hd, lv * z * p).softmax(-1).view(b, q, hd, lv, z, p)[rows, index]
+        ref = torch.gather(ref, 2, index[..., None, None].expand(-1, -1, -1, z, 2))
+        mask = torch.gather(mask, 2, index[..., None].expand(-1, -1, -1, z))
         scale = query.new_tensor([[2.0 / w, 2.0 / h] for h, w in sizes]).view(1, 1, 1, 1, lv, 1, 1, 2)
-        loc = ref.view(b, n, q, 1, 1, z, 1, 2) + offsets * scale
-        attn = self.attention_weights(query).view(b, q, hd, lv * z * p).softmax(-1).view(b, 1, q, hd, lv, z, p)
-        attn = attn * mask.view(b, n, q, 1, 1, z, 1).to(attn.dtype)
-        return loc.reshape(b * n, q, hd, lv, z * p, 2), attn.reshape(b * n, q, hd, lv, z * p)
+        loc = ref.view(b, n, slots, 1, 1, z, 1, 2) + offsets * scale
+        attn = attn * mask.view(b, n, slots, 1, 1, z, 1).to(attn.dtype)
+        return loc.reshape(b * n, slots, hd, lv, z * p, 2), attn.reshape(b * n, slots, hd, lv, z * p), index
 
     def forward(
         self, query: torch.Tensor, query_pos: torch.Tensor, feats: list[torch.Tensor], ref: torch.Tensor, mask: torch.Tensor
@@ -172,12 +186,12 @@ class SpatialCrossAttention(_DeformableBase):
 
         ``feats``: per level ``(B*N, C, h_l, w_l)`` image features of the ``N`` views.
         """
-        b, q, _ = query.shape
-        n = ref.shape[1]
-        loc, attn = self.sampling(query + query_pos, ref, mask, [tuple(f.shape[-2:]) for f in feats])
-        per_view = deformable_sample([self._values(f) for f in feats], loc, attn).view(b, n, q, -1)
-        hits = mask.any(-1).sum(1).clamp(min=1).to(per_view.dtype)  # views seen by each query
-        return self.output_proj(per_view.sum(1) / hits[..., None])
+        b, q, c = query.shape
+        loc, attn, index = self.sampling(query + query_pos, ref, mask, [tuple(f.shape[-2:]) for f in feats])
+        per_view = deformable_sample([self._values(f) for f in feats], loc, attn).reshape(b, -1, c)  # (B, N*S, C)
+        summed = query.new_zeros(b, q, c).scatter_add(1, index.reshape(b, -1, 1).expand(-1, -1, c), per_view)
+        hits = mask.any(-1).sum(1).clamp(min=1).to(summed.dtype)  # views seen by each query
+        return self.output_proj(summed / hits[..., None])
 
 
 class TemporalSelfAttention(_DeformableBase):
