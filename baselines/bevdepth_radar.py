@@ -65,7 +65,7 @@ class CameraRadarBEVDetector(CameraBEVDetector):
     def forward(self, batch: dict[str, Any]) -> dict[str, Any]:
         out = self.lift(batch)
         cam = out.pop("bev")
-        radar = self.radar([r.to(cam.device) for r in batch["radar"]])
+        radar = self.radar(batch["radar"])
         out["bev_cam"], out["bev_radar"] = cam, radar
         out["bev_raw"] = self.fusion(cam, radar)
         return self._finish(out, out["bev_raw"])

@@ -22,7 +22,9 @@ Intensity
   not the LiDAR return intensity or the radar RCS (those are per-point inputs of the pillar
   encoders and shape the maps' responses).
 * Masks come from intensities only, never from hand-set thresholds: the LiDAR pillar map is
-  exactly zero where no LiDAR point falls, so its intensity is also its occupancy; stage 2
+  exactly zero where no LiDAR point falls, so its intensity is also its occupancy (in the
+  ``nuscenes`` profile the teacher's finer pillars pass strided convs first, so there the
+  mask is soft); stage 2
   multiplies the teacher's intensity by the class-agnostic Gaussian foreground of the GT boxes
   (:func:`~baselines.distill.dense.gaussian_foreground`, the student head's heatmap targets
   collapsed over classes).
@@ -128,7 +130,7 @@ class IMKDDistiller(Distiller):
 
     def __init__(self, student: CameraRadarBEVDetector, cfg: dict[str, Any]) -> None:
         super().__init__(student, cfg)
-        self.teacher_raw_channels = int(cfg["model"]["imkd"]["teacher_raw_channels"])
+        self.teacher_raw_channels = int(imkd_option(cfg, "teacher_raw_channels"))
         if "imkd_radar" in self.weights:
             self.adapters["radar"] = nn.Conv2d(student.radar.out_channels, self.teacher_raw_channels, 1)
 
@@ -143,9 +145,17 @@ class IMKDDistiller(Distiller):
         super().set_teacher(teacher)
 
 
+def imkd_option(cfg: dict[str, Any], key: str) -> Any:
+    """``cfg["model"]["imkd"][key]``; a ``UserError`` naming the key when it is missing."""
+    section = cfg.get("model", {}).get("imkd", {})
+    if key not in section:
+        raise UserError(f"model.imkd.{key} is missing from the IMKD config (see baselines.imkd.imkd_profiles)")
+    return section[key]
+
+
 def build_imkd(cfg: dict[str, Any]) -> IMKDDistiller:
     """The camera-radar student with the configured fusion (``model.imkd.fusion``), wrapped in the IMKD distiller."""
-    fusion = cfg["model"]["imkd"]["fusion"]
+    fusion = imkd_option(cfg, "fusion")
     if fusion not in FUSIONS:
         raise UserError(f"model.imkd.fusion must be one of {sorted(FUSIONS)}, got {fusion!r}")
     return IMKDDistiller(CameraRadarBEVDetector(cfg, FUSIONS[fusion]), cfg)

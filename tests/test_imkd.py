@@ -138,7 +138,7 @@ def test_stage_terms_and_fusion_per_entry(name: str) -> None:
     losses = model.loss(batch, out)
     terms = set(get_entry(name).config("quick")["distill"]["terms"])
     assert set(losses) == {"heatmap", "bbox", "depth"} | {f"distill_{t}" for t in terms}
-    assert all(torch.isfinite(v) and float(v) > 0 for v in losses.values())
+    assert all(torch.isfinite(v) and float(v.detach()) > 0 for v in losses.values())
     assert isinstance(model.student.fusion, ConcatFusion if name.endswith("no3") else imkd.IntensityGuidedFusion)
     assert ("radar" in model.adapters) == ("imkd_radar" in terms)
     sum(losses.values()).backward()
@@ -171,6 +171,8 @@ def test_teacher_pillar_width_must_match() -> None:
     bad = {**cfg, "model": {**cfg["model"], "imkd": {**cfg["model"]["imkd"], "fusion": "sum"}}}
     with pytest.raises(UserError, match="model.imkd.fusion"):
         imkd.build_imkd(bad)
+    with pytest.raises(UserError, match="model.imkd.teacher_raw_channels"):
+        imkd.build_imkd({**cfg, "model": {**cfg["model"], "imkd": {"fusion": "concat"}}})
 
 
 @pytest.mark.slow

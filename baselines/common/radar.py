@@ -1,4 +1,4 @@
-"""Radar BEV encoder: dynamic PointPillars over radar points (as CenterFusion/CRN-style radar branches).
+"""Radar BEV encoder: dynamic PointPillars over radar points (CRN and RCBEVDet also encode radar with pillars).
 
 Input is the batch's ``radar`` list (:mod:`robobench.contract`): per sample ``(R, 7)`` rows
 ``x, y, z, rcs, vx, vy, time lag`` in the key ego frame, velocities ego-motion compensated.
