@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 
 import cv2
@@ -63,6 +63,21 @@ def scratch(name: str, shape: tuple[int, ...], dtype: type = np.float32) -> np.n
             store.clear()
         store[key] = np.empty(shape, dtype)
     return store[key]
+
+
+#: Bytes of index array per block of rows in the gather loops (a block's temporaries stay in cache).
+_BLOCK_BYTES = 1 << 19
+
+
+def row_blocks(height: int, row_bytes: int) -> Iterator[slice]:
+    """Consecutive row ranges of about :data:`_BLOCK_BYTES` each (at least one row).
+
+    The table look-ups build 8-byte index arrays, eight times the size of the 8-bit data;
+    built and consumed block by block they never leave the cache, which halves the cost.
+    """
+    step = max(1, _BLOCK_BYTES // max(row_bytes, 1))
+    for start in range(0, height, step):
+        yield slice(start, min(start + step, height))
 
 
 def per_channel(image: np.ndarray, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
@@ -199,14 +214,19 @@ def _brightness_table(severity: int) -> np.ndarray:
 
 def brightness(image: np.ndarray, severity: int) -> np.ndarray:
     """Brightness as an exact 2-D look-up on (pixel value V = max channel, channel level)."""
-    value = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)[:, :, 2]  # V = max(R, G, B), exact for uint8
-    shifted = np.left_shift(value, 8, dtype=np.intp, out=scratch("brightness.value", value.shape, np.intp))
+    planes = cv2.split(image)
+    value = cv2.max(cv2.max(planes[0], planes[1]), planes[2])  # HSV V, exact for uint8
     table = _brightness_table(severity)
-
-    def plane(x: np.ndarray) -> np.ndarray:
-        return np.take(table, np.bitwise_or(shifted, x, out=scratch("brightness.index", x.shape, np.intp)), mode="clip")
-
-    return per_channel(image, plane)
+    out = [np.empty_like(plane) for plane in planes]
+    h, w = value.shape
+    rows = next(row_blocks(h, w * 8)).stop
+    shifted, index = (scratch(name, (rows, w), np.intp) for name in ("brightness.value", "brightness.index"))
+    for block in row_blocks(h, w * 8):
+        n = block.stop - block.start
+        np.left_shift(value[block], 8, out=shifted[:n], dtype=np.intp)
+        for plane, result in zip(planes, out):
+            np.take(table, np.bitwise_or(shifted[:n], plane[block], out=index[:n]), out=result[block], mode="clip")
+    return cv2.merge(out)
 
 
 # ----------------------------------------------------------------------------- ColorQuant
@@ -258,10 +278,17 @@ def low_light(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.
     the quantile of one channel value.
     """
     lo, hi = int(image.min()), int(image.max())
+    table = _low_light_table(severity, lo, hi)
     uniform = rng.bit_generator.random_raw((image.size + 3) // 4).view(np.uint16)[: image.size].reshape(image.shape)
-    index = np.left_shift(image, _QUANTILE_BITS, out=scratch("lowlight.index", image.shape, np.intp), dtype=np.intp)
-    np.bitwise_or(index, np.right_shift(uniform, 16 - _QUANTILE_BITS, out=uniform), out=index)
-    return np.take(_low_light_table(severity, lo, hi), index, mode="clip")
+    out = np.empty_like(image)
+    row_bytes = image[0].size * 8
+    index = scratch("lowlight.index", (next(row_blocks(image.shape[0], row_bytes)).stop, *image.shape[1:]), np.intp)
+    for block in row_blocks(image.shape[0], row_bytes):
+        part = index[: block.stop - block.start]
+        np.left_shift(image[block], _QUANTILE_BITS, out=part, dtype=np.intp)
+        bits = np.right_shift(uniform[block], 16 - _QUANTILE_BITS, out=uniform[block])
+        np.take(table, np.bitwise_or(part, bits, out=part), out=out[block], mode="clip")
+    return out
 
 
 # ----------------------------------------------------------------------------- Fog
