@@ -121,10 +121,10 @@ _U8_SUM_SCALE = 128
 
 
 def _kernel(taps: list[tuple[int, int, float]], scale: float = 1.0) -> tuple[np.ndarray, tuple[int, int]]:
-    """``(kernel, (row, col) of its top-left cell)``: the taps as a dense correlation kernel.
+    """``(kernel, (row, col) offset of its top-left cell)``: the taps as a dense correlation kernel.
 
-    ``filter2D`` correlates: ``dst(y, x) = sum K(u, v) src(y + u - ay, x + v - ax)``, and
-    tap ``(dy, dx)`` reads ``src(y - dy, x - dx)``.
+    Tap ``(dy, dx)`` reads ``src(y - dy, x - dx)``; ``filter2D`` anchored at the top-left
+    cell computes ``dst(y, x) = sum K(u, v) src(y + u, x + v)``.
     """
     rows = [-dy for dy, _, _ in taps]
     cols = [-dx for _, dx, _ in taps]
@@ -136,66 +136,48 @@ def _kernel(taps: list[tuple[int, int, float]], scale: float = 1.0) -> tuple[np.
 
 
 def _tap_groups(taps: list[tuple[int, int, float]]) -> list[list[tuple[int, int, float]]]:
-    """Consecutive taps split so that each group's kernel stays below the DFT size.
-
-    A single group includes the origin (its kernel is anchored there); several groups are
-    applied through :func:`_sum_of_groups`, where each kernel covers its own taps only.
-    """
-    if _kernel(taps + [(0, 0, 0.0)])[0].size < _DFT_KERNEL_AREA:
-        return [taps]
+    """Consecutive taps split so that each group's kernel stays below the DFT size."""
     groups: list[list[tuple[int, int, float]]] = [[]]
     for tap in taps:
         grown = groups[-1] + [tap]
-        kernel, _ = _kernel(grown)
-        if kernel.size >= _DFT_KERNEL_AREA and groups[-1]:
+        if _kernel(grown)[0].size >= _DFT_KERNEL_AREA and groups[-1]:
             groups.append([tap])
         else:
             groups[-1] = grown
     return groups
 
 
-def _sum_of_groups(image: np.ndarray, groups: list[list[tuple[int, int, float]]], depth: int, scale: float) -> np.ndarray:
-    """``scale * sum_i w_i image[clamp(y - dy_i), clamp(x - dx_i)]``, one direct ``filter2D`` per group.
+def line_filter_u8(image: np.ndarray, taps: list[tuple[int, int, float]], *, alpha: float = 1.0, beta: float = 0.0) -> np.ndarray:
+    """``saturate(round(alpha * sum_i w_i image[clamp(y - dy_i), clamp(x - dx_i)] + beta))`` as uint8.
 
-    The image is padded once by replication, so every group reads the clamped pixels it
-    would read in the unpadded image; each group's compact kernel is anchored at its top-left
-    cell and applied to the window of the padded image that its offsets address.
+    The image is padded once by replication, so every tap reads the clamped pixel it
+    would read in the unpadded image. The taps are split into groups whose compact
+    kernels OpenCV applies directly (a DFT of the whole bounding box of a diagonal line
+    costs more), and the image is processed in blocks of rows so the groups' partial sums
+    stay in cache. An 8-bit image's partial sums are 16-bit fixed point (1/128 grey level,
+    each rounded once); a float32 image's are float32.
     """
     h, w = image.shape[:2]
-    pad = max(max(abs(dy), abs(dx)) for group in groups for dy, dx, _ in group)
+    u8 = image.dtype == np.uint8
+    depth, scale = (cv2.CV_16S, float(_U8_SUM_SCALE)) if u8 else (cv2.CV_32F, 1.0)
+    kernels = [_kernel(group, scale) for group in _tap_groups(taps)]
+    pad = max(max(abs(dy), abs(dx)) for dy, dx, _ in taps)
     padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-    total = None
-    for group in groups:
-        kernel, (r0, c0) = _kernel(group, scale)
-        window = padded[pad + r0 : pad + r0 + kernel.shape[0] - 1 + h, pad + c0 : pad + c0 + kernel.shape[1] - 1 + w]
-        part = cv2.filter2D(window, depth, kernel, anchor=(0, 0), borderType=cv2.BORDER_REPLICATE)[:h, :w]
-        total = np.ascontiguousarray(part) if total is None else cv2.add(total, part, dst=total)
-    return total
-
-
-def apply_taps(image: np.ndarray, taps: list[tuple[int, int, float]]) -> np.ndarray:
-    """``sum_i w_i image[clamp(y - dy_i), clamp(x - dx_i)]`` of a float32 image, as float32."""
-    groups = _tap_groups(taps)
-    if len(groups) == 1:
-        kernel, (r0, c0) = _kernel(taps + [(0, 0, 0.0)])
-        return cv2.filter2D(image, cv2.CV_32F, kernel, anchor=(-c0, -r0), borderType=cv2.BORDER_REPLICATE)
-    return _sum_of_groups(image, groups, cv2.CV_32F, 1.0)
-
-
-def apply_taps_floor_u8(image: np.ndarray, taps: list[tuple[int, int, float]]) -> np.ndarray:
-    """``floor(sum_i w_i image[...])`` of an 8-bit image (within 1 grey level), as uint8.
-
-    A kernel that fits in one direct ``filter2D`` rounds ``sum - 0.5``; otherwise the
-    groups' partial sums are accumulated in 16-bit fixed point (1/128 grey level, each
-    rounded once) and floored, so the result is within a grey level of the exact floor.
-    """
-    groups = _tap_groups(taps)
-    if len(groups) == 1:
-        kernel, (r0, c0) = _kernel(taps + [(0, 0, 0.0)])
-        return cv2.filter2D(image, cv2.CV_8U, kernel, anchor=(-c0, -r0), delta=-0.5, borderType=cv2.BORDER_REPLICATE)
-    total = _sum_of_groups(image, groups, cv2.CV_16S, float(_U8_SUM_SCALE))
-    # floor(total / 128) as a rounding of (total + 0.5) / 128 - 0.5: never a tie.
-    return cv2.convertScaleAbs(total, alpha=1.0 / _U8_SUM_SCALE, beta=0.5 / _U8_SUM_SCALE - 0.5)
+    out = np.empty(image.shape, np.uint8)
+    row_bytes = image[0].size * (2 if u8 else 4)
+    total = scratch("line.total", (next(row_blocks(h, row_bytes)).stop, *image.shape[1:]), np.int16 if u8 else np.float32)
+    for block in row_blocks(h, row_bytes):
+        n = block.stop - block.start
+        for k, (kernel, (r0, c0)) in enumerate(kernels):
+            top, left = pad + r0 + block.start, pad + c0
+            window = padded[top : top + n + kernel.shape[0] - 1, left : left + w + kernel.shape[1] - 1]
+            part = cv2.filter2D(window, depth, kernel, anchor=(0, 0), borderType=cv2.BORDER_REPLICATE)[:n, :w]
+            if k == 0:
+                total[:n] = part
+            else:
+                cv2.add(total[:n], part, dst=total[:n])
+        cv2.convertScaleAbs(total[:n], dst=out[block], alpha=alpha / scale, beta=beta)
+    return out
 
 
 # ----------------------------------------------------------------------------- Brightness
@@ -407,9 +389,10 @@ def fog(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarra
 def motion_blur_at(image: np.ndarray, severity: int, angle: float) -> np.ndarray:
     """Deterministic part of MotionBlur: the line kernel at a given angle (degrees)."""
     radius, sigma = params.MOTION_BLUR[severity - 1]
-    # Rounding ``v - 0.5`` to 8 bits is the reference's truncating cast of ``v`` (up to ties).
+    # The reference's truncating cast: floor(v) as the rounding of v - 1/2 + 1/256 (the sums
+    # are multiples of 1/128, so this is never a tie); within a grey level of the exact floor.
     taps = line_kernel_taps(radius, sigma, angle, image.shape[:2])
-    return apply_taps_floor_u8(image, taps)
+    return line_filter_u8(image, taps, beta=0.5 / _U8_SUM_SCALE - 0.5)
 
 
 def motion_blur(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
@@ -420,15 +403,15 @@ def motion_blur(image: np.ndarray, severity: int, rng: np.random.Generator) -> n
 # ----------------------------------------------------------------------------- Snow
 
 
-def _zoom_bilinear(layer: np.ndarray, factor: float) -> np.ndarray:
-    """``scipy.ndimage.zoom(order=1)``: output size ``round(n * factor)``, corners aligned."""
+def _zoom_bilinear(layer: np.ndarray, factor: float, keep: tuple[int, int]) -> np.ndarray:
+    """``scipy.ndimage.zoom(order=1)`` (output size ``round(n * factor)``, corners aligned), top-left ``keep`` rows, cols."""
     h, w = layer.shape
     oh, ow = int(round(h * factor)), int(round(w * factor))
     sy = (h - 1) / (oh - 1) if oh > 1 else 0.0
     sx = (w - 1) / (ow - 1) if ow > 1 else 0.0
     matrix = np.array([[sx, 0, 0], [0, sy, 0]], np.float64)
     return cv2.warpAffine(
-        layer, matrix, (ow, oh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+        layer, matrix, (min(ow, keep[1]), min(oh, keep[0])), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
     )
 
 
@@ -440,11 +423,12 @@ def snow(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarr
     flakes = rng.standard_normal(crop, dtype=np.float32)
     flakes *= np.float32(scale)
     flakes += np.float32(loc)
-    flakes = _zoom_bilinear(flakes, zoom)
+    flakes = _zoom_bilinear(flakes, zoom, (h, w))
     cv2.threshold(flakes, threshold, 0.0, cv2.THRESH_TOZERO, dst=flakes)  # values below the threshold -> 0
     cv2.threshold(flakes, 1.0, 0.0, cv2.THRESH_TRUNC, dst=flakes)  # clip to 1 (the rest is >= 0 now)
     angle = float(rng.uniform(*params.SNOW_ANGLE))
-    layer = cv2.convertScaleAbs(apply_taps(flakes, line_kernel_taps(radius, sigma, angle, flakes.shape))[:h, :w], alpha=255.0)
+    # As in the reference, the layer is cropped to the image before the blur (borders clamp there).
+    layer = line_filter_u8(flakes, line_kernel_taps(radius, sigma, angle, flakes.shape), alpha=255.0)
     # The flakes plus their 180-degree rotation, in whole grey levels, saturated at 255 (the
     # output is clipped there anyway).
     both = cv2.add(layer, cv2.flip(layer, -1))
