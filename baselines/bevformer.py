@@ -173,10 +173,14 @@ def _profiles() -> dict[str, dict[str, Any]]:
     return profiles
 
 
+#: The entry's profiles (distillation entries derive theirs from these).
+PROFILES = _profiles()
+
+
 @register_entry(
     "bevformer",
     role="student",
-    profiles=_profiles(),
+    profiles=PROFILES,
     description="BEVFormer-lite: BEV queries with deformable spatial cross-attention and temporal self-attention, BEV ResNet, CenterPoint head",
     paper="BEVFormer: Learning Bird's-Eye-View Representation from Multi-Camera Images via Spatiotemporal Transformers (ECCV 2022)",
 )

@@ -238,6 +238,28 @@ def test_bad_attention_config_is_a_user_error() -> None:
         get_entry("bevformer").build(cfg)
 
 
+def test_rayd3d_on_bevformer_adds_the_three_terms_and_exports_the_plain_student() -> None:
+    """RayD3D's RCD/RWD work on BEV features alone (RWD: attention maps, no depth), so they apply
+    to a student without depth; inference is the plain bevformer."""
+    entry = get_entry("bevformer-rayd3d")
+    assert entry.base == "bevformer" and entry.teacher == "centerpoint"
+    cfg = copy.deepcopy(entry.config("quick"))
+    torch.manual_seed(0)
+    model = entry.build(cfg)
+    teacher = get_entry("centerpoint")
+    model.set_teacher(teacher.build(teacher.config("quick")))
+    batch = make_batch(2, *cfg["data"]["input_size"], cfg["data"]["depth_downsample"], n_boxes=6)
+    model.train()
+    losses = model.loss(batch, model(batch))
+    assert {"distill_rcd", "distill_rwd", "distill_res"} <= set(losses)
+    assert all(torch.isfinite(v) and float(v.detach()) > 0 for k, v in losses.items() if k.startswith("distill_"))
+    (losses["distill_rcd"] + losses["distill_rwd"]).backward()
+    student = model.inference_model()
+    assert float(student.bev_queries.grad.abs().sum()) > 0  # the feature terms reach the BEV queries
+    assert type(student).__name__ == "BEVFormerDetector"
+    assert sum(p.numel() for p in student.parameters()) == sum(p.numel() for p in get_entry("bevformer").build(cfg).parameters())
+
+
 @pytest.mark.slow
 def test_quick_train_predict_evaluate(tiny_world, tmp_path) -> None:
     from robobench.data.nusc import open_nuscenes

@@ -108,6 +108,7 @@ def test_losses_are_named_and_weighted_from_the_config() -> None:
 EXPECTED_TERMS = {
     "bevdet-rayd3d": {"rcd", "rwd", "res"},
     "bevdepth4d-rayd3d": {"rcd", "rwd", "res"},
+    "bevformer-rayd3d": {"rcd", "rwd", "res"},
     "bevdet-rayd3d-rcd": {"rcd"},
     "bevdet-rayd3d-rwd": {"rwd"},
     "bevdet-rayd3d-randneg": {"rcd", "rwd", "res"},

@@ -28,7 +28,7 @@ from typing import Any
 
 from torch import nn
 
-from baselines import bevdepth, bevdepth4d, bevdet, centerpoint
+from baselines import bevdepth, bevdepth4d, bevdet, bevformer, centerpoint
 from baselines.distill.distiller import Distiller
 from baselines.distill.tigdistill import TiGConfig
 from robobench.registry import register_entry
@@ -44,6 +44,7 @@ STUDENTS: dict[str, tuple[dict[str, dict[str, Any]], Callable[[dict[str, Any]], 
     "bevdet": (bevdet.PROFILES, bevdet.bevdet),
     "bevdepth": (bevdepth.PROFILES, bevdepth.bevdepth),
     "bevdepth4d": (bevdepth4d.PROFILES, bevdepth4d.bevdepth4d),
+    "bevformer": (bevformer.PROFILES, bevformer.bevformer),
 }
 
 #: RayD3D eq. 10: RCD + RWD + RES, each weight 1.
@@ -74,6 +75,7 @@ def _only(terms: dict[str, float], *names: str) -> dict[str, float]:
 RECIPES: tuple[Recipe, ...] = (
     Recipe("bevdet-rayd3d", "bevdet", RAYD3D_TERMS, "BEVDet + RayD3D (RCD + RWD + RES) from CenterPoint", RAYD3D_PAPER),
     Recipe("bevdepth4d-rayd3d", "bevdepth4d", RAYD3D_TERMS, "BEVDepth4D + RayD3D (RCD + RWD + RES) from CenterPoint", RAYD3D_PAPER),
+    Recipe("bevformer-rayd3d", "bevformer", RAYD3D_TERMS, "BEVFormer-lite + RayD3D (RCD + RWD + RES) from CenterPoint", RAYD3D_PAPER),
     Recipe("bevdet-rayd3d-rcd", "bevdet", _only(RAYD3D_TERMS, "rcd"), "RayD3D ablation (Table 4): RCD only", RAYD3D_PAPER),
     Recipe("bevdet-rayd3d-rwd", "bevdet", _only(RAYD3D_TERMS, "rwd"), "RayD3D ablation (Table 4): RWD only", RAYD3D_PAPER),
     Recipe("bevdet-rayd3d-randneg", "bevdet", RAYD3D_TERMS, "RayD3D ablation (Table 5): uniform random negatives on the ray",
