@@ -280,48 +280,65 @@ def _next_power_of_two(x: int) -> int:
     return 1 if x == 0 else 2 ** (x - 1).bit_length()
 
 
-def _refine(lattice: np.ndarray, wibble: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One diamond-square step on a toroidal lattice: the new centre, top-edge and left-edge points.
+#: Floats per row block of the plasma refinement (its temporaries stay in cache).
+_PLASMA_BLOCK = 1 << 16
+
+#: ``emit(a, lattice_rows, centre_rows, top_rows, left_rows)``: one row block of a refinement step.
+Emit = Callable[[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray], None]
+
+
+def _refine(lattice: np.ndarray, wibble: float, rng: np.random.Generator, emit: Emit) -> None:
+    """One diamond-square step on a toroidal lattice: new centre, top-edge and left-edge points.
 
     Each new point is the mean of its four neighbours (lattice corners for a centre; two
     lattice points along the edge and the two centres across it for an edge midpoint)
-    plus ``w * U(-w, w)``. Neighbours are read as shifted views of wrap-padded copies; the
-    pair sums along rows and columns are shared between the three point sets, and each
-    mean-plus-noise is one ``cv2.addWeighted`` pass. The uniforms are 16-bit: signed
-    words ``s`` give ``(s + 1/2) / 2^15``, the centres of 2^16 equal cells of (-1, 1).
+    plus ``w * U(-w, w)``. The uniforms are 16-bit: signed words ``s`` give
+    ``(s + 1/2) / 2^15``, the centres of 2^16 equal cells of (-1, 1). Neighbours are
+    shifted views of wrap-padded arrays; pair sums along rows are shared by centres and
+    top edges, and each mean-plus-noise is one ``cv2.addWeighted``. The work runs in
+    blocks of rows (first all centres, which the edges of the row above need, then the
+    edges) and hands each block to ``emit`` with lattice row ``a`` as its first row.
     """
     n = lattice.shape[0]
     count = 3 * n * n
     words = rng.bit_generator.random_raw((count + 3) // 4).view(np.int16)[:count].reshape(3, n, n)
-    amp = wibble * wibble
-    unit = amp / 2.0**15
-
-    def mean_plus_noise(pair_a: np.ndarray, pair_b: np.ndarray, noise: np.ndarray, name: str) -> np.ndarray:
-        out = cv2.add(pair_a, pair_b, dst=scratch(name, (n, n)))
-        return cv2.addWeighted(out, 0.25, noise, unit, 0.5 * unit, dst=out, dtype=cv2.CV_32F)
-
+    unit = wibble * wibble / 2.0**15
+    step = max(1, _PLASMA_BLOCK // n)
     lat = cv2.copyMakeBorder(lattice, 0, 1, 0, 1, cv2.BORDER_WRAP, dst=scratch("plasma.lat", (n + 1, n + 1)))
-    across = cv2.add(lat[:, :-1], lat[:, 1:], dst=scratch("plasma.across", (n + 1, n)))  # L[i, j] + L[i, j + 1]
-    down = cv2.add(lat[:-1, :], lat[1:, :], dst=scratch("plasma.down", (n, n + 1)))  # L[i, j] + L[i + 1, j]
-    centre = mean_plus_noise(across[:-1], across[1:], words[0], "plasma.centre")
-    cen = cv2.copyMakeBorder(centre, 1, 0, 1, 0, cv2.BORDER_WRAP, dst=scratch("plasma.cen", (n + 1, n + 1)))
-    middle = cen[1:, 1:]
-    top = mean_plus_noise(across[:-1], cv2.add(middle, cen[:-1, 1:], dst=scratch("plasma.vert", (n, n))), words[1], "plasma.top")
-    left = mean_plus_noise(down[:, :-1], cv2.add(middle, cen[1:, :-1], dst=scratch("plasma.horz", (n, n))), words[2], "plasma.left")
-    return centre, top, left
+    cen = scratch("plasma.cen", (n + 1, n + 1))  # cen[1 + i, 1 + j] = centre[i, j]; row and column 0 wrap
+    across = scratch("plasma.across", (step + 1, n))
+    pair, edge = (scratch(name, (step, n)) for name in ("plasma.pair", "plasma.edge"))
+
+    def mean_plus_noise(sum_a: np.ndarray, sum_b: np.ndarray, noise: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        cv2.add(sum_a, sum_b, dst=dst)
+        return cv2.addWeighted(dst, 0.25, noise, unit, 0.5 * unit, dst=dst, dtype=cv2.CV_32F)
+
+    blocks = [(a, min(a + step, n)) for a in range(0, n, step)]
+    for a, b in blocks:
+        m = b - a
+        row_sums = cv2.add(lat[a : b + 1, :-1], lat[a : b + 1, 1:], dst=across[: m + 1])  # L[i, j] + L[i, j + 1]
+        mean_plus_noise(row_sums[:-1], row_sums[1:], words[0, a:b], cen[1 + a : 1 + b, 1:])
+    cen[0, 1:] = cen[n, 1:]
+    cen[:, 0] = cen[:, n]
+    for a, b in blocks:
+        m = b - a
+        middle = cen[1 + a : 1 + b, 1:]
+        row_sums = cv2.add(lat[a:b, :-1], lat[a:b, 1:], dst=across[:m])
+        top = mean_plus_noise(row_sums, cv2.add(middle, cen[a:b, 1:], dst=pair[:m]), words[1, a:b], edge[:m])
+        column_sums = cv2.add(lat[a:b, :-1], lat[a + 1 : b + 1, :-1], dst=across[:m])  # L[i, j] + L[i + 1, j]
+        left = mean_plus_noise(column_sums, cv2.add(middle, cen[1 + a : 1 + b, :-1], dst=pair[:m]), words[2, a:b], pair[:m])
+        emit(a, lattice[a:b], middle, top, left)
 
 
-def _interleave(
-    lattice: np.ndarray, centre: np.ndarray, top: np.ndarray, left: np.ndarray, out: np.ndarray
-) -> np.ndarray:
-    """Fill ``out``, the finer map's top-left window, from the four point sets of a step."""
+def _interleave(out: np.ndarray, a: int, lattice: np.ndarray, centre: np.ndarray, top: np.ndarray, left: np.ndarray) -> None:
+    """Write a row block of a step's four point sets into the finer map ``out`` (clipped to its window)."""
     rows, cols = out.shape
-    r0, r1, c0, c1 = (rows + 1) // 2, rows // 2, (cols + 1) // 2, cols // 2
-    out[0::2, 0::2] = lattice[:r0, :c0]
-    out[1::2, 1::2] = centre[:r1, :c1]
-    out[0::2, 1::2] = top[:r0, :c1]
-    out[1::2, 0::2] = left[:r1, :c0]
-    return out
+    block = out[2 * a : min(rows, 2 * (a + lattice.shape[0]))]
+    r0, r1, c0, c1 = (block.shape[0] + 1) // 2, block.shape[0] // 2, (cols + 1) // 2, cols // 2
+    block[0::2, 0::2] = lattice[:r0, :c0]
+    block[1::2, 1::2] = centre[:r1, :c1]
+    block[0::2, 1::2] = top[:r0, :c1]
+    block[1::2, 0::2] = left[:r1, :c0]
 
 
 def _plasma_window(mapsize: int, decay: float, rng: np.random.Generator, out: np.ndarray) -> tuple[float, float]:
@@ -330,7 +347,7 @@ def _plasma_window(mapsize: int, decay: float, rng: np.random.Generator, out: np
     Starts from one corner value 0; at each level ``w`` (initially 100) is divided by
     ``decay``. Works level by level on the current lattice in float32. The whole map is
     generated (its minimum and maximum define the normalisation) but only the window of
-    the finest level is assembled.
+    the finest level is assembled; the extremes are taken block by block as it is made.
     """
     if mapsize == 1:
         out[:] = 0
@@ -339,11 +356,20 @@ def _plasma_window(mapsize: int, decay: float, rng: np.random.Generator, out: np
     wibble = 100.0
     while 2 * lattice.shape[0] < mapsize:
         finer = scratch("plasma.lattice", (2 * lattice.shape[0],) * 2)
-        lattice = _interleave(lattice, *_refine(lattice, wibble, rng), out=finer)
+        _refine(lattice, wibble, rng, lambda a, *parts, finer=finer: _interleave(finer, a, *parts))
+        lattice = finer
         wibble /= decay
-    parts = (lattice, *_refine(lattice, wibble, rng))
-    _interleave(*parts, out=out)
-    return min(float(p.min()) for p in parts), max(float(p.max()) for p in parts)
+    extremes = [float(lattice.min()), float(lattice.max())]
+
+    def final(a: int, lattice_rows: np.ndarray, *new: np.ndarray) -> None:
+        for part in new:
+            low, high, _, _ = cv2.minMaxLoc(part)
+            extremes[0], extremes[1] = min(extremes[0], low), max(extremes[1], high)
+        if 2 * a < out.shape[0]:
+            _interleave(out, a, lattice_rows, *new)
+
+    _refine(lattice, wibble, rng, final)
+    return extremes[0], extremes[1]
 
 
 def plasma_fractal(
