@@ -7,7 +7,9 @@ wall-clock time; with one thread it equals wall-clock time on an idle machine. P
 corruption and level it prints the median time of each engine over ``--repeats`` calls
 and the speed-up, then the geometric mean.
 Single-view corruptions are timed on one view, CameraCrash/FrameLost on the six views
-of one sample.
+of one sample. The ``copy ms`` column is ``np.copy`` of that input: the least time any
+engine needs to return a new array of that size, so ``reference / copy`` bounds the
+speed-up of the memory-bound corruptions (ColorQuant, CameraCrash, FrameLost).
 
     python benchmarks/corruptions_bench.py [--image PATH] [--repeats 3] [--parity N]
 
@@ -99,12 +101,13 @@ def main() -> None:
     image = _load(args.image)
     views = np.stack([image] * len(C.DEFAULT_CAMERAS))
     print(f"image {image.shape[1]}x{image.shape[0]}, {args.repeats} repeats, single thread")
-    print(f"{'corruption':<12} {'level':<5} {'reference ms':>13} {'fast ms':>9} {'speed-up':>9}")
+    print(f"{'corruption':<12} {'level':<5} {'reference ms':>13} {'fast ms':>9} {'speed-up':>9} {'copy ms':>8} {'ref/copy':>9}")
     ratios = []
     with threadpool_limits(1):
         for name in C.CORRUPTIONS:
             for level in C.LEVELS:
-                timings = {}
+                source = views if name in C.VIEW_LEVEL else image
+                timings = {"copy": _median_seconds(lambda r, s=source: s.copy(), args.repeats)}
                 for engine in ("reference", "fast"):
                     if name in C.VIEW_LEVEL:
                         call = lambda r, e=engine: C.corrupt_views(views, name, level, sample_token=f"t{r}", engine=e)  # noqa: E731
@@ -113,7 +116,10 @@ def main() -> None:
                     timings[engine] = _median_seconds(call, args.repeats)
                 ratio = timings["reference"] / timings["fast"]
                 ratios.append(ratio)
-                print(f"{name:<12} {level:<5} {1e3 * timings['reference']:13.1f} {1e3 * timings['fast']:9.1f} {ratio:8.1f}x")
+                print(
+                    f"{name:<12} {level:<5} {1e3 * timings['reference']:13.1f} {1e3 * timings['fast']:9.1f} {ratio:8.1f}x "
+                    f"{1e3 * timings['copy']:8.2f} {timings['reference'] / timings['copy']:8.1f}x"
+                )
     geomean = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
     print(f"geometric mean speed-up {geomean:.1f}x; slowest ratio {min(ratios):.1f}x")
     if args.parity:
