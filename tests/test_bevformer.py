@@ -281,3 +281,12 @@ def test_quick_train_predict_evaluate(tiny_world, tmp_path) -> None:
     result = DetectionEvaluator(open_nuscenes(tiny_world.dataroot, tiny_world.version), tiny_world.val_split).evaluate(out.results_path)
     summary = result.summary()
     assert 0.0 <= summary["nds"] <= 1.0 and 0.0 <= summary["map"] <= 1.0, summary
+
+
+@pytest.mark.heavy
+def test_nuscenes_profile_forward_with_the_previous_frame() -> None:
+    cfg, model = _build("nuscenes")
+    batch = make_batch(1, *cfg["data"]["input_size"], cfg["data"]["depth_downsample"], prev=True)
+    out = model(batch)
+    assert out["bev_queries"].shape[-2:] == (50, 50) and out["bev"].shape[-2:] == (128, 128)
+    assert all(torch.isfinite(v) for v in model.loss(batch, out).values())
