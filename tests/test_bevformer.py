@@ -91,6 +91,17 @@ def test_query_above_an_object_samples_its_pixels_and_a_query_behind_every_camer
     assert float(moved[0, 0, 0]) == pytest.approx(0.0)  # paint moved elsewhere in the image: not seen
 
 
+def test_untrained_offsets_look_around_the_reference_point() -> None:
+    """Deformable DETR's initialisation: head h's point k starts k + 1 feature cells along direction 2 pi h / heads."""
+    sca = SpatialCrossAttention(8, heads=4, levels=1, heights=1, points=2)
+    ref, mask = torch.zeros(1, 1, 1, 1, 2), torch.ones(1, 1, 1, 1, dtype=torch.bool)
+    with torch.no_grad():
+        loc, _, _ = sca.sampling(torch.zeros(1, 1, 8), ref, mask, [(8, 22)])
+    cells = loc[0, 0, :, 0] / torch.tensor([2 / 22, 2 / 8])  # (heads, points, 2) in feature cells
+    expected = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])[:, None] * torch.tensor([1.0, 2.0])[:, None]
+    torch.testing.assert_close(cells, expected, atol=1e-5, rtol=0)
+
+
 def test_deformable_sample_hand_value_and_zero_outside() -> None:
     value = torch.tensor([[1.0, 2.0], [3.0, 4.0]]).view(1, 1, 1, 2, 2)
     # pixel (u=1, v=0) centre: x = (1 + 0.5) / 2 * 2 - 1 = 0.5, y = -0.5; and one point far outside

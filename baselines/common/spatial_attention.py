@@ -221,8 +221,9 @@ class TemporalSelfAttention(_DeformableBase):
         prev = query if prev is None else prev
         x = torch.cat([prev, query + query_pos], dim=-1)
         hd, p = self.heads, self.points
-        offsets = self.sampling_offsets(x).view(b, q, 2, hd, 1, p, 2).transpose(1, 2)
-        attn = self.attention_weights(x).view(b, q, 2, hd, 1, p).softmax(-1).transpose(1, 2)
+        # (B, 2 frames, Q, heads, 1 level, P, ...): per head, the frames are the offset init's groups
+        offsets = self.sampling_offsets(x).view(b, q, hd, 2, p, 2).permute(0, 3, 1, 2, 4, 5).unsqueeze(4)
+        attn = self.attention_weights(x).view(b, q, hd, 2, p).softmax(-1).permute(0, 3, 1, 2, 4).unsqueeze(4)
         iy, ix = torch.meshgrid(torch.arange(ny, device=query.device), torch.arange(nx, device=query.device), indexing="ij")
         ref = torch.stack([(ix + 0.5) / nx, (iy + 0.5) / ny], -1).to(query.dtype).view(1, 1, q, 1, 1, 1, 2) * 2 - 1
         loc = ref + offsets * query.new_tensor([2.0 / nx, 2.0 / ny])
