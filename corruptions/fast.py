@@ -147,7 +147,9 @@ def _tap_groups(taps: list[tuple[int, int, float]]) -> list[list[tuple[int, int,
     return groups
 
 
-def line_filter_u8(image: np.ndarray, taps: list[tuple[int, int, float]], *, alpha: float = 1.0, beta: float = 0.0) -> np.ndarray:
+def line_filter_u8(
+    image: np.ndarray, taps: list[tuple[int, int, float]], *, alpha: float = 1.0, beta: float = 0.0, out: np.ndarray | None = None
+) -> np.ndarray:
     """``saturate(round(alpha * sum_i w_i image[clamp(y - dy_i), clamp(x - dx_i)] + beta))`` as uint8.
 
     The image is padded once by replication, so every tap reads the clamped pixel it
@@ -155,15 +157,16 @@ def line_filter_u8(image: np.ndarray, taps: list[tuple[int, int, float]], *, alp
     kernels OpenCV applies directly (a DFT of the whole bounding box of a diagonal line
     costs more), and the image is processed in blocks of rows so the groups' partial sums
     stay in cache. An 8-bit image's partial sums are 16-bit fixed point (1/128 grey level,
-    each rounded once); a float32 image's are float32.
+    each rounded once); a float32 image's are float32. Writes into ``out`` if given.
     """
     h, w = image.shape[:2]
     u8 = image.dtype == np.uint8
     depth, scale = (cv2.CV_16S, float(_U8_SUM_SCALE)) if u8 else (cv2.CV_32F, 1.0)
     kernels = [_kernel(group, scale) for group in _tap_groups(taps)]
     pad = max(max(abs(dy), abs(dx)) for dy, dx, _ in taps)
-    padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-    out = np.empty(image.shape, np.uint8)
+    padded_shape = (h + 2 * pad, w + 2 * pad, *image.shape[2:])
+    padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE, dst=scratch("line.padded", padded_shape, image.dtype))
+    out = np.empty(image.shape, np.uint8) if out is None else out
     row_bytes = image[0].size * (2 if u8 else 4)
     total = scratch("line.total", (next(row_blocks(h, row_bytes)).stop, *image.shape[1:]), np.int16 if u8 else np.float32)
     for block in row_blocks(h, row_bytes):
@@ -429,15 +432,15 @@ def motion_blur(image: np.ndarray, severity: int, rng: np.random.Generator) -> n
 # ----------------------------------------------------------------------------- Snow
 
 
-def _zoom_bilinear(layer: np.ndarray, factor: float, keep: tuple[int, int]) -> np.ndarray:
-    """``scipy.ndimage.zoom(order=1)`` (output size ``round(n * factor)``, corners aligned), top-left ``keep`` rows, cols."""
+def _zoom_bilinear(layer: np.ndarray, factor: float, out: np.ndarray) -> np.ndarray:
+    """``scipy.ndimage.zoom(order=1)`` (output size ``round(n * factor)``, corners aligned), its top-left ``out.shape``."""
     h, w = layer.shape
     oh, ow = int(round(h * factor)), int(round(w * factor))
     sy = (h - 1) / (oh - 1) if oh > 1 else 0.0
     sx = (w - 1) / (ow - 1) if ow > 1 else 0.0
     matrix = np.array([[sx, 0, 0], [0, sy, 0]], np.float64)
     return cv2.warpAffine(
-        layer, matrix, (min(ow, keep[1]), min(oh, keep[0])), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+        layer, matrix, out.shape[::-1], dst=out, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
     )
 
 
@@ -446,30 +449,33 @@ def snow(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarr
     loc, scale, zoom, threshold, radius, sigma, weight = params.SNOW[severity - 1]
     h, w = image.shape[:2]
     crop = (int(np.ceil(h / zoom)), int(np.ceil(w / zoom)))
-    flakes = rng.standard_normal(crop, dtype=np.float32)
+    flakes = rng.standard_normal(crop, dtype=np.float32, out=scratch("snow.normal", crop))
     flakes *= np.float32(scale)
     flakes += np.float32(loc)
-    flakes = _zoom_bilinear(flakes, zoom, (h, w))
+    flakes = _zoom_bilinear(flakes, zoom, out=scratch("snow.flakes", (h, w)))
     cv2.threshold(flakes, threshold, 0.0, cv2.THRESH_TOZERO, dst=flakes)  # values below the threshold -> 0
     cv2.threshold(flakes, 1.0, 0.0, cv2.THRESH_TRUNC, dst=flakes)  # clip to 1 (the rest is >= 0 now)
     angle = float(rng.uniform(*params.SNOW_ANGLE))
     # As in the reference, the layer is cropped to the image before the blur (borders clamp there).
-    layer = line_filter_u8(flakes, line_kernel_taps(radius, sigma, angle, flakes.shape), alpha=255.0)
+    taps = line_kernel_taps(radius, sigma, angle, flakes.shape)
+    layer = line_filter_u8(flakes, taps, alpha=255.0, out=scratch("snow.layer", (h, w), np.uint8))
     # The flakes plus their 180-degree rotation, in whole grey levels, saturated at 255 (the
     # output is clipped there anyway).
-    both = cv2.add(layer, cv2.flip(layer, -1))
+    both = cv2.add(layer, cv2.flip(layer, -1, dst=scratch("snow.flipped", (h, w), np.uint8)), dst=scratch("snow.both", (h, w), np.uint8))
     # Blend towards max(x, 1.5 gray + 0.5): x + (1 - weight) relu(L - x) = max(x, weight x +
     # (1 - weight) L) with L = 1.5 gray + 127.5 in grey levels (gray with OpenCV's RGB2GRAY
     # weights); as x is whole, floor(max(x, y)) = max(x, floor(y)), so everything after the
     # one float blend is exact 8-bit arithmetic: min(255, max(x, floor(y)) + flakes).
-    red, green, blue = cv2.split(image)
+    red, green, blue = cv2.split(image, [scratch(f"snow.plane{c}", (h, w), np.uint8) for c in range(3)])
     lift = 1.5 * (1.0 - weight)
-    lifted = cv2.addWeighted(red, lift * 0.299, green, lift * 0.587, 127.5 * (1.0 - weight), dtype=cv2.CV_32F)
+    lifted = cv2.addWeighted(
+        red, lift * 0.299, green, lift * 0.587, 127.5 * (1.0 - weight), dst=scratch("snow.lifted", (h, w)), dtype=cv2.CV_32F
+    )
     cv2.addWeighted(lifted, 1.0, blue, lift * 0.114, 0.0, dst=lifted, dtype=cv2.CV_32F)
 
     def plane(x: np.ndarray) -> np.ndarray:
-        blend = cv2.addWeighted(x, weight, lifted, 1.0, -0.5, dtype=cv2.CV_8U)  # floor(y), saturated
-        return cv2.add(cv2.max(x, blend, dst=blend), both, dst=blend)
+        blend = cv2.addWeighted(x, weight, lifted, 1.0, -0.5, dst=scratch("snow.blend", (h, w), np.uint8), dtype=cv2.CV_8U)
+        return cv2.add(cv2.max(x, blend, dst=blend), both, dst=x)  # floor(y) saturated; x is a scratch plane
 
     return cv2.merge([plane(red), plane(green), plane(blue)])
 
