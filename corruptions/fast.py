@@ -5,8 +5,10 @@ corruptions equal the reference up to float rounding (at most 1 grey level); sto
 ones draw their random parts (blur angle, noise, plasma fractal, snow flakes) from the
 same distributions as the reference, from the ``numpy.random.Generator`` they are given.
 Where the reference loops over kernel taps or evaluates colour-space conversions per
-pixel in float64, this engine uses look-up tables over the 256 grey levels, one OpenCV
-``filter2D`` with the exact sparse tap kernel, and float32 arithmetic.
+pixel in float64, this engine uses look-up tables over the 256 grey levels (LowLight
+samples each level's whole output law by inverse CDF), direct OpenCV ``filter2D`` calls
+with the exact sparse tap kernel, float32 and exact 8-bit arithmetic, and works block
+by block of rows wherever large temporaries would otherwise leave the cache.
 
 The semantics re-derived here (see ``imagecorruptions`` 1.1.2 and RoboBEV):
 
@@ -366,8 +368,7 @@ def _plasma_window(mapsize: int, decay: float, rng: np.random.Generator, out: np
 
     def final(a: int, lattice_rows: np.ndarray, *new: np.ndarray) -> None:
         for part in new:
-            low, high, _, _ = cv2.minMaxLoc(part)
-            extremes[0], extremes[1] = min(extremes[0], low), max(extremes[1], high)
+            extremes[0], extremes[1] = min(extremes[0], float(part.min())), max(extremes[1], float(part.max()))
         if 2 * a < out.shape[0]:
             _interleave(out, a, lattice_rows, *new)
 
