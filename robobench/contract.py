@@ -43,15 +43,21 @@ key                type / shape           meaning
                                           ``post_rots``, ``post_trans``, ``cam2ego``
                                           (to *its* ego) and ``prev2cur`` (B, 4, 4):
                                           previous ego -> current ego
+``depth_fg``       bool (B, N, h, w) or   optional: the depth cell's point lies inside a
+                   absent                 GT box (foreground depth metrics, TiGDistill)
 =================  =====================  ===============================================
 
 Model (a ``torch.nn.Module`` built by a registered entry)
 --------------------------------------------------------
 * ``forward(batch) -> dict`` with at least ``"bev"`` (B, C, Y, X) BEV features and
   ``"preds"`` (the head's outputs); ``"depth"`` (B*N, D, h, w) bin probabilities
-  when the model predicts depth. BEV index ``[iy, ix]`` is the cell centred at
+  when the model predicts depth, over uniform bins given by the model config's
+  ``model.depth_bins = [start, stop, step]`` (BEVDet's ``dbound``). BEV index ``[iy, ix]`` is the cell centred at
   ``x = x_min + (ix + 0.5) * res``, ``y = y_min + (iy + 0.5) * res``.
 * ``loss(batch, outputs) -> dict[str, Tensor]``: named scalar losses (summed to train).
+* A distillation entry's builder reads its frozen teacher's weights from the config key
+  ``teacher_checkpoint`` (set by the trainer and the sweep; the builder must also work
+  without it, e.g. when the registry checks the model contract before any teacher exists).
 * ``decode(batch, outputs) -> list[Detections]``: per sample, a dict with
   ``boxes`` (K, 9) in the ego frame, ``scores`` (K,), ``labels`` (K,) and ``attrs`` (K,).
 """
