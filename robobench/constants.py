@@ -2,15 +2,12 @@
 
 from typing import Final
 
+from corruptions.api import DEFAULT_CAMERAS
+
 #: The six cameras, in the order views are stacked in a batch (mmdet3d/BEVDet order).
-CAMERAS: Final[tuple[str, ...]] = (
-    "CAM_FRONT",
-    "CAM_FRONT_RIGHT",
-    "CAM_FRONT_LEFT",
-    "CAM_BACK",
-    "CAM_BACK_LEFT",
-    "CAM_BACK_RIGHT",
-)
+#: Defined once in the dependency-free ``corruptions`` package (CameraCrash picks views by
+#: this order) and re-exported here.
+CAMERAS: Final[tuple[str, ...]] = DEFAULT_CAMERAS
 
 LIDAR: Final[str] = "LIDAR_TOP"
 
