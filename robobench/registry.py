@@ -28,6 +28,7 @@ that it honours the model contract (an ``nn.Module`` with ``forward``/``loss``/
 
 from __future__ import annotations
 
+import copy
 import fnmatch
 import importlib.util
 import sys
@@ -81,12 +82,15 @@ class Entry:
     source: str = ""
 
     def config(self, profile: str) -> dict[str, Any]:
-        """A copy of the entry's configuration for ``profile`` (``UserError`` if unknown)."""
+        """A deep copy of the entry's configuration for ``profile`` (``UserError`` if unknown).
+
+        Deep, so a caller editing a nested section never changes the registered profile.
+        """
         if profile not in self.profiles:
             raise UserError(
                 f"entry {self.name!r} has no profile {profile!r}; available: {', '.join(sorted(self.profiles)) or 'none'}"
             )
-        return dict(self.profiles[profile])
+        return copy.deepcopy(self.profiles[profile])
 
     def record(self) -> EntryRecord:
         """The metadata the results store keeps (no builder)."""

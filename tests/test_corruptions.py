@@ -190,10 +190,12 @@ def _change_stats(name: str, level: str, engine: str, n: int) -> tuple[float, fl
 
 # LowLight's randomness is per pixel, so 50 images pin its statistics tightly. Fog, Snow and
 # MotionBlur draw one fractal / flake field / angle per image, so per-image changes vary a
-# lot; 500 images keep the sampling error of the pooled statistics near 0.7 %, well below
-# the 2 % tolerance.
+# lot. With 500 images Snow and MotionBlur keep the sampling error of the pooled statistics
+# near 0.7 %; Fog's one whole fractal per image varies more (about 1.3 % per engine at 500
+# images, 1.8 % for the difference), so it gets 2000 images (about 0.9 % for the difference),
+# well below the 2 % tolerance.
 @pytest.mark.slow
-@pytest.mark.parametrize(("name", "n"), [("LowLight", 50), ("Fog", 500), ("Snow", 500), ("MotionBlur", 500)])
+@pytest.mark.parametrize(("name", "n"), [("LowLight", 50), ("Fog", 2000), ("Snow", 500), ("MotionBlur", 500)])
 def test_stochastic_corruptions_match_reference_statistics(name: str, n: int) -> None:
     for level in C.LEVELS:
         fast_mean, fast_std = _change_stats(name, level, "fast", n)
@@ -264,13 +266,6 @@ def test_same_bytes_in_another_process() -> None:
     child = subprocess.run([sys.executable, "-c", _DIGEST_SCRIPT], capture_output=True, text=True, check=True, cwd=root)
     there = dict(line.split() for line in child.stdout.strip().splitlines())
     assert there == here
-
-
-def test_default_camera_order_is_the_batch_order() -> None:
-    # corruptions imports nothing of robobench, so it keeps its own copy of the order.
-    from robobench.constants import CAMERAS
-
-    assert DEFAULT_CAMERAS == CAMERAS
 
 
 def test_results_do_not_depend_on_reused_work_buffers(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -198,3 +198,12 @@ def test_entries_command(clean_registry, tmp_path, capsys):
     assert "entry 'broken'" in capsys.readouterr().err
     assert main(["entries", "--entry-file", str(tmp_path / "nope.py")]) == 2
     assert "nope.py does not exist" in capsys.readouterr().err
+
+
+def test_config_is_a_deep_copy() -> None:
+    from robobench.registry import get_entry
+
+    entry = get_entry("bevdet")
+    cfg = entry.config("quick")
+    cfg["data"]["input_size"] = [1, 1]
+    assert entry.config("quick")["data"]["input_size"] != [1, 1]
