@@ -4,7 +4,8 @@
 the ego through it at 2 Hz key frames, renders the six cameras
 (:mod:`synth_render`), ray-casts the LiDAR and radars (:mod:`synth_sensors`) and
 writes everything the devkit reads: the 13 JSON tables, ``splits.json`` with the
-custom splits ``synth_train``/``synth_val``, JPEGs, ``.pcd.bin`` and radar ``.pcd``.
+custom splits ``synth_train``/``synth_val`` (and ``synth_val_mini``, the first validation
+scene, for demos), JPEGs, ``.pcd.bin`` and radar ``.pcd``.
 
 Annotation counts (``num_lidar_pts``, ``num_radar_pts``) are computed with the
 devkit's own ``points_in_box`` on the points exactly as they are written, after the
@@ -44,6 +45,9 @@ from robobench.errors import UserError
 VERSION = "v1.0-synth"
 TRAIN_SPLIT = "synth_train"
 VAL_SPLIT = "synth_val"
+#: The first validation scene alone: a fast evaluation split for demos and smoke runs
+#: (``make demo`` scores its 25 conditions per model on it).
+VAL_MINI_SPLIT = "synth_val_mini"
 #: Objects farther than this from the ego (m, in the ground plane) are not annotated.
 ANNOTATION_RANGE = 60.0
 #: File marking a folder as written by ``generate`` (only such folders are overwritten).
@@ -315,5 +319,6 @@ def generate(out_dir: Path, preset: str = "tiny", seed: int = 0, workers: int = 
         with open(version_dir / f"{name}.json", "w") as f:
             json.dump(records, f, indent=0)
     with open(version_dir / "splits.json", "w") as f:
-        json.dump({TRAIN_SPLIT: names[: cfg.n_train], VAL_SPLIT: names[cfg.n_train:]}, f, indent=1)
+        val = names[cfg.n_train:]
+        json.dump({TRAIN_SPLIT: names[: cfg.n_train], VAL_SPLIT: val, VAL_MINI_SPLIT: val[:1]}, f, indent=1)
     return root
