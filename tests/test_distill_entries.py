@@ -3,6 +3,7 @@ with it, and prediction runs the exported student only."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,9 +11,10 @@ import pytest
 import torch
 
 from robobench.predict import predict
+from robobench import registry
 from robobench.registry import get_entry
 from robobench.schema import TrainMode
-from robobench.train import FINAL_CKPT, STATS_FILE, load_checkpoint, teacher_run_dir, train_entry
+from robobench.train import FINAL_CKPT, STATS_FILE, deep_merge, load_checkpoint, teacher_run_dir, train_entry
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +51,13 @@ def test_entry_trains_and_predicts_with_the_student_only(name: str, tiny_world, 
     assert results["meta"]["use_camera"] and not results["meta"]["use_lidar"]
 
 
-def test_missing_teacher_is_trained_first_next_to_the_student_and_reused(tiny_world, tmp_path: Path) -> None:
+def test_missing_teacher_is_trained_first_next_to_the_student_and_reused(
+    tiny_world, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the registered teacher, with its quick schedule shortened for the test (restored afterwards)
+    teacher_entry = get_entry("centerpoint")
+    short = {"quick": deep_merge(teacher_entry.config("quick"), TEACHER_SHORT)}
+    monkeypatch.setitem(registry._REGISTRY, "centerpoint", dataclasses.replace(teacher_entry, profiles=short))
     runs = tmp_path / "runs"
     final = train_entry("bevdet-dense", "quick", seed=3, dataroot=tiny_world.dataroot, version=tiny_world.version,
                         out_dir=runs / "student", overrides=SHORT, progress=False)
