@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from robobench.data.dataset import BEVDataset, DataConfig, collate
 from robobench.data.index import load_index
-from robobench.errors import UserError
+from robobench.errors import UserError, check_known_keys
 from robobench.registry import Entry, get_entry
 from robobench.schema import TrainMode
 
@@ -112,10 +112,7 @@ class TrainConfig:
     def from_dict(cls, cfg: dict[str, Any] | None) -> TrainConfig:
         """Validate ``cfg`` (unknown keys are a ``UserError`` naming them)."""
         cfg = dict(cfg or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(cfg) - known)
-        if unknown:
-            raise UserError(f"unknown train config keys {unknown}; known keys: {sorted(known)}")
+        check_known_keys("train", cfg, {f.name for f in fields(cls)})
         out = cls(**cfg)
         if out.epochs < 1 or out.batch_size < 1:
             raise UserError(f"train.epochs={out.epochs} and train.batch_size={out.batch_size} must be >= 1")

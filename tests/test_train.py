@@ -205,3 +205,14 @@ if __name__ == "__main__":  # the child process of the resume and torchrun tests
     from types import SimpleNamespace
 
     _run(SimpleNamespace(dataroot=Path(dataroot), version=version, train_split=split), Path(out_dir), sleep=0.3)
+
+
+def test_config_typos_are_user_errors() -> None:
+    from robobench.data.dataset import DataConfig
+    from robobench.errors import UserError
+    from robobench.train import TrainConfig
+
+    with pytest.raises(UserError, match=r"unknown train config keys \['epoch'\]"):
+        TrainConfig.from_dict({"epoch": 3})
+    with pytest.raises(UserError, match=r"unknown data config keys \['input'\]"):
+        DataConfig.from_dict({"input": [1, 2]})

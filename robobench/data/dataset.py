@@ -36,7 +36,7 @@ from torch.utils.data import Dataset
 from robobench.conditions import CLEAN, Condition
 from robobench.constants import CAMERAS
 from robobench.data.index import SampleIndex, SampleRecord, load_index
-from robobench.errors import UserError
+from robobench.errors import UserError, check_known_keys
 
 #: ImageNet statistics (RGB, 0..255) used to normalise the views.
 IMG_MEAN = np.array([123.675, 116.28, 103.53], dtype=np.float32)
@@ -89,10 +89,7 @@ class DataConfig:
     def from_dict(cls, cfg: dict[str, Any] | None) -> DataConfig:
         """Validate ``cfg`` (unknown keys and bad values are a ``UserError`` naming them)."""
         cfg = dict(cfg or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(cfg) - known)
-        if unknown:
-            raise UserError(f"unknown data config keys {unknown}; known keys: {sorted(known)}")
+        check_known_keys("data", cfg, {f.name for f in fields(cls)})
         for key in ("input_size", "resize_lim", "rot_lim", "crop_h"):
             if key in cfg:
                 value = tuple(cfg[key])
