@@ -179,8 +179,22 @@ def _run(args: argparse.Namespace) -> int:
 
         with ResultStore(args.store) as store:
             store.add_many(rows)
+            _record_entry(store, entry, args)
         print(f"stored {len(rows)} row(s) for entry {entry!r} in {args.store}")
     return 0
+
+
+def _record_entry(store: Any, entry: str, args: argparse.Namespace) -> None:
+    """Record the entry's leaderboard metadata (role, base, teacher, paper) beside its rows.
+
+    An entry the store already knows keeps its record unless ``--role`` is given, so scoring
+    extra files of a swept entry does not overwrite what the sweep recorded.
+    """
+    from robobench.schema import EntryRecord
+
+    if args.role is None and any(e.name == entry for e in store.entries()):
+        return
+    store.add_entries([EntryRecord(entry, args.role or "student", args.base, args.teacher, args.paper)])
 
 
 def register(subparsers: Any) -> None:
@@ -200,6 +214,11 @@ def register(subparsers: Any) -> None:
                    help="clean or Corruption:level (Fog:hard); for a file: its condition; for a directory: a subset")
     p.add_argument("--store", default=None, help="add the rows to this results database (SQLite)")
     p.add_argument("--entry", default=None, help="entry name for the rows (default: the results path's name)")
+    p.add_argument("--role", default=None, choices=("student", "teacher", "distill"),
+                   help="with --store: the entry's role on the leaderboard (default: student for a new entry)")
+    p.add_argument("--base", default=None, help="with --store: the entry its gain is measured against")
+    p.add_argument("--teacher", default=None, help="with --store: the teacher of a distill entry")
+    p.add_argument("--paper", default="", help="with --store: paper title or URL")
     p.add_argument("--train-mode", default="clean", choices=("clean", "corrupted"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dataset-id", default=None, help="dataset id for the rows (default: VERSION/SPLIT)")

@@ -78,6 +78,15 @@ def test_directory_of_conditions_prints_table_and_stores_rows(world, tmp_path, c
         evaluator.evaluate(worse).label_aps["car"][2.0], abs=1e-12)
     assert rows["clean"].dataset_id == f"{VERSION}/hand_val"
     assert not math.isnan(rows["clean"].breakdown["range_30_60"]["map"])
+    with ResultStore(db) as store:
+        assert [(e.name, e.role) for e in store.entries()] == [("ext-model", "student")]
+    # scoring again with explicit metadata updates the record; without it, the record stays
+    assert main(args(root, d, "--store", str(db), "--entry", "ext-model", "--role", "distill",
+                     "--base", "bevdet", "--teacher", "centerpoint")) == 0
+    assert main(args(root, d, "--store", str(db), "--entry", "ext-model")) == 0
+    with ResultStore(db) as store:
+        (rec,) = store.entries()
+    assert (rec.role, rec.base, rec.teacher) == ("distill", "bevdet", "centerpoint")
 
 
 def test_single_file_with_condition(world, tmp_path, capsys):
