@@ -22,6 +22,8 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--entry-file", action="append", default=[], metavar="F",
+                   help="a .py file registering entries (repeatable); plugin packages are found too")
 
 
 def register(subparsers: Any) -> None:
@@ -50,8 +52,10 @@ def register(subparsers: Any) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train and print the final checkpoint's path."""
+    from robobench.registry import discover
     from robobench.train import train_entry
 
+    discover(args.entry_file)
     final = train_entry(
         args.entry, args.profile, _TRAIN_CORRUPTION[args.train_corruption], args.seed,
         dataroot=args.dataroot, version=args.version, split=args.split, out_dir=args.out, resume=args.resume,
@@ -64,7 +68,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     """Predict, write the results JSON, print its path and the depth metrics (if any)."""
     from robobench.predict import predict
+    from robobench.registry import discover
 
+    discover(args.entry_file)
     out = predict(
         args.entry, args.checkpoint, args.condition, args.dataroot, args.version, args.split, args.out,
         seed=args.seed, corrupt_root=args.corrupt_root, batch_size=args.batch_size, num_workers=args.workers,

@@ -216,3 +216,25 @@ def test_config_typos_are_user_errors() -> None:
         TrainConfig.from_dict({"epoch": 3})
     with pytest.raises(UserError, match=r"unknown data config keys \['input'\]"):
         DataConfig.from_dict({"input": [1, 2]})
+
+
+@pytest.mark.slow
+def test_train_command_finds_entries_of_an_entry_file(tmp_path) -> None:
+    """`robobench train --entry-file F` resolves F's entry (then fails on the missing dataset)."""
+    import subprocess
+    import sys
+
+    entry_file = tmp_path / "my_entry.py"
+    entry_file.write_text(
+        "from robobench.registry import get_entry, register_entry\n"
+        "B = get_entry('bevdet')\n"
+        "@register_entry('file-bevdet', role='student', base='bevdet', profiles=B.profiles)\n"
+        "def file_bevdet(cfg):\n"
+        "    return B.build(cfg)\n"
+    )
+    cmd = [sys.executable, "-m", "robobench", "train", "file-bevdet", "--dataroot", str(tmp_path / "none")]
+    without = subprocess.run(cmd, capture_output=True, text=True)
+    assert without.returncode == 2 and "unknown entry 'file-bevdet'" in without.stderr
+    with_file = subprocess.run([*cmd, "--entry-file", str(entry_file)], capture_output=True, text=True)
+    assert with_file.returncode == 2 and "not found; run 'robobench data synth" in with_file.stderr
+    assert "Traceback" not in with_file.stderr
