@@ -26,6 +26,7 @@ import json
 import math
 import os
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
@@ -137,7 +138,13 @@ def connect(path: str | Path, timeout: float = 60.0) -> sqlite3.Connection:
     """An autocommit connection in WAL mode with ``busy_timeout`` (transactions are explicit)."""
     conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
     conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    # Switching a new file to WAL needs a moment of exclusive access; while another process
+    # holds the file, SQLite answers with the current mode instead of waiting, so retry.
+    for _ in range(100):
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() == "wal":
+            break
+        time.sleep(0.05)
     if str(mode).lower() != "wal":
         raise UserError(f"results database {path}: cannot switch to WAL mode (got {mode!r}); use a local file system")
     conn.execute("PRAGMA synchronous = NORMAL")
