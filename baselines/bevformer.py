@@ -14,12 +14,12 @@ Where this lite version differs from BEVFormer
   Deformable-DETR detection decoder with 900 object queries and Hungarian matching, so
   that all students are compared with the same head (RayD3D does the same comparison).
 * **BEV resolution**: the query grid (``model.bevformer.queries`` cells a side: 32 quick;
-  50 full and nuscenes, BEVFormer-tiny's setting used by RayD3D) is upsampled bilinearly
-  to the students' grid (64, 128, 128) before the BEV encoder; BEVFormer decodes boxes
+  50 full, large and nuscenes, BEVFormer-tiny's setting used by RayD3D) is resampled bilinearly
+  to the students' grid (64, 64, 128, 128) before the BEV encoder; BEVFormer decodes boxes
   from its query map.
-* **Width**: 4 heads (quick, full; 8 on nuscenes) and the profile's neck width as query
-  channels (64, 128, 256), which keeps a ``full`` training step about 1.2x ``bevdet``'s.
-* **Layers and scales**: 1 (quick) / 2 (full) / 3 (nuscenes, BEVFormer-tiny) encoder
+* **Width**: 4 heads (quick, full, large; 8 on nuscenes) and the profile's neck width as query
+  channels (64, 128, 128, 256), which keeps a ``full`` training step about 1.2x ``bevdet``'s.
+* **Layers and scales**: 1 (quick) / 2 (full, large) / 3 (nuscenes, BEVFormer-tiny) encoder
   layers; one feature level by default (the FPN-lite output at stride 16, as
   BEVFormer-tiny's single level); ``levels > 1`` adds stride-2 convolutions of it
   (RetinaNet-style extra levels) rather than BEVFormer's FPN over ResNet stages 2-4.
@@ -166,7 +166,8 @@ def _profiles() -> dict[str, dict[str, Any]]:
         for key in ("depth_bins", "context_channels", "depth_blocks"):  # no depth or LSS context here
             prof["model"].pop(key, None)
     profiles["quick"]["model"]["bevformer"] = {"queries": 32, "layers": 1, "heads": 4, "heights": 4, "points": 2, "ffn_dims": 128}
-    profiles["full"]["model"]["bevformer"] = {"queries": 50, "layers": 2, "heads": 4, "heights": 4, "points": 2, "ffn_dims": 256}
+    for name in ("full", "large"):
+        profiles[name]["model"]["bevformer"] = {"queries": 50, "layers": 2, "heads": 4, "heights": 4, "points": 2, "ffn_dims": 256}
     nus = profiles["nuscenes"]
     nus["data"].update(input_size=[448, 800], prev_frame=True)
     nus["model"]["bevformer"] = {"queries": 50, "layers": 3, "heads": 8, "heights": 4, "points": 2, "ffn_dims": 512}

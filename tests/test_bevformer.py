@@ -230,14 +230,16 @@ def test_temporal_variant_uses_the_previous_frame() -> None:
 
 
 def test_profiles_share_the_students_bev_grid_and_nuscenes_follows_the_paper() -> None:
-    for profile in ("quick", "full", "nuscenes"):
+    for profile in ("quick", "full", "large", "nuscenes"):
         assert get_entry("bevformer").config(profile)["model"]["bev"] == get_entry("bevdet").config(profile)["model"]["bev"]
         assert get_entry("bevformer").config(profile)["model"]["head"] == get_entry("bevdet").config(profile)["model"]["head"]
     cfg = get_entry("bevformer").config("nuscenes")
     assert cfg["model"]["backbone"]["depth"] == 50 and cfg["data"]["input_size"] == [448, 800]
     assert cfg["model"]["bevformer"]["queries"] == 50 and cfg["data"]["prev_frame"] is True
     _, full = _build("full")
-    assert full.query_grid.nx == 50 and full.grid.nx == 128
+    assert full.query_grid.nx == 50 and full.grid.nx == 64
+    _, large = _build("large")
+    assert large.query_grid.nx == 50 and large.grid.nx == 128
 
 
 def test_bad_attention_config_is_a_user_error() -> None:

@@ -131,7 +131,7 @@ def test_every_recipe_is_registered_with_profiles_base_and_teacher() -> None:
         entry = get_entry(recipe.name)
         base = get_entry(recipe.base)
         assert entry.role is Role.DISTILL and entry.teacher == "centerpoint" and entry.base == recipe.base
-        assert set(entry.profiles) == {"quick", "full", "nuscenes"} == set(base.profiles)
+        assert set(entry.profiles) == {"quick", "full", "large", "nuscenes"} == set(base.profiles)
         for profile in entry.profiles:
             cfg = entry.config(profile)
             distill = cfg.pop("distill")

@@ -62,7 +62,7 @@ def test_forward_loss_decode_shapes(name: str) -> None:
 
 
 def test_student_and_teacher_share_the_bev_grid_in_every_profile() -> None:
-    for profile in ("quick", "full", "nuscenes"):
+    for profile in ("quick", "full", "large", "nuscenes"):
         grids = {name: get_entry(name).config(profile)["model"]["bev"] for name in ENTRIES}
         assert len({repr(g) for g in grids.values()}) == 1, grids
     assert get_entry("centerpoint").role == Role.TEACHER
@@ -103,12 +103,12 @@ def test_overfits_one_batch(name: str) -> None:
     assert losses[-1] < 0.6 * losses[0], losses
 
 
-@pytest.mark.parametrize("profile", ["full", "nuscenes"])
+@pytest.mark.parametrize("profile", ["full", "large", "nuscenes"])
 def test_larger_profiles_build(profile: str) -> None:
-    """The full and nuscenes profiles construct (their training runs are benchmark-scale)."""
+    """The full, large and nuscenes profiles construct (their training runs are benchmark-scale)."""
     for name in ENTRIES:
         cfg, model = _build(name, profile)
-        assert model.grid.nx == model.grid.ny == 128
+        assert model.grid.nx == model.grid.ny == (64 if profile == "full" else 128)
         if name != "centerpoint":
             assert model.bins.n == (118 if profile == "nuscenes" else 60)
             n_params = sum(p.numel() for p in model.img_encoder.backbone.parameters())

@@ -1,7 +1,7 @@
 """Distillation entries: RayD3D, TiGDistill-BEV and the dense-feature baseline, with the papers' ablations.
 
 Every entry is one row of :data:`RECIPES`: a base student, the distillation terms with their
-weights, and method options. Its ``quick``/``full``/``nuscenes`` profiles are the base
+weights, and method options. Its ``quick``/``full``/``large``/``nuscenes`` profiles are the base
 student's profiles deep-merged with ``{"distill": ...}`` (and any model override), so a
 distilled student has exactly its base's architecture, data pipeline and schedule. The
 teacher is ``centerpoint`` for all of them; the adapters read the teacher's BEV channel count
