@@ -8,8 +8,19 @@ the CenterPoint head, the losses and the decoding are bevdepth's unchanged.
 
 ``forward`` adds ``bev_cam`` (the LSS map) and ``bev_radar`` (the radar map) to the model
 outputs; ``bev_raw`` is the fused map (the BEV encoder's input). Profiles are bevdepth's
-with ``data.radar`` on and a ``model.radar`` section (``channels``, ``subdivision``).
+with ``data.radar`` on, ``data.radar_sweeps`` set (:data:`RADAR_SWEEPS`) and a
+``model.radar`` section (``channels``, ``subdivision``).
 The radar is a separate sensor: the camera corruptions never touch it.
+
+Radar sweeps per channel (``data.radar_sweeps``; the time lag of each point is a radar
+feature, so the encoder can tell the sweeps apart):
+
+* ``nuscenes``: 8, as CRN accumulates on nuScenes (``N_SWEEPS = 8`` in its radar BEV
+  preprocessing script). nuScenes radar runs at ~13 Hz, so 8 sweeps span ~0.55 s.
+* ``quick``, ``full``, ``large`` (synthetic world): 2. The synthetic world writes radar at
+  key frames only, so the previous sweep is the previous key frame, 0.5 s back: the same
+  ~0.5 s of history as on nuScenes. Its moving vehicles drive at 4-12 m/s, i.e. 2-6 m
+  (1-4 cells of 1.6 m) between sweeps; a third sweep would smear them over up to 12 m.
 """
 
 from __future__ import annotations
@@ -71,8 +82,14 @@ class CameraRadarBEVDetector(CameraBEVDetector):
         return self._finish(out, out["bev_raw"])
 
 
+#: Radar sweeps accumulated per channel, per profile (``data.radar_sweeps``; see the module docstring).
+RADAR_SWEEPS: dict[str, int] = {"quick": 2, "full": 2, "large": 2, "nuscenes": 8}
+
 #: bevdepth's profiles with radar points loaded and the radar branch configured.
-PROFILES = {name: deep_merge(cfg, {"data": {"radar": True}, "model": {"radar": RADAR_MODEL}}) for name, cfg in bevdepth.PROFILES.items()}
+PROFILES = {
+    name: deep_merge(cfg, {"data": {"radar": True, "radar_sweeps": RADAR_SWEEPS[name]}, "model": {"radar": RADAR_MODEL}})
+    for name, cfg in bevdepth.PROFILES.items()
+}
 
 
 @register_entry(

@@ -7,7 +7,8 @@ corrupts them (a :class:`~robobench.conditions.Condition`, applied on the fly wi
 them to the model input with one affine matrix per view that is also returned
 (``post_rots``/``post_trans``, BEVDet's image-view augmentation). LiDAR points give
 sparse depth maps per view (the minimum camera-frame depth of the points falling in
-each cell, as BEVDepth's depth supervision), radar points are returned with their
+each cell, as BEVDepth's depth supervision), radar points (``data.radar_sweeps`` sweeps
+per radar, accumulated in the key ego frame) are returned with their
 ego-motion-compensated velocities, and the previous key frame is loaded for temporal
 models.
 
@@ -35,7 +36,7 @@ from torch.utils.data import Dataset
 
 from robobench.conditions import CLEAN, Condition
 from robobench.constants import CAMERAS
-from robobench.data.index import SampleIndex, SampleRecord, load_index
+from robobench.data.index import RADAR_MAX_SWEEPS, SampleIndex, SampleRecord, SensorRecord, load_index
 from robobench.errors import UserError, check_known_keys
 
 #: ImageNet statistics (RGB, 0..255) used to normalise the views.
@@ -59,6 +60,9 @@ class DataConfig:
                           maps are always in the batch, this flag is recorded in the
                           results' ``meta``.
     ``radar``             load radar points (otherwise ``radar`` holds empty arrays).
+    ``radar_sweeps``      radar sweeps accumulated per radar channel: the key sweep plus up
+                          to ``radar_sweeps - 1`` previous ones (fewer at the start of a
+                          scene); 1 to ``RADAR_MAX_SWEEPS``. 1 loads the key sweep only.
     ``camera``            the model consumes the images (``False`` for LiDAR-only teachers).
     ``resize_lim``        training: scale = ``W_in / W_img + U(resize_lim)`` (BEVDet).
     ``rot_lim``           training: in-plane rotation in degrees, ``U(rot_lim)``.
@@ -76,6 +80,7 @@ class DataConfig:
     prev_frame: bool = False
     lidar: bool = False
     radar: bool = False
+    radar_sweeps: int = 1
     camera: bool = True
     resize_lim: tuple[float, float] = (-0.06, 0.11)
     rot_lim: tuple[float, float] = (-5.4, 5.4)
@@ -84,6 +89,14 @@ class DataConfig:
     resize_test: float = 0.0
     gt_min_points: int = 1
     depth_min: float = 0.1
+
+    def __post_init__(self) -> None:
+        """``UserError`` for a ``radar_sweeps`` the index cannot serve (also when built without ``from_dict``)."""
+        sweeps = self.radar_sweeps
+        if isinstance(sweeps, bool) or not isinstance(sweeps, int) or not 1 <= sweeps <= RADAR_MAX_SWEEPS:
+            raise UserError(
+                f"data.radar_sweeps must be an integer from 1 to {RADAR_MAX_SWEEPS} (radar sweeps per channel), got {sweeps!r}"
+            )
 
     @classmethod
     def from_dict(cls, cfg: dict[str, Any] | None) -> DataConfig:
@@ -253,6 +266,34 @@ def _to_ego(points: np.ndarray, sensor2ego: np.ndarray) -> np.ndarray:
     return points @ sensor2ego[:3, :3].T + sensor2ego[:3, 3]
 
 
+def load_radar_sweep(dataroot: Path, sweep: SensorRecord, key_timestamp: int) -> np.ndarray:
+    """``(R, 7)`` float32 rows ``x, y, z, rcs, vx, vy, time lag`` of one radar sweep, in the key ego frame.
+
+    The devkit reads the ``.pcd`` with its default filters (passed explicitly); positions
+    go through ``sweep.sensor2ego`` (sensor -> ego at the sweep's time -> global -> key
+    ego, built by the index) and the ego-motion-compensated velocities ``vx_comp,
+    vy_comp`` are rotated by the same matrix. The lag is ``key_timestamp`` (the key
+    LiDAR's) minus the sweep's timestamp, in seconds.
+
+    The devkit's ``RadarPointCloud.from_file_multisweep`` is not used: it maps into a
+    reference *sensor* frame (we want the key ego frame), leaves the velocities in each
+    sweep's sensor frame, drops points within 1 m with ``remove_close`` and uses the
+    class-level filters (which ``disable_filters()`` changes globally), and it needs the
+    ``NuScenes`` object in every data-loader worker, which the index exists to avoid.
+    The per-sweep ``sensor2ego`` composes the same pose chain once, at indexing time.
+    """
+    from nuscenes.utils.data_classes import RadarPointCloud
+
+    path = dataroot / sweep.path
+    if not path.is_file():
+        raise UserError(f"radar file {path} is missing; the dataset is incomplete (re-generate or re-download it)")
+    pts = RadarPointCloud.from_file(str(path), **_RADAR_FILTERS).points.T
+    xyz = _to_ego(pts[:, :3], sweep.sensor2ego)
+    vel = np.c_[pts[:, 8:10], np.zeros(len(pts))] @ sweep.sensor2ego[:3, :3].T
+    lag = np.full(len(pts), (key_timestamp - sweep.timestamp) * 1e-6)
+    return np.c_[xyz, pts[:, 5], vel[:, :2], lag].astype(np.float32)
+
+
 class BEVDataset(Dataset):
     """Items of one split in the batch contract (:mod:`robobench.contract`), one dict per sample.
 
@@ -350,18 +391,12 @@ class BEVDataset(Dataset):
         }, mats
 
     def _radar(self, rec: SampleRecord) -> np.ndarray:
-        from nuscenes.utils.data_classes import RadarPointCloud
-
+        """All radar points of ``rec``: per channel the key sweep, then up to ``radar_sweeps - 1``
+        previous sweeps (newest first), each via :func:`load_radar_sweep`."""
         out = [np.zeros((0, 7), dtype=np.float32)]
-        for radar in rec.radars.values():
-            path = self.index.dataroot / radar.path
-            if not path.is_file():
-                raise UserError(f"radar file {path} is missing; the dataset is incomplete")
-            pts = RadarPointCloud.from_file(str(path), **_RADAR_FILTERS).points.T
-            xyz = _to_ego(pts[:, :3], radar.sensor2ego)
-            vel = np.c_[pts[:, 8:10], np.zeros(len(pts))] @ radar.sensor2ego[:3, :3].T
-            lag = np.full(len(pts), (rec.lidar.timestamp - radar.timestamp) * 1e-6)
-            out.append(np.c_[xyz, pts[:, 5], vel[:, :2], lag].astype(np.float32))
+        for channel, key_sweep in rec.radars.items():
+            previous = rec.radar_prev.get(channel, [])[: self.cfg.radar_sweeps - 1]
+            out.extend(load_radar_sweep(self.index.dataroot, s, rec.lidar.timestamp) for s in (key_sweep, *previous))
         return np.concatenate(out)
 
     def __getitem__(self, i: int) -> dict[str, Any]:

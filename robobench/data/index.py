@@ -11,6 +11,13 @@ Frames follow :mod:`robobench.contract`: everything is expressed in the *key ego
 frame, the ego pose at the LIDAR_TOP key-frame timestamp. A camera's ``sensor2ego``
 therefore includes the ego motion between the camera's and the LiDAR's timestamps
 (BEVDet's ``sensor2keyego``): ``keyego <- global <- ego(t_cam) <- camera``.
+
+Radar channels also keep their previous sweeps (``SampleRecord.radar_prev``): the
+``sample_data.prev`` chain of the key sweep, followed within the scene for up to
+``RADAR_MAX_SWEEPS - 1`` steps. On real nuScenes these are the ~13 Hz non-key sweeps;
+the synthetic world writes radar only at key frames, so there they are the previous key
+frames' sweeps (0.5 s apart). Each carries its own ``sensor2ego`` into this sample's key
+ego frame, built the same way as the cameras'.
 """
 
 from __future__ import annotations
@@ -29,8 +36,14 @@ from pyquaternion import Quaternion
 from robobench.constants import ATTRIBUTES, CAMERAS, DETECTION_CLASSES, LIDAR, RADARS
 from robobench.errors import UserError
 
-#: Bump when the record layout changes so that old caches are rebuilt.
-INDEX_FORMAT = 1
+#: Bump when the record layout changes so that old caches are rebuilt
+#: (2: ``SampleRecord.radar_prev``, the previous radar sweeps).
+INDEX_FORMAT = 2
+
+#: Most radar sweeps per channel a sample can use: the key sweep plus up to
+#: ``RADAR_MAX_SWEEPS - 1`` previous ones kept in the index. Above CRN's 8 sweeps on
+#: nuScenes; each extra sweep costs five small records per sample in the cache.
+RADAR_MAX_SWEEPS = 10
 
 #: Environment variable naming a directory for index caches (overrides the default).
 CACHE_ENV = "ROBOBENCH_CACHE_DIR"
@@ -60,6 +73,10 @@ class SampleRecord:
     (:mod:`robobench.contract`); labels index ``DETECTION_CLASSES``; attrs index
     ``ATTRIBUTES`` or are -1 (no attribute). Annotations whose category has no
     detection class are dropped.
+
+    ``radars`` holds each radar channel's key sweep; ``radar_prev`` holds the same
+    channel's previous sweeps, newest first (at most ``RADAR_MAX_SWEEPS - 1``, empty at
+    the start of a scene), each with ``sensor2ego`` into this sample's key ego frame.
     """
 
     token: str
@@ -78,6 +95,7 @@ class SampleRecord:
     num_lidar_pts: np.ndarray
     num_radar_pts: np.ndarray
     ann_tokens: list[str] = field(default_factory=list)
+    radar_prev: dict[str, list[SensorRecord]] = field(default_factory=dict)
 
 
 def pose_matrix(translation: Any, rotation: Any) -> np.ndarray:
@@ -97,6 +115,23 @@ def _sensor_record(nusc: Any, sd_token: str, global2keyego: np.ndarray) -> Senso
     )
     intrinsic = np.asarray(cs["camera_intrinsic"], dtype=np.float64) if cs.get("camera_intrinsic") else None
     return SensorRecord(sd_token, sd["filename"], int(sd["timestamp"]), sensor2ego, intrinsic)
+
+
+def _previous_sweeps(nusc: Any, sd_token: str, scene_token: str, global2keyego: np.ndarray) -> list[SensorRecord]:
+    """The sweeps before ``sd_token`` on its ``sample_data.prev`` chain, newest first.
+
+    Stops at the start of the chain, at the first sweep of another scene, or after
+    ``RADAR_MAX_SWEEPS - 1`` sweeps. ``sensor2ego`` of each maps into the key ego frame
+    given by ``global2keyego`` (through the sweep's own ego pose).
+    """
+    out: list[SensorRecord] = []
+    sd = nusc.get("sample_data", sd_token)
+    while sd["prev"] and len(out) < RADAR_MAX_SWEEPS - 1:
+        sd = nusc.get("sample_data", sd["prev"])
+        if nusc.get("sample", sd["sample_token"])["scene_token"] != scene_token:
+            break
+        out.append(_sensor_record(nusc, sd["token"], global2keyego))
+    return out
 
 
 def _gt(nusc: Any, sample: dict, ego2global: np.ndarray) -> dict[str, Any]:
@@ -144,6 +179,7 @@ def build_record(nusc: Any, sample_token: str) -> SampleRecord:
     ego2global = pose_matrix(pose["translation"], pose["rotation"])
     global2keyego = np.linalg.inv(ego2global)
     scene = nusc.get("scene", sample["scene_token"])
+    radars = [r for r in RADARS if r in sample["data"]]
     return SampleRecord(
         token=sample_token,
         scene_token=sample["scene_token"],
@@ -154,8 +190,9 @@ def build_record(nusc: Any, sample_token: str) -> SampleRecord:
         ego2global=ego2global,
         cams={c: _sensor_record(nusc, sample["data"][c], global2keyego) for c in CAMERAS},
         lidar=_sensor_record(nusc, sample["data"][LIDAR], global2keyego),
-        radars={r: _sensor_record(nusc, sample["data"][r], global2keyego) for r in RADARS if r in sample["data"]},
+        radars={r: _sensor_record(nusc, sample["data"][r], global2keyego) for r in radars},
         **_gt(nusc, sample, ego2global),
+        radar_prev={r: _previous_sweeps(nusc, sample["data"][r], sample["scene_token"], global2keyego) for r in radars},
     )
 
 
