@@ -87,7 +87,7 @@ def test_single_point_trains_like_its_duplicate() -> None:
 def test_profiles_are_bevdepth_plus_radar() -> None:
     for name, prof in bevdepth_radar.PROFILES.items():
         base = bevdepth.PROFILES[name]
-        assert prof["data"] == {**base["data"], "radar": True}
+        assert prof["data"] == {**base["data"], "radar": True, "radar_sweeps": bevdepth_radar.RADAR_SWEEPS[name]}
         assert prof["model"] == {**base["model"], "radar": bevdepth_radar.RADAR_MODEL}
         assert prof["train"] == base["train"]
 

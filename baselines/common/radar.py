@@ -5,9 +5,8 @@ Input is the batch's ``radar`` list (:mod:`robobench.contract`): per sample ``(R
 Each point enters :class:`~baselines.common.pillars.PillarEncoder` with its four
 measurements (RCS, compensated ``vx``/``vy`` and time lag: ``point_features = 4``) plus the
 PointPillars offsets, so a pillar's feature is the max over its radar returns. Points of
-several accumulated sweeps are handled the same way (the time lag tells them apart); the
-Dataset currently loads each radar's key-frame sweep only, so the lag is the radar's
-offset from the LiDAR timestamp.
+several accumulated sweeps (``data.radar_sweeps``, read by the Dataset) are handled the
+same way: the time lag (key LiDAR time minus the sweep's) tells them apart.
 
 Radar returns are sparse (a few per object), so one 3x3 conv after the scatter spreads
 each return to its neighbouring cells before fusion.
