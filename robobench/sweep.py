@@ -189,9 +189,15 @@ def plan_cells(
     code: str,
     overrides: dict[str, Any] | None = None,
     lookup: Callable[[str], Entry] = get_entry,
+    eval_split: str = "",
 ) -> list[Cell]:
     """Every cell of the sweep, teachers' train cells before their students', each model's
-    train cell before its eval cells (no store access: see :func:`prune`)."""
+    train cell before its eval cells (no store access: see :func:`prune`).
+
+    Eval cells carry ``<dataset_id>/<eval_split>`` as their dataset id (what was evaluated,
+    as ``robobench evaluate`` records it), so scores on different splits never stand in for
+    each other in the store; train cells keep ``dataset_id`` (what was trained on).
+    """
     if not entries:
         raise UserError("no entries to sweep; pass --entries NAME[,NAME...] (see `robobench entries`)")
     modes = [parse_train_mode(m) for m in train_modes]
@@ -201,6 +207,7 @@ def plan_cells(
         if dup:
             raise UserError(f"{name}(s) {', '.join(dup)} given twice")
     requested = set(entries)
+    eval_id = f"{dataset_id}/{eval_split}" if eval_split else dataset_id
     overrides_json = json.dumps(overrides or {}, sort_keys=True)
     cells: list[Cell] = []
     hashes: dict[tuple[str, str, int], Cell] = {}
@@ -225,7 +232,7 @@ def plan_cells(
                 cells.append(train)
                 if name in requested:
                     cells += [
-                        Cell("eval", name, mode, seed, profile, dataset_id, h, train.model_dir, condition=c,
+                        Cell("eval", name, mode, seed, profile, eval_id, h, train.model_dir, condition=c,
                              needs=(train.id,), overrides=overrides_json)
                         for c in conds
                     ]
@@ -474,6 +481,7 @@ def sweep(
     planned = plan_cells(
         request.entries, train_modes=request.train_modes, seeds=request.seeds, conditions=request.conditions,
         profile=request.profile, dataset_id=dataset_id, out=ctx.out, code=code, overrides=request.overrides,
+        eval_split=ctx.split or _val_split(ctx.version),
     )
     todo = prune(planned, store.keys())
     on_plan(planned, todo)

@@ -247,6 +247,24 @@ def test_sweep_records_entries_and_skips_finished_work(entries, tmp_path):
     assert len(calls) == 5 and store.count() == 6
 
 
+def test_scores_on_another_split_are_new_cells_not_done_work(entries, tmp_path):
+    store = ResultStore(tmp_path / "r.sqlite")
+    request = SweepRequest(entries=["stud"], seeds=[0], conditions=CONDS)
+    calls: list[str] = []
+
+    def counting(cell, c):
+        calls.append(cell.id)
+        return fake_cell(cell, c)
+
+    sweep(request, SweepContext(tmp_path, "v1.0-synth", tmp_path), store, dataset_id="d", fn=counting, code="v")
+    assert {r.dataset_id for r in store.rows()} == {"d/synth_val"}  # the default val split of the version
+    calls.clear()
+    mini = SweepContext(tmp_path, "v1.0-synth", tmp_path, split="synth_val_mini")
+    sweep(request, mini, store, dataset_id="d", fn=counting, code="v")
+    assert [c for c in calls if c.startswith("eval/")] == [f"eval/stud/clean/seed0/{c}" for c in CONDS]
+    assert {r.dataset_id for r in store.rows()} == {"d/synth_val", "d/synth_val_mini"}
+
+
 RESUME_SCRIPT = """
 import hashlib, sys, time
 from pathlib import Path
