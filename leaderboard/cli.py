@@ -35,6 +35,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--baseline", default=None, metavar="ENTRY", help="entry mCE is measured against (default: the first student)")
     p.add_argument("--import", dest="imports", type=Path, nargs="+", action="extend", default=[], metavar="FILE",
                    help="CSV/JSON of published per-condition NDS or per-corruption RR, shown as reference rows")
+    p.add_argument("--min-map", type=float, default=None, metavar="FRACTION",
+                   help="clean mAP below which a measured row is tagged 'low mAP' and not ranked (default 0.05)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--gallery", type=Path, default=None, metavar="PNG", help="corruption gallery made by `robobench corrupt gallery`")
     g.add_argument("--gallery-from", type=Path, default=None, metavar="IMAGE_OR_DATAROOT",
@@ -45,6 +47,7 @@ def register(subparsers: Any) -> None:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     """Read the store, the reference files and the gallery; write the site; print the index path."""
     from leaderboard.gallery import gallery_png
+    from leaderboard.model import MIN_MAP
     from leaderboard.references import load_references
     from leaderboard.render import render_store
     from robobench.store import ResultStore
@@ -58,6 +61,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     if args.gallery_from is not None:
         gallery = gallery_png(args.gallery_from)
     with ResultStore(args.db) as store:
-        index = render_store(store, args.out, baseline=args.baseline, references=references, gallery=gallery)
+        index = render_store(
+            store, args.out, baseline=args.baseline, references=references, gallery=gallery,
+            min_map=MIN_MAP if args.min_map is None else args.min_map,
+        )
     print(f"leaderboard: {index}")
     return 0

@@ -96,6 +96,12 @@ def stat_of(values: Sequence[float], missing: Iterable[str] = (), note: str = ""
     return Stat(mean, std, n, tuple(missing), note)
 
 
+#: Clean mAP below which a measured model counts as not detecting: its NDS is then mostly the
+#: TP-error terms of chance matches, and ratios of such NDS values (RR, mRR, CE) measure noise,
+#: not robustness. Such rows are tagged and not ranked (``robobench leaderboard --min-map``).
+MIN_MAP = 0.05
+
+
 @dataclass
 class Group:
     """One leaderboard line: an entry in one train mode on one dataset and profile, over its seeds."""
@@ -114,6 +120,8 @@ class Group:
     metrics: dict[str, Stat] = field(default_factory=dict)
     gain: dict[str, float] = field(default_factory=dict)
     page: str | None = None
+    #: set by :func:`build_board`: clean mAP below the board's ``min_map``
+    low_map: bool = False
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -304,6 +312,8 @@ class Board:
     #: column key -> keys of the groups holding the best complete value (measured camera models:
     #: published rows and LiDAR teachers, an upper bound under camera corruptions, are not ranked)
     best: dict[str, set[tuple[str, str, str, str]]]
+    #: the clean-mAP floor below which measured rows are flagged ``low_map``
+    min_map: float = MIN_MAP
 
     @property
     def measured(self) -> list[Group]:
@@ -405,14 +415,20 @@ def build_board(
     entries_meta: Mapping[str, Any] | Iterable[Any] | None,
     baseline: str | None = None,
     references: Iterable[Any] = (),
+    min_map: float = MIN_MAP,
 ) -> Board:
     """Group rows, compute every index metric, gains over base entries and the best value per column.
+
+    Measured rows whose clean mAP is below ``min_map`` are flagged ``low_map`` and left
+    out of the best-value marks (their robustness ratios are noise, see :data:`MIN_MAP`).
 
     ``baseline`` names the mCE reference entry (default: the first student with
     results); reference rows use a reference baseline (the named one if it is a
     reference, else the first reference student) because CE across datasets is
     meaningless. ``references`` are :class:`leaderboard.references.ReferenceEntry`.
     """
+    if not 0.0 <= min_map <= 1.0:
+        raise UserError(f"min_map={min_map} is not a fraction; pass a clean mAP between 0 and 1 (e.g. 0.05)")
     metas = entry_meta_map(entries_meta)
     refs = list(references)
     ref_metas = {r.name: EntryMeta(r.name, **r.meta()) for r in refs}
@@ -442,9 +458,12 @@ def build_board(
     for g in groups:
         pool = reference if g.reference else measured
         g.gain = _gain(g, _base_of(pool, g)) if g.meta.base else {}
+    for g in measured:
+        clean_map = g.metrics["map"]
+        g.low_map = clean_map.complete and clean_map.mean < min_map
     columns = index_columns()
-    ranked = [g for g in groups if not g.reference and g.meta.role != "teacher"]
-    return Board(groups, base, ref_base, columns, _best(ranked, columns))
+    ranked = [g for g in groups if not g.reference and g.meta.role != "teacher" and not g.low_map]
+    return Board(groups, base, ref_base, columns, _best(ranked, columns), min_map)
 
 
 def detection_table(group: Group) -> list[dict[str, Any]]:

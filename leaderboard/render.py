@@ -27,6 +27,7 @@ from robobench.schema import DETECTION_METRICS, ResultRow
 
 from leaderboard import charts, exports
 from leaderboard.model import (
+    MIN_MAP,
     Board,
     Group,
     Stat,
@@ -194,6 +195,7 @@ def render_site(
     references: Iterable[Any] = (),
     gallery: bytes | str | Path | None = None,
     title: str = "robobench robustness leaderboard",
+    min_map: float = MIN_MAP,
 ) -> Path:
     """Write ``index.html``, one page per entry, and the CSV/JSON/Markdown/LaTeX exports; return index's path.
 
@@ -201,10 +203,11 @@ def render_site(
     ``entries_meta``: ``{name: {role, base, teacher, paper, description}}`` or records
     with a ``name``; ``baseline``: mCE reference entry (default the first student);
     ``references``: :class:`leaderboard.references.ReferenceEntry`; ``gallery``: PNG
-    bytes or path of ``robobench corrupt gallery`` output. Entry pages of an earlier
+    bytes or path of ``robobench corrupt gallery`` output; ``min_map``: clean mAP below
+    which a measured row is tagged "low mAP" and not ranked. Entry pages of an earlier
     render in ``out_dir`` are removed so no stale page survives.
     """
-    board = build_board(rows, entries_meta, baseline=baseline, references=references)
+    board = build_board(rows, entries_meta, baseline=baseline, references=references, min_map=min_map)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("entry-*.html"):
@@ -251,6 +254,9 @@ def render_store(
     baseline: str | None = None,
     references: Iterable[Any] = (),
     gallery: bytes | str | Path | None = None,
+    min_map: float = MIN_MAP,
 ) -> Path:
     """:func:`render_site` from a :class:`robobench.store.ResultStore`: all its rows and its ``entries`` table."""
-    return render_site(store.rows(), store.entries(), out_dir, baseline=baseline, references=references, gallery=gallery)
+    return render_site(
+        store.rows(), store.entries(), out_dir, baseline=baseline, references=references, gallery=gallery, min_map=min_map
+    )

@@ -159,6 +159,28 @@ def test_best_marked_among_camera_models_only(table):
     assert "best" in table[("bevdepth-tiny", "clean")]["absrel_clean"]["class"]  # lower is better
 
 
+def _row_html(html: str, entry: str, mode: str = "clean") -> str:
+    start = html.index(f'<tr data-entry="{entry}"')
+    while f'data-mode="{mode}"' not in html[start:html.index(">", start)]:
+        start = html.index(f'<tr data-entry="{entry}"', start + 1)
+    return html[start:html.index("</tr>", start)]
+
+
+def test_rows_below_the_map_floor_are_tagged_and_not_ranked(site, tmp_path):
+    assert "tag-lowmap" not in (site / "index.html").read_text().split("<tbody>")[1].split("</tbody>")[0]
+    # fixture clean mAPs: bevdepth-tiny 0.288, the other camera models 0.16-0.28, the LiDAR teacher 0.44
+    board = build_board(fixture_rows(), ENTRIES_META, min_map=0.285)
+    flagged = {(g.entry, g.train_mode) for g in board.measured if g.low_map}
+    assert ("bevdepth-tiny", "clean") not in flagged and ("centerpoint-tiny", "clean") not in flagged
+    assert {("bevdet-tiny", "clean"), ("bevdet-tiny+rayd3d", "clean"), ("bevdet-tiny+tig", "corrupted")} <= flagged
+    assert board.best["mrr"] and {key[0] for key in board.best["mrr"]} == {"bevdepth-tiny"}
+    render_site(fixture_rows(), ENTRIES_META, tmp_path, min_map=0.285)
+    html = (tmp_path / "index.html").read_text()
+    assert "tag-lowmap" in _row_html(html, "bevdet-tiny") and "tag-lowmap" not in _row_html(html, "bevdepth-tiny")
+    with pytest.raises(UserError, match="min_map=1.5"):
+        build_board(fixture_rows(), ENTRIES_META, min_map=1.5)
+
+
 def test_reference_rows_reproduce_published_mrr(table):
     # RayD3D Table 1 prints mRR 52.2 (BEVDet) and 54.7 (+RayD3D); recomputed from its RR columns
     assert 100 * float(table[("BEVDet (paper)", "clean")]["mrr"]["data-v"]) == pytest.approx(52.2, abs=0.05)
@@ -330,6 +352,10 @@ def test_cli_renders_from_the_store(tmp_path, ref_file, capsys):
     html = (out / "index.html").read_text()
     assert "mCE is measured against <strong>bevdepth-tiny</strong>" in html and "BEVDet (paper)" in html
     assert len(list(out.glob("entry-*.html"))) == len(ENTRIES_META)
+    assert cli_main(["leaderboard", "--db", str(db), "--out", str(out), "--min-map", "0.285"]) == 0
+    assert "tag-lowmap" in _row_html((out / "index.html").read_text(), "bevdet-tiny")
+    assert cli_main(["leaderboard", "--db", str(db), "--out", str(out), "--min-map", "5"]) == 2
+    assert "min_map=5.0" in capsys.readouterr().err
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
