@@ -1,8 +1,14 @@
 """nuScenes names shared by every part of the harness (devkit spelling and order)."""
 
+from pathlib import Path
 from typing import Final
 
 from corruptions.api import DEFAULT_CAMERAS
+
+#: The embedded default dataset (``make demo`` / ``robobench data synth`` writes it there)
+#: and its devkit version folder: the defaults of every command's ``--dataroot``/``--version``.
+DEFAULT_DATAROOT: Final[Path] = Path("data/synth-default")
+DEFAULT_VERSION: Final[str] = "v1.0-synth"
 
 #: The six cameras, in the order views are stacked in a batch (mmdet3d/BEVDet order).
 #: Defined once in the dependency-free ``corruptions`` package (CameraCrash picks views by

@@ -3,8 +3,10 @@
 Anyone's detector can be scored: write one nuScenes results JSON (the submission
 format, boxes in the global frame) per condition, then::
 
-    robobench evaluate --results preds/ --dataroot data/synth-default \\
-        --version v1.0-synth --split synth_val [--store results.sqlite --entry my-model]
+    robobench evaluate --results preds/ [--dataroot data/synth-default --version v1.0-synth
+        --split synth_val] [--store results.sqlite --entry my-model]
+
+(the defaults, as ``robobench predict``'s, are the embedded synthetic world and its val split)
 
 ``--results`` is a file (its condition is ``--condition``, default ``clean``) or a
 directory of files named after their condition: ``clean.json`` and
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from robobench.conditions import Condition, all_conditions
+from robobench.constants import DEFAULT_DATAROOT, DEFAULT_VERSION
 from robobench.errors import UserError
 from robobench.schema import ResultRow
 
@@ -163,13 +166,16 @@ def _run(args: argparse.Namespace) -> int:
 
     from robobench.data.nusc import open_nuscenes
 
+    from robobench.train import default_split
+
     files = find_results_files(args.results, args.condition)
+    split = args.split or default_split(args.version, "val")
     nusc = open_nuscenes(args.dataroot, args.version)
-    evaluator = DetectionEvaluator(nusc, args.split)
+    evaluator = DetectionEvaluator(nusc, split)
     entry = args.entry or Path(args.results).stem
     rows = evaluate_files(
         evaluator, files, entry=entry, train_mode=args.train_mode, seed=args.seed,
-        dataset_id=args.dataset_id or f"{args.version}/{args.split}", config_hash=args.config_hash,
+        dataset_id=args.dataset_id or f"{args.version}/{split}", config_hash=args.config_hash,
     )
     print(metrics_table(rows))
     for line in robustness_lines(rows):
@@ -207,9 +213,11 @@ def register(subparsers: Any) -> None:
         "print RR/mRR when corrupted conditions are given; optionally add the rows to a results store.",
     )
     p.add_argument("--results", required=True, help="a results JSON, or a directory of clean.json, Fog_hard.json, ...")
-    p.add_argument("--dataroot", required=True, help="nuScenes root (real or synthetic)")
-    p.add_argument("--version", required=True, help="e.g. v1.0-trainval, v1.0-mini, v1.0-synth")
-    p.add_argument("--split", required=True, help="e.g. val, mini_val, synth_val (custom splits from splits.json)")
+    p.add_argument("--dataroot", default=str(DEFAULT_DATAROOT),
+                   help=f"nuScenes root, real or synthetic (default {DEFAULT_DATAROOT}, as robobench predict)")
+    p.add_argument("--version", default=DEFAULT_VERSION, help=f"e.g. v1.0-trainval, v1.0-mini (default {DEFAULT_VERSION})")
+    p.add_argument("--split", default=None,
+                   help="e.g. val, mini_val, synth_val, custom splits from splits.json (default: the version's val split)")
     p.add_argument("--condition", nargs="+", default=None, metavar="COND",
                    help="clean or Corruption:level (Fog:hard); for a file: its condition; for a directory: a subset")
     p.add_argument("--store", default=None, help="add the rows to this results database (SQLite)")

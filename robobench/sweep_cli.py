@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from robobench.conditions import CLEAN, Condition, all_conditions
+from robobench.constants import DEFAULT_DATAROOT, DEFAULT_VERSION
 from robobench.errors import UserError
 from robobench.schema import ResultRow, TrainMode
 from robobench.sweep import parse_condition, parse_train_mode
@@ -44,8 +45,8 @@ def register(subparsers: Any) -> None:
     s.add_argument("--ray-address", default=None, help="Ray cluster address (default: start a local instance)")
     s.add_argument("--cpus-per-cell", type=float, default=1.0, help="CPUs each Ray task reserves (torch threads)")
     s.add_argument("--gpus-per-cell", type=float, default=0.0, help="GPUs each Ray task reserves")
-    s.add_argument("--dataroot", type=Path, default=None, help="nuScenes-format root (default: data/synth-default)")
-    s.add_argument("--version", default="v1.0-synth", help="devkit version folder (default v1.0-synth)")
+    s.add_argument("--dataroot", type=Path, default=None, help=f"nuScenes-format root (default: {DEFAULT_DATAROOT})")
+    s.add_argument("--version", default=DEFAULT_VERSION, help=f"devkit version folder (default {DEFAULT_VERSION})")
     s.add_argument("--split", default=None, help="evaluation split (default: synth_val / mini_val / val by version)")
     s.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for models, predictions, leaderboard")
     s.add_argument("--db", type=Path, default=None, help="results database (default OUT/results.sqlite)")
@@ -200,7 +201,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from robobench.registry import Role, check_builder, discover, get_entry, teacher_order
     from robobench.store import ResultStore, row_key
     from robobench.sweep import SweepContext, SweepRequest, run_cell, sweep
-    from robobench.train import DEFAULT_DATAROOT, check_dataroot, default_split
+    from robobench.train import check_dataroot, default_split
 
     discover(args.entry_file)
     names = args.entries or [e.name for e in discover() if e.role is not Role.TEACHER]

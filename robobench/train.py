@@ -36,15 +36,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
+from robobench.constants import DEFAULT_DATAROOT, DEFAULT_VERSION
 from robobench.data.dataset import BEVDataset, DataConfig, collate
 from robobench.data.index import load_index
 from robobench.errors import UserError, check_known_keys
 from robobench.registry import Entry, get_entry
 from robobench.schema import TrainMode
 
-#: The embedded default dataset (``make demo`` / ``robobench data synth`` writes it there).
-DEFAULT_DATAROOT = Path("data/synth-default")
-DEFAULT_VERSION = "v1.0-synth"
 
 #: Checkpoint file names inside a run's output folder.
 LAST_CKPT = "last.pt"

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from robobench.schema import TrainMode
-from robobench.train import DEFAULT_DATAROOT, DEFAULT_VERSION
+from robobench.constants import DEFAULT_DATAROOT, DEFAULT_VERSION
 
 #: ``--train-corruption`` values -> train modes ("mixed": the eight corruptions drawn at random).
 _TRAIN_CORRUPTION = {"clean": TrainMode.CLEAN, "mixed": TrainMode.CORRUPTED, "corrupted": TrainMode.CORRUPTED}

@@ -161,3 +161,18 @@ def test_console_script_has_no_traceback(world, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "robobench", *args(root, f)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and proc.stderr.strip().startswith("error: ")
+
+
+def test_dataroot_version_and_split_default_like_predict(world, tmp_path, monkeypatch, capsys):
+    root, _, good, _ = world
+    results = tmp_path / "clean.json"
+    results.write_text(json.dumps(good))
+    # no --split on a version without a conventional val split: told to pass it, exit 2
+    assert main(["evaluate", "--results", str(results), "--dataroot", str(root), "--version", VERSION]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pass the split name" in err
+    # no --dataroot/--version: the embedded synthetic world in the working folder, named when missing
+    monkeypatch.chdir(tmp_path)
+    assert main(["evaluate", "--results", str(results)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "data/synth-default" in err and "robobench data synth" in err
