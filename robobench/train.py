@@ -266,10 +266,38 @@ class _ResumableSampler(DistributedSampler):
         return iter(list(super().__iter__())[self.start :])
 
 
-def _peak_memory_mb(device: torch.device) -> dict[str, float]:
-    usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+def reset_peak_rss() -> bool:
+    """Restart this process's resident-set high-water mark (Linux ``clear_refs`` 5); False if unsupported.
+
+    ``ru_maxrss`` is a lifetime maximum: in a sweep worker that trains several models one
+    after another it would report the largest model so far, not the current one.
+    """
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb(since_reset: bool) -> float:
+    """Peak resident set of this process in MiB: since :func:`reset_peak_rss` (``VmHWM``) or over its lifetime."""
+    if since_reset:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _peak_memory_mb(device: torch.device, since_reset: bool) -> dict[str, Any]:
+    """Peak memory of this training: the main process (``peak_rss_scope`` says since when) and
+    the largest data-loader worker this process has waited for (a lifetime maximum)."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
-    out = {"peak_rss_mb": round(usage, 1), "peak_rss_workers_mb": round(children, 1)}
+    out: dict[str, Any] = {
+        "peak_rss_mb": round(peak_rss_mb(since_reset), 1), "peak_rss_scope": "training" if since_reset else "process",
+        "peak_rss_workers_mb": round(children, 1),
+    }
     if device.type == "cuda":
         out["cuda_max_allocated_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
     return out
@@ -333,6 +361,7 @@ def train_entry(
     if entry.teacher is not None:
         cfg = _with_teacher_checkpoint(entry, cfg, profile, mode, seed, out, dataroot, version, split, device, progress)
 
+    since_reset = reset_peak_rss()  # after any teacher training above: this model's own peak
     dist = _init_distributed()
     if device is None:
         device = torch.device("cuda", dist.local_rank) if torch.cuda.is_available() else torch.device("cpu")
@@ -431,7 +460,7 @@ def train_entry(
         _write_json(
             {**meta, "iterations": iteration, "samples": len(dataset), "world_size": dist.world,
              "device": str(device), "wall_time_s": round(elapsed + time.perf_counter() - started, 2),
-             **_peak_memory_mb(device), "final_loss": history[-1] if history else None, "loss_history": history,
+             **_peak_memory_mb(device, since_reset), "final_loss": history[-1] if history else None, "loss_history": history,
              "config": cfg, "torch": torch.__version__},
             out / STATS_FILE,
         )

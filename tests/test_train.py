@@ -238,3 +238,18 @@ def test_train_command_finds_entries_of_an_entry_file(tmp_path) -> None:
     with_file = subprocess.run([*cmd, "--entry-file", str(entry_file)], capture_output=True, text=True)
     assert with_file.returncode == 2 and "not found; run 'robobench data synth" in with_file.stderr
     assert "Traceback" not in with_file.stderr
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc to reset the RSS peak")
+def test_peak_rss_is_measured_per_training_not_per_process() -> None:
+    """A sweep worker trains models one after another: each must report its own peak, not an earlier one's."""
+    import numpy as np
+
+    from robobench.train import peak_rss_mb, reset_peak_rss
+
+    assert reset_peak_rss()
+    block = np.ones(300 * 2**20, dtype=np.uint8)  # touched, so resident
+    high = peak_rss_mb(since_reset=True)
+    del block
+    assert reset_peak_rss()
+    assert peak_rss_mb(since_reset=True) < high - 250  # the 300 MiB no longer counts
