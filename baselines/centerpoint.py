@@ -8,13 +8,8 @@ from baselines.common.detector import PillarBEVDetector
 from baselines.common.profiles import lidar_profiles
 from robobench.registry import register_entry
 
-#: Epochs of the ``full`` profile: a LiDAR step costs about a third of a camera student's,
-#: so the teacher gets more passes in less time than a student (distillation needs a good teacher).
-FULL_EPOCHS = 24
-
 #: The entry's profiles (distillation entries read the teacher's BEV channels from these).
 PROFILES = lidar_profiles()
-PROFILES["full"]["train"]["epochs"] = FULL_EPOCHS
 
 
 @register_entry(
