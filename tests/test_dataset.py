@@ -281,3 +281,40 @@ def test_training_corruption_is_seeded_per_item_and_shared_with_the_previous_fra
     # brightness raises every view and the previous frame's views alike
     assert corrupted["imgs"].mean() > clean["imgs"].mean() + 0.1
     assert corrupted["prev"]["imgs"].mean() > clean["prev"]["imgs"].mean() + 0.1
+
+
+def test_bev_aug_moves_points_and_boxes_together(index, tiny_world) -> None:
+    """Under the BEV-space augmentation every LiDAR point stays in the box it was in, and each
+    transformed box equals the transform of the original box's corners (rotation, scale, mirrors)."""
+    from robobench.data.dataset import apply_bev_aug, points_in_boxes, sample_bev_aug
+
+    cfg = DataConfig.from_dict({"camera": False, "bev_rot_lim": [-45, 45], "bev_scale_lim": [0.9, 1.1], "bev_flip": True})
+    plain = BEVDataset(index, tiny_world.train_split, DataConfig.from_dict({"camera": False}), train=True, seed=3)
+    aug = BEVDataset(index, tiny_world.train_split, cfg, train=True, seed=3)
+    a, b = plain[0], aug[0]
+    assert not torch.allclose(a["gt_boxes"], b["gt_boxes"])
+    before = points_in_boxes(a["points"].numpy(), a["gt_boxes"].double().numpy())
+    after = points_in_boxes(b["points"].numpy(), b["gt_boxes"].double().numpy())
+    assert (before == after).mean() > 0.999 and before.sum() > 100
+
+    def corners(box: np.ndarray) -> np.ndarray:
+        c, s = np.cos(box[6]), np.sin(box[6])
+        local = np.array([[dx * box[4] / 2, dy * box[3] / 2] for dx in (-1, 1) for dy in (-1, 1)])
+        return local @ np.array([[c, s], [-s, c]]) + box[:2]
+
+    rng = np.random.default_rng(0)
+    boxes = np.c_[rng.uniform(-30, 30, (20, 3)), rng.uniform(0.5, 5, (20, 3)), rng.uniform(-np.pi, np.pi, 20), rng.normal(size=(20, 2))]
+    for seed in range(8):
+        mat = sample_bev_aug(cfg, np.random.default_rng(seed))
+        _, moved, _ = apply_bev_aug(mat, np.zeros((0, 5)), boxes, np.zeros((0, 7)))
+        for old, new in zip(boxes, moved):
+            want = corners(old) @ mat[:2, :2].T
+            got = corners(new)
+            assert np.abs(want[:, None] - got[None]).sum(-1).min(1).max() < 1e-6  # the same four corners
+            np.testing.assert_allclose(new[7:9], mat[:2, :2] @ old[7:9], atol=1e-9)
+
+
+def test_bev_aug_is_refused_for_camera_models() -> None:
+    with pytest.raises(UserError, match="bev_flip.*camera"):
+        DataConfig.from_dict({"bev_flip": True})
+    assert not DataConfig.from_dict({}).bev_aug

@@ -122,14 +122,21 @@ def camera_profiles(data: dict[str, Any] | None = None, **model: Any) -> dict[st
     return out
 
 
+#: CenterPoint's global augmentation on nuScenes (rotation of +-pi/4, scaling 0.9-1.1, x/y
+#: flips): without it the teacher scores 0.87 mAP on its 320 training samples of the default
+#: world and 0.20 on validation.
+LIDAR_BEV_AUG: dict[str, Any] = {"bev_rot_lim": [-45.0, 45.0], "bev_scale_lim": [0.9, 1.1], "bev_flip": True}
+
+
 def lidar_profiles(**model: Any) -> dict[str, dict[str, Any]]:
-    """The base profiles for a LiDAR teacher (image-network keys removed, ``model`` overrides applied)."""
+    """The base profiles for a LiDAR teacher (image-network keys removed, ``model`` overrides
+    applied, :data:`LIDAR_BEV_AUG` on)."""
     out = {}
     for name, base in BASE_PROFILES.items():
         prof = copy.deepcopy(base)
         for key in _CAMERA_ONLY:
             prof["model"].pop(key, None)
         prof["model"].update(copy.deepcopy(model))
-        prof["data"].update({"lidar": True, "camera": False})
+        prof["data"].update({"lidar": True, "camera": False, **LIDAR_BEV_AUG})
         out[name] = prof
     return out

@@ -70,6 +70,12 @@ class DataConfig:
     ``crop_h``            fraction of the resized height cut from the top, ``U(crop_h)``
                           (test: its mean); the bottom of the image is kept as BEVDet does.
     ``resize_test``       test-time offset added to the scale ``W_in / W_img``.
+    ``bev_rot_lim``       training, BEV-space augmentation (:func:`sample_bev_aug`): rotation
+                          of the whole scene about the ego z axis in degrees, ``U(bev_rot_lim)``.
+    ``bev_scale_lim``     training, BEV-space: global scale ``U(bev_scale_lim)``.
+    ``bev_flip``          training, BEV-space: mirror x and y, each with probability 0.5.
+                          The three act on LiDAR/radar points and GT boxes, so for now only
+                          models without camera input may use them (a ``UserError`` otherwise).
     ``gt_min_points``     keep GT boxes with at least this many LiDAR + radar points (the
                           devkit's evaluation drops boxes with none).
     ``depth_min``         ignore LiDAR points closer than this to the camera plane (m).
@@ -87,6 +93,9 @@ class DataConfig:
     flip: bool = True
     crop_h: tuple[float, float] = (0.0, 0.0)
     resize_test: float = 0.0
+    bev_rot_lim: tuple[float, float] = (0.0, 0.0)
+    bev_scale_lim: tuple[float, float] = (1.0, 1.0)
+    bev_flip: bool = False
     gt_min_points: int = 1
     depth_min: float = 0.1
 
@@ -103,7 +112,7 @@ class DataConfig:
         """Validate ``cfg`` (unknown keys and bad values are a ``UserError`` naming them)."""
         cfg = dict(cfg or {})
         check_known_keys("data", cfg, {f.name for f in fields(cls)})
-        for key in ("input_size", "resize_lim", "rot_lim", "crop_h"):
+        for key in ("input_size", "resize_lim", "rot_lim", "crop_h", "bev_rot_lim", "bev_scale_lim"):
             if key in cfg:
                 value = tuple(cfg[key])
                 if len(value) != 2:
@@ -114,7 +123,17 @@ class DataConfig:
         d = out.depth_downsample
         if d < 1 or h % d or w % d:
             raise UserError(f"data.input_size {list(out.input_size)} must be divisible by data.depth_downsample={d}")
+        if out.bev_aug and out.camera:
+            raise UserError(
+                "data.bev_rot_lim/bev_scale_lim/bev_flip (BEV-space augmentation) need data.camera = false: "
+                "the camera view transformer does not apply them yet; remove them from camera models"
+            )
         return out
+
+    @property
+    def bev_aug(self) -> bool:
+        """Whether training applies a BEV-space augmentation."""
+        return self.bev_flip or self.bev_rot_lim != (0.0, 0.0) or self.bev_scale_lim != (1.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -222,6 +241,36 @@ def sparse_depth(
     if flags is not None:
         flags.flat[flat_sorted[first]] = point_flags[keep][inside][order][first]
     return depth, flags
+
+
+def sample_bev_aug(cfg: DataConfig, rng: np.random.Generator) -> np.ndarray:
+    """A random 3x3 BEV-space transform ``flip @ scale * rot_z`` (CenterPoint's global rotation,
+    scaling and flips; BEVDet's BDA): the same rigid-plus-scale map for every point and box of a sample."""
+    angle = math.radians(rng.uniform(*cfg.bev_rot_lim))
+    c, s = math.cos(angle), math.sin(angle)
+    mat = rng.uniform(*cfg.bev_scale_lim) * np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    if cfg.bev_flip:
+        mat = np.diag([-1.0 if rng.random() < 0.5 else 1.0, -1.0 if rng.random() < 0.5 else 1.0, 1.0]) @ mat
+    return mat
+
+
+def apply_bev_aug(mat: np.ndarray, points: np.ndarray, boxes: np.ndarray, radar: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Points ``(P, >=3)``, boxes ``(M, 9)`` and radar ``(R, 7)`` (:mod:`robobench.contract`) under ``mat``.
+
+    Positions and velocities are multiplied by ``mat``; sizes by its scale; the yaw follows the
+    transformed heading vector, so mirrors reverse the sense of rotation as they must.
+    """
+    scale = abs(np.linalg.det(mat[:2, :2])) ** 0.5
+    points, boxes, radar = points.copy(), boxes.copy(), radar.copy()
+    points[:, :3] = points[:, :3] @ mat.T
+    radar[:, :3] = radar[:, :3] @ mat.T
+    radar[:, 4:6] = radar[:, 4:6] @ mat[:2, :2].T
+    heading = np.stack([np.cos(boxes[:, 6]), np.sin(boxes[:, 6])], axis=1) @ mat[:2, :2].T
+    boxes[:, :3] = boxes[:, :3] @ mat.T
+    boxes[:, 3:6] *= scale
+    boxes[:, 6] = np.arctan2(heading[:, 1], heading[:, 0])
+    boxes[:, 7:9] = boxes[:, 7:9] @ mat[:2, :2].T
+    return points, boxes, radar
 
 
 def points_in_boxes(points: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -425,8 +474,11 @@ class BEVDataset(Dataset):
         if self.with_depth_fg:
             item["depth_fg"] = torch.from_numpy(np.stack(fgs))
         item["ego2global"] = torch.tensor(rec.ego2global, dtype=torch.float32)
+        radar = self._radar(rec) if self.cfg.radar else np.zeros((0, 7), dtype=np.float32)
+        if rng is not None and self.cfg.bev_aug:  # after the depth maps: those are camera-frame quantities
+            points, boxes, radar = apply_bev_aug(sample_bev_aug(self.cfg, rng), points, boxes, radar)
         item["points"] = torch.from_numpy(points)
-        item["radar"] = torch.from_numpy(self._radar(rec) if self.cfg.radar else np.zeros((0, 7), dtype=np.float32))
+        item["radar"] = torch.from_numpy(radar)
         item["gt_boxes"] = torch.tensor(boxes, dtype=torch.float32)
         item["gt_labels"] = torch.from_numpy(rec.gt_labels[keep])
         item["gt_attrs"] = torch.from_numpy(rec.gt_attrs[keep])
