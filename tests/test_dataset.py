@@ -311,6 +311,8 @@ def test_bev_aug_moves_points_and_boxes_together(index, tiny_world) -> None:
             want = corners(old) @ mat[:2, :2].T
             got = corners(new)
             assert np.abs(want[:, None] - got[None]).sum(-1).min(1).max() < 1e-6  # the same four corners
+            front = old[:2] + old[4] / 2 * np.array([np.cos(old[6]), np.sin(old[6])])  # corners are symmetric in yaw + pi
+            np.testing.assert_allclose(new[:2] + new[4] / 2 * np.array([np.cos(new[6]), np.sin(new[6])]), mat[:2, :2] @ front, atol=1e-9)
             np.testing.assert_allclose(new[7:9], mat[:2, :2] @ old[7:9], atol=1e-9)
 
 
