@@ -27,8 +27,27 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from robobench.train import deep_merge
+
 _BEV_64 = {"x": [-51.2, 51.2], "y": [-51.2, 51.2], "z": [-5.0, 3.0], "res": 1.6}
 _BEV_128 = {"x": [-51.2, 51.2], "y": [-51.2, 51.2], "z": [-5.0, 3.0], "res": 0.8}
+
+#: The benchmark's setting on the synthetic world (see the module docstring).
+_FULL: dict[str, Any] = {
+    "data": {"input_size": [128, 352], "depth_downsample": 16, "prev_frame": False, "radar": False},
+    "model": {
+        "bev": _BEV_64,
+        "downsample": 16,
+        "depth_bins": [1.0, 61.0, 1.0],
+        "backbone": {"depth": 18, "width": 32, "layers": [2, 2, 2, 2]},
+        "neck_channels": 128,
+        "context_channels": 64,
+        "bev_encoder": {"channels": [64, 128, 256], "blocks": 2, "out_channels": 64},
+        "head": {"channels": 64, "branch_convs": False},
+        "pillars": {"channels": 64, "subdivision": 1},
+    },
+    "train": {"epochs": 30, "batch_size": 4, "lr": 1e-3, "weight_decay": 1e-2, "warmup_iters": 50, "grad_clip": 5.0, "num_workers": 2},
+}
 
 BASE_PROFILES: dict[str, dict[str, Any]] = {
     "quick": {
@@ -55,36 +74,9 @@ BASE_PROFILES: dict[str, dict[str, Any]] = {
             "max_train_samples": 96,
         },
     },
-    "full": {
-        "data": {"input_size": [128, 352], "depth_downsample": 16, "prev_frame": False, "radar": False},
-        "model": {
-            "bev": _BEV_64,
-            "downsample": 16,
-            "depth_bins": [1.0, 61.0, 1.0],
-            "backbone": {"depth": 18, "width": 32, "layers": [2, 2, 2, 2]},
-            "neck_channels": 128,
-            "context_channels": 64,
-            "bev_encoder": {"channels": [64, 128, 256], "blocks": 2, "out_channels": 64},
-            "head": {"channels": 64, "branch_convs": False},
-            "pillars": {"channels": 64, "subdivision": 1},
-        },
-        "train": {"epochs": 30, "batch_size": 4, "lr": 1e-3, "weight_decay": 1e-2, "warmup_iters": 50, "grad_clip": 5.0, "num_workers": 2},
-    },
-    "large": {
-        "data": {"input_size": [128, 352], "depth_downsample": 16, "prev_frame": False, "radar": False},
-        "model": {
-            "bev": _BEV_128,
-            "downsample": 16,
-            "depth_bins": [1.0, 61.0, 1.0],
-            "backbone": {"depth": 18, "width": 32, "layers": [2, 2, 2, 2]},
-            "neck_channels": 128,
-            "context_channels": 64,
-            "bev_encoder": {"channels": [64, 128, 256], "blocks": 2, "out_channels": 64},
-            "head": {"channels": 64, "branch_convs": False},
-            "pillars": {"channels": 64, "subdivision": 1},
-        },
-        "train": {"epochs": 30, "batch_size": 4, "lr": 5e-4, "weight_decay": 1e-2, "warmup_iters": 200, "grad_clip": 5.0, "num_workers": 2},
-    },
+    "full": _FULL,
+    #: ``full`` on the 128x128 BEV at 0.8 m with a lower learning rate and a longer warm-up
+    "large": deep_merge(_FULL, {"model": {"bev": _BEV_128}, "train": {"lr": 5e-4, "warmup_iters": 200}}),
     "nuscenes": {
         "data": {"input_size": [256, 704], "depth_downsample": 16, "prev_frame": False, "radar": False},
         "model": {
