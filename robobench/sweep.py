@@ -107,6 +107,13 @@ class SweepContext:
     entry_files: tuple[str, ...] = ()
     threads: int = 0  # torch threads per cell; 0 = leave torch's default
 
+    @property
+    def eval_split(self) -> str:
+        """The split eval cells score: ``split``, else the version's conventional val split."""
+        from robobench.train import default_split
+
+        return self.split or default_split(self.version, "val")
+
 
 @dataclass
 class CellOutcome:
@@ -481,7 +488,7 @@ def sweep(
     planned = plan_cells(
         request.entries, train_modes=request.train_modes, seeds=request.seeds, conditions=request.conditions,
         profile=request.profile, dataset_id=dataset_id, out=ctx.out, code=code, overrides=request.overrides,
-        eval_split=ctx.split or _val_split(ctx.version),
+        eval_split=ctx.eval_split,
     )
     todo = prune(planned, store.keys())
     on_plan(planned, todo)
@@ -546,18 +553,13 @@ def run_cell(cell: Cell, ctx: SweepContext) -> dict[str, Any]:
 
     assert cell.condition is not None
     pred = predict(
-        cell.entry, cell.model_dir / FINAL_CKPT, cell.condition, ctx.dataroot, ctx.version, split=ctx.split or None,
+        cell.entry, cell.model_dir / FINAL_CKPT, cell.condition, ctx.dataroot, ctx.version, split=ctx.eval_split,
         out_path=cell.model_dir / "results" / condition_file_name(cell.condition), seed=EVAL_CORRUPTION_SEED,
         progress=False,
     )
-    evaluator = _evaluator(str(ctx.dataroot), ctx.version, ctx.split or _val_split(ctx.version))
+    evaluator = _evaluator(str(ctx.dataroot), ctx.version, ctx.eval_split)
     fields_ = evaluator.evaluate(pred.results_path).row_fields()
     if pred.depth_metrics:
         fields_["depth"] = pred.depth_metrics
     return fields_
 
-
-def _val_split(version: str) -> str:
-    from robobench.train import default_split
-
-    return default_split(version, "val")
