@@ -100,11 +100,17 @@ class DataConfig:
     depth_min: float = 0.1
 
     def __post_init__(self) -> None:
-        """``UserError`` for a ``radar_sweeps`` the index cannot serve (also when built without ``from_dict``)."""
+        """``UserError`` for a ``radar_sweeps`` the index cannot serve and for BEV-space augmentation
+        on a camera model (also when built without ``from_dict``)."""
         sweeps = self.radar_sweeps
         if isinstance(sweeps, bool) or not isinstance(sweeps, int) or not 1 <= sweeps <= RADAR_MAX_SWEEPS:
             raise UserError(
                 f"data.radar_sweeps must be an integer from 1 to {RADAR_MAX_SWEEPS} (radar sweeps per channel), got {sweeps!r}"
+            )
+        if self.bev_aug and self.camera:
+            raise UserError(
+                "data.bev_rot_lim/bev_scale_lim/bev_flip (BEV-space augmentation) need data.camera = false: "
+                "the camera view transformer does not apply them yet; remove them from camera models"
             )
 
     @classmethod
@@ -123,17 +129,12 @@ class DataConfig:
         d = out.depth_downsample
         if d < 1 or h % d or w % d:
             raise UserError(f"data.input_size {list(out.input_size)} must be divisible by data.depth_downsample={d}")
-        if out.bev_aug and out.camera:
-            raise UserError(
-                "data.bev_rot_lim/bev_scale_lim/bev_flip (BEV-space augmentation) need data.camera = false: "
-                "the camera view transformer does not apply them yet; remove them from camera models"
-            )
         return out
 
     @property
     def bev_aug(self) -> bool:
         """Whether training applies a BEV-space augmentation."""
-        return self.bev_flip or self.bev_rot_lim != (0.0, 0.0) or self.bev_scale_lim != (1.0, 1.0)
+        return self.bev_flip or tuple(self.bev_rot_lim) != (0.0, 0.0) or tuple(self.bev_scale_lim) != (1.0, 1.0)
 
 
 @dataclass(frozen=True)
