@@ -1,4 +1,10 @@
-"""``centerpoint``: CenterPoint (Yin et al., CVPR 2021) with a PointPillars encoder, the LiDAR teacher."""
+"""``centerpoint``: CenterPoint (Yin et al., CVPR 2021) with a PointPillars encoder, the LiDAR teacher.
+
+It reads ``data.lidar_sweeps`` accumulated LiDAR sweeps with their time lag
+(:data:`baselines.common.profiles.LIDAR_SWEEPS`). A distilled student's batch feeds the
+frozen teacher, so distillation entries put :func:`student_data` into their students'
+``data`` section.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,16 @@ from robobench.registry import register_entry
 
 #: The entry's profiles (distillation entries read the teacher's BEV channels from these).
 PROFILES = lidar_profiles()
+
+
+def student_data(profile: str) -> dict[str, Any]:
+    """The ``data`` keys a distillation student takes from the teacher's ``profile``.
+
+    The teacher runs on the student's batch, so that batch must carry the LiDAR sweeps the
+    teacher was trained with; the student's own depth supervision still sees the key sweep
+    only (the Dataset builds depth maps from it).
+    """
+    return {"lidar_sweeps": PROFILES[profile]["data"]["lidar_sweeps"]}
 
 
 @register_entry(

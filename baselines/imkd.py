@@ -11,8 +11,10 @@ Models
   bevdepth's camera LSS BEV + radar pillar BEV, fused in BEV, bevdepth's BEV encoder, head
   and decoding). Teacher: ``centerpoint`` (pillar LiDAR CenterPoint on the same BEV grid),
   frozen, through :class:`~baselines.distill.distiller.Distiller` (loaded from
-  ``teacher_checkpoint``, trained first by the trainer when absent). Inference runs the
-  student alone: no LiDAR at test time.
+  ``teacher_checkpoint``, trained first by the trainer when absent). The teacher runs on the
+  student's batches, so these carry its ``data.lidar_sweeps``
+  (:func:`baselines.centerpoint.student_data`). Inference runs the student alone: no LiDAR
+  at test time.
 
 Intensity
 ---------
@@ -165,13 +167,14 @@ def build_imkd(cfg: dict[str, Any]) -> IMKDDistiller:
 
 
 def imkd_profiles(terms: dict[str, float], fusion: str) -> dict[str, dict[str, Any]]:
-    """``bevdepth-radar``'s profiles plus the teacher, the stage terms and the fusion choice."""
+    """``bevdepth-radar``'s profiles plus the teacher (and its data keys, :func:`baselines.centerpoint.student_data`),
+    the stage terms and the fusion choice."""
     out = {}
     for profile, base in bevdepth_radar.PROFILES.items():
         teacher_model = centerpoint.PROFILES[profile]["model"]
         imkd = {"fusion": fusion, "teacher_raw_channels": teacher_model["pillars"]["channels"]}
         distill = {"teacher": TEACHER, "teacher_bev_channels": teacher_model["bev_encoder"]["out_channels"], "terms": dict(terms)}
-        out[profile] = deep_merge(base, {"model": {"imkd": imkd}, "distill": distill})
+        out[profile] = deep_merge(base, {"data": centerpoint.student_data(profile), "model": {"imkd": imkd}, "distill": distill})
     return out
 
 

@@ -32,7 +32,10 @@ key                type / shape           meaning
 ``ego2global``     float (B, 4, 4)        key ego -> global
 ``depth``          float (B, N, h, w)     sparse LiDAR depth per view at the configured
                                           downsample (0 = no point); h = H / d
-``points``         list[B] of (P, 5)      LiDAR points in ego: x, y, z, intensity, ring
+``points``         list[B] of (P, 5)      LiDAR points in ego: x, y, z, intensity, time
+                                          lag (s; 0 = the key sweep, > 0 = previous
+                                          sweeps, ``data.lidar_sweeps``); depth and
+                                          geometry use :func:`key_sweep` only
 ``radar``          list[B] of (R, 7)      radar points in ego: x, y, z, rcs, vx, vy
                                           (ego-motion compensated), time lag (s)
 ``gt_boxes``       list[B] of (M, 9)      boxes as above
@@ -79,6 +82,18 @@ BATCH_TENSOR_KEYS: dict[str, int] = {
 }
 BATCH_LIST_KEYS: tuple[str, ...] = ("points", "radar", "gt_boxes", "gt_labels", "gt_attrs", "sample_tokens")
 DETECTION_KEYS: tuple[str, ...] = ("boxes", "scores", "labels", "attrs")
+#: Column of a ``points`` row holding the time lag in seconds (0 for the key sweep).
+POINT_TIME_LAG = 4
+
+
+def key_sweep(points: torch.Tensor) -> torch.Tensor:
+    """The rows of one sample's ``points`` ``(P, 5)`` that belong to the key sweep (time lag 0).
+
+    Accumulated previous sweeps are in the key ego frame but were taken earlier, so moving
+    objects sit where they were then: anything measuring geometry at the key time (depth
+    supervision, points inside GT boxes) must use the key sweep only. Works on numpy arrays too.
+    """
+    return points[points[:, POINT_TIME_LAG] == 0]
 
 
 @runtime_checkable

@@ -166,6 +166,7 @@ def test_object_id_maps_agree_with_the_datasets_sparse_depth() -> None:
     gen = torch.Generator().manual_seed(4)
     boxes = torch.tensor([[8.0, 1.0, 0.0, 3.0, 4.0, 2.0, 0.4, 0.0, 0.0], [14.0, -3.0, 0.5, 2.0, 5.0, 2.0, -0.3, 0.0, 0.0]], dtype=torch.float64)
     pts = torch.rand(1200, 5, generator=gen, dtype=torch.float64) - 0.5
+    pts[:, 4] = 0.0  # one key sweep (time lag 0), as the dataset's depth maps use
     for j, b in enumerate(boxes):  # 400 points spread over each box (some just outside), 400 anywhere
         part = pts[400 * j : 400 * (j + 1)]
         u, v = part[:, 0] * b[4] * 1.2, part[:, 1] * b[3] * 1.2

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from baselines import centerpoint
 from baselines.distill import rayd3d
 from baselines.distill.distiller import Distiller, load_teacher
 from baselines.distill.entries import RECIPES
@@ -138,8 +139,9 @@ def test_every_recipe_is_registered_with_profiles_base_and_teacher() -> None:
             assert distill["teacher"] == entry.teacher
             assert distill["teacher_bev_channels"] == get_entry("centerpoint").config(profile)["model"]["bev_encoder"]["out_channels"]
             assert set(distill["terms"]) == EXPECTED_TERMS[recipe.name]
-            # the student part is the base's profile (TiGDistill-BEV changes only the depth-loss weight)
-            assert cfg == deep_merge(base.config(profile), {"model": recipe.model})
+            # the student part is the base's profile (TiGDistill-BEV changes only the depth-loss weight),
+            # its batches carrying the teacher's LiDAR sweeps
+            assert cfg == deep_merge(base.config(profile), {"data": centerpoint.student_data(profile), "model": recipe.model})
     assert get_entry("bevdepth-tig").config("quick")["model"]["depth_loss_weight"] == 100.0
 
 

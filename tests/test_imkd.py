@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from baselines import bevdepth_radar, imkd
+from baselines import bevdepth_radar, centerpoint, imkd
 from baselines.bevdepth_radar import ConcatFusion
 from baselines.distill.imkd_losses import bev_intensity, fused_distill_loss, radar_distill_loss
 from robobench.errors import UserError
@@ -114,7 +114,7 @@ def test_entries_and_ablations_are_registered() -> None:
     assert [quick[n]["model"]["imkd"]["fusion"] for n in ENTRIES] == ["intensity", "intensity", "intensity", "concat"]
     for profile, base in bevdepth_radar.PROFILES.items():
         cfg = get_entry("bevdepth-radar-imkd").config(profile)
-        assert cfg["data"] == base["data"] and cfg["train"] == base["train"]
+        assert cfg["data"] == {**base["data"], **centerpoint.student_data(profile)} and cfg["train"] == base["train"]
         assert {k: v for k, v in cfg["model"].items() if k != "imkd"} == base["model"]
 
 

@@ -94,7 +94,7 @@ def test_index_caps_the_sweeps_and_stops_at_another_scene(index, nusc, monkeypat
             rec = nusc.get(table, token)
             return {**rec, "prev": other.radars[RADARS[0]].token} if token == first_sd else rec
 
-    assert index_module._previous_sweeps(LinkedAcrossScenes(), first_sd, first.scene_token, np.eye(4)) == []
+    assert index_module._previous_sweeps(LinkedAcrossScenes(), first_sd, first.scene_token, np.eye(4), RADAR_MAX_SWEEPS - 1) == []
 
 
 def test_two_sweeps_add_the_previous_sweep_in_the_key_ego_frame(index, nusc, tiny_world) -> None:

@@ -14,7 +14,8 @@ The model configuration (``cfg["model"]``) keys, all optional except where noted
 * ``backbone``: ``{depth: 18|34|50, width, layers, pretrained: path}``; ``neck_channels``;
 * ``context_channels``, ``camera_aware``, ``depth_blocks``, ``depth_loss_weight``;
 * ``temporal``: fuse the previous key frame's BEV (BEVDet4D/BEVDepth4D);
-* ``pillars``: ``{channels, subdivision}`` (LiDAR model);
+* ``pillars``: ``{channels, subdivision}`` (LiDAR model; the point features it reads follow
+  ``cfg["data"]["lidar_sweeps"]``, see :func:`lidar_point_features`);
 * ``bev_encoder``: see :class:`~baselines.common.bev_encoder.BEVEncoder`;
 * ``head``: see :class:`~baselines.common.head.CenterHead`.
 """
@@ -32,6 +33,7 @@ from baselines.common.geometry import BEVGrid, DepthBins
 from baselines.common.head import CenterHead
 from baselines.common.pillars import PillarEncoder
 from baselines.common.view_transformer import LSSViewTransformer, depth_loss
+from robobench.data.dataset import DataConfig
 from robobench.errors import UserError
 
 DEFAULT_BEV: dict[str, Any] = {"x": [-51.2, 51.2], "y": [-51.2, 51.2], "z": [-5.0, 3.0], "res": 0.8}
@@ -147,15 +149,33 @@ def warp_bev(prev_bev: torch.Tensor, prev2cur: torch.Tensor, grid: BEVGrid) -> t
     return nn.functional.grid_sample(prev_bev, sample, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
+def lidar_point_features(lidar_sweeps: int) -> int:
+    """How many measurements after ``x, y, z`` of a ``points`` row the LiDAR pillar encoder reads.
+
+    Intensity, plus the time lag (column 4, :mod:`robobench.contract`) when several sweeps are
+    accumulated: the lag is what tells a moving object's older points from its current ones.
+    With one sweep the lag is always 0 and is left out, which also keeps teachers trained
+    before sweeps were accumulated loadable.
+    """
+    return 2 if lidar_sweeps > 1 else 1
+
+
 class PillarBEVDetector(BEVDetectorBase):
-    """CenterPoint-style LiDAR detector: dynamic pillars -> BEV encoder -> CenterPoint head."""
+    """CenterPoint-style LiDAR detector: dynamic pillars -> BEV encoder -> CenterPoint head.
+
+    ``lidar_sweeps`` (from ``cfg["data"]``) is the number of LiDAR sweeps the model expects in
+    ``batch["points"]``; a distiller checks that its student's batches carry as many.
+    """
 
     def __init__(self, cfg: dict[str, Any]) -> None:
         model_cfg = cfg.get("model", {})
         pillars = model_cfg.get("pillars", {})
         channels = int(pillars.get("channels", 64))
         super().__init__(cfg, channels)
-        self.pillars = PillarEncoder(self.grid, channels, int(pillars.get("subdivision", 1)))
+        self.lidar_sweeps = DataConfig.from_dict(cfg.get("data")).lidar_sweeps
+        self.pillars = PillarEncoder(
+            self.grid, channels, int(pillars.get("subdivision", 1)), point_features=lidar_point_features(self.lidar_sweeps)
+        )
 
     def forward(self, batch: dict[str, Any]) -> dict[str, Any]:
         bev_raw = self.pillars(batch["points"])

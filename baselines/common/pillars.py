@@ -12,8 +12,10 @@ convs bring the canvas to the BEV grid (CenterPoint's 0.2 m pillars at output st
 so the teacher's BEV map always shares the students' grid.
 
 ``point_features`` says how many per-point measurements follow ``x, y, z`` in each
-point row (1 for LiDAR: intensity; the radar encoder of :mod:`baselines.common.radar`
-passes RCS, velocities and time lag); the PFN input is those plus the 5 offsets.
+point row (LiDAR: intensity, plus the time lag when sweeps are accumulated, see
+:func:`baselines.common.detector.lidar_point_features`; the radar encoder of
+:mod:`baselines.common.radar` passes RCS, velocities and time lag); the PFN input is those
+plus the 5 offsets.
 """
 
 from __future__ import annotations

@@ -119,16 +119,23 @@ def camera_profiles(data: dict[str, Any] | None = None, **model: Any) -> dict[st
 #: world and 0.20 on validation.
 LIDAR_BEV_AUG: dict[str, Any] = {"bev_rot_lim": [-45.0, 45.0], "bev_scale_lim": [0.9, 1.1], "bev_flip": True}
 
+#: LiDAR sweeps a teacher accumulates per profile (``data.lidar_sweeps``), so that motion is
+#: observable. ``nuscenes``: CenterPoint's 10 (the key sweep and 9 previous 20 Hz sweeps,
+#: 0.45 s). Synthetic profiles: 2; the synthetic world writes LiDAR only at key frames, so
+#: the previous sweep is the previous key frame, 0.5 s back (the same span), and its
+#: vehicles move 2-6 m in that time; a third sweep would smear them over up to 12 m.
+LIDAR_SWEEPS: dict[str, int] = {"quick": 2, "full": 2, "large": 2, "nuscenes": 10}
+
 
 def lidar_profiles(**model: Any) -> dict[str, dict[str, Any]]:
     """The base profiles for a LiDAR teacher (image-network keys removed, ``model`` overrides
-    applied, :data:`LIDAR_BEV_AUG` on)."""
+    applied, :data:`LIDAR_BEV_AUG` on, :data:`LIDAR_SWEEPS` sweeps)."""
     out = {}
     for name, base in BASE_PROFILES.items():
         prof = copy.deepcopy(base)
         for key in _CAMERA_ONLY:
             prof["model"].pop(key, None)
         prof["model"].update(copy.deepcopy(model))
-        prof["data"].update({"lidar": True, "camera": False, **LIDAR_BEV_AUG})
+        prof["data"].update({"lidar": True, "camera": False, "lidar_sweeps": LIDAR_SWEEPS[name], **LIDAR_BEV_AUG})
         out[name] = prof
     return out

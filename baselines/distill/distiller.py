@@ -11,12 +11,15 @@ student's own profile)::
 
 The teacher's weights come from ``cfg["teacher_checkpoint"]`` (top level, where the sweep and
 :func:`robobench.train.train_entry` put the path of the teacher's final checkpoint; the
-training engine trains the teacher first when none is given). The teacher is loaded on the
-first training forward, with ``torch.load(weights_only=True)``, then kept in eval mode with
-``requires_grad_(False)`` and run under ``no_grad``. It is *not* a registered sub-module, so
-it is neither in ``parameters()`` (the optimizer never sees it) nor in ``state_dict()``
-(checkpoints hold the student and the adapters only), and ``train()`` cannot switch it out
-of eval mode; ``to()``/``cuda()`` still move it.
+training engine trains the teacher first when none is given). The teacher runs on the
+student's batch, so the student's ``data.lidar_sweeps`` must be the number of LiDAR sweeps the
+teacher was trained with (its ``lidar_sweeps``; the entries copy it from the teacher's profile,
+:func:`baselines.centerpoint.student_data`); :meth:`Distiller.set_teacher` refuses a mismatch.
+The teacher is loaded on the first training forward, with ``torch.load(weights_only=True)``,
+then kept in eval mode with ``requires_grad_(False)`` and run under ``no_grad``. It is *not* a
+registered sub-module, so it is neither in ``parameters()`` (the optimizer never sees it) nor
+in ``state_dict()`` (checkpoints hold the student and the adapters only), and ``train()``
+cannot switch it out of eval mode; ``to()``/``cuda()`` still move it.
 
 Inference costs nothing extra: in eval mode ``forward`` runs the student alone, ``decode``
 is the student's, and :meth:`Distiller.inference_model` hands the plain student (the base
@@ -46,6 +49,7 @@ from torch import nn
 
 from baselines.common.geometry import BEVGrid
 from baselines.distill import dense, rayd3d, tigdistill
+from robobench.data.dataset import DataConfig
 from robobench.errors import UserError
 from robobench.train import TEACHER_CHECKPOINT_KEY
 
@@ -229,9 +233,17 @@ class Distiller(nn.Module):
         return self._teacher[0]
 
     def set_teacher(self, teacher: nn.Module) -> None:
-        """Use ``teacher`` (frozen here: eval mode, no gradients); its BEV map must match the adapters."""
+        """Use ``teacher`` (frozen here: eval mode, no gradients); its BEV map must match the adapters, and
+        a LiDAR teacher (one with ``lidar_sweeps``) must get as many sweeps as it was trained with."""
         teacher.eval()
         teacher.requires_grad_(False)
+        trained = getattr(teacher, "lidar_sweeps", None)
+        given = DataConfig.from_dict(self.data_cfg).lidar_sweeps
+        if trained is not None and trained != given:
+            raise UserError(
+                f"teacher {self.teacher_name!r} was trained on {trained} LiDAR sweeps but the student's batches carry "
+                f"data.lidar_sweeps={given}; set data.lidar_sweeps to {trained} (the teacher runs on the student's batch)"
+            )
         grid = teacher.grid
         s = self.student.grid
         if (grid.x_min, grid.x_max, grid.y_min, grid.y_max) != (s.x_min, s.x_max, s.y_min, s.y_max):

@@ -3,9 +3,10 @@
 Every entry is one row of :data:`RECIPES`: a base student, the distillation terms with their
 weights, and method options. Its ``quick``/``full``/``large``/``nuscenes`` profiles are the base
 student's profiles deep-merged with ``{"distill": ...}`` (and any model override), so a
-distilled student has exactly its base's architecture, data pipeline and schedule. The
-teacher is ``centerpoint`` for all of them; the adapters read the teacher's BEV channel count
-from its profile of the same name.
+distilled student has exactly its base's architecture, data pipeline and schedule, except that
+its batches carry the teacher's LiDAR sweeps (:func:`baselines.centerpoint.student_data`: the
+frozen teacher runs on them). The teacher is ``centerpoint`` for all of them; the adapters read
+the teacher's BEV channel count from its profile of the same name.
 
 Loss weights
 ------------
@@ -102,7 +103,8 @@ RECIPES: tuple[Recipe, ...] = (
 
 
 def recipe_profiles(recipe: Recipe) -> dict[str, dict[str, Any]]:
-    """The base student's profiles merged with the recipe's ``distill`` section and model overrides."""
+    """The base student's profiles merged with the recipe's ``distill`` section, model overrides and
+    the teacher's data keys (:func:`baselines.centerpoint.student_data`)."""
     out = {}
     for profile, base_cfg in STUDENTS[recipe.base][0].items():
         distill = {
@@ -111,7 +113,7 @@ def recipe_profiles(recipe: Recipe) -> dict[str, dict[str, Any]]:
             "terms": dict(recipe.terms),
             **recipe.options,
         }
-        out[profile] = deep_merge(base_cfg, {"model": recipe.model, "distill": distill})
+        out[profile] = deep_merge(base_cfg, {"data": centerpoint.student_data(profile), "model": recipe.model, "distill": distill})
     return out
 
 

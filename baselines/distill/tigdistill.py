@@ -2,9 +2,9 @@
 
 Inner-depth supervision (section III-B) works on the student's depth bins per view; its
 foreground is an integer **object-id map** per view (0 = background, ``j`` = GT box ``j - 1``)
-at the depth map's resolution, built from the LiDAR points inside each GT box projected to
-the view (:func:`point_object_ids` then :func:`object_id_map`; :func:`object_id_maps` does both
-for a batch).
+at the depth map's resolution, built from the key sweep's LiDAR points inside each GT box
+projected to the view (:func:`point_object_ids` then :func:`object_id_map`;
+:func:`object_id_maps` does both for a batch).
 
 Inner-feature BEV distillation (section III-C) samples ``N`` keypoints in each enlarged GT box
 footprint from the student and teacher BEV maps and matches their Gram matrices. The 1x1 conv
@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from baselines.common.geometry import BEVGrid, project_to_image
 from baselines.distill.bev_sampling import Enlarge, box_keypoints, points_in_boxes, sample_bev_points
+from robobench.contract import key_sweep
 
 
 @dataclass(frozen=True)
@@ -90,11 +91,15 @@ def object_id_map(
 
 
 def object_id_maps(batch: dict[str, Any], downsample: int, depth_range: tuple[float, float]) -> torch.Tensor:
-    """``(B, N, h, w)`` object-id maps for a contract batch (``points``, ``gt_boxes``, calibration, ``imgs``)."""
+    """``(B, N, h, w)`` object-id maps for a contract batch (``points``, ``gt_boxes``, calibration, ``imgs``).
+
+    Only the key sweep's points count (:func:`robobench.contract.key_sweep`): the boxes and the
+    depth maps are at the key time, where previous sweeps misplace moving objects.
+    """
     height, width = batch["imgs"].shape[-2:]
     maps = []
     for b, (points, boxes) in enumerate(zip(batch["points"], batch["gt_boxes"])):
-        xyz = points[:, :3].to(batch["intrins"].dtype)
+        xyz = key_sweep(points)[:, :3].to(batch["intrins"].dtype)
         pix, depth = project_to_image(xyz, batch["intrins"][b], batch["post_rots"][b], batch["post_trans"][b], batch["cam2ego"][b])
         maps.append(object_id_map(pix, depth, point_object_ids(xyz, boxes), height, width, downsample, depth_range))
     return torch.stack(maps)

@@ -5,12 +5,13 @@ corrupts them (a :class:`~robobench.conditions.Condition`, applied on the fly wi
 :func:`corruptions.corrupt_views` BEFORE any resize, as RoboBEV corrupts the original
 1600x900 images; or read from a nuScenes-C root), then resizes/crops/flips/rotates
 them to the model input with one affine matrix per view that is also returned
-(``post_rots``/``post_trans``, BEVDet's image-view augmentation). LiDAR points give
-sparse depth maps per view (the minimum camera-frame depth of the points falling in
-each cell, as BEVDepth's depth supervision), radar points (``data.radar_sweeps`` sweeps
-per radar, accumulated in the key ego frame) are returned with their
-ego-motion-compensated velocities, and the previous key frame is loaded for temporal
-models.
+(``post_rots``/``post_trans``, BEVDet's image-view augmentation). LiDAR points
+(``data.lidar_sweeps`` sweeps accumulated in the key ego frame, each point with its time
+lag) are returned for LiDAR models; the key sweep alone gives sparse depth maps per view
+(the minimum camera-frame depth of the points falling in each cell, as BEVDepth's depth
+supervision). Radar points (``data.radar_sweeps`` sweeps per radar, accumulated in the key
+ego frame) are returned with their ego-motion-compensated velocities, and the previous key
+frame is loaded for temporal models.
 
 Randomness (augmentation, training-time corruption) is drawn from a generator seeded
 by ``(seed, epoch, sample token)``, so an item is the same in any worker, in any
@@ -36,7 +37,8 @@ from torch.utils.data import Dataset
 
 from robobench.conditions import CLEAN, Condition
 from robobench.constants import CAMERAS
-from robobench.data.index import RADAR_MAX_SWEEPS, SampleIndex, SampleRecord, SensorRecord, load_index
+from robobench.contract import POINT_TIME_LAG, key_sweep
+from robobench.data.index import LIDAR_MAX_SWEEPS, RADAR_MAX_SWEEPS, SampleIndex, SampleRecord, SensorRecord, load_index
 from robobench.errors import UserError, check_known_keys
 
 #: ImageNet statistics (RGB, 0..255) used to normalise the views.
@@ -46,6 +48,12 @@ IMG_STD = np.array([58.395, 57.12, 57.375], dtype=np.float32)
 #: Devkit default radar filters (``RadarPointCloud.default_filters``), passed explicitly so
 #: that a global ``disable_filters()`` elsewhere cannot change what we load.
 _RADAR_FILTERS = {"invalid_states": [0], "dynprop_states": list(range(7)), "ambig_states": [3]}
+
+#: Points of a previous LiDAR sweep with ``|x| < r`` and ``|y| < r`` in its sensor frame are
+#: dropped (returns off the ego vehicle, which would trail behind it in the key ego frame), as
+#: mmdetection3d's multi-sweep loader (``remove_close``) and the devkit's
+#: ``LidarPointCloud.from_file_multisweep`` do.
+SWEEP_CLOSE_RADIUS = 1.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,10 @@ class DataConfig:
     ``lidar``             the model consumes LiDAR points (teachers); points and depth
                           maps are always in the batch, this flag is recorded in the
                           results' ``meta``.
+    ``lidar_sweeps``      LiDAR sweeps accumulated in ``points``: the key sweep plus up to
+                          ``lidar_sweeps - 1`` previous ones (fewer at the start of a scene),
+                          told apart by the time-lag column; 1 to ``LIDAR_MAX_SWEEPS``. Depth
+                          maps always come from the key sweep alone.
     ``radar``             load radar points (otherwise ``radar`` holds empty arrays).
     ``radar_sweeps``      radar sweeps accumulated per radar channel: the key sweep plus up
                           to ``radar_sweeps - 1`` previous ones (fewer at the start of a
@@ -85,6 +97,7 @@ class DataConfig:
     depth_downsample: int = 16
     prev_frame: bool = False
     lidar: bool = False
+    lidar_sweeps: int = 1
     radar: bool = False
     radar_sweeps: int = 1
     camera: bool = True
@@ -100,13 +113,15 @@ class DataConfig:
     depth_min: float = 0.1
 
     def __post_init__(self) -> None:
-        """``UserError`` for a ``radar_sweeps`` the index cannot serve and for BEV-space augmentation
-        on a camera model (also when built without ``from_dict``)."""
-        sweeps = self.radar_sweeps
-        if isinstance(sweeps, bool) or not isinstance(sweeps, int) or not 1 <= sweeps <= RADAR_MAX_SWEEPS:
-            raise UserError(
-                f"data.radar_sweeps must be an integer from 1 to {RADAR_MAX_SWEEPS} (radar sweeps per channel), got {sweeps!r}"
-            )
+        """``UserError`` for a ``lidar_sweeps``/``radar_sweeps`` the index cannot serve and for
+        BEV-space augmentation on a camera model (also when built without ``from_dict``)."""
+        for key, most, what in (
+            ("lidar_sweeps", LIDAR_MAX_SWEEPS, "LiDAR sweeps"),
+            ("radar_sweeps", RADAR_MAX_SWEEPS, "radar sweeps per channel"),
+        ):
+            sweeps = getattr(self, key)
+            if isinstance(sweeps, bool) or not isinstance(sweeps, int) or not 1 <= sweeps <= most:
+                raise UserError(f"data.{key} must be an integer from 1 to {most} ({what}), got {sweeps!r}")
         if self.bev_aug and self.camera:
             raise UserError(
                 "data.bev_rot_lim/bev_scale_lim/bev_flip (BEV-space augmentation) need data.camera = false: "
@@ -303,7 +318,7 @@ def _read_image(path: Path) -> np.ndarray:
 
 
 def load_lidar(path: Path) -> np.ndarray:
-    """``(P, 5)`` float32 x, y, z, intensity, ring of a nuScenes ``.pcd.bin`` (sensor frame)."""
+    """``(P, 5)`` float32 x, y, z, intensity, ring of a nuScenes ``.pcd.bin`` (sensor frame), as stored."""
     if not path.is_file():
         raise UserError(f"LiDAR file {path} is missing; the dataset is incomplete (re-generate or re-download it)")
     raw = np.fromfile(path, dtype=np.float32)
@@ -314,6 +329,25 @@ def load_lidar(path: Path) -> np.ndarray:
 
 def _to_ego(points: np.ndarray, sensor2ego: np.ndarray) -> np.ndarray:
     return points @ sensor2ego[:3, :3].T + sensor2ego[:3, 3]
+
+
+def load_lidar_sweep(dataroot: Path, sweep: SensorRecord, key_timestamp: int) -> np.ndarray:
+    """``(P, 5)`` float32 rows ``x, y, z, intensity, time lag`` of one LiDAR sweep, in the key ego frame.
+
+    Positions go through ``sweep.sensor2ego`` (sensor -> ego at the sweep's time -> global ->
+    key ego, built by the index); the file's ring column is replaced by the lag,
+    ``key_timestamp`` minus the sweep's timestamp in seconds (exactly 0 for the key sweep),
+    as mmdetection3d's ``LoadPointsFromMultiSweeps``. A previous sweep (lag > 0) loses its
+    points within :data:`SWEEP_CLOSE_RADIUS` of the sensor, as there; the key sweep is kept whole.
+    """
+    raw = load_lidar(dataroot / sweep.path)
+    lag = (key_timestamp - sweep.timestamp) * 1e-6
+    if lag > 0:
+        raw = raw[~((np.abs(raw[:, 0]) < SWEEP_CLOSE_RADIUS) & (np.abs(raw[:, 1]) < SWEEP_CLOSE_RADIUS))]
+    out = raw.copy()
+    out[:, :3] = _to_ego(raw[:, :3].astype(np.float64), sweep.sensor2ego)
+    out[:, POINT_TIME_LAG] = lag
+    return out
 
 
 def load_radar_sweep(dataroot: Path, sweep: SensorRecord, key_timestamp: int) -> np.ndarray:
@@ -444,10 +478,23 @@ class BEVDataset(Dataset):
         """All radar points of ``rec``: per channel the key sweep, then up to ``radar_sweeps - 1``
         previous sweeps (newest first), each via :func:`load_radar_sweep`."""
         out = [np.zeros((0, 7), dtype=np.float32)]
-        for channel, key_sweep in rec.radars.items():
+        for channel, latest in rec.radars.items():
             previous = rec.radar_prev.get(channel, [])[: self.cfg.radar_sweeps - 1]
-            out.extend(load_radar_sweep(self.index.dataroot, s, rec.lidar.timestamp) for s in (key_sweep, *previous))
+            out.extend(load_radar_sweep(self.index.dataroot, s, rec.lidar.timestamp) for s in (latest, *previous))
         return np.concatenate(out)
+
+    def _lidar(self, rec: SampleRecord) -> np.ndarray:
+        """The LiDAR points of ``rec``: its key sweep, then up to ``lidar_sweeps - 1`` previous sweeps
+        (newest first), each via :func:`load_lidar_sweep` (key ego frame, time lag in column 4).
+
+        One sweep is a snapshot: it shows where objects are, not where they go, so a LiDAR
+        model cannot regress velocities from it. Accumulating earlier sweeps in the key ego
+        frame leaves static structure in place and draws moving objects as trails whose
+        points carry their age, which makes motion observable. This is CenterPoint's input on
+        nuScenes (10 sweeps with a per-point time lag, mmdetection3d's ``LoadPointsFromMultiSweeps``).
+        """
+        sweeps = (rec.lidar, *rec.lidar_prev[: self.cfg.lidar_sweeps - 1])
+        return np.concatenate([load_lidar_sweep(self.index.dataroot, s, rec.lidar.timestamp) for s in sweeps])
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         rec = self.index[self.tokens[i]]
@@ -461,12 +508,13 @@ class BEVDataset(Dataset):
 
         keep = rec.num_lidar_pts + rec.num_radar_pts >= self.cfg.gt_min_points
         boxes = rec.gt_boxes[keep]
-        points = _to_ego_lidar(load_lidar(self.index.dataroot / rec.lidar.path), rec.lidar.sensor2ego)
-        in_box = points_in_boxes(points, boxes) if self.with_depth_fg else None
+        points = self._lidar(rec)
+        key = key_sweep(points)  # depth GT from the key sweep only (BEVDepth): older sweeps misplace moving objects
+        in_box = points_in_boxes(key, boxes) if self.with_depth_fg else None
         depths, fgs = [], []
         for c, mat in zip(CAMERAS, mats):
             d, fg = sparse_depth(
-                points, rec.cams[c].sensor2ego, rec.cams[c].intrinsic, mat, self.cfg.input_size,
+                key, rec.cams[c].sensor2ego, rec.cams[c].intrinsic, mat, self.cfg.input_size,
                 self.cfg.depth_downsample, self.cfg.depth_min, in_box,
             )
             depths.append(d)
@@ -501,12 +549,6 @@ def _read_image_shape(path: Path) -> tuple[int, int]:
         raise UserError(f"image file {path} is missing; the dataset is incomplete (re-generate or re-download it)")
     with Image.open(path) as im:
         return im.height, im.width
-
-
-def _to_ego_lidar(points: np.ndarray, lidar2ego: np.ndarray) -> np.ndarray:
-    out = points.copy()
-    out[:, :3] = _to_ego(points[:, :3].astype(np.float64), lidar2ego)
-    return out
 
 
 _STACK_KEYS = ("imgs", "intrins", "post_rots", "post_trans", "cam2ego", "ego2global", "depth", "depth_fg")

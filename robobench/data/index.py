@@ -12,12 +12,13 @@ frame, the ego pose at the LIDAR_TOP key-frame timestamp. A camera's ``sensor2eg
 therefore includes the ego motion between the camera's and the LiDAR's timestamps
 (BEVDet's ``sensor2keyego``): ``keyego <- global <- ego(t_cam) <- camera``.
 
-Radar channels also keep their previous sweeps (``SampleRecord.radar_prev``): the
-``sample_data.prev`` chain of the key sweep, followed within the scene for up to
-``RADAR_MAX_SWEEPS - 1`` steps. On real nuScenes these are the ~13 Hz non-key sweeps;
-the synthetic world writes radar only at key frames, so there they are the previous key
-frames' sweeps (0.5 s apart). Each carries its own ``sensor2ego`` into this sample's key
-ego frame, built the same way as the cameras'.
+Radar channels and the LiDAR also keep their previous sweeps (``SampleRecord.radar_prev``,
+``SampleRecord.lidar_prev``): the ``sample_data.prev`` chain of the key sweep, followed
+within the scene for up to ``RADAR_MAX_SWEEPS - 1`` (``LIDAR_MAX_SWEEPS - 1``) steps. On
+real nuScenes these are the non-key sweeps (radar ~13 Hz, LiDAR 20 Hz); the synthetic
+world writes its sensors only at key frames, so there they are the previous key frames'
+sweeps (0.5 s apart). Each carries its own ``sensor2ego`` into this sample's key ego
+frame, built the same way as the cameras'.
 """
 
 from __future__ import annotations
@@ -37,13 +38,17 @@ from robobench.constants import ATTRIBUTES, CAMERAS, DETECTION_CLASSES, LIDAR, R
 from robobench.errors import UserError
 
 #: Bump when the record layout changes so that old caches are rebuilt
-#: (2: ``SampleRecord.radar_prev``, the previous radar sweeps).
-INDEX_FORMAT = 2
+#: (2: ``SampleRecord.radar_prev``, the previous radar sweeps; 3: ``SampleRecord.lidar_prev``).
+INDEX_FORMAT = 3
 
 #: Most radar sweeps per channel a sample can use: the key sweep plus up to
 #: ``RADAR_MAX_SWEEPS - 1`` previous ones kept in the index. Above CRN's 8 sweeps on
 #: nuScenes; each extra sweep costs five small records per sample in the cache.
 RADAR_MAX_SWEEPS = 10
+
+#: Most LiDAR sweeps a sample can use: the key sweep plus up to ``LIDAR_MAX_SWEEPS - 1``
+#: previous ones kept in the index. CenterPoint accumulates 10 sweeps on nuScenes.
+LIDAR_MAX_SWEEPS = 10
 
 #: Environment variable naming a directory for index caches (overrides the default).
 CACHE_ENV = "ROBOBENCH_CACHE_DIR"
@@ -77,6 +82,8 @@ class SampleRecord:
     ``radars`` holds each radar channel's key sweep; ``radar_prev`` holds the same
     channel's previous sweeps, newest first (at most ``RADAR_MAX_SWEEPS - 1``, empty at
     the start of a scene), each with ``sensor2ego`` into this sample's key ego frame.
+    ``lidar_prev`` holds the LiDAR's previous sweeps the same way (at most
+    ``LIDAR_MAX_SWEEPS - 1``).
     """
 
     token: str
@@ -96,6 +103,7 @@ class SampleRecord:
     num_radar_pts: np.ndarray
     ann_tokens: list[str] = field(default_factory=list)
     radar_prev: dict[str, list[SensorRecord]] = field(default_factory=dict)
+    lidar_prev: list[SensorRecord] = field(default_factory=list)
 
 
 def pose_matrix(translation: Any, rotation: Any) -> np.ndarray:
@@ -117,16 +125,18 @@ def _sensor_record(nusc: Any, sd_token: str, global2keyego: np.ndarray) -> Senso
     return SensorRecord(sd_token, sd["filename"], int(sd["timestamp"]), sensor2ego, intrinsic)
 
 
-def _previous_sweeps(nusc: Any, sd_token: str, scene_token: str, global2keyego: np.ndarray) -> list[SensorRecord]:
+def _previous_sweeps(
+    nusc: Any, sd_token: str, scene_token: str, global2keyego: np.ndarray, max_sweeps: int
+) -> list[SensorRecord]:
     """The sweeps before ``sd_token`` on its ``sample_data.prev`` chain, newest first.
 
     Stops at the start of the chain, at the first sweep of another scene, or after
-    ``RADAR_MAX_SWEEPS - 1`` sweeps. ``sensor2ego`` of each maps into the key ego frame
-    given by ``global2keyego`` (through the sweep's own ego pose).
+    ``max_sweeps`` sweeps. ``sensor2ego`` of each maps into the key ego frame given by
+    ``global2keyego`` (through the sweep's own ego pose).
     """
     out: list[SensorRecord] = []
     sd = nusc.get("sample_data", sd_token)
-    while sd["prev"] and len(out) < RADAR_MAX_SWEEPS - 1:
+    while sd["prev"] and len(out) < max_sweeps:
         sd = nusc.get("sample_data", sd["prev"])
         if nusc.get("sample", sd["sample_token"])["scene_token"] != scene_token:
             break
@@ -192,7 +202,11 @@ def build_record(nusc: Any, sample_token: str) -> SampleRecord:
         lidar=_sensor_record(nusc, sample["data"][LIDAR], global2keyego),
         radars={r: _sensor_record(nusc, sample["data"][r], global2keyego) for r in radars},
         **_gt(nusc, sample, ego2global),
-        radar_prev={r: _previous_sweeps(nusc, sample["data"][r], sample["scene_token"], global2keyego) for r in radars},
+        radar_prev={
+            r: _previous_sweeps(nusc, sample["data"][r], sample["scene_token"], global2keyego, RADAR_MAX_SWEEPS - 1)
+            for r in radars
+        },
+        lidar_prev=_previous_sweeps(nusc, sample["data"][LIDAR], sample["scene_token"], global2keyego, LIDAR_MAX_SWEEPS - 1),
     )
 
 
