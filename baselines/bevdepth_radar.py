@@ -74,7 +74,7 @@ class CameraRadarBEVDetector(CameraBEVDetector):
         self.fusion = fusion(context, self.radar.out_channels, context)
 
     def forward(self, batch: dict[str, Any]) -> dict[str, Any]:
-        out = self.lift(batch)
+        out = self.lift(batch, batch["bda"])
         cam = out.pop("bev")
         radar = self.radar(batch["radar"])
         out["bev_cam"], out["bev_radar"] = cam, radar

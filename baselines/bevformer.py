@@ -34,6 +34,11 @@ Where this lite version differs from BEVFormer
   BEVFormer's first frame. No CAN-bus MLP on the queries.
 * **Input**: the ``nuscenes`` profile uses 448x800 (800x450 cropped to a multiple of the
   stride 16) instead of 450x800 padded to 480x800.
+* **BEV augmentation**: the camera students' BEVDet BDA (``data.bev_*``, on in the
+  ``nuscenes`` profile) applies here too, which BEVFormer does not train with. The queries
+  live in the batch's augmented ego frame (``bda``): their pillar points are mapped back by
+  ``bda^-1`` before being projected into the cameras, and the previous BEV is aligned with
+  the ego motion conjugated by ``bda``.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ from torch import nn
 
 from baselines.common.backbone import ImageEncoder, conv_bn_relu
 from baselines.common.detector import BEVDetectorBase, warp_bev
-from baselines.common.geometry import BEVGrid
+from baselines.common.geometry import BEVGrid, augmented_cam2ego
 from baselines.common.profiles import camera_profiles
 from baselines.common.spatial_attention import SpatialCrossAttention, TemporalSelfAttention, pillar_points, reference_pixels
 from robobench.errors import UserError
@@ -122,9 +127,14 @@ class BEVFormerDetector(BEVDetectorBase):
         ny, nx = self.row_embed.shape[0], self.col_embed.shape[0]
         return torch.cat([self.row_embed[:, None].expand(ny, nx, -1), self.col_embed[None].expand(ny, nx, -1)], -1).view(ny * nx, -1)
 
-    def encode(self, views: dict[str, torch.Tensor], prev_bev: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(
+        self, views: dict[str, torch.Tensor], bda: torch.Tensor, prev_bev: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The query map ``(B, C, Yq, Xq)`` and the image features ``(B*N, C, h, w)`` of one frame's views.
 
+        The query grid is in the ego frame augmented by ``bda`` ``(B, 3, 3)`` (BEVDet's BDA), where
+        the batch's GT boxes are: the pillar reference points go back by ``bda^-1`` before the
+        projection (folded into the calibration, :func:`~baselines.common.geometry.augmented_cam2ego`).
         ``prev_bev (B, C, Yq, Xq)``: the previous BEV aligned to this frame, or ``None``.
         """
         imgs = views["imgs"]
@@ -133,7 +143,12 @@ class BEVFormerDetector(BEVDetectorBase):
         for conv in self.extra_levels:
             feats.append(conv(feats[-1]))
         ref, mask = reference_pixels(
-            self.pillars, views["intrins"], views["post_rots"], views["post_trans"], views["cam2ego"], tuple(imgs.shape[-2:])
+            self.pillars,
+            views["intrins"],
+            views["post_rots"],
+            views["post_trans"],
+            augmented_cam2ego(views["cam2ego"], bda.to(views["cam2ego"])),
+            tuple(imgs.shape[-2:]),
         )
         n = ref.shape[1]
         ref = ref.view(b, n, -1, self.heights, 2).to(feats[0].dtype)
@@ -151,9 +166,9 @@ class BEVFormerDetector(BEVDetectorBase):
         if self.temporal and batch.get("prev") is not None:
             prev = batch["prev"]
             with torch.no_grad():  # as BEVFormer's history BEV: no gradients into the previous frame
-                prev_q, _ = self.encode(prev)
-                prev_bev = warp_bev(prev_q, prev["prev2cur"].to(prev_q), self.query_grid)
-        bev_q, img_feats = self.encode(batch, prev_bev)
+                prev_q, _ = self.encode(prev, batch["bda"])
+                prev_bev = warp_bev(prev_q, prev["prev2cur"].to(prev_q), self.query_grid, batch["bda"].to(prev_q))
+        bev_q, img_feats = self.encode(batch, batch["bda"], prev_bev)
         size = (self.grid.ny, self.grid.nx)
         bev_raw = bev_q if bev_q.shape[-2:] == size else nn.functional.interpolate(bev_q, size=size, mode="bilinear", align_corners=False)
         return self._finish({"img_feats": img_feats, "bev_queries": bev_q, "bev_raw": bev_raw}, bev_raw)

@@ -12,6 +12,10 @@ Frames
 * **image augmentation**: for a pixel ``p`` (homogeneous ``[u, v, 1]``) of the
   original image, the pixel in the network input is
   ``post_rots @ p[:3] + post_trans`` (BEVDet's ``post_rot``/``post_tran``).
+* **BEV augmentation** (BEVDet's BDA): ``bda`` maps the ego frame to the *augmented* ego
+  frame, ``x' = bda @ x``; a batch's points, radar and GT boxes are given in it (so are a
+  model's training targets), camera models apply it after ``cam2ego``. It is the identity
+  except in training with ``data.bev_*`` set, so at evaluation the two frames coincide.
 
 Boxes
 -----
@@ -30,6 +34,8 @@ key                type / shape           meaning
 ``post_trans``     float (B, N, 3)        image-augmentation translation
 ``cam2ego``        float (B, N, 4, 4)     camera -> key ego
 ``ego2global``     float (B, 4, 4)        key ego -> global
+``bda``            float (B, 3, 3)        BEV augmentation: ego -> augmented ego (see
+                                          Frames; identity when not augmenting)
 ``depth``          float (B, N, h, w)     sparse LiDAR depth per view at the configured
                                           downsample (0 = no point); h = H / d
 ``points``         list[B] of (P, 5)      LiDAR points in ego: x, y, z, intensity, time
@@ -78,6 +84,7 @@ BATCH_TENSOR_KEYS: dict[str, int] = {
     "post_trans": 3,
     "cam2ego": 4,
     "ego2global": 3,
+    "bda": 3,
     "depth": 4,
 }
 BATCH_LIST_KEYS: tuple[str, ...] = ("points", "radar", "gt_boxes", "gt_labels", "gt_attrs", "sample_tokens")
@@ -117,7 +124,7 @@ def validate_batch(batch: dict[str, Any]) -> None:
         value = batch[key]
         if not isinstance(value, torch.Tensor) or value.ndim != ndim:
             raise ValueError(f"batch[{key!r}] must be a tensor with {ndim} dims, got {getattr(value, 'shape', type(value))}")
-        if value.shape[0] != bsz or (ndim >= 3 and key != "ego2global" and value.shape[1] != n_views):
+        if value.shape[0] != bsz or (ndim >= 3 and key not in ("ego2global", "bda") and value.shape[1] != n_views):
             raise ValueError(f"batch[{key!r}] has shape {tuple(value.shape)}; expected batch {bsz} and {n_views} views")
     for key in BATCH_LIST_KEYS:
         if len(batch[key]) != bsz:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
 
 from baselines.common.geometry import project_to_image
+from baselines.common.view_transformer import LSSViewTransformer
 from robobench.constants import DETECTION_CLASSES
 
 #: Camera yaw (degrees, about +z from ego +x) in ``CAMERAS`` order.
@@ -49,6 +51,22 @@ def camera_rig(height: int, width: int) -> dict[str, torch.Tensor]:
     post_rots = torch.diag(torch.tensor([scale, scale, 1.0])).expand(6, 3, 3).clone()
     post_trans = torch.tensor([0.0, -(ORIG_H * scale - height), 0.0]).expand(6, 3).clone()
     return {"intrins": torch.stack(intrins), "post_rots": post_rots, "post_trans": post_trans, "cam2ego": torch.stack(cam2ego)}
+
+
+def bda_matrix(angle_deg: float, scale: float = 1.0, flip_x: bool = False, flip_y: bool = False) -> torch.Tensor:
+    """A ``(3, 3)`` BEV augmentation of the Dataset's form, ``flip @ scale * rot_z`` (BEVDet's BDA)."""
+    c, s = math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))
+    flip = torch.diag(torch.tensor([-1.0 if flip_x else 1.0, -1.0 if flip_y else 1.0, 1.0]))
+    return flip @ (scale * torch.tensor([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]))
+
+
+def rigid_motion(angle_deg: float, dx: float, dy: float) -> torch.Tensor:
+    """A ``(4, 4)`` ego motion: rotation about z by ``angle_deg``, then a shift by ``(dx, dy)``."""
+    c, s = math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))
+    out = torch.eye(4)
+    out[:2, :2] = torch.tensor([[c, -s], [s, c]])
+    out[:2, 3] = torch.tensor([dx, dy])
+    return out
 
 
 def random_boxes(n: int, gen: torch.Generator, extent: float = 40.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -105,6 +123,7 @@ def make_batch(
     batch: dict = {k: v.expand(batch_size, *v.shape).clone() for k, v in rig.items()}
     batch["imgs"] = torch.randn(batch_size, 6, 3, height, width, generator=gen)
     batch["ego2global"] = torch.eye(4).expand(batch_size, 4, 4).clone()
+    batch["bda"] = torch.eye(3).expand(batch_size, 3, 3).clone()  # no BEV augmentation
     boxes, labels, points, depths = [], [], [], []
     for _ in range(batch_size):
         b, lab = random_boxes(n_boxes, gen)
@@ -128,3 +147,31 @@ def make_batch(
         batch["prev"] = {k: batch[k].clone() for k in ("imgs", "intrins", "post_rots", "post_trans", "cam2ego")}
         batch["prev"]["prev2cur"] = shift
     return batch
+
+
+class _Fixed(nn.Module):
+    """Stands in for a depth or context branch: returns a fixed tensor whatever its input."""
+
+    def __init__(self, value: torch.Tensor) -> None:
+        super().__init__()
+        self.value = value
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.value
+
+
+def lift_lidar_depth(vt: LSSViewTransformer, depth: torch.Tensor, batch: dict, bda: torch.Tensor) -> torch.Tensor:
+    """``(B, Y, X)``: the BEV map of ``vt`` when its depth net puts all mass on the bin of each cell's
+    LiDAR depth (``depth (B, N, h, w)``, 0 = none) and the context is 1 there, 0 elsewhere: where
+    the view transformer lifts those LiDAR points (calibration from ``batch``, BEV frame ``bda``)."""
+    b, n, h, w = depth.shape
+    onehot, valid = vt.bins.one_hot(depth.flatten(0, 1))
+    branches = vt.depth_branch, vt.context_branch
+    feats = torch.zeros(b * n, vt.context_branch.in_channels, h, w)
+    vt.depth_branch, vt.context_branch = _Fixed(100.0 * onehot.permute(0, 3, 1, 2)), _Fixed(valid[:, None].float())
+    try:
+        with torch.no_grad():
+            calib = (batch[k] for k in ("intrins", "post_rots", "post_trans", "cam2ego"))
+            return vt(feats, (h * vt.downsample, w * vt.downsample), *calib, bda)["bev"][:, 0]
+    finally:
+        vt.depth_branch, vt.context_branch = branches

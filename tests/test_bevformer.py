@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from baselines.common.geometry import BEVGrid, project_to_image
+from baselines.common.geometry import BEVGrid, augmented_cam2ego, frustum_to_ego, project_to_image
 from baselines.common.spatial_attention import (
     SpatialCrossAttention,
     TemporalSelfAttention,
@@ -18,7 +18,7 @@ from baselines.common.spatial_attention import (
 )
 from robobench.contract import BEVModel, validate_batch
 from robobench.registry import get_entry
-from tests.batch_factory import camera_rig, make_batch
+from tests.batch_factory import bda_matrix, camera_rig, make_batch
 
 H, W = 128, 352
 FRONT = 0  # CAMERAS order: CAM_FRONT first
@@ -227,6 +227,56 @@ def test_temporal_variant_uses_the_previous_frame() -> None:
         del batch["prev"]
         c = model(batch)["bev"]  # no previous frame in the batch: the current queries stand in
     assert not torch.allclose(a, b) and not torch.allclose(a, c)
+
+
+def test_temporal_variant_encodes_and_aligns_the_previous_frame_with_the_samples_bda(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under BDA the previous query map is encoded in the augmented frame (the same ``bda``) and
+    warped by the ego motion conjugated with it (``warp_bev``'s ``bda``, checked in test_geometry)."""
+    import baselines.bevformer as bevformer_module
+
+    cfg, model = _build(prev_frame=True)
+    model.eval()
+    batch = make_batch(1, *cfg["data"]["input_size"], cfg["data"]["depth_downsample"], prev=True)
+    batch["bda"] = bda_matrix(20.0, 1.03, flip_x=True)[None]
+    seen: list[tuple[str, torch.Tensor]] = []
+    encode, warp = model.encode, bevformer_module.warp_bev
+
+    def spy_encode(views: dict, bda: torch.Tensor, prev_bev: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        seen.append(("encode", bda))
+        return encode(views, bda, prev_bev)
+
+    def spy_warp(prev_bev: torch.Tensor, prev2cur: torch.Tensor, grid: BEVGrid, bda: torch.Tensor) -> torch.Tensor:
+        seen.append(("warp", bda))
+        return warp(prev_bev, prev2cur, grid, bda)
+
+    monkeypatch.setattr(model, "encode", spy_encode)
+    monkeypatch.setattr(bevformer_module, "warp_bev", spy_warp)
+    with torch.no_grad():
+        out = model(batch)
+    assert [name for name, _ in seen] == ["encode", "warp", "encode"]  # previous frame, alignment, current frame
+    assert all(torch.equal(bda, batch["bda"]) for _, bda in seen)
+    assert torch.isfinite(out["bev"]).all()
+
+
+def test_augmented_queries_project_through_bda_inverse_and_lift_back() -> None:
+    """The queries live in the BDA frame: their pillar points project where their un-augmented points
+    ``bda^-1 p`` do, and lifting each projection at its camera depth gives the point back."""
+    rig = _rig()
+    bda = bda_matrix(30.0, 1.05, flip_y=True)[None]
+    cam2ego = augmented_cam2ego(rig["cam2ego"], bda)
+    points = pillar_points(BEVGrid(-20.0, 20.0, -20.0, 20.0, -3.0, 3.0, 2.0), 4).view(-1, 3)
+    ref, mask = reference_pixels(points, **{**rig, "cam2ego": cam2ego}, image_hw=(H, W))
+    ref_plain, mask_plain = reference_pixels(points @ torch.linalg.inv(bda[0]).T, **rig, image_hw=(H, W))
+    assert mask.sum() > 500 and (mask != mask_plain).sum() <= 2  # a point may sit on an image border
+    both = mask & mask_plain
+    torch.testing.assert_close(ref[both], ref_plain[both], atol=1e-4, rtol=1e-4)
+    calib = [rig[k] for k in ("intrins", "post_rots", "post_trans")]
+    pix, depth = project_to_image(points, *(c[0] for c in calib), cam2ego[0])
+    for view in range(6):
+        seen = mask[0, view]
+        frustum = torch.cat([pix[view, seen], depth[view, seen, None]], -1).view(-1, 1, 1, 3)
+        back = frustum_to_ego(frustum, *(c[:, view : view + 1] for c in calib), cam2ego[:, view : view + 1]).view(-1, 3)
+        torch.testing.assert_close(back, points[seen], atol=1e-3, rtol=1e-4)
 
 
 def test_profiles_share_the_students_bev_grid_and_nuscenes_follows_the_paper() -> None:

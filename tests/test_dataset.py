@@ -316,7 +316,23 @@ def test_bev_aug_moves_points_and_boxes_together(index, tiny_world) -> None:
             np.testing.assert_allclose(new[7:9], mat[:2, :2] @ old[7:9], atol=1e-9)
 
 
-def test_bev_aug_is_refused_for_camera_models() -> None:
-    with pytest.raises(UserError, match="bev_flip.*camera"):
-        DataConfig.from_dict({"bev_flip": True})
+def test_camera_bev_aug_returns_the_matrix_it_applied_and_leaves_the_views_alone(index, tiny_world) -> None:
+    """A camera model's batch under BEVDet's BDA: ``bda`` is the matrix that moved points, boxes and
+    radar; the views, their augmentation and the depth maps are those of the un-augmented item;
+    without training (or without ``data.bev_*``) ``bda`` is the identity."""
     assert not DataConfig.from_dict({}).bev_aug
+    aug_cfg = _cfg(radar=True, bev_rot_lim=[-22.5, 22.5], bev_scale_lim=[0.95, 1.05], bev_flip=True)
+    assert aug_cfg.camera and aug_cfg.bev_aug
+    plain = BEVDataset(index, tiny_world.train_split, _cfg(radar=True), train=True, seed=3)[0]
+    aug = BEVDataset(index, tiny_world.train_split, aug_cfg, train=True, seed=3)[0]
+    bda = aug["bda"]
+    assert torch.equal(plain["bda"], torch.eye(3)) and not torch.allclose(bda, torch.eye(3))
+    for key in ("imgs", "intrins", "post_rots", "post_trans", "cam2ego", "depth"):
+        assert torch.equal(plain[key], aug[key]), key
+    torch.testing.assert_close(aug["points"][:, :3], plain["points"][:, :3] @ bda.T, atol=1e-4, rtol=1e-5)
+    torch.testing.assert_close(aug["radar"][:, :3], plain["radar"][:, :3] @ bda.T, atol=1e-4, rtol=1e-5)
+    torch.testing.assert_close(aug["gt_boxes"][:, :3], plain["gt_boxes"][:, :3] @ bda.T, atol=1e-4, rtol=1e-5)
+    evaluation = BEVDataset(index, tiny_world.val_split, aug_cfg)
+    batch = collate([evaluation[0], evaluation[1]])
+    validate_batch(batch)
+    assert torch.equal(batch["bda"], torch.eye(3).expand(2, 3, 3))

@@ -101,6 +101,7 @@ def forward_camera_batch(points: torch.Tensor, boxes: torch.Tensor, size: int = 
         "post_rots": torch.eye(3).view(1, 1, 3, 3),
         "post_trans": torch.zeros(1, 1, 3),
         "cam2ego": cam2ego.view(1, 1, 4, 4),
+        "bda": torch.eye(3).view(1, 3, 3),
         "points": [points],
         "gt_boxes": [boxes],
     }

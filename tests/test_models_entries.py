@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from baselines.common.geometry import BEVGrid
 from robobench.contract import BEVModel, validate_batch
 from robobench.registry import Role, get_entry
-from tests.batch_factory import make_batch
+from tests.batch_factory import make_batch, rigid_motion
 
 ENTRIES = ("bevdet", "bevdepth", "bevdepth4d", "centerpoint")
 
@@ -78,6 +79,39 @@ def test_temporal_model_uses_the_previous_frame() -> None:
         batch["prev"]["imgs"] = torch.randn_like(batch["prev"]["imgs"])
         b = model(batch)["bev"]
     assert not torch.allclose(a, b)
+
+
+def _move_cells(bev: torch.Tensor, bda: torch.Tensor, grid: BEVGrid) -> torch.Tensor:
+    """``bev`` with every cell moved to ``bda @`` its centre (for a ``bda`` mapping cell centres onto cell centres)."""
+    centres = grid.cell_centres()
+    source = torch.cat([centres, torch.zeros_like(centres[..., :1])], -1) @ torch.linalg.inv(bda).T
+    ix, iy, inside = grid.cell_index(source)
+    assert bool(inside.all())
+    return bev[..., iy, ix]
+
+
+def test_bda_moves_the_lss_bev_and_the_aligned_previous_bev_with_the_scene() -> None:
+    """BEVDepth4D under a BDA that maps cells onto cells (a quarter turn composed with a mirror): the
+    BEV map, the current frame's and the previous frame's aligned by ego motion alike, is the
+    un-augmented one with its cells moved by the BDA, so a static object stays on the same cells."""
+    cfg, model = _build("bevdepth4d")
+    model.eval()
+    batch = _batch(cfg, "bevdepth4d", batch_size=1)
+    batch["prev"]["prev2cur"] = rigid_motion(10.0, 1.5, 0.5)[None]
+    # turn the axis-aligned rig a little: whole rows of its frustum points sit exactly on cell borders,
+    # which half-open cells do not mirror
+    for views in (batch, batch["prev"]):
+        views["cam2ego"] = rigid_motion(7.0, 0.0, 0.0) @ views["cam2ego"]
+    bda = torch.tensor([[0.0, -1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # (x, y) -> (-y, -x)
+    aug_batch = {**batch, "bda": bda[None]}
+    with torch.no_grad():
+        plain, aug = model(batch), model(aug_batch)
+        prev_plain = model.previous_bev(batch, plain["bev_raw"])
+        prev_aug = model.previous_bev(aug_batch, aug["bev_raw"])
+    torch.testing.assert_close(aug["depth"], plain["depth"])  # the depth net sees the un-augmented camera
+    torch.testing.assert_close(aug["bev_raw"], _move_cells(plain["bev_raw"], bda, model.grid), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(prev_aug, _move_cells(prev_plain, bda, model.grid), atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(prev_plain, plain["bev_raw"], atol=1e-3)  # the ego moved between the frames
 
 
 def test_depth_supervision_needs_matching_downsample() -> None:

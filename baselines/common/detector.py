@@ -29,7 +29,7 @@ from torch import nn
 
 from baselines.common.backbone import ImageEncoder
 from baselines.common.bev_encoder import BEVEncoder
-from baselines.common.geometry import BEVGrid, DepthBins
+from baselines.common.geometry import BEVGrid, DepthBins, augmented_motion
 from baselines.common.head import CenterHead
 from baselines.common.pillars import PillarEncoder
 from baselines.common.view_transformer import LSSViewTransformer, depth_loss
@@ -68,7 +68,8 @@ class CameraBEVDetector(BEVDetectorBase):
     """BEVDet / BEVDepth / BEVDepth4D: ResNet + FPN-lite, LSS view transformer, BEV encoder, CenterPoint head.
 
     ``depth_loss_weight > 0`` adds BEVDepth's LiDAR depth supervision; ``temporal``
-    concatenates the previous key frame's BEV, warped into the current ego frame.
+    concatenates the previous key frame's BEV, warped into the current ego frame. Both
+    frames are lifted into the batch's BEV-augmented ego frame (``bda``, BEVDet's BDA).
     """
 
     def __init__(self, cfg: dict[str, Any]) -> None:
@@ -94,16 +95,19 @@ class CameraBEVDetector(BEVDetectorBase):
         )
         self.depth_loss_weight = float(model_cfg.get("depth_loss_weight", 0.0))
 
-    def lift(self, views: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Image features, depth, context and the pooled BEV of one frame's views (``imgs``, calibration)."""
+    def lift(self, views: dict[str, torch.Tensor], bda: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Image features, depth, context and the pooled BEV of one frame's views (``imgs``, calibration),
+        the BEV in that frame's ego frame augmented by ``bda`` ``(B, 3, 3)``."""
         imgs = views["imgs"]
         img_feats = self.img_encoder(imgs.flatten(0, 1))
-        out = self.view_transformer(img_feats, imgs.shape[-2:], views["intrins"], views["post_rots"], views["post_trans"], views["cam2ego"])
+        out = self.view_transformer(
+            img_feats, imgs.shape[-2:], views["intrins"], views["post_rots"], views["post_trans"], views["cam2ego"], bda
+        )
         out["img_feats"] = img_feats
         return out
 
     def forward(self, batch: dict[str, Any]) -> dict[str, Any]:
-        out = self.lift(batch)
+        out = self.lift(batch, batch["bda"])
         out["bev_raw"] = out.pop("bev")
         bev_in = out["bev_raw"]
         if self.temporal:
@@ -113,15 +117,17 @@ class CameraBEVDetector(BEVDetectorBase):
     def previous_bev(self, batch: dict[str, Any], current: torch.Tensor) -> torch.Tensor:
         """The previous key frame's BEV, warped into the current ego frame (BEVDet4D's alignment).
 
-        Computed without gradients, as BEVDet4D does for previous frames. Without a
-        ``prev`` entry in the batch the current BEV stands in (static scene).
+        Computed without gradients, as BEVDet4D does for previous frames. The previous views
+        are lifted with the current sample's ``bda`` and the ego motion is conjugated by it
+        (:func:`warp_bev`), so under BEV augmentation a static object lands on the same cells
+        in both maps. Without a ``prev`` entry in the batch the current BEV stands in (static scene).
         """
         prev = batch.get("prev")
         if prev is None:
             return current.detach()
         with torch.no_grad():
-            prev_bev = self.lift(prev)["bev"]
-            return warp_bev(prev_bev, prev["prev2cur"].to(prev_bev), self.grid)
+            prev_bev = self.lift(prev, batch["bda"])["bev"]
+            return warp_bev(prev_bev, prev["prev2cur"].to(prev_bev), self.grid, batch["bda"].to(prev_bev))
 
     def loss(self, batch: dict[str, Any], outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Head losses, plus ``depth`` (BEVDepth's BCE, weighted) when depth supervision is on."""
@@ -131,17 +137,20 @@ class CameraBEVDetector(BEVDetectorBase):
         return losses
 
 
-def warp_bev(prev_bev: torch.Tensor, prev2cur: torch.Tensor, grid: BEVGrid) -> torch.Tensor:
+def warp_bev(prev_bev: torch.Tensor, prev2cur: torch.Tensor, grid: BEVGrid, bda: torch.Tensor) -> torch.Tensor:
     """Resample ``prev_bev (B, C, Y, X)`` (previous ego frame) on the current frame's grid.
 
-    Each current cell centre ``p`` is mapped to ``prev2cur^-1 p`` (at z = 0) and the previous
-    map is sampled bilinearly there; cells that come from outside the previous grid are 0.
+    Both maps are in their ego frames augmented by the same ``bda`` ``(B, 3, 3)`` (BEVDet4D with
+    BEVDet's BDA), so the motion between them is ``M = bda @ prev2cur @ bda^-1``
+    (:func:`~baselines.common.geometry.augmented_motion`; ``M = prev2cur`` for an identity ``bda``).
+    Each current cell centre ``p`` is mapped to ``M^-1 p`` (at z = 0) and the previous map is
+    sampled bilinearly there; cells that come from outside the previous grid are 0.
     """
     b = prev_bev.shape[0]
     centres = grid.cell_centres(prev_bev.device).to(prev_bev.dtype)  # (Y, X, 2)
     ones = torch.ones_like(centres[..., :1])
     homog = torch.cat([centres, torch.zeros_like(ones), ones], dim=-1).view(1, -1, 4)
-    cur2prev = torch.linalg.inv(prev2cur)
+    cur2prev = torch.linalg.inv(augmented_motion(prev2cur, bda))
     in_prev = homog @ cur2prev.transpose(-1, -2)  # (B, Y*X, 4)
     gx = (in_prev[..., 0] - grid.x_min) / (grid.x_max - grid.x_min) * 2 - 1
     gy = (in_prev[..., 1] - grid.y_min) / (grid.y_max - grid.y_min) * 2 - 1

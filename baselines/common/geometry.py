@@ -4,6 +4,12 @@ Conventions are those of :mod:`robobench.contract`: cameras in OpenCV axes, a ne
 pixel is ``post_rots @ [u, v, 1] + post_trans`` of an original pixel, ``cam2ego`` maps a
 camera to the key ego frame, and BEV cell ``[iy, ix]`` is centred at
 ``(x_min + (ix + 0.5) res, y_min + (iy + 0.5) res)``.
+
+BEV data augmentation (BEVDet's BDA, arXiv 2112.11790): the batch's ``bda`` ``(B, 3, 3)``
+maps the key ego frame to the *augmented* ego frame in which that sample's points, radar
+and GT boxes are given (identity when not augmenting). A camera model lands in the same
+frame by applying ``bda`` after ``cam2ego`` (:func:`augmented_cam2ego`); the image-view
+augmentation and the camera-frame depth are untouched by it.
 """
 
 from __future__ import annotations
@@ -120,7 +126,8 @@ def frustum_to_ego(
     """Ego coordinates ``(B, N, D, h, w, 3)`` of frustum points ``(D, h, w, 3)`` for each view.
 
     Undo the image augmentation (``p = post_rots^-1 (p' - post_trans)``), lift the original
-    pixel to the camera frame (``K^-1 [u d, v d, d]``), then map it by ``cam2ego``.
+    pixel to the camera frame (``K^-1 [u d, v d, d]``), then map it by ``cam2ego`` (pass
+    :func:`augmented_cam2ego` to land in the BEV-augmented ego frame).
     """
     b, n = intrins.shape[:2]
     pts = frustum.to(intrins.dtype).view(1, 1, -1, 3) - post_trans.view(b, n, 1, 3)
@@ -129,6 +136,35 @@ def frustum_to_ego(
     combine = cam2ego[..., :3, :3] @ torch.linalg.inv(intrins)
     pts = pts @ combine.transpose(-1, -2) + cam2ego[..., None, :3, 3]
     return pts.view(b, n, *frustum.shape)
+
+
+def _bda_homogeneous(bda: torch.Tensor) -> torch.Tensor:
+    """``(B, 4, 4)`` homogeneous form of the ``(B, 3, 3)`` BEV augmentation (a linear map, no shift)."""
+    out = torch.zeros(*bda.shape[:-2], 4, 4, dtype=bda.dtype, device=bda.device)
+    out[..., :3, :3] = bda
+    out[..., 3, 3] = 1.0
+    return out
+
+
+def augmented_cam2ego(cam2ego: torch.Tensor, bda: torch.Tensor) -> torch.Tensor:
+    """Camera -> augmented ego ``(B, N, 4, 4)``: ``bda @ cam2ego`` for every view of a sample.
+
+    BEVDet applies BDA to the lifted frustum points after the camera-to-ego transform; folding
+    it into ``cam2ego`` does the same for :func:`frustum_to_ego`, and its inverse maps augmented
+    ego points back to the camera for :func:`project_to_image` (``cam2ego^-1 bda^-1``: undo the
+    augmentation, then project), so lifting and projecting stay each other's inverse.
+    """
+    return _bda_homogeneous(bda)[:, None] @ cam2ego
+
+
+def augmented_motion(prev2cur: torch.Tensor, bda: torch.Tensor) -> torch.Tensor:
+    """Previous augmented ego -> current augmented ego ``(B, 4, 4)``: ``bda @ prev2cur @ bda^-1``.
+
+    Temporal models (BEVDet4D) lift both frames with the sample's one ``bda``, so the ego
+    motion between their BEV maps is the batch's ``prev2cur`` conjugated by it.
+    """
+    hom = _bda_homogeneous(bda)
+    return hom @ prev2cur @ torch.linalg.inv(hom)
 
 
 def project_to_image(

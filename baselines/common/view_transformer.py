@@ -6,6 +6,15 @@ splatted into the BEV grid (:mod:`baselines.common.bev_pool`). BEVDepth (Li et a
 adds a camera-aware depth net: the camera parameters pass through an MLP whose output
 gates the image features channel-wise (squeeze-excitation) before depth and context are
 predicted; it is switched on with ``camera_aware``.
+
+BEV data augmentation (BEVDet's BDA, arXiv 2112.11790): the frustum points are mapped by the
+batch's ``bda`` after ``cam2ego`` (:func:`~baselines.common.geometry.augmented_cam2ego`), so
+the pooled BEV map is in the same augmented ego frame as that batch's points and GT boxes.
+The depth net's camera vector keeps the *un-augmented* ``cam2ego``, as BEVDepth's: the depth
+it predicts is a camera-frame quantity (supervised by camera-frame LiDAR depth) that BDA does
+not change. BEVDepth also appends five entries of ``bda`` to that vector (27 values); we leave
+them out: they carry no information about camera-frame depth, and a longer vector would stop
+the camera-aware checkpoints trained on the 22 values from loading.
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ from torch import nn
 
 from baselines.common.backbone import BasicBlock, conv_bn_relu
 from baselines.common.bev_pool import PoolIndices, bev_pool, pool_indices
-from baselines.common.geometry import BEVGrid, DepthBins, frustum_to_ego, make_frustum
+from baselines.common.geometry import BEVGrid, DepthBins, augmented_cam2ego, frustum_to_ego, make_frustum
 
 N_CAMERA_PARAMS = 22
 
@@ -69,7 +78,11 @@ class LSSViewTransformer(nn.Module):
     def pool_indices(
         self, frustum: torch.Tensor, intrins: torch.Tensor, post_rots: torch.Tensor, post_trans: torch.Tensor, cam2ego: torch.Tensor
     ) -> PoolIndices:
-        """BEV pooling indices for this geometry; reused while the calibration and augmentation repeat (evaluation)."""
+        """BEV pooling indices for this geometry; reused while the calibration and augmentation repeat (evaluation).
+
+        ``cam2ego`` maps each camera to the frame the BEV is pooled in (with BDA folded in,
+        :func:`~baselines.common.geometry.augmented_cam2ego`), so a new ``bda`` is a new geometry.
+        """
         key = torch.cat([intrins.flatten(2), post_rots.flatten(2), post_trans, cam2ego.flatten(2)], dim=2).float()
         cached = self._pool_cache
         if cached is not None and cached[0].shape == key.shape and cached[1] == frustum.shape and torch.equal(cached[0], key):
@@ -87,8 +100,13 @@ class LSSViewTransformer(nn.Module):
         post_rots: torch.Tensor,
         post_trans: torch.Tensor,
         cam2ego: torch.Tensor,
+        bda: torch.Tensor,
     ) -> dict[str, torch.Tensor]:
-        """``{"depth_logits", "depth" (B*N, D, h, w), "context" (B*N, C, h, w), "bev" (B, C, Y, X)}``."""
+        """``{"depth_logits", "depth" (B*N, D, h, w), "context" (B*N, C, h, w), "bev" (B, C, Y, X)}``.
+
+        ``bda`` ``(B, 3, 3)``: the batch's BEV augmentation; the BEV map is pooled in the
+        augmented ego frame, depth and context are those of the (un-augmented) camera.
+        """
         x = self.reduce(img_feats)
         x_depth = x_ctx = x
         if self.camera_aware:
@@ -101,7 +119,8 @@ class LSSViewTransformer(nn.Module):
         frustum = self.frustum(*image_size, img_feats.device)
         if frustum.shape[1:3] != depth.shape[2:]:
             raise ValueError(f"image features {tuple(depth.shape[2:])} do not match input {image_size} at stride {self.downsample}")
-        bev = bev_pool(depth, context, self.pool_indices(frustum, intrins, post_rots, post_trans, cam2ego))
+        idx = self.pool_indices(frustum, intrins, post_rots, post_trans, augmented_cam2ego(cam2ego, bda.to(cam2ego)))
+        bev = bev_pool(depth, context, idx)
         return {"depth_logits": depth_logits, "depth": depth, "context": context, "bev": bev}
 
 

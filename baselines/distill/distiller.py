@@ -25,6 +25,11 @@ Inference costs nothing extra: in eval mode ``forward`` runs the student alone, 
 is the student's, and :meth:`Distiller.inference_model` hands the plain student (the base
 entry's model class, same parameters) to :func:`robobench.predict.predict`.
 
+BEV data augmentation (``data.bev_*``, BEVDet's BDA) needs nothing here: the batch's points
+and GT boxes are in the augmented ego frame, which the teacher therefore reads, and the
+student lifts its views into the same frame (the batch's ``bda``), so the two BEV maps stay
+aligned cell for cell.
+
 Adapters (trainable, used only in training): ``bev`` resizes the student's BEV map to the
 teacher's with two conv layers (RayD3D: "two convolutional layers to resize feature maps of
 camera to the same size as LiDAR"; 3x3 conv + BN + ReLU, then 1x1 conv, after a bilinear

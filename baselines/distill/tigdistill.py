@@ -24,7 +24,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from baselines.common.geometry import BEVGrid, project_to_image
+from baselines.common.geometry import BEVGrid, augmented_cam2ego, project_to_image
 from baselines.distill.bev_sampling import Enlarge, box_keypoints, points_in_boxes, sample_bev_points
 from robobench.contract import key_sweep
 
@@ -94,13 +94,15 @@ def object_id_maps(batch: dict[str, Any], downsample: int, depth_range: tuple[fl
     """``(B, N, h, w)`` object-id maps for a contract batch (``points``, ``gt_boxes``, calibration, ``imgs``).
 
     Only the key sweep's points count (:func:`robobench.contract.key_sweep`): the boxes and the
-    depth maps are at the key time, where previous sweeps misplace moving objects.
+    depth maps are at the key time, where previous sweeps misplace moving objects. Points and
+    boxes are in the BEV-augmented ego frame, so the projection undoes ``bda`` first.
     """
     height, width = batch["imgs"].shape[-2:]
+    cam2ego = augmented_cam2ego(batch["cam2ego"], batch["bda"].to(batch["cam2ego"]))
     maps = []
     for b, (points, boxes) in enumerate(zip(batch["points"], batch["gt_boxes"])):
         xyz = key_sweep(points)[:, :3].to(batch["intrins"].dtype)
-        pix, depth = project_to_image(xyz, batch["intrins"][b], batch["post_rots"][b], batch["post_trans"][b], batch["cam2ego"][b])
+        pix, depth = project_to_image(xyz, batch["intrins"][b], batch["post_rots"][b], batch["post_trans"][b], cam2ego[b])
         maps.append(object_id_map(pix, depth, point_object_ids(xyz, boxes), height, width, downsample, depth_range))
     return torch.stack(maps)
 

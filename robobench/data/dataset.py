@@ -11,7 +11,9 @@ lag) are returned for LiDAR models; the key sweep alone gives sparse depth maps 
 (the minimum camera-frame depth of the points falling in each cell, as BEVDepth's depth
 supervision). Radar points (``data.radar_sweeps`` sweeps per radar, accumulated in the key
 ego frame) are returned with their ego-motion-compensated velocities, and the previous key
-frame is loaded for temporal models.
+frame is loaded for temporal models. In training, a BEV-space augmentation (rotation, scale,
+flips; BEVDet's BDA) moves points, radar and GT boxes by one 3x3 matrix, returned as ``bda``
+for camera models to apply to their lifted frustum.
 
 Randomness (augmentation, training-time corruption) is drawn from a generator seeded
 by ``(seed, epoch, sample token)``, so an item is the same in any worker, in any
@@ -86,8 +88,10 @@ class DataConfig:
                           of the whole scene about the ego z axis in degrees, ``U(bev_rot_lim)``.
     ``bev_scale_lim``     training, BEV-space: global scale ``U(bev_scale_lim)``.
     ``bev_flip``          training, BEV-space: mirror x and y, each with probability 0.5.
-                          The three act on LiDAR/radar points and GT boxes, so for now only
-                          models without camera input may use them (a ``UserError`` otherwise).
+                          The three act on LiDAR/radar points and GT boxes; the batch's
+                          ``bda`` holds the matrix (identity otherwise), which camera models
+                          apply to their lifted frustum after ``cam2ego`` (BEVDet's BDA), so
+                          the image-view augmentation and the depth maps do not change.
     ``gt_min_points``     keep GT boxes with at least this many LiDAR + radar points (the
                           devkit's evaluation drops boxes with none).
     ``depth_min``         ignore LiDAR points closer than this to the camera plane (m).
@@ -113,8 +117,8 @@ class DataConfig:
     depth_min: float = 0.1
 
     def __post_init__(self) -> None:
-        """``UserError`` for a ``lidar_sweeps``/``radar_sweeps`` the index cannot serve and for
-        BEV-space augmentation on a camera model (also when built without ``from_dict``)."""
+        """``UserError`` for a ``lidar_sweeps``/``radar_sweeps`` the index cannot serve (also when
+        built without ``from_dict``)."""
         for key, most, what in (
             ("lidar_sweeps", LIDAR_MAX_SWEEPS, "LiDAR sweeps"),
             ("radar_sweeps", RADAR_MAX_SWEEPS, "radar sweeps per channel"),
@@ -122,11 +126,6 @@ class DataConfig:
             sweeps = getattr(self, key)
             if isinstance(sweeps, bool) or not isinstance(sweeps, int) or not 1 <= sweeps <= most:
                 raise UserError(f"data.{key} must be an integer from 1 to {most} ({what}), got {sweeps!r}")
-        if self.bev_aug and self.camera:
-            raise UserError(
-                "data.bev_rot_lim/bev_scale_lim/bev_flip (BEV-space augmentation) need data.camera = false: "
-                "the camera view transformer does not apply them yet; remove them from camera models"
-            )
 
     @classmethod
     def from_dict(cls, cfg: dict[str, Any] | None) -> DataConfig:
@@ -524,8 +523,11 @@ class BEVDataset(Dataset):
             item["depth_fg"] = torch.from_numpy(np.stack(fgs))
         item["ego2global"] = torch.tensor(rec.ego2global, dtype=torch.float32)
         radar = self._radar(rec) if self.cfg.radar else np.zeros((0, 7), dtype=np.float32)
+        bda = np.eye(3)
         if rng is not None and self.cfg.bev_aug:  # after the depth maps: those are camera-frame quantities
-            points, boxes, radar = apply_bev_aug(sample_bev_aug(self.cfg, rng), points, boxes, radar)
+            bda = sample_bev_aug(self.cfg, rng)
+            points, boxes, radar = apply_bev_aug(bda, points, boxes, radar)
+        item["bda"] = torch.tensor(bda, dtype=torch.float32)
         item["points"] = torch.from_numpy(points)
         item["radar"] = torch.from_numpy(radar)
         item["gt_boxes"] = torch.tensor(boxes, dtype=torch.float32)
@@ -551,7 +553,7 @@ def _read_image_shape(path: Path) -> tuple[int, int]:
         return im.height, im.width
 
 
-_STACK_KEYS = ("imgs", "intrins", "post_rots", "post_trans", "cam2ego", "ego2global", "depth", "depth_fg")
+_STACK_KEYS = ("imgs", "intrins", "post_rots", "post_trans", "cam2ego", "ego2global", "bda", "depth", "depth_fg")
 _LIST_KEYS = ("points", "radar", "gt_boxes", "gt_labels", "gt_attrs", "sample_tokens")
 
 
