@@ -7,7 +7,8 @@ import torch
 
 from baselines.common.geometry import BEVGrid
 from robobench.contract import BEVModel, validate_batch
-from robobench.registry import Role, get_entry
+from robobench.data.dataset import DataConfig
+from robobench.registry import Role, get_entry, list_entries
 from tests.batch_factory import make_batch, rigid_motion
 
 ENTRIES = ("bevdet", "bevdepth", "bevdepth4d", "centerpoint")
@@ -112,6 +113,17 @@ def test_bda_moves_the_lss_bev_and_the_aligned_previous_bev_with_the_scene() -> 
     torch.testing.assert_close(aug["bev_raw"], _move_cells(plain["bev_raw"], bda, model.grid), atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(prev_aug, _move_cells(prev_plain, bda, model.grid), atol=1e-4, rtol=1e-4)
     assert not torch.allclose(prev_plain, plain["bev_raw"], atol=1e-3)  # the ego moved between the frames
+
+
+def test_camera_students_use_bevdet_bda_in_the_nuscenes_profile_only() -> None:
+    """BEVDet's BDA (rotation +-22.5 deg, scale 0.95-1.05, flips) on nuscenes; quick/full/large unchanged."""
+    students = [e for e in list_entries() if e.role == Role.STUDENT]
+    assert {"bevdet", "bevdepth", "bevdepth4d", "bevformer"} <= {e.name for e in students}
+    for entry in students:
+        for profile in ("quick", "full", "large"):
+            assert not DataConfig.from_dict(entry.config(profile)["data"]).bev_aug, (entry.name, profile)
+        data = DataConfig.from_dict(entry.config("nuscenes")["data"])
+        assert (data.bev_rot_lim, data.bev_scale_lim, data.bev_flip) == ((-22.5, 22.5), (0.95, 1.05), True), entry.name
 
 
 def test_depth_supervision_needs_matching_downsample() -> None:

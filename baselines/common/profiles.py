@@ -19,7 +19,8 @@ profile share the BEV grid and the head settings, so their BEV maps align cell f
 * ``large``: ``full`` with the 128x128 BEV at 0.8 m and a lower learning rate (0.4-1.0 s
   per sample and step on one core: 1-3 hours per entry), not yet measured.
 * ``nuscenes``: the papers' settings for GPU users: ResNet-50, 256x704, 24 epochs,
-  128x128 BEV at 0.8 m, depth 1-60 m in 0.5 m bins.
+  128x128 BEV at 0.8 m, depth 1-60 m in 0.5 m bins; camera students with BEVDet's BEV data
+  augmentation (:data:`CAMERA_BEV_AUG`).
 """
 
 from __future__ import annotations
@@ -97,19 +98,27 @@ BASE_PROFILES: dict[str, dict[str, Any]] = {
 
 _CAMERA_ONLY = ("downsample", "depth_bins", "backbone", "neck_channels", "context_channels", "depth_blocks")
 
+#: BEVDet's BEV data augmentation (``bda_aug_conf``: rotation of +-22.5 degrees, scaling
+#: 0.95-1.05, x/y flips) for the camera students, per profile. Only ``nuscenes`` (the papers'
+#: setting) has it; the synthetic profiles train without it until it is measured there.
+CAMERA_BEV_AUG: dict[str, dict[str, Any]] = {
+    "nuscenes": {"bev_rot_lim": [-22.5, 22.5], "bev_scale_lim": [0.95, 1.05], "bev_flip": True},
+}
+
 
 def camera_profiles(data: dict[str, Any] | None = None, **model: Any) -> dict[str, dict[str, Any]]:
     """The base profiles for a camera student, with ``model`` keys and ``data`` keys overridden in every profile.
 
     Students do not consume LiDAR points (``data.lidar = False``); depth supervision reads
-    the batch's depth maps, which the Dataset always provides.
+    the batch's depth maps, which the Dataset always provides. :data:`CAMERA_BEV_AUG` is on
+    where it names the profile.
     """
     out = {}
     for name, base in BASE_PROFILES.items():
         prof = copy.deepcopy(base)
         prof["model"].pop("pillars")
         prof["model"].update(copy.deepcopy(model))
-        prof["data"].update({"lidar": False, "camera": True, **(data or {})})
+        prof["data"].update({"lidar": False, "camera": True, **copy.deepcopy(CAMERA_BEV_AUG.get(name, {})), **(data or {})})
         out[name] = prof
     return out
 
