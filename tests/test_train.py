@@ -172,6 +172,20 @@ def test_bevdet_quick_profile_loss_goes_down(tiny_world, tmp_path: Path) -> None
     assert history[-1] < history[0]
 
 
+def test_bevdet_quick_step_with_bev_augmentation(tiny_world, tmp_path: Path) -> None:
+    """One quick-profile step of bevdet with BEVDet's BDA switched on by a config override: the
+    Dataset augments the scene, the view transformer follows, and the loss is finite."""
+    bda = {"bev_rot_lim": [-22.5, 22.5], "bev_scale_lim": [0.95, 1.05], "bev_flip": True}
+    final = train_entry(
+        "bevdet", "quick", "clean", seed=0, dataroot=tiny_world.dataroot, version=tiny_world.version,
+        split=tiny_world.train_split, out_dir=tmp_path / "bevdet-bda", progress=False,
+        overrides={"data": bda, "train": {"epochs": 1, "max_train_samples": 1, "batch_size": 1, "warmup_iters": 0}},
+    )
+    ckpt = load_checkpoint(final)
+    assert ckpt["config"]["data"]["bev_flip"] is True
+    assert len(ckpt["history"]) == 1 and math.isfinite(ckpt["history"][0])
+
+
 @pytest.mark.slow
 def test_distributed_training_under_torchrun(tiny_world, tmp_path: Path) -> None:
     """Two CPU processes (gloo) split each epoch between them and write one checkpoint."""
