@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from robobench.constants import CAMERAS, DETECTION_CLASSES, LIDAR, RADARS
-from robobench.data.synth import TRAIN_SPLIT, VAL_MINI_SPLIT, VAL_SPLIT, VERSION, generate
+from robobench.data.synth import GENERATOR_VERSION, TRAIN_SPLIT, VAL_MINI_SPLIT, VAL_SPLIT, VERSION, generate, world_stamp
 
 DEFAULT_DATA = Path("data/synth-default")
 DEFAULT_OUT = Path("runs/demo")
@@ -43,7 +43,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def world_is_complete(data_dir: Path) -> bool:
-    """True when ``data_dir`` holds a finished ``v1.0-synth`` world (tables and splits are written last)."""
+    """True when ``data_dir`` holds a finished ``v1.0-synth`` world of today's generator (tables,
+    splits and the generator's stamp are written last)."""
+    if stale_world_reason(data_dir):
+        return False
     version_dir = Path(data_dir) / VERSION
     if not ((version_dir / "splits.json").is_file() and (version_dir / "sample_annotation.json").is_file()):
         return False
@@ -52,6 +55,20 @@ def world_is_complete(data_dir: Path) -> bool:
     except json.JSONDecodeError:
         return False
     return isinstance(splits, dict) and all(s in splits for s in (TRAIN_SPLIT, VAL_SPLIT, VAL_MINI_SPLIT))
+
+
+def stale_world_reason(data_dir: Path) -> str | None:
+    """Why the world in ``data_dir`` is not one today's generator wrote, or None.
+
+    A world written by an older generator differs from the one every documented number was
+    measured on (e.g. generator 1's vehicles had no front or back), so the demo replaces it.
+    """
+    stamp = world_stamp(data_dir)
+    if stamp is None:
+        return "it carries no generator stamp (an unfinished world or one from an older generator)"
+    if stamp.get("generator_version") != GENERATOR_VERSION:
+        return f"it was written by generator version {stamp.get('generator_version')}, today's is {GENERATOR_VERSION}"
+    return None
 
 
 def run_demo(data_dir: Path, out: Path = DEFAULT_OUT, entries: Sequence[str] = DEMO_ENTRIES, sweep: bool = True) -> int:
@@ -80,7 +97,8 @@ def prepare_world(data_dir: Path) -> bool:
 
     data_dir = Path(data_dir)
     if not world_is_complete(data_dir):
-        print(f"generating the default synthetic world into {data_dir} ...")
+        reason = stale_world_reason(data_dir) if (data_dir / VERSION).is_dir() else None
+        print(f"generating the default synthetic world into {data_dir}" + (f" (replacing it: {reason})" if reason else "") + " ...")
         generate(data_dir, preset="default", seed=0, workers=min(4, os.cpu_count() or 1), progress=True)
     nusc = open_nuscenes(data_dir, VERSION)
     missing = [sd["filename"] for sd in nusc.sample_data if not (data_dir / sd["filename"]).is_file()]

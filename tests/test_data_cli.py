@@ -178,3 +178,18 @@ def test_world_from_an_older_generator_is_not_complete(world_copy):
     del data["synth_val_mini"]
     splits.write_text(json.dumps(data))
     assert not world_is_complete(world_copy)
+
+
+def test_world_from_an_older_generator_version_is_stale(world_copy, capsys):
+    """A world stamped by another generator version (or not stamped) is not complete, and says why."""
+    from robobench.data.synth import GENERATOR_VERSION, MARKER, world_stamp
+    from robobench.demo import stale_world_reason
+
+    assert world_stamp(world_copy) == {"generator_version": GENERATOR_VERSION, "preset": "tiny", "seed": 0}
+    assert stale_world_reason(world_copy) is None
+    (world_copy / MARKER).write_text(json.dumps({"generator_version": GENERATOR_VERSION - 1, "preset": "tiny", "seed": 0}))
+    assert not world_is_complete(world_copy)
+    assert f"generator version {GENERATOR_VERSION - 1}" in stale_world_reason(world_copy)
+    (world_copy / MARKER).write_text("written by robobench data synth; the folder may be overwritten by it\n")
+    assert not world_is_complete(world_copy)
+    assert "no generator stamp" in stale_world_reason(world_copy)

@@ -22,6 +22,7 @@ import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -50,8 +51,13 @@ VAL_SPLIT = "synth_val"
 VAL_MINI_SPLIT = "synth_val_mini"
 #: Objects farther than this from the ego (m, in the ground plane) are not annotated.
 ANNOTATION_RANGE = 60.0
-#: File marking a folder as written by ``generate`` (only such folders are overwritten).
+#: File marking a folder as written by ``generate`` (only such folders are overwritten); once
+#: the world is complete it holds the JSON stamp of :func:`world_stamp`.
 MARKER = ".robobench-synth"
+#: Bumped whenever the generator's output changes (layouts, parts, sensors), so that a world
+#: written by an older generator is recognised as stale (``robobench demo`` regenerates it).
+#: 2: vehicles have off-centre cabins and head/tail lamps, pedestrians a face.
+GENERATOR_VERSION = 2
 TABLES = ("category", "attribute", "visibility", "instance", "sensor", "calibrated_sensor", "ego_pose", "log",
           "scene", "sample", "sample_data", "sample_annotation", "map")
 _BASE_TIMESTAMP = 1_600_000_000_000_000  # microseconds
@@ -321,4 +327,15 @@ def generate(out_dir: Path, preset: str = "tiny", seed: int = 0, workers: int = 
     with open(version_dir / "splits.json", "w") as f:
         val = names[cfg.n_train:]
         json.dump({TRAIN_SPLIT: names[: cfg.n_train], VAL_SPLIT: val, VAL_MINI_SPLIT: val[:1]}, f, indent=1)
+    (root / MARKER).write_text(json.dumps({"generator_version": GENERATOR_VERSION, "preset": preset, "seed": seed}) + "\n")
     return root
+
+
+def world_stamp(root: Path) -> dict[str, Any] | None:
+    """``{"generator_version", "preset", "seed"}`` of the world that ``generate`` finished in ``root``,
+    or None (no world, a world cut short, or one written before generators stamped their worlds)."""
+    try:
+        stamp = json.loads((Path(root) / MARKER).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return stamp if isinstance(stamp, dict) and "generator_version" in stamp else None
