@@ -202,6 +202,43 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise UserError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc})") from None
 
 
+def config_difference(a: Any, b: Any, where: str = "") -> str | None:
+    """The first key path where two configs differ, with both values (``None`` when equal).
+
+    Values are compared as JSON (a checkpoint stores tuples as lists); the teacher checkpoint
+    path is not part of a model's recipe and is ignored.
+    """
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            if key == TEACHER_CHECKPOINT_KEY and not where:
+                continue
+            path = f"{where}.{key}" if where else str(key)
+            if key not in a or key not in b:
+                return f"{path} ({a.get(key, '<absent>')!r} vs {b.get(key, '<absent>')!r})"
+            diff = config_difference(a[key], b[key], path)
+            if diff:
+                return diff
+        return None
+    if json.loads(json.dumps(a)) != json.loads(json.dumps(b)):
+        return f"{where} ({a!r} vs {b!r})"
+    return None
+
+
+def check_same_config(checkpoint: Path, cfg: dict[str, Any]) -> None:
+    """``UserError`` when ``checkpoint`` was trained with another config than ``cfg``.
+
+    Resuming or reusing such a run would silently mix two recipes (e.g. a teacher trained on one
+    LiDAR sweep reused by a student whose data now holds two); the run is kept, never overwritten.
+    """
+    stored = load_checkpoint(checkpoint).get("config")
+    diff = config_difference(stored, cfg) if isinstance(stored, dict) else "config (not stored in the checkpoint)"
+    if diff:
+        raise UserError(
+            f"{checkpoint} was trained with another config, differing at {diff}; "
+            "choose another --out (or delete that run to retrain it)"
+        )
+
+
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """``base`` updated recursively by ``override`` (dicts merged, other values replaced)."""
     out = copy.deepcopy(base)
@@ -354,6 +391,11 @@ def train_entry(
     split = split or default_split(version, "train")
     out = Path(out_dir) if out_dir is not None else Path("runs") / f"{entry.name}-{profile}-{mode.value}-s{seed}"
     last, final = out / LAST_CKPT, out / FINAL_CKPT
+    if resume:
+        for path in (final, last):
+            if path.is_file():
+                check_same_config(path, cfg)
+                break
     if resume and final.is_file():
         return final
     if not resume and (last.exists() or final.exists()):

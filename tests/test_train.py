@@ -112,6 +112,17 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_world, tmp_path:
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values())
 
 
+def test_resume_refuses_a_run_of_another_config(tiny_world, tmp_path: Path) -> None:
+    """A checkpoint of another recipe is neither resumed nor reused as finished, and is kept."""
+    with pytest.raises(NonFiniteLoss):
+        _run(tiny_world, tmp_path / "run", nan_at=3)
+    last = tmp_path / "run" / LAST_CKPT
+    before = last.read_bytes()
+    with pytest.raises(UserError, match=r"another config, differing at model\.nan_at \(3 vs '<absent>'\)"):
+        _run(tiny_world, tmp_path / "run", resume=True)
+    assert last.read_bytes() == before
+
+
 @pytest.mark.slow
 def test_resume_after_sigkill_matches_an_uninterrupted_run(tiny_world, tmp_path: Path) -> None:
     """Kill a training process mid-run, resume it, and get bit-identical weights and loss curve."""
