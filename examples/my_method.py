@@ -92,10 +92,13 @@ class DenseBEVDistiller(nn.Module):
 
 
 # Each profile carries the teacher's configuration of the same profile, so the teacher can be
-# built (and its checkpoint loaded) with the right architecture.
+# built (and its checkpoint loaded) with the right architecture. The teacher runs on the
+# student's batch, so that batch must hold as many LiDAR sweeps as the teacher was trained on.
 KD_PROFILES = copy.deepcopy(BEVDET.profiles)
 for _name, _cfg in KD_PROFILES.items():
-    _cfg["distill"] = {"weight": 1.0, "teacher": get_entry(TEACHER).config(_name)}
+    _teacher_cfg = get_entry(TEACHER).config(_name)
+    _cfg["distill"] = {"weight": 1.0, "teacher": _teacher_cfg}
+    _cfg["data"]["lidar_sweeps"] = _teacher_cfg["data"]["lidar_sweeps"]
 
 
 @register_entry(

@@ -152,7 +152,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tiny_world, tmp_path:
     interrupted = load_checkpoint(out / LAST_CKPT)
     assert 4 <= interrupted["iteration"] < 9
 
-    final = load_checkpoint(_run(tiny_world, out, resume=True))
+    final = load_checkpoint(_run(tiny_world, out, resume=True, sleep=0.3))  # the killed run's config
     assert final["iteration"] == 9
     assert final["history"] == reference["history"]
     for key, value in reference["model"].items():
