@@ -5,17 +5,14 @@ the teacher's pillar encoder and its distillation students follow the sweep coun
 
 from __future__ import annotations
 
-from functools import reduce
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
-from pyquaternion import Quaternion
 
 from nuscenes.utils.data_classes import LidarPointCloud
-from nuscenes.utils.geometry_utils import transform_matrix
 
 from baselines import centerpoint
 from baselines.common.pillars import N_OFFSET_FEATURES
@@ -24,56 +21,30 @@ from baselines.distill import tigdistill
 from robobench.constants import LIDAR
 from robobench.contract import key_sweep
 from robobench.data.dataset import SWEEP_CLOSE_RADIUS, BEVDataset, DataConfig, points_in_boxes
-from robobench.data.index import LIDAR_MAX_SWEEPS, load_index
+from robobench.data.index import LIDAR_MAX_SWEEPS
 from robobench.errors import UserError
 from robobench.registry import Role, get_entry, list_entries
 from robobench.train import deep_merge
 from tests.batch_factory import make_batch
+from tests.sweep_helpers import devkit_chain, index, nusc, position  # noqa: F401 (fixtures)
 
 INPUT = [96, 256]
-
-
-@pytest.fixture(scope="module")
-def index(tiny_world, tmp_path_factory):
-    """The tiny world's index, built afresh in its own cache folder."""
-    return load_index(tiny_world.dataroot, tiny_world.version, cache_dir=tmp_path_factory.mktemp("lidar_sweeps_cache"))
-
-
-@pytest.fixture(scope="module")
-def nusc(index):
-    """The devkit object the index was built with."""
-    return index.nusc()
 
 
 def _dataset(index, split: str, sweeps: int, **kwargs: Any) -> BEVDataset:
     return BEVDataset(index, split, {"input_size": INPUT, "lidar_sweeps": sweeps}, **kwargs)
 
 
-def _position(ds: BEVDataset, has_prev: bool) -> int:
-    """Position in ``ds`` of a sample that has (or has not) a previous key frame."""
-    return next(i for i, t in enumerate(ds.tokens) if bool(ds.index[t].prev) == has_prev)
-
-
 def _devkit_rows(nusc: Any, sd_token: str, key_lidar_token: str) -> np.ndarray:
     """``(P, 5)`` rows of one LiDAR sweep computed with the devkit only: ``LidarPointCloud.from_file``,
     ``remove_close`` for a previous sweep (as ``from_file_multisweep``), then ``transform_matrix`` of
     sensor -> ego(t_sweep) -> global -> ego(t_key), and the lag in seconds."""
-    sd = nusc.get("sample_data", sd_token)
-    cs = nusc.get("calibrated_sensor", sd["calibrated_sensor_token"])
-    pose = nusc.get("ego_pose", sd["ego_pose_token"])
-    key_sd = nusc.get("sample_data", key_lidar_token)
-    key_pose = nusc.get("ego_pose", key_sd["ego_pose_token"])
-    chain = reduce(np.dot, [
-        transform_matrix(key_pose["translation"], Quaternion(key_pose["rotation"]), inverse=True),
-        transform_matrix(pose["translation"], Quaternion(pose["rotation"])),
-        transform_matrix(cs["translation"], Quaternion(cs["rotation"])),
-    ])
+    sd, chain, lag = devkit_chain(nusc, sd_token, key_lidar_token)
     pc = LidarPointCloud.from_file(str(Path(nusc.dataroot) / sd["filename"]))
     if sd_token != key_lidar_token:
         pc.remove_close(SWEEP_CLOSE_RADIUS)
     pc.transform(chain)
-    lag = np.full(pc.nbr_points(), (key_sd["timestamp"] - sd["timestamp"]) * 1e-6)
-    return np.c_[pc.points[:4].T, lag]
+    return np.c_[pc.points[:4].T, np.full(pc.nbr_points(), lag)]
 
 
 def test_index_keeps_the_lidar_prev_chain_within_the_scene(index, nusc) -> None:
@@ -91,7 +62,7 @@ def test_index_keeps_the_lidar_prev_chain_within_the_scene(index, nusc) -> None:
 def test_two_sweeps_add_the_previous_sweep_in_the_key_ego_frame(index, nusc, tiny_world) -> None:
     """Rows equal the devkit's: the key sweep with lag 0, then the previous key frame's with lag 0.5 s."""
     ds = _dataset(index, tiny_world.val_split, 2)
-    i = _position(ds, has_prev=True)
+    i = position(ds, has_prev=True)
     sample = nusc.get("sample", ds.tokens[i])
     key_token = sample["data"][LIDAR]
     got = ds[i]["points"].numpy().astype(np.float64)
@@ -115,7 +86,7 @@ def test_previous_static_returns_lie_on_the_key_sweep(index, tiny_world) -> None
     from scipy.spatial import cKDTree
 
     ds = _dataset(index, tiny_world.val_split, 2)
-    i = _position(ds, has_prev=True)
+    i = position(ds, has_prev=True)
     rec = index[ds.tokens[i]]
     prev_rec = index[rec.prev]
     points = ds[i]["points"].numpy().astype(np.float64)
@@ -134,7 +105,7 @@ def test_previous_static_returns_lie_on_the_key_sweep(index, tiny_world) -> None
 
 def test_first_sample_of_a_scene_has_only_its_key_sweep(index, tiny_world) -> None:
     ds = _dataset(index, tiny_world.val_split, LIDAR_MAX_SWEEPS)
-    i = _position(ds, has_prev=False)
+    i = position(ds, has_prev=False)
     points = ds[i]["points"].numpy()
     assert len(points) > 0 and np.all(points[:, 4] == 0)
     np.testing.assert_array_equal(points, _dataset(index, tiny_world.val_split, 1)[i]["points"].numpy())
@@ -145,7 +116,7 @@ def test_depth_maps_come_from_the_key_sweep_only(index, tiny_world) -> None:
     under training augmentation."""
     one = _dataset(index, tiny_world.val_split, 1, with_depth_fg=True, train=True)
     two = _dataset(index, tiny_world.val_split, 2, with_depth_fg=True, train=True)
-    i = _position(one, has_prev=True)
+    i = position(one, has_prev=True)
     a, b = one[i], two[i]
     assert len(b["points"]) > len(a["points"])
     assert torch.equal(a["depth"], b["depth"]) and torch.equal(a["depth_fg"], b["depth_fg"])

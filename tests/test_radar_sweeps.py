@@ -4,65 +4,36 @@ own reading and pose chain."""
 
 from __future__ import annotations
 
-from functools import reduce
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from pyquaternion import Quaternion
 
 from nuscenes.utils.data_classes import RadarPointCloud
-from nuscenes.utils.geometry_utils import transform_matrix
 
 from robobench.constants import LIDAR, RADARS
 from robobench.data import index as index_module
 from robobench.data.dataset import BEVDataset, DataConfig
-from robobench.data.index import RADAR_MAX_SWEEPS, build_record, load_index
+from robobench.data.index import RADAR_MAX_SWEEPS, build_record
 from robobench.errors import UserError
+from tests.sweep_helpers import devkit_chain, index, nusc, position  # noqa: F401 (fixtures)
 
 INPUT = [96, 256]
-
-
-@pytest.fixture(scope="module")
-def index(tiny_world, tmp_path_factory):
-    """The tiny world's index, built afresh in its own cache folder."""
-    return load_index(tiny_world.dataroot, tiny_world.version, cache_dir=tmp_path_factory.mktemp("radar_sweeps_cache"))
-
-
-@pytest.fixture(scope="module")
-def nusc(index):
-    """The devkit object the index was built with."""
-    return index.nusc()
 
 
 def _dataset(index, split: str, sweeps: int) -> BEVDataset:
     return BEVDataset(index, split, {"input_size": INPUT, "radar": True, "radar_sweeps": sweeps})
 
 
-def _position(ds: BEVDataset, has_prev: bool) -> int:
-    """Position in ``ds`` of a sample that has (or has not) a previous key frame."""
-    return next(i for i, t in enumerate(ds.tokens) if bool(ds.index[t].prev) == has_prev)
-
-
 def _devkit_rows(nusc: Any, sd_token: str, key_lidar_token: str) -> np.ndarray:
     """``(R, 7)`` rows of one radar sweep computed with the devkit only: ``from_file`` with its default
     filters, then ``transform_matrix`` of sensor -> ego(t_sweep) -> global -> ego(t_key LiDAR)."""
-    sd = nusc.get("sample_data", sd_token)
-    cs = nusc.get("calibrated_sensor", sd["calibrated_sensor_token"])
-    pose = nusc.get("ego_pose", sd["ego_pose_token"])
-    key_sd = nusc.get("sample_data", key_lidar_token)
-    key_pose = nusc.get("ego_pose", key_sd["ego_pose_token"])
-    chain = reduce(np.dot, [
-        transform_matrix(key_pose["translation"], Quaternion(key_pose["rotation"]), inverse=True),
-        transform_matrix(pose["translation"], Quaternion(pose["rotation"])),
-        transform_matrix(cs["translation"], Quaternion(cs["rotation"])),
-    ])
+    sd, chain, lag = devkit_chain(nusc, sd_token, key_lidar_token)
     pc = RadarPointCloud.from_file(str(Path(nusc.dataroot) / sd["filename"]))
     vel = chain[:3, :3] @ np.vstack([pc.points[8:10], np.zeros(pc.nbr_points())])
     pc.transform(chain)
-    lag = np.full(pc.nbr_points(), (key_sd["timestamp"] - sd["timestamp"]) * 1e-6)
-    return np.c_[pc.points[:3].T, pc.points[5], vel[:2].T, lag]
+    return np.c_[pc.points[:3].T, pc.points[5], vel[:2].T, np.full(pc.nbr_points(), lag)]
 
 
 def test_index_keeps_the_prev_chain_within_the_scene(index, nusc) -> None:
@@ -101,7 +72,7 @@ def test_two_sweeps_add_the_previous_sweep_in_the_key_ego_frame(index, nusc, tin
     """Rows equal the devkit's: per channel the key sweep, then the previous one (lag ~0.5 s)."""
     RadarPointCloud.default_filters()  # the devkit's defaults, whatever another test did to the class
     ds = _dataset(index, tiny_world.val_split, 2)
-    i = _position(ds, has_prev=True)
+    i = position(ds, has_prev=True)
     rec = index[ds.tokens[i]]
     sample = nusc.get("sample", rec.token)
     got = ds[i]["radar"].numpy().astype(np.float64)
@@ -133,7 +104,7 @@ def test_previous_static_returns_lie_on_the_key_frame_lidar(index, tiny_world) -
     from scipy.spatial import cKDTree
 
     ds = _dataset(index, tiny_world.val_split, 2)
-    i = _position(ds, has_prev=True)
+    i = position(ds, has_prev=True)
     rec = index[ds.tokens[i]]
     item = ds[i]
     radar, lidar = item["radar"].numpy(), item["points"].numpy()
@@ -149,7 +120,7 @@ def test_previous_static_returns_lie_on_the_key_frame_lidar(index, tiny_world) -
 
 def test_first_sample_of_a_scene_has_only_its_own_sweep(index, tiny_world) -> None:
     ds = _dataset(index, tiny_world.val_split, 3)
-    i = _position(ds, has_prev=False)
+    i = position(ds, has_prev=False)
     radar = ds[i]["radar"].numpy()
     assert len(radar) > 0 and np.all(np.abs(radar[:, 6]) < 0.05)
     np.testing.assert_array_equal(radar, _dataset(index, tiny_world.val_split, 1)[i]["radar"].numpy())
