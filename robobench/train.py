@@ -224,13 +224,20 @@ def config_difference(a: Any, b: Any, where: str = "") -> str | None:
     return None
 
 
-def check_same_config(checkpoint: Path, cfg: dict[str, Any]) -> None:
-    """``UserError`` when ``checkpoint`` was trained with another config than ``cfg``.
+def check_resumable(checkpoint: Path, ckpt: dict[str, Any], entry: str, mode: TrainMode, seed: int, cfg: dict[str, Any]) -> None:
+    """``UserError`` when the loaded ``ckpt`` (read from ``checkpoint``) is not a run of ``entry``,
+    ``mode`` and ``seed`` with the config ``cfg``.
 
     Resuming or reusing such a run would silently mix two recipes (e.g. a teacher trained on one
     LiDAR sweep reused by a student whose data now holds two); the run is kept, never overwritten.
     """
-    stored = load_checkpoint(checkpoint).get("config")
+    meta = ckpt.get("meta") or {}
+    if (meta.get("entry"), meta.get("train_mode"), meta.get("seed")) != (entry, mode.value, seed):
+        raise UserError(
+            f"{checkpoint} belongs to entry {meta.get('entry')!r}, mode {meta.get('train_mode')!r}, seed {meta.get('seed')}; "
+            f"it cannot resume {entry!r}, {mode.value!r}, seed {seed}"
+        )
+    stored = ckpt.get("config")
     diff = config_difference(stored, cfg) if isinstance(stored, dict) else "config (not stored in the checkpoint)"
     if diff:
         raise UserError(
@@ -391,13 +398,16 @@ def train_entry(
     split = split or default_split(version, "train")
     out = Path(out_dir) if out_dir is not None else Path("runs") / f"{entry.name}-{profile}-{mode.value}-s{seed}"
     last, final = out / LAST_CKPT, out / FINAL_CKPT
+    resumed: dict[str, Any] | None = None  # the last.pt to continue, read once and checked before any teacher work
     if resume:
         for path in (final, last):
             if path.is_file():
-                check_same_config(path, cfg)
+                stored = load_checkpoint(path)
+                check_resumable(path, stored, entry.name, mode, seed, cfg)
+                if path == final:
+                    return final
+                resumed = stored
                 break
-    if resume and final.is_file():
-        return final
     if not resume and (last.exists() or final.exists()):
         raise UserError(f"{out} already holds a checkpoint; pass --resume to continue it or choose another --out")
     if entry.teacher is not None:
@@ -433,14 +443,8 @@ def train_entry(
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
     iteration, history, elapsed = 0, [], 0.0
-    if resume and last.is_file():
-        ckpt = load_checkpoint(last)
-        meta = ckpt["meta"]
-        if (meta["entry"], meta["train_mode"], meta["seed"]) != (entry.name, mode.value, seed):
-            raise UserError(
-                f"{last} belongs to entry {meta['entry']!r}, mode {meta['train_mode']!r}, seed {meta['seed']}; "
-                f"it cannot resume {entry.name!r}, {mode.value!r}, seed {seed}"
-            )
+    if resumed is not None:
+        ckpt = resumed
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])

@@ -22,7 +22,7 @@ from torch import nn
 
 from robobench.errors import UserError
 from robobench.registry import Entry, Role
-from robobench.train import LAST_CKPT, STATS_FILE, NonFiniteLoss, load_checkpoint, lr_factor, train_entry
+from robobench.train import FINAL_CKPT, LAST_CKPT, STATS_FILE, NonFiniteLoss, load_checkpoint, lr_factor, train_entry
 
 INPUT = [64, 176]
 
@@ -121,6 +121,19 @@ def test_resume_refuses_a_run_of_another_config(tiny_world, tmp_path: Path) -> N
     with pytest.raises(UserError, match=r"another config, differing at model\.nan_at \(3 vs '<absent>'\)"):
         _run(tiny_world, tmp_path / "run", resume=True)
     assert last.read_bytes() == before
+
+
+def test_resume_refuses_a_run_of_another_seed(tiny_world, tmp_path: Path) -> None:
+    """A finished run of seed 5 is not handed back as seed 6's model, and stays as it was."""
+    entry = tiny_entry(nan_at=3)
+    with pytest.raises(NonFiniteLoss):
+        _run(tiny_world, tmp_path / "run", nan_at=3)
+    final = (tmp_path / "run" / LAST_CKPT).rename(tmp_path / "run" / FINAL_CKPT)  # stands in for a finished run
+    before = final.read_bytes()
+    with pytest.raises(UserError, match="belongs to entry .*seed 5; it cannot resume .*seed 6"):
+        train_entry(entry, "quick", "clean", seed=6, dataroot=tiny_world.dataroot, version=tiny_world.version,
+                    split=tiny_world.train_split, out_dir=tmp_path / "run", resume=True, progress=False)
+    assert final.read_bytes() == before
 
 
 @pytest.mark.slow
