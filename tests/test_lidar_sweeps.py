@@ -31,8 +31,8 @@ from tests.sweep_helpers import devkit_chain, index, nusc, position  # noqa: F40
 INPUT = [96, 256]
 
 
-def _dataset(index, split: str, sweeps: int, **kwargs: Any) -> BEVDataset:
-    return BEVDataset(index, split, {"input_size": INPUT, "lidar_sweeps": sweeps}, **kwargs)
+def _dataset(index, split: str, sweeps: int, lidar: bool = True, **kwargs: Any) -> BEVDataset:
+    return BEVDataset(index, split, {"input_size": INPUT, "lidar_sweeps": sweeps, "lidar": lidar}, **kwargs)
 
 
 def _devkit_rows(nusc: Any, sd_token: str, key_lidar_token: str) -> np.ndarray:
@@ -101,6 +101,39 @@ def test_previous_static_returns_lie_on_the_key_sweep(index, tiny_world) -> None
     assert np.linalg.norm(prev2cur[:2, 3]) > 1.0
     dist_no_motion = np.median(tree.query(static[:, :3] - prev2cur[:3, 3])[0])
     assert dist < 0.25 and dist < 0.5 * dist_no_motion
+
+
+def test_a_moving_actors_previous_returns_lie_where_it_was(index, tiny_world) -> None:
+    """Motion is observable: a fast actor's previous-sweep returns lie ``v * lag`` behind its
+    key-sweep returns. Its box moved back by the GT velocity times the lag holds about as many
+    previous returns as the box holds key returns; the box moved ahead by as much holds few."""
+    ds = _dataset(index, tiny_world.val_split, 2)
+    counts = np.zeros(3)  # key returns in the box, previous returns behind, previous returns ahead
+    for i in range(len(ds)):
+        points = ds[i]["points"].numpy().astype(np.float64)
+        key, prev = points[points[:, 4] == 0], points[points[:, 4] > 0]
+        if len(prev) == 0:
+            continue
+        boxes = index[ds.tokens[i]].gt_boxes
+        lag = prev[0, 4]
+        fast = boxes[np.hypot(boxes[:, 7], boxes[:, 8]) * lag > boxes[:, 4]]  # moved more than its length
+        step = np.c_[fast[:, 7:9] * lag, np.zeros(len(fast)), np.zeros((len(fast), 6))]
+        counts += [points_in_boxes(key, fast).sum(), points_in_boxes(prev, fast - step).sum(),
+                   points_in_boxes(prev, fast + step).sum()]
+    key_in, behind, ahead = counts
+    assert key_in > 200
+    assert 0.4 < behind / key_in < 2.5  # the actor was at another range and aspect 0.5 s earlier
+    assert ahead < 0.1 * behind
+
+
+def test_evaluation_items_of_a_camera_model_hold_the_key_sweep_only(index, tiny_world) -> None:
+    """A distillation student's batch carries the teacher's sweeps in training only: the teacher
+    does not run at evaluation, and the student's depth maps use the key sweep."""
+    i = position(_dataset(index, tiny_world.val_split, 1), has_prev=True)
+    train = _dataset(index, tiny_world.val_split, 2, lidar=False, train=True)[i]["points"].numpy()
+    evaluation = _dataset(index, tiny_world.val_split, 2, lidar=False)[i]["points"].numpy()
+    assert np.any(train[:, 4] > 0) and np.all(evaluation[:, 4] == 0)
+    np.testing.assert_array_equal(evaluation, _dataset(index, tiny_world.val_split, 1)[i]["points"].numpy())
 
 
 def test_first_sample_of_a_scene_has_only_its_key_sweep(index, tiny_world) -> None:

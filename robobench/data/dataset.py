@@ -72,7 +72,9 @@ class DataConfig:
     ``lidar_sweeps``      LiDAR sweeps accumulated in ``points``: the key sweep plus up to
                           ``lidar_sweeps - 1`` previous ones (fewer at the start of a scene),
                           told apart by the time-lag column; 1 to ``LIDAR_MAX_SWEEPS``. Depth
-                          maps always come from the key sweep alone.
+                          maps always come from the key sweep alone. Evaluation items of a
+                          model without ``lidar`` hold the key sweep only: the previous
+                          sweeps feed a distillation teacher, which runs in training only.
     ``radar``             load radar points (otherwise ``radar`` holds empty arrays).
     ``radar_sweeps``      radar sweeps accumulated per radar channel: the key sweep plus up
                           to ``radar_sweeps - 1`` previous ones (fewer at the start of a
@@ -343,10 +345,9 @@ def load_lidar_sweep(dataroot: Path, sweep: SensorRecord, key_timestamp: int) ->
     lag = (key_timestamp - sweep.timestamp) * 1e-6
     if lag > 0:
         raw = raw[~((np.abs(raw[:, 0]) < SWEEP_CLOSE_RADIUS) & (np.abs(raw[:, 1]) < SWEEP_CLOSE_RADIUS))]
-    out = raw.copy()
-    out[:, :3] = _to_ego(raw[:, :3].astype(np.float64), sweep.sensor2ego)
-    out[:, POINT_TIME_LAG] = lag
-    return out
+    raw[:, :3] = _to_ego(raw[:, :3].astype(np.float64), sweep.sensor2ego)  # raw is this call's own array
+    raw[:, POINT_TIME_LAG] = lag
+    return raw
 
 
 def load_radar_sweep(dataroot: Path, sweep: SensorRecord, key_timestamp: int) -> np.ndarray:
@@ -492,7 +493,8 @@ class BEVDataset(Dataset):
         points carry their age, which makes motion observable. This is CenterPoint's input on
         nuScenes (10 sweeps with a per-point time lag, mmdetection3d's ``LoadPointsFromMultiSweeps``).
         """
-        sweeps = (rec.lidar, *rec.lidar_prev[: self.cfg.lidar_sweeps - 1])
+        count = self.cfg.lidar_sweeps if self.train or self.cfg.lidar else 1
+        sweeps = (rec.lidar, *rec.lidar_prev[: count - 1])
         return np.concatenate([load_lidar_sweep(self.index.dataroot, s, rec.lidar.timestamp) for s in sweeps])
 
     def __getitem__(self, i: int) -> dict[str, Any]:
