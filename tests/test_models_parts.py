@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from baselines.common.backbone import ResNet, load_backbone_weights
+from baselines.common.backbone import ImageEncoder, ResNet, load_backbone_weights
 from baselines.common.geometry import BEVGrid, DepthBins
 from baselines.common.pillars import PillarEncoder
 from baselines.common.view_transformer import depth_loss
@@ -73,3 +73,21 @@ def test_pillar_encoder_equals_per_pillar_definition() -> None:
             expected[:, iy, ix] = enc.pfn(feats).max(0).values
     torch.testing.assert_close(out, expected)
     assert int((out.abs().sum(0) > 0).sum()) > 0
+
+
+def test_image_encoder_runs_channels_last_and_matches_the_default_layout() -> None:
+    """The channels-last encoder (a speed choice) computes what the same weights compute in
+    the default layout, forward and backward, and hands back a default-layout map."""
+    torch.manual_seed(0)
+    enc = ImageEncoder({"depth": 18, "width": 16}, downsample=16, out_channels=24).eval()
+    assert enc.backbone.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    plain = ImageEncoder({"depth": 18, "width": 16}, downsample=16, out_channels=24).eval()
+    plain.load_state_dict(enc.state_dict())
+    x = torch.randn(2, 3, 64, 96, requires_grad=True)
+    out = enc(x)
+    ref = plain.neck(plain.backbone.to(memory_format=torch.contiguous_format)(x))
+    assert out.shape == (2, 24, 4, 6) and out.is_contiguous()
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-4)
+    (grad,) = torch.autograd.grad(out.square().sum(), x)
+    (grad_ref,) = torch.autograd.grad(ref.square().sum(), x)
+    torch.testing.assert_close(grad, grad_ref, atol=1e-5, rtol=1e-4)

@@ -185,7 +185,14 @@ class FPNLite(nn.Module):
 
 
 class ImageEncoder(nn.Module):
-    """Backbone + neck for the ``B*N`` views: ``(B*N, 3, H, W) -> (B*N, C, H/d, W/d)``."""
+    """Backbone + neck for the ``B*N`` views: ``(B*N, 3, H, W) -> (B*N, C, H/d, W/d)``.
+
+    The encoder runs in the channels-last memory layout (weights and activations), which
+    oneDNN's CPU convolutions serve about 20 % faster than the default layout
+    (forward + backward of the ``full`` profile's encoder on 24 views of 128x352, one
+    thread; outputs agree to 1e-5). Its output is returned in the default layout, so the
+    rest of the model is unaffected.
+    """
 
     def __init__(self, cfg: dict[str, Any], downsample: int, out_channels: int) -> None:
         super().__init__()
@@ -197,6 +204,7 @@ class ImageEncoder(nn.Module):
         if cfg.get("pretrained"):
             load_backbone_weights(self.backbone, cfg["pretrained"])
         self.neck = FPNLite(self.backbone.out_channels, self.backbone.strides, downsample, out_channels)
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.neck(self.backbone(x))
+        return self.neck(self.backbone(x.contiguous(memory_format=torch.channels_last))).contiguous()
