@@ -1,6 +1,7 @@
-"""The results row: one evaluation of one trained model under one condition.
+"""The results row: one evaluation of one trained model under one condition; and the
+training record: what training that model cost.
 
-This is the record the store keeps and the leaderboard reads (DESIGN.md,
+These are the records the store keeps and the leaderboard reads (DESIGN.md,
 "Results row"). Robustness aggregates (RR, mRR, CE, mCE) are never stored; they
 are computed from rows by :mod:`robobench.metrics.robustness`.
 """
@@ -76,6 +77,41 @@ class EntryRecord:
     teacher: str | None = None
     paper: str = ""
     description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON dict of every field."""
+        return asdict(self)
+
+
+#: Fields forming a training record's identity: a results row's key without the condition.
+TRAINING_KEY_FIELDS: tuple[str, ...] = ("entry", "train_mode", "seed", "dataset_id", "config_hash")
+
+
+@dataclass(frozen=True)
+class TrainingRecord:
+    """What training one model (one sweep train cell) cost, from its ``train_stats.json``.
+
+    Distillation is sold as free at inference but not in training: the leaderboard
+    shows these costs next to the accuracy so a recipe's overhead over its base
+    student is visible. ``wall_time_s`` is the model's own training (a teacher it
+    trained first is its own record); ``peak_rss_mb`` the training process's peak
+    resident memory; ``peak_cuda_mb`` the peak CUDA allocation (None on CPU).
+    """
+
+    entry: str
+    train_mode: str
+    seed: int
+    dataset_id: str
+    config_hash: str
+    profile: str = "quick"
+    wall_time_s: float | None = None
+    peak_rss_mb: float | None = None
+    peak_cuda_mb: float | None = None
+    iterations: int | None = None
+    world_size: int | None = None
+    device: str = ""
+    code_version: str = ""
+    created_at: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON dict of every field."""

@@ -11,7 +11,9 @@ holds every :class:`robobench.schema.ResultRow` field; the dict fields
 (``per_class``, ``breakdown``, ``depth``) are stored as JSON text. Writing a row
 whose key exists replaces it (upsert). An ``entries`` table records each entry's
 metadata (:class:`robobench.schema.EntryRecord`) so results imported from another
-machine render even when this machine has not registered those entries.
+machine render even when this machine has not registered those entries. A
+``trainings`` table holds one :class:`robobench.schema.TrainingRecord` (training wall
+time, peak memory) per trained model, keyed like a row without the condition.
 
 The schema is versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` is the
 chain of SQL scripts, script ``i`` bringing version ``i`` to ``i + 1``. Opening an
@@ -35,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from robobench.errors import UserError
-from robobench.schema import EntryRecord, ResultRow
+from robobench.schema import TRAINING_KEY_FIELDS, EntryRecord, ResultRow, TrainingRecord
 
 if TYPE_CHECKING:
     import pandas
@@ -49,7 +51,8 @@ EXPORT_FORMAT = "robobench-results"
 
 #: ``MIGRATIONS[i]`` upgrades a database from schema version ``i`` to ``i + 1``.
 #: Version 1 held results only; version 2 added the profile, the breakdown and depth
-#: dicts, and the entries table. Never edit a released step: append a new one.
+#: dicts, and the entries table; version 3 the trainings table. Never edit a released
+#: step: append a new one.
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE results (
@@ -83,13 +86,35 @@ MIGRATIONS: tuple[str, ...] = (
         description TEXT NOT NULL DEFAULT ''
     );
     """,
+    """
+    CREATE TABLE trainings (
+        entry TEXT NOT NULL,
+        train_mode TEXT NOT NULL,
+        seed INTEGER NOT NULL,
+        dataset_id TEXT NOT NULL,
+        config_hash TEXT NOT NULL,
+        profile TEXT NOT NULL DEFAULT 'quick',
+        wall_time_s REAL,
+        peak_rss_mb REAL,
+        peak_cuda_mb REAL,
+        iterations INTEGER,
+        world_size INTEGER,
+        device TEXT NOT NULL DEFAULT '',
+        code_version TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (entry, train_mode, seed, dataset_id, config_hash)
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _ROW_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ResultRow))
 _ENTRY_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(EntryRecord))
+_TRAINING_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(TrainingRecord))
 #: Fields ``rows()``/``dataframe()`` accept as filters.
 FILTER_FIELDS: tuple[str, ...] = (*KEY_FIELDS, "profile", "status")
+#: Fields ``trainings()`` accepts as filters.
+TRAINING_FILTER_FIELDS: tuple[str, ...] = (*TRAINING_KEY_FIELDS, "profile")
 
 
 def row_key(row: ResultRow) -> tuple[Any, ...]:
@@ -195,11 +220,23 @@ def _entry_upsert(records: list[EntryRecord]) -> tuple[str, list[tuple[Any, ...]
     return sql, [tuple(getattr(r, f) for f in _ENTRY_FIELDS) for r in records]
 
 
-def _where(filters: dict[str, Any]) -> tuple[str, list[Any]]:
-    """SQL ``WHERE`` clause of equality filters; a list/tuple/set value means "any of"."""
-    unknown = sorted(set(filters) - set(FILTER_FIELDS))
+def _training_upsert(records: list[TrainingRecord]) -> tuple[str, list[tuple[Any, ...]]]:
+    """SQL and parameters upserting training records (``created_at`` defaults to now)."""
+    now = _now()
+    values = [tuple(getattr(r, f) if f != "created_at" else (r.created_at or now) for f in _TRAINING_FIELDS) for r in records]
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _TRAINING_FIELDS if c not in TRAINING_KEY_FIELDS)
+    sql = (
+        f"INSERT INTO trainings ({', '.join(_TRAINING_FIELDS)}) VALUES ({', '.join('?' * len(_TRAINING_FIELDS))}) "
+        f"ON CONFLICT ({', '.join(TRAINING_KEY_FIELDS)}) DO UPDATE SET {updates}"
+    )
+    return sql, values
+
+
+def _where(filters: dict[str, Any], allowed: tuple[str, ...] = FILTER_FIELDS) -> tuple[str, list[Any]]:
+    """SQL ``WHERE`` clause of equality filters on ``allowed`` fields; a list/tuple/set value means "any of"."""
+    unknown = sorted(set(filters) - set(allowed))
     if unknown:
-        raise UserError(f"unknown result filter(s) {unknown}; filter on {', '.join(FILTER_FIELDS)}")
+        raise UserError(f"unknown filter(s) {unknown}; filter on {', '.join(allowed)}")
     clauses, params = [], []
     for name, value in sorted(filters.items()):
         if value is None:
@@ -288,6 +325,12 @@ class ResultStore:
         with self.transaction() as conn:
             conn.executemany(sql, values)
 
+    def add_trainings(self, records: Iterable[TrainingRecord]) -> None:
+        """Record (or replace) the training cost of trained models in one transaction."""
+        sql, values = _training_upsert(list(records))
+        with self.transaction() as conn:
+            conn.executemany(sql, values)
+
     # -- reading -----------------------------------------------------------------
 
     def rows(self, **filters: Any) -> list[ResultRow]:
@@ -328,6 +371,12 @@ class ResultStore:
         cur = self.conn.execute(f"SELECT {', '.join(_ENTRY_FIELDS)} FROM entries ORDER BY name")
         return [EntryRecord(**dict(r)) for r in cur.fetchall()]
 
+    def trainings(self, **filters: Any) -> list[TrainingRecord]:
+        """Training records matching equality filters on :data:`TRAINING_FILTER_FIELDS`, in key order."""
+        where, params = _where(filters, TRAINING_FILTER_FIELDS)
+        cur = self.conn.execute(f"SELECT * FROM trainings{where} ORDER BY {', '.join(TRAINING_KEY_FIELDS)}", params)
+        return [TrainingRecord(**dict(r)) for r in cur.fetchall()]
+
     def dataframe(self, **filters: Any) -> "pandas.DataFrame":
         """A ``pandas.DataFrame`` with one column per ResultRow field (dict fields as dicts)."""
         import pandas as pd
@@ -338,13 +387,16 @@ class ResultStore:
     # -- sharing -----------------------------------------------------------------
 
     def export_json(self, path: str | Path, **filters: Any) -> int:
-        """Write rows (matching ``filters``) and all entry metadata to a JSON file; returns the row count."""
+        """Write rows (matching ``filters``), the training records of their models and all entry
+        metadata to a JSON file; returns the row count."""
         rows = self.rows(**filters)
+        models = {(r.entry, r.train_mode, r.seed, r.dataset_id, r.config_hash) for r in rows}
         payload = {
             "format": EXPORT_FORMAT,
             "schema_version": SCHEMA_VERSION,
             "entries": [e.to_dict() for e in self.entries()],
             "rows": [r.to_dict() for r in rows],
+            "trainings": [t.to_dict() for t in self.trainings() if tuple(getattr(t, f) for f in TRAINING_KEY_FIELDS) in models],
         }
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
@@ -353,7 +405,7 @@ class ResultStore:
         return len(rows)
 
     def import_json(self, path: str | Path) -> int:
-        """Upsert rows and entry metadata from an :meth:`export_json` file in one transaction.
+        """Upsert rows, training records and entry metadata from an :meth:`export_json` file in one transaction.
 
         The file is validated first (``UserError`` naming the file and the bad field);
         returns the number of rows imported.
@@ -367,25 +419,29 @@ class ResultStore:
             raise UserError(f"results file {path} is not valid JSON: {exc}") from None
         if not isinstance(payload, dict) or payload.get("format") != EXPORT_FORMAT:
             raise UserError(f"{path} is not a robobench results export (expected \"format\": \"{EXPORT_FORMAT}\")")
-        rows = [_row_from_dict(d, path, i) for i, d in enumerate(payload.get("rows", []))]
+        rows = [_record_from_dict(ResultRow, KEY_FIELDS, d, path, f"rows[{i}]") for i, d in enumerate(payload.get("rows", []))]
         records = [_entry_from_dict(d, path, i) for i, d in enumerate(payload.get("entries", []))]
+        trainings = [_record_from_dict(TrainingRecord, TRAINING_KEY_FIELDS, d, path, f"trainings[{i}]")
+                     for i, d in enumerate(payload.get("trainings", []))]  # absent in exports of schema <= 2
         with self.transaction() as conn:
-            # One transaction for both tables: an import is all or nothing.
+            # One transaction for all tables: an import is all or nothing.
             conn.executemany(*_entry_upsert(records))
             conn.executemany(*_row_upsert(rows))
+            conn.executemany(*_training_upsert(trainings))
         return len(rows)
 
-def _row_from_dict(data: Any, path: Path, index: int) -> ResultRow:
+def _record_from_dict(cls: type, keys: tuple[str, ...], data: Any, path: Path, where: str) -> Any:
+    """``cls(**data)`` for a ResultRow/TrainingRecord of an export, or a ``UserError`` naming ``where``."""
     if not isinstance(data, dict):
-        raise UserError(f"{path}: rows[{index}] is not an object")
-    unknown = sorted(set(data) - set(_ROW_FIELDS))
-    missing = sorted(set(KEY_FIELDS) - set(data))
+        raise UserError(f"{path}: {where} is not an object")
+    unknown = sorted(set(data) - {f.name for f in fields(cls)})
+    missing = sorted(set(keys) - set(data))
     if unknown or missing:
-        raise UserError(f"{path}: rows[{index}] has unknown fields {unknown} / lacks key fields {missing}")
+        raise UserError(f"{path}: {where} has unknown fields {unknown} / lacks key fields {missing}")
     try:
-        return ResultRow(**data)
+        return cls(**data)
     except TypeError as exc:
-        raise UserError(f"{path}: rows[{index}]: {exc}") from None
+        raise UserError(f"{path}: {where}: {exc}") from None
 
 
 def _entry_from_dict(data: Any, path: Path, index: int) -> EntryRecord:

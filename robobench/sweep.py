@@ -18,7 +18,9 @@ split in three parts so each can be tested on its own:
   the cells in flight), records a failing cell with its error without stopping
   the others, and fails the cells that depended on a failed training.
 * **cell function**: ``fn(cell, ctx) -> dict``; for a train cell it trains into
-  ``cell.model_dir``, for an eval cell it returns the ResultRow metric fields.
+  ``cell.model_dir`` (and may return the run's ``train_stats``, stored as a
+  :class:`~robobench.schema.TrainingRecord`), for an eval cell it returns the
+  ResultRow metric fields.
   The real one is :func:`run_cell`; tests inject cheap ones.
 """
 
@@ -39,7 +41,7 @@ from robobench import __version__
 from robobench.conditions import Condition, all_conditions
 from robobench.errors import UserError
 from robobench.registry import Entry, get_entry, teacher_order
-from robobench.schema import ResultRow, TrainMode
+from robobench.schema import ResultRow, TrainingRecord, TrainMode
 from robobench.store import KEY_FIELDS, ResultStore
 
 #: Sources whose change changes a trained model or its numbers (relative to the repository root).
@@ -365,6 +367,22 @@ def outcome_row(outcome: CellOutcome, code: str) -> ResultRow:
     )
 
 
+def training_record(outcome: CellOutcome, code: str) -> TrainingRecord | None:
+    """The training cost of a finished train cell, from the ``train_stats`` its function returned
+    (:data:`robobench.train.STATS_FILE` contents); None when it returned none or failed."""
+    stats = outcome.result.get("train_stats") if outcome.status == "ok" else None
+    if not isinstance(stats, dict):
+        return None
+    cell = outcome.cell
+    return TrainingRecord(
+        entry=cell.entry, train_mode=cell.train_mode, seed=cell.seed, dataset_id=cell.dataset_id,
+        config_hash=cell.config_hash, profile=cell.profile, wall_time_s=stats.get("wall_time_s"),
+        peak_rss_mb=stats.get("peak_rss_mb"), peak_cuda_mb=stats.get("cuda_max_allocated_mb"),
+        iterations=stats.get("iterations"), world_size=stats.get("world_size"), device=str(stats.get("device", "")),
+        code_version=code,
+    )
+
+
 def run_cells(
     cells: Sequence[Cell],
     fn: CellFn,
@@ -375,7 +393,7 @@ def run_cells(
     code: str,
     on_done: Callable[[CellOutcome], None] = lambda o: None,
 ) -> list[CellOutcome]:
-    """Run ``cells`` respecting ``needs``; eval rows go to ``store`` as each cell finishes.
+    """Run ``cells`` respecting ``needs``; eval rows and training records go to ``store`` as each cell finishes.
 
     A cell whose needed cell failed is not run: it fails with "needs ... which failed".
     Returns every outcome in completion order.
@@ -389,6 +407,8 @@ def run_cells(
     def finish(outcome: CellOutcome) -> None:
         if outcome.cell.kind == "eval":
             store.add(outcome_row(outcome, code))
+        elif (record := training_record(outcome, code)) is not None:
+            store.add_trainings([record])
         if outcome.status != "ok":
             failed[outcome.cell.id] = (outcome.error or "").splitlines()[0] if outcome.error else "failed"
         outcomes.append(outcome)
@@ -524,7 +544,8 @@ def run_cell(cell: Cell, ctx: SweepContext) -> dict[str, Any]:
     """Train (:func:`robobench.train.train_entry`) or evaluate one cell for real.
 
     Train cells train into ``cell.model_dir`` with ``resume=True``, so a killed
-    training continues and a finished one is reused; the cell's overrides are
+    training continues and a finished one is reused, and return the run's
+    ``train_stats.json`` (its training cost, also for a reused run); the cell's overrides are
     deep-merged into the profile config, and a distillation entry's config gets
     ``teacher_checkpoint`` (the path of its teacher's final checkpoint). Eval cells
     run :func:`robobench.predict.predict` under the cell's condition (results JSON
@@ -534,7 +555,7 @@ def run_cell(cell: Cell, ctx: SweepContext) -> dict[str, Any]:
     import torch
 
     from robobench.registry import discover
-    from robobench.train import FINAL_CKPT, train_entry
+    from robobench.train import FINAL_CKPT, STATS_FILE, train_entry
 
     discover(ctx.entry_files)
     if ctx.threads:
@@ -547,7 +568,10 @@ def run_cell(cell: Cell, ctx: SweepContext) -> dict[str, Any]:
             cell.entry, cell.profile, cell.train_mode, cell.seed, dataroot=ctx.dataroot, version=ctx.version,
             out_dir=cell.model_dir, resume=True, overrides=overrides, progress=False,
         )
-        return {"checkpoint": str(final)}
+        stats_file = final.parent / STATS_FILE
+        stats = json.loads(stats_file.read_text()) if stats_file.is_file() else {}
+        scalars = {k: v for k, v in stats.items() if not isinstance(v, (list, dict))}  # not the loss curve or config
+        return {"checkpoint": str(final), "train_stats": scalars or None}
     from robobench.evaluate import condition_file_name
     from robobench.predict import predict
 

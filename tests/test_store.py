@@ -10,7 +10,7 @@ from dataclasses import fields, replace
 import pytest
 
 from robobench.errors import UserError
-from robobench.schema import EntryRecord, ResultRow
+from robobench.schema import EntryRecord, ResultRow, TrainingRecord
 from robobench.store import SCHEMA_VERSION, ResultStore, connect, migrate
 
 
@@ -81,7 +81,7 @@ def test_filters_has_keys_and_failed_rows(tmp_path):
     assert store.has("bevdepth", "clean", "Snow:easy", 0, "synth-tiny-0", "abc123", status=None)
     assert ("bevdet", "clean", "clean", 0, "synth-tiny-0", "abc123") in store.keys()
     assert len(store.keys()) == 4
-    with pytest.raises(UserError, match="unknown result filter"):
+    with pytest.raises(UserError, match="unknown filter"):
         store.rows(nds=0.4)
 
 
@@ -163,6 +163,49 @@ def test_migrates_a_version_1_database(tmp_path):
     store.add_entries([EntryRecord("bevdet", "student")])  # table added by the migration
     store.add(make_row(condition="Fog:mid"))
     assert store.count() == 2
+
+
+def _training(**kw) -> TrainingRecord:
+    base = dict(entry="bevdet", train_mode="clean", seed=0, dataset_id="synth", config_hash="h1", profile="full",
+                wall_time_s=5492.0, peak_rss_mb=1261.0, iterations=2400, world_size=1, device="cpu", code_version="v1")
+    return TrainingRecord(**{**base, **kw})
+
+
+def test_training_records_upsert_filter_and_travel_with_their_rows(tmp_path):
+    """One record per trained model (rerunning replaces it); an export carries the records of the
+    exported rows' models only, and an import restores them."""
+    store = ResultStore(tmp_path / "r.sqlite")
+    store.add_trainings([_training(), _training(seed=1, wall_time_s=10.0), _training(entry="other")])
+    store.add_trainings([_training(wall_time_s=5000.0)])
+    got = store.trainings(entry="bevdet")
+    assert [(t.seed, t.wall_time_s) for t in got] == [(0, 5000.0), (1, 10.0)] and got[0].created_at
+    assert got[0].peak_cuda_mb is None and got[0].iterations == 2400
+    with pytest.raises(UserError, match="unknown filter.*condition"):
+        store.trainings(condition="clean")
+    store.add_many([make_row(entry="bevdet", seed=0, config_hash="h1", dataset_id="synth")])
+    out = tmp_path / "export.json"
+    store.export_json(out)
+    exported = json.loads(out.read_text())["trainings"]
+    assert [(t["entry"], t["seed"]) for t in exported] == [("bevdet", 0)]  # only the exported rows' models
+    fresh = ResultStore(tmp_path / "fresh.sqlite")
+    fresh.import_json(out)
+    assert fresh.trainings() == [store.trainings(entry="bevdet", seed=0)[0]]
+    bad = json.loads(out.read_text())
+    bad["trainings"][0]["gpu_hours"] = 1
+    out.write_text(json.dumps(bad))
+    with pytest.raises(UserError, match=r"trainings\[0\] has unknown fields \['gpu_hours'\]"):
+        ResultStore(tmp_path / "third.sqlite").import_json(out)
+
+
+def test_migrates_a_version_2_database_to_hold_trainings(tmp_path):
+    path = tmp_path / "v2.sqlite"
+    conn = connect(path)
+    assert migrate(conn, target=2) == 2
+    conn.close()
+    store = ResultStore(path)
+    assert store.schema_version == SCHEMA_VERSION and store.trainings() == []
+    store.add_trainings([_training()])
+    assert len(store.trainings()) == 1
 
 
 def test_refuses_newer_schema_and_foreign_files(tmp_path):

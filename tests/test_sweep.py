@@ -77,7 +77,8 @@ def fake_cell(cell, ctx) -> dict:
             assert (cell.teacher_dir / "model.pt").is_file(), "teacher trained after its student"
         cell.model_dir.mkdir(parents=True, exist_ok=True)
         (cell.model_dir / "model.pt").write_text(cell.config_hash)
-        return {"checkpoint": str(cell.model_dir / "model.pt")}
+        stats = {"wall_time_s": 10.0 + cell.seed, "peak_rss_mb": 321.5, "iterations": 9, "world_size": 1, "device": "cpu"}
+        return {"checkpoint": str(cell.model_dir / "model.pt"), "train_stats": stats}
     assert (cell.model_dir / "model.pt").read_text() == cell.config_hash
     return fake_metrics(cell)
 
@@ -212,8 +213,15 @@ def test_run_writes_rows_and_isolates_failures(entries, tmp_path):
         "train/lidar/clean/seed1", "train/stud-kd/clean/seed0", "train/stud-kd/clean/seed1",
     }
     assert sum(c.kind == "eval" for c in todo) == 6
+    # Each trained model's cost is stored under its own key; the failed training has none.
+    trained = {(c.entry, c.seed, c.config_hash) for c in cells if c.kind == "train"} - {
+        (c.entry, c.seed, c.config_hash) for c in cells if c.id == "train/stud-kd/clean/seed1"}
+    records = store.trainings()
+    assert {(t.entry, t.seed, t.config_hash) for t in records} == trained and len(records) == 5
+    assert all(t.wall_time_s == 10.0 + t.seed and t.peak_rss_mb == 321.5 and t.iterations == 9 and t.device == "cpu"
+               and t.code_version == "v+1" and t.dataset_id == "synth-x" and t.profile == "quick" for t in records)
     run_cells(todo, fake_cell, ctx, store, InlineExecutor(), code="v+1")
-    assert store.count(status="ok") == 12
+    assert store.count(status="ok") == 12 and len(store.trainings()) == 6
 
 
 def test_cell_returning_unknown_fields_fails_cleanly(entries, tmp_path):
@@ -418,7 +426,7 @@ def test_real_sweep_killed_mid_evaluation_resumes(tiny_world, tmp_path):
     from robobench.data.nusc import open_nuscenes
     from robobench.evaluate import condition_file_name
     from robobench.metrics.detection import DetectionEvaluator
-    from robobench.train import FINAL_CKPT
+    from robobench.train import FINAL_CKPT, STATS_FILE
 
     db = tmp_path / "results.sqlite"
     conditions = ["clean", "Brightness:easy"]
@@ -448,6 +456,11 @@ def test_real_sweep_killed_mid_evaluation_resumes(tiny_world, tmp_path):
     assert sorted(r.condition for r in rows) == sorted(conditions) and all(r.status == "ok" for r in rows)
     assert before[0] in rows  # kept as written before the kill (same created_at, same numbers)
     assert (model_dir / FINAL_CKPT).stat().st_mtime_ns == trained_at
+    (cost,) = ResultStore(db).trainings()  # stored again from the reused run's train_stats.json
+    stats = json.loads((model_dir / STATS_FILE).read_text())
+    assert (cost.entry, cost.wall_time_s, cost.peak_rss_mb, cost.iterations) == (
+        "bevdet", stats["wall_time_s"], stats["peak_rss_mb"], stats["iterations"])
+    assert cost.wall_time_s > 0 and cost.peak_rss_mb > 0 and cost.iterations >= 1
     evaluator = DetectionEvaluator(open_nuscenes(tiny_world.dataroot, tiny_world.version), tiny_world.val_split)
     for row in rows:
         fresh = evaluator.evaluate(model_dir / "results" / condition_file_name(row.condition)).row_fields()
