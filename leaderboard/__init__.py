@@ -3,7 +3,7 @@
 Public API::
 
     from leaderboard import render_site, load_references, build_board
-    render_site(rows, entries_meta, out_dir, baseline=None, references=(), gallery=None) -> Path
+    render_site(rows, entries_meta, out_dir, baseline=None, references=(), gallery=None, trainings=()) -> Path
     render_store(store, out_dir, baseline=None, references=(), gallery=None) -> Path
 
 ``robobench leaderboard`` (:mod:`leaderboard.cli`) reads rows and entry metadata

@@ -1,7 +1,7 @@
 """Machine- and paper-friendly copies of the main results table: CSV, JSON, Markdown, LaTeX.
 
 Values are percentages (NDS, mAP, RR, mRR, mCE, as papers print them) except depth
-AbsRel (a ratio). A partial value is never written as a number in the flat formats:
+AbsRel (a ratio) and the training wall time (hours). A partial value is never written as a number in the flat formats:
 CSV leaves it empty and lists the missing conditions, Markdown/LaTeX print
 "partial"; JSON keeps the partial mean with ``"partial": true`` and the list.
 """
@@ -15,17 +15,17 @@ from typing import Any
 
 from leaderboard.model import Board, Column, Group, Stat
 
-#: Columns whose values are shown x100 (percent); the others (depth) are ratios.
-RATIO_KEYS = ("absrel_clean", "absrel_corrupted")
+#: Columns shown as they are, with their decimals (depth ratios, training hours); the others are x100 (percent).
+UNSCALED_DIGITS = {"absrel_clean": 3, "absrel_corrupted": 3, "train_h": 2}
 
 
 def scale_of(key: str) -> float:
-    """100 for percentage metrics, 1 for depth ratios."""
-    return 1.0 if key in RATIO_KEYS else 100.0
+    """100 for percentage metrics, 1 for depth ratios and hours."""
+    return 1.0 if key in UNSCALED_DIGITS else 100.0
 
 
 def digits_of(key: str) -> int:
-    return 3 if key in RATIO_KEYS else 1
+    return UNSCALED_DIGITS.get(key, 1)
 
 
 def format_stat(st: Stat | None, key: str, with_std: bool = True) -> str:
@@ -85,6 +85,7 @@ def to_records(board: Board) -> list[dict[str, Any]]:
                 "note": st.note,
             }
         rec["gain"] = g.gain
+        rec["train_ratio"] = g.train_ratio
         out.append(rec)
     return out
 
@@ -92,7 +93,7 @@ def to_records(board: Board) -> list[dict[str, Any]]:
 def to_json(board: Board) -> str:
     """The records plus which entry mCE is measured against."""
     doc = {
-        "units": "percent, except absrel_* (ratio)",
+        "units": "percent, except absrel_* (ratio), train_h (hours) and train_ratio (training time over the base entry's)",
         "baseline": board.baseline.entry if board.baseline else None,
         "reference_baseline": board.reference_baseline.entry if board.reference_baseline else None,
         "rows": to_records(board),
@@ -129,7 +130,8 @@ def _ident_keys() -> tuple[str, ...]:
 
 
 def _main_columns(board: Board) -> list[Column]:
-    return [c for c in _columns(board) if not c.key.startswith("absrel")]
+    """The accuracy and robustness columns papers print (no depth, no training cost)."""
+    return [c for c in _columns(board) if not c.key.startswith("absrel") and c.ranked]
 
 
 def _md_escape(text: str) -> str:

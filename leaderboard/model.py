@@ -25,7 +25,7 @@ from corruptions.spec import CORRUPTIONS, LEVELS
 from robobench.conditions import CLEAN, Condition, all_conditions
 from robobench.errors import UserError
 from robobench.metrics import robustness
-from robobench.schema import DETECTION_METRICS, ResultRow
+from robobench.schema import DETECTION_METRICS, ResultRow, TrainingRecord
 
 ROLE_ORDER = ("student", "distill", "teacher")
 
@@ -122,6 +122,10 @@ class Group:
     page: str | None = None
     #: set by :func:`build_board`: clean mAP below the board's ``min_map``
     low_map: bool = False
+    #: what training each seed's model cost (newest record per seed), set by :func:`build_board`
+    trainings: list[TrainingRecord] = field(default_factory=list)
+    #: mean training wall time over the base entry's (same mode, dataset, profile), when both are known
+    train_ratio: float | None = None
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -275,14 +279,40 @@ def compute_group_metrics(group: Group, baseline: Group | None) -> None:
         m["absrel_clean"] = m["absrel_corrupted"] = Stat(note="no depth prediction")
 
 
+def training_stat(group: Group) -> Stat:
+    """Training wall time in hours over the group's seeds; partial when a seed's model has no record."""
+    hours = {t.seed: t.wall_time_s / 3600.0 for t in group.trainings if t.wall_time_s is not None}
+    if not hours:
+        return Stat(note="no training record (trained outside a sweep, or a published row)")
+    missing = [group._seed_label(s, "training record") for s in group.seeds if s not in hours]
+    return stat_of(list(hours.values()), missing)
+
+
+def _attach_trainings(groups: list[Group], trainings: Iterable[TrainingRecord]) -> None:
+    """Give each measured group the training records of the models its rows were evaluated from
+    (same entry, mode, dataset, profile, seed and config hash; the newest per seed)."""
+    by_group: dict[tuple[str, str, str, str], list[TrainingRecord]] = {}
+    for t in trainings:
+        by_group.setdefault((t.entry, t.train_mode, t.dataset_id, t.profile), []).append(t)
+    for g in groups:
+        models = {(r.seed, r.config_hash) for r in g.rows + g.failed}
+        newest: dict[int, TrainingRecord] = {}
+        for t in by_group.get(g.key, []):
+            if (t.seed, t.config_hash) in models and (t.seed not in newest or t.created_at >= newest[t.seed].created_at):
+                newest[t.seed] = t
+        g.trainings = [newest[s] for s in sorted(newest)]
+
+
 @dataclass(frozen=True)
 class Column:
-    """A numeric index column: which metric, how it is labelled, and whether higher is better."""
+    """A numeric index column: which metric, how it is labelled, whether higher is better, and
+    whether it takes part in the best-value marks (a cost column does not)."""
 
     key: str
     label: str
     higher_is_better: bool
     title: str = ""
+    ranked: bool = True
 
 
 def index_columns() -> list[Column]:
@@ -297,6 +327,8 @@ def index_columns() -> list[Column]:
     cols += [
         Column("absrel_clean", "AbsRel", False, "depth AbsRel on clean data"),
         Column("absrel_corrupted", "AbsRel c.", False, "depth AbsRel, mean over the 24 corrupted conditions"),
+        Column("train_h", "Train h", False, "training wall time in hours, mean over seeds (a teacher's training is its own line)",
+               ranked=False),
     ]
     return cols
 
@@ -399,9 +431,17 @@ def _gain(group: Group, base: Group | None) -> dict[str, float]:
     return out
 
 
+def _train_ratio(group: Group, base: Group | None) -> float | None:
+    """Training wall time over the base entry's (the training overhead of a recipe), when both are complete."""
+    a, b = group.metrics.get("train_h"), base.metrics.get("train_h") if base is not None else None
+    if a is None or b is None or not (a.complete and b.complete) or not b.mean:
+        return None
+    return a.mean / b.mean
+
+
 def _best(groups: list[Group], columns: list[Column]) -> dict[str, set]:
     best: dict[str, set] = {}
-    for col in columns:
+    for col in (c for c in columns if c.ranked):
         vals = [(g.metrics[col.key].mean, g.key) for g in groups if col.key in g.metrics and g.metrics[col.key].complete]
         if not vals:
             continue
@@ -416,8 +456,12 @@ def build_board(
     baseline: str | None = None,
     references: Iterable[Any] = (),
     min_map: float = MIN_MAP,
+    trainings: Iterable[TrainingRecord] = (),
 ) -> Board:
     """Group rows, compute every index metric, gains over base entries and the best value per column.
+
+    ``trainings`` (the store's training records) give each measured line its training
+    wall time (column ``train_h``) and its training-time ratio over its base entry.
 
     Measured rows whose clean mAP is below ``min_map`` are flagged ``low_map`` and left
     out of the best-value marks (their robustness ratios are noise, see :data:`MIN_MAP`).
@@ -453,11 +497,15 @@ def build_board(
 
     all_metas = {**metas, **ref_metas}
     groups = _order(measured + reference, all_metas)
+    _attach_trainings(measured, trainings)
     for g in groups:
         compute_group_metrics(g, ref_base if g.reference else base)
+        if not g.reference:
+            g.metrics["train_h"] = training_stat(g)
     for g in groups:
         pool = reference if g.reference else measured
         g.gain = _gain(g, _base_of(pool, g)) if g.meta.base else {}
+        g.train_ratio = _train_ratio(g, _base_of(pool, g)) if g.meta.base else None
     for g in measured:
         clean_map = g.metrics["map"]
         g.low_map = clean_map.complete and clean_map.mean < min_map

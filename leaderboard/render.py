@@ -23,7 +23,7 @@ from corruptions.spec import CORRUPTIONS, LEVELS
 from robobench.conditions import CLEAN
 from robobench.constants import DETECTION_CLASSES
 from robobench.errors import UserError
-from robobench.schema import DETECTION_METRICS, ResultRow
+from robobench.schema import DETECTION_METRICS, ResultRow, TrainingRecord
 
 from leaderboard import charts, exports
 from leaderboard.model import (
@@ -176,6 +176,7 @@ def _provenance(g: Group) -> dict[str, str]:
     dates = sorted(r.created_at for r in rows if r.created_at)
     wall = sum(r.wall_time for r in g.rows if r.wall_time is not None)
     return {
+        **_training_cost(g),
         "Seeds": ", ".join(map(str, g.seeds)),
         "Dataset id": uniq("dataset_id"),
         "Profile": uniq("profile"),
@@ -187,6 +188,28 @@ def _provenance(g: Group) -> dict[str, str]:
     }
 
 
+def _training_cost(g: Group) -> dict[str, str]:
+    """Provenance lines on what training the group's models cost, per seed, and against the base entry."""
+    if not g.trainings:
+        return {"Training": "no training record (trained outside a sweep)"}
+    several = len(g.trainings) > 1
+
+    def per_seed(text: Any) -> str:
+        return "; ".join(f"seed {t.seed}: {text(t)}" if several else text(t) for t in g.trainings)
+
+    out = {
+        "Training wall time": per_seed(lambda t: f"{t.wall_time_s / 3600:.2f} h" if t.wall_time_s is not None else "—"),
+        "Training peak memory": per_seed(
+            lambda t: (f"{t.peak_rss_mb:.0f} MB RSS" if t.peak_rss_mb is not None else "—")
+            + (f", {t.peak_cuda_mb:.0f} MB CUDA" if t.peak_cuda_mb is not None else "")
+        ),
+        "Training iterations": per_seed(lambda t: f"{t.iterations} on {t.world_size or 1} × {t.device or '?'}"),
+    }
+    if g.train_ratio is not None:
+        out["Training time vs base"] = f"{g.train_ratio:.2f} × {g.meta.base}'s"
+    return out
+
+
 def render_site(
     rows: Iterable[ResultRow],
     entries_meta: Mapping[str, Any] | Iterable[Any] | None,
@@ -196,6 +219,7 @@ def render_site(
     gallery: bytes | str | Path | None = None,
     title: str = "robobench robustness leaderboard",
     min_map: float = MIN_MAP,
+    trainings: Iterable[TrainingRecord] = (),
 ) -> Path:
     """Write ``index.html``, one page per entry, and the CSV/JSON/Markdown/LaTeX exports; return index's path.
 
@@ -204,10 +228,11 @@ def render_site(
     with a ``name``; ``baseline``: mCE reference entry (default the first student);
     ``references``: :class:`leaderboard.references.ReferenceEntry`; ``gallery``: PNG
     bytes or path of ``robobench corrupt gallery`` output; ``min_map``: clean mAP below
-    which a measured row is tagged "low mAP" and not ranked. Entry pages of an earlier
+    which a measured row is tagged "low mAP" and not ranked; ``trainings``: the store's
+    :class:`robobench.schema.TrainingRecord` (training cost columns). Entry pages of an earlier
     render in ``out_dir`` are removed so no stale page survives.
     """
-    board = build_board(rows, entries_meta, baseline=baseline, references=references, min_map=min_map)
+    board = build_board(rows, entries_meta, baseline=baseline, references=references, min_map=min_map, trainings=trainings)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("entry-*.html"):
@@ -256,7 +281,9 @@ def render_store(
     gallery: bytes | str | Path | None = None,
     min_map: float = MIN_MAP,
 ) -> Path:
-    """:func:`render_site` from a :class:`robobench.store.ResultStore`: all its rows and its ``entries`` table."""
+    """:func:`render_site` from a :class:`robobench.store.ResultStore`: all its rows, its ``entries``
+    table and its training records."""
     return render_site(
-        store.rows(), store.entries(), out_dir, baseline=baseline, references=references, gallery=gallery, min_map=min_map
+        store.rows(), store.entries(), out_dir, baseline=baseline, references=references, gallery=gallery, min_map=min_map,
+        trainings=store.trainings(),
     )

@@ -35,7 +35,7 @@ from leaderboard.render import page_name
 from robobench.cli import main as cli_main
 from robobench.conditions import CLEAN, all_conditions
 from robobench.errors import UserError
-from robobench.schema import EntryRecord
+from robobench.schema import EntryRecord, TrainingRecord
 
 
 class Cells(HTMLParser):
@@ -428,3 +428,37 @@ def test_zero_clean_nds_and_failed_only_entries_render(tmp_path):
     assert crashed.metrics["nds"].partial and crashed.metrics["mrr"].partial
     render_site(rows + [failed], {}, tmp_path)
     assert "killed" in (tmp_path / page_name("crashed")).read_text()
+
+
+def _cost(entry: str, seed: int, hours: float, config_hash: str = "abc123") -> TrainingRecord:
+    return TrainingRecord(entry=entry, train_mode="clean", seed=seed, dataset_id="synth-tiny-0", config_hash=config_hash,
+                          profile="quick", wall_time_s=3600 * hours, peak_rss_mb=1200.0 + seed, iterations=2400,
+                          world_size=1, device="cpu", created_at="2026-11-21T12:00:00+00:00")
+
+
+def test_training_cost_column_ratio_and_provenance(tmp_path):
+    """The records of the evaluated models give each line its training hours (mean over seeds),
+    a distillation line its training time over its base entry's, and the entry page the per-seed
+    cost; a record of another config is ignored, and the cost is never marked best."""
+    costs = [_cost("bevdet-tiny", 0, 1.0), _cost("bevdet-tiny+rayd3d", 0, 1.25), _cost("bevdet-tiny+rayd3d", 1, 1.5),
+             _cost("bevdet-tiny", 0, 9.0, config_hash="other-recipe")]
+    board = build_board(fixture_rows(), ENTRIES_META, trainings=costs)
+    by = {(g.entry, g.train_mode): g for g in board.groups}
+    rayd3d = by[("bevdet-tiny+rayd3d", "clean")]
+    assert rayd3d.metrics["train_h"].mean == pytest.approx(1.375) and rayd3d.metrics["train_h"].std == pytest.approx(0.1768, abs=1e-4)
+    assert rayd3d.train_ratio == pytest.approx(1.375) and by[("bevdet-tiny", "clean")].metrics["train_h"].mean == 1.0
+    assert by[("bevdepth-tiny", "clean")].metrics["train_h"].mean is None and by[("bevdet-tiny+tig", "clean")].train_ratio is None
+    assert "train_h" not in board.best
+
+    index = render_site(fixture_rows(), ENTRIES_META, tmp_path, trainings=costs)
+    cells = Cells()
+    cells.feed(index.read_text())
+    col = 3 + [c.key for c in board.columns].index("train_h")
+    row = {a["data-entry"]: tds for a, tds in cells.rows if a.get("data-mode") == "clean"}
+    assert row["bevdet-tiny+rayd3d"][col]["text"].startswith("1.38") and row["bevdepth-tiny"][col]["text"] == "—"
+    assert "×1.38 train time" in row["bevdet-tiny+rayd3d"][col + 1]["text"]
+    page = (tmp_path / page_name("bevdet-tiny+rayd3d")).read_text()
+    assert "seed 0: 1.25 h; seed 1: 1.50 h" in page and "1201 MB RSS" in page and "1.38 × bevdet-tiny&#39;s" in page
+    assert "no training record" in (tmp_path / page_name("bevdepth-tiny")).read_text()
+    header = next(csv.reader(io.StringIO((tmp_path / "results.csv").read_text())))
+    assert "train_h" in header and "Train h" not in (tmp_path / "results.md").read_text()
