@@ -367,13 +367,11 @@ def outcome_row(outcome: CellOutcome, code: str) -> ResultRow:
     )
 
 
-def training_record(outcome: CellOutcome, code: str) -> TrainingRecord | None:
-    """The training cost of a finished train cell, from the ``train_stats`` its function returned
-    (:data:`robobench.train.STATS_FILE` contents); None when it returned none or failed."""
-    stats = outcome.result.get("train_stats") if outcome.status == "ok" else None
+def training_record(cell: Cell, stats: Any, code: str) -> TrainingRecord | None:
+    """The training cost of ``cell``'s model from its ``train_stats`` (the contents of
+    :data:`robobench.train.STATS_FILE`, as the train cell function returns them); None without stats."""
     if not isinstance(stats, dict):
         return None
-    cell = outcome.cell
     return TrainingRecord(
         entry=cell.entry, train_mode=cell.train_mode, seed=cell.seed, dataset_id=cell.dataset_id,
         config_hash=cell.config_hash, profile=cell.profile, wall_time_s=stats.get("wall_time_s"),
@@ -381,6 +379,29 @@ def training_record(outcome: CellOutcome, code: str) -> TrainingRecord | None:
         iterations=stats.get("iterations"), world_size=stats.get("world_size"), device=str(stats.get("device", "")),
         code_version=code,
     )
+
+
+def backfill_trainings(cells: Iterable[Cell], store: ResultStore, code: str) -> int:
+    """Store the cost of already trained models that have no training record yet (e.g. trained
+    before the store kept them, so the sweep prunes their train cells), from the ``train_stats.json``
+    in their model folders; returns how many were added."""
+    from robobench.train import STATS_FILE
+
+    known = {(t.entry, t.train_mode, t.seed, t.dataset_id, t.config_hash) for t in store.trainings()}
+    found = []
+    for cell in cells:
+        stats_file = cell.model_dir / STATS_FILE
+        key = (cell.entry, cell.train_mode, cell.seed, cell.dataset_id, cell.config_hash)
+        if cell.kind == "train" and key not in known and stats_file.is_file():
+            try:
+                stats = json.loads(stats_file.read_text())
+            except json.JSONDecodeError:
+                continue  # a damaged stats file costs the record, not the sweep
+            if (record := training_record(cell, stats, code)) is not None:
+                found.append(record)
+    if found:
+        store.add_trainings(found)
+    return len(found)
 
 
 def run_cells(
@@ -407,7 +428,7 @@ def run_cells(
     def finish(outcome: CellOutcome) -> None:
         if outcome.cell.kind == "eval":
             store.add(outcome_row(outcome, code))
-        elif (record := training_record(outcome, code)) is not None:
+        elif outcome.status == "ok" and (record := training_record(outcome.cell, outcome.result.get("train_stats"), code)):
             store.add_trainings([record])
         if outcome.status != "ok":
             failed[outcome.cell.id] = (outcome.error or "").splitlines()[0] if outcome.error else "failed"
@@ -515,6 +536,7 @@ def sweep(
     if dry_run:
         return SweepReport(planned, [], code, todo)
     store.add_entries([get_entry(n).record() for n in names])
+    backfill_trainings(planned, store, code)
     executor = make_executor(
         request.executor, request.workers, request.ray_address, request.cpus_per_cell, request.gpus_per_cell
     )

@@ -25,8 +25,10 @@ from robobench.cli import main
 from robobench.errors import UserError
 from robobench.registry import register_entry
 from robobench.store import ResultStore, row_key
+from robobench.train import STATS_FILE
 from robobench.sweep import (
     InlineExecutor,
+    backfill_trainings,
     code_version,
     SweepContext,
     SweepRequest,
@@ -222,6 +224,20 @@ def test_run_writes_rows_and_isolates_failures(entries, tmp_path):
                and t.code_version == "v+1" and t.dataset_id == "synth-x" and t.profile == "quick" for t in records)
     run_cells(todo, fake_cell, ctx, store, InlineExecutor(), code="v+1")
     assert store.count(status="ok") == 12 and len(store.trainings()) == 6
+
+
+def test_backfill_records_the_cost_of_models_trained_before_the_store_kept_it(entries, tmp_path):
+    store = ResultStore(tmp_path / "r.sqlite")
+    cells = plan(tmp_path, entries=["stud"], seeds=[0, 1], conditions=["clean"])
+    trained = next(c for c in cells if c.id == "train/stud/clean/seed1")
+    trained.model_dir.mkdir(parents=True)
+    (trained.model_dir / STATS_FILE).write_text(json.dumps({"wall_time_s": 75.5, "peak_rss_mb": 900.0, "iterations": 40,
+                                                           "world_size": 1, "device": "cpu", "loss_history": [1.0]}))
+    assert backfill_trainings(cells, store, "v+1") == 1
+    (record,) = store.trainings()
+    assert (record.entry, record.seed, record.config_hash, record.wall_time_s, record.iterations) == (
+        "stud", 1, trained.config_hash, 75.5, 40)
+    assert backfill_trainings(cells, store, "v+1") == 0  # known records are not read again
 
 
 def test_cell_returning_unknown_fields_fails_cleanly(entries, tmp_path):
