@@ -185,7 +185,7 @@ def test_world_from_an_older_generator_version_is_stale(world_copy, capsys):
     from robobench.data.synth import GENERATOR_VERSION, MARKER, world_stamp
     from robobench.demo import stale_world_reason
 
-    assert world_stamp(world_copy) == {"generator_version": GENERATOR_VERSION, "preset": "tiny", "seed": 0}
+    assert world_stamp(world_copy) == {"generator_version": GENERATOR_VERSION, "preset": "tiny", "seed": 0, "lidar_sweeps": 0}
     assert stale_world_reason(world_copy) is None
     (world_copy / MARKER).write_text(json.dumps({"generator_version": GENERATOR_VERSION - 1, "preset": "tiny", "seed": 0}))
     assert not world_is_complete(world_copy)

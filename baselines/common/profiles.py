@@ -141,9 +141,11 @@ LIDAR_BEV_AUG: dict[str, dict[str, Any]] = {
 
 #: LiDAR sweeps a teacher accumulates per profile (``data.lidar_sweeps``), so that motion is
 #: observable. ``nuscenes``: CenterPoint's 10 (the key sweep and 9 previous 20 Hz sweeps,
-#: 0.45 s). Synthetic profiles: 2; the synthetic world writes LiDAR only at key frames, so
-#: the previous sweep is the previous key frame, 0.5 s back (the same span), and its
-#: vehicles move 2-6 m in that time; a third sweep would smear them over up to 12 m.
+#: 0.45 s). Synthetic profiles: 2; the default synthetic world writes LiDAR only at key
+#: frames, so the previous sweep is the previous key frame, 0.5 s back (the same span), and
+#: its vehicles move 2-6 m in that time; a third sweep would smear them over up to 12 m.
+#: On a world written with ``robobench data synth --lidar-sweeps N`` the previous sweep is
+#: a non-key one, ``0.5 / (N + 1)`` s back, as on nuScenes.
 LIDAR_SWEEPS: dict[str, int] = {"quick": 2, "full": 2, "large": 2, "nuscenes": 10}
 
 

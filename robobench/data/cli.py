@@ -22,6 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--preset", default="default", choices=sorted(PRESETS), help="world size (default: default)")
     synth.add_argument("--seed", type=int, default=0, help="layout/appearance seed (default: 0)")
     synth.add_argument("--workers", type=int, default=1, help="scenes generated in parallel (default: 1)")
+    synth.add_argument("--lidar-sweeps", type=int, default=0, metavar="N",
+                       help="non-key LiDAR sweeps written between key frames (nuScenes' 20 Hz LiDAR: 9; default 0)")
     synth.set_defaults(func=_synth)
     show = sub.add_parser("show", help="render the six views with GT boxes and a BEV plot of one sample to a PNG")
     show.add_argument("--dataroot", type=Path, default=DEFAULT_DATAROOT, help=f"default: {DEFAULT_DATAROOT}")
@@ -36,7 +38,8 @@ def _synth(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
     start = time.perf_counter()
-    root = generate(args.out, preset=args.preset, seed=args.seed, workers=args.workers, progress=True)
+    root = generate(args.out, preset=args.preset, seed=args.seed, workers=args.workers, progress=True,
+                    lidar_sweeps=args.lidar_sweeps)
     size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
     print(f"wrote {VERSION} ({args.preset}, seed {args.seed}) to {root} in {time.perf_counter() - start:.1f} s, "
           f"{size / 1e6:.1f} MB")

@@ -7,6 +7,12 @@ writes everything the devkit reads: the 13 JSON tables, ``splits.json`` with the
 custom splits ``synth_train``/``synth_val`` (and ``synth_val_mini``, the first validation
 scene, for demos), JPEGs, ``.pcd.bin`` and radar ``.pcd``.
 
+Optionally (``lidar_sweeps`` > 0) the LiDAR also writes non-key sweeps between key
+frames, as nuScenes' 20 Hz LiDAR does (9 per key-frame interval there): ``sweeps/LIDAR_TOP``
+files with ``is_key_frame`` false, their own ego poses, linked into the LiDAR's
+``prev``/``next`` chain in time order and tied to the nearest sample, unannotated. The
+key frames are the same bytes with or without them (each sweep draws its own noise).
+
 Annotation counts (``num_lidar_pts``, ``num_radar_pts``) are computed with the
 devkit's own ``points_in_box`` on the points exactly as they are written, after the
 same sensor -> ego -> global transforms the devkit applies, so they agree with what
@@ -93,6 +99,10 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+#: Most non-key LiDAR sweeps per key-frame interval ``generate`` writes (19 would be a 40 Hz LiDAR).
+MAX_LIDAR_SWEEPS = 19
+
+
 def get_preset(name: str) -> Preset:
     """The preset called ``name``; ``UserError`` listing the known ones otherwise."""
     if name not in PRESETS:
@@ -140,9 +150,9 @@ def _count_in_boxes(points_global: np.ndarray, boxes: list) -> list[int]:
     return counts
 
 
-def _scene_tables(args: tuple[int, str, int, Preset, str]) -> dict[str, list[dict]]:
+def _scene_tables(args: tuple[int, str, int, Preset, str, int]) -> dict[str, list[dict]]:
     """Generate one scene's files under ``root`` and return its table records."""
-    index, name, seed, preset, root = args
+    index, name, seed, preset, root, lidar_sweeps = args
     scene = build_scene(index, name, preset.n_frames, seed, preset.density)
     ground = make_ground(scene)
     renderer = SceneRenderer(scene, ground)
@@ -167,32 +177,44 @@ def _scene_tables(args: tuple[int, str, int, Preset, str]) -> dict[str, list[dic
     tracks: dict[int, list[tuple[int, dict]]] = {}
     sd_by_channel: dict[str, list[dict]] = {ch: [] for ch in rig}
 
-    def sensor_record(ch: str, f: int, ext: str) -> tuple[str, tuple[list, list], np.ndarray, float]:
-        """Register key frame ``f`` of sensor ``ch`` (its own time, ego pose, file); return
+    def sensor_record(ch: str, f: int, ext: str, sweep: int = 0) -> tuple[str, tuple[list, list], np.ndarray, float]:
+        """Register key frame ``f`` of sensor ``ch`` (its own time, ego pose, file), or with
+        ``sweep`` = k > 0 the k-th non-key sweep after key frame ``f - 1``; return
         (relative file name, stored ego pose, sensor -> global, scene time)."""
         cal = rig[ch]
-        t = f * KEYFRAME_DT + cal.delay
+        frac = sweep / (lidar_sweeps + 1)
+        t = (f - 1 + frac if sweep else f) * KEYFRAME_DT + cal.delay
         ts = base_ts + int(round(t * 1e6))
-        filename = f"samples/{ch}/{log_name}__{ch}__{ts}.{ext}"
+        filename = f"{'sweeps' if sweep else 'samples'}/{ch}/{log_name}__{ch}__{ts}.{ext}"
         ego_xyz, ego_yaw = scene.ego_pose(t)
         ego = _record_pose(ego_xyz, rot_z(ego_yaw))
-        ep_token = tok("ego_pose", ch, f)
+        key = (ch, f, "sweep", sweep) if sweep else (ch, f)
+        ep_token = tok("ego_pose", *key)
         out["ego_pose"].append({"token": ep_token, "timestamp": ts, "rotation": ego[1], "translation": ego[0]})
+        nearest = f if not sweep or frac >= 0.5 else f - 1  # a sweep belongs to the nearest sample, as in nuScenes
         sd_by_channel[ch].append({
-            "token": tok("sd", ch, f), "sample_token": sample_tokens[f], "ego_pose_token": ep_token,
+            "token": tok("sd", *key), "sample_token": sample_tokens[nearest], "ego_pose_token": ep_token,
             "calibrated_sensor_token": tok("cs", ch), "timestamp": ts, "fileformat": ext.split(".")[0],
-            "is_key_frame": True, "height": cal.height, "width": cal.width, "filename": filename, "prev": "", "next": ""})
+            "is_key_frame": not sweep, "height": cal.height, "width": cal.width, "filename": filename, "prev": "", "next": ""})
         return filename, ego, _pose(np.array(ego[0]), ego_yaw) @ cal.to_ego(), t
+
+    def write_scan(fn: str, pose: np.ndarray, t: float, rng: np.random.Generator) -> Any:
+        scan = lidar_scan(pose[:3, 3], float(np.arctan2(pose[1, 0], pose[0, 0])), scene.cuboids(t), len(scene.actors),
+                          preset.n_azimuth, rng, ground.sample_intensity)
+        scan.points.tofile(os.path.join(root, fn))
+        return scan
 
     for f in range(scene.n_frames):
         t = f * KEYFRAME_DT
         ts = base_ts + int(round(t * 1e6))
         rng = np.random.default_rng([seed, index, f])
+        # Non-key LiDAR sweeps since the previous key frame, in time order.
+        for k in range(1, lidar_sweeps + 1 if f else 1):
+            sweep_fn, _, sweep_pose, t_sweep = sensor_record(LIDAR, f, "pcd.bin", sweep=k)
+            write_scan(sweep_fn, sweep_pose, t_sweep, np.random.default_rng([seed, index, f, k]))
         # LiDAR (defines the key-frame time).
         fn, ego, pose, _ = sensor_record(LIDAR, f, "pcd.bin")
-        scan = lidar_scan(pose[:3, 3], float(np.arctan2(pose[1, 0], pose[0, 0])), scene.cuboids(t), len(scene.actors),
-                          preset.n_azimuth, rng, ground.sample_intensity)
-        scan.points.tofile(os.path.join(root, fn))
+        scan = write_scan(fn, pose, t, rng)
         lidar_global = _to_global(LidarPointCloud, scan.points.T[:4].copy(), cs_rec[LIDAR], ego)
         # Annotated actors of this key frame.
         ego_xy = np.array(ego[0][:2])
@@ -273,14 +295,20 @@ def _static_tables(seed: int, scene_logs: list[dict]) -> dict[str, list[dict]]:
     return {"category": cats, "attribute": attrs, "visibility": vis, "sensor": sensors, "map": maps}
 
 
-def generate(out_dir: Path, preset: str = "tiny", seed: int = 0, workers: int = 1, progress: bool = False) -> Path:
+def generate(
+    out_dir: Path, preset: str = "tiny", seed: int = 0, workers: int = 1, progress: bool = False, lidar_sweeps: int = 0,
+) -> Path:
     """Write a ``v1.0-synth`` dataset into ``out_dir`` (the dataroot) and return that path.
 
     ``workers`` > 1 generates scenes in parallel processes (the result does not depend
-    on it). The tables and ``splits.json`` are written last, so a dataroot with tables
-    is complete.
+    on it). ``lidar_sweeps`` non-key LiDAR sweeps are written between consecutive key
+    frames (nuScenes: 9, its 20 Hz LiDAR; 0 writes key frames only). The tables and
+    ``splits.json`` are written last, so a dataroot with tables is complete.
     """
     cfg = get_preset(preset)
+    if isinstance(lidar_sweeps, bool) or not isinstance(lidar_sweeps, int) or not 0 <= lidar_sweeps <= MAX_LIDAR_SWEEPS:
+        raise UserError(f"lidar_sweeps={lidar_sweeps!r}: give a whole number of non-key LiDAR sweeps per key-frame "
+                        f"interval from 0 to {MAX_LIDAR_SWEEPS} (nuScenes has 9)")
     root = Path(out_dir)
     if root.exists() and not root.is_dir():
         raise UserError(f"output {str(root)!r} exists and is not a directory")
@@ -292,13 +320,17 @@ def generate(out_dir: Path, preset: str = "tiny", seed: int = 0, workers: int = 
     version_dir = root / VERSION
     if version_dir.exists():
         shutil.rmtree(version_dir)
+    if (root / "sweeps").exists():
+        shutil.rmtree(root / "sweeps")
+    if lidar_sweeps:
+        (root / "sweeps" / LIDAR).mkdir(parents=True)
     for ch in (*CAMERAS, LIDAR, *RADARS):
         d = root / "samples" / ch
         if d.exists():
             shutil.rmtree(d)
         d.mkdir(parents=True)
     names = [f"scene-{i + 1:04d}" for i in range(cfg.n_train + cfg.n_val)]
-    jobs = [(i, n, seed, cfg, str(root)) for i, n in enumerate(names)]
+    jobs = [(i, n, seed, cfg, str(root), lidar_sweeps) for i, n in enumerate(names)]
     bar = None
     if progress:
         from tqdm import tqdm
@@ -327,12 +359,13 @@ def generate(out_dir: Path, preset: str = "tiny", seed: int = 0, workers: int = 
     with open(version_dir / "splits.json", "w") as f:
         val = names[cfg.n_train:]
         json.dump({TRAIN_SPLIT: names[: cfg.n_train], VAL_SPLIT: val, VAL_MINI_SPLIT: val[:1]}, f, indent=1)
-    (root / MARKER).write_text(json.dumps({"generator_version": GENERATOR_VERSION, "preset": preset, "seed": seed}) + "\n")
+    stamp = {"generator_version": GENERATOR_VERSION, "preset": preset, "seed": seed, "lidar_sweeps": lidar_sweeps}
+    (root / MARKER).write_text(json.dumps(stamp) + "\n")
     return root
 
 
 def world_stamp(root: Path) -> dict[str, Any] | None:
-    """``{"generator_version", "preset", "seed"}`` of the world that ``generate`` finished in ``root``,
+    """``{"generator_version", "preset", "seed", "lidar_sweeps"}`` of the world that ``generate`` finished in ``root``,
     or None (no world, a world cut short, or one written before generators stamped their worlds)."""
     try:
         stamp = json.loads((Path(root) / MARKER).read_text())
