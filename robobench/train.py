@@ -383,7 +383,7 @@ def train_entry(
     ``overrides`` is deep-merged into the profile config (e.g. ``{"train": {"epochs": 2}}``).
     ``out_dir`` (default ``runs/<entry>-<profile>-<mode>-s<seed>``) receives ``last.pt``
     (the resumable state), ``final.pt`` and ``train_stats.json`` (wall time, peak memory,
-    loss curve). ``resume=True`` continues from ``last.pt`` (or returns ``final.pt`` if the
+    loss curve, and the curve of each named loss term, e.g. a distillation recipe's terms). ``resume=True`` continues from ``last.pt`` (or returns ``final.pt`` if the
     run had finished); without it an existing checkpoint is an error, never overwritten.
     """
     entry = resolve_entry(entry)
@@ -443,6 +443,7 @@ def train_entry(
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
     iteration, history, elapsed = 0, [], 0.0
+    terms: dict[str, list[float]] = {}  # each named loss term per iteration (what a recipe's total hides)
     if resumed is not None:
         ckpt = resumed
         model.load_state_dict(ckpt["model"])
@@ -451,6 +452,7 @@ def train_entry(
         scaler.load_state_dict(ckpt["scaler"])
         _set_rng_state(ckpt["rng"])
         iteration, history, elapsed = ckpt["iteration"], list(ckpt["history"]), ckpt["elapsed"]
+        terms = {k: list(v) for k, v in ckpt.get("loss_terms", {}).items()}  # absent in older checkpoints
 
     meta = {"entry": entry.name, "profile": profile, "train_mode": mode.value, "seed": seed,
             "dataroot": str(dataroot), "version": version, "split": split}
@@ -460,7 +462,7 @@ def train_entry(
         if dist.main:
             save_checkpoint(
                 {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                 "scaler": scaler.state_dict(), "rng": _rng_state(), "iteration": iteration, "history": history,
+                 "scaler": scaler.state_dict(), "rng": _rng_state(), "iteration": iteration, "history": history, "loss_terms": terms,
                  "elapsed": elapsed + time.perf_counter() - started, "config": cfg, "meta": meta},
                 path,
             )
@@ -495,6 +497,8 @@ def train_entry(
             scheduler.step()
             iteration += 1
             history.append(float(loss.detach()))
+            for name, value in losses.items():
+                terms.setdefault(name, []).append(float(value.detach()))
             bar.update(1)
             bar.set_postfix(loss=f"{history[-1]:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
             if tcfg.checkpoint_every and iteration % tcfg.checkpoint_every == 0:
@@ -507,6 +511,7 @@ def train_entry(
             {**meta, "iterations": iteration, "samples": len(dataset), "world_size": dist.world,
              "device": str(device), "wall_time_s": round(elapsed + time.perf_counter() - started, 2),
              **_peak_memory_mb(device, since_reset), "final_loss": history[-1] if history else None, "loss_history": history,
+             "loss_terms": terms,
              "config": cfg, "torch": torch.__version__},
             out / STATS_FILE,
         )

@@ -98,6 +98,10 @@ def test_training_reduces_loss_and_writes_stats(tiny_world, tmp_path: Path) -> N
     assert sum(history[-3:]) < sum(history[:3])
     stats = json.loads((final.parent / STATS_FILE).read_text())
     assert stats["iterations"] == 9 and stats["wall_time_s"] > 0 and stats["peak_rss_mb"] > 0
+    terms = stats["loss_terms"]  # each named term per iteration; they add up to the logged total
+    assert terms and all(len(v) == 9 for v in terms.values()) and terms == ckpt["loss_terms"]
+    for i, total in enumerate(history):
+        assert sum(v[i] for v in terms.values()) == pytest.approx(total, rel=1e-5)
     with pytest.raises(UserError, match="--resume"):
         _run(tiny_world, tmp_path / "run")
     assert _run(tiny_world, tmp_path / "run", resume=True) == final  # a finished run is not redone
@@ -167,7 +171,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tiny_world, tmp_path:
 
     final = load_checkpoint(_run(tiny_world, out, resume=True, sleep=0.3))  # the killed run's config
     assert final["iteration"] == 9
-    assert final["history"] == reference["history"]
+    assert final["history"] == reference["history"] and final["loss_terms"] == reference["loss_terms"]
     for key, value in reference["model"].items():
         assert torch.equal(final["model"][key], value), key
 
