@@ -503,9 +503,9 @@ def build_board(
         if not g.reference:
             g.metrics["train_h"] = training_stat(g)
     for g in groups:
-        pool = reference if g.reference else measured
-        g.gain = _gain(g, _base_of(pool, g)) if g.meta.base else {}
-        g.train_ratio = _train_ratio(g, _base_of(pool, g)) if g.meta.base else None
+        if g.meta.base:
+            base_group = _base_of(reference if g.reference else measured, g)
+            g.gain, g.train_ratio = _gain(g, base_group), _train_ratio(g, base_group)
     for g in measured:
         clean_map = g.metrics["map"]
         g.low_map = clean_map.complete and clean_map.mean < min_map

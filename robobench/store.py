@@ -122,6 +122,12 @@ def row_key(row: ResultRow) -> tuple[Any, ...]:
     return tuple(getattr(row, f) for f in KEY_FIELDS)
 
 
+def training_key(obj: Any) -> tuple[Any, ...]:
+    """The trained model ``obj`` (a TrainingRecord, a ResultRow or a sweep cell) belongs to
+    (``TRAINING_KEY_FIELDS`` order)."""
+    return tuple(getattr(obj, f) for f in TRAINING_KEY_FIELDS)
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
@@ -195,6 +201,15 @@ def _decode(record: sqlite3.Row) -> ResultRow:
     return ResultRow(**kwargs)
 
 
+def _upsert_sql(table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> str:
+    """``INSERT`` of ``columns`` into ``table`` that replaces the non-key columns of a row with the same ``key``."""
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+    )
+
+
 def _row_upsert(rows: list[ResultRow]) -> tuple[str, list[tuple[Any, ...]]]:
     """SQL and parameters upserting ``rows`` (``created_at`` defaults to now)."""
     for row in rows:
@@ -202,34 +217,19 @@ def _row_upsert(rows: list[ResultRow]) -> tuple[str, list[tuple[Any, ...]]]:
             raise TypeError(f"the results store takes ResultRow objects, got {type(row).__name__}")
     now = _now()
     values = [_encode(r if r.created_at else ResultRow(**{**r.to_dict(), "created_at": now})) for r in rows]
-    updates = ", ".join(f"{c} = excluded.{c}" for c in _ROW_FIELDS if c not in KEY_FIELDS)
-    sql = (
-        f"INSERT INTO results ({', '.join(_ROW_FIELDS)}) VALUES ({', '.join('?' * len(_ROW_FIELDS))}) "
-        f"ON CONFLICT ({', '.join(KEY_FIELDS)}) DO UPDATE SET {updates}"
-    )
-    return sql, values
+    return _upsert_sql("results", _ROW_FIELDS, KEY_FIELDS), values
 
 
 def _entry_upsert(records: list[EntryRecord]) -> tuple[str, list[tuple[Any, ...]]]:
     """SQL and parameters upserting entry metadata."""
-    updates = ", ".join(f"{c} = excluded.{c}" for c in _ENTRY_FIELDS if c != "name")
-    sql = (
-        f"INSERT INTO entries ({', '.join(_ENTRY_FIELDS)}) VALUES ({', '.join('?' * len(_ENTRY_FIELDS))}) "
-        f"ON CONFLICT (name) DO UPDATE SET {updates}"
-    )
-    return sql, [tuple(getattr(r, f) for f in _ENTRY_FIELDS) for r in records]
+    return _upsert_sql("entries", _ENTRY_FIELDS, ("name",)), [tuple(getattr(r, f) for f in _ENTRY_FIELDS) for r in records]
 
 
 def _training_upsert(records: list[TrainingRecord]) -> tuple[str, list[tuple[Any, ...]]]:
     """SQL and parameters upserting training records (``created_at`` defaults to now)."""
     now = _now()
     values = [tuple(getattr(r, f) if f != "created_at" else (r.created_at or now) for f in _TRAINING_FIELDS) for r in records]
-    updates = ", ".join(f"{c} = excluded.{c}" for c in _TRAINING_FIELDS if c not in TRAINING_KEY_FIELDS)
-    sql = (
-        f"INSERT INTO trainings ({', '.join(_TRAINING_FIELDS)}) VALUES ({', '.join('?' * len(_TRAINING_FIELDS))}) "
-        f"ON CONFLICT ({', '.join(TRAINING_KEY_FIELDS)}) DO UPDATE SET {updates}"
-    )
-    return sql, values
+    return _upsert_sql("trainings", _TRAINING_FIELDS, TRAINING_KEY_FIELDS), values
 
 
 def _where(filters: dict[str, Any], allowed: tuple[str, ...] = FILTER_FIELDS) -> tuple[str, list[Any]]:
@@ -390,13 +390,13 @@ class ResultStore:
         """Write rows (matching ``filters``), the training records of their models and all entry
         metadata to a JSON file; returns the row count."""
         rows = self.rows(**filters)
-        models = {(r.entry, r.train_mode, r.seed, r.dataset_id, r.config_hash) for r in rows}
+        models = {training_key(r) for r in rows}
         payload = {
             "format": EXPORT_FORMAT,
             "schema_version": SCHEMA_VERSION,
             "entries": [e.to_dict() for e in self.entries()],
             "rows": [r.to_dict() for r in rows],
-            "trainings": [t.to_dict() for t in self.trainings() if tuple(getattr(t, f) for f in TRAINING_KEY_FIELDS) in models],
+            "trainings": [t.to_dict() for t in self.trainings() if training_key(t) in models],
         }
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")

@@ -42,7 +42,7 @@ from robobench.conditions import Condition, all_conditions
 from robobench.errors import UserError
 from robobench.registry import Entry, get_entry, teacher_order
 from robobench.schema import ResultRow, TrainingRecord, TrainMode
-from robobench.store import KEY_FIELDS, ResultStore
+from robobench.store import KEY_FIELDS, ResultStore, training_key
 
 #: Sources whose change changes a trained model or its numbers (relative to the repository root).
 CODE_PARTS: tuple[str, ...] = (
@@ -381,24 +381,29 @@ def training_record(cell: Cell, stats: Any, code: str) -> TrainingRecord | None:
     )
 
 
+def read_train_stats(model_dir: Path) -> dict[str, Any] | None:
+    """The scalar fields of a model folder's :data:`robobench.train.STATS_FILE` (not the loss
+    curves or the config), or None when it is missing or damaged: that costs the training
+    record, not the training."""
+    from robobench.train import STATS_FILE
+
+    try:
+        stats = json.loads((model_dir / STATS_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return {k: v for k, v in stats.items() if not isinstance(v, (list, dict))} if isinstance(stats, dict) else None
+
+
 def backfill_trainings(cells: Iterable[Cell], store: ResultStore, code: str) -> int:
     """Store the cost of already trained models that have no training record yet (e.g. trained
     before the store kept them, so the sweep prunes their train cells), from the ``train_stats.json``
     in their model folders; returns how many were added."""
-    from robobench.train import STATS_FILE
-
-    known = {(t.entry, t.train_mode, t.seed, t.dataset_id, t.config_hash) for t in store.trainings()}
-    found = []
-    for cell in cells:
-        stats_file = cell.model_dir / STATS_FILE
-        key = (cell.entry, cell.train_mode, cell.seed, cell.dataset_id, cell.config_hash)
-        if cell.kind == "train" and key not in known and stats_file.is_file():
-            try:
-                stats = json.loads(stats_file.read_text())
-            except json.JSONDecodeError:
-                continue  # a damaged stats file costs the record, not the sweep
-            if (record := training_record(cell, stats, code)) is not None:
-                found.append(record)
+    known = {training_key(t) for t in store.trainings()}
+    found = [
+        record for cell in cells
+        if cell.kind == "train" and training_key(cell) not in known
+        and (record := training_record(cell, read_train_stats(cell.model_dir), code)) is not None
+    ]
     if found:
         store.add_trainings(found)
     return len(found)
@@ -577,7 +582,7 @@ def run_cell(cell: Cell, ctx: SweepContext) -> dict[str, Any]:
     import torch
 
     from robobench.registry import discover
-    from robobench.train import FINAL_CKPT, STATS_FILE, train_entry
+    from robobench.train import FINAL_CKPT, train_entry
 
     discover(ctx.entry_files)
     if ctx.threads:
@@ -590,10 +595,7 @@ def run_cell(cell: Cell, ctx: SweepContext) -> dict[str, Any]:
             cell.entry, cell.profile, cell.train_mode, cell.seed, dataroot=ctx.dataroot, version=ctx.version,
             out_dir=cell.model_dir, resume=True, overrides=overrides, progress=False,
         )
-        stats_file = final.parent / STATS_FILE
-        stats = json.loads(stats_file.read_text()) if stats_file.is_file() else {}
-        scalars = {k: v for k, v in stats.items() if not isinstance(v, (list, dict))}  # not the loss curve or config
-        return {"checkpoint": str(final), "train_stats": scalars or None}
+        return {"checkpoint": str(final), "train_stats": read_train_stats(final.parent)}
     from robobench.evaluate import condition_file_name
     from robobench.predict import predict
 
