@@ -11,9 +11,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Mapping
 from typing import Any
 
-from leaderboard.model import Board, Column, Group, Stat
+from leaderboard.model import GAIN_ALPHA, Board, Column, Group, Stat
 
 #: Columns shown as they are, with their decimals (depth ratios, training hours); the others are x100 (percent).
 UNSCALED_DIGITS = {"absrel_clean": 3, "absrel_corrupted": 3, "train_h": 2}
@@ -41,10 +42,24 @@ def format_stat(st: Stat | None, key: str, with_std: bool = True) -> str:
     return text
 
 
-def format_gain(gain: dict[str, float]) -> str:
-    """``+1.2 NDS, +2.5 mRR`` (percentage points over the base entry)."""
+def gain_significance(key: str, gain_p: Mapping[str, float]) -> str:
+    """How a gain compares with the seed spread: ``p=0.003``, ``n.s. p=0.41`` (Welch, see
+    :func:`leaderboard.model.build_board`), or ``""`` when it was not tested (one seed on a side)."""
+    if key not in gain_p:
+        return ""
+    p = gain_p[key]
+    return f"{'n.s. ' if p >= GAIN_ALPHA else ''}p={p:.2g}"
+
+
+def format_gain(gain: dict[str, float], gain_p: Mapping[str, float] | None = None) -> str:
+    """``+1.2 NDS (n.s. p=0.41), +2.5 mRR`` (percentage points over the base entry, with the
+    seed-spread test of :func:`gain_significance` where there is one)."""
     names = {"nds": "NDS", "mrr": "mRR"}
-    return ", ".join(f"{v:+.1f} {names[k]}" for k, v in gain.items())
+    parts = []
+    for k, v in gain.items():
+        sig = gain_significance(k, gain_p or {})
+        parts.append(f"{v:+.1f} {names[k]}" + (f" ({sig})" if sig else ""))
+    return ", ".join(parts)
 
 
 def _ident(g: Group) -> dict[str, Any]:
@@ -85,6 +100,7 @@ def to_records(board: Board) -> list[dict[str, Any]]:
                 "note": st.note,
             }
         rec["gain"] = g.gain
+        rec["gain_p"] = g.gain_p
         rec["train_ratio"] = g.train_ratio
         out.append(rec)
     return out
@@ -108,7 +124,7 @@ def to_csv(board: Board) -> str:
     ident = list(_ident_keys())
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(ident + [c.key for c in cols] + [f"{c.key}_std" for c in cols if c.key in ("nds", "map", "mrr", "mce")]
-                    + ["gain_nds", "gain_mrr", "missing"])
+                    + ["gain_nds", "gain_mrr", "gain_nds_p", "gain_mrr_p", "missing"])
     for g in board.groups:
         ident_vals = list(_ident(g).values())
         vals, stds, missing = [], [], set()
@@ -121,6 +137,7 @@ def to_csv(board: Board) -> str:
             if st is not None:
                 missing.update(st.missing)
         gains = [f"{g.gain[k]:.4f}" if k in g.gain else "" for k in ("nds", "mrr")]
+        gains += [f"{g.gain_p[k]:.4g}" if k in g.gain_p else "" for k in ("nds", "mrr")]
         writer.writerow(ident_vals + vals + stds + gains + ["; ".join(sorted(missing))])
     return buf.getvalue()
 
@@ -148,7 +165,7 @@ def to_markdown(board: Board) -> str:
         for c in cols:
             text = format_stat(g.metrics.get(c.key), c.key)
             cells.append(f"**{text}**" if g.key in board.best.get(c.key, ()) else text)
-        cells.append(format_gain(g.gain))
+        cells.append(format_gain(g.gain, g.gain_p))
         lines.append("| " + " | ".join(_md_escape(x) if i > 0 else x for i, x in enumerate(cells)) + " |")
     note = "Values in percent. mCE against " + (board.baseline.entry if board.baseline else "no baseline") + "."
     return "\n".join(lines) + "\n\n" + _md_escape(note) + "\n"

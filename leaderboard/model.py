@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from scipy import stats as scipy_stats
+
 from corruptions.spec import CORRUPTIONS, LEVELS
 from robobench.conditions import CLEAN, Condition, all_conditions
 from robobench.errors import UserError
@@ -119,6 +121,8 @@ class Group:
     exact: set[Condition] | None = None
     metrics: dict[str, Stat] = field(default_factory=dict)
     gain: dict[str, float] = field(default_factory=dict)
+    #: Welch's t-test p-value of each gain over seeds (only where both sides have two or more seeds)
+    gain_p: dict[str, float] = field(default_factory=dict)
     page: str | None = None
     #: set by :func:`build_board`: clean mAP below the board's ``min_map``
     low_map: bool = False
@@ -431,6 +435,30 @@ def _gain(group: Group, base: Group | None) -> dict[str, float]:
     return out
 
 
+#: p-value at or above which a gain over the base entry is shown as within the seed spread.
+GAIN_ALPHA = 0.05
+
+
+def _gain_p(group: Group, base: Group | None, gain: Mapping[str, float]) -> dict[str, float]:
+    """Welch's t-test (unequal variances) of each gain in ``gain`` over the seeds of both sides.
+
+    A gain is only an effect when it is larger than what a change of seed does: with two or
+    more seeds on each side, the per-seed values (mean, sample std, n) of the entry and its
+    base give a two-sided p-value. Left out when either side has one seed, or when neither
+    side varies over seeds (no spread to test against).
+    """
+    out: dict[str, float] = {}
+    if base is None:
+        return out
+    for key in gain:
+        a, b = group.metrics[key], base.metrics[key]
+        if a.n < 2 or b.n < 2 or a.std is None or b.std is None or (a.std == 0 and b.std == 0):
+            continue
+        res = scipy_stats.ttest_ind_from_stats(a.mean, a.std, a.n, b.mean, b.std, b.n, equal_var=False)
+        out[key] = float(res.pvalue)
+    return out
+
+
 def _train_ratio(group: Group, base: Group | None) -> float | None:
     """Training wall time over the base entry's (the training overhead of a recipe), when both are complete."""
     a, b = group.metrics.get("train_h"), base.metrics.get("train_h") if base is not None else None
@@ -506,6 +534,7 @@ def build_board(
         if g.meta.base:
             base_group = _base_of(reference if g.reference else measured, g)
             g.gain, g.train_ratio = _gain(g, base_group), _train_ratio(g, base_group)
+            g.gain_p = _gain_p(g, base_group, g.gain)
     for g in measured:
         clean_map = g.metrics["map"]
         g.low_map = clean_map.complete and clean_map.mean < min_map

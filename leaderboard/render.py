@@ -27,6 +27,7 @@ from robobench.schema import DETECTION_METRICS, ResultRow, TrainingRecord
 
 from leaderboard import charts, exports
 from leaderboard.model import (
+    GAIN_ALPHA,
     MIN_MAP,
     Board,
     Group,
@@ -105,8 +106,9 @@ def _environment() -> Environment:
     env = Environment(loader=PackageLoader("leaderboard", "templates"), autoescape=True, undefined=StrictUndefined,
                       extensions=["jinja2.ext.do"],
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.globals.update(fmt=fmt, metric_label=metric_label)
-    env.filters.update(heat=heat, sortv=sort_value, missing=missing_text, gain=exports.format_gain)
+    env.globals.update(fmt=fmt, metric_label=metric_label, GAIN_ALPHA=GAIN_ALPHA)
+    env.filters.update(heat=heat, sortv=sort_value, missing=missing_text, gain=exports.format_gain,
+                       significance=exports.gain_significance)
     static = resources.files("leaderboard") / "static"
     env.globals.update(
         css=Markup(static.joinpath("style.css").read_text(encoding="utf-8")),

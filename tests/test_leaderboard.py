@@ -84,6 +84,11 @@ def site(tmp_path_factory, ref_file) -> Path:
 
 @pytest.fixture(scope="module")
 def table(site) -> dict[tuple[str, str], dict[str, dict]]:
+    """(entry, train mode) -> column key -> cell attributes/text of the fixture site."""
+    return read_table(site)
+
+
+def read_table(site: Path) -> dict[tuple[str, str], dict[str, dict]]:
     """(entry, train mode) -> column key -> cell attributes/text, read back from index.html."""
     html = (site / "index.html").read_text()
     keys = re.findall(r'<th data-sort="[a-z]+" data-col="(\d+)"(?: data-key="([^"]+)")?', html)
@@ -462,3 +467,41 @@ def test_training_cost_column_ratio_and_provenance(tmp_path):
     assert "no training record" in (tmp_path / page_name("bevdepth-tiny")).read_text()
     header = next(csv.reader(io.StringIO((tmp_path / "results.csv").read_text())))
     assert "train_h" in header and "Train h" not in (tmp_path / "results.md").read_text()
+
+
+def _seeded_rows(entry: str, cleans: list[float]) -> list:
+    return [make_row(entry, "clean", seed, cond, clean, 0.8) for seed, clean in enumerate(cleans) for cond in all_conditions()]
+
+
+def _welch_p(a: list[float], b: list[float]) -> float:
+    """Welch's two-sided p-value written out from its formula (Welch-Satterthwaite degrees of freedom)."""
+    from scipy.stats import t as student_t
+
+    va, vb = np.var(a, ddof=1) / len(a), np.var(b, ddof=1) / len(b)
+    stat = (np.mean(a) - np.mean(b)) / np.sqrt(va + vb)
+    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    return float(2 * student_t.sf(abs(stat), dof))
+
+
+def test_gain_is_tested_against_the_seed_spread(tmp_path):
+    base, big, small = [0.30, 0.31, 0.29], [0.40, 0.42, 0.41], [0.305, 0.29, 0.31]
+    rows = _seeded_rows("bevdet-tiny", base) + _seeded_rows("bevdet-tiny+rayd3d", big) + _seeded_rows("bevdet-tiny+tig", small)
+    rows += _seeded_rows("bevdet-partial", [0.5])
+    meta = {**ENTRIES_META, "bevdet-partial": {**ENTRIES_META["bevdet-partial"], "role": "distill", "base": "bevdet-tiny"}}
+    board = build_board(rows, meta)
+    by = {g.entry: g for g in board.groups}
+    assert by["bevdet-tiny+rayd3d"].gain_p["nds"] == pytest.approx(_welch_p([100 * v for v in big], [100 * v for v in base]), rel=1e-6)
+    assert by["bevdet-tiny+rayd3d"].gain_p["nds"] < 0.05
+    assert by["bevdet-tiny+tig"].gain_p["nds"] == pytest.approx(_welch_p(small, base), rel=1e-6) and by["bevdet-tiny+tig"].gain_p["nds"] > 0.05
+    assert "nds" in by["bevdet-partial"].gain and by["bevdet-partial"].gain_p == {}  # one seed: untested
+
+    render_site(rows, meta, tmp_path)
+    cells = read_table(tmp_path)
+    def nds_gain(entry: str) -> str:
+        return re.search(r"[+-][\d.]+ NDS( n\.s\.)?", cells[(entry, "clean")]["gain"]["text"]).group(0)
+
+    assert nds_gain("bevdet-tiny+tig").endswith("n.s.")
+    assert nds_gain("bevdet-tiny+rayd3d") == "+11.0 NDS" and nds_gain("bevdet-partial") == "+20.0 NDS"
+    exported = {r["entry"]: r for r in csv.DictReader(io.StringIO((tmp_path / "results.csv").read_text()))}
+    assert float(exported["bevdet-tiny+tig"]["gain_nds_p"]) > 0.05 and exported["bevdet-partial"]["gain_nds_p"] == ""
+    assert "(n.s. p=" in (tmp_path / "results.md").read_text()
