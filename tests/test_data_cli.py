@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -193,3 +194,16 @@ def test_world_from_an_older_generator_version_is_stale(world_copy, capsys):
     (world_copy / MARKER).write_text("written by robobench data synth; the folder may be overwritten by it\n")
     assert not world_is_complete(world_copy)
     assert "no generator stamp" in stale_world_reason(world_copy)
+
+
+def test_val_mini_holds_the_presets_first_validation_scenes(tmp_path, monkeypatch):
+    from robobench.data import synth
+
+    tiny = synth.PRESETS["tiny"]
+    monkeypatch.setitem(synth.PRESETS, "mini-test", dataclasses.replace(tiny, n_train=1, n_val=3, n_frames=2, n_val_mini=2))
+    splits = json.loads((synth.generate(tmp_path / "w", preset="mini-test") / "v1.0-synth" / "splits.json").read_text())
+    assert splits == {"synth_train": ["scene-0001"], "synth_val": ["scene-0002", "scene-0003", "scene-0004"],
+                      "synth_val_mini": ["scene-0002", "scene-0003"]}
+    diverse, default = synth.PRESETS["diverse"], synth.PRESETS["default"]
+    assert diverse.n_train * diverse.n_frames == default.n_train * default.n_frames  # same training cost per epoch
+    assert diverse.n_val * diverse.n_frames == default.n_val * default.n_frames
