@@ -20,10 +20,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from robobench.constants import CAMERAS, DETECTION_CLASSES, LIDAR, RADARS
-from robobench.data.synth import GENERATOR_VERSION, TRAIN_SPLIT, VAL_MINI_SPLIT, VAL_SPLIT, VERSION, generate, world_stamp
+from robobench.data.synth import GENERATOR_VERSION, PRESETS, TRAIN_SPLIT, VAL_MINI_SPLIT, VAL_SPLIT, VERSION, generate, world_stamp
 
 DEFAULT_DATA = Path("data/synth-default")
 DEFAULT_OUT = Path("runs/demo")
+#: The synthetic world the demo runs on (``DEFAULT_DATA``), the one the README's numbers come from.
+DEMO_PRESET = "default"
 #: A camera student, its depth-supervised variant and one distillation recipe per paper
 #: family (their teacher, ``centerpoint``, is trained first): about a quarter hour on 2 cores.
 DEMO_ENTRIES: tuple[str, ...] = ("bevdet", "bevdepth", "bevdet-rayd3d")
@@ -42,10 +44,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=lambda args: run_demo(args.data, args.out, args.entries.split(","), sweep=not args.validate_only))
 
 
-def world_is_complete(data_dir: Path) -> bool:
+def world_is_complete(data_dir: Path, preset: str | None = None) -> bool:
     """True when ``data_dir`` holds a finished ``v1.0-synth`` world of today's generator (tables,
-    splits and the generator's stamp are written last)."""
-    if stale_world_reason(data_dir):
+    splits and the generator's stamp are written last), of ``preset`` when one is named."""
+    if stale_world_reason(data_dir, preset):
         return False
     version_dir = Path(data_dir) / VERSION
     if not ((version_dir / "splits.json").is_file() and (version_dir / "sample_annotation.json").is_file()):
@@ -57,17 +59,31 @@ def world_is_complete(data_dir: Path) -> bool:
     return isinstance(splits, dict) and all(s in splits for s in (TRAIN_SPLIT, VAL_SPLIT, VAL_MINI_SPLIT))
 
 
-def stale_world_reason(data_dir: Path) -> str | None:
-    """Why the world in ``data_dir`` is not one today's generator wrote, or None.
+def stale_world_reason(data_dir: Path, preset: str | None = None) -> str | None:
+    """Why the world in ``data_dir`` is not one today's generator wrote (of ``preset``, when named), or None.
 
     A world written by an older generator differs from the one every documented number was
-    measured on (e.g. generator 1's vehicles had no front or back), so the demo replaces it.
+    measured on (e.g. generator 1's vehicles had no front or back), so the demo replaces it. So
+    does a world of another preset, or one whose scene counts are no longer its preset's (a
+    preset's size was changed since it was written).
     """
     stamp = world_stamp(data_dir)
     if stamp is None:
         return "it carries no generator stamp (an unfinished world or one from an older generator)"
     if stamp.get("generator_version") != GENERATOR_VERSION:
         return f"it was written by generator version {stamp.get('generator_version')}, today's is {GENERATOR_VERSION}"
+    name = stamp.get("preset")
+    if preset is not None and name != preset:
+        return f"it is the {name!r} preset, not {preset!r}"
+    try:
+        splits = json.loads((Path(data_dir) / VERSION / "splits.json").read_text())
+        counts = (len(splits[TRAIN_SPLIT]), len(splits[VAL_SPLIT]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # no readable splits: world_is_complete tells an unfinished world
+    if name in PRESETS and counts != (PRESETS[name].n_train, PRESETS[name].n_val):
+        p = PRESETS[name]
+        return (f"it has {counts[0]} training and {counts[1]} validation scenes, today's {name!r} preset has "
+                f"{p.n_train} and {p.n_val}")
     return None
 
 
@@ -89,17 +105,17 @@ def run_demo(data_dir: Path, out: Path = DEFAULT_OUT, entries: Sequence[str] = D
     ])
 
 
-def prepare_world(data_dir: Path) -> bool:
-    """Generate (if needed), load and validate the default world; True if every check passes."""
+def prepare_world(data_dir: Path, preset: str = DEMO_PRESET) -> bool:
+    """Generate (if needed), load and validate the world of ``preset``; True if every check passes."""
     from nuscenes.eval.detection.utils import category_to_detection_name
 
     from robobench.data.nusc import open_nuscenes, split_sample_tokens
 
     data_dir = Path(data_dir)
-    if not world_is_complete(data_dir):
-        reason = stale_world_reason(data_dir) if (data_dir / VERSION).is_dir() else None
-        print(f"generating the default synthetic world into {data_dir}" + (f" (replacing it: {reason})" if reason else "") + " ...")
-        generate(data_dir, preset="default", seed=0, workers=min(4, os.cpu_count() or 1), progress=True)
+    if not world_is_complete(data_dir, preset):
+        reason = stale_world_reason(data_dir, preset) if (data_dir / VERSION).is_dir() else None
+        print(f"generating the {preset} synthetic world into {data_dir}" + (f" (replacing it: {reason})" if reason else "") + " ...")
+        generate(data_dir, preset=preset, seed=0, workers=min(4, os.cpu_count() or 1), progress=True)
     nusc = open_nuscenes(data_dir, VERSION)
     missing = [sd["filename"] for sd in nusc.sample_data if not (data_dir / sd["filename"]).is_file()]
     size = sum(p.stat().st_size for p in data_dir.rglob("*") if p.is_file())

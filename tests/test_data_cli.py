@@ -121,7 +121,7 @@ def test_splits(tiny_world):
 
 def test_demo_validates_existing_world(tiny_world, capsys):
     assert world_is_complete(tiny_world.dataroot)
-    assert prepare_world(tiny_world.dataroot)
+    assert prepare_world(tiny_world.dataroot, preset="tiny")
     out = capsys.readouterr().out
     assert "4 scenes, 24 samples" in out and "validation: OK" in out
     assert "construction_vehicle" in out
@@ -130,7 +130,7 @@ def test_demo_validates_existing_world(tiny_world, capsys):
 def test_demo_reports_missing_files(world_copy, capsys):
     victim = next((world_copy / "samples" / "CAM_FRONT").iterdir())
     victim.unlink()
-    assert not prepare_world(world_copy)
+    assert not prepare_world(world_copy, preset="tiny")
     out = capsys.readouterr().out
     assert "(1 missing)" in out and "FAILED" in out
 
@@ -194,6 +194,18 @@ def test_world_from_an_older_generator_version_is_stale(world_copy, capsys):
     (world_copy / MARKER).write_text("written by robobench data synth; the folder may be overwritten by it\n")
     assert not world_is_complete(world_copy)
     assert "no generator stamp" in stale_world_reason(world_copy)
+
+
+def test_world_of_another_preset_or_an_old_preset_size_is_stale(world_copy, monkeypatch):
+    """The demo replaces a world of another preset, and one whose preset's size has changed since."""
+    from robobench.data import synth
+    from robobench.demo import stale_world_reason
+
+    assert world_is_complete(world_copy, "tiny") and not world_is_complete(world_copy, "default")
+    assert stale_world_reason(world_copy, "default") == "it is the 'tiny' preset, not 'default'"
+    monkeypatch.setitem(synth.PRESETS, "tiny", dataclasses.replace(synth.PRESETS["tiny"], n_train=5))
+    assert stale_world_reason(world_copy) == "it has 2 training and 2 validation scenes, today's 'tiny' preset has 5 and 2"
+    assert not world_is_complete(world_copy)
 
 
 def test_val_mini_holds_the_presets_first_validation_scenes(tmp_path, monkeypatch):
