@@ -13,7 +13,7 @@ profile share the BEV grid and the head settings, so their BEV maps align cell f
   with the ``large`` image network (ResNet-18 layout at half width), 60 depth bins of 1 m,
   all 320 training samples for 30 epochs. About 0.09 (centerpoint) to 0.35 (camera
   students) s per sample and step on one core: 20 minutes (centerpoint) to about an hour
-  (camera students) per entry with two runs sharing 2 cores. Measured on the default world,
+  (camera students) per entry with two runs sharing 2 cores. Measured on the ``long`` world,
   ``bevdepth`` reaches 0.145 clean mAP after 30 epochs and only 0.029 after 10: the camera
   students are iteration-bound, so the budget is not cut below 30 epochs.
 * ``large``: ``full`` with the 128x128 BEV at 0.8 m and a lower learning rate (0.4-1.0 s
@@ -127,10 +127,10 @@ _LIDAR_ROT_SCALE: dict[str, Any] = {"bev_rot_lim": [-45.0, 45.0], "bev_scale_lim
 
 #: CenterPoint's global augmentation on nuScenes (rotation of +-pi/4, scaling 0.9-1.1, x/y
 #: flips), per profile. Without any of it the teacher scores 0.87 mAP on its 320 training
-#: samples of the default world and 0.20 on validation. The synthetic profiles leave the
+#: samples of the ``long`` world and 0.20 on validation. The synthetic profiles leave the
 #: flips out: at 1.6 m pillars the teacher reads a vehicle's heading sense and direction of
 #: travel mostly from the right-hand traffic layout, which a flip reverses. Measured on the
-#: default world (``full``, 30 epochs): NDS 0.359 / mAOE 1.21 / mAVE 2.08 with flips,
+#: ``long`` world (``full``, 30 epochs): NDS 0.359 / mAOE 1.21 / mAVE 2.08 with flips,
 #: 0.416 / 0.32 / 0.87 without.
 LIDAR_BEV_AUG: dict[str, dict[str, Any]] = {
     "quick": _LIDAR_ROT_SCALE,
