@@ -49,14 +49,19 @@ def world_is_complete(data_dir: Path, preset: str | None = None) -> bool:
     splits and the generator's stamp are written last), of ``preset`` when one is named."""
     if stale_world_reason(data_dir, preset):
         return False
-    version_dir = Path(data_dir) / VERSION
-    if not ((version_dir / "splits.json").is_file() and (version_dir / "sample_annotation.json").is_file()):
+    if not (Path(data_dir) / VERSION / "sample_annotation.json").is_file():
         return False
+    splits = _read_splits(data_dir)
+    return splits is not None and all(s in splits for s in (TRAIN_SPLIT, VAL_SPLIT, VAL_MINI_SPLIT))
+
+
+def _read_splits(data_dir: Path) -> dict | None:
+    """The world's ``splits.json`` as a dict, or None when it is missing or not a JSON object."""
     try:
-        splits = json.loads((version_dir / "splits.json").read_text())
-    except json.JSONDecodeError:
-        return False
-    return isinstance(splits, dict) and all(s in splits for s in (TRAIN_SPLIT, VAL_SPLIT, VAL_MINI_SPLIT))
+        splits = json.loads((Path(data_dir) / VERSION / "splits.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return splits if isinstance(splits, dict) else None
 
 
 def stale_world_reason(data_dir: Path, preset: str | None = None) -> str | None:
@@ -75,14 +80,13 @@ def stale_world_reason(data_dir: Path, preset: str | None = None) -> str | None:
     name = stamp.get("preset")
     if preset is not None and name != preset:
         return f"it is the {name!r} preset, not {preset!r}"
-    try:
-        splits = json.loads((Path(data_dir) / VERSION / "splits.json").read_text())
-        counts = (len(splits[TRAIN_SPLIT]), len(splits[VAL_SPLIT]))
-    except (OSError, ValueError, KeyError, TypeError):
+    splits = _read_splits(data_dir) or {}
+    scenes = [splits.get(s) for s in (TRAIN_SPLIT, VAL_SPLIT)]
+    if name not in PRESETS or not all(isinstance(v, list) for v in scenes):
         return None  # no readable splits: world_is_complete tells an unfinished world
-    if name in PRESETS and counts != (PRESETS[name].n_train, PRESETS[name].n_val):
-        p = PRESETS[name]
-        return (f"it has {counts[0]} training and {counts[1]} validation scenes, today's {name!r} preset has "
+    p = PRESETS[name]
+    if (len(scenes[0]), len(scenes[1])) != (p.n_train, p.n_val):
+        return (f"it has {len(scenes[0])} training and {len(scenes[1])} validation scenes, today's {name!r} preset has "
                 f"{p.n_train} and {p.n_val}")
     return None
 
