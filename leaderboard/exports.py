@@ -42,13 +42,17 @@ def format_stat(st: Stat | None, key: str, with_std: bool = True) -> str:
     return text
 
 
+def gain_within_spread(key: str, gain_p: Mapping[str, float]) -> bool:
+    """True when the gain ``key`` was tested against the seed spread and not found larger (p >= GAIN_ALPHA)."""
+    return key in gain_p and gain_p[key] >= GAIN_ALPHA
+
+
 def gain_significance(key: str, gain_p: Mapping[str, float]) -> str:
     """How a gain compares with the seed spread: ``p=0.003``, ``n.s. p=0.41`` (Welch, see
     :func:`leaderboard.model.build_board`), or ``""`` when it was not tested (one seed on a side)."""
     if key not in gain_p:
         return ""
-    p = gain_p[key]
-    return f"{'n.s. ' if p >= GAIN_ALPHA else ''}p={p:.2g}"
+    return f"{'n.s. ' if gain_within_spread(key, gain_p) else ''}p={gain_p[key]:.2g}"
 
 
 def format_gain(gain: dict[str, float], gain_p: Mapping[str, float] | None = None) -> str:

@@ -108,7 +108,7 @@ def _environment() -> Environment:
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.globals.update(fmt=fmt, metric_label=metric_label, GAIN_ALPHA=GAIN_ALPHA)
     env.filters.update(heat=heat, sortv=sort_value, missing=missing_text, gain=exports.format_gain,
-                       significance=exports.gain_significance)
+                       significance=exports.gain_significance, within_spread=exports.gain_within_spread)
     static = resources.files("leaderboard") / "static"
     env.globals.update(
         css=Markup(static.joinpath("style.css").read_text(encoding="utf-8")),
