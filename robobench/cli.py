@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "robobench.train_cli",
     "robobench.sweep_cli",
     "robobench.corrupt_cli",
+    "robobench.results_cli",
     "leaderboard.cli",
 )
 

@@ -48,6 +48,8 @@ KEY_FIELDS: tuple[str, ...] = ("entry", "train_mode", "condition", "seed", "data
 JSON_FIELDS: tuple[str, ...] = ("per_class", "breakdown", "depth")
 #: Format tag of :meth:`ResultStore.export_json` files.
 EXPORT_FORMAT = "robobench-results"
+#: The first bytes of every SQLite database file.
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 #: ``MIGRATIONS[i]`` upgrades a database from schema version ``i`` to ``i + 1``.
 #: Version 1 held results only; version 2 added the profile, the breakdown and depth
@@ -386,23 +388,27 @@ class ResultStore:
 
     # -- sharing -----------------------------------------------------------------
 
-    def export_json(self, path: str | Path, **filters: Any) -> int:
-        """Write rows (matching ``filters``), the training records of their models and all entry
-        metadata to a JSON file; returns the row count."""
+    def export_payload(self, **filters: Any) -> dict[str, Any]:
+        """Rows matching ``filters``, the training records of their models and all entry metadata,
+        as the JSON-ready dict that :meth:`export_json` writes and :meth:`import_payload` reads."""
         rows = self.rows(**filters)
         models = {training_key(r) for r in rows}
-        payload = {
+        return {
             "format": EXPORT_FORMAT,
             "schema_version": SCHEMA_VERSION,
             "entries": [e.to_dict() for e in self.entries()],
             "rows": [r.to_dict() for r in rows],
             "trainings": [t.to_dict() for t in self.trainings() if training_key(t) in models],
         }
+
+    def export_json(self, path: str | Path, **filters: Any) -> int:
+        """Write :meth:`export_payload` to a JSON file atomically; returns the row count."""
+        payload = self.export_payload(**filters)
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(payload, indent=1, sort_keys=True))
         os.replace(tmp, path)
-        return len(rows)
+        return len(payload["rows"])
 
     def import_json(self, path: str | Path) -> int:
         """Upsert rows, training records and entry metadata from an :meth:`export_json` file in one transaction.
@@ -410,25 +416,54 @@ class ResultStore:
         The file is validated first (``UserError`` naming the file and the bad field);
         returns the number of rows imported.
         """
-        path = Path(path)
-        try:
-            payload = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise UserError(f"results file {path} does not exist") from None
-        except json.JSONDecodeError as exc:
-            raise UserError(f"results file {path} is not valid JSON: {exc}") from None
-        if not isinstance(payload, dict) or payload.get("format") != EXPORT_FORMAT:
-            raise UserError(f"{path} is not a robobench results export (expected \"format\": \"{EXPORT_FORMAT}\")")
-        rows = [_record_from_dict(ResultRow, KEY_FIELDS, d, path, f"rows[{i}]") for i, d in enumerate(payload.get("rows", []))]
-        records = [_entry_from_dict(d, path, i) for i, d in enumerate(payload.get("entries", []))]
-        trainings = [_record_from_dict(TrainingRecord, TRAINING_KEY_FIELDS, d, path, f"trainings[{i}]")
-                     for i, d in enumerate(payload.get("trainings", []))]  # absent in exports of schema <= 2
+        return self.import_payloads([(read_export(path), Path(path))])
+
+    def import_payloads(self, payloads: list[tuple[dict[str, Any], Path]]) -> int:
+        """Upsert several exports (each with the file it came from, for messages) in one transaction.
+
+        Every payload is validated before anything is written, so a bad one leaves the
+        store as it was. A row, training record or entry whose key is already stored is
+        replaced by the imported one (a later payload wins over an earlier one). Returns
+        the number of rows imported.
+        """
+        rows: list[ResultRow] = []
+        records: list[EntryRecord] = []
+        trainings: list[TrainingRecord] = []
+        for payload, path in payloads:
+            if not isinstance(payload, dict) or payload.get("format") != EXPORT_FORMAT:
+                raise UserError(f"{path} is not a robobench results export (expected \"format\": \"{EXPORT_FORMAT}\")")
+            rows += [_record_from_dict(ResultRow, KEY_FIELDS, d, path, f"rows[{i}]") for i, d in enumerate(payload.get("rows", []))]
+            records += [_entry_from_dict(d, path, i) for i, d in enumerate(payload.get("entries", []))]
+            trainings += [_record_from_dict(TrainingRecord, TRAINING_KEY_FIELDS, d, path, f"trainings[{i}]")
+                          for i, d in enumerate(payload.get("trainings", []))]  # absent in exports of schema <= 2
         with self.transaction() as conn:
-            # One transaction for all tables: an import is all or nothing.
+            # One transaction for all tables and sources: an import is all or nothing.
             conn.executemany(*_entry_upsert(records))
             conn.executemany(*_row_upsert(rows))
             conn.executemany(*_training_upsert(trainings))
         return len(rows)
+
+
+def read_export(path: str | Path) -> dict[str, Any]:
+    """The payload of a results source: an :meth:`ResultStore.export_json` file, or another
+    results database (told apart by SQLite's file header), read whole.
+
+    ``UserError`` naming the file when it is missing, not JSON, or not a results database;
+    the format tag and fields are checked on import.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"results file {path} does not exist")
+    with path.open("rb") as fh:
+        is_sqlite = fh.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+    if is_sqlite:
+        with ResultStore(path) as source:
+            return source.export_payload()
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"results file {path} is not valid JSON: {exc}") from None
+
 
 def _record_from_dict(cls: type, keys: tuple[str, ...], data: Any, path: Path, where: str) -> Any:
     """``cls(**data)`` for a ResultRow/TrainingRecord of an export, or a ``UserError`` naming ``where``."""

@@ -246,3 +246,49 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path):
     assert store.count(entry="w1") == n and store.count(entry="w2") == n
     shared = store.rows(entry="shared")
     assert len(shared) == n and {r.nds for r in shared} <= {0.1, 0.2}
+
+
+def test_results_cli_merges_stores_of_split_sweeps(tmp_path, capsys):
+    """`results import` merges a JSON export and another database into one store: rows, training
+    records and entry metadata arrive; a shared key takes the imported value."""
+    from robobench.cli import main
+
+    a = ResultStore(tmp_path / "a.sqlite")
+    a.add_many([make_row(seed=0), make_row(seed=1)])
+    a.add_trainings([_training(seed=0, dataset_id="synth-tiny-0", config_hash="abc123")])
+    a.add_entries([EntryRecord("bevdet", "student")])
+    b = ResultStore(tmp_path / "b.sqlite")
+    b.add_many([make_row(entry="bevdepth"), make_row(entry="bevdet", seed=1, nds=0.9)])
+    b.add_entries([EntryRecord("bevdepth", "student", base="bevdet")])
+    assert main(["results", "export", "--db", str(tmp_path / "a.sqlite"), "--out", str(tmp_path / "a.json"),
+                 "--entries", "bevdet"]) == 0
+    merged = tmp_path / "merged.sqlite"
+    assert main(["results", "import", "--db", str(merged), str(tmp_path / "a.json"), str(tmp_path / "b.sqlite")]) == 0
+    assert "4 results from 2 source(s)" in capsys.readouterr().out
+    store = ResultStore(merged)
+    got = {(r.entry, r.seed): r.nds for r in store.rows()}
+    assert got == {("bevdet", 0): 0.4, ("bevdet", 1): 0.9, ("bevdepth", 0): 0.4}  # later source wins
+    assert [t.seed for t in store.trainings()] == [0]
+    assert [(e.name, e.base) for e in store.entries()] == [("bevdepth", "bevdet"), ("bevdet", None)]
+
+
+def test_results_cli_rejects_bad_sources_and_writes_nothing(tmp_path, capsys):
+    from robobench.cli import main
+
+    good = ResultStore(tmp_path / "good.sqlite")
+    good.add(make_row())
+    target = tmp_path / "t.sqlite"
+    (tmp_path / "notes.txt").write_text("not results")
+    assert main(["results", "import", "--db", str(target), str(tmp_path / "good.sqlite"), str(tmp_path / "notes.txt")]) == 2
+    assert "notes.txt is not valid JSON" in capsys.readouterr().err
+    assert not target.exists()
+    assert main(["results", "import", "--db", str(target), str(tmp_path / "missing.json")]) == 2
+    assert "missing.json does not exist" in capsys.readouterr().err
+    assert main(["results", "import", "--db", str(tmp_path / "good.sqlite"), str(tmp_path / "good.sqlite")]) == 2
+    assert "is the store being written" in capsys.readouterr().err
+    assert main(["results", "export", "--db", str(tmp_path / "nope.sqlite"), "--out", str(tmp_path / "x.json")]) == 2
+    assert "nope.sqlite does not exist" in capsys.readouterr().err and not (tmp_path / "nope.sqlite").exists()
+    assert main(["results", "export", "--db", str(tmp_path / "good.sqlite"), "--out", str(tmp_path / "x.json"),
+                 "--entries", "bevfusion"]) == 2
+    assert "no results of bevfusion; it holds bevdet" in capsys.readouterr().err
+    assert good.count() == 1
