@@ -75,9 +75,8 @@ def _run_import(args: argparse.Namespace) -> int:
     payloads = [(read_export(s), s) for s in sources]  # every source read and parsed before any write
     with ResultStore(args.db) as store:
         before = store.keys(status=None)
-        store.import_payloads(payloads)
+        n = store.import_payloads(payloads)
         imported = store.keys(status=None) - before
-        n = sum(len(p.get("rows", [])) for p, _ in payloads)
     print(f"imported {n} results from {len(sources)} source(s) into {args.db}: {len(imported)} new, "
           f"{n - len(imported)} replacing a stored result with the same key")
     return 0

@@ -390,7 +390,7 @@ class ResultStore:
 
     def export_payload(self, **filters: Any) -> dict[str, Any]:
         """Rows matching ``filters``, the training records of their models and all entry metadata,
-        as the JSON-ready dict that :meth:`export_json` writes and :meth:`import_payload` reads."""
+        as the JSON-ready dict that :meth:`export_json` writes and :meth:`import_payloads` reads."""
         rows = self.rows(**filters)
         models = {training_key(r) for r in rows}
         return {
