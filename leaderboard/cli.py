@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"results database (default {DEFAULT_DB})")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
-    p.add_argument("--baseline", default=None, metavar="ENTRY", help="entry mCE is measured against (default: the first student)")
+    p.add_argument("--baseline", default=None, metavar="ENTRY", help="entry mCE is measured against (default: the first student that derives from no other entry, e.g. bevdet)")
     p.add_argument("--import", dest="imports", type=Path, nargs="+", action="extend", default=[], metavar="FILE",
                    help="CSV/JSON of published per-condition NDS or per-corruption RR, shown as reference rows")
     p.add_argument("--min-map", type=float, default=None, metavar="FRACTION",

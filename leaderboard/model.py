@@ -419,8 +419,16 @@ def _base_of(groups: list[Group], group: Group) -> Group | None:
 
 
 def _default_baseline(groups: list[Group]) -> Group | None:
+    """The mCE reference when none is named: the first root student with results.
+
+    A root student derives from no other entry (``bevdet``, not ``bevdepth`` whose base is
+    ``bevdet``), so the default stays the family's plain model however the store orders
+    names; a student with a base is the fallback when no root student has results.
+    """
     students = [g for g in groups if g.meta.role == "student" and g.rows]
-    return _find(groups, students[0].entry) if students else None
+    roots = [g for g in students if not g.meta.base]
+    pick = (roots or students)[:1]
+    return _find(groups, pick[0].entry) if pick else None
 
 
 def _gain(group: Group, base: Group | None) -> dict[str, float]:
@@ -495,7 +503,7 @@ def build_board(
     out of the best-value marks (their robustness ratios are noise, see :data:`MIN_MAP`).
 
     ``baseline`` names the mCE reference entry (default: the first student with
-    results); reference rows use a reference baseline (the named one if it is a
+    results that derives from no other entry); reference rows use a reference baseline (the named one if it is a
     reference, else the first reference student) because CE across datasets is
     meaningless. ``references`` are :class:`leaderboard.references.ReferenceEntry`.
     """

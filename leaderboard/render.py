@@ -227,7 +227,7 @@ def render_site(
 
     ``rows``: :class:`robobench.schema.ResultRow` (any number, may be empty);
     ``entries_meta``: ``{name: {role, base, teacher, paper, description}}`` or records
-    with a ``name``; ``baseline``: mCE reference entry (default the first student);
+    with a ``name``; ``baseline``: mCE reference entry (default the first root student);
     ``references``: :class:`leaderboard.references.ReferenceEntry`; ``gallery``: PNG
     bytes or path of ``robobench corrupt gallery`` output; ``min_map``: clean mAP below
     which a measured row is tagged "low mAP" and not ranked; ``trainings``: the store's

@@ -13,7 +13,7 @@ from robobench.schema import ResultRow
 
 XSS_NAME = "<script>alert(1)</script>"
 
-#: name -> metadata, in the order a store would list them (the first student is the default baseline).
+#: name -> metadata, in the order a store would list them (the first student without a base is the default baseline).
 ENTRIES_META: dict[str, dict[str, str | None]] = {
     "bevdet-tiny": {"role": "student", "base": None, "teacher": None, "paper": "BEVDet", "description": "LSS student"},
     "bevdepth-tiny": {"role": "student", "base": None, "teacher": None, "paper": "BEVDepth", "description": "depth-supervised"},

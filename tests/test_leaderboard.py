@@ -274,6 +274,17 @@ def test_baseline_option(tmp_path):
         build_board(fixture_rows(), ENTRIES_META, baseline="no-such-entry")
 
 
+def test_default_baseline_is_a_root_student_whatever_the_name_order():
+    """A store lists names in order, so ``bevdepth`` (base ``bevdet``) comes first; the default stays ``bevdet``."""
+    metas = {name: dict(ENTRIES_META[name]) for name in ("bevdepth-tiny", "bevdet-tiny")}
+    metas["bevdepth-tiny"]["base"] = "bevdet-tiny"
+    rows = sorted((r for r in fixture_rows() if r.entry in metas), key=lambda r: r.entry)  # as a store reads them
+    assert build_board(rows, metas).baseline.entry == "bevdet-tiny"
+    # without a root student among the results, a derived student is still a baseline
+    only_derived = [r for r in rows if r.entry == "bevdepth-tiny"]
+    assert build_board(only_derived, metas).baseline.entry == "bevdepth-tiny"
+
+
 def test_reference_file_json_equals_csv(tmp_path, ref_file):
     recs = list(csv.DictReader(io.StringIO(RAYD3D_TABLE1_CSV)))
     path = tmp_path / "refs.json"
