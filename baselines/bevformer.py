@@ -18,13 +18,15 @@ Where this lite version differs from BEVFormer
   to the students' grid (64, 64, 128, 128) before the BEV encoder; BEVFormer decodes boxes
   from its query map.
 * **Width**: 4 heads (quick, full, large; 8 on nuscenes) and the profile's neck width as query
-  channels (64, 128, 128, 256), which keeps a ``full`` training step about 1.2x ``bevdet``'s.
+  channels (64, 128, 128, 256). A ``full`` training step costs about 2x ``bevdet``'s on CPU
+  (``benchmarks/model_step_bench.py --profile full --batch-size 4``), half of it in the
+  deformable sampling and its backward.
 * **Layers and scales**: 1 (quick) / 2 (full, large) / 3 (nuscenes, BEVFormer-tiny) encoder
   layers; one feature level by default (the FPN-lite output at stride 16, as
   BEVFormer-tiny's single level); ``levels > 1`` adds stride-2 convolutions of it
   (RetinaNet-style extra levels) rather than BEVFormer's FPN over ResNet stages 2-4.
-* **Cross-attention cost**: every query is sampled in every view and masked, where
-  BEVFormer gathers only the queries that hit each view (same result, more compute).
+* **Cross-attention cost**: as BEVFormer, each view gathers only the queries that hit it,
+  but every view is padded to the largest view's count (one batched ``grid_sample``).
 * **Temporal**: on when ``data.prev_frame`` is on (the ``nuscenes`` profile). One previous
   key frame, its BEV computed without gradients by the same encoder (with no earlier
   history), instead of BEVFormer's recurrent queue of 3 frames with random history
