@@ -56,6 +56,10 @@ key                type / shape           meaning
                    absent                 GT box (foreground depth metrics, TiGDistill)
 =================  =====================  ===============================================
 
+A LiDAR-only model's batch (its data config has ``camera: false``) has none of the
+:data:`CAMERA_KEYS`, no ``depth_fg`` and no ``prev``: it never reads them, and loading six
+views per sample for it was most of a teacher's data time.
+
 Model (a ``torch.nn.Module`` built by a registered entry)
 --------------------------------------------------------
 * ``forward(batch) -> dict`` with at least ``"bev"`` (B, C, Y, X) BEV features and
@@ -87,6 +91,8 @@ BATCH_TENSOR_KEYS: dict[str, int] = {
     "bda": 3,
     "depth": 4,
 }
+#: The batch keys a camera model needs and a LiDAR-only batch leaves out (all or none).
+CAMERA_KEYS: tuple[str, ...] = ("imgs", "intrins", "post_rots", "post_trans", "cam2ego", "depth")
 BATCH_LIST_KEYS: tuple[str, ...] = ("points", "radar", "gt_boxes", "gt_labels", "gt_attrs", "sample_tokens")
 DETECTION_KEYS: tuple[str, ...] = ("boxes", "scores", "labels", "attrs")
 #: Column of a ``points`` row holding the time lag in seconds (0 for the key sweep).
@@ -115,12 +121,16 @@ class BEVModel(Protocol):
 
 
 def validate_batch(batch: dict[str, Any]) -> None:
-    """Raise ``ValueError`` naming the key when ``batch`` breaks the batch contract."""
-    missing = [k for k in (*BATCH_TENSOR_KEYS, *BATCH_LIST_KEYS) if k not in batch]
+    """Raise ``ValueError`` naming the key when ``batch`` breaks the batch contract
+    (a camera batch, or a LiDAR-only one without any of :data:`CAMERA_KEYS`)."""
+    camera = any(k in batch for k in CAMERA_KEYS)
+    tensor_keys = {k: n for k, n in BATCH_TENSOR_KEYS.items() if camera or k not in CAMERA_KEYS}
+    missing = [k for k in (*tensor_keys, *BATCH_LIST_KEYS) if k not in batch]
     if missing:
         raise ValueError(f"batch lacks keys {missing}")
-    bsz, n_views = batch["imgs"].shape[:2]
-    for key, ndim in BATCH_TENSOR_KEYS.items():
+    bsz = len(batch["sample_tokens"])
+    n_views = batch["imgs"].shape[1] if camera else 0
+    for key, ndim in tensor_keys.items():
         value = batch[key]
         if not isinstance(value, torch.Tensor) or value.ndim != ndim:
             raise ValueError(f"batch[{key!r}] must be a tensor with {ndim} dims, got {getattr(value, 'shape', type(value))}")

@@ -336,3 +336,28 @@ def test_camera_bev_aug_returns_the_matrix_it_applied_and_leaves_the_views_alone
     batch = collate([evaluation[0], evaluation[1]])
     validate_batch(batch)
     assert torch.equal(batch["bda"], torch.eye(3).expand(2, 3, 3))
+
+
+def test_lidar_only_items_skip_the_views_and_draw_the_same_augmentation(index, tiny_world) -> None:
+    """A LiDAR-only config (``camera: false``, the teachers') gives no camera tensors, depth maps or
+    previous frame, and the same points, boxes and ``bda`` as the camera item of the same seed and
+    epoch: skipping the views must not shift the random draws a teacher trains with."""
+    from robobench.contract import CAMERA_KEYS
+
+    aug = {"bev_rot_lim": [-45, 45], "bev_scale_lim": [0.9, 1.1], "lidar": True, "lidar_sweeps": 2, "prev_frame": True}
+    camera = BEVDataset(index, tiny_world.train_split, _cfg(**aug), train=True, seed=5, with_depth_fg=True)
+    lidar = BEVDataset(index, tiny_world.train_split, _cfg(camera=False, **aug), train=True, seed=5, with_depth_fg=True)
+    for ds in (camera, lidar):
+        ds.set_epoch(2)
+    for i in (0, 3):
+        a, b = camera[i], lidar[i]
+        assert not set(b) & {*CAMERA_KEYS, "depth_fg", "prev"}
+        assert set(b) == set(a) - {*CAMERA_KEYS, "depth_fg", "prev"}
+        assert not torch.equal(a["bda"], torch.eye(3))
+        for key in ("bda", "ego2global", "points", "gt_boxes", "gt_labels", "gt_attrs"):
+            assert torch.equal(a[key], b[key]), key
+    batch = collate([lidar[0], lidar[1]])
+    validate_batch(batch)
+    partial = {**batch, "imgs": collate([camera[0], camera[1]])["imgs"]}
+    with pytest.raises(ValueError, match="lacks keys"):
+        validate_batch(partial)

@@ -66,9 +66,9 @@ class DataConfig:
     ``depth_downsample``  stride of the sparse depth maps (``h = H / d``); match the
                           model's depth head (BEVDepth: 16).
     ``prev_frame``        also load the previous key frame (temporal models).
-    ``lidar``             the model consumes LiDAR points (teachers); points and depth
-                          maps are always in the batch, this flag is recorded in the
-                          results' ``meta``.
+    ``lidar``             the model consumes LiDAR points (teachers); points are always in
+                          the batch (depth supervision and distillation teachers read them),
+                          this flag is recorded in the results' ``meta``.
     ``lidar_sweeps``      LiDAR sweeps accumulated in ``points``: the key sweep plus up to
                           ``lidar_sweeps - 1`` previous ones (fewer at the start of a scene),
                           told apart by the time-lag column; 1 to ``LIDAR_MAX_SWEEPS``. Depth
@@ -79,7 +79,12 @@ class DataConfig:
     ``radar_sweeps``      radar sweeps accumulated per radar channel: the key sweep plus up
                           to ``radar_sweeps - 1`` previous ones (fewer at the start of a
                           scene); 1 to ``RADAR_MAX_SWEEPS``. 1 loads the key sweep only.
-    ``camera``            the model consumes the images (``False`` for LiDAR-only teachers).
+    ``camera``            the model consumes the images. ``False`` (LiDAR-only teachers): the
+                          items carry no camera tensors and no depth maps (reading and
+                          augmenting six views and projecting depth was about 80 % of a
+                          teacher item's loading time), and no previous frame; the random
+                          draws are the same, so points, boxes and ``bda`` are those of the
+                          camera item.
     ``resize_lim``        training: scale = ``W_in / W_img + U(resize_lim)`` (BEVDet).
     ``rot_lim``           training: in-plane rotation in degrees, ``U(rot_lim)``.
     ``flip``              training: horizontal flip with probability 0.5.
@@ -497,20 +502,12 @@ class BEVDataset(Dataset):
         sweeps = (rec.lidar, *rec.lidar_prev[: count - 1])
         return np.concatenate([load_lidar_sweep(self.index.dataroot, s, rec.lidar.timestamp) for s in sweeps])
 
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        rec = self.index[self.tokens[i]]
-        rng = token_seed(self.seed, self.epoch, rec.token) if self.train else None
-        img_hw = _read_image_shape(self.index.dataroot / rec.cams[CAMERAS[0]].path)
-        augs = [sample_image_aug(img_hw, self.cfg, rng) for _ in CAMERAS]
-        # the current and the previous frame draw the same training corruption (kind, level, seed)
-        corruption_seed = int(rng.integers(2**63)) if rng is not None else None
-        item: dict[str, Any]
-        item, mats = self._camera_block(rec, augs, corruption_seed)
-
-        keep = rec.num_lidar_pts + rec.num_radar_pts >= self.cfg.gt_min_points
-        boxes = rec.gt_boxes[keep]
-        points = self._lidar(rec)
-        key = key_sweep(points)  # depth GT from the key sweep only (BEVDepth): older sweeps misplace moving objects
+    def _depth_maps(
+        self, rec: SampleRecord, mats: Sequence[np.ndarray], points: np.ndarray, boxes: np.ndarray
+    ) -> dict[str, torch.Tensor]:
+        """``depth`` (and ``depth_fg`` when asked) of each view, from the key sweep only (BEVDepth):
+        older sweeps misplace moving objects."""
+        key = key_sweep(points)
         in_box = points_in_boxes(key, boxes) if self.with_depth_fg else None
         depths, fgs = [], []
         for c, mat in zip(CAMERAS, mats):
@@ -520,9 +517,25 @@ class BEVDataset(Dataset):
             )
             depths.append(d)
             fgs.append(fg)
-        item["depth"] = torch.from_numpy(np.stack(depths))
+        out = {"depth": torch.from_numpy(np.stack(depths))}
         if self.with_depth_fg:
-            item["depth_fg"] = torch.from_numpy(np.stack(fgs))
+            out["depth_fg"] = torch.from_numpy(np.stack(fgs))
+        return out
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        rec = self.index[self.tokens[i]]
+        rng = token_seed(self.seed, self.epoch, rec.token) if self.train else None
+        img_hw = _read_image_shape(self.index.dataroot / rec.cams[CAMERAS[0]].path)
+        augs = [sample_image_aug(img_hw, self.cfg, rng) for _ in CAMERAS]
+        # the current and the previous frame draw the same training corruption (kind, level, seed)
+        corruption_seed = int(rng.integers(2**63)) if rng is not None else None
+        keep = rec.num_lidar_pts + rec.num_radar_pts >= self.cfg.gt_min_points
+        boxes = rec.gt_boxes[keep]
+        points = self._lidar(rec)
+        item: dict[str, Any] = {}
+        if self.cfg.camera:
+            item, mats = self._camera_block(rec, augs, corruption_seed)
+            item.update(self._depth_maps(rec, mats, points, boxes))
         item["ego2global"] = torch.tensor(rec.ego2global, dtype=torch.float32)
         radar = self._radar(rec) if self.cfg.radar else np.zeros((0, 7), dtype=np.float32)
         bda = np.eye(3)
@@ -536,7 +549,7 @@ class BEVDataset(Dataset):
         item["gt_labels"] = torch.from_numpy(rec.gt_labels[keep])
         item["gt_attrs"] = torch.from_numpy(rec.gt_attrs[keep])
         item["sample_tokens"] = rec.token
-        if self.cfg.prev_frame:
+        if self.cfg.prev_frame and self.cfg.camera:
             prev = self.index.records.get(rec.prev) if rec.prev else None
             prev = prev or rec  # the first frame of a scene is its own predecessor (as BEVDet4D)
             block, _ = self._camera_block(prev, augs, corruption_seed)
