@@ -27,7 +27,7 @@ from corruptions.spec import CORRUPTIONS, LEVELS
 from robobench.conditions import CLEAN, Condition, all_conditions
 from robobench.errors import UserError
 from robobench.metrics import robustness
-from robobench.schema import DETECTION_METRICS, ResultRow, TrainingRecord
+from robobench.schema import DETECTION_METRICS, ResultRow, TrainingRecord, trained_dataset_id
 
 ROLE_ORDER = ("student", "distill", "teacher")
 
@@ -294,14 +294,14 @@ def training_stat(group: Group) -> Stat:
 
 def _attach_trainings(groups: list[Group], trainings: Iterable[TrainingRecord]) -> None:
     """Give each measured group the training records of the models its rows were evaluated from
-    (same entry, mode, dataset, profile, seed and config hash; the newest per seed)."""
+    (same entry, mode, training dataset, profile, seed and config hash; the newest per seed)."""
     by_group: dict[tuple[str, str, str, str], list[TrainingRecord]] = {}
     for t in trainings:
-        by_group.setdefault((t.entry, t.train_mode, t.dataset_id, t.profile), []).append(t)
+        by_group.setdefault((t.entry, t.train_mode, trained_dataset_id(t.dataset_id), t.profile), []).append(t)
     for g in groups:
         models = {(r.seed, r.config_hash) for r in g.rows + g.failed}
         newest: dict[int, TrainingRecord] = {}
-        for t in by_group.get(g.key, []):
+        for t in by_group.get((g.entry, g.train_mode, trained_dataset_id(g.dataset_id), g.profile), []):
             if (t.seed, t.config_hash) in models and (t.seed not in newest or t.created_at >= newest[t.seed].created_at):
                 newest[t.seed] = t
         g.trainings = [newest[s] for s in sorted(newest)]

@@ -83,8 +83,19 @@ class EntryRecord:
         return asdict(self)
 
 
-#: Fields forming a training record's identity: a results row's key without the condition.
+#: Fields forming a training record's identity: a results row's key without the condition
+#: (and with the row's dataset id reduced by :func:`trained_dataset_id`).
 TRAINING_KEY_FIELDS: tuple[str, ...] = ("entry", "train_mode", "seed", "dataset_id", "config_hash")
+
+
+def trained_dataset_id(dataset_id: str) -> str:
+    """The dataset a model was trained on, from a row's or a training record's dataset id.
+
+    A sweep stores what was evaluated, ``<dataset id>/<eval split>``, in its rows and what
+    was trained on, ``<dataset id>``, in its training records, so the two meet only on the
+    part before the ``/``.
+    """
+    return dataset_id.split("/", 1)[0]
 
 
 @dataclass(frozen=True)

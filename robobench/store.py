@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from robobench.errors import UserError
-from robobench.schema import TRAINING_KEY_FIELDS, EntryRecord, ResultRow, TrainingRecord
+from robobench.schema import TRAINING_KEY_FIELDS, EntryRecord, ResultRow, TrainingRecord, trained_dataset_id
 
 if TYPE_CHECKING:
     import pandas
@@ -126,8 +126,9 @@ def row_key(row: ResultRow) -> tuple[Any, ...]:
 
 def training_key(obj: Any) -> tuple[Any, ...]:
     """The trained model ``obj`` (a TrainingRecord, a ResultRow or a sweep cell) belongs to
-    (``TRAINING_KEY_FIELDS`` order)."""
-    return tuple(getattr(obj, f) for f in TRAINING_KEY_FIELDS)
+    (``TRAINING_KEY_FIELDS`` order; a row's ``<dataset id>/<eval split>`` counts as the
+    dataset it was trained on)."""
+    return tuple(trained_dataset_id(obj.dataset_id) if f == "dataset_id" else getattr(obj, f) for f in TRAINING_KEY_FIELDS)
 
 
 def _now() -> str:

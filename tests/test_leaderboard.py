@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import dataclasses
 import io
 import json
 import re
@@ -35,7 +36,7 @@ from leaderboard.render import page_name
 from robobench.cli import main as cli_main
 from robobench.conditions import CLEAN, all_conditions
 from robobench.errors import UserError
-from robobench.schema import EntryRecord, TrainingRecord
+from robobench.schema import EntryRecord, TrainingRecord, trained_dataset_id
 
 
 class Cells(HTMLParser):
@@ -458,7 +459,10 @@ def test_training_cost_column_ratio_and_provenance(tmp_path):
     cost; a record of another config is ignored, and the cost is never marked best."""
     costs = [_cost("bevdet-tiny", 0, 1.0), _cost("bevdet-tiny+rayd3d", 0, 1.25), _cost("bevdet-tiny+rayd3d", 1, 1.5),
              _cost("bevdet-tiny", 0, 9.0, config_hash="other-recipe")]
-    board = build_board(fixture_rows(), ENTRIES_META, trainings=costs)
+    # as a sweep stores them: rows name the scored split, training records the training dataset
+    rows = [dataclasses.replace(r, dataset_id=f"{r.dataset_id}/synth_val") for r in fixture_rows()]
+    assert {trained_dataset_id(r.dataset_id) for r in rows} == {"synth-tiny-0"}
+    board = build_board(rows, ENTRIES_META, trainings=costs)
     by = {(g.entry, g.train_mode): g for g in board.groups}
     rayd3d = by[("bevdet-tiny+rayd3d", "clean")]
     assert rayd3d.metrics["train_h"].mean == pytest.approx(1.375) and rayd3d.metrics["train_h"].std == pytest.approx(0.1768, abs=1e-4)

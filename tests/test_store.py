@@ -182,7 +182,8 @@ def test_training_records_upsert_filter_and_travel_with_their_rows(tmp_path):
     assert got[0].peak_cuda_mb is None and got[0].iterations == 2400
     with pytest.raises(UserError, match="unknown filter.*condition"):
         store.trainings(condition="clean")
-    store.add_many([make_row(entry="bevdet", seed=0, config_hash="h1", dataset_id="synth")])
+    # a sweep's rows name the split they scored (``<dataset id>/<eval split>``), its training records the dataset
+    store.add_many([make_row(entry="bevdet", seed=0, config_hash="h1", dataset_id="synth/synth_val")])
     out = tmp_path / "export.json"
     store.export_json(out)
     exported = json.loads(out.read_text())["trainings"]
