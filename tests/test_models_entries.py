@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from baselines.common.bev_encoder import BEVEncoder
 from baselines.common.geometry import BEVGrid
 from robobench.contract import BEVModel, validate_batch
 from robobench.data.dataset import DataConfig
@@ -69,6 +70,23 @@ def test_student_and_teacher_share_the_bev_grid_in_every_profile() -> None:
         assert len({repr(g) for g in grids.values()}) == 1, grids
     assert get_entry("centerpoint").role == Role.TEACHER
     assert get_entry("bevdepth4d").config("quick")["data"]["prev_frame"] is True
+
+
+def test_teacher_bev_encoder_keeps_a_full_resolution_path() -> None:
+    """The pillar teacher's head must see its input grid directly (sub-cell offsets), the
+    students keep BEVDet's FPN_LSS layout; the skip changes neither the output size nor
+    its alignment."""
+    for profile in ("quick", "full", "large", "nuscenes"):
+        assert get_entry("centerpoint").config(profile)["model"]["bev_encoder"]["full_res_skip"] is True
+        assert "full_res_skip" not in get_entry("bevdet").config(profile)["model"]["bev_encoder"]
+    cfg = {"channels": [8, 16, 32], "blocks": 1, "out_channels": 8}
+    torch.manual_seed(0)
+    plain, skip = BEVEncoder(4, cfg), BEVEncoder(4, {**cfg, "full_res_skip": True})
+    x = torch.randn(2, 4, 20, 20)
+    assert plain(x).shape == skip(x).shape == (2, 8, 20, 20)
+    n_plain = sum(p.numel() for p in plain.parameters())
+    n_skip = sum(p.numel() for p in skip.parameters())
+    assert n_skip - n_plain == (4 * 9 * 8 + 2 * 8) + (16 * 9 * 8 + 2 * 8)  # the skip conv and the merge conv (+ BN)
 
 
 def test_temporal_model_uses_the_previous_frame() -> None:

@@ -4,6 +4,17 @@ As BEVDet's ``CustomResNet`` + ``FPN_LSS``: strided residual stages, then the de
 map is upsampled to the first stage's resolution, concatenated with it, mixed, and
 upsampled to the BEV grid, so the output cells align with the input grid (and with a
 teacher's BEV on the same grid).
+
+The finest map that path mixes is at stride 2, so the head sees the input grid only
+through a bilinear upsampling. A LiDAR teacher's pillar canvas carries where the points
+lie inside each cell (the PFN's offsets), and CenterPoint's SECOND-FPN keeps a map at the
+output stride; ``full_res_skip`` adds that: the input, through one conv, is concatenated
+with the upsampled output and mixed. The LiDAR teacher has it on; the camera students keep
+BEVDet's layout (their splatted features carry no sub-cell position). Measured with
+``centerpoint`` on the default world (``full`` profile, 1.6 m cells, seed 0, ``synth_val``):
+without the skip NDS 0.477, mAP 0.378, mATE 0.711 m, and its predicted sub-cell offset at a
+GT centre is off by 0.29 cells on average (0.38 for always guessing the cell centre); with
+it NDS 0.596, mAP 0.596, mATE 0.534 m, 0.26 cells, for 1.5 % more training time.
 """
 
 from __future__ import annotations
@@ -20,7 +31,8 @@ class BEVEncoder(nn.Module):
     """``(B, C_in, Y, X) -> (B, out_channels, Y, X)``.
 
     Config: ``channels`` per stage (each stage halves the resolution; default
-    ``[2 C_in, 4 C_in, 8 C_in]``), ``blocks`` per stage (default 2), ``out_channels``.
+    ``[2 C_in, 4 C_in, 8 C_in]``), ``blocks`` per stage (default 2), ``out_channels``,
+    ``full_res_skip`` (default off; see the module docstring).
     """
 
     def __init__(self, in_channels: int, cfg: dict[str, Any]) -> None:
@@ -37,9 +49,14 @@ class BEVEncoder(nn.Module):
         self.lateral_scale = 2 ** (len(channels) - 1)
         self.fuse = nn.Sequential(conv_bn_relu(channels[0] + channels[-1], self.out_channels), conv_bn_relu(self.out_channels, self.out_channels))
         self.up = nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False), conv_bn_relu(self.out_channels, self.out_channels))
+        self.skip: nn.Module | None = None
+        if cfg.get("full_res_skip", False):
+            self.skip = conv_bn_relu(in_channels, self.out_channels)
+            self.merge = conv_bn_relu(2 * self.out_channels, self.out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-2:]
+        x_in = x
         feats = []
         for stage in self.stages:
             x = stage(x)
@@ -48,4 +65,6 @@ class BEVEncoder(nn.Module):
         out = self.up(self.fuse(torch.cat([feats[0], low], dim=1)))
         if out.shape[-2:] != size:  # odd grid sizes
             out = nn.functional.interpolate(out, size=size, mode="bilinear", align_corners=False)
+        if self.skip is not None:
+            out = self.merge(torch.cat([out, self.skip(x_in)], dim=1))
         return out

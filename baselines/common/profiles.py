@@ -150,13 +150,15 @@ LIDAR_SWEEPS: dict[str, int] = {"quick": 2, "full": 2, "large": 2, "nuscenes": 1
 
 
 def lidar_profiles(**model: Any) -> dict[str, dict[str, Any]]:
-    """The base profiles for a LiDAR teacher (image-network keys removed, ``model`` overrides
-    applied, :data:`LIDAR_BEV_AUG` of the profile, :data:`LIDAR_SWEEPS` sweeps)."""
+    """The base profiles for a LiDAR teacher (image-network keys removed, the BEV encoder's
+    ``full_res_skip`` on, ``model`` overrides applied, :data:`LIDAR_BEV_AUG` of the profile,
+    :data:`LIDAR_SWEEPS` sweeps)."""
     out = {}
     for name, base in BASE_PROFILES.items():
         prof = copy.deepcopy(base)
         for key in _CAMERA_ONLY:
             prof["model"].pop(key, None)
+        prof["model"]["bev_encoder"]["full_res_skip"] = True
         prof["model"].update(copy.deepcopy(model))
         prof["data"].update({"lidar": True, "camera": False, "lidar_sweeps": LIDAR_SWEEPS[name], **copy.deepcopy(LIDAR_BEV_AUG[name])})
         out[name] = prof
