@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DATA ?= data/synth-default
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: setup demo test test-fast test-heavy browser clean
+.PHONY: setup demo test test-fast test-heavy browser clean reference-leaderboard
 
 setup: $(STAMP)
 
@@ -38,6 +38,13 @@ test-fast: setup
 
 test-heavy: setup
 	$(BIN)/python -m pytest -m heavy -q
+
+# The leaderboard of the measured runs shipped in reference-results/ (no training): runs/reference/leaderboard.
+REFERENCE ?= reference-results/synth-default-full
+reference-leaderboard: setup
+	rm -f runs/reference/results.sqlite
+	$(BIN)/robobench results import --db runs/reference/results.sqlite $(REFERENCE)/*.json
+	$(BIN)/robobench leaderboard --db runs/reference/results.sqlite --out runs/reference/leaderboard
 
 clean:
 	rm -rf $(VENV) build *.egg-info
