@@ -295,13 +295,17 @@ def training_stat(group: Group) -> Stat:
 def _attach_trainings(groups: list[Group], trainings: Iterable[TrainingRecord]) -> None:
     """Give each measured group the training records of the models its rows were evaluated from
     (same entry, mode, training dataset, profile, seed and config hash; the newest per seed)."""
+
+    def trained_as(obj: Group | TrainingRecord) -> tuple[str, str, str, str]:
+        return (obj.entry, obj.train_mode, trained_dataset_id(obj.dataset_id), obj.profile)
+
     by_group: dict[tuple[str, str, str, str], list[TrainingRecord]] = {}
     for t in trainings:
-        by_group.setdefault((t.entry, t.train_mode, trained_dataset_id(t.dataset_id), t.profile), []).append(t)
+        by_group.setdefault(trained_as(t), []).append(t)
     for g in groups:
         models = {(r.seed, r.config_hash) for r in g.rows + g.failed}
         newest: dict[int, TrainingRecord] = {}
-        for t in by_group.get((g.entry, g.train_mode, trained_dataset_id(g.dataset_id), g.profile), []):
+        for t in by_group.get(trained_as(g), []):
             if (t.seed, t.config_hash) in models and (t.seed not in newest or t.created_at >= newest[t.seed].created_at):
                 newest[t.seed] = t
         g.trainings = [newest[s] for s in sorted(newest)]
