@@ -17,7 +17,8 @@ import pytest
 from robobench.cli import main as cli_main
 from robobench.conditions import CLEAN, all_conditions
 from robobench.registry import get_entry
-from robobench.store import ResultStore, read_export
+from robobench.schema import trained_dataset_id
+from robobench.store import ResultStore, read_export, training_key
 
 ROOT = Path(__file__).resolve().parents[1] / "reference-results"
 FOLDERS = sorted(p for p in ROOT.iterdir() if p.is_dir())
@@ -44,15 +45,15 @@ def test_export_is_a_complete_measured_run(path: Path, tmp_path: Path) -> None:
         records = {e.name: e for e in store.entries()}
     assert rows, f"{path} holds no results"
     assert [r for r in rows if r.status != "ok"] == [], "a failed cell is not a reference result"
-    conditions: dict[tuple[str, str, int, str], set[str]] = defaultdict(set)
+    conditions: dict[tuple, set[str]] = defaultdict(set)
     for r in rows:
-        conditions[(r.entry, r.train_mode, r.seed, r.config_hash)].add(r.condition)
-    for (name, _mode, seed, _h), conds in conditions.items():
+        conditions[training_key(r)].add(r.condition)
+    for (name, _mode, seed, _dataset, _hash), conds in conditions.items():  # TRAINING_KEY_FIELDS order
         entry = get_entry(name)  # still registered under this name
         assert records[name].role == entry.role.value
         wanted = {str(CLEAN)} if entry.role.value == "teacher" else ALL_CONDITIONS
         assert wanted <= conds, f"{path}: {name} seed {seed} lacks {sorted(wanted - conds)}"
-    models = {(t.entry, t.train_mode, t.seed, t.config_hash) for t in trainings}
+    models = {training_key(t) for t in trainings}
     assert set(conditions) <= models, f"{path}: results without the training record of their model"
     assert all(t.wall_time_s and t.peak_rss_mb for t in trainings)
 
@@ -65,7 +66,7 @@ def test_folder_is_one_world_and_profile(folder: Path, tmp_path: Path) -> None:
     train_ids = {t.dataset_id for t in trainings}
     assert len(train_ids) == 1, f"{folder} mixes worlds: {sorted(train_ids)}"
     (train_id,) = train_ids
-    assert {r.dataset_id.split("/")[0] for r in rows} == {train_id}
+    assert {trained_dataset_id(r.dataset_id) for r in rows} == {train_id}
     assert len({r.dataset_id for r in rows}) == 1, "one evaluation split per folder"
     models = defaultdict(set)
     for t in trainings:
