@@ -12,8 +12,11 @@ profile share the BEV grid and the head settings, so their BEV maps align cell f
 * ``full``: the benchmark's setting on the synthetic world: the quick 64x64 BEV at 1.6 m
   with the ``large`` image network (ResNet-18 layout at half width), 60 depth bins of 1 m,
   all 320 training samples for 30 epochs. About 0.09 (centerpoint) to 0.35 (camera
-  students) s per sample and step on one core: 20 minutes (centerpoint) to about an hour
-  (camera students) per entry with two runs sharing 2 cores. Measured on the ``long`` world,
+  students) s per sample and step on one core. One run at a time with both of 2 cores
+  (``OMP_NUM_THREADS=2``) trains ``centerpoint`` in 13 minutes, ``bevdet-dense`` in 24 and
+  ``bevdepth-tig`` in 36, and a student's 25 evaluations take about 6 more; two runs sharing
+  the 2 cores (one thread each, each with its two loader processes) took 3.3 times as long
+  each, so give the cores to one run. Measured on the ``long`` world,
   ``bevdepth`` reaches 0.145 clean mAP after 30 epochs and only 0.029 after 10: the camera
   students are iteration-bound, so the budget is not cut below 30 epochs.
 * ``large``: ``full`` with the 128x128 BEV at 0.8 m and a lower learning rate (0.4-1.0 s
