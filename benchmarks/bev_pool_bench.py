@@ -43,9 +43,10 @@ def ring_rig(batch: int, height: int, width: int) -> tuple[torch.Tensor, ...]:
     return intrins, post_rots, post_trans, torch.stack(poses).expand(batch, 6, 4, 4)
 
 
-def timed(fn: Callable[[], object], repeats: int) -> float:
-    """Median wall time of ``fn`` over ``repeats`` runs after one warm-up, in milliseconds."""
-    fn()
+def timed(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    """Median wall time of ``fn`` over ``repeats`` runs after ``warmup`` untimed runs, in milliseconds."""
+    for _ in range(warmup):
+        fn()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()

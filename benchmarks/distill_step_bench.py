@@ -25,8 +25,9 @@ from robobench.registry import get_entry  # noqa: E402
 from tests.batch_factory import make_batch  # noqa: E402
 
 
-#: training steps run before ``timed`` (which adds one more warm-up of its own)
-WARMUP_STEPS = 3
+#: untimed training steps first: the first steps of a process can run slower than one warm-up
+#: covers (at the full profile, one warm-up and ``--steps 3`` once timed the first entry 3x too slow)
+WARMUP_STEPS = 4
 
 
 def build_for_training(name: str, profile: str) -> tuple[dict, torch.nn.Module]:
@@ -55,12 +56,8 @@ def distill_step_time(name: str, profile: str, batch_size: int, steps: int) -> t
         torch.stack(list(losses.values())).sum().backward()
         optimizer.step()
 
-    # The first steps of a process run slower than one warm-up covers: at the full profile the
-    # first entry timed came out 3x too slow with --steps 3, so warm up a few more first.
-    for _ in range(WARMUP_STEPS):
-        train_step()
     inference = getattr(model, "inference_model", lambda: model)()
-    return timed(train_step, steps) / 1000, sum(p.numel() for p in inference.parameters())
+    return timed(train_step, steps, warmup=WARMUP_STEPS) / 1000, sum(p.numel() for p in inference.parameters())
 
 
 def main() -> None:
