@@ -172,17 +172,34 @@ def connect(path: str | Path, timeout: float = 60.0) -> sqlite3.Connection:
     """An autocommit connection in WAL mode with ``busy_timeout`` (transactions are explicit)."""
     conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
     conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-    # Switching a new file to WAL needs a moment of exclusive access; while another process
-    # holds the file, SQLite answers with the current mode instead of waiting, so retry.
-    for _ in range(100):
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() == "wal":
+    # Switching a new file to WAL needs a moment of exclusive access, and SQLite does not wait
+    # for it: while another process holds the file it answers with the current mode or fails
+    # with "database is locked" at once, busy_timeout or not. So retry for up to ``timeout``.
+    deadline = time.monotonic() + timeout
+    mode = "unknown"
+    while True:
+        try:
+            mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                raise
+        if mode == "wal" or time.monotonic() > deadline:
             break
         time.sleep(0.05)
-    if str(mode).lower() != "wal":
-        raise UserError(f"results database {path}: cannot switch to WAL mode (got {mode!r}); use a local file system")
+    if mode != "wal":
+        conn.close()
+        raise UserError(
+            f"results database {path}: cannot switch to WAL mode within {timeout:g} s (got {mode!r}); "
+            "another process may hold it, or it is on a file system without shared memory: use a local disk"
+        )
     conn.execute("PRAGMA synchronous = NORMAL")
     return conn
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    """Whether ``exc`` is SQLite's "another connection holds the lock" (SQLITE_BUSY or SQLITE_LOCKED,
+    with any extended code)."""
+    return ((getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _encode(row: ResultRow) -> tuple[Any, ...]:
@@ -271,6 +288,8 @@ class ResultStore:
         try:
             migrate(self.conn)
         except sqlite3.DatabaseError as exc:
+            if _is_busy(exc):
+                raise UserError(f"results database {self.path} stayed locked by another process ({exc}); retry when it is done") from None
             raise UserError(f"{self.path} is not a robobench results database ({exc})") from None
 
     @property

@@ -249,6 +249,58 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path):
     assert len(shared) == n and {r.nds for r in shared} <= {0.1, 0.2}
 
 
+class _BusyConnection:
+    """A real connection whose statements starting with ``prefix`` fail with SQLITE_BUSY the first
+    ``times`` times, as when another process takes the file between this one's steps."""
+
+    def __init__(self, conn: sqlite3.Connection, prefix: str, times: float) -> None:
+        self._conn, self._prefix, self._left = conn, prefix, times
+
+    def execute(self, sql: str, *args):
+        if sql.startswith(self._prefix) and self._left > 0:
+            self._left -= 1
+            exc = sqlite3.OperationalError("database is locked")
+            exc.sqlite_errorcode = sqlite3.SQLITE_BUSY
+            raise exc
+        return self._conn.execute(sql, *args)
+
+    def __getattr__(self, name: str):
+        return getattr(self._conn, name)
+
+    def __setattr__(self, name: str, value) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._conn, name, value)
+
+
+def _busy_sqlite(monkeypatch, prefix: str, times: float) -> None:
+    real = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: _BusyConnection(real(*a, **k), prefix, times))
+
+
+def test_opening_waits_out_a_busy_wal_switch(tmp_path, monkeypatch):
+    """SQLite fails the switch to WAL at once, without busy_timeout, while another process holds the
+    new file (two sweeps opening one store together): opening retries instead of failing."""
+    _busy_sqlite(monkeypatch, "PRAGMA journal_mode", 3)
+    store = ResultStore(tmp_path / "r.sqlite")
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    store.add(make_row())
+    assert store.count() == 1
+
+
+def test_a_store_that_stays_locked_is_reported_as_locked(tmp_path, monkeypatch):
+    """A lock that never clears ends in an error naming the file and the lock, not a traceback and not
+    "not a robobench results database"."""
+    _busy_sqlite(monkeypatch, "PRAGMA journal_mode", float("inf"))
+    with pytest.raises(UserError, match=r"r\.sqlite: cannot switch to WAL mode within 0\.2 s"):
+        connect(tmp_path / "r.sqlite", timeout=0.2)
+    monkeypatch.undo()
+    _busy_sqlite(monkeypatch, "BEGIN IMMEDIATE", float("inf"))
+    with pytest.raises(UserError, match=r"r2\.sqlite stayed locked by another process"):
+        ResultStore(tmp_path / "r2.sqlite")
+
+
 def test_results_cli_merges_stores_of_split_sweeps(tmp_path, capsys):
     """`results import` merges a JSON export and another database into one store: rows, training
     records and entry metadata arrive; a shared key takes the imported value."""
