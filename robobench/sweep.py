@@ -6,7 +6,8 @@ split in three parts so each can be tested on its own:
 
 * **planning** (:func:`plan_cells`, :func:`prune`): pure functions from the
   request to a list of :class:`Cell` objects: one ``train`` cell per model (a
-  distillation entry's teacher is trained first, in the same train mode and seed)
+  distillation entry's teacher is trained first, in the same train mode and seed, or once
+  with one fixed seed for every student seed)
   and one ``eval`` cell per (model, condition). Each model has a config hash over
   everything that determines its numbers (entry config, profile, train mode, seed,
   dataset id, code version, the teacher's hash); an eval cell's store key is
@@ -199,9 +200,15 @@ def plan_cells(
     overrides: dict[str, Any] | None = None,
     lookup: Callable[[str], Entry] = get_entry,
     eval_split: str = "",
+    teacher_seed: int | None = None,
 ) -> list[Cell]:
     """Every cell of the sweep, teachers' train cells before their students', each model's
     train cell before its eval cells (no store access: see :func:`prune`).
+
+    A distilled student of seed ``s`` learns from its teacher trained with seed ``s``, or with
+    ``teacher_seed`` for every ``s`` when given: the papers distil from one released teacher
+    checkpoint, so a seed spread over students alone needs one teacher (a requested teacher is
+    still evaluated at the requested seeds only).
 
     Eval cells carry ``<dataset_id>/<eval_split>`` as their dataset id (what was evaluated,
     as ``robobench evaluate`` records it), so scores on different splits never stand in for
@@ -220,11 +227,17 @@ def plan_cells(
     overrides_json = json.dumps(overrides or {}, sort_keys=True)
     cells: list[Cell] = []
     hashes: dict[tuple[str, str, int], Cell] = {}
-    for name in teacher_order(entries, lookup):
+    order = teacher_order(entries, lookup)
+    teachers = {lookup(name).teacher for name in order}
+    for name in order:
         entry = lookup(name)
+        own = list(seeds) if name in requested or teacher_seed is None else []
+        if teacher_seed is not None and name in teachers and teacher_seed not in own:
+            own.append(teacher_seed)
         for mode in modes:
-            for seed in seeds:
-                teacher = hashes.get((entry.teacher, mode, seed)) if entry.teacher else None
+            for seed in own:
+                teacher_key = (entry.teacher, mode, seed if teacher_seed is None else teacher_seed)
+                teacher = hashes.get(teacher_key) if entry.teacher else None
                 h = config_hash(
                     entry, profile=profile, train_mode=mode, seed=seed, dataset_id=dataset_id, code=code,
                     teacher_hash=teacher.config_hash if teacher else None, overrides=overrides,
@@ -234,12 +247,12 @@ def plan_cells(
                     model_dir=Path(out) / "models" / name / mode / f"seed{seed}-{h}",
                     teacher_dir=teacher.model_dir if teacher else None,
                     needs=(teacher.id,) if teacher else (),
-                    evaluate=name in requested,
+                    evaluate=name in requested and seed in seeds,
                     overrides=overrides_json,
                 )
                 hashes[(name, mode, seed)] = train
                 cells.append(train)
-                if name in requested:
+                if train.evaluate:
                     cells += [
                         Cell("eval", name, mode, seed, profile, eval_id, h, train.model_dir, condition=c,
                              needs=(train.id,), overrides=overrides_json)
@@ -499,6 +512,7 @@ class SweepRequest:
     ray_address: str | None = None
     cpus_per_cell: float = 1.0
     gpus_per_cell: float = 0.0
+    teacher_seed: int | None = None  # None: each student seed learns from a teacher of that seed
 
 
 @dataclass
@@ -534,7 +548,7 @@ def sweep(
     planned = plan_cells(
         request.entries, train_modes=request.train_modes, seeds=request.seeds, conditions=request.conditions,
         profile=request.profile, dataset_id=dataset_id, out=ctx.out, code=code, overrides=request.overrides,
-        eval_split=ctx.eval_split,
+        eval_split=ctx.eval_split, teacher_seed=request.teacher_seed,
     )
     todo = prune(planned, store.keys())
     on_plan(planned, todo)

@@ -38,6 +38,9 @@ def register(subparsers: Any) -> None:
     s.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value of every entry, e.g. train.epochs=2 (VALUE parsed as JSON); repeatable")
     s.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated seeds (default 0)")
+    s.add_argument("--teacher-seed", type=int, default=None, metavar="N",
+                   help="train each teacher once with seed N and distil every student seed from it "
+                        "(default: a teacher per student seed)")
     s.add_argument("--conditions", type=_checked(parse_condition), default=None,
                    help="e.g. clean,Fog:hard (default: clean + 24 corrupted)")
     s.add_argument("--executor", choices=("local", "ray"), default="local")
@@ -217,7 +220,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         conditions=args.conditions or [str(c) for c in all_conditions()], profile=args.profile,
         overrides=parse_overrides(args.overrides),
         executor=args.executor, workers=args.workers, ray_address=args.ray_address,
-        cpus_per_cell=args.cpus_per_cell, gpus_per_cell=args.gpus_per_cell,
+        cpus_per_cell=args.cpus_per_cell, gpus_per_cell=args.gpus_per_cell, teacher_seed=args.teacher_seed,
     )
     ctx = SweepContext(
         dataroot=Path(dataroot), version=args.version, out=out, split=split,

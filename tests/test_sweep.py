@@ -125,6 +125,32 @@ def test_plan_orders_teachers_first_and_hashes_what_matters(entries, tmp_path):
     assert changed["train/stud-kd/clean/seed0"] != base["train/stud-kd/clean/seed0"]
 
 
+def test_teacher_seed_distils_every_student_seed_from_one_teacher(entries, tmp_path):
+    cells = plan(tmp_path, seeds=[1, 2], teacher_seed=0)
+    train = {c.id: c for c in cells if c.kind == "train"}
+    assert [i for i in train if "lidar" in i] == ["train/lidar/clean/seed0"]  # one teacher, not evaluated
+    assert not train["train/lidar/clean/seed0"].evaluate
+    teacher = train["train/lidar/clean/seed0"]
+    for seed in (1, 2):
+        kd = train[f"train/stud-kd/clean/seed{seed}"]
+        assert kd.needs == (teacher.id,) and kd.teacher_dir == teacher.model_dir
+    # Seed 0 with teacher seed 0 is the model the default plan makes: its results are reused.
+    same = {c.id: c.config_hash for c in plan(tmp_path, seeds=[0], teacher_seed=0)}
+    default = {c.id: c.config_hash for c in plan(tmp_path, seeds=[0])}
+    assert same == default
+    # A student of seed 1 from teacher seed 0 is another model than from teacher seed 1.
+    own = {c.id: c.config_hash for c in plan(tmp_path, seeds=[1])}
+    assert own["train/stud-kd/clean/seed1"] != train["train/stud-kd/clean/seed1"].config_hash
+    assert own["train/stud/clean/seed1"] == train["train/stud/clean/seed1"].config_hash
+    # A requested teacher is evaluated at the requested seeds, and trained at the teacher seed too.
+    cells = plan(tmp_path, entries=["lidar", "stud-kd"], seeds=[1], teacher_seed=0)
+    assert [c.id for c in cells if c.entry == "lidar"] == [
+        "train/lidar/clean/seed1", *(f"eval/lidar/clean/seed1/{c}" for c in ["clean", "Fog:hard", "Snow:easy"]),
+        "train/lidar/clean/seed0",
+    ]
+    assert next(c for c in cells if c.id == "train/stud-kd/clean/seed1").needs == ("train/lidar/clean/seed0",)
+
+
 def test_code_version_follows_the_sources_that_matter(tmp_path):
     (tmp_path / "baselines").mkdir()
     (tmp_path / "baselines" / "model.py").write_text("WIDTH = 1\n")
@@ -382,6 +408,11 @@ def test_cli_sweep_summary_and_exit_code(entries, tmp_path, monkeypatch, capsys)
     assert "0 to run" in out
     index = Path(out.split("leaderboard: ")[1].split()[0])
     assert index.is_file() and "stud-kd" in index.read_text()
+    # --teacher-seed: the seed-1 student learns from the seed-0 teacher, no seed-1 teacher is planned.
+    assert main([*args, "--seeds", "1", "--teacher-seed", "0", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "train/stud-kd/clean/seed1" in out and "train/lidar/clean/seed0" in out
+    assert "train/lidar/clean/seed1" not in out
     # A failing cell makes the exit code 1.
     monkeypatch.setattr(sweep_mod, "run_cell", failing_cell)
     assert main([*args, "--seeds", "1"]) == 1
