@@ -289,8 +289,16 @@ class ResultStore:
             migrate(self.conn)
         except sqlite3.DatabaseError as exc:
             if _is_busy(exc):
-                raise UserError(f"results database {self.path} stayed locked by another process ({exc}); retry when it is done") from None
+                raise self._locked(exc) from None
             raise UserError(f"{self.path} is not a robobench results database ({exc})") from None
+
+    def _locked(self, exc: sqlite3.Error) -> UserError:
+        """The error for a write lock another process held past ``busy_timeout``: nothing of this
+        write was stored, everything stored before it stays."""
+        return UserError(
+            f"results database {self.path} stayed locked by another process ({exc}); nothing of this write "
+            "was stored and earlier results are kept; retry when the other process is done"
+        )
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -318,9 +326,15 @@ class ResultStore:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error): takes the write lock up front."""
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error): takes the write lock up front,
+        waiting up to ``busy_timeout`` for it; a lock held longer is a ``UserError`` naming the file."""
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                raise self._locked(exc) from None
+            raise
         try:
             yield conn
         except BaseException:

@@ -301,6 +301,17 @@ def test_a_store_that_stays_locked_is_reported_as_locked(tmp_path, monkeypatch):
         ResultStore(tmp_path / "r2.sqlite")
 
 
+def test_a_write_locked_past_the_timeout_is_reported_and_loses_nothing(tmp_path):
+    """Another process holding the write lock longer than busy_timeout (e.g. a long import into the
+    store a sweep writes to) fails this write with an error naming the file; stored rows stay."""
+    store = ResultStore(tmp_path / "r.sqlite")
+    store.add(make_row(seed=0))
+    store._conn = _BusyConnection(store.conn, "BEGIN IMMEDIATE", float("inf"))  # the lock is taken now
+    with pytest.raises(UserError, match=r"r\.sqlite stayed locked by another process.*earlier results are kept"):
+        store.add(make_row(seed=1))
+    assert [r.seed for r in ResultStore(tmp_path / "r.sqlite").rows()] == [0]
+
+
 def test_results_cli_merges_stores_of_split_sweeps(tmp_path, capsys):
     """`results import` merges a JSON export and another database into one store: rows, training
     records and entry metadata arrive; a shared key takes the imported value."""
