@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
-from robobench.data import fidelity
+from corruptions.spec import CORRUPTIONS, LEVELS
+from robobench.cli import main
+from robobench.data import fidelity, fidelity_report
+from robobench.schema import ResultRow
+from robobench.store import ResultStore
 
 
 def _rgb(grey_image: np.ndarray) -> np.ndarray:
@@ -98,3 +104,131 @@ def test_image_statistics_summarises_over_views_in_table_order():
 def test_bad_views_are_refused_with_their_shape(bad):
     with pytest.raises(ValueError, match="H x W x 3 uint8 RGB"):
         fidelity.view_statistics(bad)
+
+
+# -- the reference file, the calibration target and the command ----------------------------------
+
+
+def _error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err  # one line, no traceback
+    assert err[0].startswith("error: ")
+    return err[0]
+
+
+def test_shipped_reference_holds_real_statistics_and_a_generic_command():
+    ref = fidelity_report.read_reference(fidelity_report.DEFAULT_REFERENCE)
+    assert ref.source.views == 7 and ref.source.sizes == ["1600x900"]
+    assert ref.width == fidelity.MODEL_WIDTH
+    assert ref.command.startswith("robobench data fidelity --images DIR") and "/" not in ref.command
+    assert set(fidelity.STATISTIC_KEYS) <= set(ref.statistics)
+    stat = ref.statistics["gradient_mean"]
+    assert stat.min <= stat.mean <= stat.max
+    # Real street views are sharp and grey: far more gradient than colour.
+    assert ref.statistics["gradient_mean"].mean > 2 * ref.statistics["colourfulness"].mean
+    assert ref.corruption_response["Snow"]["hard"]["ssim"].mean < ref.corruption_response["Brightness"]["easy"]["ssim"].mean
+
+
+def test_calibration_target_has_every_corruption():
+    target = fidelity_report.read_target()
+    assert set(target.rr) == set(CORRUPTIONS)
+    assert min(target.rr, key=target.rr.get) == "Snow"
+
+
+def _image_folder(path, n=3):
+    path.mkdir()
+    rng = np.random.default_rng(3)
+    for i in range(n):
+        img = cv2.GaussianBlur(rng.integers(0, 256, (90, 160, 3), dtype=np.uint8), (0, 0), 1 + i)
+        Image.fromarray(img).save(path / f"view{i}.png")
+    return path
+
+
+@pytest.mark.slow
+def test_written_reference_reproduces_itself(tmp_path, capsys):
+    folder = _image_folder(tmp_path / "imgs")
+    ref_file = tmp_path / "ref.json"
+    assert main(["data", "fidelity", "--images", str(folder), "--corruption-views", "1",
+                 "--write-reference", str(ref_file)]) == 0
+    ref = fidelity_report.read_reference(ref_file)
+    assert ref.source.views == 3 and ref.source.sizes == ["160x90"] and ref.corruption_views == 1
+    assert str(tmp_path) not in ref_file.read_text()
+    assert ref.command == "robobench data fidelity --images DIR --corruption-views 1 --write-reference FILE"
+    capsys.readouterr()
+    out = tmp_path / "report.json"
+    assert main(["data", "fidelity", "--images", str(folder), "--corruption-views", "1", "--reference", str(ref_file),
+                 "--out", str(out)]) == 0
+    rep = json.loads(out.read_text())
+    assert all(v["ratio"] == pytest.approx(1.0) and v["within"] for v in rep["statistics"].values())
+    assert rep["corruption_response"]["spearman_corruptions"] == pytest.approx(1.0)
+    text = capsys.readouterr().out
+    assert "the fidelity bar: 5 of 5 within 25%" in text
+
+
+@pytest.mark.slow
+def test_command_on_the_tiny_world_compares_with_the_shipped_reference(tiny_world, tmp_path, capsys):
+    code = main(["data", "fidelity", "--dataroot", str(tiny_world.dataroot), "--views", "6",
+                 "--corruption-views", "2", "--json"])
+    assert code == 0
+    rep = json.loads(capsys.readouterr().out)
+    world = rep["world"]
+    assert world["source"]["views"] == 6 and world["corruption_views"] == 2
+    ref = fidelity_report.read_reference(fidelity_report.DEFAULT_REFERENCE)
+    for key in fidelity.STATISTIC_KEYS:
+        assert rep["statistics"][key]["ratio"] == pytest.approx(world["statistics"][key]["mean"] / ref.statistics[key].mean)
+    assert set(world["corruption_response"]) == set(CORRUPTIONS)
+    assert -1.0 <= rep["corruption_response"]["spearman_corruptions"] <= 1.0
+    assert rep["calibration"]["entries"] == []
+
+
+def _rr_rows(entry, seed, offset, clean=0.5):
+    """Rows whose RR per corruption is the target's plus ``offset`` points."""
+    target = fidelity_report.read_target()
+    rows = [ResultRow(entry=entry, train_mode="clean", condition="clean", seed=seed, dataset_id="w/val",
+                      config_hash="h", profile="full", nds=clean)]
+    for name in CORRUPTIONS:
+        for level in LEVELS:
+            rows.append(ResultRow(entry=entry, train_mode="clean", condition=f"{name}:{level}", seed=seed,
+                                  dataset_id="w/val", config_hash="h", profile="full",
+                                  nds=clean * (target.rr[name] + offset) / 100))
+    return rows
+
+
+def test_entry_rr_is_the_mean_over_seeds_and_scored_against_the_target(tmp_path):
+    db = tmp_path / "results.sqlite"
+    with ResultStore(db) as store:
+        store.add_many(_rr_rows("mine", 0, 1.0) + _rr_rows("mine", 1, 3.0))
+    (got,) = fidelity_report.entry_rr(db, "mine")
+    target = fidelity_report.read_target()
+    assert got.seeds == [0, 1] and got.profile == "full"
+    assert got.rr == {c: pytest.approx(target.rr[c] + 2.0) for c in CORRUPTIONS}
+    score = fidelity_report.agreement(got.rr, target)
+    assert score["spearman"] == pytest.approx(1.0)
+    assert score["mean_abs_diff"] == pytest.approx(2.0)
+    assert score["corruptions"] == 8
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--db", "x.sqlite"], "--db and --entry go together"),
+    (["--images", "no-such-dir"], "is not a folder"),
+    (["--views", "0"], "--views must be >= 1"),
+    (["--label", "x"], "--label names the views"),
+])
+def test_bad_arguments_fail_with_one_line(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["data", "fidelity", *argv]) == 2
+    assert message in _error_line(capsys)
+
+
+def test_broken_reference_or_unknown_entry_fail_with_one_line(tmp_path, capsys):
+    folder = _image_folder(tmp_path / "imgs", n=1)
+    bad = tmp_path / "ref.json"
+    bad.write_text(json.dumps({"format": "robobench-fidelity-reference"}))
+    assert main(["data", "fidelity", "--images", str(folder), "--reference", str(bad)]) == 2
+    line = _error_line(capsys)
+    assert str(bad) in line and "not valid" in line
+    db = tmp_path / "results.sqlite"
+    with ResultStore(db) as store:
+        store.add_many(_rr_rows("mine", 0, 0.0))
+    assert main(["data", "fidelity", "--images", str(folder), "--db", str(db), "--entry", "theirs"]) == 2
+    assert "entries there: mine" in _error_line(capsys)

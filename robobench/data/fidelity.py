@@ -223,3 +223,87 @@ def image_statistics(images: Iterable[np.ndarray], width: int = MODEL_WIDTH) -> 
     :data:`STATISTIC_KEYS`, in that order.
     """
     return summarise(view_statistics(image, width) for image in images)
+
+
+# -- corruption response ---------------------------------------------------------------------
+
+#: Measures of how much a corruption changes a view, in :func:`view_corruption_response` order.
+RESPONSE_KEYS: Final[tuple[str, ...]] = ("ssim", "gradient_ratio")
+
+
+def ssim(clean_grey: np.ndarray, other_grey: np.ndarray) -> float:
+    """Structural similarity of two grey uint8 images (Wang et al. 2004, eq. 13).
+
+    scikit-image's implementation with the paper's settings: 11x11 Gaussian window of
+    sigma 1.5, population covariances, ``K1 = 0.01``, ``K2 = 0.03``, data range 255.
+    """
+    from skimage.metrics import structural_similarity
+
+    return float(structural_similarity(clean_grey, other_grey, data_range=255, gaussian_weights=True,
+                                       sigma=1.5, use_sample_covariance=False))
+
+
+def _gradient_ratio(corrupted: float, clean: float) -> float:
+    return (corrupted + _EPS) / (clean + _EPS)
+
+
+def view_corruption_response(
+    image: np.ndarray, view_id: str, seed: int = 0, width: int = MODEL_WIDTH, engine: str = "fast",
+) -> dict[tuple[str, str], dict[str, float]]:
+    """How much each corruption at each level changes one view, as the model sees it.
+
+    The corruption is applied by the project's engine (:func:`corruptions.api.corrupt`) to
+    the view at its native size, as RoboBEV corrupts 1600x900 images before BEVDet's
+    resize; clean and corrupted views are then resized to ``width`` and compared on the
+    grey level by :func:`ssim` and by the ratio of their mean Sobel gradient magnitudes
+    (below 1: detail lost, above 1: edges added, e.g. snowflakes). ``view_id`` enters the
+    corruption's seed, so each view gets its own randomness.
+
+    CameraCrash and FrameLost blank whole views of a sample; their entry is the expectation
+    over the blanking: with ``p`` the fraction of views blanked (the crashed cameras of
+    :func:`corruptions.api.crashed_cameras`, FrameLost's ``severity / 6``), SSIM is
+    ``(1 - p) + p * SSIM(clean, black)`` and the gradient ratio ``1 - p``.
+    Returns ``{(corruption, level): {"ssim": ..., "gradient_ratio": ...}}``.
+    """
+    from corruptions import api, params
+    from corruptions.spec import CORRUPTIONS, LEVELS, severity_of
+
+    image = check_view(image)
+    clean = grey(resize_to_width(image, width))
+    clean_gradient = float(sobel_magnitude(clean).mean())
+    black = ssim(clean, np.zeros_like(clean))
+    out: dict[tuple[str, str], dict[str, float]] = {}
+    for name in CORRUPTIONS:
+        for level in LEVELS:
+            if name in api.VIEW_LEVEL:
+                severity = severity_of(name, level)
+                if name == "CameraCrash":
+                    n_views = len(api.DEFAULT_CAMERAS)
+                    p = len(api.crashed_cameras(severity, seed, n_views)) / n_views
+                else:
+                    p = params.framelost_probability(severity)
+                out[name, level] = {"ssim": (1.0 - p) + p * black, "gradient_ratio": 1.0 - p}
+                continue
+            corrupted = grey(resize_to_width(api.corrupt(image, name, level, seed, sample_token=view_id,
+                                                         engine=engine), width))
+            out[name, level] = {
+                "ssim": ssim(clean, corrupted),
+                "gradient_ratio": _gradient_ratio(float(sobel_magnitude(corrupted).mean()), clean_gradient),
+            }
+    return out
+
+
+def summarise_response(
+    per_view: Iterable[dict[tuple[str, str], dict[str, float]]],
+) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
+    """Summaries over views of :func:`view_corruption_response`: ``{corruption: {level: {measure: summary}}}``.
+
+    ``summary`` is ``{"mean", "std", "min", "max"}`` as in :func:`summarise`.
+    """
+    rows = list(per_view)
+    if not rows:
+        raise ValueError("no views to summarise")
+    out: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
+    for name, level in rows[0]:
+        out.setdefault(name, {})[level] = summarise(row[name, level] for row in rows)
+    return out
