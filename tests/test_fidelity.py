@@ -100,6 +100,17 @@ def test_image_statistics_summarises_over_views_in_table_order():
         fidelity.image_statistics([])
 
 
+def test_ssim_equals_scikit_image_and_is_one_for_identical_images():
+    from skimage.metrics import structural_similarity
+
+    rng = np.random.default_rng(4)
+    a = np.clip(cv2.GaussianBlur(rng.normal(128, 50, (60, 90)).astype(np.float32), (0, 0), 1), 0, 255).astype(np.uint8)
+    b = np.clip(a.astype(np.int16) // 2 + rng.integers(0, 40, a.shape), 0, 255).astype(np.uint8)
+    expected = structural_similarity(a, b, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+    assert fidelity.ssim(a, b) == pytest.approx(expected, abs=1e-5)
+    assert fidelity.ssim(a, a) == pytest.approx(1.0)
+
+
 @pytest.mark.parametrize("bad", [np.zeros((16, 16), np.uint8), np.zeros((16, 16, 3), np.float32), "image.jpg"])
 def test_bad_views_are_refused_with_their_shape(bad):
     with pytest.raises(ValueError, match="H x W x 3 uint8 RGB"):
