@@ -190,6 +190,14 @@ def test_command_on_the_tiny_world_compares_with_the_shipped_reference(tiny_worl
     assert set(world["corruption_response"]) == set(CORRUPTIONS)
     assert -1.0 <= rep["corruption_response"]["spearman_corruptions"] <= 1.0
     assert rep["calibration"]["entries"] == []
+    written = tmp_path / "ref.json"
+    assert main(["data", "fidelity", "--dataroot", str(tiny_world.dataroot), "--views", "6",
+                 "--corruption-views", "2", "--write-reference", str(written)]) == 0
+    mine = fidelity_report.read_reference(written)
+    assert mine.command == ("robobench data fidelity --dataroot DATAROOT --version v1.0-synth --views 6 "
+                            "--corruption-views 2 --write-reference FILE")
+    assert mine.source.description == "key-frame camera views of a nuScenes dataroot (v1.0-synth)"
+    assert mine.statistics["gradient_mean"].mean == pytest.approx(world["statistics"]["gradient_mean"]["mean"])
 
 
 def _rr_rows(entry, seed, offset, clean=0.5):

@@ -352,6 +352,15 @@ def agreement(rr: dict[str, float], target: Target) -> dict[str, float | int | N
 # -- the report ---------------------------------------------------------------------------------
 
 
+def _shown(path: Path | None) -> str:
+    """A reference path as the report shows it: the shipped file relative to the project, others as given."""
+    if path is None:
+        return ""
+    root = DEFAULT_REFERENCE.parents[2]
+    resolved = path.resolve()
+    return str(resolved.relative_to(root)) if resolved == DEFAULT_REFERENCE.resolve() else str(path)
+
+
 def report(m: Measurement, reference: Reference | None, reference_path: Path | None, target: Target,
            entries: Sequence[EntryRR] = ()) -> dict[str, Any]:
     """The fidelity report as data: the world's measurement, the reference's, and every comparison."""
@@ -364,7 +373,7 @@ def report(m: Measurement, reference: Reference | None, reference_path: Path | N
                   "corruption_response": m.corruption_response},
     }
     if reference is not None:
-        out["reference"] = {"file": str(reference_path), **msgspec.to_builtins(reference)}
+        out["reference"] = {"file": _shown(reference_path), **msgspec.to_builtins(reference)}
         out["statistics"] = compare_statistics(m.statistics, reference)
         if m.corruption_response:
             out["corruption_response"] = compare_response(m.corruption_response, reference)
