@@ -251,3 +251,24 @@ def test_broken_reference_or_unknown_entry_fail_with_one_line(tmp_path, capsys):
         store.add_many(_rr_rows("mine", 0, 0.0))
     assert main(["data", "fidelity", "--images", str(folder), "--db", str(db), "--entry", "theirs"]) == 2
     assert "entries there: mine" in _error_line(capsys)
+
+
+def test_unmeasurable_image_or_unwritable_out_fail_with_one_line(tmp_path, capsys):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(folder / "tiny.png")
+    assert main(["data", "fidelity", "--images", str(folder)]) == 2
+    line = _error_line(capsys)
+    assert "tiny.png cannot be measured" in line and "32 x 32" in line
+    good = _image_folder(tmp_path / "good", n=1)
+    assert main(["data", "fidelity", "--images", str(good), "--corruption-views", "0", "--out", str(tmp_path)]) == 2
+    assert "is a folder" in _error_line(capsys)
+
+
+def test_report_without_corruption_views_has_no_response_section(tmp_path, capsys):
+    folder = _image_folder(tmp_path / "imgs", n=2)
+    assert main(["data", "fidelity", "--images", str(folder), "--corruption-views", "0"]) == 0
+    text = capsys.readouterr().out
+    assert "of 5 within 25%" in text
+    assert "corruption response" not in text and "Spearman of world" not in text
+    assert "target RR" in text and "Spearman of reference SSIM" in text

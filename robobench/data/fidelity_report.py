@@ -22,7 +22,7 @@ import math
 import os
 import statistics as pystats
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -182,9 +182,12 @@ def measure(viewset: ViewSet, corruption_views: int, seed: int, width: int = fid
     for i, (view_id, path) in enumerate(viewset.views):
         image = load_view(path)
         sizes.add(f"{image.shape[1]}x{image.shape[0]}")
-        stats.append(fidelity.view_statistics(image, width))
-        if i < corruption_views:
-            responses.append(fidelity.view_corruption_response(image, view_id, seed, width, engine))
+        try:
+            stats.append(fidelity.view_statistics(image, width))
+            if i < corruption_views:
+                responses.append(fidelity.view_corruption_response(image, view_id, seed, width, engine))
+        except ValueError as exc:  # e.g. an image too small for the corruption engine
+            raise UserError(f"image {path} cannot be measured: {exc}") from None
     source = Source(label or viewset.description, len(viewset.views), sorted(sizes))
     return Measurement(source, width, seed, engine, len(responses), fidelity.summarise(stats),
                        fidelity.summarise_response(responses) if responses else {})
@@ -240,10 +243,15 @@ def reference_payload(m: Measurement, command: str) -> dict[str, Any]:
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
     """Write ``payload`` as indented JSON, atomically (a temporary file renamed over ``path``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder; pass a file name such as {path / 'fidelity.json'}")
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=1) + "\n")
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(payload, indent=1, allow_nan=False) + "\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise UserError(f"cannot write {path} ({exc}); pass a writable file path") from None
 
 
 def read_target(path: Path = DEFAULT_TARGET) -> Target:
@@ -271,12 +279,16 @@ def spearman(a: Sequence[float], b: Sequence[float]) -> float | None:
 
 
 def compare_statistics(world: dict[str, dict[str, float]], reference: Reference) -> dict[str, dict[str, Any]]:
-    """Per statistic: world mean / reference mean and whether it is within :data:`TOLERANCE`."""
+    """Per statistic: world mean / reference mean and whether it is within :data:`TOLERANCE`.
+
+    A reference mean of 0 gives a ratio of 1 when the world's is 0 too, else ``None`` (fails).
+    """
     out = {}
     for stat in fidelity.STATISTICS:
-        ref = reference.statistics[stat.key].mean
-        ratio = world[stat.key]["mean"] / ref if ref != 0 else (1.0 if world[stat.key]["mean"] == 0 else math.inf)
-        out[stat.key] = {"ratio": ratio, "within": abs(ratio - 1.0) <= TOLERANCE, "gated": stat.gated}
+        ref, ours = reference.statistics[stat.key].mean, world[stat.key]["mean"]
+        ratio = ours / ref if ref != 0 else (1.0 if ours == 0 else None)  # None: undefined, never within
+        out[stat.key] = {"ratio": ratio, "within": ratio is not None and abs(ratio - 1.0) <= TOLERANCE,
+                         "gated": stat.gated}
     return out
 
 
@@ -385,7 +397,7 @@ def report(m: Measurement, reference: Reference | None, reference_path: Path | N
         side: spearman([_mean_over_levels(resp, c, "ssim") for c in CORRUPTIONS], [target.rr[c] for c in CORRUPTIONS])
         for side, resp in ssim_sides.items() if resp
     }
-    calibration["entries"] = [{**e.__dict__, **agreement(e.rr, target)} for e in entries]
+    calibration["entries"] = [{**asdict(e), **agreement(e.rr, target)} for e in entries]
     out["calibration"] = calibration
     return out
 
