@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from robobench.data.fidelity import MODEL_WIDTH
+from robobench.data import fidelity_report
 from robobench.data.synth import PRESETS, VERSION, generate, get_preset
 from robobench.errors import UserError
 
@@ -35,10 +35,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--out", type=Path, required=True, help="PNG file to write")
     show.set_defaults(func=_show)
     _register_fidelity(sub)
-
-
-#: Defaults of the ``fidelity`` options that change its numbers; a written reference records the others.
-_FIDELITY_DEFAULTS = {"views": 60, "corruption_views": 12, "seed": 0, "width": MODEL_WIDTH}
 
 
 def _register_fidelity(sub: argparse._SubParsersAction) -> None:
@@ -68,7 +64,7 @@ def _register_fidelity(sub: argparse._SubParsersAction) -> None:
     fid.add_argument("--entry", default=None, help="with --db: the entry whose per-corruption RR to compare")
     fid.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
     fid.add_argument("--out", type=Path, default=None, metavar="FILE", help="also write the report as JSON to FILE")
-    fid.set_defaults(func=_fidelity, **_FIDELITY_DEFAULTS)
+    fid.set_defaults(func=_fidelity, **fidelity_report.DEFAULTS)
 
 
 def _synth(args: argparse.Namespace) -> int:
@@ -100,8 +96,7 @@ def _show(args: argparse.Namespace) -> int:
 def _fidelity(args: argparse.Namespace) -> int:
     import json
 
-    from robobench.data import fidelity_report as fr
-
+    fr = fidelity_report
     if args.views < 1 or args.corruption_views < 0 or args.width < 8:
         raise UserError(f"--views must be >= 1, --corruption-views >= 0 and --width >= 8; got {args.views}, "
                         f"{args.corruption_views} and {args.width}")
@@ -123,11 +118,8 @@ def _fidelity(args: argparse.Namespace) -> int:
     measurement = fr.measure(views, args.corruption_views, args.seed, args.width, label=label)
     rep = fr.report(measurement, reference, reference_path, target, entries)
     if args.write_reference is not None:
-        options = [f"--{name.replace('_', '-')} {value}" for name, value in (
-            ("views", args.views), ("corruption_views", args.corruption_views), ("seed", args.seed),
-            ("width", args.width)) if value != _FIDELITY_DEFAULTS[name]]
-        command = " ".join([views.command, *options, "--label TEXT --write-reference FILE"
-                            if args.label else "--write-reference FILE"])
+        options = {name: getattr(args, name) for name in fr.DEFAULTS}
+        command = fr.reference_command(views, options, labelled=args.label is not None)
         fr.write_json(args.write_reference, fr.reference_payload(measurement, command))
     if args.out is not None:
         fr.write_json(args.out, rep)

@@ -48,6 +48,9 @@ FORMAT_VERSION: Final[int] = 1
 
 IMAGE_SUFFIXES: Final[tuple[str, ...]] = (".jpg", ".jpeg", ".png")
 
+#: Defaults of the command's options that change its numbers (a written reference records the others).
+DEFAULTS: Final[dict[str, int]] = {"views": 60, "corruption_views": 12, "seed": 0, "width": fidelity.MODEL_WIDTH}
+
 
 class Summary(msgspec.Struct, forbid_unknown_fields=True):
     """Mean, standard deviation, min and max of a measure over views."""
@@ -219,6 +222,13 @@ def read_reference(path: Path) -> Reference:
         raise _decode_error(path, "reference file", ValueError(f"missing {', '.join(missing[:3])}"
                                                                + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")))
     return ref
+
+
+def reference_command(viewset: ViewSet, options: dict[str, int], labelled: bool) -> str:
+    """The command that rewrites a reference, paths as placeholders, with the options that differ from :data:`DEFAULTS`."""
+    changed = [f"--{name.replace('_', '-')} {value}" for name, value in options.items() if value != DEFAULTS[name]]
+    label = ["--label TEXT"] if labelled else []
+    return " ".join([viewset.command, *changed, *label, "--write-reference FILE"])
 
 
 def reference_payload(m: Measurement, command: str) -> dict[str, Any]:
