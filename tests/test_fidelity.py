@@ -225,6 +225,11 @@ def test_entry_rr_is_the_mean_over_seeds_and_scored_against_the_target(tmp_path)
     assert score["spearman"] == pytest.approx(1.0)
     assert score["mean_abs_diff"] == pytest.approx(2.0)
     assert score["corruptions"] == 8
+    assert score["bar"] is True
+    # Fog made the worst corruption breaks the bar even with a perfect rank elsewhere.
+    assert fidelity_report.agreement({**got.rr, "Fog": 1.0}, target)["bar"] is False
+    partial = {c: v for c, v in got.rr.items() if c != "Snow"}
+    assert fidelity_report.agreement(partial, target)["bar"] is None
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -42,6 +42,12 @@ DEFAULT_TARGET: Final[Path] = Path(__file__).with_name("robobev_bevdet_r50_rr.js
 #: A statistic passes when world / reference lies within 1 +- TOLERANCE.
 TOLERANCE: Final[float] = 0.25
 
+#: The calibration bar an entry's eight RRs must meet against the target: rank correlation at
+#: least this, mean absolute difference (RR points) at most this, Snow among the three worst
+#: corruptions and Fog not the worst, as on real nuScenes.
+CALIBRATION_SPEARMAN: Final[float] = 0.7
+CALIBRATION_MAD: Final[float] = 10.0
+
 REFERENCE_FORMAT: Final[str] = "robobench-fidelity-reference"
 REPORT_FORMAT: Final[str] = "robobench-fidelity-report"
 FORMAT_VERSION: Final[int] = 1
@@ -363,12 +369,22 @@ def entry_rr(db: Path, entry: str) -> list[EntryRR]:
     return out
 
 
-def agreement(rr: dict[str, float], target: Target) -> dict[str, float | int | None]:
-    """Spearman and mean absolute difference (RR points) of ``rr`` against the target, over shared corruptions."""
+def agreement(rr: dict[str, float], target: Target) -> dict[str, Any]:
+    """Spearman and mean absolute difference (RR points) of ``rr`` against the target, over shared corruptions.
+
+    ``bar`` says whether the calibration bar (:data:`CALIBRATION_SPEARMAN`, :data:`CALIBRATION_MAD`,
+    Snow among the three lowest RRs, Fog not the lowest) is met; ``None`` unless all eight are there.
+    """
     names = [c for c in CORRUPTIONS if c in rr]
     ours, theirs = [rr[c] for c in names], [target.rr[c] for c in names]
+    rho = spearman(ours, theirs)
     mad = pystats.fmean(abs(a - b) for a, b in zip(ours, theirs)) if names else None
-    return {"corruptions": len(names), "spearman": spearman(ours, theirs), "mean_abs_diff": mad}
+    bar = None
+    if len(names) == len(CORRUPTIONS):
+        worst = sorted(names, key=rr.__getitem__)
+        bar = (rho is not None and rho >= CALIBRATION_SPEARMAN and mad is not None and mad <= CALIBRATION_MAD
+               and "Snow" in worst[:3] and worst[0] != "Fog")
+    return {"corruptions": len(names), "spearman": rho, "mean_abs_diff": mad, "bar": bar}
 
 
 # -- the report ---------------------------------------------------------------------------------
@@ -506,6 +522,9 @@ def _format_calibration(rep: dict[str, Any]) -> Iterator[str]:
         yield line
     for side, rho in cal["ssim_vs_target_spearman"].items():
         yield f"Spearman of {side} SSIM (mean over levels) vs target RR: {_corr(rho)}"
+    bar = {True: "met", False: "not met", None: "needs all 8 corruptions"}
     for e, label in zip(entries, labels):
         yield (f"{label} on {e['dataset_id']} vs target: Spearman {_corr(e['spearman'])}, mean |difference| "
-               f"{_num(e['mean_abs_diff'])} RR points over {e['corruptions']} corruptions")
+               f"{_num(e['mean_abs_diff'])} RR points over {e['corruptions']} corruptions; calibration bar "
+               f"(Spearman >= {CALIBRATION_SPEARMAN}, difference <= {CALIBRATION_MAD:.0f}, Snow among the 3 worst, "
+               f"Fog not the worst): {bar[e['bar']]}")
