@@ -118,9 +118,10 @@ class ViewSet:
 
 @dataclass
 class Measurement:
-    """Statistics and corruption response of a view set (summaries as plain dicts)."""
+    """Statistics and corruption response of a view set (summaries as plain dicts), sampled out of ``available``."""
 
     source: Source
+    available: int
     width: int
     seed: int
     engine: str
@@ -198,7 +199,7 @@ def measure(viewset: ViewSet, corruption_views: int, seed: int, width: int = fid
         except ValueError as exc:  # e.g. an image too small for the corruption engine
             raise UserError(f"image {path} cannot be measured: {exc}") from None
     source = Source(label or viewset.description, len(viewset.views), sorted(sizes))
-    return Measurement(source, width, seed, engine, len(responses), fidelity.summarise(stats),
+    return Measurement(source, viewset.available, width, seed, engine, len(responses), fidelity.summarise(stats),
                        fidelity.summarise_response(responses) if responses else {})
 
 
@@ -219,19 +220,20 @@ def read_reference(path: Path) -> Reference:
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise _decode_error(path, "reference file", exc) from None
     if ref.format != REFERENCE_FORMAT or ref.format_version != FORMAT_VERSION:
-        raise _decode_error(path, "reference file", ValueError(
-            f"format {ref.format!r} version {ref.format_version}, expected {REFERENCE_FORMAT!r} version {FORMAT_VERSION}"))
+        found = f"format {ref.format!r} version {ref.format_version}"
+        raise _decode_error(path, "reference file",
+                            ValueError(f"{found}, expected {REFERENCE_FORMAT!r} version {FORMAT_VERSION}"))
     missing = [f"$.statistics.{k}" for k in fidelity.STATISTIC_KEYS if k not in ref.statistics]
     missing += [f"$.corruption_response.{c}.{lvl}.{m}" for c in CORRUPTIONS for lvl in LEVELS
                 for m in fidelity.RESPONSE_KEYS if m not in ref.corruption_response.get(c, {}).get(lvl, {})]
     if missing:
-        raise _decode_error(path, "reference file", ValueError(f"missing {', '.join(missing[:3])}"
-                                                               + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")))
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        raise _decode_error(path, "reference file", ValueError(f"missing {', '.join(missing[:3])}{more}"))
     return ref
 
 
 def reference_command(viewset: ViewSet, options: dict[str, int], labelled: bool) -> str:
-    """The command that rewrites a reference, paths as placeholders, with the options that differ from :data:`DEFAULTS`."""
+    """The command that rewrites a reference: paths as placeholders, options that differ from :data:`DEFAULTS`."""
     changed = [f"--{name.replace('_', '-')} {value}" for name, value in options.items() if value != DEFAULTS[name]]
     label = ["--label TEXT"] if labelled else []
     return " ".join([viewset.command, *changed, *label, "--write-reference FILE"])
@@ -406,9 +408,9 @@ def report(m: Measurement, reference: Reference | None, reference_path: Path | N
         "format": REPORT_FORMAT,
         "format_version": FORMAT_VERSION,
         "tolerance": TOLERANCE,
-        "world": {"source": msgspec.to_builtins(m.source), "width": m.width, "seed": m.seed, "engine": m.engine,
-                  "corruption_views": m.corruption_views, "statistics": m.statistics,
-                  "corruption_response": m.corruption_response},
+        "world": {"source": msgspec.to_builtins(m.source), "available": m.available, "width": m.width,
+                  "seed": m.seed, "engine": m.engine, "corruption_views": m.corruption_views,
+                  "statistics": m.statistics, "corruption_response": m.corruption_response},
     }
     if reference is not None:
         out["reference"] = {"file": _shown(reference_path), **msgspec.to_builtins(reference)}
@@ -448,7 +450,8 @@ def format_report(rep: dict[str, Any]) -> Iterator[str]:
     """The report as text lines: statistics table, corruption-response table, calibration table."""
     world, ref = rep["world"], rep.get("reference")
     src = world["source"]
-    yield (f"world: {src['description']}: {src['views']} views ({', '.join(src['sizes'])}), seed {world['seed']}, "
+    yield (f"world: {src['description']}: {src['views']} of {world['available']} views ({', '.join(src['sizes'])}), "
+           f"seed {world['seed']}, "
            f"resized to {world['width']} px wide")
     if ref is not None:
         rs = ref["source"]
