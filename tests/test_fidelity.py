@@ -232,11 +232,26 @@ def test_entry_rr_is_the_mean_over_seeds_and_scored_against_the_target(tmp_path)
     assert fidelity_report.agreement(partial, target)["bar"] is None
 
 
+def test_corrupt_width_changes_the_scale_the_corruptions_act_at():
+    # MotionBlur's radius is defined in pixels: on the view upsampled 2x before corrupting, it
+    # smears half as much of the scene, so the view at the model's width keeps more structure.
+    rng = np.random.default_rng(5)
+    view = np.clip(cv2.GaussianBlur(rng.normal(128, 40, (90, 160, 3)).astype(np.float32), (0, 0), 2), 0, 255)
+    view = view.astype(np.uint8)
+    native = fidelity.view_corruption_response(view, "v", width=160)
+    assert fidelity.view_corruption_response(view, "v", width=160, corrupt_width=160) == native
+    scaled = fidelity.view_corruption_response(view, "v", width=160, corrupt_width=320)
+    for level in LEVELS:
+        assert scaled["MotionBlur", level]["ssim"] > native["MotionBlur", level]["ssim"]
+    assert scaled["CameraCrash", "mid"]["gradient_ratio"] == native["CameraCrash", "mid"]["gradient_ratio"]
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--db", "x.sqlite"], "--db and --entry go together"),
     (["--images", "no-such-dir"], "is not a folder"),
     (["--views", "0"], "--views must be >= 1"),
     (["--label", "x"], "--label names the views"),
+    (["--corrupt-width", "16"], "--corrupt-width 16: must be >= 32"),
 ])
 def test_bad_arguments_fail_with_one_line(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -54,6 +54,9 @@ def _register_fidelity(sub: argparse._SubParsersAction) -> None:
                      help="of those, views measured under every corruption and level (default: %(default)s; 0 skips)")
     fid.add_argument("--seed", type=int, help="seed of the view sample and the corruptions (default: %(default)s)")
     fid.add_argument("--width", type=int, help="model input width views are resized to (default: %(default)s)")
+    fid.add_argument("--corrupt-width", type=int, default=None, metavar="W",
+                     help="resize views to W pixels wide before corrupting them, to see how the corruptions act at "
+                          "another scale (e.g. 1600, nuScenes' width; default: each view's own size)")
     fid.add_argument("--reference", type=Path, default=None, metavar="FILE",
                      help="reference statistics (default: the real-nuScenes file shipped with robobench)")
     fid.add_argument("--write-reference", type=Path, default=None, metavar="FILE",
@@ -104,6 +107,9 @@ def _fidelity(args: argparse.Namespace) -> int:
         raise UserError("--db and --entry go together: pass both to compare an entry's RR, or neither")
     if args.write_reference is not None and args.reference is not None:
         raise UserError("--write-reference measures a new reference; it does not take --reference")
+    if args.corrupt_width is not None and (args.corrupt_width < 32 or args.write_reference is not None):
+        raise UserError(f"--corrupt-width {args.corrupt_width}: must be >= 32 (the corruption engine's minimum) and "
+                        "is an ablation of the measured views, not for --write-reference")
     if args.label is not None and args.write_reference is None:
         raise UserError("--label names the views of a written reference; pass it with --write-reference")
     target = fr.read_target()
@@ -115,7 +121,8 @@ def _fidelity(args: argparse.Namespace) -> int:
     else:
         views = fr.dataroot_views(args.dataroot or DEFAULT_DATAROOT, args.version, args.views, args.seed)
     label = (args.label or views.generic) if args.write_reference is not None else None
-    measurement = fr.measure(views, args.corruption_views, args.seed, args.width, label=label)
+    measurement = fr.measure(views, args.corruption_views, args.seed, args.width, label=label,
+                             corrupt_width=args.corrupt_width)
     rep = fr.report(measurement, reference, reference_path, target, entries)
     if args.write_reference is not None:
         options = {name: getattr(args, name) for name in fr.DEFAULTS}

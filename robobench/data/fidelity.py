@@ -270,6 +270,7 @@ def _gradient_ratio(corrupted: float, clean: float) -> float:
 
 def view_corruption_response(
     image: np.ndarray, view_id: str, seed: int = 0, width: int = MODEL_WIDTH, engine: str = "fast",
+    corrupt_width: int | None = None,
 ) -> dict[tuple[str, str], dict[str, float]]:
     """How much each corruption at each level changes one view, as the model sees it.
 
@@ -284,12 +285,19 @@ def view_corruption_response(
     over the blanking: with ``p`` the fraction of views blanked (the crashed cameras of
     :func:`corruptions.api.crashed_cameras`, FrameLost's ``severity / 6``), SSIM is
     ``(1 - p) + p * SSIM(clean, black)`` and the gradient ratio ``1 - p``.
+
+    ``corrupt_width`` resizes the view to that width before corrupting it, an ablation of
+    scale: RoboBEV's corruptions are defined in pixels of 1600-wide images, so a 704-wide
+    view upsampled to 1600 shows how they would act on a world rendered at nuScenes' size
+    (without the finer detail such a rendering would add).
     Returns ``{(corruption, level): {"ssim": ..., "gradient_ratio": ...}}``.
     """
     from corruptions import api, params
     from corruptions.spec import CORRUPTIONS, LEVELS, severity_of
 
     image = check_view(image)
+    if corrupt_width is not None:
+        image = resize_to_width(image, corrupt_width)
     clean = grey(resize_to_width(image, width))
     clean_gradient = float(sobel_magnitude(clean).mean())
     black = ssim(clean, np.zeros_like(clean))

@@ -128,6 +128,7 @@ class Measurement:
     corruption_views: int
     statistics: dict[str, dict[str, float]]
     corruption_response: dict[str, dict[str, dict[str, dict[str, float]]]] = field(default_factory=dict)
+    corrupt_width: int | None = None
 
 
 # -- choosing and reading views -----------------------------------------------------------------
@@ -182,11 +183,12 @@ def load_view(path: Path) -> np.ndarray:
 
 
 def measure(viewset: ViewSet, corruption_views: int, seed: int, width: int = fidelity.MODEL_WIDTH,
-            engine: str = "fast", label: str | None = None) -> Measurement:
+            engine: str = "fast", label: str | None = None, corrupt_width: int | None = None) -> Measurement:
     """Image statistics of every view of ``viewset`` and the corruption response of its first ``corruption_views``.
 
     One pass over the views, one image in memory at a time. ``label`` replaces the view set's
-    description in the result (a reference file records what its views are, not a local path).
+    description in the result (a reference file records what its views are, not a local path);
+    ``corrupt_width`` is passed to :func:`robobench.data.fidelity.view_corruption_response`.
     """
     stats, responses, sizes = [], [], set()
     for i, (view_id, path) in enumerate(viewset.views):
@@ -195,12 +197,13 @@ def measure(viewset: ViewSet, corruption_views: int, seed: int, width: int = fid
         try:
             stats.append(fidelity.view_statistics(image, width))
             if i < corruption_views:
-                responses.append(fidelity.view_corruption_response(image, view_id, seed, width, engine))
+                responses.append(fidelity.view_corruption_response(image, view_id, seed, width, engine,
+                                                                   corrupt_width))
         except ValueError as exc:  # e.g. an image too small for the corruption engine
             raise UserError(f"image {path} cannot be measured: {exc}") from None
     source = Source(label or viewset.description, len(viewset.views), sorted(sizes))
     return Measurement(source, viewset.available, width, seed, engine, len(responses), fidelity.summarise(stats),
-                       fidelity.summarise_response(responses) if responses else {})
+                       fidelity.summarise_response(responses) if responses else {}, corrupt_width)
 
 
 # -- the reference file -------------------------------------------------------------------------
@@ -410,6 +413,7 @@ def report(m: Measurement, reference: Reference | None, reference_path: Path | N
         "tolerance": TOLERANCE,
         "world": {"source": msgspec.to_builtins(m.source), "available": m.available, "width": m.width,
                   "seed": m.seed, "engine": m.engine, "corruption_views": m.corruption_views,
+                  "corrupt_width": m.corrupt_width,
                   "statistics": m.statistics, "corruption_response": m.corruption_response},
     }
     if reference is not None:
@@ -482,7 +486,9 @@ def _format_response(rep: dict[str, Any]) -> Iterator[str]:
         return
     yield ""
     views = f"{world['corruption_views']} world views" + (f", {ref['corruption_views']} reference views" if ref else "")
-    yield (f"corruption response at {world['width']} px ({views}; corrupted at native size): "
+    scale = world["corrupt_width"]
+    where = f"world corrupted at {scale} px wide" if scale else "corrupted at native size"
+    yield (f"corruption response at {world['width']} px ({views}; {where}): "
            "SSIM clean vs corrupted, mean gradient corrupted / clean")
     header = f"{'corruption':<12} {'level':<5} {'world SSIM':>10} {'world grad':>10}"
     if ref is not None:
