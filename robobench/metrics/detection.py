@@ -82,6 +82,9 @@ _BIKE_CLASSES = ("bicycle", "motorcycle")
 _BIKE_RACK = "static_object.bicycle_rack"
 _ATTR_INDEX = {name: i for i, name in enumerate(ATTRIBUTES)}
 _PAIR_CHUNK = 4_000_000  # candidate (prediction, GT) pairs examined per block
+#: Largest ``| |q| - 1 |`` accepted for a results box's rotation quaternion: enough for
+#: quaternions written with three decimals, far below any non-quaternion (a yaw, a scaled q).
+QUATERNION_NORM_TOLERANCE = 1e-2
 
 
 def quaternion_yaws(q: np.ndarray) -> np.ndarray:
@@ -549,6 +552,11 @@ class _ResultBox(msgspec.Struct):
     detection_score: float
     attribute_name: str
     num_pts: int = -1
+    ego_translation: tuple[float, float, float] | None = None
+
+
+#: Fields of a results box that may be left out (the devkit's defaults: -1 points, no ego translation).
+_OPTIONAL_FIELDS: dict[str, Any] = {"num_pts": -1, "ego_translation": None}
 
 
 class _ResultsFile(msgspec.Struct):
@@ -619,13 +627,19 @@ def parse_results(
 ) -> BoxArrays:
     """Validate a loaded nuScenes results dict against a split and convert it to arrays.
 
-    Checks (each failure is a :class:`UserError` naming the sample and field): ``results``
-    and ``meta`` present, ``results`` maps exactly the split's sample tokens to lists, at
-    most ``max_boxes_per_sample`` boxes per sample, each box's ``sample_token`` equals its
-    key, ``translation``/``size``/``rotation``/``velocity`` have 3/3/4/2 finite numbers,
-    sizes are positive, the rotation quaternion is non-zero, ``detection_name`` is one of
-    ``class_names``, ``detection_score`` is a finite number and ``attribute_name`` is a
-    nuScenes attribute or ``""``. Samples are visited in file order when
+    These are the rules of the devkit's ``DetectionBox`` and ``load_prediction``, and of the
+    nuScenes submission format, checked up front so that a bad file is one message and
+    never an assertion deep in the devkit. Checks (each failure is a :class:`UserError`
+    naming the sample, box and field): ``results`` and ``meta`` present, ``results`` maps
+    exactly the split's sample tokens to lists, at most ``max_boxes_per_sample`` boxes per
+    sample, each box's ``sample_token`` equals its key,
+    ``translation``/``size``/``rotation``/``velocity`` (and ``ego_translation`` when
+    given) have 3/3/4/2 (3) finite numbers, sizes are positive, the rotation is a unit
+    quaternion within :data:`QUATERNION_NORM_TOLERANCE`, ``detection_name`` is one of
+    ``class_names``, ``detection_score`` is a number in ``[0, 1]`` (an integer 0 or 1
+    included, as the devkit's ``float()`` reads it), ``attribute_name`` is a nuScenes
+    attribute or ``""`` and ``num_pts`` (optional) an integer. The same rule decides
+    whichever way the file is read. Samples are visited in file order when
     ``keep_file_order`` (the devkit does so for predefined splits), else in split order;
     that order breaks score ties exactly as the devkit does.
     """
@@ -633,8 +647,10 @@ def parse_results(
     results = data["results"]
     try:
         boxes = [b for t in order for b in results[t]]
-        columns = {key: [b[key] for b in boxes] for key in _ResultBox.__struct_fields__ if key != "num_pts"}
-        columns["num_pts"] = [b.get("num_pts", -1) for b in boxes]
+        columns = {
+            key: [b.get(key, _OPTIONAL_FIELDS[key]) if key in _OPTIONAL_FIELDS else b[key] for b in boxes]
+            for key in _ResultBox.__struct_fields__
+        }
         if any(type(v) is bool for v in columns["detection_score"]) or not all(
             type(v) is int for v in columns["num_pts"]
         ):
@@ -731,7 +747,20 @@ def _to_arrays(
         fail(~np.isfinite(arr).all(axis=1), lambda i, k=key: f"field {k!r} has a NaN or infinite value")
         arrays[key] = arr
     fail((arrays["size"] <= 0).any(axis=1), "field 'size' must be positive")
-    fail(~arrays["rotation"].any(axis=1), "field 'rotation' is the zero quaternion")
+    norm = np.linalg.norm(arrays["rotation"], axis=1)
+    fail(np.abs(norm - 1.0) > QUATERNION_NORM_TOLERANCE, lambda i: _quaternion_message(norm[i]))
+    ego = [v for v in columns["ego_translation"] if v is not None]
+    if ego:
+        try:
+            ego_arr = np.array(ego)
+        except ValueError:  # ragged
+            raise _Malformed from None
+        if ego_arr.dtype.kind not in "fi" or ego_arr.shape != (len(ego), 3):
+            raise _Malformed
+        given = np.array([v is not None for v in columns["ego_translation"]])
+        bad = np.zeros(n, dtype=bool)
+        bad[given] = ~np.isfinite(ego_arr.astype(np.float64)).all(axis=1)
+        fail(bad, "field 'ego_translation' has a NaN or infinite value")
     try:
         score = np.array(columns["detection_score"])
     except ValueError:
@@ -739,7 +768,7 @@ def _to_arrays(
     if score.dtype.kind not in "fi" or score.shape != (n,):
         raise _Malformed
     score = score.astype(np.float64)
-    fail(~np.isfinite(score), "field 'detection_score' must be a finite number")
+    fail(~((score >= 0.0) & (score <= 1.0)), lambda i: _score_message(score[i]))
     index = {t: i for i, t in enumerate(sample_tokens)}
     return BoxArrays(
         sample=np.array([index[t] for t in order], dtype=np.int64)[keys],
@@ -752,6 +781,16 @@ def _to_arrays(
         attr=attrs.astype(np.int64),
         num_pts=np.array(columns["num_pts"], dtype=np.int64),
     )
+
+
+def _quaternion_message(norm: float) -> str:
+    return (f"field 'rotation' must be a unit quaternion (w, x, y, z), its norm is {norm:.6g}; "
+            f"normalise it (tolerance {QUATERNION_NORM_TOLERANCE:g})")
+
+
+def _score_message(score: Any) -> str:
+    return (f"field 'detection_score' is {score!r}; it must be a confidence in [0, 1] "
+            "(apply a sigmoid to logits)")
 
 
 def _finite_vector(box: Mapping[str, Any], key: str, length: int, where: str) -> list[float]:
@@ -776,15 +815,20 @@ def _check_box(box: Any, token: str, where: str, class_names: Sequence[str]) -> 
     size = _finite_vector(box, "size", 3, where)
     if min(size) <= 0:
         raise UserError(f"{where}: field 'size' must be positive, got {size}")
-    if not any(_finite_vector(box, "rotation", 4, where)):
-        raise UserError(f"{where}: field 'rotation' is the zero quaternion")
+    norm = math.sqrt(sum(v * v for v in _finite_vector(box, "rotation", 4, where)))
+    if abs(norm - 1.0) > QUATERNION_NORM_TOLERANCE:
+        raise UserError(f"{where}: {_quaternion_message(norm)}")
     _finite_vector(box, "velocity", 2, where)
+    if box.get("ego_translation") is not None:
+        _finite_vector(box, "ego_translation", 3, where)
     name = box.get("detection_name")
     if name not in class_names:
         raise UserError(f"{where}: unknown detection_name {name!r}; expected one of {', '.join(class_names)}")
     score = box.get("detection_score")
-    if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
-        raise UserError(f"{where}: field 'detection_score' must be a finite number, got {score!r}")
+    if isinstance(score, bool) or not isinstance(score, (int, float)):
+        raise UserError(f"{where}: field 'detection_score' must be a number in [0, 1], got {score!r}")
+    if not 0.0 <= score <= 1.0:
+        raise UserError(f"{where}: {_score_message(score)}")
     attr = box.get("attribute_name", None)
     if not isinstance(attr, str) or (attr != "" and attr not in _ATTR_INDEX):
         raise UserError(f"{where}: unknown attribute_name {attr!r}; expected '' or one of {', '.join(ATTRIBUTES)}")
