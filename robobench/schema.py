@@ -1,9 +1,9 @@
 """The results row: one evaluation of one trained model under one condition; and the
 training record: what training that model cost.
 
-These are the records the store keeps and the leaderboard reads (DESIGN.md,
-"Results row"). Robustness aggregates (RR, mRR, CE, mCE) are never stored; they
-are computed from rows by :mod:`robobench.metrics.robustness`.
+These are the records the store keeps and the leaderboard reads. Robustness aggregates
+(RR, mRR, CE, mCE) are never stored; they are computed from rows by
+:mod:`robobench.metrics.robustness`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,19 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
+
+#: How far outside ``[0, 1]`` a metric bounded by definition (NDS, mAP, AP) may come out of
+#: floating-point sums and still count as that bound (the devkit's ``calc_ap`` gives a
+#: perfect AP as ``1.0000000000000004``). Within it the metric code clamps the value.
+FRACTION_TOLERANCE = 1e-9
+
+
+def clamp_fraction(value: float, what: str, tolerance: float = FRACTION_TOLERANCE) -> float:
+    """``value`` clamped to ``[0, 1]`` when within ``tolerance`` of it (rounding in sums of
+    fractions); ``ValueError`` naming ``what`` when further out, which only a bug can cause."""
+    if not -tolerance <= value <= 1.0 + tolerance:
+        raise ValueError(f"{what} is {value!r}; a fraction in [0, 1] was expected")
+    return min(max(value, 0.0), 1.0)
 
 
 class TrainMode(str, Enum):

@@ -294,3 +294,17 @@ def test_results_file_fast_path_equals_dict_path(tmp_path):
     with pytest.raises(UserError, match="sample 't0' box 1: field 'translation' has a NaN or infinite"):
         load_results_file(path, ["t0", "t1"])
 
+
+def test_perfect_predictions_score_exactly_one():
+    """Issue 33.1: the devkit's calc_ap gives a perfect AP as 1.0000000000000002; clamped at its
+    source, mAP and NDS of a perfect submission are exactly 1."""
+    rng = np.random.default_rng(5)
+    tokens, gt = random_world(rng, n_samples=8)
+    assert {b.detection_name for b in gt.all} == set(DETECTION_CLASSES)
+    perfect = EvalBoxes()
+    for tok in tokens:
+        perfect.add_boxes(tok, [DetectionBox(**{**b.serialize(), "velocity": tuple(np.nan_to_num(b.velocity)),
+                                                "num_pts": -1, "detection_score": 0.5}) for b in gt[tok]])
+    res = ours(tokens, gt, perfect)
+    assert (res.nds, res.map) == (1.0, 1.0)
+    assert all(ap == 1.0 for aps in res.label_aps.values() for ap in aps.values())

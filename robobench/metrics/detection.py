@@ -28,6 +28,11 @@ Python loops by array code:
   AOE/AVE/AAE and barriers no AVE/AAE (nan, skipped in the means), as in the devkit.
   A class without GT (or without any match) scores AP 0 and TP errors 1.
 * ``NDS = (5 mAP + sum_k (1 - min(1, mTP_k))) / 10``.
+* **Bounded metrics**: the devkit's ``calc_ap`` divides by ``1 - min_precision`` and can
+  return a perfect AP as ``1.0000000000000002``; every AP is clamped to ``[0, 1]`` when it
+  lies within :data:`robobench.schema.FRACTION_TOLERANCE` of the interval (further out is a bug and raises).
+  mAP and NDS are means of values in ``[0, 1]`` and so stay in it: a perfect submission
+  scores exactly 1.
 
 Breakdowns (TiGDistill-BEV Tables XI and XII): ``small_map`` is the mean of the
 per-class AP (mean over thresholds) of pedestrian, motorcycle, bicycle, traffic_cone and
@@ -62,6 +67,7 @@ from pyquaternion import Quaternion
 
 from robobench.constants import ATTRIBUTES, DETECTION_CLASSES, SMALL_CLASSES
 from robobench.errors import UserError
+from robobench.schema import clamp_fraction
 
 #: TP errors the devkit leaves undefined (nan) for a class.
 UNDEFINED_TP: dict[str, frozenset[str]] = {
@@ -393,7 +399,8 @@ def evaluate_arrays(
             for t in range(len(ths))
         ]
         for t, th in enumerate(cfg.dist_ths):
-            metrics.add_label_ap(name, th, calc_ap(data[t], cfg.min_recall, cfg.min_precision))
+            ap = calc_ap(data[t], cfg.min_recall, cfg.min_precision)
+            metrics.add_label_ap(name, th, clamp_fraction(ap, f"AP of {name} at {th} m"))
         for metric in TP_METRICS:
             undefined = metric in UNDEFINED_TP.get(name, ())
             value = np.nan if undefined else calc_tp(data[tp_index], cfg.min_recall, metric)
