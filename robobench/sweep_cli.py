@@ -228,6 +228,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         threads=_threads_per_cell(args),
     )
     store = ResultStore(db)
+    store.check()  # a bad stored row fails here, not after hours of training
     bar: list[Any] = []
 
     def on_plan(planned: list, todo: list) -> None:
