@@ -227,3 +227,37 @@ def test_perfect_submission_scores_one_from_a_folder_and_a_file(tiny_world, tmp_
     for row in rows:
         assert (row.nds, row.map) == (1.0, 1.0), (row.condition, row.nds, row.map)
         assert all(ap <= 1.0 for c in row.per_class.values() for ap in [c["ap_mean"], *c["ap"].values()])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_fuzzed_results_fail_in_one_line_or_score_as_the_devkit(world, tmp_path, capsys, seed):
+    """Issue 27.6: a results file mutated at random (a field set to a wrong type, an out-of-range
+    or non-finite number, or deleted; samples dropped or added) is refused in one line, or, when
+    it obeys the rules, scores what the devkit's DetectionEval scores: never a traceback."""
+    from test_metrics_detection_devkit import devkit_on_file
+    from test_results_validation import mutate_at_random
+
+    root, evaluator, good, _ = world
+    rng = np.random.default_rng(seed)
+    outcomes = []
+    for trial in range(12):
+        data = json.loads(json.dumps(good))
+        changes = [mutate_at_random(data, rng) for _ in range(int(rng.integers(1, 3)))]
+        f = tmp_path / f"clean{trial}.json"
+        f.write_text(json.dumps(data))
+        code = main(args(root, f, "--condition", "clean"))
+        captured = capsys.readouterr()
+        outcomes.append(code)
+        if code == 0:
+            nds = float(captured.out.splitlines()[1].split()[1])
+            # the devkit's NaN checks fail on integers beyond 64 bits, so it reads them as floats
+            as_floats = tmp_path / "devkit.json"
+            as_floats.write_text(json.dumps(json.loads(f.read_text(), parse_int=float)))
+            _, devkit = devkit_on_file(evaluator.nusc, as_floats, "hand_val", tmp_path)
+            capsys.readouterr()  # the devkit's progress bars
+            assert nds == pytest.approx(devkit.nd_score, abs=1e-4), changes
+        else:
+            assert code == 2, (changes, captured.err)
+            assert captured.err.startswith("error: ") and captured.err.count("\n") == 1, (changes, captured.err)
+            assert str(f) in captured.err, (changes, captured.err)
+    assert 2 in outcomes, outcomes

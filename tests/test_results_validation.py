@@ -218,21 +218,22 @@ FUZZ_VALUES: tuple[Any, ...] = (
 )
 
 
-def _paths(obj: Any, prefix: tuple = ()) -> list[tuple]:
+def key_paths(obj: Any, prefix: tuple = ()) -> list[tuple]:
     """Every key path into nested dicts/lists (dict keys and list indices)."""
     out = [prefix] if prefix else []
     if isinstance(obj, dict):
         for k, v in obj.items():
-            out += _paths(v, (*prefix, k))
+            out += key_paths(v, (*prefix, k))
     elif isinstance(obj, list):
         for i, v in enumerate(obj):
-            out += _paths(v, (*prefix, i))
+            out += key_paths(v, (*prefix, i))
     return out
 
 
-def _mutate(data: Any, rng: np.random.Generator) -> str:
-    """One random change of ``data`` in place: set a leaf or branch to a fuzz value, or delete it."""
-    paths = _paths(data)
+def mutate_at_random(data: Any, rng: np.random.Generator) -> str:
+    """One random change of ``data`` in place: scale a float (often still valid), set a leaf or
+    branch to a fuzz value, or delete it."""
+    paths = key_paths(data)
     path = paths[int(rng.integers(len(paths)))]
     parent = data
     for key in path[:-1]:
@@ -241,6 +242,8 @@ def _mutate(data: Any, rng: np.random.Generator) -> str:
         del parent[path[-1]]
         return f"del {path}"
     value = FUZZ_VALUES[int(rng.integers(len(FUZZ_VALUES)))]
+    if isinstance(parent[path[-1]], float) and rng.random() < 0.4:
+        value = parent[path[-1]] * float(rng.uniform(0.5, 1.5))
     parent[path[-1]] = copy.deepcopy(value)
     return f"{path} = {value!r}"
 
@@ -265,7 +268,7 @@ def test_fuzzed_exports_fail_in_one_line_or_store_valid_rows(seed, export, tmp_p
     rng = np.random.default_rng(seed)
     for trial in range(12):
         data = copy.deepcopy(export)
-        changes = [_mutate(data, rng) for _ in range(int(rng.integers(1, 4)))]
+        changes = [mutate_at_random(data, rng) for _ in range(int(rng.integers(1, 4)))]
         path = tmp_path / f"fuzz{trial}.json"
         path.write_text(json.dumps(data))
         db = tmp_path / f"fuzz{trial}.sqlite"
