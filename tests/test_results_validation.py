@@ -170,6 +170,21 @@ def test_export_within_tolerance_of_one_is_accepted(export, tmp_path, capsys):
     assert main(_import(tmp_path / "r.sqlite", path)) == 0, capsys.readouterr().err
 
 
+def _store_edited_by_hand(tmp_path: Path, export: dict[str, Any], capsys: pytest.CaptureFixture[str], sql: str) -> Path:
+    """A store holding ``export``, then changed by ``sql`` behind the store's back (as an older
+    robobench or a hand edit would leave it)."""
+    db = tmp_path / "results.sqlite"
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(export))
+    assert main(_import(db, good)) == 0
+    conn = sqlite3.connect(db)
+    conn.execute(sql)
+    conn.commit()
+    conn.close()
+    capsys.readouterr()
+    return db
+
+
 @pytest.mark.parametrize("column, value, fragment", [
     ("nds", "'high'", "field 'nds' is 'high'"),
     ("seed", "'x'", "field 'seed' is 'x'"),
@@ -179,15 +194,8 @@ def test_export_within_tolerance_of_one_is_accepted(export, tmp_path, capsys):
 ])
 def test_bad_row_left_in_a_store_is_one_line_in_leaderboard(column, value, fragment, export, tmp_path, capsys):
     """A row an older robobench (or a hand edit) wrote: `leaderboard` names it in one line."""
-    db = tmp_path / "results.sqlite"
-    good = tmp_path / "good.json"
-    good.write_text(json.dumps(export))
-    assert main(_import(db, good)) == 0
-    conn = sqlite3.connect(db)
-    conn.execute(f"UPDATE results SET {column} = {value} WHERE condition = 'Brightness:hard'")
-    conn.commit()
-    conn.close()
-    capsys.readouterr()
+    db = _store_edited_by_hand(tmp_path, export, capsys,
+                               f"UPDATE results SET {column} = {value} WHERE condition = 'Brightness:hard'")
     assert main(["leaderboard", "--db", str(db), "--out", str(tmp_path / "site")]) == 2
     err = _one_line_error(capsys)
     assert fragment in err and str(db) in err and ("'Brightness:hard'" in err or column == "condition"), err
@@ -196,15 +204,7 @@ def test_bad_row_left_in_a_store_is_one_line_in_leaderboard(column, value, fragm
 
 
 def test_bad_entry_left_in_a_store_is_one_line(export, tmp_path, capsys):
-    db = tmp_path / "results.sqlite"
-    good = tmp_path / "good.json"
-    good.write_text(json.dumps(export))
-    assert main(_import(db, good)) == 0
-    conn = sqlite3.connect(db)
-    conn.execute("UPDATE entries SET role = 'professor' WHERE name = 'centerpoint'")
-    conn.commit()
-    conn.close()
-    capsys.readouterr()
+    db = _store_edited_by_hand(tmp_path, export, capsys, "UPDATE entries SET role = 'professor' WHERE name = 'centerpoint'")
     assert main(["leaderboard", "--db", str(db), "--out", str(tmp_path / "site")]) == 2
     assert "name 'centerpoint'" in _one_line_error(capsys)
 
@@ -283,15 +283,7 @@ def test_fuzzed_exports_fail_in_one_line_or_store_valid_rows(seed, export, tmp_p
 
 
 def test_sweep_on_a_store_with_a_bad_row_stops_before_any_work(tiny_world, export, tmp_path, capsys):
-    db = tmp_path / "results.sqlite"
-    good = tmp_path / "good.json"
-    good.write_text(json.dumps(export))
-    assert main(_import(db, good)) == 0
-    conn = sqlite3.connect(db)
-    conn.execute("UPDATE results SET nds = 'high'")
-    conn.commit()
-    conn.close()
-    capsys.readouterr()
+    db = _store_edited_by_hand(tmp_path, export, capsys, "UPDATE results SET nds = 'high'")
     out = tmp_path / "runs"
     assert main(["sweep", "--entries", "bevdet", "--conditions", "clean", "--dataroot", str(tiny_world.dataroot),
                  "--version", tiny_world.version, "--out", str(out), "--db", str(db)]) == 2
