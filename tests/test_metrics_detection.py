@@ -249,6 +249,9 @@ def _box_json(token, **over):
         (lambda d: d["results"]["t1"].append(_box_json("t1", ego_translation=[1.0, float("inf"), 0.0])),
          "ego_translation"),
         (lambda d: d["results"]["t1"].append(_box_json("t1", num_pts=2.0)), "num_pts"),
+        (lambda d: d["results"]["t1"].append(_box_json("t1", num_pts=2**70)), "within 64 bits"),
+        (lambda d: d["results"]["t1"].append(_box_json("t1", rotation=[True, 0, 0, 0])), "'rotation' must hold numbers"),
+        (lambda d: d["results"]["t1"].append(_box_json("t1", translation=[10**400, 0, 0])), "NaN or infinite"),
         (lambda d: d["results"]["t1"].append(["not", "a", "box"]), "must be an object"),
         (lambda d: d["results"].update(t1={}), "list of boxes"),
     ],
@@ -273,6 +276,8 @@ def test_results_file_fast_path_equals_dict_path(tmp_path):
                _box_json("t1", detection_score=0, rotation=[0.6, 0.0, 0.0, 0.8])]}}
     path = tmp_path / "r.json"
     path.write_text(json.dumps(data))
+    data["results"]["t0"][0]["translation"] = [2**70, 0, 0]  # an integer past 64 bits is a number to both readers
+    path.write_text(json.dumps(data))
     a, b = load_results_file(path, ["t0", "t1"]), parse_results(data, ["t0", "t1"])
     for name in BoxArrays.__dataclass_fields__:
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
@@ -284,6 +289,8 @@ def test_results_file_fast_path_equals_dict_path(tmp_path):
         (_box_json("t1", detection_score=-0.5), "box 2: field 'detection_score' is -0.5"),
         (_box_json("t1", rotation=[0.5, 0.0, 0.0, 0.5]), "box 2: field 'rotation' must be a unit quaternion"),
         (_box_json("t1", ego_translation=[0.0, 0.0]), "box 2: field 'ego_translation' must be a list of 3"),
+        (_box_json("t1", size=[True, 1.0, 1.0]), "box 2: field 'size' must hold numbers"),
+        (_box_json("t1", num_pts=-(2**64)), "box 2: field 'num_pts' is -18446744073709551616"),
     ]:
         data["results"]["t1"].append(bad)
         path.write_text(json.dumps(data))

@@ -87,6 +87,7 @@ TP_SUMMARY_NAMES: dict[str, str] = {
 _BIKE_CLASSES = ("bicycle", "motorcycle")
 _BIKE_RACK = "static_object.bicycle_rack"
 _ATTR_INDEX = {name: i for i, name in enumerate(ATTRIBUTES)}
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _PAIR_CHUNK = 4_000_000  # candidate (prediction, GT) pairs examined per block
 #: Largest ``| |q| - 1 |`` accepted for a results box's rotation quaternion: enough for
 #: quaternions written with three decimals, far below any non-quaternion (a yaw, a scaled q).
@@ -658,10 +659,10 @@ def parse_results(
             key: [b.get(key, _OPTIONAL_FIELDS[key]) if key in _OPTIONAL_FIELDS else b[key] for b in boxes]
             for key in _ResultBox.__struct_fields__
         }
-        if any(type(v) is bool for v in columns["detection_score"]) or not all(
-            type(v) is int for v in columns["num_pts"]
-        ):
-            raise _Malformed
+        vectors = (v for key, _ in _VECTORS for vec in columns[key] if isinstance(vec, (list, tuple)) for v in vec)
+        if (any(type(v) is bool for v in columns["detection_score"]) or any(type(v) is bool for v in vectors)
+                or not all(type(v) is int for v in columns["num_pts"])):
+            raise _Malformed  # booleans are not numbers here, as in the typed reader
         return _to_arrays(columns, results, order, sample_tokens, class_names)
     except (KeyError, TypeError, AttributeError, _Malformed):
         for token in order:
@@ -744,13 +745,7 @@ def _to_arrays(
     fail(attrs < -1, lambda i: f"unknown attribute_name {attr_names[i]!r}; expected '' or one of {', '.join(ATTRIBUTES)}")
     arrays = {}
     for key, width in _VECTORS:
-        try:
-            arr = np.array(columns[key])  # strings -> kind "U", None -> "O"
-        except ValueError:  # ragged
-            raise _Malformed from None
-        if arr.dtype.kind not in "fi" or arr.shape != (n, width):
-            raise _Malformed
-        arr = arr.astype(np.float64)
+        arr = _float_array(columns[key], (n, width))
         fail(~np.isfinite(arr).all(axis=1), lambda i, k=key: f"field {k!r} has a NaN or infinite value")
         arrays[key] = arr
     fail((arrays["size"] <= 0).any(axis=1), "field 'size' must be positive")
@@ -758,24 +753,19 @@ def _to_arrays(
     fail(np.abs(norm - 1.0) > QUATERNION_NORM_TOLERANCE, lambda i: _quaternion_message(norm[i]))
     ego = [v for v in columns["ego_translation"] if v is not None]
     if ego:
-        try:
-            ego_arr = np.array(ego)
-        except ValueError:  # ragged
-            raise _Malformed from None
-        if ego_arr.dtype.kind not in "fi" or ego_arr.shape != (len(ego), 3):
-            raise _Malformed
         given = np.array([v is not None for v in columns["ego_translation"]])
         bad = np.zeros(n, dtype=bool)
-        bad[given] = ~np.isfinite(ego_arr.astype(np.float64)).all(axis=1)
+        bad[given] = ~np.isfinite(_float_array(ego, (len(ego), 3))).all(axis=1)
         fail(bad, "field 'ego_translation' has a NaN or infinite value")
-    try:
-        score = np.array(columns["detection_score"])
-    except ValueError:
-        raise _Malformed from None
-    if score.dtype.kind not in "fi" or score.shape != (n,):
-        raise _Malformed
-    score = score.astype(np.float64)
+    score = _float_array(columns["detection_score"], (n,))
     fail(~((score >= 0.0) & (score <= 1.0)), lambda i: _score_message(score[i]))
+    num_pts = columns["num_pts"]
+    try:
+        pts = np.array(num_pts, dtype=np.int64)
+    except OverflowError:
+        fail(np.array([not _INT64_MIN <= v <= _INT64_MAX for v in num_pts]),
+             lambda i: f"field 'num_pts' is {num_pts[i]}; it must be an integer within 64 bits")
+        raise
     index = {t: i for i, t in enumerate(sample_tokens)}
     return BoxArrays(
         sample=np.array([index[t] for t in order], dtype=np.int64)[keys],
@@ -786,8 +776,34 @@ def _to_arrays(
         vel=arrays["velocity"],
         score=score,
         attr=attrs.astype(np.int64),
-        num_pts=np.array(columns["num_pts"], dtype=np.int64),
+        num_pts=pts,
     )
+
+
+def _float_array(values: list[Any], shape: tuple[int, ...]) -> np.ndarray:
+    """``values`` as a float64 array of ``shape``; :class:`_Malformed` for anything but numbers
+    of that shape. Integers beyond 64 bits, which numpy keeps as objects, become floats (inf
+    past float64), so that every reader applies the same finiteness rule to them."""
+    try:
+        arr = np.array(values)  # strings -> kind "U", None -> "O"
+    except ValueError:  # ragged
+        raise _Malformed from None
+    if arr.shape != shape:
+        raise _Malformed
+    if arr.dtype.kind == "O":
+        if not all(type(v) in (int, float) for v in arr.flat):
+            raise _Malformed
+        return np.array([_as_float(v) for v in arr.flat], dtype=np.float64).reshape(shape)
+    if arr.dtype.kind not in "fi":
+        raise _Malformed
+    return arr.astype(np.float64)
+
+
+def _as_float(value: int | float) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an integer past float64
+        return math.inf if value > 0 else -math.inf
 
 
 def _quaternion_message(norm: float) -> str:
@@ -804,9 +820,9 @@ def _finite_vector(box: Mapping[str, Any], key: str, length: int, where: str) ->
     value = box.get(key)
     if not isinstance(value, (list, tuple)) or len(value) != length:
         raise UserError(f"{where}: field {key!r} must be a list of {length} numbers, got {value!r}")
-    if not all(isinstance(v, (int, float)) for v in value):
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
         raise UserError(f"{where}: field {key!r} must hold numbers, got {value!r}")
-    out = [float(v) for v in value]
+    out = [_as_float(v) for v in value]
     if not all(math.isfinite(v) for v in out):
         raise UserError(f"{where}: field {key!r} has a NaN or infinite value: {value!r}")
     return out
@@ -840,5 +856,5 @@ def _check_box(box: Any, token: str, where: str, class_names: Sequence[str]) -> 
     if not isinstance(attr, str) or (attr != "" and attr not in _ATTR_INDEX):
         raise UserError(f"{where}: unknown attribute_name {attr!r}; expected '' or one of {', '.join(ATTRIBUTES)}")
     pts = box.get("num_pts", -1)
-    if type(pts) is not int:
-        raise UserError(f"{where}: field 'num_pts' must be an integer, got {pts!r}")
+    if type(pts) is not int or not _INT64_MIN <= pts <= _INT64_MAX:
+        raise UserError(f"{where}: field 'num_pts' must be an integer within 64 bits, got {pts!r}")
