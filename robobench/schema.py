@@ -32,6 +32,7 @@ TP_ERROR_KEYS: tuple[str, ...] = ("trans_err", "scale_err", "orient_err", "vel_e
 #: Leaves of ``breakdown`` and ``depth`` that are fractions (NDS, mAP, the depth delta
 #: accuracies); every other leaf there is a finite number >= 0.
 _FRACTION_LEAVES = frozenset({"nds", "map", "small_map", "a1", "a2", "a3"})
+_PER_CLASS_KEYS = frozenset({"ap", "ap_mean", *TP_ERROR_KEYS})
 
 
 def clamp_fraction(value: float, what: str, tolerance: float = FRACTION_TOLERANCE) -> float:
@@ -170,18 +171,33 @@ class InvalidRecord(ValueError):
     """A record breaks a rule of the ``check_*`` functions; the message names the field."""
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+_FRACTION = "a fraction in [0, 1]"
+_NON_NEGATIVE = "a finite number >= 0"
+
+
+def _bad(name: str, value: Any, expected: str) -> InvalidRecord:
+    return InvalidRecord(f"field {name!r} is {value!r}; expected {expected}")
+
+
+def _is_fraction(value: Any) -> bool:
+    """A number (not a bool) in ``[0, 1]`` within :data:`FRACTION_TOLERANCE`; NaN is not."""
+    return type(value) is not bool and isinstance(value, (int, float)) and (
+        -FRACTION_TOLERANCE <= value <= 1.0 + FRACTION_TOLERANCE)
+
+
+def _is_non_negative(value: Any) -> bool:
+    """A finite number (not a bool) ``>= 0``; NaN is not."""
+    return type(value) is not bool and isinstance(value, (int, float)) and 0 <= value < math.inf
 
 
 def _fraction(value: Any, name: str) -> None:
-    if not _is_number(value) or not -FRACTION_TOLERANCE <= value <= 1.0 + FRACTION_TOLERANCE:
-        raise InvalidRecord(f"field {name!r} is {value!r}; expected a fraction in [0, 1]")
+    if not _is_fraction(value):
+        raise _bad(name, value, _FRACTION)
 
 
 def _non_negative(value: Any, name: str) -> None:
-    if not _is_number(value) or not math.isfinite(value) or value < 0:
-        raise InvalidRecord(f"field {name!r} is {value!r}; expected a finite number >= 0")
+    if not _is_non_negative(value):
+        raise _bad(name, value, _NON_NEGATIVE)
 
 
 def _optional(check: Any) -> Any:
@@ -194,23 +210,23 @@ def _optional(check: Any) -> Any:
 
 def _text(value: Any, name: str) -> None:
     if not isinstance(value, str):
-        raise InvalidRecord(f"field {name!r} is {value!r}; expected a string")
+        raise _bad(name, value, "a string")
 
 
 def _name(value: Any, name: str) -> None:
     if not isinstance(value, str) or not value.strip():
-        raise InvalidRecord(f"field {name!r} is {value!r}; expected a non-empty name")
+        raise _bad(name, value, "a non-empty name")
 
 
 def _seed(value: Any, name: str) -> None:
     if type(value) is not int or not 0 <= value <= MAX_SEED:
-        raise InvalidRecord(f"field {name!r} is {value!r}; expected an integer seed in [0, 2^63)")
+        raise _bad(name, value, "an integer seed in [0, 2^63)")
 
 
 def _count(minimum: int) -> Any:
     def checked(value: Any, name: str) -> None:
         if type(value) is not int or value < minimum:
-            raise InvalidRecord(f"field {name!r} is {value!r}; expected an integer >= {minimum}")
+            raise _bad(name, value, f"an integer >= {minimum}")
 
     return checked
 
@@ -218,7 +234,7 @@ def _count(minimum: int) -> Any:
 def _choice(allowed: tuple[str, ...]) -> Any:
     def checked(value: Any, name: str) -> None:
         if value not in allowed:
-            raise InvalidRecord(f"field {name!r} is {value!r}; expected one of {', '.join(allowed)}")
+            raise _bad(name, value, f"one of {', '.join(allowed)}")
 
     return checked
 
@@ -234,37 +250,44 @@ def _condition(value: Any, name: str) -> None:
         raise InvalidRecord(f"field {name!r} is {value!r}; write it {canonical!r}")
 
 
-def _tree(value: Any, name: str, leaf: Any) -> None:
-    """A dict of dicts whose leaves pass ``leaf(value, key path)`` (``leaf`` gets the last key too)."""
+def _metric_tree(value: Any, name: str) -> None:
+    """``breakdown`` / ``depth``: nested objects whose leaves are fractions under the keys of
+    :data:`_FRACTION_LEAVES` and finite numbers ``>= 0`` elsewhere (messages name the key path)."""
     if not isinstance(value, dict):
-        raise InvalidRecord(f"field {name!r} is {value!r}; expected an object")
+        raise _bad(name, value, "an object")
     for key, sub in value.items():
-        where = f"{name}.{key}"
         if isinstance(sub, dict):
-            _tree(sub, where, leaf)
-        else:
-            leaf(sub, where, str(key))
-
-
-def _metric_leaf(value: Any, where: str, key: str) -> None:
-    (_fraction if key in _FRACTION_LEAVES else _non_negative)(value, where)
+            _metric_tree(sub, f"{name}.{key}")
+        elif key in _FRACTION_LEAVES:
+            if not _is_fraction(sub):
+                raise _bad(f"{name}.{key}", sub, _FRACTION)
+        elif not _is_non_negative(sub):
+            raise _bad(f"{name}.{key}", sub, _NON_NEGATIVE)
 
 
 def _per_class(value: Any, name: str) -> None:
     if not isinstance(value, dict):
-        raise InvalidRecord(f"field {name!r} is {value!r}; expected an object of classes")
+        raise _bad(name, value, "an object of classes")
     for cls, metrics in value.items():
         where = f"{name}.{cls}"
         if not isinstance(metrics, dict):
-            raise InvalidRecord(f"field {where!r} is {metrics!r}; expected an object")
-        unknown = sorted(set(metrics) - {"ap", "ap_mean", *TP_ERROR_KEYS})
-        if unknown:
-            raise InvalidRecord(f"field {where!r} has unknown keys {unknown}; expected ap, ap_mean, "
-                                f"{', '.join(TP_ERROR_KEYS)}")
-        _tree(metrics.get("ap", {}), f"{where}.ap", lambda v, w, _k: _fraction(v, w))
-        _optional(_fraction)(metrics.get("ap_mean"), f"{where}.ap_mean")
+            raise _bad(where, metrics, "an object")
+        if not metrics.keys() <= _PER_CLASS_KEYS:
+            raise InvalidRecord(f"field {where!r} has unknown keys {sorted(metrics.keys() - _PER_CLASS_KEYS)}; "
+                                f"expected ap, ap_mean, {', '.join(TP_ERROR_KEYS)}")
+        aps = metrics.get("ap", {})
+        if not isinstance(aps, dict):
+            raise _bad(f"{where}.ap", aps, "an object of thresholds")
+        for th, ap in aps.items():
+            if not _is_fraction(ap):
+                raise _bad(f"{where}.ap.{th}", ap, _FRACTION)
+        ap_mean = metrics.get("ap_mean")
+        if ap_mean is not None and not _is_fraction(ap_mean):
+            raise _bad(f"{where}.ap_mean", ap_mean, _FRACTION)
         for key in TP_ERROR_KEYS:
-            _optional(_non_negative)(metrics.get(key), f"{where}.{key}")
+            err = metrics.get(key)
+            if err is not None and not _is_non_negative(err):
+                raise _bad(f"{where}.{key}", err, _NON_NEGATIVE)
 
 
 _ROW_RULES: dict[str, Any] = {
@@ -281,8 +304,8 @@ _ROW_RULES: dict[str, Any] = {
     "map": _optional(_fraction),
     **{name: _optional(_non_negative) for name in DETECTION_METRICS[2:]},
     "per_class": _per_class,
-    "breakdown": lambda v, n: _tree(v, n, _metric_leaf),
-    "depth": lambda v, n: _tree(v, n, _metric_leaf),
+    "breakdown": _metric_tree,
+    "depth": _metric_tree,
     "wall_time": _optional(_non_negative),
     "code_version": _text,
     "created_at": _text,
