@@ -1,7 +1,7 @@
 """``robobench corrupt``: write nuScenes-C to disk, or render the corruption gallery.
 
     robobench corrupt --dataroot D --version V --split S --out C \\
-        [--corruptions Fog Snow] [--levels easy hard] [--workers N] [--seed N] [--all-frames]
+        [--corruptions Fog Snow] [--levels easy hard] [--workers N] [--seed N] [--all-frames] [--allow-damaged-images]
     robobench corrupt gallery [--dataroot D --version V --split S | --image PATH] --out gallery.png
 """
 
@@ -14,6 +14,7 @@ import cv2
 
 from corruptions import CORRUPTIONS, LEVELS
 from robobench.errors import UserError
+from robobench.nuscenes_c import add_allow_damaged_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     frames.add_argument("--keyframes-only", dest="all_frames", action="store_false", help="key frames only (default, as RoboBEV)")
     frames.add_argument("--all-frames", dest="all_frames", action="store_true", help="also corrupt the sweeps")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_allow_damaged_argument(parser)
     parser.set_defaults(func=_run_write, all_frames=False)
 
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
@@ -66,6 +68,7 @@ def _run_write(args: argparse.Namespace) -> int:
             seed=args.seed,
             all_frames=args.all_frames,
             progress=not args.quiet,
+            allow_damaged_images=args.allow_damaged_images,
         )
     except ValueError as exc:  # unknown corruption / level names
         raise UserError(str(exc)) from None

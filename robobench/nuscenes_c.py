@@ -22,10 +22,12 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import sys
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -39,6 +41,8 @@ from robobench.errors import UserError
 JPEG_QUALITY = 95
 
 _TMP_PREFIX = ".partial-"
+#: The flag that lets a command proceed over damaged images (:func:`check_images`).
+ALLOW_DAMAGED_FLAG = "--allow-damaged-images"
 
 
 class NuScenesCMissing(UserError):
@@ -81,6 +85,34 @@ def is_complete(path: Path) -> bool:
     if suffix == ".png":
         return b"IEND" in tail
     return True
+
+
+def check_images(paths: Iterable[Path], where: str, allow_damaged: bool = False) -> int:
+    """Count the damaged images among ``paths`` (truncated: a JPEG without its end marker, a
+    PNG without IEND, an empty file; see :func:`is_complete`); returns the count.
+
+    OpenCV decodes a truncated JPEG into a partly grey image with only a libjpeg warning on
+    standard error, so a model would be scored on broken inputs without a word. Damaged
+    images are a ``UserError`` naming them and their count, unless ``allow_damaged`` (the
+    command's ``--allow-damaged-images``): then one warning line on standard error says how
+    many there are. Reads only the last bytes of each file, so it costs a small fraction of
+    decoding them. Missing files are left to the readers, which name them.
+    """
+    damaged = [p for p in paths if p.exists() and not is_complete(p)]
+    if not damaged:
+        return 0
+    shown = ", ".join(str(p) for p in damaged[:3]) + (f" and {len(damaged) - 3} more" if len(damaged) > 3 else "")
+    text = f"{len(damaged)} damaged image(s) in {where} (truncated: no end-of-image marker): {shown}"
+    if not allow_damaged:
+        raise UserError(f"{text}; re-generate or re-download them, or pass {ALLOW_DAMAGED_FLAG} to proceed over them")
+    print(f"warning: {text}; proceeding because of {ALLOW_DAMAGED_FLAG}", file=sys.stderr)
+    return len(damaged)
+
+
+def add_allow_damaged_argument(parser: Any) -> None:
+    """Add ``--allow-damaged-images`` (the same flag on every command that reads images)."""
+    parser.add_argument(ALLOW_DAMAGED_FLAG, dest="allow_damaged_images", action="store_true",
+                        help="proceed over truncated images (counted and reported) instead of stopping")
 
 
 def write_image_atomic(path: Path, rgb: np.ndarray) -> None:
@@ -190,15 +222,20 @@ def write_nuscenes_c(
     seed: int = 0,
     all_frames: bool = False,
     progress: bool = True,
+    allow_damaged_images: bool = False,
 ) -> int:
     """Write nuScenes-C for ``split`` under ``out``; returns the number of files written.
 
     Files already complete are skipped, so an interrupted run resumes where it stopped.
+    Damaged source images stop it before anything is written (:func:`check_images`), unless
+    ``allow_damaged_images``: a corrupted copy of a broken view is not a nuScenes-C image.
     """
     conditions = tuple((canonical_name(c), canonical_level(lvl)) for c in corruptions for lvl in levels)
     if workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")
     groups = frame_groups(dataroot, version, split, all_frames)
+    check_images((Path(dataroot) / f for g in groups for f in g.files), f"the sources of split {split!r}",
+                 allow_damaged_images)
     jobs = [_Job(str(dataroot), str(out), g, conditions, seed) for g in groups]
     _remove_stale_partials(Path(out))
     written = 0

@@ -33,6 +33,7 @@ from robobench.constants import ATTRIBUTES, DETECTION_CLASSES
 from robobench.data.dataset import BEVDataset, DataConfig, collate
 from robobench.data.index import load_index
 from robobench.errors import UserError
+from robobench.nuscenes_c import check_images
 from robobench.registry import Entry
 from robobench.train import (
     DEFAULT_DATAROOT,
@@ -64,12 +65,14 @@ DEFAULT_ATTRIBUTE: dict[str, str] = {
 
 @dataclass
 class PredictionOutput:
-    """Where the results JSON went, the depth metrics (``None`` without a depth head), timing."""
+    """Where the results JSON went, the depth metrics (``None`` without a depth head), timing,
+    and how many damaged input images were read (only with ``allow_damaged_images``)."""
 
     results_path: Path
     depth_metrics: dict[str, Any] | None
     num_samples: int
     wall_time_s: float
+    damaged_images: int = 0
 
 
 def attribute_name(label: int, attr: int) -> str:
@@ -152,12 +155,15 @@ def predict(
     num_workers: int = 0,
     device: str | torch.device | None = None,
     progress: bool = True,
+    allow_damaged_images: bool = False,
 ) -> PredictionOutput:
     """Run ``entry`` (weights from ``checkpoint``) on ``split`` under ``condition``; write the results JSON.
 
     The model is rebuilt from the config stored in the checkpoint, so the profile used
     for training is the one used here. ``seed`` seeds the on-the-fly corruption;
-    ``corrupt_root`` reads corrupted views from a nuScenes-C folder instead.
+    ``corrupt_root`` reads corrupted views from a nuScenes-C folder instead. Damaged
+    (truncated) input images stop it before the model runs, unless
+    ``allow_damaged_images``: then they are counted (:func:`robobench.nuscenes_c.check_images`).
     """
     entry = resolve_entry(entry)
     if isinstance(condition, str):
@@ -184,6 +190,8 @@ def predict(
     dataset = BEVDataset(
         index, split, data_cfg, condition=condition, seed=seed, corrupt_root=corrupt_root, with_depth_fg=True
     )
+    where = f"nuScenes-C root {corrupt_root}" if corrupt_root is not None and not condition.is_clean else f"{dataroot}"
+    damaged = check_images(dataset.image_paths(), f"{where} (split {split!r})", allow_damaged_images)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate, shuffle=False)
     results: dict[str, list[dict[str, Any]]] = {}
     depth_acc = None
@@ -208,7 +216,8 @@ def predict(
     tmp.write_text(json.dumps({"meta": results_meta(data_cfg), "results": results}))
     os.replace(tmp, out_path)
     return PredictionOutput(
-        out_path, depth_acc.compute() if depth_acc is not None else None, len(dataset), time.perf_counter() - started
+        out_path, depth_acc.compute() if depth_acc is not None else None, len(dataset), time.perf_counter() - started,
+        damaged,
     )
 
 

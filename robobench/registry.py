@@ -34,7 +34,6 @@ import importlib.util
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from enum import Enum
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -42,20 +41,12 @@ from typing import Any
 import torch
 
 from robobench.errors import UserError
-from robobench.schema import EntryRecord
+from robobench.schema import EntryRecord, Role
 
 #: Entry-point group third-party packages use to register entries.
 ENTRY_POINT_GROUP = "robobench.entries"
 #: The model contract's methods (robobench.contract.BEVModel).
 MODEL_METHODS: tuple[str, ...] = ("forward", "loss", "decode")
-
-
-class Role(str, Enum):
-    """What an entry is: a camera student, a LiDAR/fusion teacher, or a distillation recipe."""
-
-    STUDENT = "student"
-    TEACHER = "teacher"
-    DISTILL = "distill"
 
 
 Builder = Callable[[dict[str, Any]], torch.nn.Module]

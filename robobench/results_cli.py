@@ -18,7 +18,7 @@ import argparse
 from pathlib import Path
 
 from robobench.errors import UserError
-from robobench.store import ResultStore, read_export
+from robobench.store import ResultStore, parse_exports, read_export
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -72,10 +72,11 @@ def _run_import(args: argparse.Namespace) -> int:
     same = [str(s) for s in sources if s.exists() and s.resolve() == target]
     if same:
         raise UserError(f"{same[0]} is the store being written (--db); import other stores into it")
-    payloads = [(read_export(s), s) for s in sources]  # every source read and parsed before any write
+    # every source read and checked before the store is opened: a bad one creates or changes nothing
+    batch = parse_exports([(read_export(s), s) for s in sources])
     with ResultStore(args.db) as store:
         before = store.keys(status=None)
-        n = store.import_payloads(payloads)
+        n = store.import_batch(batch)
         imported = store.keys(status=None) - before
     print(f"imported {n} results from {len(sources)} source(s) into {args.db}: {len(imported)} new, "
           f"{n - len(imported)} replacing a stored result with the same key")

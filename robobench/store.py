@@ -19,7 +19,11 @@ The schema is versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` is the
 chain of SQL scripts, script ``i`` bringing version ``i`` to ``i + 1``. Opening an
 older database migrates it in place inside one transaction.
 
-Note: SQLite stores a float NaN as NULL, so a NaN metric reads back as ``None``.
+Every record is checked against the rules of :mod:`robobench.schema` (``check_*``) when
+it is written, imported or read back: a write or an import with a bad value stores
+nothing, and a bad row an older version left in a store is one message naming it. A
+NaN TP error written by the code (undefined: no class defines it) is stored as NULL and
+reads back as ``None``; an import refuses NaN.
 """
 
 from __future__ import annotations
@@ -31,13 +35,25 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from robobench.errors import UserError
-from robobench.schema import TRAINING_KEY_FIELDS, EntryRecord, ResultRow, TrainingRecord, trained_dataset_id
+from robobench.schema import (
+    DETECTION_METRICS,
+    TRAINING_KEY_FIELDS,
+    EntryRecord,
+    InvalidRecord,
+    ResultRow,
+    TrainingRecord,
+    check_entry_record,
+    check_result_row,
+    check_training_record,
+    describe_record,
+    trained_dataset_id,
+)
 
 if TYPE_CHECKING:
     import pandas
@@ -208,17 +224,32 @@ def _encode(row: ResultRow) -> tuple[Any, ...]:
         value = getattr(row, name)
         if name in JSON_FIELDS:
             value = json.dumps(value or {}, sort_keys=True)
-        elif isinstance(value, float) and not math.isfinite(value):
-            value = None
         values.append(value)
     return tuple(values)
 
 
 def _decode(record: sqlite3.Row) -> ResultRow:
+    """A stored row as a :class:`ResultRow`; :class:`InvalidRecord` when a JSON column is not JSON."""
     kwargs = {name: record[name] for name in _ROW_FIELDS}
     for name in JSON_FIELDS:
-        kwargs[name] = json.loads(kwargs[name] or "{}")
+        try:
+            kwargs[name] = json.loads(kwargs[name] or "{}")
+        except (TypeError, json.JSONDecodeError):
+            raise InvalidRecord(f"field {name!r} is {kwargs[name]!r}; expected a JSON object") from None
     return ResultRow(**kwargs)
+
+
+_CHECKS: dict[type, Any] = {
+    ResultRow: check_result_row,
+    TrainingRecord: check_training_record,
+    EntryRecord: check_entry_record,
+}
+
+
+def _checked(record: Any) -> Any:
+    """``record`` after its ``check_*`` rule (:class:`InvalidRecord` naming the field)."""
+    _CHECKS[type(record)](record)
+    return record
 
 
 def _upsert_sql(table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> str:
@@ -235,18 +266,38 @@ def _row_upsert(rows: list[ResultRow]) -> tuple[str, list[tuple[Any, ...]]]:
     for row in rows:
         if not isinstance(row, ResultRow):
             raise TypeError(f"the results store takes ResultRow objects, got {type(row).__name__}")
+    rows = [_undefined_as_none(r) for r in rows]
+    _refuse_invalid(rows)
     now = _now()
     values = [_encode(r if r.created_at else ResultRow(**{**r.to_dict(), "created_at": now})) for r in rows]
     return _upsert_sql("results", _ROW_FIELDS, KEY_FIELDS), values
 
 
+def _undefined_as_none(row: ResultRow) -> ResultRow:
+    """``row`` with a NaN TP error (undefined: no class defines it) as ``None``, how it is stored."""
+    nan = {m: None for m in DETECTION_METRICS[2:] if isinstance(getattr(row, m), float) and math.isnan(getattr(row, m))}
+    return replace(row, **nan) if nan else row
+
+
+def _refuse_invalid(records: list[Any]) -> None:
+    """``UserError`` naming the first record that breaks its ``check_*`` rule: nothing of a
+    write that holds one is stored (defence in depth behind the import's own checks)."""
+    for record in records:
+        try:
+            _checked(record)
+        except InvalidRecord as exc:
+            raise UserError(f"refusing to store {describe_record(record)}: {exc}; nothing of this write was stored") from None
+
+
 def _entry_upsert(records: list[EntryRecord]) -> tuple[str, list[tuple[Any, ...]]]:
     """SQL and parameters upserting entry metadata."""
+    _refuse_invalid(records)
     return _upsert_sql("entries", _ENTRY_FIELDS, ("name",)), [tuple(getattr(r, f) for f in _ENTRY_FIELDS) for r in records]
 
 
 def _training_upsert(records: list[TrainingRecord]) -> tuple[str, list[tuple[Any, ...]]]:
     """SQL and parameters upserting training records (``created_at`` defaults to now)."""
+    _refuse_invalid(records)
     now = _now()
     values = [tuple(getattr(r, f) if f != "created_at" else (r.created_at or now) for f in _TRAINING_FIELDS) for r in records]
     return _upsert_sql("trainings", _TRAINING_FIELDS, TRAINING_KEY_FIELDS), values
@@ -374,7 +425,7 @@ class ResultStore:
         where, params = _where(filters)
         order = ", ".join(KEY_FIELDS)
         cur = self.conn.execute(f"SELECT * FROM results{where} ORDER BY {order}", params)
-        return [_decode(r) for r in cur.fetchall()]
+        return [self._read(_decode, r) for r in cur.fetchall()]
 
     def count(self, **filters: Any) -> int:
         """Number of rows matching ``filters`` (as :meth:`rows`)."""
@@ -402,16 +453,38 @@ class ResultStore:
         cur = self.conn.execute(f"SELECT {', '.join(KEY_FIELDS)} FROM results{where}", params)
         return {tuple(r) for r in cur.fetchall()}
 
+    def _read(self, build: Any, record: sqlite3.Row) -> Any:
+        """``build(record)`` checked by its ``check_*`` rule; a bad stored record (an older
+        version's, or edited by hand) is a ``UserError`` naming the database, the record and the
+        field, instead of NaN or a crash wherever the value is used."""
+        try:
+            return _checked(build(record))
+        except InvalidRecord as exc:
+            keys = record.keys()
+            what = ", ".join(f"{k} {record[k]!r}" for k in ("entry", "name", "train_mode", "condition", "seed")
+                             if k in keys)
+            raise UserError(
+                f"results database {self.path} holds an invalid record ({what}): {exc}; an older robobench or "
+                "a hand edit wrote it: import a corrected export over it (the same key replaces it) or delete it"
+            ) from None
+
     def entries(self) -> list[EntryRecord]:
         """Entry metadata recorded in the store, sorted by name."""
         cur = self.conn.execute(f"SELECT {', '.join(_ENTRY_FIELDS)} FROM entries ORDER BY name")
-        return [EntryRecord(**dict(r)) for r in cur.fetchall()]
+        return [self._read(lambda r: EntryRecord(**dict(r)), r) for r in cur.fetchall()]
 
     def trainings(self, **filters: Any) -> list[TrainingRecord]:
         """Training records matching equality filters on :data:`TRAINING_FILTER_FIELDS`, in key order."""
         where, params = _where(filters, TRAINING_FILTER_FIELDS)
         cur = self.conn.execute(f"SELECT * FROM trainings{where} ORDER BY {', '.join(TRAINING_KEY_FIELDS)}", params)
-        return [TrainingRecord(**dict(r)) for r in cur.fetchall()]
+        return [self._read(lambda r: TrainingRecord(**dict(r)), r) for r in cur.fetchall()]
+
+    def check(self) -> None:
+        """Read every record once, so that a bad one (an older version's, or edited by hand) is
+        reported before a long job starts rather than when its results are summarised."""
+        self.rows()
+        self.entries()
+        self.trainings()
 
     def dataframe(self, **filters: Any) -> "pandas.DataFrame":
         """A ``pandas.DataFrame`` with one column per ResultRow field (dict fields as dicts)."""
@@ -455,27 +528,52 @@ class ResultStore:
     def import_payloads(self, payloads: list[tuple[dict[str, Any], Path]]) -> int:
         """Upsert several exports (each with the file it came from, for messages) in one transaction.
 
-        Every payload is validated before anything is written, so a bad one leaves the
-        store as it was. A row, training record or entry whose key is already stored is
-        replaced by the imported one (a later payload wins over an earlier one). Returns
-        the number of rows imported.
+        Every payload is validated (:func:`parse_exports`) before anything is written, so a
+        bad one leaves the store as it was. Returns the number of rows imported.
         """
-        rows: list[ResultRow] = []
-        records: list[EntryRecord] = []
-        trainings: list[TrainingRecord] = []
-        for payload, path in payloads:
-            if not isinstance(payload, dict) or payload.get("format") != EXPORT_FORMAT:
-                raise UserError(f"{path} is not a robobench results export (expected \"format\": \"{EXPORT_FORMAT}\")")
-            rows += [_record_from_dict(ResultRow, KEY_FIELDS, d, path, f"rows[{i}]") for i, d in enumerate(payload.get("rows", []))]
-            records += [_entry_from_dict(d, path, i) for i, d in enumerate(payload.get("entries", []))]
-            trainings += [_record_from_dict(TrainingRecord, TRAINING_KEY_FIELDS, d, path, f"trainings[{i}]")
-                          for i, d in enumerate(payload.get("trainings", []))]  # absent in exports of schema <= 2
+        return self.import_batch(parse_exports(payloads))
+
+    def import_batch(self, batch: "ExportBatch") -> int:
+        """Upsert the records of :func:`parse_exports` in one transaction (all or nothing).
+
+        A row, training record or entry whose key is already stored is replaced by the
+        imported one (a later payload wins over an earlier one). Returns the number of rows.
+        """
         with self.transaction() as conn:
             # One transaction for all tables and sources: an import is all or nothing.
-            conn.executemany(*_entry_upsert(records))
-            conn.executemany(*_row_upsert(rows))
-            conn.executemany(*_training_upsert(trainings))
-        return len(rows)
+            conn.executemany(*_entry_upsert(batch.entries))
+            conn.executemany(*_row_upsert(batch.rows))
+            conn.executemany(*_training_upsert(batch.trainings))
+        return len(batch.rows)
+
+
+@dataclass
+class ExportBatch:
+    """The checked records of one or more exports, ready for :meth:`ResultStore.import_batch`."""
+
+    rows: list[ResultRow] = field(default_factory=list)
+    entries: list[EntryRecord] = field(default_factory=list)
+    trainings: list[TrainingRecord] = field(default_factory=list)
+
+
+def parse_exports(payloads: list[tuple[dict[str, Any], Path]]) -> ExportBatch:
+    """Check exports (each with its file, for messages) and turn them into records.
+
+    The first problem is a ``UserError`` naming the file, the record (``rows[3]``, its entry,
+    condition and seed) and the field: an unknown format, a schema version newer than this
+    robobench, unknown keys, a section that is not a list, or a record breaking the rules of
+    :mod:`robobench.schema`. Callers check before they open the target store, so a bad
+    import creates or changes nothing.
+    """
+    batch = ExportBatch()
+    for payload, path in payloads:
+        sections = _export_sections(payload, path)
+        batch.rows += [_record_from_dict(ResultRow, KEY_FIELDS, d, path, f"rows[{i}]") for i, d in enumerate(sections["rows"])]
+        batch.entries += [_record_from_dict(EntryRecord, ("name", "role"), d, path, f"entries[{i}]")
+                          for i, d in enumerate(sections["entries"])]
+        batch.trainings += [_record_from_dict(TrainingRecord, TRAINING_KEY_FIELDS, d, path, f"trainings[{i}]")
+                            for i, d in enumerate(sections["trainings"])]
+    return batch
 
 
 def read_export(path: str | Path) -> dict[str, Any]:
@@ -499,24 +597,46 @@ def read_export(path: str | Path) -> dict[str, Any]:
         raise UserError(f"results file {path} is not valid JSON: {exc}") from None
 
 
+#: Lists an export holds; ``trainings`` is absent in exports of schema version <= 2.
+_EXPORT_SECTIONS: tuple[str, ...] = ("entries", "rows", "trainings")
+
+
+def _export_sections(payload: Any, path: Path) -> dict[str, list[Any]]:
+    """The lists of an export after checking its top level: the format tag, a schema version
+    this robobench reads (a newer one asks for an upgrade), no unknown keys, lists not null."""
+    if not isinstance(payload, dict) or payload.get("format") != EXPORT_FORMAT:
+        raise UserError(f"{path} is not a robobench results export (expected \"format\": \"{EXPORT_FORMAT}\")")
+    version = payload.get("schema_version")
+    if type(version) is not int or version < 1:
+        raise UserError(f"{path}: 'schema_version' is {version!r}; expected an integer from 1 to {SCHEMA_VERSION} "
+                        "(write the file with `robobench results export`)")
+    if version > SCHEMA_VERSION:
+        raise UserError(f"{path} has schema version {version}, newer than this robobench reads ({SCHEMA_VERSION}); "
+                        "upgrade robobench to import it")
+    unknown = sorted(set(payload) - {"format", "schema_version", *_EXPORT_SECTIONS})
+    if unknown:
+        raise UserError(f"{path}: unknown top-level keys {unknown}; an export holds format, schema_version, "
+                        f"{', '.join(_EXPORT_SECTIONS)}")
+    sections = {}
+    for name in _EXPORT_SECTIONS:
+        value = payload.get(name, [])
+        if not isinstance(value, list):
+            raise UserError(f"{path}: {name!r} is {value!r}; expected a list (empty when there is nothing)")
+        sections[name] = value
+    return sections
+
+
 def _record_from_dict(cls: type, keys: tuple[str, ...], data: Any, path: Path, where: str) -> Any:
-    """``cls(**data)`` for a ResultRow/TrainingRecord of an export, or a ``UserError`` naming ``where``."""
+    """The ResultRow/TrainingRecord/EntryRecord ``where`` of an export, checked by its rule, or a
+    ``UserError`` naming the file, ``where``, the record and the field (nothing is imported)."""
     if not isinstance(data, dict):
-        raise UserError(f"{path}: {where} is not an object")
+        raise UserError(f"{path}: {where} is {data!r}; expected an object")
     unknown = sorted(set(data) - {f.name for f in fields(cls)})
     missing = sorted(set(keys) - set(data))
     if unknown or missing:
-        raise UserError(f"{path}: {where} has unknown fields {unknown} / lacks key fields {missing}")
+        raise UserError(f"{path}: {where} has unknown fields {unknown} / lacks key fields {missing}; nothing was imported")
     try:
-        return cls(**data)
-    except TypeError as exc:
-        raise UserError(f"{path}: {where}: {exc}") from None
-
-
-def _entry_from_dict(data: Any, path: Path, index: int) -> EntryRecord:
-    if not isinstance(data, dict) or "name" not in data or "role" not in data:
-        raise UserError(f"{path}: entries[{index}] must be an object with at least 'name' and 'role'")
-    unknown = sorted(set(data) - set(_ENTRY_FIELDS))
-    if unknown:
-        raise UserError(f"{path}: entries[{index}] has unknown fields {unknown}")
-    return EntryRecord(**data)
+        return _checked(cls(**data))
+    except InvalidRecord as exc:
+        raise UserError(f"{path}: {where} ({describe_record(cls(**data))}): {exc}; fix it or leave it out "
+                        "and import again (nothing was imported)") from None

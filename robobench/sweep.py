@@ -109,6 +109,7 @@ class SweepContext:
     split: str = ""
     entry_files: tuple[str, ...] = ()
     threads: int = 0  # torch threads per cell; 0 = leave torch's default
+    allow_damaged_images: bool = False  # evaluate over truncated images instead of failing the cell
 
     @property
     def eval_split(self) -> str:
@@ -617,7 +618,7 @@ def run_cell(cell: Cell, ctx: SweepContext) -> dict[str, Any]:
     pred = predict(
         cell.entry, cell.model_dir / FINAL_CKPT, cell.condition, ctx.dataroot, ctx.version, split=ctx.eval_split,
         out_path=cell.model_dir / "results" / condition_file_name(cell.condition), seed=EVAL_CORRUPTION_SEED,
-        progress=False,
+        progress=False, allow_damaged_images=ctx.allow_damaged_images,
     )
     evaluator = _evaluator(str(ctx.dataroot), ctx.version, ctx.eval_split)
     fields_ = evaluator.evaluate(pred.results_path).row_fields()

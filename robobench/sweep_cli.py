@@ -15,6 +15,7 @@ from typing import Any
 from robobench.conditions import CLEAN, Condition, all_conditions
 from robobench.constants import DEFAULT_DATAROOT, DEFAULT_VERSION
 from robobench.errors import UserError
+from robobench.nuscenes_c import add_allow_damaged_argument
 from robobench.schema import ResultRow, TrainMode
 from robobench.sweep import parse_condition, parse_train_mode
 
@@ -55,6 +56,7 @@ def register(subparsers: Any) -> None:
     s.add_argument("--db", type=Path, default=None, help="results database (default OUT/results.sqlite)")
     s.add_argument("--ce-baseline", default="bevdet", help="entry whose NDS is the mCE denominator (default bevdet)")
     s.add_argument("--no-leaderboard", action="store_true", help="do not regenerate the leaderboard at the end")
+    add_allow_damaged_argument(s)
     s.add_argument("--dry-run", action="store_true",
                    help="print the cells left to run and each model's folder (e.g. to train one with torchrun), run nothing")
     s.set_defaults(func=cmd_sweep)
@@ -225,9 +227,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     ctx = SweepContext(
         dataroot=Path(dataroot), version=args.version, out=out, split=split,
         entry_files=tuple(str(Path(f).resolve()) for f in args.entry_file),
-        threads=_threads_per_cell(args),
+        threads=_threads_per_cell(args), allow_damaged_images=args.allow_damaged_images,
     )
+    if not args.dry_run:
+        check_eval_images(Path(dataroot), args.version, split, args.allow_damaged_images)
     store = ResultStore(db)
+    store.check()  # a bad stored row fails here, not after hours of training
     bar: list[Any] = []
 
     def on_plan(planned: list, todo: list) -> None:
@@ -269,6 +274,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     return 0
+
+
+def check_eval_images(dataroot: Path, version: str, split: str, allow_damaged: bool) -> int:
+    """Damaged images of the evaluation split stop a sweep before any training, not at its first
+    evaluation hours later (each evaluation checks its images again); returns their count."""
+    from robobench.data.dataset import BEVDataset
+    from robobench.data.index import load_index
+    from robobench.nuscenes_c import check_images
+
+    images = BEVDataset(load_index(dataroot, version), split).image_paths()
+    return check_images(images, f"{dataroot} (split {split!r})", allow_damaged)
 
 
 def _threads_per_cell(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from typing import Any
 
 from robobench.schema import TrainMode
 from robobench.constants import DEFAULT_DATAROOT, DEFAULT_VERSION
+from robobench.nuscenes_c import add_allow_damaged_argument
 
 #: ``--train-corruption`` values -> train modes ("mixed": the eight corruptions drawn at random).
 _TRAIN_CORRUPTION = {"clean": TrainMode.CLEAN, "mixed": TrainMode.CORRUPTED, "corrupted": TrainMode.CORRUPTED}
@@ -46,6 +47,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--corrupt-root", type=Path, default=None, help="read corrupted views from a nuScenes-C root")
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--workers", type=int, default=0, help="data-loader worker processes (default 0)")
+    add_allow_damaged_argument(p)
     _add_data_args(p)
     p.set_defaults(func=cmd_predict)
 
@@ -74,7 +76,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     out = predict(
         args.entry, args.checkpoint, args.condition, args.dataroot, args.version, args.split, args.out,
         seed=args.seed, corrupt_root=args.corrupt_root, batch_size=args.batch_size, num_workers=args.workers,
-        device=args.device, progress=not args.no_progress,
+        device=args.device, progress=not args.no_progress, allow_damaged_images=args.allow_damaged_images,
     )
     print(out.results_path)
     if out.depth_metrics is not None:

@@ -176,3 +176,88 @@ def test_dataroot_version_and_split_default_like_predict(world, tmp_path, monkey
     assert main(["evaluate", "--results", str(results)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "data/synth-default" in err and "robobench data synth" in err
+
+
+def perfect_results(nusc, sample_tokens) -> dict:
+    """Every scored GT box of the split, copied exactly (velocity included where the GT has one)."""
+    from nuscenes.eval.detection.utils import category_to_detection_name
+
+    attr_names = {a["token"]: a["name"] for a in nusc.attribute}
+    results = {}
+    for tok in sample_tokens:
+        boxes = []
+        for ann_token in nusc.get("sample", tok)["anns"]:
+            ann = nusc.get("sample_annotation", ann_token)
+            name = category_to_detection_name(ann["category_name"])
+            if name is None or ann["num_lidar_pts"] + ann["num_radar_pts"] == 0:
+                continue
+            vel = nusc.box_velocity(ann_token)[:2]
+            boxes.append({
+                "sample_token": tok, "translation": ann["translation"], "size": ann["size"],
+                "rotation": ann["rotation"], "velocity": [0.0, 0.0] if np.isnan(vel).any() else vel.tolist(),
+                "detection_name": name, "detection_score": 1.0,
+                "attribute_name": attr_names[ann["attribute_tokens"][0]] if ann["attribute_tokens"] else ""})
+        results[tok] = boxes
+    return {"meta": {"use_camera": True}, "results": results}
+
+
+def test_perfect_submission_scores_one_from_a_folder_and_a_file(tiny_world, tmp_path, capsys):
+    """Issue 33.1: a perfect AP sums to 1.0000000000000002; bounded metrics are clamped, so a
+    perfect submission scores 1.0 from a folder (with RR) and from a file, and 1.0 is stored."""
+    from nuscenes import NuScenes
+
+    from robobench.metrics.detection import split_sample_tokens
+    from robobench.store import ResultStore
+
+    nusc = NuScenes(version=tiny_world.version, dataroot=str(tiny_world.dataroot), verbose=False)
+    perfect = json.dumps(perfect_results(nusc, split_sample_tokens(nusc, tiny_world.val_split)))
+    d = tmp_path / "preds"
+    d.mkdir()
+    for name in ("clean.json", "Fog_easy.json", "Fog_mid.json", "Fog_hard.json"):
+        (d / name).write_text(perfect)
+    base = ["evaluate", "--dataroot", str(tiny_world.dataroot), "--version", tiny_world.version,
+            "--split", tiny_world.val_split]
+    db = tmp_path / "r.sqlite"
+    assert main([*base, "--results", str(d), "--store", str(db), "--entry", "oracle"]) == 0, capsys.readouterr().err
+    assert "RR Fog: 100.00%" in capsys.readouterr().out
+    assert main([*base, "--results", str(d / "clean.json"), "--store", str(db), "--entry", "oracle-file"]) == 0
+    with ResultStore(db) as store:
+        rows = store.rows()
+    assert len(rows) == 5
+    for row in rows:
+        assert (row.nds, row.map) == (1.0, 1.0), (row.condition, row.nds, row.map)
+        assert all(ap <= 1.0 for c in row.per_class.values() for ap in [c["ap_mean"], *c["ap"].values()])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_fuzzed_results_fail_in_one_line_or_score_as_the_devkit(world, tmp_path, capsys, seed):
+    """Issue 27.6: a results file mutated at random (a field set to a wrong type, an out-of-range
+    or non-finite number, or deleted; samples dropped or added) is refused in one line, or, when
+    it obeys the rules, scores what the devkit's DetectionEval scores: never a traceback."""
+    from test_metrics_detection_devkit import devkit_on_file
+    from test_results_validation import mutate_at_random
+
+    root, evaluator, good, _ = world
+    rng = np.random.default_rng(seed)
+    outcomes = []
+    for trial in range(12):
+        data = json.loads(json.dumps(good))
+        changes = [mutate_at_random(data, rng) for _ in range(int(rng.integers(1, 3)))]
+        f = tmp_path / f"clean{trial}.json"
+        f.write_text(json.dumps(data))
+        code = main(args(root, f, "--condition", "clean"))
+        captured = capsys.readouterr()
+        outcomes.append(code)
+        if code == 0:
+            nds = float(captured.out.splitlines()[1].split()[1])
+            # the devkit's NaN checks fail on integers beyond 64 bits, so it reads them as floats
+            as_floats = tmp_path / "devkit.json"
+            as_floats.write_text(json.dumps(json.loads(f.read_text(), parse_int=float)))
+            _, devkit = devkit_on_file(evaluator.nusc, as_floats, "hand_val", tmp_path)
+            capsys.readouterr()  # the devkit's progress bars
+            assert nds == pytest.approx(devkit.nd_score, abs=1e-4), changes
+        else:
+            assert code == 2, (changes, captured.err)
+            assert captured.err.startswith("error: ") and captured.err.count("\n") == 1, (changes, captured.err)
+            assert str(f) in captured.err, (changes, captured.err)
+    assert 2 in outcomes, outcomes

@@ -238,7 +238,20 @@ def _box_json(token, **over):
         (lambda d: d["results"].update(t1=[_box_json("t1")] * 501), "501 boxes"),
         (lambda d: d["results"]["t1"].append(_box_json("t1", size=["1.0", 2.0, 1.0])), "must hold numbers"),
         (lambda d: d["results"]["t1"].append(_box_json("t1", detection_score=True)), "detection_score"),
-        (lambda d: d["results"]["t1"].append(_box_json("t1", rotation=[0.0, 0.0, 0.0, 0.0])), "zero quaternion"),
+        (lambda d: d["results"]["t1"].append(_box_json("t1", rotation=[0.0, 0.0, 0.0, 0.0])), "unit quaternion"),
+        (lambda d: d["results"]["t1"].append(_box_json("t1", rotation=[0.0, 0.0, 0.0, 2.0])), "norm is 2"),
+        (lambda d: d["results"]["t1"].append(_box_json("t1", rotation=[1.0, 0.0, 0.0, 0.3])), "unit quaternion"),
+        (lambda d: d["results"]["t1"].append(_box_json("t1", detection_score=-0.25)), "-0.25; it must be a confidence"),
+        (lambda d: d["results"]["t1"].append(_box_json("t1", detection_score=1.5)), r"in \[0, 1\]"),
+        (lambda d: d["results"]["t1"].append(_box_json("t1", detection_score=2)), r"in \[0, 1\]"),
+        (lambda d: d["results"]["t1"].append(_box_json("t1", detection_score=float("nan"))), "detection_score"),
+        (lambda d: d["results"]["t1"].append(_box_json("t1", ego_translation=[1.0, 2.0])), "ego_translation"),
+        (lambda d: d["results"]["t1"].append(_box_json("t1", ego_translation=[1.0, float("inf"), 0.0])),
+         "ego_translation"),
+        (lambda d: d["results"]["t1"].append(_box_json("t1", num_pts=2.0)), "num_pts"),
+        (lambda d: d["results"]["t1"].append(_box_json("t1", num_pts=2**70)), "within 64 bits"),
+        (lambda d: d["results"]["t1"].append(_box_json("t1", rotation=[True, 0, 0, 0])), "'rotation' must hold numbers"),
+        (lambda d: d["results"]["t1"].append(_box_json("t1", translation=[10**400, 0, 0])), "NaN or infinite"),
         (lambda d: d["results"]["t1"].append(["not", "a", "box"]), "must be an object"),
         (lambda d: d["results"].update(t1={}), "list of boxes"),
     ],
@@ -259,17 +272,25 @@ def test_results_file_fast_path_equals_dict_path(tmp_path):
     data = {"meta": {}, "results": {
         "t0": [_box_json("t0"), _box_json("t0", detection_name="barrier", attribute_name="", num_pts=3,
                                           translation=[4, 5, 6], detection_score=1)],
-        "t1": [_box_json("t1", velocity=[0.5, -2.0], rotation=[0.0, 0.0, 0.0, 2.0])]}}
+        "t1": [_box_json("t1", velocity=[0.5, -2.0], rotation=[0.0, 0.0, 0.0, 0.9999], ego_translation=[1, 2, 3]),
+               _box_json("t1", detection_score=0, rotation=[0.6, 0.0, 0.0, 0.8])]}}
     path = tmp_path / "r.json"
+    path.write_text(json.dumps(data))
+    data["results"]["t0"][0]["translation"] = [2**70, 0, 0]  # an integer past 64 bits is a number to both readers
     path.write_text(json.dumps(data))
     a, b = load_results_file(path, ["t0", "t1"]), parse_results(data, ["t0", "t1"])
     for name in BoxArrays.__dataclass_fields__:
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
     assert a.yaw[2] == pytest.approx(np.pi)
     for bad, message in [
-        (_box_json("t1", translation=[1.0, float("nan"), 0.0]), "box 1: field 'translation' has a NaN"),
-        (_box_json("t1", size=[1.0, "2", 1.0]), "box 1: field 'size' must hold numbers"),
-        (_box_json("t1", detection_name="tram"), "box 1: unknown detection_name 'tram'"),
+        (_box_json("t1", translation=[1.0, float("nan"), 0.0]), "box 2: field 'translation' has a NaN"),
+        (_box_json("t1", size=[1.0, "2", 1.0]), "box 2: field 'size' must hold numbers"),
+        (_box_json("t1", detection_name="tram"), "box 2: unknown detection_name 'tram'"),
+        (_box_json("t1", detection_score=-0.5), "box 2: field 'detection_score' is -0.5"),
+        (_box_json("t1", rotation=[0.5, 0.0, 0.0, 0.5]), "box 2: field 'rotation' must be a unit quaternion"),
+        (_box_json("t1", ego_translation=[0.0, 0.0]), "box 2: field 'ego_translation' must be a list of 3"),
+        (_box_json("t1", size=[True, 1.0, 1.0]), "box 2: field 'size' must hold numbers"),
+        (_box_json("t1", num_pts=-(2**64)), "box 2: field 'num_pts' is -18446744073709551616"),
     ]:
         data["results"]["t1"].append(bad)
         path.write_text(json.dumps(data))
@@ -279,3 +300,18 @@ def test_results_file_fast_path_equals_dict_path(tmp_path):
     path.write_text(json.dumps(data).replace("[4, 5, 6]", "[4, 5, 1e999]"))
     with pytest.raises(UserError, match="sample 't0' box 1: field 'translation' has a NaN or infinite"):
         load_results_file(path, ["t0", "t1"])
+
+
+def test_perfect_predictions_score_exactly_one():
+    """Issue 33.1: the devkit's calc_ap gives a perfect AP as 1.0000000000000002; clamped at its
+    source, mAP and NDS of a perfect submission are exactly 1."""
+    rng = np.random.default_rng(5)
+    tokens, gt = random_world(rng, n_samples=8)
+    assert {b.detection_name for b in gt.all} == set(DETECTION_CLASSES)
+    perfect = EvalBoxes()
+    for tok in tokens:
+        perfect.add_boxes(tok, [DetectionBox(**{**b.serialize(), "velocity": tuple(np.nan_to_num(b.velocity)),
+                                                "num_pts": -1, "detection_score": 0.5}) for b in gt[tok]])
+    res = ours(tokens, gt, perfect)
+    assert (res.nds, res.map) == (1.0, 1.0)
+    assert all(ap == 1.0 for aps in res.label_aps.values() for ap in aps.values())

@@ -110,3 +110,13 @@ def test_mce_by_hand_and_partial():
     part = mce(table, base, partial=True)
     assert part.missing == ("baseline Brightness:easy",)
     assert part.value == pytest.approx((3 * 1.0 + 4 * 1.6) / 7)
+
+
+def test_nds_rounded_past_one_is_clamped_within_tolerance_only():
+    """Issue 33.1: a perfect NDS an older version stored as 1.0000000000000002 is 1, not an
+    error; further outside [0, 1], or NaN, it is still refused."""
+    perfect = {"clean": 1.0000000000000002, **{f"Fog:{lvl}": 1.0000000000000002 for lvl in LEVELS}}
+    assert resilience_rate(perfect) == 1.0
+    for bad in (1.001, -0.01, float("nan")):
+        with pytest.raises(UserError, match=r"expected|fraction in \[0, 1\]"):
+            resilience_rate({**perfect, "clean": bad})

@@ -96,8 +96,8 @@ def test_add_many_is_all_or_nothing(tmp_path):
     with pytest.raises(TypeError):
         store.add_many([make_row(seed=0), {"entry": "not a row"}])
     bad = make_row(seed=1)
-    bad.per_class = {"car": object()}  # not JSON-serialisable: fails mid-batch
-    with pytest.raises(TypeError):
+    bad.per_class = {"car": object()}  # not a class's metrics: the whole batch is refused
+    with pytest.raises(UserError, match="seed 1: field 'per_class.car'"):
         store.add_many([make_row(seed=2), bad])
     assert store.count() == 0
 
@@ -135,7 +135,8 @@ def test_import_rejects_bad_files(tmp_path):
         store.import_json(bad)
     row = make_row().to_dict()
     del row["seed"]
-    bad.write_text(json.dumps({"format": "robobench-results", "rows": [make_row().to_dict(), row]}))
+    bad.write_text(json.dumps({"format": "robobench-results", "schema_version": 3,
+                               "rows": [make_row().to_dict(), row]}))
     with pytest.raises(UserError, match=r"rows\[1\].*lacks key fields \['seed'\]"):
         store.import_json(bad)
     assert store.count() == 0

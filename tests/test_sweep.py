@@ -379,8 +379,10 @@ def test_cli_sweep_summary_and_exit_code(entries, tmp_path, monkeypatch, capsys)
     (root / "v1.0-synth").mkdir(parents=True)
     (root / "v1.0-synth" / "scene.json").write_text(json.dumps([{"token": "s"}]))
     import robobench.sweep as sweep_mod
+    import robobench.sweep_cli as sweep_cli
 
     monkeypatch.setattr(sweep_mod, "run_cell", fake_cell)
+    monkeypatch.setattr(sweep_cli, "check_eval_images", lambda *a: 0)  # the stand-in world has no images
     args = ["sweep", "--entries", "stud,stud-kd", "--dataroot", str(root), "--out", str(tmp_path / "out"),
             "--conditions", ",".join(["clean"] + [f"{c}:{lvl}" for c in ("Fog", "Snow") for lvl in ("easy", "mid", "hard")]),
             "--ce-baseline", "stud", "--no-leaderboard"]

@@ -63,20 +63,9 @@ def test_all_classes_and_attributes_present(nusc, tiny_world):
 
 def test_gt_as_predictions_scores_perfectly(nusc, tiny_world, tmp_path):
     """The devkit's own DetectionEval on the custom val split: GT boxes as results give mAP = NDS = 1."""
-    attr_name = {a["token"]: a["name"] for a in nusc.attribute}
-    results = {}
-    for token in split_sample_tokens(nusc, tiny_world.val_split):
-        boxes = []
-        for ann_token in nusc.get("sample", token)["anns"]:
-            ann = nusc.get("sample_annotation", ann_token)
-            name = category_to_detection_name(ann["category_name"])
-            if name is None or ann["num_lidar_pts"] + ann["num_radar_pts"] == 0:
-                continue
-            boxes.append({"sample_token": token, "translation": ann["translation"], "size": ann["size"],
-                          "rotation": ann["rotation"], "velocity": nusc.box_velocity(ann_token)[:2].tolist(),
-                          "detection_name": name, "detection_score": 1.0,
-                          "attribute_name": attr_name[ann["attribute_tokens"][0]] if ann["attribute_tokens"] else ""})
-        results[token] = boxes
+    from test_evaluate_cli import perfect_results
+
+    results = perfect_results(nusc, split_sample_tokens(nusc, tiny_world.val_split))["results"]
     path = tmp_path / "results.json"
     path.write_text(json.dumps({"meta": {"use_camera": True, "use_lidar": False, "use_radar": False, "use_map": False,
                                          "use_external": False}, "results": results}))

@@ -435,18 +435,34 @@ class BEVDataset(Dataset):
 
     # -- loading -----------------------------------------------------------------------
 
-    def _views(self, rec: SampleRecord, corruption_seed: int | None) -> np.ndarray:
-        """The six stored-resolution views of ``rec``, corrupted as the condition says."""
+    def _view_paths(self, rec: SampleRecord, must_exist: bool = True) -> list[Path]:
+        """The image files of ``rec``'s six views under the condition: in the nuScenes-C root
+        for a corrupted condition read from disk, else in the dataroot."""
         cond = self.condition
         if not cond.is_clean and self.corrupt_root is not None:
             from robobench.nuscenes_c import nuscenes_c_path
 
-            paths = [
-                Path(nuscenes_c_path(self.corrupt_root, cond.corruption, cond.level, c, Path(rec.cams[c].path).name))
+            return [
+                Path(nuscenes_c_path(self.corrupt_root, cond.corruption, cond.level, c, Path(rec.cams[c].path).name,
+                                     must_exist=must_exist))
                 for c in CAMERAS
             ]
-            return np.stack([_read_image(p) for p in paths])
-        views = np.stack([_read_image(self.index.dataroot / rec.cams[c].path) for c in CAMERAS])
+        return [self.index.dataroot / rec.cams[c].path for c in CAMERAS]
+
+    def image_paths(self) -> list[Path]:
+        """Every image file the items read (previous frames included when the config uses them),
+        for :func:`robobench.nuscenes_c.check_images` before a run."""
+        records = [self.index[t] for t in self.tokens]
+        if self.cfg.prev_frame and self.cfg.camera:
+            records += [self.index.records[r.prev] for r in records if r.prev and r.prev in self.index.records]
+        return list(dict.fromkeys(p for r in records for p in self._view_paths(r, must_exist=False)))
+
+    def _views(self, rec: SampleRecord, corruption_seed: int | None) -> np.ndarray:
+        """The six stored-resolution views of ``rec``, corrupted as the condition says."""
+        cond = self.condition
+        views = np.stack([_read_image(p) for p in self._view_paths(rec)])
+        if not cond.is_clean and self.corrupt_root is not None:
+            return views
         if not cond.is_clean:
             from corruptions import corrupt_views
 

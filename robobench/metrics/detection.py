@@ -28,6 +28,11 @@ Python loops by array code:
   AOE/AVE/AAE and barriers no AVE/AAE (nan, skipped in the means), as in the devkit.
   A class without GT (or without any match) scores AP 0 and TP errors 1.
 * ``NDS = (5 mAP + sum_k (1 - min(1, mTP_k))) / 10``.
+* **Bounded metrics**: the devkit's ``calc_ap`` divides by ``1 - min_precision`` and can
+  return a perfect AP as ``1.0000000000000002``; every AP is clamped to ``[0, 1]`` when it
+  lies within :data:`robobench.schema.FRACTION_TOLERANCE` of the interval (further out is a bug and raises).
+  mAP and NDS are means of values in ``[0, 1]`` and so stay in it: a perfect submission
+  scores exactly 1.
 
 Breakdowns (TiGDistill-BEV Tables XI and XII): ``small_map`` is the mean of the
 per-class AP (mean over thresholds) of pedestrian, motorcycle, bicycle, traffic_cone and
@@ -62,6 +67,7 @@ from pyquaternion import Quaternion
 
 from robobench.constants import ATTRIBUTES, DETECTION_CLASSES, SMALL_CLASSES
 from robobench.errors import UserError
+from robobench.schema import clamp_fraction
 
 #: TP errors the devkit leaves undefined (nan) for a class.
 UNDEFINED_TP: dict[str, frozenset[str]] = {
@@ -81,7 +87,11 @@ TP_SUMMARY_NAMES: dict[str, str] = {
 _BIKE_CLASSES = ("bicycle", "motorcycle")
 _BIKE_RACK = "static_object.bicycle_rack"
 _ATTR_INDEX = {name: i for i, name in enumerate(ATTRIBUTES)}
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _PAIR_CHUNK = 4_000_000  # candidate (prediction, GT) pairs examined per block
+#: Largest ``| |q| - 1 |`` accepted for a results box's rotation quaternion: enough for
+#: quaternions written with three decimals, far below any non-quaternion (a yaw, a scaled q).
+QUATERNION_NORM_TOLERANCE = 1e-2
 
 
 def quaternion_yaws(q: np.ndarray) -> np.ndarray:
@@ -390,7 +400,8 @@ def evaluate_arrays(
             for t in range(len(ths))
         ]
         for t, th in enumerate(cfg.dist_ths):
-            metrics.add_label_ap(name, th, calc_ap(data[t], cfg.min_recall, cfg.min_precision))
+            ap = calc_ap(data[t], cfg.min_recall, cfg.min_precision)
+            metrics.add_label_ap(name, th, clamp_fraction(ap, f"AP of {name} at {th} m"))
         for metric in TP_METRICS:
             undefined = metric in UNDEFINED_TP.get(name, ())
             value = np.nan if undefined else calc_tp(data[tp_index], cfg.min_recall, metric)
@@ -549,6 +560,11 @@ class _ResultBox(msgspec.Struct):
     detection_score: float
     attribute_name: str
     num_pts: int = -1
+    ego_translation: tuple[float, float, float] | None = None
+
+
+#: Fields of a results box that may be left out (the devkit's defaults: -1 points, no ego translation).
+_OPTIONAL_FIELDS: dict[str, Any] = {"num_pts": -1, "ego_translation": None}
 
 
 class _ResultsFile(msgspec.Struct):
@@ -619,13 +635,19 @@ def parse_results(
 ) -> BoxArrays:
     """Validate a loaded nuScenes results dict against a split and convert it to arrays.
 
-    Checks (each failure is a :class:`UserError` naming the sample and field): ``results``
-    and ``meta`` present, ``results`` maps exactly the split's sample tokens to lists, at
-    most ``max_boxes_per_sample`` boxes per sample, each box's ``sample_token`` equals its
-    key, ``translation``/``size``/``rotation``/``velocity`` have 3/3/4/2 finite numbers,
-    sizes are positive, the rotation quaternion is non-zero, ``detection_name`` is one of
-    ``class_names``, ``detection_score`` is a finite number and ``attribute_name`` is a
-    nuScenes attribute or ``""``. Samples are visited in file order when
+    These are the rules of the devkit's ``DetectionBox`` and ``load_prediction``, and of the
+    nuScenes submission format, checked up front so that a bad file is one message and
+    never an assertion deep in the devkit. Checks (each failure is a :class:`UserError`
+    naming the sample, box and field): ``results`` and ``meta`` present, ``results`` maps
+    exactly the split's sample tokens to lists, at most ``max_boxes_per_sample`` boxes per
+    sample, each box's ``sample_token`` equals its key,
+    ``translation``/``size``/``rotation``/``velocity`` (and ``ego_translation`` when
+    given) have 3/3/4/2 (3) finite numbers, sizes are positive, the rotation is a unit
+    quaternion within :data:`QUATERNION_NORM_TOLERANCE`, ``detection_name`` is one of
+    ``class_names``, ``detection_score`` is a number in ``[0, 1]`` (an integer 0 or 1
+    included, as the devkit's ``float()`` reads it), ``attribute_name`` is a nuScenes
+    attribute or ``""`` and ``num_pts`` (optional) an integer. The same rule decides
+    whichever way the file is read. Samples are visited in file order when
     ``keep_file_order`` (the devkit does so for predefined splits), else in split order;
     that order breaks score ties exactly as the devkit does.
     """
@@ -633,12 +655,14 @@ def parse_results(
     results = data["results"]
     try:
         boxes = [b for t in order for b in results[t]]
-        columns = {key: [b[key] for b in boxes] for key in _ResultBox.__struct_fields__ if key != "num_pts"}
-        columns["num_pts"] = [b.get("num_pts", -1) for b in boxes]
-        if any(type(v) is bool for v in columns["detection_score"]) or not all(
-            type(v) is int for v in columns["num_pts"]
-        ):
-            raise _Malformed
+        columns = {
+            key: [b.get(key, _OPTIONAL_FIELDS[key]) if key in _OPTIONAL_FIELDS else b[key] for b in boxes]
+            for key in _ResultBox.__struct_fields__
+        }
+        vectors = (v for key, _ in _VECTORS for vec in columns[key] if isinstance(vec, (list, tuple)) for v in vec)
+        if (any(type(v) is bool for v in columns["detection_score"]) or any(type(v) is bool for v in vectors)
+                or not all(type(v) is int for v in columns["num_pts"])):
+            raise _Malformed  # booleans are not numbers here, as in the typed reader
         return _to_arrays(columns, results, order, sample_tokens, class_names)
     except (KeyError, TypeError, AttributeError, _Malformed):
         for token in order:
@@ -721,25 +745,27 @@ def _to_arrays(
     fail(attrs < -1, lambda i: f"unknown attribute_name {attr_names[i]!r}; expected '' or one of {', '.join(ATTRIBUTES)}")
     arrays = {}
     for key, width in _VECTORS:
-        try:
-            arr = np.array(columns[key])  # strings -> kind "U", None -> "O"
-        except ValueError:  # ragged
-            raise _Malformed from None
-        if arr.dtype.kind not in "fi" or arr.shape != (n, width):
-            raise _Malformed
-        arr = arr.astype(np.float64)
+        arr = _float_array(columns[key], (n, width))
         fail(~np.isfinite(arr).all(axis=1), lambda i, k=key: f"field {k!r} has a NaN or infinite value")
         arrays[key] = arr
     fail((arrays["size"] <= 0).any(axis=1), "field 'size' must be positive")
-    fail(~arrays["rotation"].any(axis=1), "field 'rotation' is the zero quaternion")
+    norm = np.linalg.norm(arrays["rotation"], axis=1)
+    fail(np.abs(norm - 1.0) > QUATERNION_NORM_TOLERANCE, lambda i: _quaternion_message(norm[i]))
+    ego = [v for v in columns["ego_translation"] if v is not None]
+    if ego:
+        given = np.array([v is not None for v in columns["ego_translation"]])
+        bad = np.zeros(n, dtype=bool)
+        bad[given] = ~np.isfinite(_float_array(ego, (len(ego), 3))).all(axis=1)
+        fail(bad, "field 'ego_translation' has a NaN or infinite value")
+    score = _float_array(columns["detection_score"], (n,))
+    fail(~((score >= 0.0) & (score <= 1.0)), lambda i: _score_message(score[i]))
+    num_pts = columns["num_pts"]
     try:
-        score = np.array(columns["detection_score"])
-    except ValueError:
-        raise _Malformed from None
-    if score.dtype.kind not in "fi" or score.shape != (n,):
-        raise _Malformed
-    score = score.astype(np.float64)
-    fail(~np.isfinite(score), "field 'detection_score' must be a finite number")
+        pts = np.array(num_pts, dtype=np.int64)
+    except OverflowError:
+        fail(np.array([not _INT64_MIN <= v <= _INT64_MAX for v in num_pts]),
+             lambda i: f"field 'num_pts' is {num_pts[i]}; it must be an integer within 64 bits")
+        raise
     index = {t: i for i, t in enumerate(sample_tokens)}
     return BoxArrays(
         sample=np.array([index[t] for t in order], dtype=np.int64)[keys],
@@ -750,17 +776,53 @@ def _to_arrays(
         vel=arrays["velocity"],
         score=score,
         attr=attrs.astype(np.int64),
-        num_pts=np.array(columns["num_pts"], dtype=np.int64),
+        num_pts=pts,
     )
+
+
+def _float_array(values: list[Any], shape: tuple[int, ...]) -> np.ndarray:
+    """``values`` as a float64 array of ``shape``; :class:`_Malformed` for anything but numbers
+    of that shape. Integers beyond 64 bits, which numpy keeps as objects, become floats (inf
+    past float64), so that every reader applies the same finiteness rule to them."""
+    try:
+        arr = np.array(values)  # strings -> kind "U", None -> "O"
+    except ValueError:  # ragged
+        raise _Malformed from None
+    if arr.shape != shape:
+        raise _Malformed
+    if arr.dtype.kind == "O":
+        if not all(type(v) in (int, float) for v in arr.flat):
+            raise _Malformed
+        return np.array([_as_float(v) for v in arr.flat], dtype=np.float64).reshape(shape)
+    if arr.dtype.kind not in "fi":
+        raise _Malformed
+    return arr.astype(np.float64)
+
+
+def _as_float(value: int | float) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an integer past float64
+        return math.inf if value > 0 else -math.inf
+
+
+def _quaternion_message(norm: float) -> str:
+    return (f"field 'rotation' must be a unit quaternion (w, x, y, z), its norm is {norm:.6g}; "
+            f"normalise it (tolerance {QUATERNION_NORM_TOLERANCE:g})")
+
+
+def _score_message(score: Any) -> str:
+    return (f"field 'detection_score' is {score!r}; it must be a confidence in [0, 1] "
+            "(apply a sigmoid to logits)")
 
 
 def _finite_vector(box: Mapping[str, Any], key: str, length: int, where: str) -> list[float]:
     value = box.get(key)
     if not isinstance(value, (list, tuple)) or len(value) != length:
         raise UserError(f"{where}: field {key!r} must be a list of {length} numbers, got {value!r}")
-    if not all(isinstance(v, (int, float)) for v in value):
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
         raise UserError(f"{where}: field {key!r} must hold numbers, got {value!r}")
-    out = [float(v) for v in value]
+    out = [_as_float(v) for v in value]
     if not all(math.isfinite(v) for v in out):
         raise UserError(f"{where}: field {key!r} has a NaN or infinite value: {value!r}")
     return out
@@ -776,18 +838,23 @@ def _check_box(box: Any, token: str, where: str, class_names: Sequence[str]) -> 
     size = _finite_vector(box, "size", 3, where)
     if min(size) <= 0:
         raise UserError(f"{where}: field 'size' must be positive, got {size}")
-    if not any(_finite_vector(box, "rotation", 4, where)):
-        raise UserError(f"{where}: field 'rotation' is the zero quaternion")
+    norm = math.sqrt(sum(v * v for v in _finite_vector(box, "rotation", 4, where)))
+    if abs(norm - 1.0) > QUATERNION_NORM_TOLERANCE:
+        raise UserError(f"{where}: {_quaternion_message(norm)}")
     _finite_vector(box, "velocity", 2, where)
+    if box.get("ego_translation") is not None:
+        _finite_vector(box, "ego_translation", 3, where)
     name = box.get("detection_name")
     if name not in class_names:
         raise UserError(f"{where}: unknown detection_name {name!r}; expected one of {', '.join(class_names)}")
     score = box.get("detection_score")
-    if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
-        raise UserError(f"{where}: field 'detection_score' must be a finite number, got {score!r}")
+    if isinstance(score, bool) or not isinstance(score, (int, float)):
+        raise UserError(f"{where}: field 'detection_score' must be a number in [0, 1], got {score!r}")
+    if not 0.0 <= score <= 1.0:
+        raise UserError(f"{where}: {_score_message(score)}")
     attr = box.get("attribute_name", None)
     if not isinstance(attr, str) or (attr != "" and attr not in _ATTR_INDEX):
         raise UserError(f"{where}: unknown attribute_name {attr!r}; expected '' or one of {', '.join(ATTRIBUTES)}")
     pts = box.get("num_pts", -1)
-    if type(pts) is not int:
-        raise UserError(f"{where}: field 'num_pts' must be an integer, got {pts!r}")
+    if type(pts) is not int or not _INT64_MIN <= pts <= _INT64_MAX:
+        raise UserError(f"{where}: field 'num_pts' must be an integer within 64 bits, got {pts!r}")

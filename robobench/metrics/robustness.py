@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from corruptions.spec import CORRUPTIONS, LEVELS, canonical_name
 from robobench.conditions import Condition
 from robobench.errors import UserError
+from robobench.schema import clamp_fraction
 
 ConditionKey = Condition | str
 NDSMapping = Mapping[ConditionKey, float]
@@ -77,7 +78,10 @@ def to_percent(value: float) -> float:
 
 
 def normalise(nds: NDSMapping) -> dict[Condition, float]:
-    """Key an NDS mapping by :class:`Condition`; rejects bad names, duplicates and non-finite NDS."""
+    """Key an NDS mapping by :class:`Condition`; rejects bad names, duplicates and NDS outside
+    ``[0, 1]``. A value within :data:`robobench.schema.FRACTION_TOLERANCE` of the interval is
+    floating-point rounding of a bounded sum (a perfect score stored as 1.0000000000000002 by
+    an older version) and is clamped into it, so RR and CE see a true fraction."""
     out: dict[Condition, float] = {}
     for key, value in nds.items():
         try:
@@ -86,10 +90,10 @@ def normalise(nds: NDSMapping) -> dict[Condition, float]:
             raise UserError(f"bad condition key {key!r} in NDS mapping: {exc}") from None
         if cond in out:
             raise UserError(f"condition {cond} appears twice in the NDS mapping (as {key!r} and another spelling)")
-        val = float(value)
-        if not math.isfinite(val) or not 0.0 <= val <= 1.0:
-            raise UserError(f"NDS for {cond} is {value!r}; expected a fraction in [0, 1]")
-        out[cond] = val
+        try:
+            out[cond] = clamp_fraction(float(value), f"NDS for {cond}")
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
     return out
 
 
