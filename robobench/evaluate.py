@@ -279,7 +279,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--base", default=None, help="with --store: the entry its gain is measured against")
     p.add_argument("--teacher", default=None, help="with --store: the teacher of a distill entry")
     p.add_argument("--paper", default="", help="with --store: paper title or URL")
-    p.add_argument("--train-mode", default="clean", choices=("clean", "corrupted"))
+    p.add_argument("--train-mode", default="clean", choices=("clean", "corrupted", "heldout"),
+                   help="how the model was trained: clean, corrupted (on the eight test corruptions) or heldout")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dataset-id", default=None, help="dataset id for the rows (default: VERSION/SPLIT)")
     p.add_argument("--config-hash", default="external", help="config hash for the rows (default: external)")

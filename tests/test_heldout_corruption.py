@@ -1,0 +1,75 @@
+"""The held-out training corruptions: disjoint from the eight test corruptions, seeded."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from corruptions import CORRUPTIONS, LEVELS, corrupt_views
+from corruptions.spec import canonical_name
+from corruptions.synthetic import street_scene
+from robobench.data.corrupt_aug import HELDOUT, HeldoutCorruption
+from robobench.schema import TrainMode
+
+VIEWS = np.stack([street_scene(i, 96, 160) for i in range(6)])
+SEEDS = range(6)
+
+
+def _each_heldout(name: str) -> list[np.ndarray]:
+    """``name`` applied to the views under several seeds (its strength range)."""
+    aug = HeldoutCorruption(p=1.0, names=[name])
+    return [aug(VIEWS, sample_token=f"t{s}") for s in SEEDS]
+
+
+def _value(views: np.ndarray) -> float:
+    """Mean HSV value (0-255) of the views: what Brightness raises and LowLight lowers."""
+    return float(np.mean([cv2.cvtColor(v, cv2.COLOR_RGB2HSV)[..., 2].mean() for v in views]))
+
+
+def test_disjoint_by_name_from_the_test_corruptions() -> None:
+    for name in HELDOUT:
+        with pytest.raises(ValueError):
+            canonical_name(name)  # not a spelling of any of the eight
+    assert {"speckle_noise", "gaussian_blur", "spatter", "saturate"} <= set(HELDOUT)  # imagecorruptions' validation set
+    assert TrainMode.CORRUPTED.uses_test_corruptions and not TrainMode.HELDOUT.uses_test_corruptions
+
+
+@pytest.mark.parametrize("name", sorted(HELDOUT))
+def test_disjoint_by_effect_from_the_test_corruptions(name: str) -> None:
+    """No held-out transform does what a test corruption does (cheap signatures of each, and output distance)."""
+    clean_value = _value(VIEWS)
+    brightness_easy = _value(corrupt_views(VIEWS, "Brightness", "easy", 0)) - clean_value
+    tests = {(c, lvl): corrupt_views(VIEWS, c, lvl, 0).astype(np.float64) for c in CORRUPTIONS for lvl in LEVELS}
+    for out in _each_heldout(name):
+        assert not np.array_equal(out, VIEWS)
+        # CameraCrash / FrameLost black whole views
+        assert all(v.max() > 0 for v in out)
+        # ColorQuant posterises to 4 bits or fewer: values on a grid of 16
+        assert np.unique(out % 16).size > 1
+        # Brightness raises the HSV value (+0.2 to +0.5) and LowLight lowers it: the held-out set keeps
+        # the exposure within half of Brightness:easy's change
+        assert abs(_value(out) - clean_value) < 0.5 * brightness_easy
+        # and it reproduces no test corruption: its output stays farther from each test output
+        # than half of what that test corruption changes
+        x = out.astype(np.float64)
+        for (c, lvl), y in tests.items():
+            assert np.abs(x - y).mean() > 0.5 * np.abs(y - VIEWS).mean(), f"{name} imitates {c}:{lvl}"
+
+
+def test_heldout_is_seeded_and_draws_every_transform() -> None:
+    a, b = HeldoutCorruption(p=1.0, seed=3), HeldoutCorruption(p=1.0, seed=3)
+    outs = [a(VIEWS, sample_token=f"s{i}") for i in range(40)]
+    for i in reversed(range(40)):
+        np.testing.assert_array_equal(b(VIEWS, sample_token=f"s{i}"), outs[i])
+    np.testing.assert_array_equal(a(VIEWS, np.random.default_rng(9)), b(VIEWS, np.random.default_rng(9)))
+    assert not np.array_equal(HeldoutCorruption(p=1.0, seed=4)(VIEWS, sample_token="s0"), outs[0])
+    singles = {name: [HeldoutCorruption(p=1.0, seed=3, names=[name])(VIEWS, sample_token=f"s{i}") for i in range(40)]
+               for name in HELDOUT}
+    # the same seed draws the same transform parameters whether alone or in the mix, so each output is one of them
+    used = {name for i, out in enumerate(outs) for name, alone in singles.items() if np.array_equal(out, alone[i])}
+    assert len(used) >= 5, used
+    never = HeldoutCorruption(p=0.0)
+    np.testing.assert_array_equal(never(VIEWS, sample_token="s0"), VIEWS)
+    with pytest.raises(ValueError, match="unknown held-out"):
+        HeldoutCorruption(names=["Fog"])
