@@ -73,3 +73,13 @@ def test_heldout_is_seeded_and_draws_every_transform() -> None:
     np.testing.assert_array_equal(never(VIEWS, sample_token="s0"), VIEWS)
     with pytest.raises(ValueError, match="unknown held-out"):
         HeldoutCorruption(names=["Fog"])
+
+
+def test_train_modes_pick_their_corruptions() -> None:
+    from robobench.data.corrupt_aug import RandomCorruption
+    from robobench.train import _train_corruption
+
+    assert _train_corruption(TrainMode.CLEAN, 0) is None
+    assert type(_train_corruption(TrainMode.CORRUPTED, 0)) is RandomCorruption
+    heldout = _train_corruption(TrainMode.HELDOUT, 0)
+    assert isinstance(heldout, HeldoutCorruption) and heldout.names == tuple(HELDOUT)
