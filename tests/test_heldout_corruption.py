@@ -22,6 +22,19 @@ def _each_heldout(name: str) -> list[np.ndarray]:
     return [aug(VIEWS, sample_token=f"t{s}") for s in SEEDS]
 
 
+def _directional_detail(views: np.ndarray) -> np.ndarray:
+    """Gradient energy of the grey views along 0, 90, 45 and 135 degrees."""
+    g = views.astype(np.float64).mean(-1)
+    diffs = (g[:, :, 1:] - g[:, :, :-1], g[:, 1:] - g[:, :-1], g[:, 1:, 1:] - g[:, :-1, :-1], g[:, 1:, :-1] - g[:, :-1, 1:])
+    return np.array([np.mean(d**2) for d in diffs])
+
+
+def _blur_anisotropy(out: np.ndarray) -> tuple[float, float]:
+    """(fraction of gradient energy kept, max/min of that fraction over the four directions)."""
+    kept = _directional_detail(out) / _directional_detail(VIEWS)
+    return float(kept.mean()), float(kept.max() / kept.min())
+
+
 def _value(views: np.ndarray) -> float:
     """Mean HSV value (0-255) of the views: what Brightness raises and LowLight lowers."""
     return float(np.mean([cv2.cvtColor(v, cv2.COLOR_RGB2HSV)[..., 2].mean() for v in views]))
@@ -50,11 +63,23 @@ def test_disjoint_by_effect_from_the_test_corruptions(name: str) -> None:
         # Brightness raises the HSV value (+0.2 to +0.5) and LowLight lowers it: the held-out set keeps
         # the exposure within half of Brightness:easy's change
         assert abs(_value(out) - clean_value) < 0.5 * brightness_easy
+        # MotionBlur removes detail along one direction (anisotropy 2-4 on these views); a held-out
+        # transform that removes detail removes it evenly
+        kept, anisotropy = _blur_anisotropy(out)
+        if kept < 0.8:
+            assert anisotropy < 1.6, f"{name} blurs along a direction, as MotionBlur does"
         # and it reproduces no test corruption: its output stays farther from each test output
         # than half of what that test corruption changes
         x = out.astype(np.float64)
         for (c, lvl), y in tests.items():
             assert np.abs(x - y).mean() > 0.5 * np.abs(y - VIEWS).mean(), f"{name} imitates {c}:{lvl}"
+
+
+def test_motion_blur_is_anisotropic_on_these_views() -> None:
+    """The direction check above can fail: MotionBlur itself is caught by it at every level."""
+    for level in LEVELS:
+        kept, anisotropy = _blur_anisotropy(corrupt_views(VIEWS, "MotionBlur", level, 0))
+        assert kept < 0.8 and anisotropy > 2.0, (level, kept, anisotropy)
 
 
 def test_heldout_is_seeded_and_draws_every_transform() -> None:
