@@ -63,7 +63,7 @@ def test_disjoint_by_effect_from_the_test_corruptions(name: str) -> None:
         # Brightness raises the HSV value (+0.2 to +0.5) and LowLight lowers it: the held-out set keeps
         # the exposure within half of Brightness:easy's change
         assert abs(_value(out) - clean_value) < 0.5 * brightness_easy
-        # MotionBlur removes detail along one direction (anisotropy 2-4 on these views); a held-out
+        # MotionBlur removes detail along one direction (test below); a held-out
         # transform that removes detail removes it evenly
         kept, anisotropy = _blur_anisotropy(out)
         if kept < 0.8:
