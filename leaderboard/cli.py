@@ -6,7 +6,9 @@ Example::
         --baseline bevdet --import rayd3d_table1.csv --gallery gallery.png
 
 ``--import`` takes published numbers (format: :mod:`leaderboard.references`), shown
-as marked reference rows. Open ``OUT/index.html`` in a browser; it needs no server.
+as marked reference rows; ``--reference robobev`` adds RoboBEV's built-in results
+(:mod:`leaderboard.robobev`) to a leaderboard of real nuScenes val results. Open
+``OUT/index.html`` in a browser; it needs no server.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--baseline", default=None, metavar="ENTRY", help="entry mCE is measured against (default: the first student that derives from no other entry, e.g. bevdet)")
     p.add_argument("--import", dest="imports", type=Path, nargs="+", action="extend", default=[], metavar="FILE",
                    help="CSV/JSON of published per-condition NDS or per-corruption RR, shown as reference rows")
+    p.add_argument("--reference", action="append", choices=("robobev",), default=[],
+                   help="built-in published results: robobev = RoboBEV's per-level NDS/mAP of about 30 models on nuScenes-C "
+                   "(shown only beside real nuScenes v1.0-trainval val rows; see leaderboard/robobev.py)")
     p.add_argument("--min-map", type=float, default=None, metavar="FRACTION",
                    help="clean mAP below which a measured row is tagged 'low mAP' and not ranked (default 0.05)")
     g = p.add_mutually_exclusive_group()
@@ -61,6 +66,11 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     if args.gallery_from is not None:
         gallery = gallery_png(args.gallery_from)
     with ResultStore(args.db) as store:
+        if "robobev" in args.reference:
+            from leaderboard.robobev import check_real_nuscenes, load_robobev
+
+            check_real_nuscenes(row.dataset_id for row in store.rows())
+            references += load_robobev()
         index = render_store(
             store, args.out, baseline=args.baseline, references=references, gallery=gallery,
             min_map=MIN_MAP if args.min_map is None else args.min_map,

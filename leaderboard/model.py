@@ -27,7 +27,7 @@ from corruptions.spec import CORRUPTIONS, LEVELS
 from robobench.conditions import CLEAN, Condition, all_conditions
 from robobench.errors import UserError
 from robobench.metrics import robustness
-from robobench.schema import DETECTION_METRICS, ResultRow, TrainingRecord, trained_dataset_id
+from robobench.schema import DETECTION_METRICS, ResultRow, TrainingRecord, TrainMode, trained_dataset_id
 
 ROLE_ORDER = ("student", "distill", "teacher")
 
@@ -350,7 +350,8 @@ class Board:
     reference_baseline: Group | None
     columns: list[Column]
     #: column key -> keys of the groups holding the best complete value (measured camera models:
-    #: published rows and LiDAR teachers, an upper bound under camera corruptions, are not ranked)
+    #: published rows and LiDAR teachers, an upper bound under camera corruptions, are not ranked;
+    #: lines trained on the test corruptions are ranked only among themselves)
     best: dict[str, set[tuple[str, str, str, str]]]
     #: the clean-mAP floor below which measured rows are flagged ``low_map``
     min_map: float = MIN_MAP
@@ -362,6 +363,12 @@ class Board:
     @property
     def references(self) -> list[Group]:
         return [g for g in self.groups if g.reference]
+
+    @property
+    def mixes_protocols(self) -> bool:
+        """Whether measured lines trained on the test corruptions sit beside lines that were not."""
+        flags = {trained_on_test_corruptions(g) for g in self.measured}
+        return flags == {True, False}
 
     def entry_groups(self, entry: str) -> list[Group]:
         return [g for g in self.measured if g.entry == entry]
@@ -479,6 +486,25 @@ def _train_ratio(group: Group, base: Group | None) -> float | None:
     return a.mean / b.mean
 
 
+def trained_on_test_corruptions(group: Group) -> bool:
+    """Whether the line's model was trained on the eight corruptions it is scored on (train mode ``corrupted``)."""
+    return group.train_mode == TrainMode.CORRUPTED.value
+
+
+def _best_per_protocol(groups: list[Group], columns: list[Column]) -> dict[str, set]:
+    """Best values marked separately among lines trained on the test corruptions and among the others.
+
+    A model that saw the test corruptions in training is not comparable with one that did
+    not (clean or held-out training), so the two are never ranked together.
+    """
+    best: dict[str, set] = {}
+    for on_test in (False, True):
+        part = _best([g for g in groups if trained_on_test_corruptions(g) == on_test], columns)
+        for key, keys in part.items():
+            best.setdefault(key, set()).update(keys)
+    return best
+
+
 def _best(groups: list[Group], columns: list[Column]) -> dict[str, set]:
     best: dict[str, set] = {}
     for col in (c for c in columns if c.ranked):
@@ -552,7 +578,7 @@ def build_board(
         g.low_map = clean_map.complete and clean_map.mean < min_map
     columns = index_columns()
     ranked = [g for g in groups if not g.reference and g.meta.role != "teacher" and not g.low_map]
-    return Board(groups, base, ref_base, columns, _best(ranked, columns), min_map)
+    return Board(groups, base, ref_base, columns, _best_per_protocol(ranked, columns), min_map)
 
 
 def detection_table(group: Group) -> list[dict[str, Any]]:

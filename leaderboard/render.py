@@ -42,6 +42,12 @@ from leaderboard.model import (
 #: Short column labels for the eight corruptions (full names in the header tooltip).
 SHORT = {"Brightness": "Bright\u00adness", "LowLight": "Low light", "Fog": "Fog", "Snow": "Snow", "MotionBlur": "Motion blur",
          "ColorQuant": "Color quant", "CameraCrash": "Camera crash", "FrameLost": "Frame lost", "AbsRel c.": "AbsRel corr."}
+#: Tooltip of each training protocol's badge.
+MODE_TITLES = {
+    "clean": "trained on clean images",
+    "corrupted": "trained with the eight test corruptions simulated: ranked only against rows trained the same way",
+    "heldout": "trained with corruptions disjoint from the eight test corruptions",
+}
 EXPORT_FILES = {"csv": "results.csv", "json": "results.json", "markdown": "results.md", "latex": "results.tex"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 #: Lines drawn at most in the bar and severity charts (the highest mRR); the table has all.
@@ -113,7 +119,7 @@ def _environment() -> Environment:
     env.globals.update(
         css=Markup(static.joinpath("style.css").read_text(encoding="utf-8")),
         js=Markup(static.joinpath("table.js").read_text(encoding="utf-8")),
-        CORRUPTIONS=CORRUPTIONS, LEVELS=LEVELS, SHORT=SHORT, DETECTION_METRICS=DETECTION_METRICS,
+        CORRUPTIONS=CORRUPTIONS, LEVELS=LEVELS, SHORT=SHORT, DETECTION_METRICS=DETECTION_METRICS, MODE_TITLES=MODE_TITLES,
         DETECTION_CLASSES=DETECTION_CLASSES, exports=EXPORT_FILES,
     )
     return env

@@ -17,13 +17,19 @@ directory of files named after their condition: ``clean.json`` and
 
 Each file is validated before scoring (:func:`robobench.metrics.detection.parse_results`):
 a bad file stops the command with one line naming the file, sample and field.
+
+``--out DIR`` writes the devkit's ``metrics_summary.json``/``metrics_details.json`` per
+condition and a ``summary.json`` with RR/mRR/mCE; ``--json`` prints that summary
+(:mod:`robobench.evaluate_output`).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -109,10 +115,14 @@ def evaluate_files(
     dataset_id: str = "",
     config_hash: str = "external",
     breakdowns: bool = True,
+    on_result: Callable[[Condition, Path, Any, float], Any] | None = None,
 ) -> list[ResultRow]:
     """Score each condition's file with a :class:`~robobench.metrics.detection.DetectionEvaluator`.
 
     Files are all validated first, so a bad file fails before any time is spent scoring.
+    ``on_result(condition, path, result, seconds)``, when given, receives each
+    :class:`~robobench.metrics.detection.DetectionResult`, with the devkit's curves
+    (``details``), e.g. :meth:`robobench.evaluate_output.EvaluationOutput.add`.
     """
     loaded = {}
     for cond, path in files.items():
@@ -123,7 +133,9 @@ def evaluate_files(
     rows = []
     for cond, boxes in loaded.items():
         start = time.perf_counter()
-        result = evaluator.evaluate_boxes(boxes, breakdowns=breakdowns)
+        result = evaluator.evaluate_boxes(boxes, breakdowns=breakdowns, details=on_result is not None)
+        if on_result is not None:
+            on_result(cond, files[cond], result, time.perf_counter() - start)
         rows.append(
             ResultRow(
                 entry=entry, train_mode=train_mode, condition=str(cond), seed=seed, dataset_id=dataset_id,
@@ -173,21 +185,61 @@ def _run(args: argparse.Namespace) -> int:
     nusc = open_nuscenes(args.dataroot, args.version)
     evaluator = DetectionEvaluator(nusc, split)
     entry = args.entry or Path(args.results).stem
+    dataset_id = args.dataset_id or f"{args.version}/{split}"
+    baseline_nds = _ce_baseline_nds(args, dataset_id)
+    output = None
+    if args.out:
+        from robobench.evaluate_output import EvaluationOutput
+
+        output = EvaluationOutput(args.out)
     rows = evaluate_files(
         evaluator, files, entry=entry, train_mode=args.train_mode, seed=args.seed,
-        dataset_id=args.dataset_id or f"{args.version}/{split}", config_hash=args.config_hash,
+        dataset_id=dataset_id, config_hash=args.config_hash, on_result=output.add if output else None,
     )
-    print(metrics_table(rows))
-    for line in robustness_lines(rows):
-        print(line)
+    if args.out or args.json:
+        from robobench.evaluate_output import evaluation_summary
+
+        dataset = {"dataroot": str(args.dataroot), "version": args.version, "split": split, "dataset_id": dataset_id}
+        summary = evaluation_summary(rows, dataset=dataset, baseline=args.ce_baseline, baseline_nds=baseline_nds)
+    # with --json, standard output carries the summary object alone
+    say = (lambda line: print(line, file=sys.stderr)) if args.json else print
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        say(metrics_table(rows))
+        for line in robustness_lines(rows):
+            say(line)
+    if output is not None:
+        say(f"metrics: {output.finish(summary)} and metrics_summary.json/metrics_details.json per condition")
     if args.store:
         from robobench.store import ResultStore
 
         with ResultStore(args.store) as store:
             store.add_many(rows)
             _record_entry(store, entry, args)
-        print(f"stored {len(rows)} row(s) for entry {entry!r} in {args.store}")
+        say(f"stored {len(rows)} row(s) for entry {entry!r} in {args.store}")
     return 0
+
+
+def _ce_baseline_nds(args: argparse.Namespace, dataset_id: str) -> dict[str, float] | None:
+    """NDS per condition of the ``--ce-baseline`` entry in ``--store`` on the same dataset id (mean over seeds)."""
+    if args.ce_baseline is None:
+        return None
+    if not args.store or not Path(args.store).is_file():
+        raise UserError(f"--ce-baseline {args.ce_baseline} reads that entry's rows from --store; pass an existing results database")
+    from robobench.evaluate_output import mean_nds_by_condition
+    from robobench.store import ResultStore
+
+    with ResultStore(args.store) as store:
+        rows = store.rows(entry=args.ce_baseline)
+    same = [r for r in rows if r.dataset_id == dataset_id]
+    if not same:
+        have = sorted({r.dataset_id for r in rows})
+        raise UserError(
+            f"--ce-baseline {args.ce_baseline} has no rows on dataset id {dataset_id} in {args.store} "
+            f"(it has {', '.join(have) or 'none'}); pass --dataset-id to match"
+        )
+    return mean_nds_by_condition(same)
 
 
 def _record_entry(store: Any, entry: str, args: argparse.Namespace) -> None:
@@ -227,8 +279,15 @@ def register(subparsers: Any) -> None:
     p.add_argument("--base", default=None, help="with --store: the entry its gain is measured against")
     p.add_argument("--teacher", default=None, help="with --store: the teacher of a distill entry")
     p.add_argument("--paper", default="", help="with --store: paper title or URL")
-    p.add_argument("--train-mode", default="clean", choices=("clean", "corrupted"))
+    p.add_argument("--train-mode", default="clean", choices=("clean", "corrupted", "heldout"),
+                   help="how the model was trained: clean, corrupted (on the eight test corruptions) or heldout")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dataset-id", default=None, help="dataset id for the rows (default: VERSION/SPLIT)")
     p.add_argument("--config-hash", default="external", help="config hash for the rows (default: external)")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="write the devkit's metrics_summary.json and metrics_details.json per condition "
+                   "(DIR/clean/, DIR/Fog_hard/, ...) and DIR/summary.json with RR/mRR/mCE")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON on standard output (messages go to stderr)")
+    p.add_argument("--ce-baseline", default=None, metavar="ENTRY",
+                   help="entry in --store (same dataset id) that CE/mCE are measured against")
     p.set_defaults(func=_run)

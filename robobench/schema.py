@@ -52,10 +52,22 @@ class Role(str, Enum):
 
 
 class TrainMode(str, Enum):
-    """How the entry was trained: on clean data, or with the eight corruptions simulated."""
+    """How the entry was trained (its training protocol).
+
+    ``clean``: clean data; ``corrupted``: the eight test corruptions simulated during
+    training (``--train-corruption mixed``), so its robustness numbers are not comparable
+    with the others'; ``heldout``: corruptions disjoint from the eight
+    (:data:`robobench.data.corrupt_aug.HELDOUT`).
+    """
 
     CLEAN = "clean"
     CORRUPTED = "corrupted"
+    HELDOUT = "heldout"
+
+    @property
+    def uses_test_corruptions(self) -> bool:
+        """Whether training saw the corruptions the benchmark scores."""
+        return self is TrainMode.CORRUPTED
 
 
 #: Scalar detection metrics, devkit names lower-cased (``map`` is mAP).

@@ -34,7 +34,8 @@ def register(subparsers: Any) -> None:
     s.add_argument("--entries", type=_csv, default=None, help="comma-separated entry names (default: all non-teacher built-ins)")
     s.add_argument("--entry-file", action="append", default=[], metavar="F", help="a .py file registering entries")
     s.add_argument("--train-modes", type=_checked(parse_train_mode), default=[TrainMode.CLEAN.value],
-                   help="clean,corrupted (default clean)")
+                   help="clean,corrupted,heldout: corrupted trains on the eight test corruptions, heldout on "
+                   "corruptions disjoint from them (default clean)")
     s.add_argument("--profile", default="quick", help="entry profile: quick | full | ... (default quick)")
     s.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value of every entry, e.g. train.epochs=2 (VALUE parsed as JSON); repeatable")

@@ -355,12 +355,13 @@ def _write_json(obj: dict[str, Any], path: Path) -> None:
 
 
 def _train_corruption(mode: TrainMode, seed: int) -> Callable | None:
-    """The training-time corruption augmentation of the "corrupted" train mode (None when clean)."""
+    """The training-time corruption augmentation of a train mode (None when clean): the eight
+    test corruptions for ``corrupted``, the disjoint held-out set for ``heldout``."""
     if mode is TrainMode.CLEAN:
         return None
-    from robobench.data.corrupt_aug import RandomCorruption
+    from robobench.data.corrupt_aug import HeldoutCorruption, RandomCorruption
 
-    return RandomCorruption(seed=seed)
+    return HeldoutCorruption(seed=seed) if mode is TrainMode.HELDOUT else RandomCorruption(seed=seed)
 
 
 def train_entry(

@@ -11,8 +11,11 @@ from robobench.schema import TrainMode
 from robobench.constants import DEFAULT_DATAROOT, DEFAULT_VERSION
 from robobench.nuscenes_c import add_allow_damaged_argument
 
-#: ``--train-corruption`` values -> train modes ("mixed": the eight corruptions drawn at random).
-_TRAIN_CORRUPTION = {"clean": TrainMode.CLEAN, "mixed": TrainMode.CORRUPTED, "corrupted": TrainMode.CORRUPTED}
+#: ``--train-corruption`` values -> train modes ("mixed": the eight test corruptions drawn at
+#: random; "heldout": corruptions disjoint from them, see robobench.data.corrupt_aug).
+_TRAIN_CORRUPTION = {
+    "clean": TrainMode.CLEAN, "mixed": TrainMode.CORRUPTED, "corrupted": TrainMode.CORRUPTED, "heldout": TrainMode.HELDOUT,
+}
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -33,7 +36,8 @@ def register(subparsers: Any) -> None:
     t.add_argument("entry", help="registered entry name (see 'robobench entries')")
     t.add_argument("--profile", default="quick", help="entry profile: quick | full | nuscenes (default quick)")
     t.add_argument("--train-corruption", choices=sorted(_TRAIN_CORRUPTION), default="clean",
-                   help="clean, or mixed: simulate the eight corruptions during training")
+                   help="clean; mixed: simulate the eight test corruptions during training (not comparable with "
+                   "clean-trained rows); heldout: corruptions disjoint from the eight (default clean)")
     t.add_argument("--out", type=Path, default=None, help="output folder (default runs/<entry>-<profile>-<mode>-s<seed>)")
     t.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     _add_data_args(t)

@@ -178,6 +178,7 @@ def _build(profile: str = "quick", **data) -> tuple[dict, torch.nn.Module]:
     entry = get_entry("bevformer")
     cfg = copy.deepcopy(entry.config(profile))  # config() copies only the top level
     cfg["data"].update(data)
+    cfg["model"]["backbone"]["pretrained"] = None  # random initialisation: no ImageNet download in tests
     torch.manual_seed(0)
     return cfg, entry.build(cfg)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -16,8 +18,11 @@ ENTRIES = ("bevdet", "bevdepth", "bevdepth4d", "centerpoint")
 
 
 def _build(name: str, profile: str = "quick") -> tuple[dict, torch.nn.Module]:
+    """The entry's model in ``profile``, with a randomly initialised backbone (no ImageNet download)."""
     entry = get_entry(name)
-    cfg = entry.config(profile)
+    cfg = copy.deepcopy(entry.config(profile))
+    if "backbone" in cfg["model"]:
+        cfg["model"]["backbone"]["pretrained"] = None
     torch.manual_seed(0)
     return cfg, entry.build(cfg)
 

@@ -3,8 +3,8 @@
 torchvision does not install beside every torch build, so the two ResNet layouts of
 He et al. (2016) are written out here. ``width`` (channels of the stem) and ``layers``
 (blocks per stage) shrink them for CPU-sized variants; ``width=64`` with the default
-``layers`` gives exactly torchvision's parameter names and shapes, so a user-supplied
-ImageNet state dict loads with :func:`load_backbone_weights`.
+``layers`` gives exactly torchvision's parameter names and shapes, so ImageNet weights
+(a state-dict file, or torchvision's by name) load with :func:`load_backbone_weights`.
 """
 
 from __future__ import annotations
@@ -129,23 +129,31 @@ class ResNet(nn.Module):
         return feats
 
 
-def load_backbone_weights(model: nn.Module, path: str | Path) -> None:
-    """Load a user-supplied state dict (e.g. torchvision's ImageNet ResNet) into ``model``.
+#: Prefix of a ``model.backbone.pretrained`` value that names torchvision weights.
+TORCHVISION_PREFIX = "torchvision:"
+#: The ImageNet weights the ``nuscenes`` profile starts from, as BEVDet, BEVDepth and the
+#: distillation papers compared with do.
+IMAGENET_RESNET50 = TORCHVISION_PREFIX + "resnet50.IMAGENET1K_V1"
 
+
+def load_backbone_weights(model: nn.Module, source: str | Path) -> None:
+    """Load pretrained weights into ``model``: a state-dict file, or torchvision's weights by name.
+
+    ``source`` is either a path to a state dict (``torch.save`` of e.g. torchvision's
+    ImageNet ResNet) or ``torchvision:<model>.<weights>`` such as
+    ``torchvision:resnet50.IMAGENET1K_V1``, fetched by torchvision into its usual cache
+    (``torch.hub.get_dir()/checkpoints``) on first use (:func:`torchvision_state_dict`).
     Keys of a classification head (``fc.*``) and a ``state_dict``/``model`` wrapper are
     ignored; any other missing/unexpected key or shape mismatch is a :class:`UserError`
-    that names the file and the first offending keys.
+    that names the source and the first offending keys.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"backbone weights file {path} does not exist; set model.backbone.pretrained to a state-dict file or null")
-    try:
-        state: Any = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for corrupt/pickled files
-        raise UserError(f"cannot read backbone weights {path}: {exc}") from None
+    text = str(source)
+    state = torchvision_state_dict(text) if text.startswith(TORCHVISION_PREFIX) else _read_state_dict(Path(text))
     for wrapper in ("state_dict", "model"):
         if isinstance(state, dict) and wrapper in state and isinstance(state[wrapper], dict):
             state = state[wrapper]
+    if not isinstance(state, dict):
+        raise UserError(f"backbone weights {text} hold a {type(state).__name__}, not a state dict")
     state = {k.removeprefix("module.").removeprefix("backbone."): v for k, v in state.items() if not k.startswith("fc.")}
     own = model.state_dict()
     bad_shape = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
@@ -154,10 +162,58 @@ def load_backbone_weights(model: nn.Module, path: str | Path) -> None:
     unexpected = [k for k in state if k not in own]
     if bad_shape or missing or unexpected:
         raise UserError(
-            f"backbone weights {path} do not match the configured ResNet (depth/width/layers): "
+            f"backbone weights {text} do not match the configured ResNet (depth/width/layers): "
             f"shape mismatch {bad_shape[:3]}, missing {missing[:3]}, unexpected {unexpected[:3]}"
         )
     model.load_state_dict(state, strict=False)
+
+
+def _read_state_dict(path: Path) -> Any:
+    """A state dict saved with ``torch.save``, read without unpickling code (``weights_only``)."""
+    if not path.is_file():
+        raise UserError(
+            f"backbone weights file {path} does not exist; set model.backbone.pretrained to a state-dict file, "
+            f"to torchvision weights such as {IMAGENET_RESNET50}, or to null"
+        )
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for corrupt/pickled files
+        raise UserError(f"cannot read backbone weights {path}: {exc}") from None
+
+
+def torchvision_state_dict(spec: str) -> dict[str, torch.Tensor]:
+    """The state dict of torchvision weights named ``torchvision:<model>.<weights>``.
+
+    torchvision resolves the name (``get_model_weights("resnet50")["IMAGENET1K_V1"]``) and
+    downloads the file into its cache once, checking its hash; later calls read the cache.
+    torchvision is optional (``pip install 'robobench[pretrained]'``, or the build matching
+    your torch); without it, without a network on first use, or for an unknown name the
+    error says what to do instead.
+    """
+    name = spec.removeprefix(TORCHVISION_PREFIX)
+    arch, _, tag = name.partition(".")
+    if not arch or not tag:
+        raise UserError(f"model.backbone.pretrained={spec!r}: expected torchvision:<model>.<weights>, e.g. {IMAGENET_RESNET50}")
+    try:
+        from torchvision.models import get_model_weights
+    except ImportError:
+        raise UserError(
+            f"model.backbone.pretrained={spec!r} needs torchvision (pip install torchvision, the build matching your "
+            "torch); or set it to a state-dict file or null"
+        ) from None
+    try:
+        weights = get_model_weights(arch)[tag]
+    except (KeyError, ValueError) as exc:
+        raise UserError(f"model.backbone.pretrained={spec!r}: torchvision knows no weights {name!r} ({exc})") from None
+    try:
+        return weights.get_state_dict(progress=False, check_hash=True)
+    except Exception as exc:  # URLError, HTTPError, OSError, a hash mismatch: all mean "not fetched"
+        cache = Path(torch.hub.get_dir()) / "checkpoints"
+        raise UserError(
+            f"cannot fetch backbone weights {spec} ({type(exc).__name__}: {exc}); on a machine without internet access "
+            f"put torchvision's file {Path(weights.url).name} into {cache}, or set model.backbone.pretrained to a "
+            "state-dict file or null"
+        ) from None
 
 
 class FPNLite(nn.Module):

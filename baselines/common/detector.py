@@ -11,7 +11,7 @@ The model configuration (``cfg["model"]``) keys, all optional except where noted
 * ``bev``: ``{x, y, z: [min, max], res}`` grid (shared by students and teacher);
 * ``downsample``: image feature stride (must equal ``cfg["data"]["depth_downsample"]``);
 * ``depth_bins``: ``[start, stop, step]`` metres;
-* ``backbone``: ``{depth: 18|34|50, width, layers, pretrained: path}``; ``neck_channels``;
+* ``backbone``: ``{depth: 18|34|50, width, layers, pretrained: path | torchvision:<model>.<weights>}``; ``neck_channels``;
 * ``context_channels``, ``camera_aware``, ``depth_blocks``, ``depth_loss_weight``;
 * ``temporal``: fuse the previous key frame's BEV (BEVDet4D/BEVDepth4D);
 * ``pillars``: ``{channels, subdivision}`` (LiDAR model; the point features it reads follow

@@ -24,7 +24,9 @@ profile share the BEV grid and the head settings, so their BEV maps align cell f
   before its BEV encoder's full-resolution skip: NDS 0.671 in 99 minutes at one thread.
 * ``nuscenes``: the papers' settings for GPU users: ResNet-50, 256x704, 24 epochs,
   128x128 BEV at 0.8 m, depth 1-60 m in 0.5 m bins; camera students with BEVDet's BEV data
-  augmentation (:data:`CAMERA_BEV_AUG`).
+  augmentation (:data:`CAMERA_BEV_AUG`) and, as in the papers, ImageNet weights in the
+  backbone (torchvision's ``resnet50.IMAGENET1K_V1``, fetched on first use; set
+  ``model.backbone.pretrained`` to a state-dict file or ``null`` instead).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from baselines.common.backbone import IMAGENET_RESNET50
 from robobench.train import deep_merge
 
 _BEV_64 = {"x": [-51.2, 51.2], "y": [-51.2, 51.2], "z": [-5.0, 3.0], "res": 1.6}
@@ -88,7 +91,7 @@ BASE_PROFILES: dict[str, dict[str, Any]] = {
             "bev": _BEV_128,
             "downsample": 16,
             "depth_bins": [1.0, 60.0, 0.5],
-            "backbone": {"depth": 50, "width": 64, "pretrained": None},
+            "backbone": {"depth": 50, "width": 64, "pretrained": IMAGENET_RESNET50},
             "neck_channels": 256,
             "context_channels": 80,
             "depth_blocks": 2,

@@ -59,7 +59,12 @@ from nuscenes.eval.common.config import config_factory
 from nuscenes.eval.common.utils import cummean
 from nuscenes.eval.detection.algo import calc_ap, calc_tp
 from nuscenes.eval.detection.constants import TP_METRICS
-from nuscenes.eval.detection.data_classes import DetectionConfig, DetectionMetricData, DetectionMetrics
+from nuscenes.eval.detection.data_classes import (
+    DetectionConfig,
+    DetectionMetricData,
+    DetectionMetricDataList,
+    DetectionMetrics,
+)
 from nuscenes.eval.detection.utils import category_to_detection_name
 from nuscenes.utils.data_classes import Box
 from nuscenes.utils.geometry_utils import points_in_box
@@ -183,6 +188,10 @@ class DetectionResult:
     devkit leaves it undefined), ``tp_errors[tp_metric]`` (class means),
     ``mean_dist_aps[class]``; ``small_map`` and ``ranges`` are the breakdowns described in
     the module docstring (``ranges`` is empty when breakdowns were not asked for).
+    ``metrics`` is the devkit's own ``DetectionMetrics`` these numbers were read from and
+    ``details`` its ``DetectionMetricDataList`` (the curves of every class and threshold,
+    only when asked for): serialised, they are the devkit's ``metrics_summary.json`` and
+    ``metrics_details.json``.
     """
 
     nds: float
@@ -198,6 +207,8 @@ class DetectionResult:
     mean_dist_aps: dict[str, float]
     small_map: float
     ranges: dict[str, "DetectionResult"] = field(default_factory=dict)
+    metrics: DetectionMetrics | None = field(default=None, repr=False, compare=False)
+    details: DetectionMetricDataList | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_metrics(cls, metrics: DetectionMetrics) -> "DetectionResult":
@@ -213,6 +224,7 @@ class DetectionResult:
             tp_errors=dict(tp),
             mean_dist_aps=mean_aps,
             small_map=float(np.mean([mean_aps[c] for c in SMALL_CLASSES if c in mean_aps])),
+            metrics=metrics,
         )
 
     def summary(self) -> dict[str, float]:
@@ -362,14 +374,17 @@ class DetectionEvaluator:
             keep_file_order=self.keep_file_order,
         )
 
-    def evaluate(self, results: Mapping[str, Any] | str | Path, breakdowns: bool = True) -> DetectionResult:
-        """Score one results JSON (path or loaded dict); ``breakdowns`` adds the distance ranges."""
-        return self.evaluate_boxes(self.load_predictions(results), breakdowns=breakdowns)
+    def evaluate(
+        self, results: Mapping[str, Any] | str | Path, breakdowns: bool = True, details: bool = False
+    ) -> DetectionResult:
+        """Score one results JSON (path or loaded dict); ``breakdowns`` adds the distance ranges,
+        ``details`` the devkit's curves (:attr:`DetectionResult.details`)."""
+        return self.evaluate_boxes(self.load_predictions(results), breakdowns=breakdowns, details=details)
 
-    def evaluate_boxes(self, boxes: BoxArrays, breakdowns: bool = True) -> DetectionResult:
+    def evaluate_boxes(self, boxes: BoxArrays, breakdowns: bool = True, details: bool = False) -> DetectionResult:
         """Score predictions already parsed by :meth:`load_predictions` (filtering happens here)."""
         pred = self.filter(boxes)
-        result = evaluate_arrays(self.gt, pred, self.cfg, self.class_names)
+        result = evaluate_arrays(self.gt, pred, self.cfg, self.class_names, details=details)
         if breakdowns:
             gt_dist, pred_dist = self.ego_dist(self.gt), self.ego_dist(pred)
             for key, (lo, hi) in DISTANCE_RANGES.items():
@@ -383,30 +398,43 @@ class DetectionEvaluator:
 
 
 def evaluate_arrays(
-    gt: BoxArrays, pred: BoxArrays, cfg: DetectionConfig, class_names: Sequence[str] | None = None
+    gt: BoxArrays,
+    pred: BoxArrays,
+    cfg: DetectionConfig,
+    class_names: Sequence[str] | None = None,
+    details: bool = False,
 ) -> DetectionResult:
-    """Detection metrics of already-filtered boxes (the devkit's ``DetectionEval.evaluate``)."""
+    """Detection metrics of already-filtered boxes (the devkit's ``DetectionEval.evaluate``).
+
+    With ``details`` the TP-error curves are computed at every distance threshold, as the
+    devkit's ``accumulate`` does, and kept in :attr:`DetectionResult.details`; without,
+    only at ``dist_th_tp``, the one the metrics read.
+    """
     names = list(cfg.class_names) if class_names is None else list(class_names)
     ths = np.asarray(cfg.dist_ths, dtype=np.float64)
     order = np.lexsort((np.arange(len(pred)), pred.score))[::-1]
     match = greedy_match(gt, pred, order, ths)
     metrics = DetectionMetrics(cfg)
+    curves = DetectionMetricDataList()
     tp_index = list(cfg.dist_ths).index(cfg.dist_th_tp)
     for c, name in enumerate(names):
         npos = int(np.count_nonzero(gt.label == c))
         cls_order = order[pred.label[order] == c]
         data = [
-            _metric_data(gt, pred, cls_order, match[t, cls_order], npos, name, with_errors=t == tp_index)
+            _metric_data(gt, pred, cls_order, match[t, cls_order], npos, name, with_errors=details or t == tp_index)
             for t in range(len(ths))
         ]
         for t, th in enumerate(cfg.dist_ths):
             ap = calc_ap(data[t], cfg.min_recall, cfg.min_precision)
             metrics.add_label_ap(name, th, clamp_fraction(ap, f"AP of {name} at {th} m"))
+            curves.set(name, th, data[t])
         for metric in TP_METRICS:
             undefined = metric in UNDEFINED_TP.get(name, ())
             value = np.nan if undefined else calc_tp(data[tp_index], cfg.min_recall, metric)
             metrics.add_label_tp(name, metric, value)
-    return DetectionResult.from_metrics(metrics)
+    result = DetectionResult.from_metrics(metrics)
+    result.details = curves if details else None
+    return result
 
 
 def greedy_match(gt: BoxArrays, pred: BoxArrays, order: np.ndarray, dist_ths: np.ndarray) -> np.ndarray:
