@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from robobench.conditions import Condition, all_conditions
-from robobench.constants import DEFAULT_DATAROOT, DEFAULT_VERSION
+from robobench.constants import BOOTSTRAP_REPLICATES, DEFAULT_DATAROOT, DEFAULT_VERSION
 from robobench.errors import UserError
 from robobench.schema import ResultRow
 
@@ -109,10 +109,12 @@ def evaluate_files(
     dataset_id: str = "",
     config_hash: str = "external",
     breakdowns: bool = True,
+    bootstrap: int = 0,
 ) -> list[ResultRow]:
     """Score each condition's file with a :class:`~robobench.metrics.detection.DetectionEvaluator`.
 
     Files are all validated first, so a bad file fails before any time is spent scoring.
+    ``bootstrap`` > 0 stores that many scene-bootstrap replicates of NDS and mAP with each row.
     """
     loaded = {}
     for cond, path in files.items():
@@ -123,7 +125,7 @@ def evaluate_files(
     rows = []
     for cond, boxes in loaded.items():
         start = time.perf_counter()
-        result = evaluator.evaluate_boxes(boxes, breakdowns=breakdowns)
+        result = evaluator.evaluate_boxes(boxes, breakdowns=breakdowns, bootstrap=bootstrap)
         rows.append(
             ResultRow(
                 entry=entry, train_mode=train_mode, condition=str(cond), seed=seed, dataset_id=dataset_id,
@@ -176,6 +178,7 @@ def _run(args: argparse.Namespace) -> int:
     rows = evaluate_files(
         evaluator, files, entry=entry, train_mode=args.train_mode, seed=args.seed,
         dataset_id=args.dataset_id or f"{args.version}/{split}", config_hash=args.config_hash,
+        bootstrap=args.bootstrap,
     )
     print(metrics_table(rows))
     for line in robustness_lines(rows):
@@ -231,4 +234,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dataset-id", default=None, help="dataset id for the rows (default: VERSION/SPLIT)")
     p.add_argument("--config-hash", default="external", help="config hash for the rows (default: external)")
+    p.add_argument("--bootstrap", type=int, default=BOOTSTRAP_REPLICATES, metavar="N",
+                   help="scene-bootstrap replicates of NDS and mAP stored with each row, the evaluation noise "
+                        f"the leaderboard's intervals use (default {BOOTSTRAP_REPLICATES}, as a sweep; 0: none)")
     p.set_defaults(func=_run)
