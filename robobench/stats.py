@@ -89,13 +89,25 @@ def welch(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> I
     The p-value is :func:`scipy.stats.ttest_ind` with ``equal_var=False``.
     """
     x, y = _values(a, "Welch's test"), _values(b, "Welch's test")
-    sa, sb = float(x.std(ddof=1)), float(y.std(ddof=1))
-    diff = float(x.mean() - y.mean())
-    se = math.sqrt(sa**2 / len(x) + sb**2 / len(y))
-    df = welch_df(sa, len(x), sb, len(y))
+    return welch_from_stats(float(x.mean()), float(x.std(ddof=1)), len(x), float(y.mean()), float(y.std(ddof=1)), len(y),
+                            confidence)
+
+
+def welch_from_stats(
+    mean_a: float, sd_a: float, n_a: int, mean_b: float, sd_b: float, n_b: int, confidence: float = 0.95
+) -> Interval:
+    """:func:`welch` from each side's mean, sample standard deviation (``ddof=1``) and seed count."""
+    if n_a < 2 or n_b < 2:
+        raise ValueError(f"Welch's test needs two or more seeds per side, got {n_a} and {n_b}")
+    diff = mean_a - mean_b
+    se = math.sqrt(sd_a**2 / n_a + sd_b**2 / n_b)
+    df = welch_df(sd_a, n_a, sd_b, n_b)
     half = float(st.t.ppf(0.5 + confidence / 2, df)) * se
-    p = float(st.ttest_ind(x, y, equal_var=False).pvalue) if se > 0 else (1.0 if diff == 0 else 0.0)
-    return Interval(diff, diff - half, diff + half, "seeds", min(len(x), len(y)), df=df, p=p)
+    if se > 0:
+        p = float(st.ttest_ind_from_stats(mean_a, sd_a, n_a, mean_b, sd_b, n_b, equal_var=False).pvalue)
+    else:
+        p = 1.0 if diff == 0 else 0.0
+    return Interval(diff, diff - half, diff + half, "seeds", min(n_a, n_b), df=df, p=p)
 
 
 def paired(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> Interval:
