@@ -50,6 +50,7 @@ from robobench.store import KEY_FIELDS, ResultStore, training_key
 CODE_PARTS: tuple[str, ...] = (
     "robobench/data",
     "robobench/train.py",
+    "robobench/ema.py",
     "robobench/predict.py",
     "robobench/evaluate.py",
     "robobench/metrics",
