@@ -270,7 +270,8 @@ def _robustness_stat(group: Group, compute: Callable[..., Any]) -> Stat:
     except UserError as exc:  # e.g. a clean NDS of 0: RR divides by it
         return Stat(note=f"undefined: {exc}")
     if all(a.complete for a in aggs.values()):
-        return stat_of([a.value for a in aggs.values()], replicates=_replicated(group, compute, per_seed))
+        reps = replicate_values(group, next(iter(per_seed)), compute) if len(per_seed) == 1 else None
+        return stat_of([a.value for a in aggs.values()], replicates=reps)
     missing = [group._seed_label(s, m) for s, a in aggs.items() for m in a.missing]
     common = set(CORRUPTIONS)
     for a in aggs.values():
@@ -282,17 +283,15 @@ def _robustness_stat(group: Group, compute: Callable[..., Any]) -> Stat:
     return stat_of(values, missing, note=f"{len(subset)}/{len(CORRUPTIONS)} corruptions")
 
 
-def _replicated(group: Group, compute: Callable[..., Any], per_seed: dict[int, dict[Condition, float]]) -> list[float] | None:
-    """``compute`` over each scene-bootstrap replicate of a single seed's NDS table (None otherwise)."""
-    if len(per_seed) != 1:
-        return None
-    ((seed, table),) = per_seed.items()
-    reps = group.replicates(seed, table)
-    if reps is None:
+def replicate_values(group: Group, seed: int, compute: Callable[[dict[Condition, float]], float]) -> list[float] | None:
+    """``compute`` of each scene-bootstrap replicate of one seed's condition -> NDS table, or None when the
+    seed's rows lack replicates (or a replicate has a clean NDS of 0 and ``compute`` divides by it)."""
+    reps = group.replicates(seed, group.nds_by_seed().get(seed, {}))
+    if not reps:
         return None
     try:
         return [compute({c: r[b] for c, r in reps.items()}) for b in range(len(next(iter(reps.values()))))]
-    except UserError:  # a replicate with a clean NDS of 0
+    except UserError:
         return None
 
 

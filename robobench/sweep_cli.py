@@ -15,6 +15,7 @@ from typing import Any
 from robobench.conditions import CLEAN, Condition, all_conditions
 from robobench.constants import DEFAULT_DATAROOT, DEFAULT_VERSION
 from robobench.errors import UserError
+from robobench.metrics.robustness import TABLE_METRICS
 from robobench.schema import ResultRow, TrainMode
 from robobench.sweep import parse_condition, parse_train_mode
 
@@ -61,7 +62,7 @@ def register(subparsers: Any) -> None:
                    help="print how many seeds per entry a two-sided Welch test (5 %%, 80 %% power) needs to detect a "
                         "difference of EFFECT (a fraction: 0.03 is 3 NDS or mRR points) between two entries, from the "
                         "seed spread stored in the results database (or --target-sd), and stop without running anything")
-    s.add_argument("--target-metric", choices=SPREAD_METRICS, default="nds",
+    s.add_argument("--target-metric", choices=tuple(TABLE_METRICS), default="nds",
                    help="metric of --target-mde: clean NDS, mRR or the mean NDS over the corrupted conditions (default nds)")
     s.add_argument("--target-sd", type=float, default=None, metavar="SD",
                    help="with --target-mde: the seed standard deviation to plan for instead of the stored spread")
@@ -205,19 +206,13 @@ def _fmt(values: Sequence[float], digits: int = 4, mark: str = "") -> str | None
     return f"{statistics.fmean(values):.{digits}f}{mark}"
 
 
-#: Metrics whose seed spread ``--target-mde`` plans for.
-SPREAD_METRICS: tuple[str, ...] = ("nds", "mrr", "corr_nds")
-
-
 def seed_values(rows: Sequence[ResultRow], metric: str) -> dict[tuple[str, str, str, str], dict[int, float]]:
-    """Per (entry, train mode, dataset id, profile) and seed: clean NDS, mRR or the mean corrupted NDS.
+    """Per (entry, train mode, dataset id, profile) and seed: ``metric`` of
+    :data:`robobench.metrics.robustness.TABLE_METRICS` (clean NDS, mRR or the mean corrupted NDS).
 
-    mRR and the corrupted mean need every corrupted condition of the seed (a seed with
-    fewer is left out); failed rows are ignored.
+    A seed lacking a condition the metric needs is left out; failed rows are ignored.
     """
-    from robobench.metrics import robustness
-
-    corrupted = all_conditions(include_clean=False)
+    compute = TABLE_METRICS[metric]
     tables: dict[tuple[str, str, str, str], dict[int, dict[Condition, float]]] = defaultdict(lambda: defaultdict(dict))
     for r in rows:
         if r.status == "ok" and r.nds is not None:
@@ -226,13 +221,10 @@ def seed_values(rows: Sequence[ResultRow], metric: str) -> dict[tuple[str, str, 
     for key, by_seed in tables.items():
         values = {}
         for seed, table in by_seed.items():
-            complete = CLEAN in table and all(c in table for c in corrupted)
-            if metric == "nds" and CLEAN in table:
-                values[seed] = table[CLEAN]
-            elif metric == "mrr" and complete and table[CLEAN] > 0:
-                values[seed] = robustness.mrr(table)
-            elif metric == "corr_nds" and complete:
-                values[seed] = statistics.fmean(table[c] for c in corrupted)
+            try:
+                values[seed] = compute(table)
+            except UserError:  # a condition missing, or a clean NDS of 0 under mRR
+                continue
         if values:
             out[key] = values
     return out

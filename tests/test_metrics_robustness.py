@@ -110,3 +110,14 @@ def test_mce_by_hand_and_partial():
     part = mce(table, base, partial=True)
     assert part.missing == ("baseline Brightness:easy",)
     assert part.value == pytest.approx((3 * 1.0 + 4 * 1.6) / 7)
+
+
+def test_mean_corrupted_nds_is_mrr_times_clean_and_needs_every_condition():
+    from robobench.conditions import all_conditions
+    from robobench.metrics.robustness import IncompleteConditionsError, clean_nds, mean_corrupted_nds, mrr
+
+    table = {c: 0.4 if c.is_clean else 0.1 + 0.01 * i for i, c in enumerate(all_conditions())}
+    assert mean_corrupted_nds(table) == pytest.approx(mrr(table) * 0.4) and clean_nds(table) == 0.4
+    del table[next(c for c in table if not c.is_clean)]
+    with pytest.raises(IncompleteConditionsError, match="corrupted NDS"):
+        mean_corrupted_nds(table)
