@@ -9,7 +9,7 @@ number can move and how large an effect a comparison could have seen (no I/O, no
   seeds and of a difference of means (Welch's unequal-variance test, or same-seed pairs).
 * :func:`mde`: the minimum detectable effect of a two-sided two-sample (Welch) or paired
   t-test at level ``alpha`` and ``power``, solved exactly on the noncentral t distribution;
-  :func:`mde_normal` is the textbook normal approximation
+  ``normal=True`` gives the textbook normal approximation
   ``(z_{1-alpha/2} + z_{power}) * se``, which is too optimistic at a few seeds.
   :func:`seeds_for_mde` inverts :func:`mde`.
 * :func:`scene_draws`, :func:`percentile_interval`: the bootstrap over validation scenes
@@ -177,23 +177,26 @@ def mde(
     alpha: float = ALPHA,
     power: float = POWER,
     paired_test: bool = False,
+    normal: bool = False,
 ) -> float:
     """Smallest true difference a two-sided t-test at level ``alpha`` detects with probability ``power``.
 
     Two-sample (``paired_test=False``): seeds ``n_a``, ``n_b`` with standard deviations
-    ``sd_a``, ``sd_b`` (defaults ``n_a`` and ``sd_a``), standard error ``sqrt(sd_a^2/n_a + sd_b^2/n_b)``
-    and Welch-Satterthwaite degrees of freedom. Paired: ``sd_a`` is the standard deviation
-    of the same-seed differences over ``n_a`` pairs (``n_a - 1`` degrees of freedom).
-    Paired: solves ``P(|T| > t_{1-alpha/2, n-1}) = power`` for the effect, ``T`` noncentral t
-    with noncentrality ``effect / se`` (exact). Welch: the same equation with the power of
-    the Welch test as it is run, sample variances and their degrees of freedom included
-    (:func:`_welch_power`).
+    ``sd_a``, ``sd_b`` (defaults ``n_a`` and ``sd_a``), standard error
+    ``se = sqrt(sd_a^2/n_a + sd_b^2/n_b)``; solves "power of the Welch test as it is run,
+    sample variances and their degrees of freedom included (:func:`_welch_power`) =
+    ``power``" for the effect. Paired: ``sd_a`` is the standard deviation of the same-seed
+    differences over ``n_a`` pairs; solves ``P(|T| > t_{1-alpha/2, n-1}) = power``, ``T``
+    noncentral t with noncentrality ``effect / se`` (exact). ``normal=True`` gives the
+    textbook approximation ``(z_{1-alpha/2} + z_{power}) * se`` instead, which is too
+    small at a few seeds.
     """
     se, df = _se_df(sd_a, n_a, sd_b, n_b, paired_test)
-    if se == 0:
-        return 0.0
     if not (0 < alpha < 1 and alpha < power < 1):
         raise ValueError(f"need 0 < alpha < power < 1, got alpha={alpha}, power={power}")
+    approx = float((st.norm.ppf(1 - alpha / 2) + st.norm.ppf(power)) * se)
+    if normal or se == 0:
+        return approx
     if paired_test:
         def power_at(e: float) -> float:
             return _paired_power(e, se, df, alpha)
@@ -202,24 +205,10 @@ def mde(
 
         def power_at(e: float) -> float:
             return _welch_power(e, sd_a, n_a, sd_b_, n_b_, alpha)
-    hi = mde_normal(sd_a, n_a, sd_b, n_b, alpha, power, paired_test)
+    hi = approx
     while power_at(hi) < power:
         hi *= 2.0
     return float(optimize.brentq(lambda e: power_at(e) - power, 0.0, hi, xtol=1e-9 * se))
-
-
-def mde_normal(
-    sd_a: float,
-    n_a: int,
-    sd_b: float | None = None,
-    n_b: int | None = None,
-    alpha: float = ALPHA,
-    power: float = POWER,
-    paired_test: bool = False,
-) -> float:
-    """The normal approximation ``(z_{1-alpha/2} + z_{power}) * se`` of :func:`mde` (same arguments)."""
-    se, _ = _se_df(sd_a, n_a, sd_b, n_b, paired_test)
-    return float((st.norm.ppf(1 - alpha / 2) + st.norm.ppf(power)) * se)
 
 
 def seeds_for_mde(
