@@ -51,6 +51,7 @@ CODE_PARTS: tuple[str, ...] = (
     "robobench/data",
     "robobench/train.py",
     "robobench/ema.py",
+    "robobench/stats.py",
     "robobench/predict.py",
     "robobench/evaluate.py",
     "robobench/metrics",
