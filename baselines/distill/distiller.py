@@ -168,8 +168,8 @@ def load_teacher(name: str, checkpoint: str | os.PathLike) -> nn.Module:
     The checkpoint is read with ``weights_only=True``; it must have been trained for ``name``.
     The returned module is in eval mode with every parameter's ``requires_grad`` off.
     """
-    from robobench.registry import get_entry
     from robobench.ema import inference_weights
+    from robobench.registry import get_entry
     from robobench.train import load_checkpoint
 
     ckpt = load_checkpoint(checkpoint)
