@@ -55,10 +55,6 @@ class Interval:
     df: float | None = None
     p: float | None = None
 
-    @property
-    def half_width(self) -> float:
-        return (self.high - self.low) / 2.0
-
 
 def _values(values: Sequence[float], what: str, minimum: int = 2) -> np.ndarray:
     arr = np.asarray(values, dtype=np.float64)
