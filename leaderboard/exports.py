@@ -4,6 +4,12 @@ Values are percentages (NDS, mAP, RR, mRR, mCE, as papers print them) except dep
 AbsRel (a ratio) and the training wall time (hours). A partial value is never written as a number in the flat formats:
 CSV leaves it empty and lists the missing conditions, Markdown/LaTeX print
 "partial"; JSON keeps the partial mean with ``"partial": true`` and the list.
+
+Every aggregate carries its 95 % interval and what it is over (``seeds``: Student t over
+training seeds; ``scenes``: one seed, scene-bootstrap percentiles, evaluation noise only):
+``ci`` and ``ci_kind`` in JSON, ``<metric>_ci_low``/``_ci_high``/``_ci_kind`` in CSV. A
+tested gain over the base entry carries Welch's interval and p-value and the minimum
+detectable effect at its seed counts (``gain_*_ci_low``/``_ci_high``/``_p``/``_mde``).
 """
 
 from __future__ import annotations
@@ -42,6 +48,15 @@ def format_stat(st: Stat | None, key: str, with_std: bool = True) -> str:
     return text
 
 
+def format_ci(st: Stat | None, key: str) -> str:
+    """``95 % interval 31.6 to 37.0 (over 3 seeds)`` or ``""`` when the value has no interval."""
+    if st is None or st.ci is None or not st.complete:
+        return ""
+    s, d = scale_of(key), digits_of(key)
+    over = f"over {st.n} seeds, Student t" if st.ci_kind == "seeds" else "scene bootstrap of one seed: evaluation noise only"
+    return f"95 % interval {s * st.ci[0]:.{d}f} to {s * st.ci[1]:.{d}f} ({over})"
+
+
 def gain_within_spread(key: str, gain_p: Mapping[str, float]) -> bool:
     """True when the gain ``key`` was tested against the seed spread and not found larger (p >= GAIN_ALPHA)."""
     return key in gain_p and gain_p[key] >= GAIN_ALPHA
@@ -55,14 +70,26 @@ def gain_significance(key: str, gain_p: Mapping[str, float]) -> str:
     return f"{'n.s. ' if gain_within_spread(key, gain_p) else ''}p={gain_p[key]:.2g}"
 
 
-def format_gain(gain: dict[str, float], gain_p: Mapping[str, float] | None = None) -> str:
-    """``+1.2 NDS (n.s. p=0.41), +2.5 mRR`` (percentage points over the base entry, with the
-    seed-spread test of :func:`gain_significance` where there is one)."""
+def format_gain(
+    gain: dict[str, float],
+    gain_p: Mapping[str, float] | None = None,
+    gain_ci: Mapping[str, tuple[float, float]] | None = None,
+    gain_mde: Mapping[str, float] | None = None,
+) -> str:
+    """``+1.2 NDS [-2.0, +4.4] (n.s. p=0.41, MDE 5.1), +2.5 mRR`` (percentage points over the base
+    entry, with Welch's interval, the seed-spread test of :func:`gain_significance` and the
+    minimum detectable effect where there is one)."""
     names = {"nds": "NDS", "mrr": "mRR"}
     parts = []
     for k, v in gain.items():
         sig = gain_significance(k, gain_p or {})
-        parts.append(f"{v:+.1f} {names[k]}" + (f" ({sig})" if sig else ""))
+        text = f"{v:+.1f} {names[k]}"
+        if gain_ci and k in gain_ci:
+            text += f" [{gain_ci[k][0]:+.1f}, {gain_ci[k][1]:+.1f}]"
+        notes = [sig] if sig else []
+        if gain_mde and k in gain_mde:
+            notes.append(f"MDE {gain_mde[k]:.1f}")
+        parts.append(text + (f" ({', '.join(notes)})" if notes else ""))
     return ", ".join(parts)
 
 
@@ -99,12 +126,16 @@ def to_records(board: Board) -> list[dict[str, Any]]:
                 "mean": None if st.mean is None else s * st.mean,
                 "std": None if st.std is None else s * st.std,
                 "n": st.n,
+                "ci": None if st.ci is None else [s * st.ci[0], s * st.ci[1]],
+                "ci_kind": st.ci_kind,
                 "partial": st.partial,
                 "missing": list(st.missing),
                 "note": st.note,
             }
         rec["gain"] = g.gain
         rec["gain_p"] = g.gain_p
+        rec["gain_ci"] = {k: list(v) for k, v in g.gain_ci.items()}
+        rec["gain_mde"] = g.gain_mde
         rec["train_ratio"] = g.train_ratio
         out.append(rec)
     return out
@@ -127,23 +158,36 @@ def to_csv(board: Board) -> str:
     buf = io.StringIO()
     ident = list(_ident_keys())
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(ident + [c.key for c in cols] + [f"{c.key}_std" for c in cols if c.key in ("nds", "map", "mrr", "mce")]
-                    + ["gain_nds", "gain_mrr", "gain_nds_p", "gain_mrr_p", "missing"])
+    spread = [c.key for c in cols if c.key in _SPREAD_KEYS]
+    writer.writerow(ident + [c.key for c in cols] + [f"{k}_std" for k in spread]
+                    + [f"{k}_{part}" for k in spread for part in ("ci_low", "ci_high", "ci_kind")]
+                    + ["gain_nds", "gain_mrr", "gain_nds_p", "gain_mrr_p"]
+                    + [f"gain_{k}_{part}" for k in ("nds", "mrr") for part in ("ci_low", "ci_high", "mde")] + ["missing"])
     for g in board.groups:
         ident_vals = list(_ident(g).values())
-        vals, stds, missing = [], [], set()
+        vals, stds, cis, missing = [], [], [], set()
         for c in cols:
             st = g.metrics.get(c.key)
             ok = st is not None and st.complete
             vals.append(f"{scale_of(c.key) * st.mean:.4f}" if ok else "")
-            if c.key in ("nds", "map", "mrr", "mce"):
+            if c.key in _SPREAD_KEYS:
                 stds.append(f"{scale_of(c.key) * st.std:.4f}" if ok and st.std is not None else "")
+                has_ci = ok and st.ci is not None
+                cis += [f"{scale_of(c.key) * v:.4f}" if has_ci else "" for v in (st.ci or (0, 0))]
+                cis.append(st.ci_kind if has_ci else "")
             if st is not None:
                 missing.update(st.missing)
         gains = [f"{g.gain[k]:.4f}" if k in g.gain else "" for k in ("nds", "mrr")]
         gains += [f"{g.gain_p[k]:.4g}" if k in g.gain_p else "" for k in ("nds", "mrr")]
-        writer.writerow(ident_vals + vals + stds + gains + ["; ".join(sorted(missing))])
+        for k in ("nds", "mrr"):
+            gains += [f"{v:.4f}" for v in g.gain_ci[k]] if k in g.gain_ci else ["", ""]
+            gains.append(f"{g.gain_mde[k]:.4f}" if k in g.gain_mde else "")
+        writer.writerow(ident_vals + vals + stds + cis + gains + ["; ".join(sorted(missing))])
     return buf.getvalue()
+
+
+#: Columns whose spread (std, interval) the CSV carries.
+_SPREAD_KEYS = ("nds", "map", "mrr", "mce")
 
 
 def _ident_keys() -> tuple[str, ...]:
@@ -169,9 +213,12 @@ def to_markdown(board: Board) -> str:
         for c in cols:
             text = format_stat(g.metrics.get(c.key), c.key)
             cells.append(f"**{text}**" if g.key in board.best.get(c.key, ()) else text)
-        cells.append(format_gain(g.gain, g.gain_p))
+        cells.append(format_gain(g.gain, g.gain_p, g.gain_ci, g.gain_mde))
         lines.append("| " + " | ".join(_md_escape(x) if i > 0 else x for i, x in enumerate(cells)) + " |")
-    note = "Values in percent. mCE against " + (board.baseline.entry if board.baseline else "no baseline") + "."
+    note = ("Values in percent, mean ± sample std over seeds (95 % intervals in results.csv and results.json). "
+            "Gain over base: percentage points [Welch's 95 % interval] (p-value; MDE, the smallest gain the test sees "
+            "80 % of the time at these seed counts). mCE against "
+            + (board.baseline.entry if board.baseline else "no baseline") + ".")
     return "\n".join(lines) + "\n\n" + _md_escape(note) + "\n"
 
 

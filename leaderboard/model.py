@@ -6,7 +6,12 @@ profile). Every robustness number comes from :mod:`robobench.metrics.robustness`
 and how seeds are combined:
 
 * per seed, the metric is computed from that seed's rows; over seeds the
-  leaderboard shows mean ± sample standard deviation (``ddof=1``);
+  leaderboard shows mean ± sample standard deviation (``ddof=1``) and a 95 % Student-t
+  interval over the seeds; a single seed gets the percentile interval of the scene
+  bootstrap stored with its rows instead (evaluation noise only), and says which;
+* a gain over the base entry carries Welch's interval, p-value and the minimum detectable
+  effect of that comparison at its seed counts (:mod:`robobench.stats`), so "not
+  significant" can be told apart from "could not have been seen";
 * a metric whose inputs are incomplete for some seed is *partial*: it carries the
   list of missing conditions, is never marked best and sorts after complete values.
   A partial mRR/mCE is the mean over the corruptions complete in every seed
@@ -21,10 +26,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from scipy import stats as scipy_stats
-
 from corruptions.spec import CORRUPTIONS, LEVELS
 from robobench.conditions import CLEAN, Condition, all_conditions
+from robobench import stats
 from robobench.errors import UserError
 from robobench.metrics import robustness
 from robobench.schema import DETECTION_METRICS, ResultRow, TrainingRecord, TrainMode, trained_dataset_id
@@ -71,13 +75,20 @@ def entry_meta_map(entries_meta: Mapping[str, Any] | Iterable[Any] | None) -> di
 
 @dataclass(frozen=True)
 class Stat:
-    """A number over seeds: mean, sample std (None for one seed), and what is missing if partial."""
+    """A number over seeds: mean, sample std (None for one seed), and what is missing if partial.
+
+    ``ci`` is its 95 % interval and ``ci_kind`` what the interval is over: ``"seeds"``
+    (Student t over the seeds) or ``"scenes"`` (one seed: scene-bootstrap percentiles,
+    evaluation noise only); None and ``""`` when there is nothing to draw it from.
+    """
 
     mean: float | None = None
     std: float | None = None
     n: int = 0
     missing: tuple[str, ...] = ()
     note: str = ""
+    ci: tuple[float, float] | None = None
+    ci_kind: str = ""
 
     @property
     def partial(self) -> bool:
@@ -89,13 +100,26 @@ class Stat:
         return self.mean is not None and not self.missing
 
 
-def stat_of(values: Sequence[float], missing: Iterable[str] = (), note: str = "") -> Stat:
-    """Mean and sample standard deviation of per-seed values."""
+def stat_of(
+    values: Sequence[float], missing: Iterable[str] = (), note: str = "", replicates: Sequence[float] | None = None
+) -> Stat:
+    """Mean, sample standard deviation and 95 % interval of per-seed values.
+
+    Two or more seeds: the Student-t interval over them. One seed with its scene-bootstrap
+    ``replicates`` (of the same metric): their percentile interval.
+    """
     vals = [float(v) for v in values]
     n = len(vals)
     mean = math.fsum(vals) / n if n else None
     std = math.sqrt(math.fsum((v - mean) ** 2 for v in vals) / (n - 1)) if n > 1 else None
-    return Stat(mean, std, n, tuple(missing), note)
+    ci, kind = None, ""
+    if n > 1:
+        iv = stats.t_interval(vals)
+        ci, kind = (iv.low, iv.high), iv.kind
+    elif n == 1 and replicates is not None and len(replicates) > 1:
+        iv = stats.percentile_interval(vals[0], replicates)
+        ci, kind = (iv.low, iv.high), iv.kind
+    return Stat(mean, std, n, tuple(missing), note, ci, kind)
 
 
 #: Clean mAP below which a measured model counts as not detecting: its NDS is then mostly the
@@ -123,6 +147,11 @@ class Group:
     gain: dict[str, float] = field(default_factory=dict)
     #: Welch's t-test p-value of each gain over seeds (only where both sides have two or more seeds)
     gain_p: dict[str, float] = field(default_factory=dict)
+    #: Welch's 95 % interval of each tested gain, percentage points
+    gain_ci: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: minimum detectable effect of each tested gain at its seed counts, percentage points
+    #: (two-sided Welch test, level :data:`robobench.stats.ALPHA`, power :data:`robobench.stats.POWER`)
+    gain_mde: dict[str, float] = field(default_factory=dict)
     page: str | None = None
     #: set by :func:`build_board`: clean mAP below the board's ``min_map``
     low_map: bool = False
@@ -155,20 +184,39 @@ class Group:
                 out[seed][cond] = row.nds
         return out
 
-    def condition_stat(self, cond: Condition, getter: Callable[[ResultRow], float | None]) -> Stat:
+    def condition_stat(
+        self, cond: Condition, getter: Callable[[ResultRow], float | None], boot: str | None = None
+    ) -> Stat:
         """``getter`` of this condition's row over seeds; partial when a seed lacks the row.
 
         A row whose value is undefined (``None``, e.g. a TP error of a class never
         detected) is not a missing condition: such seeds are left out of the mean.
+        ``boot`` names the metric's scene-bootstrap replicates (``"nds"``, ``"map"``) for
+        the interval of a single seed.
         """
-        vals, missing = [], []
+        vals, missing, valued = [], [], []
         for seed in self.seeds:
             row = self.cell(seed, cond)
             if row is None:
                 missing.append(self._seed_label(seed, str(cond)))
             elif (val := getter(row)) is not None:
                 vals.append(val)
-        return stat_of(vals, missing, note="" if vals else "undefined")
+                valued.append(seed)
+        reps = self.replicates(valued[0], [cond], boot) if boot and len(vals) == 1 else None
+        return stat_of(vals, missing, note="" if vals else "undefined", replicates=reps[cond] if reps else None)
+
+    def replicates(self, seed: int, conds: Iterable[Condition], metric: str = "nds") -> dict[Condition, list[float]] | None:
+        """Scene-bootstrap replicates of ``metric`` for ``conds`` of one seed, or None unless every
+        row has them from the same draws (same seed and scene count, as many replicates)."""
+        out, draws = {}, set()
+        for cond in conds:
+            row = self.cell(seed, cond)
+            boot = row.bootstrap if row is not None else None
+            if not boot or not boot.get(metric):
+                return None
+            out[cond] = [float(v) for v in boot[metric]]
+            draws.add((boot.get("unit"), boot.get("seed"), boot.get("scenes"), len(out[cond])))
+        return out if len(draws) == 1 else None
 
     def level_average(self, corruption: str, getter: Callable[[ResultRow], float | None]) -> Stat:
         """Per seed the mean over the three levels of ``corruption``; partial when a level is missing."""
@@ -222,7 +270,8 @@ def _robustness_stat(group: Group, compute: Callable[..., Any]) -> Stat:
     except UserError as exc:  # e.g. a clean NDS of 0: RR divides by it
         return Stat(note=f"undefined: {exc}")
     if all(a.complete for a in aggs.values()):
-        return stat_of([a.value for a in aggs.values()])
+        reps = replicate_values(group, next(iter(per_seed)), compute) if len(per_seed) == 1 else None
+        return stat_of([a.value for a in aggs.values()], replicates=reps)
     missing = [group._seed_label(s, m) for s, a in aggs.items() for m in a.missing]
     common = set(CORRUPTIONS)
     for a in aggs.values():
@@ -232,6 +281,18 @@ def _robustness_stat(group: Group, compute: Callable[..., Any]) -> Stat:
     subset = [c for c in CORRUPTIONS if c in common]
     values = [compute(nds, corruptions=subset) for nds in per_seed.values()]
     return stat_of(values, missing, note=f"{len(subset)}/{len(CORRUPTIONS)} corruptions")
+
+
+def replicate_values(group: Group, seed: int, compute: Callable[[dict[Condition, float]], float]) -> list[float] | None:
+    """``compute`` of each scene-bootstrap replicate of one seed's condition -> NDS table, or None when the
+    seed's rows lack replicates (or a replicate has a clean NDS of 0 and ``compute`` divides by it)."""
+    reps = group.replicates(seed, group.nds_by_seed().get(seed, {}))
+    if not reps:
+        return None
+    try:
+        return [compute({c: r[b] for c, r in reps.items()}) for b in range(len(next(iter(reps.values()))))]
+    except UserError:
+        return None
 
 
 def _rr_stats(group: Group) -> dict[str, Stat]:
@@ -264,8 +325,8 @@ def mean_nds(group: Group) -> dict[Condition, float]:
 def compute_group_metrics(group: Group, baseline: Group | None) -> None:
     """Fill ``group.metrics``: nds, map (clean), mrr, mce, rr:<Corruption>, absrel_clean, absrel_corrupted."""
     m = group.metrics
-    m["nds"] = group.condition_stat(CLEAN, metric_getter("nds"))
-    m["map"] = group.condition_stat(CLEAN, metric_getter("map"))
+    m["nds"] = group.condition_stat(CLEAN, metric_getter("nds"), boot="nds")
+    m["map"] = group.condition_stat(CLEAN, metric_getter("map"), boot="map")
     m["mrr"] = _robustness_stat(group, robustness.mrr)
     if baseline is not None:
         base_nds = mean_nds(baseline)
@@ -458,24 +519,26 @@ def _gain(group: Group, base: Group | None) -> dict[str, float]:
 GAIN_ALPHA = 0.05
 
 
-def _gain_p(group: Group, base: Group | None, gain: Mapping[str, float]) -> dict[str, float]:
-    """Welch's t-test (unequal variances) of each gain in ``gain`` over the seeds of both sides.
+def _gain_tests(group: Group, base: Group | None) -> None:
+    """Welch's t-test of each gain in ``group.gain`` over the seeds of both sides, and its power.
 
     A gain is only an effect when it is larger than what a change of seed does: with two or
     more seeds on each side, the per-seed values (mean, sample std, n) of the entry and its
-    base give a two-sided p-value. Left out when either side has one seed, or when neither
-    side varies over seeds (no spread to test against).
+    base give a two-sided p-value (``gain_p``), a 95 % interval of the difference
+    (``gain_ci``) and the smallest difference the test detects with 80 % power at these
+    seed counts and spreads (``gain_mde``; all in percentage points). Left out when either
+    side has one seed, or when neither side varies over seeds (no spread to test against).
     """
-    out: dict[str, float] = {}
     if base is None:
-        return out
-    for key in gain:
+        return
+    for key in group.gain:
         a, b = group.metrics[key], base.metrics[key]
         if a.n < 2 or b.n < 2 or a.std is None or b.std is None or (a.std == 0 and b.std == 0):
             continue
-        res = scipy_stats.ttest_ind_from_stats(a.mean, a.std, a.n, b.mean, b.std, b.n, equal_var=False)
-        out[key] = float(res.pvalue)
-    return out
+        iv = stats.welch_from_stats(a.mean, a.std, a.n, b.mean, b.std, b.n)
+        group.gain_p[key] = float(iv.p)
+        group.gain_ci[key] = (100.0 * iv.low, 100.0 * iv.high)
+        group.gain_mde[key] = 100.0 * stats.mde(a.std, a.n, b.std, b.n)
 
 
 def _train_ratio(group: Group, base: Group | None) -> float | None:
@@ -572,7 +635,7 @@ def build_board(
         if g.meta.base:
             base_group = _base_of(reference if g.reference else measured, g)
             g.gain, g.train_ratio = _gain(g, base_group), _train_ratio(g, base_group)
-            g.gain_p = _gain_p(g, base_group, g.gain)
+            _gain_tests(g, base_group)
     for g in measured:
         clean_map = g.metrics["map"]
         g.low_map = clean_map.complete and clean_map.mean < min_map
@@ -588,7 +651,7 @@ def detection_table(group: Group) -> list[dict[str, Any]]:
     """
     getters = {m: metric_getter(m) for m in DETECTION_METRICS}
     out = [{"corruption": "Clean", "level": "", "kind": "clean",
-            "stats": {m: group.condition_stat(CLEAN, g) for m, g in getters.items()}}]
+            "stats": {m: group.condition_stat(CLEAN, g, boot=m) for m, g in getters.items()}}]
     for name in CORRUPTIONS:
         for lvl in LEVELS:
             cond = Condition(name, lvl)

@@ -99,10 +99,14 @@ def missing_text(st: Stat | None, limit: int = 12) -> str:
 
 
 def fmt(st: Stat | None, digits: int = 1, scale: float = 100.0) -> Markup:
-    """A complete value as HTML (``37.4``), with the seed spread in a small second line when there are several seeds."""
+    """A complete value as HTML (``37.4``), with the seed spread in a small second line when there are several seeds
+    and its 95 % interval (over seeds, or the scene bootstrap of one seed) as the number's tooltip."""
     if st is None or not st.complete:
         return Markup("")
     text = f"{scale * st.mean:.{digits}f}"  # numbers only: nothing to escape
+    if st.ci is not None:
+        over = f"over {st.n} seeds" if st.ci_kind == "seeds" else "scene bootstrap, one seed: evaluation noise only"
+        text = f'<span class="ci" title="95 % interval {scale * st.ci[0]:.{digits}f} to {scale * st.ci[1]:.{digits}f} ({over})">{text}</span>'
     if st.std is not None:
         text += f'<span class="sd">±{scale * st.std:.{digits}f}</span>'
     return Markup(text)

@@ -59,3 +59,7 @@ ATTRIBUTES: Final[tuple[str, ...]] = (
     "vehicle.parked",
     "vehicle.stopped",
 )
+
+#: Scene-bootstrap replicates of NDS and mAP that a sweep and ``robobench evaluate`` store with each
+#: result row by default (the evaluation noise behind the leaderboard's intervals; see robobench.stats).
+BOOTSTRAP_REPLICATES: Final[int] = 200

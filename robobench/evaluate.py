@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from robobench.conditions import Condition, all_conditions
-from robobench.constants import DEFAULT_DATAROOT, DEFAULT_VERSION
+from robobench.constants import BOOTSTRAP_REPLICATES, DEFAULT_DATAROOT, DEFAULT_VERSION
 from robobench.errors import UserError
 from robobench.schema import ResultRow
 
@@ -116,6 +116,7 @@ def evaluate_files(
     config_hash: str = "external",
     breakdowns: bool = True,
     on_result: Callable[[Condition, Path, Any, float], Any] | None = None,
+    bootstrap: int = 0,
 ) -> list[ResultRow]:
     """Score each condition's file with a :class:`~robobench.metrics.detection.DetectionEvaluator`.
 
@@ -123,6 +124,7 @@ def evaluate_files(
     ``on_result(condition, path, result, seconds)``, when given, receives each
     :class:`~robobench.metrics.detection.DetectionResult`, with the devkit's curves
     (``details``), e.g. :meth:`robobench.evaluate_output.EvaluationOutput.add`.
+    ``bootstrap`` > 0 stores that many scene-bootstrap replicates of NDS and mAP with each row.
     """
     loaded = {}
     for cond, path in files.items():
@@ -133,7 +135,9 @@ def evaluate_files(
     rows = []
     for cond, boxes in loaded.items():
         start = time.perf_counter()
-        result = evaluator.evaluate_boxes(boxes, breakdowns=breakdowns, details=on_result is not None)
+        result = evaluator.evaluate_boxes(
+            boxes, breakdowns=breakdowns, details=on_result is not None, bootstrap=bootstrap
+        )
         if on_result is not None:
             on_result(cond, files[cond], result, time.perf_counter() - start)
         rows.append(
@@ -195,6 +199,7 @@ def _run(args: argparse.Namespace) -> int:
     rows = evaluate_files(
         evaluator, files, entry=entry, train_mode=args.train_mode, seed=args.seed,
         dataset_id=dataset_id, config_hash=args.config_hash, on_result=output.add if output else None,
+        bootstrap=args.bootstrap,
     )
     if args.out or args.json:
         from robobench.evaluate_output import evaluation_summary
@@ -290,4 +295,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as JSON on standard output (messages go to stderr)")
     p.add_argument("--ce-baseline", default=None, metavar="ENTRY",
                    help="entry in --store (same dataset id) that CE/mCE are measured against")
+    p.add_argument("--bootstrap", type=int, default=BOOTSTRAP_REPLICATES, metavar="N",
+                   help="scene-bootstrap replicates of NDS and mAP stored with each row, the evaluation noise "
+                        f"the leaderboard's intervals use (default {BOOTSTRAP_REPLICATES}, as a sweep; 0: none)")
     p.set_defaults(func=_run)

@@ -32,6 +32,7 @@ from robobench.conditions import Condition
 from robobench.constants import ATTRIBUTES, DETECTION_CLASSES
 from robobench.data.dataset import BEVDataset, DataConfig, collate
 from robobench.data.index import load_index
+from robobench.ema import inference_weights
 from robobench.errors import UserError
 from robobench.nuscenes_c import check_images
 from robobench.registry import Entry
@@ -180,7 +181,7 @@ def predict(
     data_cfg = DataConfig.from_dict(cfg.get("data"))
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model = entry.build(cfg)
-    model.load_state_dict(ckpt["model"])
+    model.load_state_dict(inference_weights(ckpt))  # the weight average when training kept one
     export = getattr(model, "inference_model", None)
     if callable(export):  # a training-time wrapper (a distiller) hands over the model that runs at inference
         model = export()

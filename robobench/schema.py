@@ -82,6 +82,9 @@ class ResultRow:
     "trans_err": .., "scale_err": .., "orient_err": .., "vel_err": .., "attr_err": ..}.
     ``breakdown``: e.g. {"small_map": .., "range_0_30": {"nds": .., "map": ..}, "range_30_60": {...}}.
     ``depth``: {"all": {"abs_rel": .., ...}, "fg": {...}} or empty when the model predicts no depth.
+    ``bootstrap``: scene-bootstrap replicates of the row's NDS and mAP, {"unit": "scene", "seed": ..,
+    "scenes": .., "nds": [...], "map": [...]} (:meth:`robobench.metrics.detection.DetectionEvaluator.bootstrap`),
+    or empty when the evaluation drew none.
     A failed cell has ``status == "failed"``, ``error`` set and metric fields ``None``.
     """
 
@@ -104,6 +107,7 @@ class ResultRow:
     per_class: dict[str, Any] = field(default_factory=dict)
     breakdown: dict[str, Any] = field(default_factory=dict)
     depth: dict[str, Any] = field(default_factory=dict)
+    bootstrap: dict[str, Any] = field(default_factory=dict)
     wall_time: float | None = None
     code_version: str = ""
     created_at: str = ""

@@ -61,7 +61,7 @@ if TYPE_CHECKING:
 #: Columns forming a result's identity (the primary key).
 KEY_FIELDS: tuple[str, ...] = ("entry", "train_mode", "condition", "seed", "dataset_id", "config_hash")
 #: ResultRow fields stored as JSON text.
-JSON_FIELDS: tuple[str, ...] = ("per_class", "breakdown", "depth")
+JSON_FIELDS: tuple[str, ...] = ("per_class", "breakdown", "depth", "bootstrap")
 #: Format tag of :meth:`ResultStore.export_json` files.
 EXPORT_FORMAT = "robobench-results"
 #: The first bytes of every SQLite database file.
@@ -69,7 +69,8 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 
 #: ``MIGRATIONS[i]`` upgrades a database from schema version ``i`` to ``i + 1``.
 #: Version 1 held results only; version 2 added the profile, the breakdown and depth
-#: dicts, and the entries table; version 3 the trainings table. Never edit a released
+#: dicts, and the entries table; version 3 the trainings table; version 4 the results' scene-bootstrap
+#: replicates (``bootstrap``, empty for rows stored before). Never edit a released
 #: step: append a new one.
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -122,6 +123,9 @@ MIGRATIONS: tuple[str, ...] = (
         created_at TEXT NOT NULL DEFAULT '',
         PRIMARY KEY (entry, train_mode, seed, dataset_id, config_hash)
     );
+    """,
+    """
+    ALTER TABLE results ADD COLUMN bootstrap TEXT NOT NULL DEFAULT '{}';
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

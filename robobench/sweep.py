@@ -40,6 +40,7 @@ from typing import Any
 
 from robobench import __version__
 from robobench.conditions import Condition, all_conditions
+from robobench.constants import BOOTSTRAP_REPLICATES
 from robobench.errors import UserError
 from robobench.registry import Entry, get_entry, teacher_order
 from robobench.schema import ResultRow, TrainingRecord, TrainMode
@@ -49,6 +50,8 @@ from robobench.store import KEY_FIELDS, ResultStore, training_key
 CODE_PARTS: tuple[str, ...] = (
     "robobench/data",
     "robobench/train.py",
+    "robobench/ema.py",
+    "robobench/stats.py",
     "robobench/predict.py",
     "robobench/evaluate.py",
     "robobench/metrics",
@@ -592,7 +595,8 @@ def run_cell(cell: Cell, ctx: SweepContext) -> dict[str, Any]:
     ``teacher_checkpoint`` (the path of its teacher's final checkpoint). Eval cells
     run :func:`robobench.predict.predict` under the cell's condition (results JSON
     kept in ``model_dir/results``) and score it with the process's cached
-    :class:`~robobench.metrics.detection.DetectionEvaluator`.
+    :class:`~robobench.metrics.detection.DetectionEvaluator`, with the scene bootstrap's
+    replicates of NDS and mAP (evaluation noise, see :mod:`robobench.stats`).
     """
     import torch
 
@@ -621,7 +625,7 @@ def run_cell(cell: Cell, ctx: SweepContext) -> dict[str, Any]:
         progress=False, allow_damaged_images=ctx.allow_damaged_images,
     )
     evaluator = _evaluator(str(ctx.dataroot), ctx.version, ctx.eval_split)
-    fields_ = evaluator.evaluate(pred.results_path).row_fields()
+    fields_ = evaluator.evaluate(pred.results_path, bootstrap=BOOTSTRAP_REPLICATES).row_fields()
     if pred.depth_metrics:
         fields_["depth"] = pred.depth_metrics
     return fields_

@@ -16,6 +16,7 @@ from robobench.conditions import CLEAN, Condition, all_conditions
 from robobench.constants import DEFAULT_DATAROOT, DEFAULT_VERSION
 from robobench.errors import UserError
 from robobench.nuscenes_c import add_allow_damaged_argument
+from robobench.metrics.robustness import TABLE_METRICS
 from robobench.schema import ResultRow, TrainMode
 from robobench.sweep import parse_condition, parse_train_mode
 
@@ -60,6 +61,14 @@ def register(subparsers: Any) -> None:
     add_allow_damaged_argument(s)
     s.add_argument("--dry-run", action="store_true",
                    help="print the cells left to run and each model's folder (e.g. to train one with torchrun), run nothing")
+    s.add_argument("--target-mde", type=float, default=None, metavar="EFFECT",
+                   help="print how many seeds per entry a two-sided Welch test (5 %%, 80 %% power) needs to detect a "
+                        "difference of EFFECT (a fraction: 0.03 is 3 NDS or mRR points) between two entries, from the "
+                        "seed spread stored in the results database (or --target-sd), and stop without running anything")
+    s.add_argument("--target-metric", choices=tuple(TABLE_METRICS), default="nds",
+                   help="metric of --target-mde: clean NDS, mRR or the mean NDS over the corrupted conditions (default nds)")
+    s.add_argument("--target-sd", type=float, default=None, metavar="SD",
+                   help="with --target-mde: the seed standard deviation to plan for instead of the stored spread")
     s.set_defaults(func=cmd_sweep)
 
 
@@ -200,8 +209,75 @@ def _fmt(values: Sequence[float], digits: int = 4, mark: str = "") -> str | None
     return f"{statistics.fmean(values):.{digits}f}{mark}"
 
 
+def seed_values(rows: Sequence[ResultRow], metric: str) -> dict[tuple[str, str, str, str], dict[int, float]]:
+    """Per (entry, train mode, dataset id, profile) and seed: ``metric`` of
+    :data:`robobench.metrics.robustness.TABLE_METRICS` (clean NDS, mRR or the mean corrupted NDS).
+
+    A seed lacking a condition the metric needs is left out; failed rows are ignored.
+    """
+    compute = TABLE_METRICS[metric]
+    tables: dict[tuple[str, str, str, str], dict[int, dict[Condition, float]]] = defaultdict(lambda: defaultdict(dict))
+    for r in rows:
+        if r.status == "ok" and r.nds is not None:
+            tables[(r.entry, r.train_mode, r.dataset_id, r.profile)][r.seed][Condition.parse(r.condition)] = r.nds
+    out: dict[tuple[str, str, str, str], dict[int, float]] = {}
+    for key, by_seed in tables.items():
+        values = {}
+        for seed, table in by_seed.items():
+            try:
+                values[seed] = compute(table)
+            except UserError:  # a condition missing, or a clean NDS of 0 under mRR
+                continue
+        if values:
+            out[key] = values
+    return out
+
+
+def plan_seeds(args: argparse.Namespace, db: Path) -> int:
+    """``--target-mde``: print the seeds per entry a Welch test needs to see the effect, from the stored seed spread."""
+    from robobench import stats
+
+    if not args.target_mde > 0:
+        raise UserError(f"--target-mde {args.target_mde} must be a positive difference, e.g. 0.03 (3 points)")
+    metric = args.target_metric
+    if args.target_sd is not None:
+        if not args.target_sd > 0:
+            raise UserError(f"--target-sd {args.target_sd} must be a positive standard deviation, e.g. 0.011")
+        sd, source = args.target_sd, "--target-sd"
+    else:
+        if not db.is_file():
+            raise UserError(f"no results database {db} to take the seed spread from; pass --db or --target-sd")
+        from robobench.store import ResultStore
+
+        with ResultStore(db) as store:
+            rows = store.rows(entry=args.entries, train_mode=args.train_modes, profile=args.profile)
+        spread = {k: v for k, v in seed_values(rows, metric).items() if len(v) > 1}
+        if not spread:
+            raise UserError(f"no entry in {db} has two or more seeds of {metric} at profile {args.profile!r}"
+                            f"{' among ' + ','.join(args.entries) if args.entries else ''}; pass --target-sd")
+        print(format_table(["entry", "train", "dataset", "seeds", f"{metric} mean", f"{metric} sd"], [
+            [e, m, d, len(v), f"{statistics.fmean(v.values()):.4f}", f"{statistics.stdev(v.values()):.4f}"]
+            for (e, m, d, _), v in sorted(spread.items())]))
+        # pooled over entries (weighted by degrees of freedom): one spread to plan every comparison with
+        dof = sum(len(v) - 1 for v in spread.values())
+        sd = (sum((len(v) - 1) * statistics.variance(v.values()) for v in spread.values()) / dof) ** 0.5
+        source = f"pooled over {len(spread)} stored entr{'y' if len(spread) == 1 else 'ies'}"
+    try:
+        n = stats.seeds_for_mde(args.target_mde, sd)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    print(f"{metric}: seed sd {sd:.4f} ({source}); a difference of {args.target_mde:g} between two entries needs "
+          f"{n} seeds per entry (two-sided Welch test at {stats.ALPHA:g}, power {stats.POWER:g}); "
+          f"at the requested {len(args.seeds)} seed(s) the test sees "
+          + (f"{stats.mde(sd, len(args.seeds)):.4f}" if len(args.seeds) > 1 else "nothing (one seed has no spread)"))
+    print(f"rerun with --seeds {','.join(str(i) for i in range(n))} (and without --target-mde) to run them")
+    return 0
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
-    """Run a sweep from parsed arguments; exit 1 when any cell failed."""
+    """Run a sweep from parsed arguments; exit 1 when any cell failed (``--target-mde``: plan seeds and stop)."""
+    if args.target_mde is not None:
+        return plan_seeds(args, args.db if args.db is not None else args.out / "results.sqlite")
     from tqdm import tqdm
 
     from robobench.registry import Role, check_builder, discover, get_entry, teacher_order

@@ -39,6 +39,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from robobench.constants import DEFAULT_DATAROOT, DEFAULT_VERSION
 from robobench.data.dataset import BEVDataset, DataConfig, collate
 from robobench.data.index import load_index
+from robobench.ema import WeightEMA
 from robobench.errors import UserError, check_known_keys
 from robobench.registry import Entry, get_entry
 from robobench.schema import TrainMode
@@ -90,7 +91,9 @@ class TrainConfig:
     ``min_lr_ratio * lr`` at the last iteration, ``grad_clip`` (max gradient L2 norm;
     0 disables), ``num_workers`` (data-loader processes), ``max_train_samples`` (use the
     first N samples of the split; quick profiles), ``checkpoint_every`` (iterations
-    between checkpoints; 0 = epoch ends only), ``amp`` (float16 autocast, CUDA only).
+    between checkpoints; 0 = epoch ends only), ``amp`` (float16 autocast, CUDA only),
+    ``ema_decay`` (keep an exponential moving average of the weights with this decay and
+    evaluate it, :mod:`robobench.ema`; 0 = off).
     """
 
     epochs: int = 1
@@ -105,6 +108,7 @@ class TrainConfig:
     max_train_samples: int | None = None
     checkpoint_every: int = 0
     amp: bool = True
+    ema_decay: float = 0.0
 
     @classmethod
     def from_dict(cls, cfg: dict[str, Any] | None) -> TrainConfig:
@@ -114,6 +118,8 @@ class TrainConfig:
         out = cls(**cfg)
         if out.epochs < 1 or out.batch_size < 1:
             raise UserError(f"train.epochs={out.epochs} and train.batch_size={out.batch_size} must be >= 1")
+        if not 0.0 <= out.ema_decay < 1.0:
+            raise UserError(f"train.ema_decay={out.ema_decay} must lie in [0, 1) (0 turns the weight average off), e.g. 0.999")
         return out
 
 
@@ -442,6 +448,7 @@ def train_entry(
         optimizer, lambda it: lr_factor(it, total, tcfg.warmup_iters, tcfg.warmup_ratio, tcfg.min_lr_ratio)
     )
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    ema = WeightEMA(model, tcfg.ema_decay) if tcfg.ema_decay else None
 
     iteration, history, elapsed = 0, [], 0.0
     terms: dict[str, list[float]] = {}  # each named loss term per iteration (what a recipe's total hides)
@@ -452,6 +459,8 @@ def train_entry(
         scheduler.load_state_dict(ckpt["scheduler"])
         scaler.load_state_dict(ckpt["scaler"])
         _set_rng_state(ckpt["rng"])
+        if ema is not None:
+            ema.load_state_dict(ckpt["ema"])
         iteration, history, elapsed = ckpt["iteration"], list(ckpt["history"]), ckpt["elapsed"]
         terms = {k: list(v) for k, v in ckpt.get("loss_terms", {}).items()}  # absent in older checkpoints
 
@@ -464,7 +473,8 @@ def train_entry(
             save_checkpoint(
                 {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                  "scaler": scaler.state_dict(), "rng": _rng_state(), "iteration": iteration, "history": history, "loss_terms": terms,
-                 "elapsed": elapsed + time.perf_counter() - started, "config": cfg, "meta": meta},
+                 "elapsed": elapsed + time.perf_counter() - started, "config": cfg, "meta": meta,
+                 **({"ema": ema.state_dict()} if ema is not None else {})},
                 path,
             )
 
@@ -496,6 +506,8 @@ def train_entry(
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
+            if ema is not None:
+                ema.update(model)
             iteration += 1
             history.append(float(loss.detach()))
             for name, value in losses.items():

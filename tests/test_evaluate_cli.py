@@ -13,6 +13,7 @@ from test_metrics_detection_devkit import VERSION, make_results, write_handmade_
 
 from robobench.cli import main
 from robobench.conditions import Condition
+from robobench.constants import BOOTSTRAP_REPLICATES
 from robobench.errors import UserError
 from robobench.evaluate import condition_file_name, condition_of_file, find_results_files
 
@@ -78,6 +79,9 @@ def test_directory_of_conditions_prints_table_and_stores_rows(world, tmp_path, c
         evaluator.evaluate(worse).label_aps["car"][2.0], abs=1e-12)
     assert rows["clean"].dataset_id == f"{VERSION}/hand_val"
     assert not math.isnan(rows["clean"].breakdown["range_30_60"]["map"])
+    boot = rows["clean"].bootstrap  # the scene bootstrap's replicates travel with every row
+    assert boot["unit"] == "scene" and len(boot["nds"]) == len(rows["Fog:hard"].bootstrap["map"]) == BOOTSTRAP_REPLICATES
+    assert min(boot["nds"]) <= clean_nds <= max(boot["nds"])
     with ResultStore(db) as store:
         assert [(e.name, e.role) for e in store.entries()] == [("ext-model", "student")]
     # scoring again with explicit metadata updates the record; without it, the record stays

@@ -520,3 +520,52 @@ def test_gain_is_tested_against_the_seed_spread(tmp_path):
     exported = {r["entry"]: r for r in csv.DictReader(io.StringIO((tmp_path / "results.csv").read_text()))}
     assert float(exported["bevdet-tiny+tig"]["gain_nds_p"]) > 0.05 and exported["bevdet-partial"]["gain_nds_p"] == ""
     assert "(n.s. p=" in (tmp_path / "results.md").read_text()
+
+
+def test_intervals_and_minimum_detectable_effects(tmp_path):
+    """Seeds give Student-t intervals, one seed the scene-bootstrap percentiles of its own replicates (mRR from
+    replicate tables); a tested gain carries Welch's interval and the MDE at its seed counts, on the page and in
+    the exports."""
+    from scipy import stats as st
+
+    from robobench import stats
+    from robobench.conditions import Condition
+    from robobench.metrics import robustness
+
+    base, big = [0.30, 0.31, 0.29], [0.40, 0.42, 0.41, 0.40]
+    rows = _seeded_rows("bevdet-tiny", base) + _seeded_rows("bevdet-tiny+rayd3d", big)
+    rng = np.random.default_rng(0)
+    scene_noise = rng.normal(1.0, 0.05, 50)  # replicate b: every condition scaled alike, plus its own noise
+    single = []
+    for row in _seeded_rows("bevdepth-tiny", [0.45]):
+        reps = [round(row.nds * f * rng.normal(1.0, 0.01), 6) for f in scene_noise]
+        single.append(dataclasses.replace(row, bootstrap={"unit": "scene", "seed": 0, "scenes": 16, "nds": reps,
+                                                          "map": [round(0.8 * v, 6) for v in reps]}))
+    board = build_board(rows + single, ENTRIES_META)
+    by = {g.entry: g for g in board.groups if g.train_mode == "clean"}
+
+    nds = by["bevdet-tiny"].metrics["nds"]
+    lo, hi = st.t.interval(0.95, 2, loc=np.mean(base), scale=st.sem(base))
+    assert nds.ci_kind == "seeds" and nds.ci == pytest.approx((lo, hi))
+    gain = by["bevdet-tiny+rayd3d"]
+    ci = st.ttest_ind([100 * v for v in big], [100 * v for v in base], equal_var=False).confidence_interval(0.95)
+    assert gain.gain_ci["nds"] == pytest.approx((ci.low, ci.high))
+    assert gain.gain_mde["nds"] == pytest.approx(100 * stats.mde(np.std(big, ddof=1), 4, np.std(base, ddof=1), 3))
+
+    one = by["bevdepth-tiny"]
+    clean_reps = single[0].bootstrap["nds"]
+    assert one.metrics["nds"].ci_kind == "scenes"
+    assert one.metrics["nds"].ci == pytest.approx(tuple(np.quantile(clean_reps, [0.025, 0.975])))
+    per_rep = [robustness.mrr({Condition.parse(r.condition): r.bootstrap["nds"][b] for r in single}) for b in range(50)]
+    assert one.metrics["mrr"].ci == pytest.approx(tuple(np.quantile(per_rep, [0.025, 0.975])))
+
+    render_site(rows + single, ENTRIES_META, tmp_path)
+    cells = read_table(tmp_path)
+    assert "MDE" in cells[("bevdet-tiny+rayd3d", "clean")]["gain"]["text"]
+    exported = {r["entry"]: r for r in csv.DictReader(io.StringIO((tmp_path / "results.csv").read_text()))}
+    assert float(exported["bevdet-tiny+rayd3d"]["gain_nds_mde"]) == pytest.approx(gain.gain_mde["nds"], abs=1e-4)
+    assert exported["bevdepth-tiny"]["nds_ci_kind"] == "scenes" and exported["bevdet-tiny"]["nds_ci_kind"] == "seeds"
+    doc = json.loads((tmp_path / "results.json").read_text())
+    rec = next(r for r in doc["rows"] if r["entry"] == "bevdet-tiny" and r["train_mode"] == "clean")
+    assert rec["nds"]["ci"] == pytest.approx([100 * lo, 100 * hi])
+    assert "MDE" in (tmp_path / "results.md").read_text()

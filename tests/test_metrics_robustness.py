@@ -120,3 +120,14 @@ def test_nds_rounded_past_one_is_clamped_within_tolerance_only():
     for bad in (1.001, -0.01, float("nan")):
         with pytest.raises(UserError, match=r"expected|fraction in \[0, 1\]"):
             resilience_rate({**perfect, "clean": bad})
+
+
+def test_mean_corrupted_nds_is_mrr_times_clean_and_needs_every_condition():
+    from robobench.conditions import all_conditions
+    from robobench.metrics.robustness import IncompleteConditionsError, clean_nds, mean_corrupted_nds, mrr
+
+    table = {c: 0.4 if c.is_clean else 0.1 + 0.01 * i for i, c in enumerate(all_conditions())}
+    assert mean_corrupted_nds(table) == pytest.approx(mrr(table) * 0.4) and clean_nds(table) == 0.4
+    del table[next(c for c in table if not c.is_clean)]
+    with pytest.raises(IncompleteConditionsError, match="corrupted NDS"):
+        mean_corrupted_nds(table)

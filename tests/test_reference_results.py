@@ -88,3 +88,8 @@ def test_folder_renders_its_leaderboard(folder: Path, tmp_path: Path) -> None:
     for name in {r.entry for r in rows}:
         assert name in listed, f"{name} is missing from the leaderboard of {folder.name}"
     assert (out / "index.html").is_file()
+    # every tested gain (two or more seeds on both sides) shows its minimum detectable effect
+    tested = [r for r in board["rows"] if r["gain_p"]]
+    assert all(set(r["gain_mde"]) == set(r["gain_p"]) for r in tested)
+    if tested:
+        assert "MDE" in (out / "index.html").read_text()

@@ -210,6 +210,29 @@ def test_migrates_a_version_2_database_to_hold_trainings(tmp_path):
     assert len(store.trainings()) == 1
 
 
+def test_migrates_a_version_3_database_and_keeps_bootstrap_replicates(tmp_path):
+    """Rows stored before the bootstrap column read back with none; new rows keep their replicates
+    through the store and through an export and import."""
+    path = tmp_path / "v3.sqlite"
+    conn = connect(path)
+    assert migrate(conn, target=3) == 3
+    conn.execute(
+        "INSERT INTO results (entry, train_mode, condition, seed, dataset_id, config_hash, nds)"
+        " VALUES ('bevdet', 'clean', 'clean', 0, 'synth', 'h1', 0.3)"
+    )
+    conn.close()
+    store = ResultStore(path)
+    assert store.schema_version == SCHEMA_VERSION
+    assert store.rows()[0].bootstrap == {}
+    reps = {"unit": "scene", "seed": 0, "scenes": 16, "nds": [0.29, 0.31], "map": [0.1, 0.12]}
+    store.add(make_row(seed=1, bootstrap=reps))
+    assert store.rows(seed=1)[0].bootstrap == reps
+    store.export_json(tmp_path / "e.json")
+    fresh = ResultStore(tmp_path / "fresh.sqlite")
+    fresh.import_json(tmp_path / "e.json")
+    assert fresh.rows(seed=1)[0].bootstrap == reps and fresh.rows(seed=0)[0].bootstrap == {}
+
+
 def test_refuses_newer_schema_and_foreign_files(tmp_path):
     path = tmp_path / "new.sqlite"
     ResultStore(path).close()

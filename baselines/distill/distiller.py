@@ -168,6 +168,7 @@ def load_teacher(name: str, checkpoint: str | os.PathLike) -> nn.Module:
     The checkpoint is read with ``weights_only=True``; it must have been trained for ``name``.
     The returned module is in eval mode with every parameter's ``requires_grad`` off.
     """
+    from robobench.ema import inference_weights
     from robobench.registry import get_entry
     from robobench.train import load_checkpoint
 
@@ -176,7 +177,7 @@ def load_teacher(name: str, checkpoint: str | os.PathLike) -> nn.Module:
     if trained_for not in (None, name):
         raise UserError(f"teacher checkpoint {checkpoint} was trained for entry {trained_for!r}, not the teacher {name!r}")
     teacher = get_entry(name).build(ckpt["config"])
-    teacher.load_state_dict(ckpt["model"])
+    teacher.load_state_dict(inference_weights(ckpt))  # the weight average when its training kept one
     teacher.eval()
     teacher.requires_grad_(False)
     return teacher

@@ -97,6 +97,8 @@ _PAIR_CHUNK = 4_000_000  # candidate (prediction, GT) pairs examined per block
 #: Largest ``| |q| - 1 |`` accepted for a results box's rotation quaternion: enough for
 #: quaternions written with three decimals, far below any non-quaternion (a yaw, a scaled q).
 QUATERNION_NORM_TOLERANCE = 1e-2
+#: Seed of the scene-bootstrap draws: one fixed seed, so every row's replicates pair up.
+BOOTSTRAP_SEED = 0
 
 
 def quaternion_yaws(q: np.ndarray) -> np.ndarray:
@@ -191,7 +193,8 @@ class DetectionResult:
     ``metrics`` is the devkit's own ``DetectionMetrics`` these numbers were read from and
     ``details`` its ``DetectionMetricDataList`` (the curves of every class and threshold,
     only when asked for): serialised, they are the devkit's ``metrics_summary.json`` and
-    ``metrics_details.json``.
+    ``metrics_details.json``. ``bootstrap`` holds the scene-bootstrap replicates of
+    :meth:`DetectionEvaluator.bootstrap` (empty when not asked for).
     """
 
     nds: float
@@ -209,6 +212,7 @@ class DetectionResult:
     ranges: dict[str, "DetectionResult"] = field(default_factory=dict)
     metrics: DetectionMetrics | None = field(default=None, repr=False, compare=False)
     details: DetectionMetricDataList | None = field(default=None, repr=False, compare=False)
+    bootstrap: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_metrics(cls, metrics: DetectionMetrics) -> "DetectionResult":
@@ -244,7 +248,7 @@ class DetectionResult:
         breakdown: dict[str, Any] = {"small_map": self.small_map}
         for key, res in self.ranges.items():
             breakdown["range_" + key.replace("-", "_")] = {"nds": res.nds, "map": res.map}
-        return {**self.summary(), "per_class": per_class, "breakdown": breakdown}
+        return {**self.summary(), "per_class": per_class, "breakdown": breakdown, "bootstrap": self.bootstrap}
 
 
 def _none_if_nan(value: float) -> float | None:
@@ -292,6 +296,10 @@ class DetectionEvaluator:
         #: Predefined splits: the devkit keeps the results file's sample order; custom: the split's.
         self.keep_file_order = is_predefined_split(split)
         self.sample_index = {t: i for i, t in enumerate(self.sample_tokens)}
+        scenes = [nusc.get("sample", t)["scene_token"] for t in self.sample_tokens]
+        #: scene tokens of the split (first-appearance order) and each sample's index into them
+        self.scene_names: list[str] = list(dict.fromkeys(scenes))
+        self.sample_scene = np.array([self.scene_names.index(s) for s in scenes], dtype=np.int64)
         self.ego_xyz = np.array([self._ego_translation(t) for t in self.sample_tokens], dtype=np.float64)
         self.bike_racks = self._bike_racks()
         self.class_range = np.array([self.cfg.class_range[c] for c in self.class_names], dtype=np.float64)
@@ -375,16 +383,53 @@ class DetectionEvaluator:
         )
 
     def evaluate(
-        self, results: Mapping[str, Any] | str | Path, breakdowns: bool = True, details: bool = False
+        self,
+        results: Mapping[str, Any] | str | Path,
+        breakdowns: bool = True,
+        details: bool = False,
+        bootstrap: int = 0,
     ) -> DetectionResult:
         """Score one results JSON (path or loaded dict); ``breakdowns`` adds the distance ranges,
-        ``details`` the devkit's curves (:attr:`DetectionResult.details`)."""
-        return self.evaluate_boxes(self.load_predictions(results), breakdowns=breakdowns, details=details)
+        ``details`` the devkit's curves (:attr:`DetectionResult.details`), ``bootstrap`` the
+        scene-bootstrap replicates (:meth:`evaluate_boxes`)."""
+        return self.evaluate_boxes(
+            self.load_predictions(results), breakdowns=breakdowns, details=details, bootstrap=bootstrap
+        )
 
-    def evaluate_boxes(self, boxes: BoxArrays, breakdowns: bool = True, details: bool = False) -> DetectionResult:
-        """Score predictions already parsed by :meth:`load_predictions` (filtering happens here)."""
+    def bootstrap(
+        self, pred: BoxArrays, order: np.ndarray, match: np.ndarray, replicates: int, seed: int = BOOTSTRAP_SEED
+    ) -> dict[str, Any]:
+        """NDS and mAP of ``replicates`` copies of the split with its scenes resampled with replacement.
+
+        ``pred`` are the filtered predictions, ``order`` and ``match`` their score order and
+        :func:`greedy_match` result. Replicate ``b`` draws the scenes of
+        :func:`robobench.stats.scene_draws` ``(n_scenes, replicates, seed)``, the same for
+        every results file scored on this split, so replicates of different conditions and
+        models pair up. Returns ``{"unit": "scene", "seed", "scenes", "nds": [...], "map": [...]}``.
+        """
+        from robobench.stats import scene_draws
+
+        draws = scene_draws(len(self.scene_names), replicates, seed)
+        nds, map_ = [], []
+        for counts in draws:
+            res = score_matches(self.gt, pred, self.cfg, self.class_names, order, match, counts[self.sample_scene])
+            nds.append(round(res.nds, 6))
+            map_.append(round(res.map, 6))
+        return {"unit": "scene", "seed": seed, "scenes": len(self.scene_names), "nds": nds, "map": map_}
+
+    def evaluate_boxes(
+        self, boxes: BoxArrays, breakdowns: bool = True, details: bool = False, bootstrap: int = 0
+    ) -> DetectionResult:
+        """Score predictions already parsed by :meth:`load_predictions` (filtering happens here).
+
+        ``details`` keeps the devkit's curves (:func:`evaluate_arrays`); ``bootstrap`` > 0 also fills ``result.bootstrap`` with that many scene-bootstrap
+        replicates of NDS and mAP (:meth:`bootstrap`).
+        """
         pred = self.filter(boxes)
-        result = evaluate_arrays(self.gt, pred, self.cfg, self.class_names, details=details)
+        order, match = match_arrays(self.gt, pred, self.cfg)
+        result = score_matches(self.gt, pred, self.cfg, self.class_names, order, match, details=details)
+        if bootstrap:
+            result.bootstrap = self.bootstrap(pred, order, match, bootstrap)
         if breakdowns:
             gt_dist, pred_dist = self.ego_dist(self.gt), self.ego_dist(pred)
             for key, (lo, hi) in DISTANCE_RANGES.items():
@@ -410,19 +455,47 @@ def evaluate_arrays(
     devkit's ``accumulate`` does, and kept in :attr:`DetectionResult.details`; without,
     only at ``dist_th_tp``, the one the metrics read.
     """
-    names = list(cfg.class_names) if class_names is None else list(class_names)
-    ths = np.asarray(cfg.dist_ths, dtype=np.float64)
+    return score_matches(gt, pred, cfg, class_names, *match_arrays(gt, pred, cfg), details=details)
+
+
+def match_arrays(gt: BoxArrays, pred: BoxArrays, cfg: DetectionConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The visiting order (descending score, ties: later box first) and :func:`greedy_match` at every threshold."""
     order = np.lexsort((np.arange(len(pred)), pred.score))[::-1]
-    match = greedy_match(gt, pred, order, ths)
+    return order, greedy_match(gt, pred, order, np.asarray(cfg.dist_ths, dtype=np.float64))
+
+
+def score_matches(
+    gt: BoxArrays,
+    pred: BoxArrays,
+    cfg: DetectionConfig,
+    class_names: Sequence[str] | None,
+    order: np.ndarray,
+    match: np.ndarray,
+    sample_weight: np.ndarray | None = None,
+    details: bool = False,
+) -> DetectionResult:
+    """AP and TP errors from :func:`greedy_match`'s result (``order`` is its visiting order).
+
+    ``sample_weight`` (an integer per sample, default 1) scores the set in which sample
+    ``i`` appears ``sample_weight[i]`` times: matching never crosses samples, so a copied
+    sample's matches are copies, and its boxes are repeated in place in the score order
+    (equal to scoring the copied set up to the order of exactly tied scores). The scene
+    bootstrap (:meth:`DetectionEvaluator.bootstrap`) scores its resampled sets this way
+    without matching again.
+    """
+    names = list(cfg.class_names) if class_names is None else list(class_names)
     metrics = DetectionMetrics(cfg)
     curves = DetectionMetricDataList()
     tp_index = list(cfg.dist_ths).index(cfg.dist_th_tp)
     for c, name in enumerate(names):
-        npos = int(np.count_nonzero(gt.label == c))
+        is_c = gt.label == c
+        npos = int(np.count_nonzero(is_c) if sample_weight is None else sample_weight[gt.sample[is_c]].sum())
         cls_order = order[pred.label[order] == c]
+        if sample_weight is not None:
+            cls_order = np.repeat(cls_order, sample_weight[pred.sample[cls_order]])
         data = [
             _metric_data(gt, pred, cls_order, match[t, cls_order], npos, name, with_errors=details or t == tp_index)
-            for t in range(len(ths))
+            for t in range(len(cfg.dist_ths))
         ]
         for t, th in enumerate(cfg.dist_ths):
             ap = calc_ap(data[t], cfg.min_recall, cfg.min_precision)

@@ -257,3 +257,35 @@ def mce(
         if not miss and not base_miss:
             per[name] = _ce(name, values, base_values)
     return _aggregate("mCE", per, missing, partial)
+
+
+def mean_corrupted_nds(nds: NDSMapping) -> float:
+    """Mean NDS over the 24 corrupted conditions ("corr. NDS"; equal to mRR times the clean NDS).
+
+    Unlike mRR it does not divide by the clean NDS, so a model that detects little cannot
+    score high on it by having little to lose. Missing conditions raise
+    :class:`IncompleteConditionsError`.
+    """
+    table = normalise(nds)
+    missing: list[str] = []
+    values: list[float] = []
+    for name in CORRUPTIONS:
+        got, miss = _levels(table, name)
+        values += got
+        missing += miss
+    if missing:
+        raise IncompleteConditionsError("the mean corrupted NDS", missing)
+    return math.fsum(values) / len(values)
+
+
+def clean_nds(nds: NDSMapping) -> float:
+    """The clean NDS of a condition -> NDS mapping (:class:`IncompleteConditionsError` when absent)."""
+    value = normalise(nds).get(Condition())
+    if value is None:
+        raise IncompleteConditionsError("the clean NDS", ["clean"])
+    return value
+
+
+#: The per-seed numbers whose spread the benchmark reports, each a function of one model's
+#: condition -> NDS table: clean NDS, mRR and the mean corrupted NDS.
+TABLE_METRICS = {"nds": clean_nds, "mrr": mrr, "corr_nds": mean_corrupted_nds}
