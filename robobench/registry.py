@@ -129,8 +129,8 @@ def register_entry(
     configuration (its ``model`` section above all), so that unknown keys and wrong values
     are refused when a run is planned; ``fn`` still receives the config as a dict.
     Duplicate names, unknown roles, non-callable builders, a ``schema`` that is not a
-    dataclass and profiles that are not dicts of dicts are ``UserError`` here; ``base``/``teacher`` references are
-    checked by :func:`discover` (they may register later).
+    dataclass and profiles that are not dicts of dicts are ``UserError`` here;
+    ``base``/``teacher`` references are checked by :func:`discover` (they may register later).
     """
 
     def decorator(fn: Builder) -> Builder:

@@ -9,10 +9,10 @@ student's own profile)::
      "rayd3d": {...},                     # RayD3DConfig fields (RCD/RWD options)
      "tig": {...}}                        # TiGConfig keypoint fields (inner-feature options)
 
-The ``distill`` section is typed by :class:`DistillConfig` (:func:`distilled` adds it to a
-student's configuration). The teacher's weights come from ``cfg["teacher_checkpoint"]`` (top level, where the sweep and
-:func:`robobench.train.train_entry` put the path of the teacher's final checkpoint; the
-training engine trains the teacher first when none is given). The teacher runs on the
+The section is typed by :class:`DistillConfig` (:func:`distilled` adds it to a student's
+configuration). The teacher's weights come from ``cfg["teacher_checkpoint"]`` (top level,
+where the sweep and :func:`robobench.train.train_entry` put the path of the teacher's final
+checkpoint; the training engine trains the teacher first when none is given). The teacher runs on the
 student's batch, so the student's ``data.lidar_sweeps`` must be the number of LiDAR sweeps the
 teacher was trained with (its ``lidar_sweeps``; the entries copy it from the teacher's profile,
 :func:`baselines.centerpoint.student_data`); :meth:`Distiller.set_teacher` refuses a mismatch.
