@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from baselines.common.config import CameraEntryConfig
 from baselines.common.detector import CameraBEVDetector
 from baselines.common.profiles import camera_profiles
 from robobench.registry import register_entry
@@ -18,10 +19,11 @@ PROFILES = camera_profiles(depth_loss_weight=DEPTH_LOSS_WEIGHT, camera_aware=Tru
     "bevdepth",
     role="student",
     profiles=PROFILES,
+    schema=CameraEntryConfig,
     description="BEVDepth: BEVDet plus binary cross-entropy supervision of the depth bins by projected LiDAR, camera-aware depth net",
     paper="BEVDepth: Acquisition of Reliable Depth for Multi-view 3D Object Detection (AAAI 2023)",
     base="bevdet",
 )
 def bevdepth(cfg: dict[str, Any]) -> CameraBEVDetector:
     """Build BEVDepth from a profile configuration."""
-    return CameraBEVDetector(cfg)
+    return CameraBEVDetector(CameraEntryConfig.parse(cfg))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from baselines.bevdepth import DEPTH_LOSS_WEIGHT
+from baselines.common.config import CameraEntryConfig
 from baselines.common.detector import CameraBEVDetector
 from baselines.common.profiles import camera_profiles
 from robobench.registry import register_entry
@@ -17,10 +18,11 @@ PROFILES = camera_profiles(data={"prev_frame": True}, depth_loss_weight=DEPTH_LO
     "bevdepth4d",
     role="student",
     profiles=PROFILES,
+    schema=CameraEntryConfig,
     description="BEVDepth4D: BEVDepth whose BEV is concatenated with the previous key frame's BEV warped by ego motion",
     paper="BEVDet4D: Exploit Temporal Cues in Multi-camera 3D Object Detection (arXiv 2203.17054); BEVDepth (AAAI 2023)",
     base="bevdepth",
 )
 def bevdepth4d(cfg: dict[str, Any]) -> CameraBEVDetector:
     """Build BEVDepth4D from a profile configuration."""
-    return CameraBEVDetector(cfg)
+    return CameraBEVDetector(CameraEntryConfig.parse(cfg))

@@ -25,6 +25,7 @@ feature, so the encoder can tell the sweeps apart):
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -33,14 +34,14 @@ from torch import nn
 
 from baselines import bevdepth
 from baselines.common.backbone import conv_bn_relu
+from baselines.common.config import RadarCameraEntryConfig, RadarConfig
 from baselines.common.detector import CameraBEVDetector
 from baselines.common.radar import RadarEncoder
-from robobench.errors import UserError
+from robobench.config import deep_merge
 from robobench.registry import register_entry
-from robobench.train import deep_merge
 
-#: Radar branch settings shared by every profile (``model.radar``).
-RADAR_MODEL: dict[str, int] = {"channels": 32, "subdivision": 1}
+#: Radar branch settings shared by every profile (``model.radar``): the defaults.
+RADAR_MODEL: dict[str, int] = dataclasses.asdict(RadarConfig())
 
 
 class ConcatFusion(nn.Module):
@@ -61,16 +62,11 @@ FusionFactory = Callable[[int, int, int], nn.Module]
 class CameraRadarBEVDetector(CameraBEVDetector):
     """Camera LSS BEV + radar pillar BEV, fused by ``fusion`` before the shared BEV encoder and head."""
 
-    def __init__(self, cfg: dict[str, Any], fusion: FusionFactory = ConcatFusion) -> None:
+    def __init__(self, cfg: RadarCameraEntryConfig, fusion: FusionFactory = ConcatFusion) -> None:
         super().__init__(cfg)
-        model_cfg = cfg.get("model", {})
-        if self.temporal:
-            raise UserError("model.temporal is not supported by the camera-radar detector; set it to false")
-        if not cfg.get("data", {}).get("radar", False):
-            raise UserError("the camera-radar detector needs data.radar = true (otherwise the batch carries no radar points)")
-        radar_cfg = model_cfg.get("radar", RADAR_MODEL)
-        self.radar = RadarEncoder(self.grid, int(radar_cfg.get("channels", 32)), int(radar_cfg.get("subdivision", 1)))
-        context = int(model_cfg.get("context_channels", 64))
+        radar = cfg.model.radar
+        self.radar = RadarEncoder(self.grid, radar.channels, radar.subdivision)
+        context = cfg.model.context_channels
         self.fusion = fusion(context, self.radar.out_channels, context)
 
     def forward(self, batch: dict[str, Any]) -> dict[str, Any]:
@@ -96,10 +92,11 @@ PROFILES = {
     "bevdepth-radar",
     role="student",
     profiles=PROFILES,
+    schema=RadarCameraEntryConfig,
     description="BEVDepth camera BEV and a radar PointPillars BEV (RCS, compensated velocity, time lag) fused by concat + conv",
     paper="camera-radar BEV fusion student (the student of IMKD, arXiv 2512.15581)",
     base="bevdepth",
 )
 def bevdepth_radar(cfg: dict[str, Any]) -> CameraRadarBEVDetector:
     """Build the camera-radar fusion student from a profile configuration."""
-    return CameraRadarBEVDetector(cfg)
+    return CameraRadarBEVDetector(RadarCameraEntryConfig.parse(cfg))

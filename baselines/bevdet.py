@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from baselines.common.config import CameraEntryConfig
 from baselines.common.detector import CameraBEVDetector
 from baselines.common.profiles import camera_profiles
 from robobench.registry import register_entry
@@ -16,9 +17,10 @@ PROFILES = camera_profiles(depth_loss_weight=0.0)
     "bevdet",
     role="student",
     profiles=PROFILES,
+    schema=CameraEntryConfig,
     description="BEVDet: ResNet + FPN, LSS view transformer (depth learnt from detection only), BEV ResNet, CenterPoint head",
     paper="BEVDet: High-performance Multi-camera 3D Object Detection in Bird-Eye-View (arXiv 2112.11790)",
 )
 def bevdet(cfg: dict[str, Any]) -> CameraBEVDetector:
     """Build BEVDet from a profile configuration."""
-    return CameraBEVDetector(cfg)
+    return CameraBEVDetector(CameraEntryConfig.parse(cfg))

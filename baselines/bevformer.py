@@ -45,18 +45,22 @@ Where this lite version differs from BEVFormer
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
 from baselines.common.backbone import ImageEncoder, conv_bn_relu
+from baselines.common.config import ImageModelConfig
 from baselines.common.detector import BEVDetectorBase, warp_bev
 from baselines.common.geometry import BEVGrid, augmented_cam2ego
 from baselines.common.profiles import camera_profiles
 from baselines.common.spatial_attention import SpatialCrossAttention, TemporalSelfAttention, pillar_points, reference_pixels
+from robobench.config import PositiveInt
 from robobench.errors import UserError
 from robobench.registry import register_entry
+from robobench.train import EntryConfig
 
 
 class EncoderLayer(nn.Module):
@@ -84,45 +88,71 @@ class EncoderLayer(nn.Module):
         return self.norms[2](query + self.ffn(query))
 
 
+@dataclass(frozen=True)
+class BEVFormerConfig:
+    """``model.bevformer``: ``queries`` (cells a side of the query grid over the BEV extent),
+    ``layers``, ``heads``, ``levels`` (image feature levels), ``heights`` (pillar points),
+    ``points`` (sampling points per pillar point), ``ffn_dims`` (``None``: twice the query channels)."""
+
+    queries: PositiveInt = 50
+    layers: PositiveInt = 1
+    heads: PositiveInt = 8
+    levels: PositiveInt = 1
+    heights: PositiveInt = 4
+    points: PositiveInt = 2
+    ffn_dims: PositiveInt | None = None
+
+
+@dataclass(frozen=True)
+class BEVFormerModelConfig(ImageModelConfig):
+    """The BEVFormer-style student's ``model`` section: the image network and ``bevformer``; the
+    queries' channels are ``neck_channels``."""
+
+    bevformer: BEVFormerConfig = field(default_factory=BEVFormerConfig)
+
+    def __post_init__(self) -> None:
+        if self.neck_channels % self.bevformer.heads:
+            raise UserError(
+                f"model.neck_channels={self.neck_channels} must be divisible by model.bevformer.heads={self.bevformer.heads}"
+            )
+
+
+@dataclass(frozen=True)
+class BEVFormerEntryConfig(EntryConfig):
+    """The BEVFormer-style student's configuration."""
+
+    model: BEVFormerModelConfig = field(default_factory=BEVFormerModelConfig)
+
+
 class BEVFormerDetector(BEVDetectorBase):
     """BEV queries + deformable spatial/temporal attention encoder -> BEV encoder -> CenterPoint head.
 
-    ``model.bevformer`` keys: ``queries`` (cells a side of the query grid over the BEV
-    extent), ``layers``, ``heads``, ``levels``, ``heights`` (pillar points), ``points``
-    (sampling points per pillar point), ``ffn_dims``. The queries' channels are
-    ``neck_channels``. ``forward`` returns the contract's ``bev``/``bev_raw``/``preds`` and
-    ``img_feats`` plus ``bev_queries`` (the encoder's query map before resampling).
+    Configured by :class:`BEVFormerEntryConfig`; ``data.prev_frame`` turns on the temporal
+    self-attention over the previous frame's BEV. ``forward`` returns the contract's
+    ``bev``/``bev_raw``/``preds`` and ``img_feats`` plus ``bev_queries`` (the encoder's query
+    map before resampling).
     """
 
-    def __init__(self, cfg: dict[str, Any]) -> None:
-        model_cfg = cfg.get("model", {})
-        embed = int(model_cfg.get("neck_channels", 128))
-        super().__init__(cfg, embed)
-        bf = model_cfg.get("bevformer", {})
-        n_q = int(bf.get("queries", 50))
-        heads, levels = int(bf.get("heads", 8)), int(bf.get("levels", 1))
-        if n_q <= 0 or embed % heads or levels < 1:
-            raise UserError(
-                f"model.bevformer needs queries > 0, levels >= 1 and neck_channels divisible by heads; "
-                f"got queries={n_q}, levels={levels}, neck_channels={embed}, heads={heads}"
-            )
+    def __init__(self, cfg: BEVFormerEntryConfig) -> None:
+        model, bf = cfg.model, cfg.model.bevformer
+        embed = model.neck_channels
+        super().__init__(model, embed)
         g = self.grid
-        self.query_grid = BEVGrid(g.x_min, g.x_max, g.y_min, g.y_max, g.z_min, g.z_max, (g.x_max - g.x_min) / n_q)
-        self.downsample = int(model_cfg.get("downsample", 16))
-        self.img_encoder = ImageEncoder(model_cfg.get("backbone", {}), self.downsample, embed)
-        self.extra_levels = nn.ModuleList(conv_bn_relu(embed, embed, 3, stride=2) for _ in range(levels - 1))
+        self.query_grid = BEVGrid(g.x_min, g.x_max, g.y_min, g.y_max, g.z_min, g.z_max, (g.x_max - g.x_min) / bf.queries)
+        self.downsample = model.downsample
+        self.img_encoder = ImageEncoder(model.backbone, self.downsample, embed)
+        self.extra_levels = nn.ModuleList(conv_bn_relu(embed, embed, 3, stride=2) for _ in range(bf.levels - 1))
         ny, nx = self.query_grid.ny, self.query_grid.nx
         self.bev_queries = nn.Parameter(torch.randn(ny * nx, embed) * 0.02)
         self.row_embed = nn.Parameter(torch.randn(ny, embed // 2) * 0.02)
         self.col_embed = nn.Parameter(torch.randn(nx, embed - embed // 2) * 0.02)
-        heights = int(bf.get("heights", 4))
         self.layers = nn.ModuleList(
-            EncoderLayer(embed, heads, levels, heights, int(bf.get("points", 2)), int(bf.get("ffn_dims", 2 * embed)))
-            for _ in range(int(bf.get("layers", 1)))
+            EncoderLayer(embed, bf.heads, bf.levels, bf.heights, bf.points, bf.ffn_dims or 2 * embed)
+            for _ in range(bf.layers)
         )
-        self.register_buffer("pillars", pillar_points(self.query_grid, heights).view(-1, 3), persistent=False)
-        self.heights = heights
-        self.temporal = bool(cfg.get("data", {}).get("prev_frame", False))
+        self.register_buffer("pillars", pillar_points(self.query_grid, bf.heights).view(-1, 3), persistent=False)
+        self.heights = bf.heights
+        self.temporal = cfg.data.prev_frame
 
     def query_pos(self) -> torch.Tensor:
         """``(Q, C)`` learned positional embedding of each query cell (row and column halves)."""
@@ -199,9 +229,10 @@ PROFILES = _profiles()
     "bevformer",
     role="student",
     profiles=PROFILES,
+    schema=BEVFormerEntryConfig,
     description="BEVFormer-lite: BEV queries with deformable spatial cross-attention and temporal self-attention, BEV ResNet, CenterPoint head",
     paper="BEVFormer: Learning Bird's-Eye-View Representation from Multi-Camera Images via Spatiotemporal Transformers (ECCV 2022)",
 )
 def bevformer(cfg: dict[str, Any]) -> BEVFormerDetector:
     """Build the BEVFormer-style student from a profile configuration."""
-    return BEVFormerDetector(cfg)
+    return BEVFormerDetector(BEVFormerEntryConfig.parse(cfg))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from baselines.common.config import LidarEntryConfig
 from baselines.common.detector import PillarBEVDetector
 from baselines.common.profiles import lidar_profiles
 from robobench.registry import register_entry
@@ -32,9 +33,10 @@ def student_data(profile: str) -> dict[str, Any]:
     "centerpoint",
     role="teacher",
     profiles=PROFILES,
+    schema=LidarEntryConfig,
     description="CenterPoint-Pillar: dynamic PointPillars encoder, BEV ResNet, CenterPoint head on the students' BEV grid",
     paper="Center-based 3D Object Detection and Tracking (CVPR 2021)",
 )
 def centerpoint(cfg: dict[str, Any]) -> PillarBEVDetector:
     """Build the pillar CenterPoint teacher from a profile configuration."""
-    return PillarBEVDetector(cfg)
+    return PillarBEVDetector(LidarEntryConfig.parse(cfg))

@@ -69,7 +69,8 @@ Entries
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -77,11 +78,12 @@ from torch import nn
 from baselines import bevdepth_radar, centerpoint
 from baselines.bevdepth_radar import CameraRadarBEVDetector, ConcatFusion, FusionFactory
 from baselines.common.backbone import conv_bn_relu
+from baselines.common.config import RadarCameraEntryConfig, RadarCameraModelConfig
 from baselines.distill import dense, imkd_losses
-from baselines.distill.distiller import TERMS, Distiller, Term, TermContext
+from baselines.distill.distiller import TERMS, Distiller, Term, TermContext, distilled
+from robobench.config import PositiveInt, deep_merge
 from robobench.errors import UserError
 from robobench.registry import register_entry
-from robobench.train import deep_merge
 
 TEACHER = "centerpoint"
 PAPER = "IMKD: Intensity-Aware Multi-Level Knowledge Distillation for Camera-Radar Fusion (WACV 2026, arXiv 2512.15581)"
@@ -133,9 +135,9 @@ class IMKDDistiller(Distiller):
     channels); the loaded teacher must match it.
     """
 
-    def __init__(self, student: CameraRadarBEVDetector, cfg: dict[str, Any]) -> None:
+    def __init__(self, student: CameraRadarBEVDetector, cfg: IMKDEntryConfig) -> None:
         super().__init__(student, cfg)
-        self.teacher_raw_channels = int(imkd_option(cfg, "teacher_raw_channels"))
+        self.teacher_raw_channels = cfg.model.imkd.teacher_raw_channels
         if "imkd_radar" in self.weights:
             self.adapters["radar"] = nn.Conv2d(student.radar.out_channels, self.teacher_raw_channels, 1)
 
@@ -150,20 +152,42 @@ class IMKDDistiller(Distiller):
         super().set_teacher(teacher)
 
 
-def imkd_option(cfg: dict[str, Any], key: str) -> Any:
-    """``cfg["model"]["imkd"][key]``; a ``UserError`` naming the key when it is missing."""
-    section = cfg.get("model", {}).get("imkd", {})
-    if key not in section:
-        raise UserError(f"model.imkd.{key} is missing from the IMKD config (see baselines.imkd.imkd_profiles)")
-    return section[key]
+@dataclass(frozen=True)
+class IMKDConfig:
+    """``model.imkd``: ``fusion`` (stage 3 on: ``"intensity"``, off: ``"concat"``; :data:`FUSIONS`) and
+    ``teacher_raw_channels`` (the teacher's pillar channels, stage 1's adapter output)."""
+
+    fusion: Literal["intensity", "concat"]
+    teacher_raw_channels: PositiveInt
+
+
+@dataclass(frozen=True)
+class IMKDModelConfig(RadarCameraModelConfig):
+    """The camera-radar student's ``model`` section plus ``imkd`` (required: :func:`imkd_profiles` sets it)."""
+
+    imkd: IMKDConfig | None = None
+
+
+@dataclass(frozen=True)
+class IMKDStudentConfig(RadarCameraEntryConfig):
+    """The camera-radar student configured for IMKD (its ``model.imkd`` section)."""
+
+    model: IMKDModelConfig = field(default_factory=IMKDModelConfig)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.model.imkd is None:
+            raise UserError("model.imkd is missing; it needs fusion and teacher_raw_channels (see baselines.imkd.imkd_profiles)")
+
+
+#: An IMKD entry's configuration: the student's and the ``distill`` section.
+IMKDEntryConfig = distilled(IMKDStudentConfig)
 
 
 def build_imkd(cfg: dict[str, Any]) -> IMKDDistiller:
     """The camera-radar student with the configured fusion (``model.imkd.fusion``), wrapped in the IMKD distiller."""
-    fusion = imkd_option(cfg, "fusion")
-    if fusion not in FUSIONS:
-        raise UserError(f"model.imkd.fusion must be one of {sorted(FUSIONS)}, got {fusion!r}")
-    return IMKDDistiller(CameraRadarBEVDetector(cfg, FUSIONS[fusion]), cfg)
+    typed = IMKDEntryConfig.parse(cfg)
+    return IMKDDistiller(CameraRadarBEVDetector(typed, FUSIONS[typed.model.imkd.fusion]), typed)
 
 
 def imkd_profiles(terms: dict[str, float], fusion: str) -> dict[str, dict[str, Any]]:
@@ -197,4 +221,5 @@ for _entry, (_terms, _fusion, _description) in VARIANTS.items():
         paper=PAPER,
         base="bevdepth-radar",
         teacher=TEACHER,
+        schema=IMKDEntryConfig,
     )(build_imkd)

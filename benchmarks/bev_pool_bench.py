@@ -21,7 +21,8 @@ import torch
 
 from baselines.common.bev_pool import bev_pool, bev_pool_reference, pool_indices
 from baselines.common.geometry import BEVGrid, DepthBins, frustum_to_ego, make_frustum
-from baselines.common.profiles import BASE_PROFILES
+from baselines.common.config import CameraEntryConfig
+from baselines.common.profiles import BASE_PROFILES, camera_profiles
 
 
 def ring_rig(batch: int, height: int, width: int) -> tuple[torch.Tensor, ...]:
@@ -57,11 +58,11 @@ def timed(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
 
 def run(profile: str, repeats: int) -> None:
     cfg = BASE_PROFILES[profile]
-    model, batch = cfg["model"], cfg["train"]["batch_size"]
+    model, batch = CameraEntryConfig.parse(camera_profiles()[profile]).model, cfg["train"]["batch_size"]
     height, width = cfg["data"]["input_size"]
-    grid = BEVGrid.from_config(model["bev"])
-    bins = DepthBins.from_config(model["depth_bins"])
-    ds, c = model["downsample"], model["context_channels"]
+    grid = BEVGrid.from_config(model.bev)
+    bins = DepthBins.from_config(model.depth_bins)
+    ds, c = model.downsample, model.context_channels
     points = frustum_to_ego(make_frustum(height, width, ds, bins), *ring_rig(batch, height, width))
     h, w = height // ds, width // ds
     gen = torch.Generator().manual_seed(0)

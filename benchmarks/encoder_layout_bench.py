@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bev_pool_bench import timed  # noqa: E402  (same folder)
 from baselines.common.backbone import ImageEncoder  # noqa: E402
-from baselines.common.profiles import BASE_PROFILES  # noqa: E402
+from baselines.common.config import CameraEntryConfig  # noqa: E402
+from baselines.common.profiles import BASE_PROFILES, camera_profiles  # noqa: E402
 from robobench.constants import CAMERAS  # noqa: E402
 
 
@@ -33,9 +34,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cfg = BASE_PROFILES[args.profile]
-    model = cfg["model"]
+    model = CameraEntryConfig.parse(camera_profiles()[args.profile]).model
     torch.manual_seed(0)
-    fast = ImageEncoder(model["backbone"], model["downsample"], model["neck_channels"])
+    fast = ImageEncoder(model.backbone, model.downsample, model.neck_channels)
     plain = copy.deepcopy(fast).to(memory_format=torch.contiguous_format)
     views = cfg["train"]["batch_size"] * len(CAMERAS)
     x = torch.randn(views, 3, *cfg["data"]["input_size"])

@@ -7,7 +7,7 @@ Use it with any command that takes ``--entry-file``::
 
 Only the public API is used: :func:`robobench.registry.register_entry` /
 :func:`~robobench.registry.get_entry` to build on a registered entry,
-:func:`robobench.train.load_checkpoint` to read a trained teacher, and a loss from
+:func:`robobench.io.load_checkpoint` to read a trained teacher, and a loss from
 ``baselines.distill``. A builder takes the profile configuration (a dict) and returns
 an ``nn.Module`` with ``forward(batch)``, ``loss(batch, outputs)`` and
 ``decode(batch, outputs)`` (see ``robobench.contract``).
@@ -24,7 +24,7 @@ from torch import nn
 from baselines.distill.dense import dense_mse_loss
 from robobench.errors import UserError
 from robobench.registry import get_entry, register_entry
-from robobench.train import load_checkpoint
+from robobench.io import load_checkpoint
 
 BEVDET = get_entry("bevdet")
 TEACHER = "centerpoint"
@@ -111,7 +111,8 @@ for _name, _cfg in KD_PROFILES.items():
 )
 def my_bevdet_bevkd(cfg: dict[str, Any]) -> nn.Module:
     """BEVDet distilled from CenterPoint's BEV features with a dense MSE (an example recipe)."""
-    student = BEVDET.build(cfg)
+    # BEVDet's builder checks its configuration strictly: it gets the config without the recipe's section.
+    student = BEVDET.build({key: value for key, value in cfg.items() if key != "distill"})
     teacher = get_entry(TEACHER).build(cfg["distill"]["teacher"])
     # Without a checkpoint (e.g. `robobench entries --check`) the teacher starts untrained;
     # a trained distiller's saved weights include the teacher's anyway.

@@ -23,7 +23,6 @@ import contextlib
 import multiprocessing
 import os
 import sys
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ from tqdm import tqdm
 from corruptions import CORRUPTIONS, LEVELS, canonical_level, canonical_name, corrupt, corrupt_views
 from robobench.constants import CAMERAS
 from robobench.errors import UserError
+from robobench.io import atomic_write
 
 #: JPEG quality of ``mmcv.imwrite`` / OpenCV's default, which RoboBEV used.
 JPEG_QUALITY = 95
@@ -120,15 +120,8 @@ def write_image_atomic(path: Path, rgb: np.ndarray) -> None:
     ok, buf = cv2.imencode(path.suffix or ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
         raise UserError(f"cannot encode an image for {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "wb", prefix=_TMP_PREFIX, fsync=False) as fh:
+        fh.write(buf.tobytes())
 
 
 @dataclass(frozen=True)

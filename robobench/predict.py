@@ -16,7 +16,6 @@ foreground cells (whose LiDAR point lies inside a GT box).
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from robobench.data.dataset import BEVDataset, DataConfig, collate
 from robobench.data.index import load_index
 from robobench.ema import inference_weights
 from robobench.errors import UserError
+from robobench.io import load_checkpoint, write_json_atomic
 from robobench.nuscenes_c import check_images
 from robobench.registry import Entry
 from robobench.train import (
@@ -41,7 +41,6 @@ from robobench.train import (
     DEFAULT_VERSION,
     check_dataroot,
     default_split,
-    load_checkpoint,
     resolve_entry,
     to_device,
 )
@@ -212,10 +211,7 @@ def predict(
     for token in dataset.tokens:
         results.setdefault(token, [])
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.tmp")
-    tmp.write_text(json.dumps({"meta": results_meta(data_cfg), "results": results}))
-    os.replace(tmp, out_path)
+    write_json_atomic({"meta": results_meta(data_cfg), "results": results}, out_path)
     return PredictionOutput(
         out_path, depth_acc.compute() if depth_acc is not None else None, len(dataset), time.perf_counter() - started,
         damaged,

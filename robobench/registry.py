@@ -9,12 +9,13 @@ Example::
     def my_bevdet(cfg: dict) -> torch.nn.Module:
         ...
 
-Entries come from three places, all found by :func:`discover`:
+Entries come from two places, both found by :func:`discover`:
 
-* the built-in ``baselines`` package (imported on first use);
 * installed packages that declare the entry-point group ``robobench.entries``
   (``[project.entry-points."robobench.entries"] my_method = "my_pkg.entries"``):
-  loading the entry point imports the module, whose decorators register entries;
+  loading the entry point imports the module, whose decorators register entries.
+  robobench's own built-in entries (the ``baselines`` package) are found this way too
+  (its ``pyproject.toml``), so the registry imports no model code;
 * a plain Python file given with ``--entry-file my_method.py``.
 
 Checks happen in two steps so that listing stays fast: names, roles and profiles
@@ -33,18 +34,21 @@ import fnmatch
 import importlib.util
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
-from importlib.metadata import entry_points
+from dataclasses import dataclass, field, is_dataclass, replace
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from robobench.config import deep_merge
 from robobench.errors import UserError
 from robobench.schema import EntryRecord, Role
 
-#: Entry-point group third-party packages use to register entries.
+#: Entry-point group that packages (robobench's own ``baselines`` included) use to register entries.
 ENTRY_POINT_GROUP = "robobench.entries"
+#: The module robobench's own entry point loads: the built-in entries.
+BUILTIN_ENTRIES = "baselines"
 #: The model contract's methods (robobench.contract.BEVModel).
 MODEL_METHODS: tuple[str, ...] = ("forward", "loss", "decode")
 
@@ -59,7 +63,10 @@ class Entry:
     ``base`` names the entry a "gain over base" column compares against (the plain
     student of a variant or distillation recipe); ``teacher`` names the frozen
     teacher a ``distill`` entry learns from. ``source`` says where it was registered
-    (module name, or the file given with ``--entry-file``).
+    (module name, or the file given with ``--entry-file``). ``schema`` is the dataclass
+    its configuration is checked against when a run is planned
+    (:func:`robobench.train.entry_config`; ``None``: :class:`robobench.train.UntypedEntryConfig`,
+    whose ``model`` and ``distill`` sections are free-form).
     """
 
     name: str
@@ -71,6 +78,7 @@ class Entry:
     base: str | None = None
     teacher: str | None = None
     source: str = ""
+    schema: type | None = None
 
     def config(self, profile: str) -> dict[str, Any]:
         """A deep copy of the entry's configuration for ``profile`` (``UserError`` if unknown).
@@ -91,7 +99,8 @@ class Entry:
 _REGISTRY: dict[str, Entry] = {}
 #: Resolved paths of entry files already executed (loading one twice is a no-op).
 _LOADED_FILES: dict[Path, str] = {}
-_DISCOVERED = False
+#: Whether the installed entry points were loaded.
+_INSTALLED = False
 
 
 def register_entry(
@@ -103,12 +112,16 @@ def register_entry(
     paper: str = "",
     base: str | None = None,
     teacher: str | None = None,
+    schema: type | None = None,
 ) -> Callable[[Builder], Builder]:
     """Decorator recording ``fn(cfg) -> nn.Module`` as entry ``name``.
 
-    Duplicate names, unknown roles, non-callable builders and profiles that are not
-    dicts of dicts are ``UserError`` here; ``base``/``teacher`` references are
-    checked by :func:`discover` (they may register later).
+    ``schema``: a subclass of :class:`robobench.train.EntryConfig` typing the entry's whole
+    configuration (its ``model`` section above all), so that unknown keys and wrong values
+    are refused when a run is planned; ``fn`` still receives the config as a dict.
+    Duplicate names, unknown roles, non-callable builders, a ``schema`` that is not a
+    dataclass and profiles that are not dicts of dicts are ``UserError`` here;
+    ``base``/``teacher`` references are checked by :func:`discover` (they may register later).
     """
 
     def decorator(fn: Builder) -> Builder:
@@ -128,6 +141,8 @@ def register_entry(
         for profile, cfg in (profiles or {}).items():
             if not isinstance(profile, str) or not isinstance(cfg, dict):
                 raise UserError(f"entry {name!r}: profile {profile!r} must map a name to a config dict")
+        if schema is not None and not (isinstance(schema, type) and is_dataclass(schema)):
+            raise UserError(f"entry {name!r}: schema must be a dataclass (a robobench.train.EntryConfig subclass), got {schema!r}")
         for ref, kind in ((base, "base"), (teacher, "teacher")):
             if ref == name:
                 raise UserError(f"entry {name!r} names itself as its {kind}")
@@ -141,33 +156,57 @@ def register_entry(
             base=base,
             teacher=teacher,
             source=fn.__module__,
+            schema=schema,
         )
         return fn
 
     return decorator
 
 
-def load_builtin_entries() -> None:
-    """Import ``baselines`` so its modules register the built-in entries."""
-    import baselines  # noqa: F401  (import registers entries)
+def load_installed_entries() -> list[str]:
+    """Load every ``robobench.entries`` entry point, robobench's own (the built-in entries) first;
+    returns their names. Later calls load nothing.
+
+    The built-in ``baselines`` are found like any plugin, so this module imports no model code.
+    A source checkout that was not installed (or installed before the entry point existed)
+    has no such entry point: that is a ``UserError`` saying to install it, not an empty registry.
+    """
+    global _INSTALLED
+    if _INSTALLED:
+        return []
+    points = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: not _is_builtin(ep))
+    if not any(_is_builtin(ep) for ep in points):
+        raise UserError(
+            f"robobench's built-in entries are not registered (no {ENTRY_POINT_GROUP!r} entry point of the "
+            "robobench package): run pip install -e . in the robobench checkout"
+        )
+    _INSTALLED = True  # before loading: a plugin that looks an entry up while it loads must not reload
+    try:
+        for ep in points:
+            _load_entry_point(ep)
+    except BaseException:
+        _INSTALLED = False
+        raise
+    return [ep.name for ep in points]
 
 
-def load_plugin_entries() -> list[str]:
-    """Load every ``robobench.entries`` entry point of installed packages; returns their names."""
-    loaded = []
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        dist = getattr(ep.dist, "name", "?")
-        try:
-            ep.load()
-        except UserError as exc:
-            raise UserError(f"entry point {ep.name!r} of package {dist!r} ({ep.value}): {exc}") from None
-        except Exception as exc:  # an installed plugin that fails to import: say which one
-            raise UserError(
-                f"entry point {ep.name!r} of package {dist!r} ({ep.value}) failed to load: "
-                f"{type(exc).__name__}: {exc}; fix or uninstall that package"
-            ) from None
-        loaded.append(ep.name)
-    return loaded
+def _load_entry_point(ep: EntryPoint) -> None:
+    """Import ``ep``'s module (its decorators register entries); ``UserError`` naming the package on failure."""
+    dist = getattr(ep.dist, "name", "?")
+    try:
+        ep.load()
+    except UserError as exc:
+        raise UserError(f"entry point {ep.name!r} of package {dist!r} ({ep.value}): {exc}") from None
+    except Exception as exc:  # an installed plugin that fails to import: say which one
+        raise UserError(
+            f"entry point {ep.name!r} of package {dist!r} ({ep.value}) failed to load: "
+            f"{type(exc).__name__}: {exc}; fix or uninstall that package"
+        ) from None
+
+
+def _is_builtin(ep: EntryPoint) -> bool:
+    """Whether ``ep`` is the entry point of robobench's own built-in entries."""
+    return ep.value == BUILTIN_ENTRIES and getattr(ep.dist, "name", None) in (None, "robobench")
 
 
 def load_entry_file(path: str | Path) -> list[str]:
@@ -185,7 +224,7 @@ def load_entry_file(path: str | Path) -> list[str]:
     resolved = path.resolve()
     if resolved in _LOADED_FILES:
         return [n for n, e in _REGISTRY.items() if e.source == _LOADED_FILES[resolved]]
-    load_builtin_entries()  # a user file may name built-ins as base/teacher and must not shadow them
+    load_installed_entries()  # a user file may name built-ins as base/teacher and must not shadow them
     module_name = f"robobench_entry_file_{len(_LOADED_FILES)}_{resolved.stem}"
     before = dict(_REGISTRY)
     spec = importlib.util.spec_from_file_location(module_name, resolved)
@@ -226,11 +265,7 @@ def _user_frame(exc: BaseException, path: Path) -> str:
 
 def discover(entry_files: Iterable[str | Path] = ()) -> list[Entry]:
     """Load built-in, plugin and file entries, check their references; returns all, by name."""
-    global _DISCOVERED
-    if not _DISCOVERED:
-        load_builtin_entries()
-        load_plugin_entries()
-        _DISCOVERED = True
+    load_installed_entries()
     for path in entry_files:
         load_entry_file(path)
     check_references()
@@ -290,17 +325,18 @@ def teacher_order(names: Iterable[str], lookup: Callable[[str], Entry] | None = 
     return ordered
 
 
-def check_builder(entry: Entry, profile: str = "quick") -> torch.nn.Module:
-    """Build ``entry`` with its ``profile`` config and check the model contract; returns the model.
+def check_builder(entry: Entry, profile: str = "quick", overrides: dict[str, Any] | None = None) -> torch.nn.Module:
+    """Build ``entry`` with its ``profile`` config (deep-merged with ``overrides``) and check the
+    model contract; returns the model.
 
     ``UserError`` when the builder raises, returns something other than an
     ``nn.Module``, or the module lacks a callable ``forward``/``loss``/``decode``.
     """
-    cfg = entry.config(profile)
+    cfg = deep_merge(entry.config(profile), overrides or {})
     try:
         model = entry.build(cfg)
-    except UserError:
-        raise
+    except UserError as exc:
+        raise UserError(f"entry {entry.name!r} ({entry.source}), profile {profile!r}: {exc}") from None
     except Exception as exc:
         raise UserError(
             f"entry {entry.name!r} ({entry.source}): building the {profile!r} model failed: {type(exc).__name__}: {exc}"

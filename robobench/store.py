@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from robobench.errors import UserError
+from robobench.io import write_json_atomic
 from robobench.schema import (
     DETECTION_METRICS,
     TRAINING_KEY_FIELDS,
@@ -515,10 +516,7 @@ class ResultStore:
     def export_json(self, path: str | Path, **filters: Any) -> int:
         """Write :meth:`export_payload` to a JSON file atomically; returns the row count."""
         payload = self.export_payload(**filters)
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(payload, indent=1, sort_keys=True))
-        os.replace(tmp, path)
+        write_json_atomic(payload, path, indent=1, sort_keys=True)
         return len(payload["rows"])
 
     def import_json(self, path: str | Path) -> int:

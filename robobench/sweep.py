@@ -214,6 +214,9 @@ def plan_cells(
     checkpoint, so a seed spread over students alone needs one teacher (a requested teacher is
     still evaluated at the requested seeds only).
 
+    Every entry's configuration (profile and ``overrides``) is checked against its schema first
+    (:func:`robobench.train.entry_config`), so a misspelled key fails the plan, also a dry run.
+
     Eval cells carry ``<dataset_id>/<eval_split>`` as their dataset id (what was evaluated,
     as ``robobench evaluate`` records it), so scores on different splits never stand in for
     each other in the store; train cells keep ``dataset_id`` (what was trained on).
@@ -226,6 +229,8 @@ def plan_cells(
         dup = sorted({str(v) for v in values if values.count(v) > 1})
         if dup:
             raise UserError(f"{name}(s) {', '.join(dup)} given twice")
+    from robobench.train import entry_config
+
     requested = set(entries)
     eval_id = f"{dataset_id}/{eval_split}" if eval_split else dataset_id
     overrides_json = json.dumps(overrides or {}, sort_keys=True)
@@ -235,6 +240,7 @@ def plan_cells(
     teachers = {lookup(name).teacher for name in order}
     for name in order:
         entry = lookup(name)
+        entry_config(entry, profile, overrides)  # an unknown key or a bad value fails here, not in a cell
         own = list(seeds) if name in requested or teacher_seed is None else []
         if teacher_seed is not None and name in teachers and teacher_seed not in own:
             own.append(teacher_seed)

@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from robobench.conditions import CLEAN, Condition, all_conditions
+from robobench.config import parse_overrides
 from robobench.constants import DEFAULT_DATAROOT, DEFAULT_VERSION
 from robobench.errors import UserError
 from robobench.nuscenes_c import add_allow_damaged_argument
 from robobench.metrics.robustness import TABLE_METRICS
 from robobench.schema import ResultRow, TrainMode
 from robobench.sweep import parse_condition, parse_train_mode
+from robobench.train_cli import add_set_argument
 
 DEFAULT_OUT = Path("runs")
 
@@ -38,8 +40,7 @@ def register(subparsers: Any) -> None:
                    help="clean,corrupted,heldout: corrupted trains on the eight test corruptions, heldout on "
                    "corruptions disjoint from them (default clean)")
     s.add_argument("--profile", default="quick", help="entry profile: quick | full | ... (default quick)")
-    s.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value of every entry, e.g. train.epochs=2 (VALUE parsed as JSON); repeatable")
+    add_set_argument(s)
     s.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated seeds (default 0)")
     s.add_argument("--teacher-seed", type=int, default=None, metavar="N",
                    help="train each teacher once with seed N and distil every student seed from it "
@@ -93,27 +94,6 @@ def _seeds(text: str) -> list[int]:
         return [int(t) for t in _csv(text)]
     except ValueError:
         raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}") from None
-
-
-def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
-    """``["train.epochs=2", "model.backbone.width=8"]`` -> nested dict (values parsed as JSON, else text)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        parts = key.strip().split(".")
-        if not sep or not all(parts):
-            raise UserError(f"bad --set {item!r}; write KEY=VALUE with a dotted key, e.g. train.epochs=2")
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError:
-            value = text
-        node = out
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise UserError(f"--set {item!r} conflicts with another --set of {part!r}")
-        node[parts[-1]] = value
-    return out
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -283,13 +263,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from robobench.registry import Role, check_builder, discover, get_entry, teacher_order
     from robobench.store import ResultStore, row_key
     from robobench.sweep import SweepContext, SweepRequest, run_cell, sweep
-    from robobench.train import check_dataroot, default_split
+    from robobench.train import check_dataroot, default_split, entry_config
 
     discover(args.entry_file)
     names = args.entries or [e.name for e in discover() if e.role is not Role.TEACHER]
-    for name in teacher_order(names):  # fail before any work: the model contract of every entry
+    overrides = parse_overrides(args.overrides)
+    for name in teacher_order(names):  # fail before any work: every entry's config and model contract
         entry = get_entry(name)
-        check_builder(entry, args.profile)
+        entry_config(entry, args.profile, overrides)
+        check_builder(entry, args.profile, overrides)
     dataroot = check_dataroot(args.dataroot if args.dataroot is not None else DEFAULT_DATAROOT, args.version)
     split = args.split or default_split(args.version, "val")
     out: Path = args.out
@@ -297,7 +279,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     request = SweepRequest(
         entries=names, train_modes=args.train_modes, seeds=args.seeds,
         conditions=args.conditions or [str(c) for c in all_conditions()], profile=args.profile,
-        overrides=parse_overrides(args.overrides),
+        overrides=overrides,
         executor=args.executor, workers=args.workers, ray_address=args.ray_address,
         cpus_per_cell=args.cpus_per_cell, gpus_per_cell=args.gpus_per_cell, teacher_seed=args.teacher_seed,
     )

@@ -5,7 +5,7 @@
   of ``(seed, epoch)`` (``DistributedSampler``'s permutation) and each item's
   augmentation of ``(seed, epoch, sample token)``, so nothing depends on worker count
   or on where a run was interrupted.
-* Checkpoints are written atomically (temporary file + ``os.replace``) every
+* Checkpoints are written atomically (:func:`robobench.io.save_checkpoint`) every
   ``train.checkpoint_every`` iterations and at each epoch end; they hold model,
   optimizer, scheduler, AMP scaler, RNG states and the iteration, so ``resume=True``
   continues the run exactly where the last checkpoint left it (mid-epoch included).
@@ -19,18 +19,16 @@ The ``train`` section of an entry config is documented in :class:`TrainConfig`.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import os
 import random
 import resource
-import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -39,8 +37,12 @@ from torch.utils.data import DataLoader, DistributedSampler
 from robobench.constants import DEFAULT_DATAROOT, DEFAULT_VERSION
 from robobench.data.dataset import BEVDataset, DataConfig, collate
 from robobench.data.index import load_index
+from robobench.config import (
+    DecayFloat, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, build_config, deep_merge,
+)
 from robobench.ema import WeightEMA
-from robobench.errors import UserError, check_known_keys
+from robobench.errors import UserError
+from robobench.io import TEACHER_CHECKPOINT_KEY, load_checkpoint, save_checkpoint, write_json_atomic
 from robobench.registry import Entry, get_entry
 from robobench.schema import TrainMode
 
@@ -49,8 +51,6 @@ from robobench.schema import TrainMode
 LAST_CKPT = "last.pt"
 FINAL_CKPT = "final.pt"
 STATS_FILE = "train_stats.json"
-#: Config key of a distillation entry holding its teacher's final checkpoint (set by the sweep or by train_entry).
-TEACHER_CHECKPOINT_KEY = "teacher_checkpoint"
 #: Folder, next to a student's run folder, where train_entry trains a missing teacher.
 TEACHERS_DIR = "teachers"
 
@@ -96,31 +96,76 @@ class TrainConfig:
     evaluate it, :mod:`robobench.ema`; 0 = off).
     """
 
-    epochs: int = 1
-    batch_size: int = 1
-    lr: float = 2e-4
-    weight_decay: float = 1e-2
-    warmup_iters: int = 0
-    warmup_ratio: float = 1e-3
-    min_lr_ratio: float = 1e-3
-    grad_clip: float = 5.0
-    num_workers: int = 0
-    max_train_samples: int | None = None
-    checkpoint_every: int = 0
+    epochs: PositiveInt = 1
+    batch_size: PositiveInt = 1
+    lr: PositiveFloat = 2e-4
+    weight_decay: NonNegativeFloat = 1e-2
+    warmup_iters: NonNegativeInt = 0
+    warmup_ratio: NonNegativeFloat = 1e-3
+    min_lr_ratio: NonNegativeFloat = 1e-3
+    grad_clip: NonNegativeFloat = 5.0
+    num_workers: NonNegativeInt = 0
+    max_train_samples: PositiveInt | None = None
+    checkpoint_every: NonNegativeInt = 0
     amp: bool = True
-    ema_decay: float = 0.0
+    ema_decay: DecayFloat = 0.0
 
     @classmethod
     def from_dict(cls, cfg: dict[str, Any] | None) -> TrainConfig:
-        """Validate ``cfg`` (unknown keys are a ``UserError`` naming them)."""
-        cfg = dict(cfg or {})
-        check_known_keys("train", cfg, {f.name for f in fields(cls)})
-        out = cls(**cfg)
-        if out.epochs < 1 or out.batch_size < 1:
-            raise UserError(f"train.epochs={out.epochs} and train.batch_size={out.batch_size} must be >= 1")
-        if not 0.0 <= out.ema_decay < 1.0:
-            raise UserError(f"train.ema_decay={out.ema_decay} must lie in [0, 1) (0 turns the weight average off), e.g. 0.999")
-        return out
+        """Validate ``cfg`` (unknown keys and wrong types are a ``UserError`` naming them)."""
+        return build_config(cls, cfg, "train")
+
+
+E = TypeVar("E", bound="EntryConfig")
+
+
+@dataclass(frozen=True)
+class EntryConfig:
+    """An entry's whole configuration, typed: what its builder and the training engine read.
+
+    ``data`` (:class:`~robobench.data.dataset.DataConfig`), ``model`` (free-form here: an entry
+    types its ``model`` section with a subclass, passed as ``register_entry(schema=...)``),
+    ``train`` (:class:`TrainConfig`) and ``teacher_checkpoint``
+    (:data:`~robobench.io.TEACHER_CHECKPOINT_KEY`: the final checkpoint of the teacher a
+    distillation entry learns from, set by the sweep or by :func:`train_entry`).
+    """
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: dict[str, Any] = field(default_factory=dict)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    teacher_checkpoint: str | None = None
+
+    @classmethod
+    def parse(cls: type[E], cfg: dict[str, Any]) -> E:
+        """The typed form of the config dict ``cfg`` (a ``UserError`` naming an unknown key or a wrong type)."""
+        return build_config(cls, cfg, "")
+
+
+@dataclass(frozen=True)
+class UntypedEntryConfig(EntryConfig):
+    """What the configuration of an entry that declares no ``schema`` is checked against: ``data``
+    and ``train`` strictly, ``model`` and a distillation recipe's ``distill`` section free-form
+    (:func:`entry_config` leaves any other section its profile declares free-form too)."""
+
+    distill: dict[str, Any] | None = None
+
+
+def entry_config(entry: Entry, profile: str, overrides: dict[str, Any] | None = None) -> tuple[dict[str, Any], EntryConfig]:
+    """``entry``'s ``profile`` config deep-merged with ``overrides``, as a dict and typed by the entry's
+    ``schema`` (default :class:`UntypedEntryConfig`).
+
+    Called when a run is planned (``robobench sweep``, also with ``--dry-run``) and before training,
+    so a misspelled key or a wrong value is one ``UserError`` naming the entry, the profile and the key.
+    """
+    profile_cfg = entry.config(profile)
+    cfg = deep_merge(profile_cfg, overrides or {})
+    try:
+        if entry.schema is not None:
+            return cfg, entry.schema.parse(cfg)
+        own = set(profile_cfg) - {f.name for f in fields(UntypedEntryConfig)}  # sections only this entry knows
+        return cfg, UntypedEntryConfig.parse({k: v for k, v in cfg.items() if k not in own})
+    except UserError as exc:
+        raise UserError(f"entry {entry.name!r} ({entry.source}), profile {profile!r}: {exc}") from None
 
 
 class NonFiniteLoss(UserError):
@@ -182,32 +227,6 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(obj: dict[str, Any], path: Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, fsync, then ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a robobench checkpoint with ``weights_only=True``; ``UserError`` if missing or unreadable."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"checkpoint {path} does not exist")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a truncated/foreign file: tell the user which one
-        raise UserError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc})") from None
-
-
 def config_difference(a: Any, b: Any, where: str = "") -> str | None:
     """The first key path where two configs differ, with both values (``None`` when equal).
 
@@ -250,17 +269,6 @@ def check_resumable(checkpoint: Path, ckpt: dict[str, Any], entry: str, mode: Tr
             f"{checkpoint} was trained with another config, differing at {diff}; "
             "choose another --out (or delete that run to retrain it)"
         )
-
-
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """``base`` updated recursively by ``override`` (dicts merged, other values replaced)."""
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def resolve_entry(entry: str | Entry) -> Entry:
@@ -353,13 +361,6 @@ def _peak_memory_mb(device: torch.device, since_reset: bool) -> dict[str, Any]:
     return out
 
 
-def _write_json(obj: dict[str, Any], path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(obj, fh, indent=2)
-    os.replace(tmp, path)
-
-
 def _train_corruption(mode: TrainMode, seed: int) -> Callable | None:
     """The training-time corruption augmentation of a train mode (None when clean): the eight
     test corruptions for ``corrupted``, the disjoint held-out set for ``heldout``."""
@@ -398,9 +399,8 @@ def train_entry(
         mode = TrainMode(train_mode)
     except ValueError:
         raise UserError(f"unknown train mode {train_mode!r}; expected one of {[m.value for m in TrainMode]}") from None
-    cfg = deep_merge(entry.config(profile), overrides or {})
-    data_cfg = DataConfig.from_dict(cfg.get("data"))
-    tcfg = TrainConfig.from_dict(cfg.get("train"))
+    cfg, typed = entry_config(entry, profile, overrides)
+    data_cfg, tcfg = typed.data, typed.train
     check_dataroot(dataroot, version)
     split = split or default_split(version, "train")
     out = Path(out_dir) if out_dir is not None else Path("runs") / f"{entry.name}-{profile}-{mode.value}-s{seed}"
@@ -520,13 +520,13 @@ def train_entry(
     bar.close()
     checkpoint(final)
     if dist.main:
-        _write_json(
+        write_json_atomic(
             {**meta, "iterations": iteration, "samples": len(dataset), "world_size": dist.world,
              "device": str(device), "wall_time_s": round(elapsed + time.perf_counter() - started, 2),
              **_peak_memory_mb(device, since_reset), "final_loss": history[-1] if history else None, "loss_history": history,
              "loss_terms": terms,
              "config": cfg, "torch": torch.__version__},
-            out / STATS_FILE,
+            out / STATS_FILE, indent=2,
         )
     if dist.world > 1:
         torch.distributed.barrier()

@@ -30,6 +30,12 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
                    help="a .py file registering entries (repeatable); plugin packages are found too")
 
 
+def add_set_argument(parser: argparse.ArgumentParser) -> None:
+    """``--set KEY=VALUE`` (repeatable; parsed by :func:`robobench.config.parse_overrides` into ``args.overrides``)."""
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. train.epochs=2 (VALUE parsed as JSON); repeatable")
+
+
 def register(subparsers: Any) -> None:
     """Add the ``train`` and ``predict`` sub-commands."""
     t = subparsers.add_parser("train", help="train an entry (checkpoints, --resume after a kill, torchrun for DDP)")
@@ -40,6 +46,7 @@ def register(subparsers: Any) -> None:
                    "clean-trained rows); heldout: corruptions disjoint from the eight (default clean)")
     t.add_argument("--out", type=Path, default=None, help="output folder (default runs/<entry>-<profile>-<mode>-s<seed>)")
     t.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    add_set_argument(t)
     _add_data_args(t)
     t.set_defaults(func=cmd_train)
 
@@ -58,6 +65,7 @@ def register(subparsers: Any) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train and print the final checkpoint's path."""
+    from robobench.config import parse_overrides
     from robobench.registry import discover
     from robobench.train import train_entry
 
@@ -65,7 +73,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     final = train_entry(
         args.entry, args.profile, _TRAIN_CORRUPTION[args.train_corruption], args.seed,
         dataroot=args.dataroot, version=args.version, split=args.split, out_dir=args.out, resume=args.resume,
-        device=args.device, progress=not args.no_progress,
+        overrides=parse_overrides(args.overrides), device=args.device, progress=not args.no_progress,
     )
     print(final)
     return 0

@@ -12,6 +12,5 @@ def clean_registry(monkeypatch):
     """A registry holding only what a test registers (built-ins and plugins count as discovered)."""
     monkeypatch.setattr(registry, "_REGISTRY", {})
     monkeypatch.setattr(registry, "_LOADED_FILES", {})
-    monkeypatch.setattr(registry, "_DISCOVERED", True)
-    monkeypatch.setattr(registry, "load_builtin_entries", lambda: None)
+    monkeypatch.setattr(registry, "_INSTALLED", True)
     return registry._REGISTRY

@@ -321,7 +321,7 @@ def test_rayd3d_on_bevformer_adds_the_three_terms_and_exports_the_plain_student(
     student = model.inference_model()
     assert float(student.bev_queries.grad.abs().sum()) > 0  # the feature terms reach the BEV queries
     assert type(student).__name__ == "BEVFormerDetector"
-    assert sum(p.numel() for p in student.parameters()) == sum(p.numel() for p in get_entry("bevformer").build(cfg).parameters())
+    assert sum(p.numel() for p in student.parameters()) == sum(p.numel() for p in get_entry("bevformer").build(get_entry("bevformer").config("quick")).parameters())
 
 
 @pytest.mark.slow

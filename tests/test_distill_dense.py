@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from baselines.common.config import HeadConfig
 from baselines.common.geometry import BEVGrid
 from baselines.common.head import CenterHead
 from baselines.distill.dense import dense_mse_loss, fg_weighted_mse_loss, gaussian_foreground
@@ -34,7 +35,7 @@ def test_fg_weighted_mse_by_hand() -> None:
 
 def test_gaussian_foreground_is_the_class_agnostic_centerpoint_heatmap() -> None:
     grid = BEVGrid(-8.0, 8.0, -8.0, 8.0, -3.0, 3.0, 0.5)
-    head = CenterHead(8, grid, {})
+    head = CenterHead(8, grid, HeadConfig())
     boxes = [torch.tensor([[2.1, -3.2, 0.0, 1.9, 4.5, 1.6, 0.3, 0.0, 0.0], [-4.0, 4.0, 0.0, 0.6, 0.7, 1.7, 0.0, 0.0, 0.0]]), torch.zeros(0, 9)]
     labels = [torch.tensor([DETECTION_CLASSES.index("car"), DETECTION_CLASSES.index("pedestrian")]), torch.zeros(0, dtype=torch.long)]
     w = gaussian_foreground(head, boxes, labels)

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from baselines.common.attributes import assign_attributes
+from baselines.common.config import HeadConfig
 from baselines.common.geometry import BEVGrid
 from baselines.common.head import CenterHead, circle_nms, gaussian_focal_loss, gaussian_radius
 from robobench.constants import ATTRIBUTES, DETECTION_CLASSES
@@ -45,7 +46,7 @@ def _perfect_preds(head: CenterHead, boxes: torch.Tensor, labels: torch.Tensor) 
 
 
 def test_targets_decode_to_the_gt_boxes() -> None:
-    head = CenterHead(8, GRID, {"score_threshold": 0.99})
+    head = CenterHead(8, GRID, HeadConfig(score_threshold=0.99))
     boxes, labels = _gt()
     det = head.decode(_perfect_preds(head, boxes, labels))[0]
     assert det["boxes"].shape == boxes.shape
@@ -60,7 +61,7 @@ def test_targets_decode_to_the_gt_boxes() -> None:
 
 
 def test_boxes_outside_the_grid_get_no_target() -> None:
-    head = CenterHead(8, GRID, {})
+    head = CenterHead(8, GRID, HeadConfig())
     boxes, labels = _gt()
     boxes[0, 0] = 60.0  # the car at x = 60 m is outside +-51.2
     targets = head.targets(boxes, labels)
@@ -70,7 +71,7 @@ def test_boxes_outside_the_grid_get_no_target() -> None:
 
 
 def test_loss_is_small_for_perfect_predictions_and_large_for_wrong_ones() -> None:
-    head = CenterHead(8, GRID, {})
+    head = CenterHead(8, GRID, HeadConfig())
     boxes, labels = _gt()
     good = _perfect_preds(head, boxes, labels)
     bad = {"heatmap": [torch.zeros_like(h) for h in good["heatmap"]], "reg": [torch.zeros_like(r) for r in good["reg"]]}
@@ -122,7 +123,7 @@ def test_attributes_by_class_and_speed() -> None:
 
 
 def test_samples_without_boxes_train_and_decode() -> None:
-    head = CenterHead(8, GRID, {"score_threshold": 0.5})
+    head = CenterHead(8, GRID, HeadConfig(score_threshold=0.5))
     preds = head(torch.randn(2, 8, GRID.ny, GRID.nx))
     boxes, labels = _gt()
     losses = head.loss(preds, [torch.zeros(0, 9), boxes], [torch.zeros(0, dtype=torch.long), labels])

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import pytest
 import torch
 
 from baselines.common.bev_encoder import BEVEncoder
+from baselines.common.config import BEVEncoderConfig
 from baselines.common.geometry import BEVGrid
 from robobench.contract import BEVModel, validate_batch
 from robobench.data.dataset import DataConfig
@@ -84,9 +86,9 @@ def test_teacher_bev_encoder_keeps_a_full_resolution_path() -> None:
     for profile in ("quick", "full", "large", "nuscenes"):
         assert get_entry("centerpoint").config(profile)["model"]["bev_encoder"]["full_res_skip"] is True
         assert "full_res_skip" not in get_entry("bevdet").config(profile)["model"]["bev_encoder"]
-    cfg = {"channels": [8, 16, 32], "blocks": 1, "out_channels": 8}
+    cfg = BEVEncoderConfig(channels=(8, 16, 32), blocks=1, out_channels=8)
     torch.manual_seed(0)
-    plain, skip = BEVEncoder(4, cfg), BEVEncoder(4, {**cfg, "full_res_skip": True})
+    plain, skip = BEVEncoder(4, cfg), BEVEncoder(4, dataclasses.replace(cfg, full_res_skip=True))
     x = torch.randn(2, 4, 20, 20)
     assert plain(x).shape == skip(x).shape == (2, 8, 20, 20)
     n_plain = sum(p.numel() for p in plain.parameters())

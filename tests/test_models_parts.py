@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from baselines.common.backbone import ImageEncoder, ResNet, load_backbone_weights
+from baselines.common.config import BackboneConfig
 from baselines.common.geometry import BEVGrid, DepthBins
 from baselines.common.pillars import PillarEncoder
 from baselines.common.view_transformer import depth_loss
@@ -79,9 +80,9 @@ def test_image_encoder_runs_channels_last_and_matches_the_default_layout() -> No
     """The channels-last encoder (a speed choice) computes what the same weights compute in
     the default layout, forward and backward, and hands back a default-layout map."""
     torch.manual_seed(0)
-    enc = ImageEncoder({"depth": 18, "width": 16}, downsample=16, out_channels=24).eval()
+    enc = ImageEncoder(BackboneConfig(depth=18, width=16), downsample=16, out_channels=24).eval()
     assert enc.backbone.conv1.weight.is_contiguous(memory_format=torch.channels_last)
-    plain = ImageEncoder({"depth": 18, "width": 16}, downsample=16, out_channels=24).eval()
+    plain = ImageEncoder(BackboneConfig(depth=18, width=16), downsample=16, out_channels=24).eval()
     plain.load_state_dict(enc.state_dict())
     x = torch.randn(2, 3, 64, 96, requires_grad=True)
     out = enc(x)

@@ -133,9 +133,9 @@ def test_radar_changes_the_prediction() -> None:
 def test_config_errors_name_the_key() -> None:
     cfg = get_entry("bevdepth-radar").config("quick")
     with pytest.raises(UserError, match="data.radar"):
-        bevdepth_radar.CameraRadarBEVDetector({**cfg, "data": {**cfg["data"], "radar": False}})
+        get_entry("bevdepth-radar").build({**cfg, "data": {**cfg["data"], "radar": False}})
     with pytest.raises(UserError, match="model.temporal"):
-        bevdepth_radar.CameraRadarBEVDetector({**cfg, "model": {**cfg["model"], "temporal": True}})
+        get_entry("bevdepth-radar").build({**cfg, "model": {**cfg["model"], "temporal": True}})
 
 
 @pytest.mark.slow

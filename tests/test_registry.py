@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -171,15 +172,36 @@ def test_entry_point_plugins(clean_registry, tmp_path, monkeypatch):
     pkg = tmp_path / "plugin_pkg_for_tests.py"
     pkg.write_text(MY_FILE.replace("file-student", "plugin-student"))
     monkeypatch.syspath_prepend(str(tmp_path))
+    builtin = importlib.metadata.EntryPoint("baselines", registry.BUILTIN_ENTRIES, registry.ENTRY_POINT_GROUP)
     ep = importlib.metadata.EntryPoint("plugin", "plugin_pkg_for_tests", registry.ENTRY_POINT_GROUP)
-    monkeypatch.setattr(registry, "entry_points", lambda group: [ep] if group == registry.ENTRY_POINT_GROUP else [])
-    assert registry.load_plugin_entries() == ["plugin"]
+    monkeypatch.setattr(registry, "entry_points", lambda group: [ep, builtin] if group == registry.ENTRY_POINT_GROUP else [])
+    monkeypatch.setattr(registry, "_INSTALLED", False)
+    assert registry.load_installed_entries() == ["baselines", "plugin"]  # the built-ins first
+    assert registry.load_installed_entries() == []  # loaded once
     assert get_entry("plugin-student").source == "plugin_pkg_for_tests"
     sys.modules.pop("plugin_pkg_for_tests", None)
     bad = importlib.metadata.EntryPoint("broken", "no_such_plugin_module", registry.ENTRY_POINT_GROUP)
-    monkeypatch.setattr(registry, "entry_points", lambda group: [bad])
+    monkeypatch.setattr(registry, "entry_points", lambda group: [builtin, bad])
+    monkeypatch.setattr(registry, "_INSTALLED", False)
     with pytest.raises(UserError, match="entry point 'broken' .* failed to load: ModuleNotFoundError"):
-        registry.load_plugin_entries()
+        registry.load_installed_entries()
+
+
+def test_uninstalled_checkout_says_to_install(clean_registry, monkeypatch):
+    """Without robobench's own entry point (a source checkout never installed, or installed before
+    the entry point existed) discovery fails with one line instead of listing no entries."""
+    monkeypatch.setattr(registry, "entry_points", lambda group: [])
+    monkeypatch.setattr(registry, "_INSTALLED", False)
+    with pytest.raises(UserError, match=r"built-in entries are not registered.*pip install -e \."):
+        registry.discover()
+
+
+def test_robobench_declares_its_builtin_entry_point():
+    """pyproject.toml registers ``baselines`` in the ``robobench.entries`` group (what a reinstall reads)."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    group = pyproject["project"]["entry-points"][registry.ENTRY_POINT_GROUP]
+    assert registry.BUILTIN_ENTRIES in group.values()
 
 
 def test_entries_command(clean_registry, tmp_path, capsys):

@@ -254,9 +254,9 @@ def test_config_typos_are_user_errors() -> None:
     from robobench.errors import UserError
     from robobench.train import TrainConfig
 
-    with pytest.raises(UserError, match=r"unknown train config keys \['epoch'\]"):
+    with pytest.raises(UserError, match=r"unknown config key train\.epoch \(did you mean train\.epochs\?\)"):
         TrainConfig.from_dict({"epoch": 3})
-    with pytest.raises(UserError, match=r"unknown data config keys \['input'\]"):
+    with pytest.raises(UserError, match=r"unknown config key data\.input \(did you mean data\.input_size\?\)"):
         DataConfig.from_dict({"input": [1, 2]})
 
 

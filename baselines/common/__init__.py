@@ -12,5 +12,6 @@
 * :mod:`~baselines.common.attributes`: ``assign_attributes`` by class and speed.
 * :mod:`~baselines.common.pillars`: ``PillarEncoder`` (dynamic PointPillars).
 * :mod:`~baselines.common.detector`: ``CameraBEVDetector``, ``PillarBEVDetector``, ``warp_bev``.
+* :mod:`~baselines.common.config`: the typed ``model`` sections (one place for every default).
 * :mod:`~baselines.common.profiles`: the ``quick``/``full``/``large``/``nuscenes`` configurations.
 """

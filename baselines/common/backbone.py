@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from baselines.common.config import BackboneConfig
 from robobench.errors import UserError
 
 
@@ -250,15 +251,11 @@ class ImageEncoder(nn.Module):
     rest of the model is unaffected.
     """
 
-    def __init__(self, cfg: dict[str, Any], downsample: int, out_channels: int) -> None:
+    def __init__(self, cfg: BackboneConfig, downsample: int, out_channels: int) -> None:
         super().__init__()
-        self.backbone = ResNet(
-            depth=int(cfg.get("depth", 18)),
-            width=int(cfg.get("width", 64)),
-            layers=tuple(cfg["layers"]) if cfg.get("layers") else None,
-        )
-        if cfg.get("pretrained"):
-            load_backbone_weights(self.backbone, cfg["pretrained"])
+        self.backbone = ResNet(depth=cfg.depth, width=cfg.width, layers=cfg.layers)
+        if cfg.pretrained:
+            load_backbone_weights(self.backbone, cfg.pretrained)
         self.neck = FPNLite(self.backbone.out_channels, self.backbone.strides, downsample, out_channels)
         self.to(memory_format=torch.channels_last)
 

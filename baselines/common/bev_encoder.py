@@ -19,27 +19,25 @@ it NDS 0.596, mAP 0.596, mATE 0.534 m, 0.26 cells, for 1.5 % more training time.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
 from baselines.common.backbone import BasicBlock, conv_bn_relu
+from baselines.common.config import BEVEncoderConfig
 
 
 class BEVEncoder(nn.Module):
     """``(B, C_in, Y, X) -> (B, out_channels, Y, X)``.
 
-    Config: ``channels`` per stage (each stage halves the resolution; default
-    ``[2 C_in, 4 C_in, 8 C_in]``), ``blocks`` per stage (default 2), ``out_channels``,
-    ``full_res_skip`` (default off; see the module docstring).
+    Configured by :class:`~baselines.common.config.BEVEncoderConfig` (``full_res_skip``: see the
+    module docstring).
     """
 
-    def __init__(self, in_channels: int, cfg: dict[str, Any]) -> None:
+    def __init__(self, in_channels: int, cfg: BEVEncoderConfig) -> None:
         super().__init__()
-        channels = [int(c) for c in cfg.get("channels", [2 * in_channels, 4 * in_channels, 8 * in_channels])]
-        n_blocks = int(cfg.get("blocks", 2))
-        self.out_channels = int(cfg.get("out_channels", 2 * in_channels))
+        channels = list(cfg.channels or (2 * in_channels, 4 * in_channels, 8 * in_channels))
+        n_blocks = cfg.blocks
+        self.out_channels = cfg.out_channels or 2 * in_channels
         stages = []
         c_in = in_channels
         for c in channels:
@@ -50,7 +48,7 @@ class BEVEncoder(nn.Module):
         self.fuse = nn.Sequential(conv_bn_relu(channels[0] + channels[-1], self.out_channels), conv_bn_relu(self.out_channels, self.out_channels))
         self.up = nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False), conv_bn_relu(self.out_channels, self.out_channels))
         self.skip: nn.Module | None = None
-        if cfg.get("full_res_skip", False):
+        if cfg.full_res_skip:
             self.skip = conv_bn_relu(in_channels, self.out_channels)
             self.merge = conv_bn_relu(2 * self.out_channels, self.out_channels)
 

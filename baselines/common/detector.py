@@ -6,18 +6,9 @@ Both follow :mod:`robobench.contract`: ``forward(batch)`` returns a dict with ``
 ``img_feats``, ``depth`` (bin probabilities), ``depth_logits`` and ``context``;
 ``loss`` returns named scalars; ``decode`` returns boxes in the ego frame.
 
-The model configuration (``cfg["model"]``) keys, all optional except where noted:
-
-* ``bev``: ``{x, y, z: [min, max], res}`` grid (shared by students and teacher);
-* ``downsample``: image feature stride (must equal ``cfg["data"]["depth_downsample"]``);
-* ``depth_bins``: ``[start, stop, step]`` metres;
-* ``backbone``: ``{depth: 18|34|50, width, layers, pretrained: path | torchvision:<model>.<weights>}``; ``neck_channels``;
-* ``context_channels``, ``camera_aware``, ``depth_blocks``, ``depth_loss_weight``;
-* ``temporal``: fuse the previous key frame's BEV (BEVDet4D/BEVDepth4D);
-* ``pillars``: ``{channels, subdivision}`` (LiDAR model; the point features it reads follow
-  ``cfg["data"]["lidar_sweeps"]``, see :func:`lidar_point_features`);
-* ``bev_encoder``: see :class:`~baselines.common.bev_encoder.BEVEncoder`;
-* ``head``: see :class:`~baselines.common.head.CenterHead`.
+A detector is built from its entry's typed configuration (:mod:`baselines.common.config`:
+``model`` holds the grid, the image network, depth and view transform settings, the BEV
+encoder and the head; ``data`` the input the model expects).
 """
 
 from __future__ import annotations
@@ -33,21 +24,17 @@ from baselines.common.geometry import BEVGrid, DepthBins, augmented_motion
 from baselines.common.head import CenterHead
 from baselines.common.pillars import PillarEncoder
 from baselines.common.view_transformer import LSSViewTransformer, depth_loss
-from robobench.data.dataset import DataConfig
-from robobench.errors import UserError
-
-DEFAULT_BEV: dict[str, Any] = {"x": [-51.2, 51.2], "y": [-51.2, 51.2], "z": [-5.0, 3.0], "res": 0.8}
+from baselines.common.config import CameraEntryConfig, LidarEntryConfig, ModelConfig
 
 
 class BEVDetectorBase(nn.Module):
     """BEV encoder + CenterPoint head shared by every detector; subclasses produce ``bev_raw``."""
 
-    def __init__(self, cfg: dict[str, Any], bev_in_channels: int) -> None:
+    def __init__(self, model: ModelConfig, bev_in_channels: int) -> None:
         super().__init__()
-        model_cfg = cfg.get("model", {})
-        self.grid = BEVGrid.from_config(model_cfg.get("bev", DEFAULT_BEV))
-        self.bev_encoder = BEVEncoder(bev_in_channels, model_cfg.get("bev_encoder", {}))
-        self.head = CenterHead(self.bev_encoder.out_channels, self.grid, model_cfg.get("head", {}))
+        self.grid = BEVGrid.from_config(model.bev)
+        self.bev_encoder = BEVEncoder(bev_in_channels, model.bev_encoder)
+        self.head = CenterHead(self.bev_encoder.out_channels, self.grid, model.head)
 
     def loss(self, batch: dict[str, Any], outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Head losses (``heatmap``, ``bbox``)."""
@@ -72,28 +59,23 @@ class CameraBEVDetector(BEVDetectorBase):
     frames are lifted into the batch's BEV-augmented ego frame (``bda``, BEVDet's BDA).
     """
 
-    def __init__(self, cfg: dict[str, Any]) -> None:
-        model_cfg = cfg.get("model", {})
-        context = int(model_cfg.get("context_channels", 64))
-        self.temporal = bool(model_cfg.get("temporal", False))
-        super().__init__(cfg, context * (2 if self.temporal else 1))
-        self.downsample = int(model_cfg.get("downsample", 16))
-        data_ds = cfg.get("data", {}).get("depth_downsample", self.downsample)
-        if int(data_ds) != self.downsample:
-            raise UserError(f"data.depth_downsample={data_ds} must equal model.downsample={self.downsample} (depth GT is compared per feature cell)")
-        self.bins = DepthBins.from_config(model_cfg.get("depth_bins", [1.0, 60.0, 0.5]))
-        neck = int(model_cfg.get("neck_channels", 128))
-        self.img_encoder = ImageEncoder(model_cfg.get("backbone", {}), self.downsample, neck)
+    def __init__(self, cfg: CameraEntryConfig) -> None:
+        model = cfg.model
+        self.temporal = model.temporal
+        super().__init__(model, model.context_channels * (2 if self.temporal else 1))
+        self.downsample = model.downsample
+        self.bins = DepthBins.from_config(model.depth_bins)
+        self.img_encoder = ImageEncoder(model.backbone, self.downsample, model.neck_channels)
         self.view_transformer = LSSViewTransformer(
-            neck,
-            context,
+            model.neck_channels,
+            model.context_channels,
             self.bins,
             self.grid,
             self.downsample,
-            camera_aware=bool(model_cfg.get("camera_aware", False)),
-            depth_blocks=int(model_cfg.get("depth_blocks", 0)),
+            camera_aware=model.camera_aware,
+            depth_blocks=model.depth_blocks,
         )
-        self.depth_loss_weight = float(model_cfg.get("depth_loss_weight", 0.0))
+        self.depth_loss_weight = model.depth_loss_weight
 
     def lift(self, views: dict[str, torch.Tensor], bda: torch.Tensor) -> dict[str, torch.Tensor]:
         """Image features, depth, context and the pooled BEV of one frame's views (``imgs``, calibration),
@@ -172,18 +154,16 @@ def lidar_point_features(lidar_sweeps: int) -> int:
 class PillarBEVDetector(BEVDetectorBase):
     """CenterPoint-style LiDAR detector: dynamic pillars -> BEV encoder -> CenterPoint head.
 
-    ``lidar_sweeps`` (from ``cfg["data"]``) is the number of LiDAR sweeps the model expects in
+    ``lidar_sweeps`` (from ``cfg.data``) is the number of LiDAR sweeps the model expects in
     ``batch["points"]``; a distiller checks that its student's batches carry as many.
     """
 
-    def __init__(self, cfg: dict[str, Any]) -> None:
-        model_cfg = cfg.get("model", {})
-        pillars = model_cfg.get("pillars", {})
-        channels = int(pillars.get("channels", 64))
-        super().__init__(cfg, channels)
-        self.lidar_sweeps = DataConfig.from_dict(cfg.get("data")).lidar_sweeps
+    def __init__(self, cfg: LidarEntryConfig) -> None:
+        pillars = cfg.model.pillars
+        super().__init__(cfg.model, pillars.channels)
+        self.lidar_sweeps = cfg.data.lidar_sweeps
         self.pillars = PillarEncoder(
-            self.grid, channels, int(pillars.get("subdivision", 1)), point_features=lidar_point_features(self.lidar_sweeps)
+            self.grid, pillars.channels, pillars.subdivision, point_features=lidar_point_features(self.lidar_sweeps)
         )
 
     def forward(self, batch: dict[str, Any]) -> dict[str, Any]:

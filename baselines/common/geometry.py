@@ -15,11 +15,14 @@ augmentation and the camera-frame depth are untouched by it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from robobench.errors import UserError
+
+if TYPE_CHECKING:
+    from baselines.common.config import BEVGridConfig
 
 
 @dataclass(frozen=True)
@@ -35,18 +38,9 @@ class BEVGrid:
     res: float
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> BEVGrid:
-        """From ``{"x": [min, max], "y": [min, max], "z": [min, max], "res": metres}``."""
-        try:
-            grid = cls(*map(float, (*cfg["x"], *cfg["y"], *cfg["z"], cfg["res"])))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise UserError(f"model.bev must be {{x: [min, max], y: [min, max], z: [min, max], res: m}}, got {cfg!r} ({exc})") from None
-        for axis, lo, hi in (("x", grid.x_min, grid.x_max), ("y", grid.y_min, grid.y_max), ("z", grid.z_min, grid.z_max)):
-            if hi <= lo:
-                raise UserError(f"model.bev.{axis} range [{lo}, {hi}] is empty")
-        if grid.res <= 0:
-            raise UserError(f"model.bev.res must be positive, got {grid.res}")
-        return grid
+    def from_config(cls, cfg: BEVGridConfig) -> BEVGrid:
+        """The grid of a ``model.bev`` section."""
+        return cls(*cfg.x, *cfg.y, *cfg.z, cfg.res)
 
     @property
     def nx(self) -> int:

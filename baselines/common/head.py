@@ -15,7 +15,6 @@ heatmap, score threshold, circle NMS within the task, boxes in the ego frame.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 import torch
@@ -23,23 +22,11 @@ from torch import nn
 
 from baselines.common.attributes import assign_attributes
 from baselines.common.backbone import conv_bn_relu
+from baselines.common.config import HeadConfig
 from baselines.common.geometry import BEVGrid
 from robobench.constants import DETECTION_CLASSES
 from robobench.errors import UserError
 
-#: CenterPoint's nuScenes class groups.
-DEFAULT_TASKS: tuple[tuple[str, ...], ...] = (
-    ("car",),
-    ("truck", "construction_vehicle"),
-    ("bus", "trailer"),
-    ("barrier",),
-    ("motorcycle", "bicycle"),
-    ("pedestrian", "traffic_cone"),
-)
-#: Circle-NMS radius per task in metres (square roots of CenterPoint's squared-distance thresholds 4, 12, 10, 1, 0.85, 0.175).
-DEFAULT_NMS_RADIUS: tuple[float, ...] = (2.0, 3.46, 3.16, 1.0, 0.92, 0.42)
-#: L1 weight per regression channel (CenterPoint's nuScenes ``code_weights``: velocity down-weighted).
-DEFAULT_CODE_WEIGHTS: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.2, 0.2)
 N_REG = 10
 
 
@@ -97,29 +84,30 @@ class CenterHead(nn.Module):
     ``self.tasks[t]`` lists the ``DETECTION_CLASSES`` indices of task ``t``'s channels.
     """
 
-    def __init__(self, in_channels: int, grid: BEVGrid, cfg: dict[str, Any]) -> None:
+    def __init__(self, in_channels: int, grid: BEVGrid, cfg: HeadConfig) -> None:
         super().__init__()
         self.grid = grid
-        names = [tuple(t) for t in cfg.get("tasks", DEFAULT_TASKS)]
-        for name in (n for t in names for n in t):
+        for name in (n for t in cfg.tasks for n in t):
             if name not in DETECTION_CLASSES:
                 raise UserError(f"model.head.tasks names unknown class {name!r}; classes are {list(DETECTION_CLASSES)}")
-        self.tasks = [[DETECTION_CLASSES.index(n) for n in t] for t in names]
-        self.nms_radius = [float(r) for r in cfg.get("nms_radius", DEFAULT_NMS_RADIUS)]
+        self.tasks = [[DETECTION_CLASSES.index(n) for n in t] for t in cfg.tasks]
+        self.nms_radius = list(cfg.nms_radius)
         if len(self.nms_radius) != len(self.tasks):
             raise UserError(f"model.head.nms_radius needs one value per task ({len(self.tasks)}), got {len(self.nms_radius)}")
-        self.register_buffer("code_weights", torch.tensor(cfg.get("code_weights", DEFAULT_CODE_WEIGHTS), dtype=torch.float32))
-        self.min_overlap = float(cfg.get("min_overlap", 0.1))
-        self.min_radius = int(cfg.get("min_radius", 2))
-        self.weight_heatmap = float(cfg.get("weight_heatmap", 1.0))
-        self.weight_bbox = float(cfg.get("weight_bbox", 0.25))
-        self.topk = int(cfg.get("topk", 500))
-        self.score_threshold = float(cfg.get("score_threshold", 0.1))
-        self.max_per_sample = int(cfg.get("max_per_sample", 500))
-        ch = int(cfg.get("channels", 64))
+        if len(cfg.code_weights) != N_REG:
+            raise UserError(f"model.head.code_weights needs one weight per regression channel ({N_REG}), got {len(cfg.code_weights)}")
+        self.register_buffer("code_weights", torch.tensor(cfg.code_weights, dtype=torch.float32))
+        self.min_overlap = cfg.min_overlap
+        self.min_radius = cfg.min_radius
+        self.weight_heatmap = cfg.weight_heatmap
+        self.weight_bbox = cfg.weight_bbox
+        self.topk = cfg.topk
+        self.score_threshold = cfg.score_threshold
+        self.max_per_sample = cfg.max_per_sample
+        ch = cfg.channels
         # CenterPoint gives every output of every task its own 3x3 conv; on a CPU-sized grid
         # ``branch_convs: false`` predicts the outputs directly from the shared features.
-        branch = bool(cfg.get("branch_convs", True))
+        branch = cfg.branch_convs
         self.shared = conv_bn_relu(in_channels, ch)
         self.heatmap = nn.ModuleList()
         self.reg = nn.ModuleList()

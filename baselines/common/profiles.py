@@ -35,7 +35,7 @@ import copy
 from typing import Any
 
 from baselines.common.backbone import IMAGENET_RESNET50
-from robobench.train import deep_merge
+from robobench.config import deep_merge
 
 _BEV_64 = {"x": [-51.2, 51.2], "y": [-51.2, 51.2], "z": [-5.0, 3.0], "res": 1.6}
 _BEV_128 = {"x": [-51.2, 51.2], "y": [-51.2, 51.2], "z": [-5.0, 3.0], "res": 0.8}

@@ -9,9 +9,10 @@ student's own profile)::
      "rayd3d": {...},                     # RayD3DConfig fields (RCD/RWD options)
      "tig": {...}}                        # TiGConfig keypoint fields (inner-feature options)
 
-The teacher's weights come from ``cfg["teacher_checkpoint"]`` (top level, where the sweep and
-:func:`robobench.train.train_entry` put the path of the teacher's final checkpoint; the
-training engine trains the teacher first when none is given). The teacher runs on the
+The section is typed by :class:`DistillConfig` (:func:`distilled` adds it to a student's
+configuration). The teacher's weights come from ``cfg["teacher_checkpoint"]`` (top level,
+where the sweep and :func:`robobench.train.train_entry` put the path of the teacher's final
+checkpoint; the training engine trains the teacher first when none is given). The teacher runs on the
 student's batch, so the student's ``data.lidar_sweeps`` must be the number of LiDAR sweeps the
 teacher was trained with (its ``lidar_sweeps``; the entries copy it from the teacher's profile,
 :func:`baselines.centerpoint.student_data`); :meth:`Distiller.set_teacher` refuses a mismatch.
@@ -40,13 +41,11 @@ use are built.
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field, make_dataclass
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -54,9 +53,13 @@ from torch import nn
 
 from baselines.common.geometry import BEVGrid
 from baselines.distill import dense, rayd3d, tigdistill
+from robobench.config import NonNegativeFloat, PositiveInt, unknown_key_message
 from robobench.data.dataset import DataConfig
 from robobench.errors import UserError
-from robobench.train import TEACHER_CHECKPOINT_KEY
+from robobench.io import TEACHER_CHECKPOINT_KEY
+from robobench.train import EntryConfig
+
+E = TypeVar("E", bound=EntryConfig)
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,7 @@ def _tig_depth(ctx: TermContext) -> torch.Tensor:
     student = d.student
     if ctx.student.get("depth") is None:
         raise UserError("distill term 'tig_depth' needs a student that predicts depth (outputs['depth'])")
-    depth_min = float(d.data_cfg.get("depth_min", 0.1))
+    depth_min = d.data_cfg.depth_min
     ids = tigdistill.object_id_maps(ctx.batch, student.downsample, (depth_min, math.inf))
     return tigdistill.inner_depth_loss(ctx.student["depth"], ctx.batch["depth"], ids, student.bins.centres().to(ctx.student["depth"]))
 
@@ -142,24 +145,44 @@ TERMS: dict[str, Term] = {
 }
 
 
-def _options(cls: type, opts: dict[str, Any] | None, section: str) -> Any:
-    """``cls(**opts)`` for a frozen dataclass, enum fields converted; ``UserError`` naming unknown keys/values."""
-    opts = dict(opts or {})
-    kinds = {f.name: f.type for f in dataclasses.fields(cls)}
-    unknown = sorted(set(opts) - set(kinds))
-    if unknown:
-        raise UserError(f"unknown distill.{section} keys {unknown}; known keys: {sorted(kinds)}")
-    defaults = cls()
-    for key, value in opts.items():
-        current = getattr(defaults, key)
-        if isinstance(current, enum.Enum):
-            try:
-                opts[key] = type(current)(value)
-            except ValueError:
-                raise UserError(
-                    f"distill.{section}.{key}={value!r} is not one of {[m.value for m in type(current)]}"
-                ) from None
-    return cls(**opts)
+@dataclass(frozen=True)
+class DistillConfig:
+    """The ``distill`` section of a distillation entry (module docstring).
+
+    ``teacher``: the teacher entry; ``teacher_bev_channels``: its BEV map's channels, the
+    adapters' output (``None``: the student's); ``terms``: term name -> weight, over
+    :data:`TERMS`; ``rayd3d``/``tig``: the RayD3D and TiGDistill-BEV options.
+    """
+
+    teacher: str
+    teacher_bev_channels: PositiveInt | None = None
+    terms: dict[str, NonNegativeFloat] = field(default_factory=dict)
+    rayd3d: rayd3d.RayD3DConfig = field(default_factory=rayd3d.RayD3DConfig)
+    tig: tigdistill.TiGConfig = field(default_factory=tigdistill.TiGConfig)
+
+    def __post_init__(self) -> None:
+        if not self.teacher:
+            raise UserError("distill.teacher must name the teacher entry (e.g. 'centerpoint')")
+        for name in self.terms:
+            if name not in TERMS:
+                raise UserError(unknown_key_message(f"distill.terms.{name}", list(TERMS)))
+        if not self.terms:
+            raise UserError(f"distill.terms must be a non-empty map of term -> weight over {', '.join(sorted(TERMS))}")
+
+
+def distilled(schema: type[E]) -> type[E]:
+    """The configuration of a distillation entry whose student is configured by ``schema``:
+    ``schema`` plus a required ``distill`` section (:class:`DistillConfig`)."""
+
+    def check(self: Any) -> None:
+        getattr(schema, "__post_init__", lambda _: None)(self)
+        if self.distill is None:
+            raise UserError("a distillation entry needs a distill section (teacher, terms)")
+
+    return make_dataclass(
+        f"Distilled{schema.__name__}", [("distill", DistillConfig | None, field(default=None))], bases=(schema,),
+        frozen=True, namespace={"__post_init__": check, "__doc__": f"{schema.__name__} plus the ``distill`` section."},
+    )
 
 
 def load_teacher(name: str, checkpoint: str | os.PathLike) -> nn.Module:
@@ -170,7 +193,7 @@ def load_teacher(name: str, checkpoint: str | os.PathLike) -> nn.Module:
     """
     from robobench.ema import inference_weights
     from robobench.registry import get_entry
-    from robobench.train import load_checkpoint
+    from robobench.io import load_checkpoint
 
     ckpt = load_checkpoint(checkpoint)
     trained_for = ckpt.get("meta", {}).get("entry")
@@ -184,37 +207,28 @@ def load_teacher(name: str, checkpoint: str | os.PathLike) -> nn.Module:
 
 
 class Distiller(nn.Module):
-    """A student plus the distillation terms of ``cfg["distill"]`` against a frozen teacher (module docstring).
+    """A student plus the distillation terms of ``cfg.distill`` against a frozen teacher (module docstring);
+    ``cfg`` is the entry's typed configuration (a :func:`distilled` schema).
 
     ``forward`` returns the student's outputs and, in training mode, the teacher's under
     ``outputs["teacher"]``; ``loss`` returns the student's losses plus ``distill_<term>``,
     each already multiplied by its weight; ``decode`` is the student's.
     """
 
-    def __init__(self, student: nn.Module, cfg: dict[str, Any]) -> None:
+    def __init__(self, student: nn.Module, cfg: Any) -> None:
         super().__init__()
-        dcfg = dict(cfg.get("distill") or {})
-        known = {"teacher", "teacher_bev_channels", "terms", "rayd3d", "tig"}
-        unknown = sorted(set(dcfg) - known)
-        if unknown:
-            raise UserError(f"unknown distill config keys {unknown}; known keys: {sorted(known)}")
-        if not dcfg.get("teacher"):
-            raise UserError("distill.teacher must name the teacher entry (e.g. 'centerpoint')")
-        weights = {str(k): float(v) for k, v in (dcfg.get("terms") or {}).items()}
-        bad = sorted(set(weights) - set(TERMS))
-        if bad or not weights:
-            raise UserError(f"distill.terms {sorted(weights)} must be a non-empty map of term -> weight over {sorted(TERMS)}")
+        dcfg: DistillConfig = cfg.distill
         self.student = student
-        self.teacher_name: str = dcfg["teacher"]
-        self.teacher_checkpoint: str | None = cfg.get(TEACHER_CHECKPOINT_KEY)
-        self.weights = weights
-        self.rayd3d: rayd3d.RayD3DConfig = _options(rayd3d.RayD3DConfig, dcfg.get("rayd3d"), "rayd3d")
-        self.tig: tigdistill.TiGConfig = _options(tigdistill.TiGConfig, dcfg.get("tig"), "tig")
-        self.data_cfg: dict[str, Any] = dict(cfg.get("data") or {})
+        self.teacher_name: str = dcfg.teacher
+        self.teacher_checkpoint: str | None = cfg.teacher_checkpoint
+        self.weights = dict(dcfg.terms)
+        self.rayd3d: rayd3d.RayD3DConfig = dcfg.rayd3d
+        self.tig: tigdistill.TiGConfig = dcfg.tig
+        self.data_cfg: DataConfig = cfg.data
         self.teacher_grid: BEVGrid = student.grid
-        self.teacher_channels = int(dcfg.get("teacher_bev_channels", student.bev_encoder.out_channels))
+        self.teacher_channels = dcfg.teacher_bev_channels or student.bev_encoder.out_channels
         c_s, c_t = student.bev_encoder.out_channels, self.teacher_channels
-        needed = {TERMS[name].adapter for name in weights} - {None}
+        needed = {TERMS[name].adapter for name in self.weights} - {None}
         builders: dict[str, Callable[[], nn.Module]] = {
             "bev": lambda: nn.Sequential(
                 nn.Conv2d(c_s, c_t, 3, padding=1, bias=False), nn.BatchNorm2d(c_t), nn.ReLU(inplace=True), nn.Conv2d(c_t, c_t, 1)
@@ -244,7 +258,7 @@ class Distiller(nn.Module):
         teacher.eval()
         teacher.requires_grad_(False)
         trained = getattr(teacher, "lidar_sweeps", None)
-        given = DataConfig.from_dict(self.data_cfg).lidar_sweeps
+        given = self.data_cfg.lidar_sweeps
         if trained is not None and trained != given:
             raise UserError(
                 f"teacher {self.teacher_name!r} was trained on {trained} LiDAR sweeps but the student's batches carry "

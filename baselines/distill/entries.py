@@ -30,22 +30,25 @@ from typing import Any
 from torch import nn
 
 from baselines import bevdepth, bevdepth4d, bevdet, bevformer, centerpoint
-from baselines.distill.distiller import Distiller
+from baselines.common.config import CameraEntryConfig
+from baselines.common.detector import CameraBEVDetector
+from baselines.distill.distiller import Distiller, distilled
 from baselines.distill.tigdistill import TiGConfig
+from robobench.config import deep_merge
 from robobench.registry import register_entry
-from robobench.train import deep_merge
+from robobench.train import EntryConfig
 
 TEACHER = "centerpoint"
 RAYD3D_PAPER = "RayD3D: Distilling Depth Knowledge Along the Ray for Robust Multi-View 3D Object Detection (arXiv 2603.07493)"
 TIG_PAPER = "TiGDistill-BEV: Multi-view BEV 3D Object Detection via Target Inner-Geometry Learning Distillation"
 DENSE_PAPER = "BEVDistill: Cross-Modal BEV Distillation for Multi-View 3D Object Detection (ICLR 2023), dense term"
 
-#: Base students: their profiles and builders (the distilled student is built by the same function).
-STUDENTS: dict[str, tuple[dict[str, dict[str, Any]], Callable[[dict[str, Any]], nn.Module]]] = {
-    "bevdet": (bevdet.PROFILES, bevdet.bevdet),
-    "bevdepth": (bevdepth.PROFILES, bevdepth.bevdepth),
-    "bevdepth4d": (bevdepth4d.PROFILES, bevdepth4d.bevdepth4d),
-    "bevformer": (bevformer.PROFILES, bevformer.bevformer),
+#: Base students: their profiles, configuration schema and model class (the distilled student is the same model).
+STUDENTS: dict[str, tuple[dict[str, dict[str, Any]], type[EntryConfig], Callable[[Any], nn.Module]]] = {
+    "bevdet": (bevdet.PROFILES, CameraEntryConfig, CameraBEVDetector),
+    "bevdepth": (bevdepth.PROFILES, CameraEntryConfig, CameraBEVDetector),
+    "bevdepth4d": (bevdepth4d.PROFILES, CameraEntryConfig, CameraBEVDetector),
+    "bevformer": (bevformer.PROFILES, bevformer.BEVFormerEntryConfig, bevformer.BEVFormerDetector),
 }
 
 #: RayD3D eq. 10: RCD + RWD + RES, each weight 1.
@@ -117,17 +120,21 @@ def recipe_profiles(recipe: Recipe) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _builder(base: str) -> Callable[[dict[str, Any]], Distiller]:
-    build_student = STUDENTS[base][1]
+def _builder(base: str) -> tuple[type[EntryConfig], Callable[[dict[str, Any]], Distiller]]:
+    """The configuration schema of ``base`` distilled, and the builder of its distiller."""
+    _, student_schema, model = STUDENTS[base]
+    schema = distilled(student_schema)
 
     def build(cfg: dict[str, Any]) -> Distiller:
-        return Distiller(build_student(cfg), cfg)
+        typed = schema.parse(cfg)
+        return Distiller(model(typed), typed)
 
     build.__doc__ = f"Build the {base} student wrapped in a distiller from a profile configuration."
-    return build
+    return schema, build
 
 
 for _recipe in RECIPES:
+    _schema, _build = _builder(_recipe.base)
     register_entry(
         _recipe.name,
         role="distill",
@@ -136,4 +143,5 @@ for _recipe in RECIPES:
         paper=_recipe.paper,
         base=_recipe.base,
         teacher=TEACHER,
-    )(_builder(_recipe.base))
+        schema=_schema,
+    )(_build)

@@ -28,7 +28,7 @@ import hashlib
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,8 @@ from robobench.conditions import CLEAN, Condition
 from robobench.constants import CAMERAS
 from robobench.contract import POINT_TIME_LAG, key_sweep
 from robobench.data.index import LIDAR_MAX_SWEEPS, RADAR_MAX_SWEEPS, SampleIndex, SampleRecord, SensorRecord, load_index
-from robobench.errors import UserError, check_known_keys
+from robobench.config import build_config
+from robobench.errors import UserError
 
 #: ImageNet statistics (RGB, 0..255) used to normalise the views.
 IMG_MEAN = np.array([123.675, 116.28, 103.53], dtype=np.float32)
@@ -124,8 +125,8 @@ class DataConfig:
     depth_min: float = 0.1
 
     def __post_init__(self) -> None:
-        """``UserError`` for a ``lidar_sweeps``/``radar_sweeps`` the index cannot serve (also when
-        built without ``from_dict``)."""
+        """``UserError`` for a ``lidar_sweeps``/``radar_sweeps`` the index cannot serve, or an input size
+        the depth stride does not divide (also when built without ``from_dict``)."""
         for key, most, what in (
             ("lidar_sweeps", LIDAR_MAX_SWEEPS, "LiDAR sweeps"),
             ("radar_sweeps", RADAR_MAX_SWEEPS, "radar sweeps per channel"),
@@ -133,24 +134,15 @@ class DataConfig:
             sweeps = getattr(self, key)
             if isinstance(sweeps, bool) or not isinstance(sweeps, int) or not 1 <= sweeps <= most:
                 raise UserError(f"data.{key} must be an integer from 1 to {most} ({what}), got {sweeps!r}")
+        h, w = self.input_size
+        d = self.depth_downsample
+        if d < 1 or h % d or w % d:
+            raise UserError(f"data.input_size {list(self.input_size)} must be divisible by data.depth_downsample={d}")
 
     @classmethod
     def from_dict(cls, cfg: dict[str, Any] | None) -> DataConfig:
         """Validate ``cfg`` (unknown keys and bad values are a ``UserError`` naming them)."""
-        cfg = dict(cfg or {})
-        check_known_keys("data", cfg, {f.name for f in fields(cls)})
-        for key in ("input_size", "resize_lim", "rot_lim", "crop_h", "bev_rot_lim", "bev_scale_lim"):
-            if key in cfg:
-                value = tuple(cfg[key])
-                if len(value) != 2:
-                    raise UserError(f"data.{key} must have two numbers, got {cfg[key]!r}")
-                cfg[key] = tuple(int(v) for v in value) if key == "input_size" else tuple(float(v) for v in value)
-        out = cls(**cfg)
-        h, w = out.input_size
-        d = out.depth_downsample
-        if d < 1 or h % d or w % d:
-            raise UserError(f"data.input_size {list(out.input_size)} must be divisible by data.depth_downsample={d}")
-        return out
+        return build_config(cls, cfg, "data")
 
     @property
     def bev_aug(self) -> bool:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from pyquaternion import Quaternion
 
 from robobench.constants import ATTRIBUTES, CAMERAS, DETECTION_CLASSES, LIDAR, RADARS
 from robobench.errors import UserError
+from robobench.io import atomic_write
 
 #: Bump when the record layout changes so that old caches are rebuilt
 #: (2: ``SampleRecord.radar_prev``, the previous radar sweeps; 3: ``SampleRecord.lidar_prev``).
@@ -234,18 +234,6 @@ def default_cache_dir(dataroot: Path) -> Path:
     return Path.home() / ".cache" / "robobench" / key
 
 
-def _atomic_pickle(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class SampleIndex:
     """All sample records of one dataset version, plus the sample tokens of its splits.
 
@@ -297,7 +285,8 @@ class SampleIndex:
 
     def _save(self, path: Path) -> None:
         payload = {"format": INDEX_FORMAT, "version": self.version, "records": self.records, "splits": self.splits}
-        _atomic_pickle(payload, path)
+        with atomic_write(path, "wb") as fh:
+            pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
 
     def __getstate__(self) -> dict[str, Any]:
         # Data-loader workers get a copy without the devkit object (large, and not needed there).

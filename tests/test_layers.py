@@ -1,0 +1,103 @@
+"""Imports point one way: ``corruptions`` <- ``robobench`` core <- ``baselines`` <- commands.
+
+``leaderboard`` reads the core. A command is a module that builds command-line parsers
+(``robobench.cli.COMMAND_MODULES``, the console script and ``leaderboard/cli.py``); it may import
+anything. Every ``import`` statement counts, also one inside a function: a lazy import is still
+a dependency.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from robobench.cli import COMMAND_MODULES
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("corruptions", "robobench", "baselines", "leaderboard")
+#: Command modules besides COMMAND_MODULES.
+ENTRY_SCRIPTS = {"robobench.cli", "robobench.__main__"}
+#: Modules in COMMAND_MODULES that are core too: ``robobench.evaluate`` scores results (what the sweep
+#: calls) and also registers the ``evaluate`` command, so the core may import it.
+CORE_WITH_COMMAND = {"robobench.evaluate"}
+#: Layer -> the layers it may import.
+ALLOWED: dict[str, set[str]] = {
+    "corruptions": {"corruptions"},
+    "core": {"corruptions", "core"},
+    "baselines": {"corruptions", "core", "baselines"},
+    "leaderboard": {"corruptions", "core", "leaderboard"},
+    "commands": {"corruptions", "core", "baselines", "leaderboard", "commands"},
+}
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def layer(module: str, commands: set[str]) -> str:
+    if module in commands:
+        return "commands"
+    top = module.split(".")[0]
+    return "core" if top == "robobench" else top
+
+
+def imported_modules(node: ast.AST, known: set[str]) -> list[str]:
+    """The project modules an ``import`` node names (``from robobench import registry`` -> ``robobench.registry``)."""
+    if isinstance(node, ast.Import):
+        names = [a.name for a in node.names]
+    elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+        names = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in known else node.module for a in node.names]
+    else:
+        return []
+    return [n for n in names if n.split(".")[0] in PACKAGES]
+
+
+def violations(root: Path, commands: set[str]) -> list[str]:
+    """``"path:line: a (layer) imports b (layer)"`` for every import against the direction under ``root``."""
+    files = {module_name(p, root): p for pkg in PACKAGES for p in sorted((root / pkg).rglob("*.py"))}
+    found = []
+    for module, path in files.items():
+        src = layer(module, commands)
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            for target in imported_modules(node, set(files)):
+                dst = layer(target, commands)
+                if dst not in ALLOWED[src]:
+                    found.append(f"{path.relative_to(root)}:{node.lineno}: {module} ({src}) imports {target} ({dst})")
+    return found
+
+
+def command_modules() -> set[str]:
+    return (set(COMMAND_MODULES) | ENTRY_SCRIPTS) - CORE_WITH_COMMAND
+
+
+def test_imports_point_down() -> None:
+    assert violations(ROOT, command_modules()) == []
+
+
+def test_registry_imports_no_model_code() -> None:
+    tree = ast.parse((ROOT / "robobench" / "registry.py").read_text())
+    assert not [t for n in ast.walk(tree) for t in imported_modules(n, set()) if t.split(".")[0] == "baselines"]
+
+
+@pytest.mark.parametrize(
+    ("module", "text", "expected"),
+    [
+        ("robobench/store.py", "def f():\n    import baselines.bevdet\n", "robobench.store (core) imports baselines.bevdet (baselines)"),
+        ("corruptions/api.py", "from robobench import errors\n", "corruptions.api (corruptions) imports robobench.errors (core)"),
+        ("baselines/x.py", "from leaderboard import render\n", "baselines.x (baselines) imports leaderboard (leaderboard)"),
+        ("leaderboard/model.py", "import robobench.sweep_cli\n", "leaderboard.model (leaderboard) imports robobench.sweep_cli (commands)"),
+    ],
+)
+def test_a_wrong_way_import_is_named(tmp_path: Path, module: str, text: str, expected: str) -> None:
+    """The check itself: an import against the direction is reported with its file, line and layers."""
+    for pkg in PACKAGES:
+        (tmp_path / pkg).mkdir()
+        (tmp_path / pkg / "__init__.py").write_text("")
+    for name in ("errors", "sweep_cli"):
+        (tmp_path / "robobench" / f"{name}.py").write_text("")
+    (tmp_path / module).write_text(text)
+    found = violations(tmp_path, {"robobench.sweep_cli"})
+    assert len(found) == 1 and found[0].endswith(expected), found
