@@ -23,8 +23,6 @@ the same object to standard output.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ import msgspec
 
 from robobench.conditions import Condition
 from robobench.errors import UserError
+from robobench.io import write_json_atomic
 from robobench.metrics.detection import TP_SUMMARY_NAMES, DetectionResult
 from robobench.metrics.robustness import RobustnessAggregate, mce, mrr
 from robobench.schema import ResultRow
@@ -73,19 +72,6 @@ def devkit_summary(result: DetectionResult, meta: Mapping[str, Any], eval_time: 
     return summary
 
 
-def write_json(path: Path, obj: Any) -> None:
-    """Write ``obj`` as indented JSON atomically (a reader never sees half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class EvaluationOutput:
     """Writes ``--out DIR``: the devkit's two files per condition as each is scored, then the summary."""
 
@@ -99,14 +85,14 @@ class EvaluationOutput:
         if result.details is None:
             raise ValueError("evaluate with details=True to write metrics_details.json")
         folder = self.out_dir / condition_dir_name(condition)
-        write_json(folder / DEVKIT_DETAILS_FILE, result.details.serialize())
-        write_json(folder / DEVKIT_SUMMARY_FILE, devkit_summary(result, results_meta(results_path), eval_time))
+        write_json_atomic(result.details.serialize(), folder / DEVKIT_DETAILS_FILE, indent=2)
+        write_json_atomic(devkit_summary(result, results_meta(results_path), eval_time), folder / DEVKIT_SUMMARY_FILE, indent=2)
         return folder
 
     def finish(self, summary: Mapping[str, Any]) -> Path:
         """Write the run's :data:`SUMMARY_FILE`; returns its path."""
         path = self.out_dir / SUMMARY_FILE
-        write_json(path, summary)
+        write_json_atomic(summary, path, indent=2)
         return path
 
 

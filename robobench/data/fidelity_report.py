@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import statistics as pystats
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -32,6 +31,7 @@ import numpy as np
 from corruptions.spec import CORRUPTIONS, LEVELS
 from robobench.data import fidelity
 from robobench.errors import UserError
+from robobench.io import atomic_write
 
 #: The reference statistics of real nuScenes camera views shipped with the project.
 DEFAULT_REFERENCE: Final[Path] = Path(__file__).with_name("nuscenes_fidelity_reference.json")
@@ -266,11 +266,10 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
     """Write ``payload`` as indented JSON, atomically (a temporary file renamed over ``path``)."""
     if path.is_dir():
         raise UserError(f"{path} is a folder; pass a file name such as {path / 'fidelity.json'}")
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(payload, indent=1, allow_nan=False) + "\n")
-        os.replace(tmp, path)
+        with atomic_write(path) as fh:
+            fh.write(json.dumps(payload, indent=1, allow_nan=False) + "\n")
     except OSError as exc:
         raise UserError(f"cannot write {path} ({exc}); pass a writable file path") from None
 
