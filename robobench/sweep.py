@@ -41,6 +41,7 @@ from typing import Any
 from robobench import __version__
 from robobench.conditions import Condition, all_conditions
 from robobench.errors import UserError
+from robobench.paths import contained
 from robobench.registry import Entry, get_entry, teacher_order
 from robobench.schema import ResultRow, TrainingRecord, TrainMode
 from robobench.store import KEY_FIELDS, ResultStore, training_key
@@ -244,7 +245,7 @@ def plan_cells(
                 )
                 train = Cell(
                     "train", name, mode, seed, profile, dataset_id, h,
-                    model_dir=Path(out) / "models" / name / mode / f"seed{seed}-{h}",
+                    model_dir=contained(Path(out) / "models", name, mode, f"seed{seed}-{h}"),
                     teacher_dir=teacher.model_dir if teacher else None,
                     needs=(teacher.id,) if teacher else (),
                     evaluate=name in requested and seed in seeds,
