@@ -31,6 +31,7 @@ import concurrent.futures as cf
 import functools
 import hashlib
 import json
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
@@ -41,6 +42,7 @@ from typing import Any
 from robobench import __version__
 from robobench.conditions import Condition, all_conditions
 from robobench.errors import UserError
+from robobench.locking import exclusive
 from robobench.paths import contained
 from robobench.registry import Entry, get_entry, teacher_order
 from robobench.schema import ResultRow, TrainingRecord, TrainMode
@@ -352,11 +354,31 @@ def make_executor(
 # -- running ---------------------------------------------------------------------------
 
 
+def cell_lock_path(cell: Cell) -> Path:
+    """The lock file of ``cell`` in its model folder: one per model for training, one per
+    condition for evaluation (see :func:`timed_call`)."""
+    name = ".train.lock" if cell.kind == "train" else f".eval-{str(cell.condition).replace(':', '_')}.lock"
+    return cell.model_dir / name
+
+
 def timed_call(fn: CellFn, cell: Cell, ctx: SweepContext) -> CellOutcome:
-    """Run ``fn`` on ``cell``, turning any exception into a failed outcome with its error text."""
+    """Run ``fn`` on ``cell`` under the cell's lock, turning any exception into a failed outcome.
+
+    The lock (:func:`robobench.locking.exclusive` on :func:`cell_lock_path`) keeps two
+    sweeps on the same output from training one model twice: the second waits, says so
+    on standard error, and then finds the finished checkpoint (a train cell resumes).
+    The wall time counts from when the lock is held.
+    """
     start = time.perf_counter()
+
+    def waiting(holder: str) -> None:
+        print(f"{cell.id}: waiting for {holder}, which is running this cell (lock {cell_lock_path(cell)})",
+              file=sys.stderr, flush=True)
+
     try:
-        result = fn(cell, ctx) or {}
+        with exclusive(cell_lock_path(cell), on_wait=waiting):
+            start = time.perf_counter()
+            result = fn(cell, ctx) or {}
         unknown = sorted(set(result) - METRIC_FIELDS) if cell.kind == "eval" else []
         if unknown:
             raise ValueError(f"the cell function returned fields {unknown} that are not ResultRow metric fields")
