@@ -555,7 +555,7 @@ class SweepReport:
 def sweep(
     request: SweepRequest,
     ctx: SweepContext,
-    store: ResultStore,
+    store: ResultStore | None,
     *,
     dataset_id: str,
     fn: CellFn,
@@ -564,7 +564,10 @@ def sweep(
     on_done: Callable[[CellOutcome], None] = lambda o: None,
     dry_run: bool = False,
 ) -> SweepReport:
-    """Plan, prune against ``store``, record entry metadata, run the rest (unless ``dry_run``)."""
+    """Plan, prune against ``store``, record entry metadata, run the rest (unless ``dry_run``).
+
+    ``store`` may be None for a dry run on an output with no results yet: every cell is left.
+    """
     names = teacher_order(request.entries)
     extra = [Path(f) for f in ctx.entry_files]
     code = code if code is not None else code_version(extra=extra)
@@ -573,10 +576,12 @@ def sweep(
         profile=request.profile, dataset_id=dataset_id, out=ctx.out, code=code, overrides=request.overrides,
         eval_split=ctx.eval_split, teacher_seed=request.teacher_seed,
     )
-    todo = prune(planned, store.keys())
+    todo = prune(planned, store.keys() if store is not None else set())
     on_plan(planned, todo)
     if dry_run:
         return SweepReport(planned, [], code, todo)
+    if store is None:
+        raise ValueError("a sweep that runs cells needs a results store")
     store.add_entries([get_entry(n).record() for n in names])
     backfill_trainings(planned, store, code)
     executor = make_executor(

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from robobench.argtypes import at_least, checked_list, name_list, seed, seed_list
 from robobench.conditions import CLEAN, Condition, all_conditions
 from robobench.constants import DEFAULT_DATAROOT, DEFAULT_VERSION
 from robobench.errors import UserError
@@ -30,21 +31,21 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=cmd_entries)
 
     s = subparsers.add_parser("sweep", help="train and evaluate entries under all conditions; resumable")
-    s.add_argument("--entries", type=_csv, default=None, help="comma-separated entry names (default: all non-teacher built-ins)")
+    s.add_argument("--entries", type=name_list("entry"), default=None, help="comma-separated entry names (default: all non-teacher built-ins)")
     s.add_argument("--entry-file", action="append", default=[], metavar="F", help="a .py file registering entries")
-    s.add_argument("--train-modes", type=_checked(parse_train_mode), default=[TrainMode.CLEAN.value],
+    s.add_argument("--train-modes", type=checked_list(parse_train_mode, "train mode"), default=[TrainMode.CLEAN.value],
                    help="clean,corrupted (default clean)")
     s.add_argument("--profile", default="quick", help="entry profile: quick | full | ... (default quick)")
     s.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value of every entry, e.g. train.epochs=2 (VALUE parsed as JSON); repeatable")
-    s.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated seeds (default 0)")
-    s.add_argument("--teacher-seed", type=int, default=None, metavar="N",
+    s.add_argument("--seeds", type=seed_list, default=[0], help="comma-separated seeds in [0, 2**32) (default 0)")
+    s.add_argument("--teacher-seed", type=seed, default=None, metavar="N",
                    help="train each teacher once with seed N and distil every student seed from it "
                         "(default: a teacher per student seed)")
-    s.add_argument("--conditions", type=_checked(parse_condition), default=None,
+    s.add_argument("--conditions", type=checked_list(parse_condition, "condition"), default=None,
                    help="e.g. clean,Fog:hard (default: clean + 24 corrupted)")
     s.add_argument("--executor", choices=("local", "ray"), default="local")
-    s.add_argument("--workers", type=int, default=1, help="parallel cells with --executor local (default 1: in-process)")
+    s.add_argument("--workers", type=at_least(1), default=1, help="parallel cells with --executor local (default 1: in-process)")
     s.add_argument("--ray-address", default=None, help="Ray cluster address (default: start a local instance)")
     s.add_argument("--cpus-per-cell", type=float, default=1.0, help="CPUs each Ray task reserves (torch threads)")
     s.add_argument("--gpus-per-cell", type=float, default=0.0, help="GPUs each Ray task reserves")
@@ -58,29 +59,6 @@ def register(subparsers: Any) -> None:
     s.add_argument("--dry-run", action="store_true",
                    help="print the cells left to run and each model's folder (e.g. to train one with torchrun), run nothing")
     s.set_defaults(func=cmd_sweep)
-
-
-def _csv(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
-
-
-def _checked(parse: Callable[[str], str]) -> Callable[[str], list[str]]:
-    """An argparse type: comma-separated values, each canonicalised by ``parse`` (usage error otherwise)."""
-
-    def convert(text: str) -> list[str]:
-        try:
-            return [parse(t) for t in _csv(text)]
-        except UserError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    return convert
-
-
-def _seeds(text: str) -> list[int]:
-    try:
-        return [int(t) for t in _csv(text)]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}") from None
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
@@ -204,6 +182,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from robobench.registry import Role, check_builder, discover, get_entry, teacher_order
     from robobench.store import ResultStore, row_key
     from robobench.sweep import SweepContext, SweepRequest, run_cell, sweep
+    from robobench.paths import output_dir, output_file
     from robobench.train import check_dataroot, default_split
 
     discover(args.entry_file)
@@ -213,8 +192,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         check_builder(entry, args.profile)
     dataroot = check_dataroot(args.dataroot if args.dataroot is not None else DEFAULT_DATAROOT, args.version)
     split = args.split or default_split(args.version, "val")
-    out: Path = args.out
-    db = args.db if args.db is not None else out / "results.sqlite"
+    out = output_dir(args.out, dataroots=[dataroot])
+    db = output_file(args.db if args.db is not None else out / "results.sqlite", "--db", dataroots=[dataroot])
     request = SweepRequest(
         entries=names, train_modes=args.train_modes, seeds=args.seeds,
         conditions=args.conditions or [str(c) for c in all_conditions()], profile=args.profile,
@@ -227,7 +206,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         entry_files=tuple(str(Path(f).resolve()) for f in args.entry_file),
         threads=_threads_per_cell(args),
     )
-    store = ResultStore(db)
+    # A dry run writes nothing: without a database yet, nothing is done and every cell is left.
+    store = ResultStore(db) if not args.dry_run or db.is_file() else None
     bar: list[Any] = []
 
     def on_plan(planned: list, todo: list) -> None:
