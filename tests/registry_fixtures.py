@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from robobench import registry
 
@@ -15,3 +16,16 @@ def clean_registry(monkeypatch):
     monkeypatch.setattr(registry, "_DISCOVERED", True)
     monkeypatch.setattr(registry, "load_builtin_entries", lambda: None)
     return registry._REGISTRY
+
+
+class ContractModel(torch.nn.Module):
+    """The smallest model honouring the model contract (``forward``, ``loss``, ``decode``)."""
+
+    def forward(self, batch):
+        return {}
+
+    def loss(self, batch, outputs):
+        return {}
+
+    def decode(self, batch, outputs):
+        return []

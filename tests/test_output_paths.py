@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
+from registry_fixtures import ContractModel as Tiny
 from registry_fixtures import clean_registry  # noqa: F401  (fixture)
 from robobench import registry
 from robobench.errors import UserError
@@ -17,17 +17,6 @@ from robobench.sweep import plan_cells
 
 HOSTILE_NAMES = ["../../evil", "a/b", "/abs", "..", ".", "with space", "Upper", "", "a..b", "-x", "x-", "é", "a" * 65,
                  "x\n", "a\\b"]
-
-
-class Tiny(torch.nn.Module):
-    def forward(self, batch):
-        return {}
-
-    def loss(self, batch, outputs):
-        return {}
-
-    def decode(self, batch, outputs):
-        return []
 
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES)
