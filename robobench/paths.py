@@ -46,7 +46,7 @@ def _check_common(path: Path, flag: str, dataroots: Iterable[PathLike | None]) -
     if blocker is not None:
         raise UserError(f"{flag} {path}: {blocker} is a file, not a folder; choose a path in a folder")
     for root in dataroots:
-        if root is not None and Path(root).exists() and is_inside(path, root):
+        if root is not None and is_inside(path, root):
             raise UserError(
                 f"{flag} {path} is inside the dataset folder {root}; write outputs outside it "
                 "(a dataset is read, never written, by this command)"

@@ -37,11 +37,14 @@ PROBES: list[tuple[str, str, int, str]] = [
     ("corrupt-workers-0", "corrupt --dataroot {root} --split synth_val --out {tmp}/c --workers 0", 2, "must be at least 1"),
     ("predict-workers-neg", "predict bevdet --checkpoint {ckpt} --dataroot {root} --out {tmp}/r.json --workers -1", 2, "must be at least 0"),
     ("predict-batch-0", "predict bevdet --checkpoint {ckpt} --dataroot {root} --out {tmp}/r.json --batch-size 0", 2, "must be at least 1"),
+    ("demo-entries-empty", "demo --data {tmp}/w --out {tmp}/o --entries ''", 2, "name at least one entry"),
+    ("demo-entries-unknown", "demo --data {tmp}/w --out {tmp}/o --entries nope", 2, "unknown entry 'nope'"),
     ("export-entries-empty", "results export --db {db} --out {tmp}/e.json --entries ''", 2, "name at least one entry"),
     # 27.3: nothing written into the dataset folder
     ("corrupt-into-dataroot", "corrupt --dataroot {root} --split synth_val --out {root}", 2, "inside the dataset folder"),
     ("corrupt-into-dataroot-sub", "corrupt --dataroot {root} --split synth_val --out {root}/nuscenes-c", 2, "inside the dataset folder"),
     ("gallery-into-dataroot", "corrupt gallery --dataroot {root} --out {root}/g.png", 2, "inside the dataset folder"),
+    ("demo-into-world", "demo --data {tmp}/w --out {tmp}/w/runs", 2, "inside the dataset folder"),
     ("sweep-into-dataroot", "sweep --entries bevdet --dataroot {root} --out {root}/runs --dry-run", 2, "inside the dataset folder"),
     ("sweep-db-into-dataroot", "sweep --entries bevdet --dataroot {root} --out {tmp}/o --db {root}/r.sqlite --dry-run", 2, "inside the dataset folder"),
     ("train-into-dataroot", "train bevdet --dataroot {root} --out {root}/model", 2, "inside the dataset folder"),
@@ -121,7 +124,7 @@ def test_bad_input_is_one_line_and_writes_nothing(name, args, code, fragment, pl
     assert len(lines) == 1 and "error: " in lines[0], err
     assert fragment in lines[0], err
     assert snapshot(places["root"], tmp_path, Path(places["dir"]).parent) == before  # nothing written or changed
-    assert not (tmp_path / "o").exists() and not (tmp_path / "t").exists()
+    assert not any((tmp_path / d).exists() for d in ("o", "t", "w"))
 
 
 def test_dry_run_writes_nothing(places, tmp_path, capsys) -> None:
