@@ -415,43 +415,47 @@ def _decode(arrays: dict[str, np.ndarray], version: str) -> tuple[dict[str, Samp
     def text(name: str) -> list[str]:
         return [v.decode() for v in arrays[name].tolist()]
 
-    s_token, s_path = text("sensor_token"), text("sensor_path")
-    s_time, s2e, intr = arrays["sensor_timestamp"].tolist(), arrays["sensor2ego"], arrays["intrinsic"]
+    # Records hold row views of the loaded arrays (no copies): each view is its own memory.
+    s_token, s_path, s_time = text("sensor_token"), text("sensor_path"), arrays["sensor_timestamp"].tolist()
+    s2e = list(arrays["sensor2ego"])
+    has_k = (~np.isnan(arrays["intrinsic"]).all(axis=(1, 2))).tolist()
+    intr = [k if has else None for k, has in zip(arrays["intrinsic"], has_k)]
 
     def sensor(i: int) -> SensorRecord:
-        k = intr[i]
-        return SensorRecord(s_token[i], s_path[i], s_time[i], s2e[i].copy(), None if np.isnan(k).all() else k.copy())
+        return SensorRecord(s_token[i], s_path[i], s_time[i], s2e[i], intr[i])
 
-    def chain(rows: np.ndarray) -> list[SensorRecord]:
-        return [sensor(i) for i in rows.tolist() if i >= 0]
+    def chain(rows: list[int]) -> list[SensorRecord]:
+        return [sensor(i) for i in rows if i >= 0]
 
     tokens, ann = text("token"), text("ann_tokens")
     scene_tokens, scene_names, prevs, nexts = text("scene_token"), text("scene_name"), text("prev"), text("next")
     off = arrays["gt_offsets"].tolist()
+    cams, lidar, radars = arrays["cams"].tolist(), arrays["lidar"].tolist(), arrays["radars"].tolist()
+    radar_prev, lidar_prev = arrays["radar_prev"].tolist(), arrays["lidar_prev"].tolist()
+    timestamps, ego2global = arrays["timestamp"].tolist(), list(arrays["ego2global"])
     records: dict[str, SampleRecord] = {}
     for i, token in enumerate(tokens):
         a, b = off[i], off[i + 1]
-        radar_rows = arrays["radars"][i].tolist()
-        present = [ch for ch, r in zip(RADARS, radar_rows) if r >= 0]
+        present = [k for k, r in enumerate(radars[i]) if r >= 0]
         records[token] = SampleRecord(
             token=token,
             scene_token=scene_tokens[i],
             scene_name=scene_names[i],
-            timestamp=int(arrays["timestamp"][i]),
+            timestamp=timestamps[i],
             prev=prevs[i],
             next=nexts[i],
-            ego2global=arrays["ego2global"][i].copy(),
-            cams={c: sensor(r) for c, r in zip(CAMERAS, arrays["cams"][i].tolist())},
-            lidar=sensor(int(arrays["lidar"][i])),
-            radars={ch: sensor(r) for ch, r in zip(RADARS, radar_rows) if r >= 0},
-            gt_boxes=arrays["gt_boxes"][a:b].copy(),
-            gt_labels=labels[a:b].copy(),
-            gt_attrs=attrs[a:b].copy(),
-            num_lidar_pts=arrays["num_lidar_pts"][a:b].copy(),
-            num_radar_pts=arrays["num_radar_pts"][a:b].copy(),
+            ego2global=ego2global[i],
+            cams={c: sensor(r) for c, r in zip(CAMERAS, cams[i])},
+            lidar=sensor(lidar[i]),
+            radars={RADARS[k]: sensor(radars[i][k]) for k in present},
+            gt_boxes=arrays["gt_boxes"][a:b],
+            gt_labels=labels[a:b],
+            gt_attrs=attrs[a:b],
+            num_lidar_pts=arrays["num_lidar_pts"][a:b],
+            num_radar_pts=arrays["num_radar_pts"][a:b],
             ann_tokens=ann[a:b],
-            radar_prev={ch: chain(arrays["radar_prev"][i, RADARS.index(ch)]) for ch in present},
-            lidar_prev=chain(arrays["lidar_prev"][i]),
+            radar_prev={RADARS[k]: chain(radar_prev[i][k]) for k in present},
+            lidar_prev=chain(lidar_prev[i]),
         )
     split_tokens, split_off = text("split_tokens"), arrays["split_offsets"].tolist()
     splits = {name: split_tokens[split_off[k] : split_off[k + 1]] for k, name in enumerate(text("split_names"))}
