@@ -24,13 +24,16 @@ def _int(text: str, what: str) -> int:
         raise argparse.ArgumentTypeError(f"{what} must be an integer, got {text!r}") from None
 
 
-def at_least(low: int) -> Callable[[str], int]:
-    """An integer ``>= low`` (``--workers``: at least 1)."""
+def at_least(low: float, number: Callable[[str], float] = int) -> Callable[[str], float]:
+    """A number (``int`` or ``float``, finite) ``>= low``: ``--workers`` at least 1, ``--gpus-per-cell`` at least 0."""
 
-    def convert(text: str) -> int:
-        value = _int(text, "the value")
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+    def convert(text: str) -> float:
+        try:
+            value = number(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if number is int else 'a number'}, got {text!r}") from None
+        if not value >= low or value == float("inf"):  # NaN compares false
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {text}")
         return value
 
     return convert

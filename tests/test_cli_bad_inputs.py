@@ -24,6 +24,8 @@ PROBES: list[tuple[str, str, int, str]] = [
     # 27.7 / 33.3: numbers and lists a sweep cannot mean
     ("sweep-workers-0", "sweep --entries bevdet --dataroot {root} --out {tmp}/o --workers 0 --dry-run", 2, "must be at least 1"),
     ("sweep-workers-neg", "sweep --entries bevdet --dataroot {root} --out {tmp}/o --workers -2 --dry-run", 2, "must be at least 1"),
+    ("sweep-cpus-neg", "sweep --entries bevdet --dataroot {root} --out {tmp}/o --cpus-per-cell -1 --dry-run", 2, "must be at least 0"),
+    ("sweep-gpus-nan", "sweep --entries bevdet --dataroot {root} --out {tmp}/o --gpus-per-cell nan --dry-run", 2, "must be at least 0"),
     ("sweep-seed-neg", "sweep --entries bevdet --dataroot {root} --out {tmp}/o --seeds -1 --dry-run", 2, "a seed must be in [0, 4294967295]"),
     ("sweep-seed-huge", "sweep --entries bevdet --dataroot {root} --out {tmp}/o --seeds 99999999999999999999 --dry-run", 2, "a seed must be in"),
     ("sweep-seed-text", "sweep --entries bevdet --dataroot {root} --out {tmp}/o --seeds 0,x --dry-run", 2, "a seed must be an integer"),
