@@ -3,8 +3,10 @@ while the tables are unchanged and rebuilt when they change."""
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -145,7 +147,9 @@ class _Payload:
 
 
 def _crafted_caches(cache: Path, version: str, fingerprint: str, marker: Path, valid: dict) -> list[Path]:
-    """A pickle under the old cache name, and .npz files under the current one (written one at a time)."""
+    """A pickle under the old cache name, then contents for the current name, written one at a time:
+    arrays (an object array carrying a pickle, indices out of range, a wrong shape) and raw bytes
+    (an array header claiming more than memory, a file that is no zip)."""
     import pickle
 
     legacy = cache / f"index-{version}-{fingerprint}.pkl"
@@ -153,7 +157,12 @@ def _crafted_caches(cache: Path, version: str, fingerprint: str, marker: Path, v
     with_object = dict(valid, sensor_path=np.array([_Payload(marker)], dtype=object))
     out_of_range = dict(valid, cams=valid["cams"] + len(valid["sensor_token"]))
     wrong_shape = dict(valid, gt_offsets=valid["gt_offsets"][:-1])
-    return [legacy, with_object, out_of_range, wrong_shape]
+    header = io.BytesIO()  # an array header claiming 8 TB, followed by 16 bytes
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (2**40,)})
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w") as zf:
+        zf.writestr("cams.npy", header.getvalue() + b"x" * 16)
+    return [legacy, with_object, out_of_range, wrong_shape, bomb.getvalue(), b"not a zip file"]
 
 
 def test_planted_cache_files_never_run_code_and_are_rebuilt(index, tiny_world, tmp_path: Path) -> None:
@@ -171,6 +180,8 @@ def test_planted_cache_files_never_run_code_and_are_rebuilt(index, tiny_world, t
         if isinstance(crafted, dict):
             with open(target, "wb") as fh:
                 np.savez(fh, **crafted)
+        elif isinstance(crafted, bytes):
+            target.write_bytes(crafted)
         got = load_index(tiny_world.dataroot, tiny_world.version, cache_dir=cache)
         assert not marker.exists(), "a file in the cache folder ran code"
         assert list(got.records) == list(index.records)

@@ -82,7 +82,7 @@ class SensorRecord:
 
 @dataclass
 class SampleRecord:
-    """Everything the Dataset needs about one key frame (DESIGN.md, "Sample record").
+    """Everything the Dataset needs about one key frame.
 
     GT boxes are ``(M, 9)``: ``x, y, z, w, l, h, yaw, vx, vy`` in the key ego frame
     (:mod:`robobench.contract`); labels index ``DETECTION_CLASSES``; attrs index
@@ -472,8 +472,9 @@ def _read_cache(path: Path, version: str) -> tuple[dict[str, SampleRecord], dict
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in _LAYOUT if name in npz.files}
         return _decode(arrays, version)
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-        # ValueError covers _BadCache and numpy's refusal of object (pickled) arrays.
+    except (OSError, ValueError, KeyError, EOFError, MemoryError, zipfile.BadZipFile):
+        # ValueError covers _BadCache and numpy's refusal of object (pickled) arrays;
+        # MemoryError a header that claims an array larger than memory.
         return None
 
 
