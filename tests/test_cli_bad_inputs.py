@@ -66,7 +66,9 @@ PROBES: list[tuple[str, str, int, str]] = [
     # 27.2: entry names
     ("entry-file-evil-name", "entries --entry-file {evil}", 2, "'../../evil' is not a valid name"),
     ("sweep-evil-name", "sweep --entry-file {evil} --entries ../../evil --dataroot {root} --out {tmp}/o", 2, "is not a valid name"),
-    # 27 (tracebacks): a checkpoint missing half its weights
+    # 27 (tracebacks): a results database that is not one, a checkpoint missing half its weights
+    ("import-into-non-db", "results import --db {file} {db}", 2, "is not a robobench results database"),
+    ("leaderboard-non-db", "leaderboard --db {file} --out {tmp}/site", 2, "is not a robobench results database"),
     ("predict-half-checkpoint", "predict bevdet --checkpoint {ckpt} --dataroot {root} --out {tmp}/r.json --no-progress", 1,
      "does not fit the entry's model (Missing key(s)"),
 ]
