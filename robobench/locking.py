@@ -9,15 +9,19 @@ The lock is the operating system's (``fcntl.flock``), not the file's existence: 
 kernel drops it when its holder exits, however it exits, so a killed holder never
 blocks anyone. The lock file stays in place (removing it would let a waiter and a
 newcomer lock two different files); while held it names its holder (host and pid),
-which the waiting process prints.
+which the waiting process prints. On a file system without locks (some network mounts
+answer ``ENOLCK``) the block runs unlocked, with a warning: a sweep must not fail for
+want of a guard against a second sweep.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import socket
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -47,6 +51,13 @@ def exclusive(path: str | os.PathLike, on_wait: Callable[[str], None] = lambda h
         except BlockingIOError:
             on_wait(_holder(fd))
             fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP):
+                raise
+            warnings.warn(f"{path}: this file system has no file locks ({exc.strerror}); "
+                          "two sweeps on this output may repeat each other's work", stacklevel=3)
+            yield
+            return
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} on host {socket.gethostname()}\n".encode(), 0)
         try:

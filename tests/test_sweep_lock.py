@@ -7,12 +7,16 @@ starts while the first still trains.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from robobench.locking import exclusive
 
@@ -97,3 +101,15 @@ def test_a_killed_holder_does_not_block(tmp_path: Path) -> None:
     with exclusive(lock, on_wait=waits.append):
         assert lock.read_text().startswith(f"pid {os.getpid()} ")
     assert waits == [] and time.monotonic() - started < 5
+
+
+def test_a_file_system_without_locks_runs_unlocked_with_a_warning(tmp_path: Path, monkeypatch) -> None:
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    ran = []
+    with pytest.warns(UserWarning, match="has no file locks"):
+        with exclusive(tmp_path / ".train.lock"):
+            ran.append(True)
+    assert ran == [True]
