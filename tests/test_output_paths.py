@@ -80,3 +80,18 @@ def test_output_path_rules(tmp_path: Path) -> None:
         output_file(link / "r.json", dataroots=[data])
     assert output_dir(tmp_path / "out", dataroots=[data, None]) == tmp_path / "out"
     assert output_file(tmp_path / "new" / "r.json", dataroots=[data]) == tmp_path / "new" / "r.json"
+
+
+def test_entry_point_with_a_bad_name_is_one_error_naming_the_package(clean_registry, monkeypatch) -> None:
+    """An installed plugin registering '../x' is refused like a built-in or an entry file."""
+
+    class FakeEntryPoint:
+        name, value, dist = "evil", "evil_pkg.entries", type("Dist", (), {"name": "evil-pkg"})()
+
+        def load(self):
+            register_entry("../x", role="student")(lambda cfg: Tiny())
+
+    monkeypatch.setattr(registry, "entry_points", lambda group: [FakeEntryPoint()])
+    with pytest.raises(UserError, match=r"entry point 'evil' of package 'evil-pkg'.*'\.\./x' is not a valid name"):
+        registry.load_plugin_entries()
+    assert not clean_registry
