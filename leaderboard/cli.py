@@ -55,10 +55,12 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from leaderboard.model import MIN_MAP
     from leaderboard.references import load_references
     from leaderboard.render import render_store
+    from robobench.paths import output_dir
     from robobench.store import ResultStore
 
     if not args.db.is_file():
         raise UserError(f"no results database at {args.db}; run `robobench sweep` first or pass --db PATH")
+    output_dir(args.out, dataroots=[args.gallery_from] if args.gallery_from is not None and args.gallery_from.is_dir() else [])
     references = [ref for path in args.imports for ref in load_references(path)]
     gallery: bytes | Path | None = args.gallery
     if gallery is not None and not args.gallery.is_file():

@@ -13,8 +13,10 @@ from pathlib import Path
 import cv2
 
 from corruptions import CORRUPTIONS, LEVELS
+from robobench.argtypes import at_least, seed
 from robobench.errors import UserError
 from robobench.nuscenes_c import add_allow_damaged_argument
+from robobench.paths import output_dir, output_file
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,8 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", help="nuScenes-C root to write")
     parser.add_argument("--corruptions", nargs="+", default=list(CORRUPTIONS), metavar="NAME", help="default: all eight")
     parser.add_argument("--levels", nargs="+", default=list(LEVELS), metavar="LEVEL", help="default: easy mid hard")
-    parser.add_argument("--workers", type=int, default=1, help="parallel processes (default: 1)")
-    parser.add_argument("--seed", type=int, default=0, help="corruption seed (default: 0)")
+    parser.add_argument("--workers", type=at_least(1), default=1, help="parallel processes (default: 1)")
+    parser.add_argument("--seed", type=seed, default=0, help="corruption seed (default: 0)")
     frames = parser.add_mutually_exclusive_group()
     frames.add_argument("--keyframes-only", dest="all_frames", action="store_false", help="key frames only (default, as RoboBEV)")
     frames.add_argument("--all-frames", dest="all_frames", action="store_true", help="also corrupt the sweeps")
@@ -46,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gallery.add_argument("--split", dest="g_split", default="synth_val")
     gallery.add_argument("--image", help="an RGB image file instead of a dataset view")
     gallery.add_argument("--out", dest="g_out", required=True, help="PNG file to write")
-    gallery.add_argument("--seed", dest="g_seed", type=int, default=0)
+    gallery.add_argument("--seed", dest="g_seed", type=seed, default=0)
     gallery.set_defaults(func=_run_gallery)
 
 
@@ -56,6 +58,7 @@ def _run_write(args: argparse.Namespace) -> int:
     missing = [flag for flag, value in (("--dataroot", args.dataroot), ("--out", args.out)) if not value]
     if missing:
         raise UserError(f"robobench corrupt needs {' and '.join(missing)} (or use `robobench corrupt gallery`)")
+    output_dir(args.out, dataroots=[args.dataroot])
     try:
         written = write_nuscenes_c(
             args.dataroot,
@@ -86,6 +89,7 @@ def _read_rgb(path: str) -> "cv2.typing.MatLike":
 def _run_gallery(args: argparse.Namespace) -> int:
     from corruptions.gallery import render_gallery
 
+    output_file(args.g_out, dataroots=[args.g_dataroot])
     if args.image:
         image = _read_rgb(args.image)
     elif args.g_dataroot:

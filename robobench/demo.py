@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+from robobench.argtypes import name_list
 from robobench.constants import CAMERAS, DETECTION_CLASSES, LIDAR, RADARS
 from robobench.data.synth import GENERATOR_VERSION, PRESETS, TRAIN_SPLIT, VAL_MINI_SPLIT, VAL_SPLIT, VERSION, generate, world_stamp
 
@@ -38,10 +39,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"dataroot of the world (default: {DEFAULT_DATA})")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"sweep output folder (default: {DEFAULT_OUT})")
-    parser.add_argument("--entries", default=",".join(DEMO_ENTRIES),
+    parser.add_argument("--entries", type=name_list("entry"), default=list(DEMO_ENTRIES),
                         help=f"comma-separated entries to sweep (default: {','.join(DEMO_ENTRIES)})")
     parser.add_argument("--validate-only", action="store_true", help="only generate (if needed) and validate the world")
-    parser.set_defaults(func=lambda args: run_demo(args.data, args.out, args.entries.split(","), sweep=not args.validate_only))
+    parser.set_defaults(func=_cmd_demo)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    """Check the entries and the output folder (minutes of world generation must not end in a typo), then run."""
+    from robobench.paths import output_dir
+    from robobench.registry import get_entry
+
+    for name in args.entries:
+        get_entry(name)
+    output_dir(args.out, dataroots=[args.data])
+    return run_demo(args.data, args.out, args.entries, sweep=not args.validate_only)
 
 
 def world_is_complete(data_dir: Path, preset: str | None = None) -> bool:

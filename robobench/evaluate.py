@@ -184,6 +184,10 @@ def _run(args: argparse.Namespace) -> int:
 
     from robobench.train import default_split
 
+    if args.store:
+        from robobench.paths import output_file
+
+        output_file(args.store, "--store", dataroots=[args.dataroot])
     files = find_results_files(args.results, args.condition)
     split = args.split or default_split(args.version, "val")
     nusc = open_nuscenes(args.dataroot, args.version)

@@ -18,6 +18,12 @@ Entries come from two places, both found by :func:`discover`:
   (its ``pyproject.toml``), so the registry imports no model code;
 * a plain Python file given with ``--entry-file my_method.py``.
 
+Entry names are slugs (:data:`ENTRY_NAME_PATTERN`): lower-case letters and digits in
+runs joined by single ``-``, ``_`` or ``.``, at most 64 characters (``bevdet-rayd3d``,
+``my_method.v2``). A name becomes a folder of the sweep's output (``OUT/models/<name>``),
+so ``/``, ``..``, spaces and upper case (two names differing only in case share a folder
+on case-insensitive file systems) are refused wherever an entry registers.
+
 Checks happen in two steps so that listing stays fast: names, roles and profiles
 are checked when an entry registers; references (``base``/``teacher`` must name
 registered entries, a ``distill`` entry needs a ``teacher`` that is a teacher) are
@@ -32,6 +38,7 @@ from __future__ import annotations
 import copy
 import fnmatch
 import importlib.util
+import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, is_dataclass, replace
@@ -49,6 +56,10 @@ from robobench.schema import EntryRecord, Role
 ENTRY_POINT_GROUP = "robobench.entries"
 #: The module robobench's own entry point loads: the built-in entries.
 BUILTIN_ENTRIES = "baselines"
+#: What an entry name must match: lower-case alphanumeric runs joined by one of ``-_.``.
+ENTRY_NAME_PATTERN = re.compile(r"[a-z0-9]+(?:[-_.][a-z0-9]+)*")
+#: Longest entry name (it is a folder name, and a column of every table).
+ENTRY_NAME_MAX = 64
 #: The model contract's methods (robobench.contract.BEVModel).
 MODEL_METHODS: tuple[str, ...] = ("forward", "loss", "decode")
 
@@ -125,8 +136,7 @@ def register_entry(
     """
 
     def decorator(fn: Builder) -> Builder:
-        if not isinstance(name, str) or not name or name != name.strip():
-            raise UserError(f"entry name {name!r} must be a non-empty string without surrounding spaces")
+        check_entry_name(name)
         if name in _REGISTRY:
             raise UserError(
                 f"entry {name!r} is registered twice ({_REGISTRY[name].source} and {fn.__module__}); "
@@ -161,6 +171,16 @@ def register_entry(
         return fn
 
     return decorator
+
+
+def check_entry_name(name: object) -> None:
+    """``UserError`` unless ``name`` is a slug of :data:`ENTRY_NAME_PATTERN`, at most
+    :data:`ENTRY_NAME_MAX` characters (it becomes a folder name under ``--out``)."""
+    if not isinstance(name, str) or len(name) > ENTRY_NAME_MAX or not ENTRY_NAME_PATTERN.fullmatch(name):
+        raise UserError(
+            f"entry name {name!r} is not a valid name: use lower-case letters and digits joined by single "
+            f"'-', '_' or '.', at most {ENTRY_NAME_MAX} characters (e.g. 'my-bevdet-v2')"
+        )
 
 
 def load_installed_entries() -> list[str]:

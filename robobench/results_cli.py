@@ -17,7 +17,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from robobench.argtypes import name_list
 from robobench.errors import UserError
+from robobench.paths import output_file
 from robobench.store import ResultStore, parse_exports, read_export
 
 
@@ -34,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export = actions.add_parser("export", help="write a store's results to a JSON file")
     export.add_argument("--db", default="runs/results.sqlite", help="results database (default runs/results.sqlite)")
     export.add_argument("--out", required=True, help="JSON file to write")
-    export.add_argument("--entries", help="comma-separated entries to export (default: all)")
+    export.add_argument("--entries", type=name_list("entry"), help="comma-separated entries to export (default: all)")
     export.add_argument("--dataset-id", help="export only the results on this dataset id")
     export.set_defaults(func=_run_export)
 
@@ -52,9 +54,10 @@ def _existing_store(path: str) -> ResultStore:
 
 
 def _run_export(args: argparse.Namespace) -> int:
+    output_file(args.out)
     filters = {"dataset_id": args.dataset_id}
     if args.entries:
-        filters["entry"] = [e.strip() for e in args.entries.split(",") if e.strip()]
+        filters["entry"] = args.entries
     with _existing_store(args.db) as store:
         if args.entries:
             unknown = [e for e in filters["entry"] if not store.count(entry=e)]
@@ -67,7 +70,7 @@ def _run_export(args: argparse.Namespace) -> int:
 
 
 def _run_import(args: argparse.Namespace) -> int:
-    target = Path(args.db).resolve()
+    target = output_file(args.db, "--db").resolve()
     sources = [Path(s) for s in args.sources]
     same = [str(s) for s in sources if s.exists() and s.resolve() == target]
     if same:

@@ -31,6 +31,7 @@ import concurrent.futures as cf
 import functools
 import hashlib
 import json
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
@@ -42,6 +43,8 @@ from robobench import __version__
 from robobench.conditions import Condition, all_conditions
 from robobench.constants import BOOTSTRAP_REPLICATES
 from robobench.errors import UserError
+from robobench.locking import exclusive
+from robobench.paths import contained
 from robobench.registry import Entry, get_entry, teacher_order
 from robobench.schema import ResultRow, TrainingRecord, TrainMode
 from robobench.store import KEY_FIELDS, ResultStore, training_key
@@ -254,7 +257,7 @@ def plan_cells(
                 )
                 train = Cell(
                     "train", name, mode, seed, profile, dataset_id, h,
-                    model_dir=Path(out) / "models" / name / mode / f"seed{seed}-{h}",
+                    model_dir=contained(Path(out) / "models", name, mode, f"seed{seed}-{h}"),
                     teacher_dir=teacher.model_dir if teacher else None,
                     needs=(teacher.id,) if teacher else (),
                     evaluate=name in requested and seed in seeds,
@@ -361,11 +364,31 @@ def make_executor(
 # -- running ---------------------------------------------------------------------------
 
 
+def cell_lock_path(cell: Cell) -> Path:
+    """The lock file of ``cell`` in its model folder: one per model for training, one per
+    condition for evaluation (see :func:`timed_call`)."""
+    name = ".train.lock" if cell.kind == "train" else f".eval-{str(cell.condition).replace(':', '_')}.lock"
+    return cell.model_dir / name
+
+
 def timed_call(fn: CellFn, cell: Cell, ctx: SweepContext) -> CellOutcome:
-    """Run ``fn`` on ``cell``, turning any exception into a failed outcome with its error text."""
+    """Run ``fn`` on ``cell`` under the cell's lock, turning any exception into a failed outcome.
+
+    The lock (:func:`robobench.locking.exclusive` on :func:`cell_lock_path`) keeps two
+    sweeps on the same output from training one model twice: the second waits, says so
+    on standard error, and then finds the finished checkpoint (a train cell resumes).
+    The wall time counts from when the lock is held.
+    """
     start = time.perf_counter()
+
+    def waiting(holder: str) -> None:
+        print(f"{cell.id}: waiting for {holder}, which is running this cell (lock {cell_lock_path(cell)})",
+              file=sys.stderr, flush=True)
+
     try:
-        result = fn(cell, ctx) or {}
+        with exclusive(cell_lock_path(cell), on_wait=waiting):
+            start = time.perf_counter()
+            result = fn(cell, ctx) or {}
         unknown = sorted(set(result) - METRIC_FIELDS) if cell.kind == "eval" else []
         if unknown:
             raise ValueError(f"the cell function returned fields {unknown} that are not ResultRow metric fields")
@@ -542,7 +565,7 @@ class SweepReport:
 def sweep(
     request: SweepRequest,
     ctx: SweepContext,
-    store: ResultStore,
+    store: ResultStore | None,
     *,
     dataset_id: str,
     fn: CellFn,
@@ -551,7 +574,10 @@ def sweep(
     on_done: Callable[[CellOutcome], None] = lambda o: None,
     dry_run: bool = False,
 ) -> SweepReport:
-    """Plan, prune against ``store``, record entry metadata, run the rest (unless ``dry_run``)."""
+    """Plan, prune against ``store``, record entry metadata, run the rest (unless ``dry_run``).
+
+    ``store`` may be None for a dry run on an output with no results yet: every cell is left.
+    """
     names = teacher_order(request.entries)
     extra = [Path(f) for f in ctx.entry_files]
     code = code if code is not None else code_version(extra=extra)
@@ -560,10 +586,12 @@ def sweep(
         profile=request.profile, dataset_id=dataset_id, out=ctx.out, code=code, overrides=request.overrides,
         eval_split=ctx.eval_split, teacher_seed=request.teacher_seed,
     )
-    todo = prune(planned, store.keys())
+    todo = prune(planned, store.keys() if store is not None else set())
     on_plan(planned, todo)
     if dry_run:
         return SweepReport(planned, [], code, todo)
+    if store is None:
+        raise ValueError("a sweep that runs cells needs a results store")
     store.add_entries([get_entry(n).record() for n in names])
     backfill_trainings(planned, store, code)
     executor = make_executor(

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import statistics
 import sys
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from robobench.argtypes import at_least, checked_list, name_list, seed, seed_list
 from robobench.conditions import CLEAN, Condition, all_conditions
 from robobench.config import parse_overrides
 from robobench.constants import DEFAULT_DATAROOT, DEFAULT_VERSION
@@ -34,24 +34,24 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=cmd_entries)
 
     s = subparsers.add_parser("sweep", help="train and evaluate entries under all conditions; resumable")
-    s.add_argument("--entries", type=_csv, default=None, help="comma-separated entry names (default: all non-teacher built-ins)")
+    s.add_argument("--entries", type=name_list("entry"), default=None, help="comma-separated entry names (default: all non-teacher built-ins)")
     s.add_argument("--entry-file", action="append", default=[], metavar="F", help="a .py file registering entries")
-    s.add_argument("--train-modes", type=_checked(parse_train_mode), default=[TrainMode.CLEAN.value],
+    s.add_argument("--train-modes", type=checked_list(parse_train_mode, "train mode"), default=[TrainMode.CLEAN.value],
                    help="clean,corrupted,heldout: corrupted trains on the eight test corruptions, heldout on "
                    "corruptions disjoint from them (default clean)")
     s.add_argument("--profile", default="quick", help="entry profile: quick | full | ... (default quick)")
     add_set_argument(s)
-    s.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated seeds (default 0)")
-    s.add_argument("--teacher-seed", type=int, default=None, metavar="N",
+    s.add_argument("--seeds", type=seed_list, default=[0], help="comma-separated seeds in [0, 2**32) (default 0)")
+    s.add_argument("--teacher-seed", type=seed, default=None, metavar="N",
                    help="train each teacher once with seed N and distil every student seed from it "
                         "(default: a teacher per student seed)")
-    s.add_argument("--conditions", type=_checked(parse_condition), default=None,
+    s.add_argument("--conditions", type=checked_list(parse_condition, "condition"), default=None,
                    help="e.g. clean,Fog:hard (default: clean + 24 corrupted)")
     s.add_argument("--executor", choices=("local", "ray"), default="local")
-    s.add_argument("--workers", type=int, default=1, help="parallel cells with --executor local (default 1: in-process)")
+    s.add_argument("--workers", type=at_least(1), default=1, help="parallel cells with --executor local (default 1: in-process)")
     s.add_argument("--ray-address", default=None, help="Ray cluster address (default: start a local instance)")
-    s.add_argument("--cpus-per-cell", type=float, default=1.0, help="CPUs each Ray task reserves (torch threads)")
-    s.add_argument("--gpus-per-cell", type=float, default=0.0, help="GPUs each Ray task reserves")
+    s.add_argument("--cpus-per-cell", type=at_least(0, float), default=1.0, help="CPUs each Ray task reserves (torch threads)")
+    s.add_argument("--gpus-per-cell", type=at_least(0, float), default=0.0, help="GPUs each Ray task reserves")
     s.add_argument("--dataroot", type=Path, default=None, help=f"nuScenes-format root (default: {DEFAULT_DATAROOT})")
     s.add_argument("--version", default=DEFAULT_VERSION, help=f"devkit version folder (default {DEFAULT_VERSION})")
     s.add_argument("--split", default=None, help="evaluation split (default: synth_val / mini_val / val by version)")
@@ -73,27 +73,6 @@ def register(subparsers: Any) -> None:
     s.set_defaults(func=cmd_sweep)
 
 
-def _csv(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
-
-
-def _checked(parse: Callable[[str], str]) -> Callable[[str], list[str]]:
-    """An argparse type: comma-separated values, each canonicalised by ``parse`` (usage error otherwise)."""
-
-    def convert(text: str) -> list[str]:
-        try:
-            return [parse(t) for t in _csv(text)]
-        except UserError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    return convert
-
-
-def _seeds(text: str) -> list[int]:
-    try:
-        return [int(t) for t in _csv(text)]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}") from None
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -263,6 +242,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from robobench.registry import Role, check_builder, discover, get_entry, teacher_order
     from robobench.store import ResultStore, row_key
     from robobench.sweep import SweepContext, SweepRequest, run_cell, sweep
+    from robobench.paths import output_dir, output_file
     from robobench.train import check_dataroot, default_split, entry_config
 
     discover(args.entry_file)
@@ -274,8 +254,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         check_builder(entry, args.profile, overrides)
     dataroot = check_dataroot(args.dataroot if args.dataroot is not None else DEFAULT_DATAROOT, args.version)
     split = args.split or default_split(args.version, "val")
-    out: Path = args.out
-    db = args.db if args.db is not None else out / "results.sqlite"
+    out = output_dir(args.out, dataroots=[dataroot])
+    db = output_file(args.db if args.db is not None else out / "results.sqlite", "--db", dataroots=[dataroot])
     request = SweepRequest(
         entries=names, train_modes=args.train_modes, seeds=args.seeds,
         conditions=args.conditions or [str(c) for c in all_conditions()], profile=args.profile,
@@ -290,8 +270,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     )
     if not args.dry_run:
         check_eval_images(Path(dataroot), args.version, split, args.allow_damaged_images)
-    store = ResultStore(db)
-    store.check()  # a bad stored row fails here, not after hours of training
+    # A dry run writes nothing: without a database yet, nothing is done and every cell is left.
+    store = ResultStore(db) if not args.dry_run or db.is_file() else None
+    if store is not None:
+        store.check()  # a bad stored row fails here, not after hours of training
     bar: list[Any] = []
 
     def on_plan(planned: list, todo: list) -> None:

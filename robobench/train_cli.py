@@ -7,9 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from robobench.schema import TrainMode
+from robobench.argtypes import at_least, seed
 from robobench.constants import DEFAULT_DATAROOT, DEFAULT_VERSION
 from robobench.nuscenes_c import add_allow_damaged_argument
+from robobench.paths import output_dir, output_file
+from robobench.schema import TrainMode
 
 #: ``--train-corruption`` values -> train modes ("mixed": the eight test corruptions drawn at
 #: random; "heldout": corruptions disjoint from them, see robobench.data.corrupt_aug).
@@ -23,7 +25,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
                    help=f"nuScenes-format root (default {DEFAULT_DATAROOT}, made by 'robobench data synth')")
     p.add_argument("--version", default=DEFAULT_VERSION, help=f"devkit version folder (default {DEFAULT_VERSION})")
     p.add_argument("--split", default=None, help="split name (default: synth_train/synth_val, mini_*, train/val)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="random seed in [0, 2**32) (default 0)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--entry-file", action="append", default=[], metavar="F",
@@ -56,8 +58,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--condition", default="clean", help="clean or Corruption:level, e.g. Fog:hard (default clean)")
     p.add_argument("--out", type=Path, default=Path("results.json"), help="results JSON path (default results.json)")
     p.add_argument("--corrupt-root", type=Path, default=None, help="read corrupted views from a nuScenes-C root")
-    p.add_argument("--batch-size", type=int, default=1)
-    p.add_argument("--workers", type=int, default=0, help="data-loader worker processes (default 0)")
+    p.add_argument("--batch-size", type=at_least(1), default=1)
+    p.add_argument("--workers", type=at_least(0), default=0, help="data-loader worker processes (default 0)")
     add_allow_damaged_argument(p)
     _add_data_args(p)
     p.set_defaults(func=cmd_predict)
@@ -70,6 +72,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from robobench.train import train_entry
 
     discover(args.entry_file)
+    if args.out is not None:
+        output_dir(args.out, dataroots=[args.dataroot])
     final = train_entry(
         args.entry, args.profile, _TRAIN_CORRUPTION[args.train_corruption], args.seed,
         dataroot=args.dataroot, version=args.version, split=args.split, out_dir=args.out, resume=args.resume,
@@ -85,6 +89,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from robobench.registry import discover
 
     discover(args.entry_file)
+    output_file(args.out, dataroots=[args.dataroot, args.corrupt_root])
     out = predict(
         args.entry, args.checkpoint, args.condition, args.dataroot, args.version, args.split, args.out,
         seed=args.seed, corrupt_root=args.corrupt_root, batch_size=args.batch_size, num_workers=args.workers,

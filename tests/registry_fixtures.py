@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from robobench import registry
 
@@ -14,3 +15,16 @@ def clean_registry(monkeypatch):
     monkeypatch.setattr(registry, "_LOADED_FILES", {})
     monkeypatch.setattr(registry, "_INSTALLED", True)
     return registry._REGISTRY
+
+
+class ContractModel(torch.nn.Module):
+    """The smallest model honouring the model contract (``forward``, ``loss``, ``decode``)."""
+
+    def forward(self, batch):
+        return {}
+
+    def loss(self, batch, outputs):
+        return {}
+
+    def decode(self, batch, outputs):
+        return []

@@ -3,8 +3,10 @@ while the tables are unchanged and rebuilt when they change."""
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +80,7 @@ def test_cache_is_reused_and_invalidated_when_tables_change(tiny_world, tmp_path
     shutil.copytree(tiny_world.dataroot / tiny_world.version, root / tiny_world.version)
     cache = tmp_path / "cache"
     first = load_index(root, tiny_world.version, cache_dir=cache)
-    assert len(list(cache.glob("index-*.pkl"))) == 1
+    assert len(list(cache.glob("index-*.npz"))) == 1
 
     def no_devkit(*args, **kwargs):
         raise AssertionError("the devkit was opened although the cache is valid")
@@ -98,9 +100,92 @@ def test_cache_is_reused_and_invalidated_when_tables_change(tiny_world, tmp_path
         load_index(root, tiny_world.version, cache_dir=cache)
     monkeypatch.undo()
     load_index(root, tiny_world.version, cache_dir=cache)
-    assert len(list(cache.glob("index-*.pkl"))) == 1  # the stale cache was replaced
+    assert len(list(cache.glob("index-*.npz"))) == 1  # the stale cache was replaced
 
 
 def test_missing_dataroot_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="robobench data synth"):
         load_index(tmp_path / "nowhere", "v1.0-synth")
+
+
+def _same_record(a, b) -> bool:
+    """Field-by-field equality of two records (arrays exactly, sensors recursively)."""
+    import dataclasses
+
+    def same(x, y) -> bool:
+        if dataclasses.is_dataclass(x):
+            return type(x) is type(y) and all(same(getattr(x, f.name), getattr(y, f.name)) for f in dataclasses.fields(x))
+        if isinstance(x, np.ndarray):
+            return isinstance(y, np.ndarray) and x.dtype == y.dtype and np.array_equal(x, y)
+        if isinstance(x, dict):
+            return isinstance(y, dict) and list(x) == list(y) and all(same(x[k], y[k]) for k in x)
+        if isinstance(x, list):
+            return isinstance(y, list) and len(x) == len(y) and all(same(u, v) for u, v in zip(x, y))
+        return type(x) is type(y) and x == y
+
+    return same(a, b)
+
+
+def test_cache_round_trip_is_exact(index, tiny_world, nusc) -> None:
+    """Every field of every record (and the splits) reads back from the .npz cache unchanged."""
+    tokens = index.split_tokens(tiny_world.val_split)  # adds a split to the cache
+    again = load_index(tiny_world.dataroot, tiny_world.version, cache_dir=index.cache_path.parent)
+    assert again.splits == {tiny_world.val_split: tokens}
+    assert list(again.records) == list(index.records)
+    assert all(_same_record(index[t], again[t]) for t in index.records)
+    assert any(r.radar_prev and any(r.radar_prev.values()) for r in again.records.values())
+
+
+class _Payload:
+    """Unpickling it creates ``path`` (what a hostile cache file would do, harmlessly)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def _crafted_caches(cache: Path, version: str, fingerprint: str, marker: Path, valid: dict) -> list[Path]:
+    """A pickle under the old cache name, then contents for the current name, written one at a time:
+    arrays (an object array carrying a pickle, indices out of range, a wrong shape) and raw bytes
+    (an array header claiming more than memory, a file that is no zip)."""
+    import pickle
+
+    legacy = cache / f"index-{version}-{fingerprint}.pkl"
+    legacy.write_bytes(pickle.dumps({"format": 3, "version": version, "records": _Payload(marker), "splits": {}}))
+    with_object = dict(valid, sensor_path=np.array([_Payload(marker)], dtype=object))
+    out_of_range = dict(valid, cams=valid["cams"] + len(valid["sensor_token"]))
+    wrong_shape = dict(valid, gt_offsets=valid["gt_offsets"][:-1])
+    header = io.BytesIO()  # an array header claiming 8 TB, followed by 16 bytes
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (2**40,)})
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w") as zf:
+        zf.writestr("cams.npy", header.getvalue() + b"x" * 16)
+    return [legacy, with_object, out_of_range, wrong_shape, bomb.getvalue(), b"not a zip file"]
+
+
+def test_planted_cache_files_never_run_code_and_are_rebuilt(index, tiny_world, tmp_path: Path) -> None:
+    """A pickle (the old format) or a crafted .npz planted in the cache folder runs nothing and is
+    not trusted: the index is rebuilt from the tables and equals the one built without them."""
+    from robobench.data.index import CACHE_SUFFIX, _encode, table_fingerprint
+
+    fingerprint = table_fingerprint(tiny_world.dataroot, tiny_world.version)
+    marker = tmp_path / "payload-ran"
+    valid = _encode(tiny_world.version, index.records, {})
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    target = cache / f"index-{tiny_world.version}-{fingerprint}{CACHE_SUFFIX}"
+    for crafted in _crafted_caches(cache, tiny_world.version, fingerprint, marker, valid):
+        if isinstance(crafted, dict):
+            with open(target, "wb") as fh:
+                np.savez(fh, **crafted)
+        elif isinstance(crafted, bytes):
+            target.write_bytes(crafted)
+        got = load_index(tiny_world.dataroot, tiny_world.version, cache_dir=cache)
+        assert not marker.exists(), "a file in the cache folder ran code"
+        assert list(got.records) == list(index.records)
+        assert all(_same_record(index[t], got[t]) for t in index.records)
+    assert not (cache / f"index-{tiny_world.version}-{fingerprint}.pkl").exists()  # the old pickle was removed
+    with np.load(target, allow_pickle=False) as npz:  # the crafted file was replaced by a valid one
+        assert npz["sensor_path"].dtype.kind == "S" and npz["cams"].max() < len(npz["sensor_token"])

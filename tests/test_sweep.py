@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
+from registry_fixtures import ContractModel as Tiny
 from registry_fixtures import clean_registry  # noqa: F401  (fixture)
 from robobench import registry
 from robobench.cli import main
@@ -40,17 +40,6 @@ from robobench.sweep import (
 )
 
 CONDS = ["clean", "Fog:hard", "Snow:easy"]
-
-
-class Tiny(torch.nn.Module):
-    def forward(self, batch):
-        return {}
-
-    def loss(self, batch, outputs):
-        return {}
-
-    def decode(self, batch, outputs):
-        return []
 
 
 @pytest.fixture

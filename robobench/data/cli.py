@@ -8,9 +8,11 @@ import sys
 import time
 from pathlib import Path
 
+from robobench.argtypes import seed
 from robobench.data import fidelity_report
 from robobench.data.synth import PRESETS, VERSION, generate, get_preset
 from robobench.errors import UserError
+from robobench.paths import output_file
 
 DEFAULT_DATAROOT = Path("data/synth-default")
 
@@ -23,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth = sub.add_parser("synth", help="write the synthetic nuScenes-format world (version v1.0-synth)")
     synth.add_argument("--out", type=Path, required=True, help="dataroot to write (created if missing)")
     synth.add_argument("--preset", default="default", choices=sorted(PRESETS), help="world size (default: default)")
-    synth.add_argument("--seed", type=int, default=0, help="layout/appearance seed (default: 0)")
+    synth.add_argument("--seed", type=seed, default=0, help="layout/appearance seed (default: 0)")
     synth.add_argument("--workers", type=int, default=1, help="scenes generated in parallel (default: 1)")
     synth.add_argument("--lidar-sweeps", type=int, default=0, metavar="N",
                        help="non-key LiDAR sweeps written between key frames (nuScenes' 20 Hz LiDAR: 9; default 0)")
@@ -89,6 +91,7 @@ def _show(args: argparse.Namespace) -> int:
 
     if args.out.suffix.lower() != ".png":
         raise UserError(f"--out {str(args.out)!r} must be a .png file")
+    output_file(args.out, dataroots=[args.dataroot])
     nusc = open_nuscenes(args.dataroot, args.version)
     token = args.sample or default_sample(nusc)
     path = render_sample(nusc, token, args.out)

@@ -2,9 +2,15 @@
 
 Walking the devkit's tables for every sample of every epoch is slow and needs the
 whole ``NuScenes`` object in each data-loader worker. The index does that walk once,
-stores plain numpy records (DESIGN.md, "Sample record") in a pickle, and reloads them
-as long as the version's table files are unchanged (the cache key is a fingerprint of
-their names, sizes and modification times). It reads only devkit tables, so the same
+stores the records as flat numpy arrays in an ``.npz`` file (see :func:`_encode`), and
+reloads them as long as the version's table files are unchanged (the cache key is a
+fingerprint of their names, sizes and modification times).
+
+The cache usually sits in the dataset folder, which may be shared or come from a
+downloaded archive, so it is data, never code: it is read with ``allow_pickle=False``
+(an object array, the only way an ``.npz`` can carry a pickle, is refused), and every
+array's presence, dtype, shape and index range is checked before a record is built
+(:func:`_decode`). A cache that fails any check is rebuilt from the tables, never used. It reads only devkit tables, so the same
 code serves the synthetic world and real nuScenes (``v1.0-mini``, ``v1.0-trainval``).
 
 Frames follow :mod:`robobench.contract`: everything is expressed in the *key ego*
@@ -25,7 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,8 +44,12 @@ from robobench.errors import UserError
 from robobench.io import atomic_write
 
 #: Bump when the record layout changes so that old caches are rebuilt
-#: (2: ``SampleRecord.radar_prev``, the previous radar sweeps; 3: ``SampleRecord.lidar_prev``).
-INDEX_FORMAT = 3
+#: (2: ``SampleRecord.radar_prev``, the previous radar sweeps; 3: ``SampleRecord.lidar_prev``;
+#: 4: ``.npz`` arrays instead of a pickle).
+INDEX_FORMAT = 4
+
+#: File name suffix of index caches (format 4 on).
+CACHE_SUFFIX = ".npz"
 
 #: Most radar sweeps per channel a sample can use: the key sweep plus up to
 #: ``RADAR_MAX_SWEEPS - 1`` previous ones kept in the index. Above CRN's 8 sweeps on
@@ -72,7 +82,7 @@ class SensorRecord:
 
 @dataclass
 class SampleRecord:
-    """Everything the Dataset needs about one key frame (DESIGN.md, "Sample record").
+    """Everything the Dataset needs about one key frame.
 
     GT boxes are ``(M, 9)``: ``x, y, z, w, l, h, yaw, vx, vy`` in the key ego frame
     (:mod:`robobench.contract`); labels index ``DETECTION_CLASSES``; attrs index
@@ -234,6 +244,240 @@ def default_cache_dir(dataroot: Path) -> Path:
     return Path.home() / ".cache" / "robobench" / key
 
 
+class _BadCache(ValueError):
+    """A cache file that does not hold what :func:`_encode` writes (it is rebuilt)."""
+
+
+def _strings(values: list[str]) -> np.ndarray:
+    """UTF-8 bytes array (``S`` dtype, a plain numpy type, no pickle) of ``values``."""
+    return np.array([v.encode() for v in values], dtype=bytes) if values else np.zeros(0, dtype="S1")
+
+
+def _padded(rows: list[list[int]], width: int) -> np.ndarray:
+    """``(len(rows), width)`` int64 array of the rows' indices, ``-1`` after each row's end."""
+    out = np.full((len(rows), width), -1, dtype=np.int64)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = row
+    return out
+
+
+def _encode(version: str, records: dict[str, SampleRecord], splits: dict[str, list[str]]) -> dict[str, np.ndarray]:
+    """The index as flat arrays: one table of sensor records that samples point into by row.
+
+    Sensor rows: ``sensor_token``, ``sensor_path``, ``sensor_timestamp``, ``sensor2ego``
+    (N, 4, 4), ``intrinsic`` (N, 3, 3; NaN without one). Sample rows point at them with
+    ``cams`` (S, 6), ``lidar`` (S,), ``radars`` (S, 5; -1: channel absent), ``radar_prev``
+    (S, 5, RADAR_MAX_SWEEPS - 1) and ``lidar_prev`` (S, LIDAR_MAX_SWEEPS - 1), newest first and
+    -1-padded. GT rows of all samples are concatenated, sample ``i`` owning rows
+    ``gt_offsets[i]:gt_offsets[i + 1]``; splits the same way over ``split_tokens``.
+    """
+    sensors: list[SensorRecord] = []
+
+    def add(rec: SensorRecord) -> int:
+        sensors.append(rec)
+        return len(sensors) - 1
+
+    recs = list(records.values())
+    cams = [[add(r.cams[c]) for c in CAMERAS] for r in recs]
+    lidar = [add(r.lidar) for r in recs]
+    radars = [[add(r.radars[ch]) if ch in r.radars else -1 for ch in RADARS] for r in recs]
+    radar_prev = np.stack(
+        [_padded([[add(s) for s in r.radar_prev.get(ch, [])] for ch in RADARS], RADAR_MAX_SWEEPS - 1) for r in recs]
+    ) if recs else np.zeros((0, len(RADARS), RADAR_MAX_SWEEPS - 1), dtype=np.int64)
+    lidar_prev = _padded([[add(s) for s in r.lidar_prev] for r in recs], LIDAR_MAX_SWEEPS - 1)
+    intrinsic = np.full((len(sensors), 3, 3), np.nan)
+    for i, s in enumerate(sensors):
+        if s.intrinsic is not None:
+            intrinsic[i] = s.intrinsic
+    n_gt = [len(r.gt_labels) for r in recs]
+    split_names = sorted(splits)
+    return {
+        "format": np.array(INDEX_FORMAT, dtype=np.int64),
+        "version": _strings([version]),
+        "sensor_token": _strings([s.token for s in sensors]),
+        "sensor_path": _strings([s.path for s in sensors]),
+        "sensor_timestamp": np.array([s.timestamp for s in sensors], dtype=np.int64),
+        "sensor2ego": np.array([s.sensor2ego for s in sensors], dtype=np.float64).reshape(-1, 4, 4),
+        "intrinsic": intrinsic,
+        "token": _strings([r.token for r in recs]),
+        "scene_token": _strings([r.scene_token for r in recs]),
+        "scene_name": _strings([r.scene_name for r in recs]),
+        "prev": _strings([r.prev for r in recs]),
+        "next": _strings([r.next for r in recs]),
+        "timestamp": np.array([r.timestamp for r in recs], dtype=np.int64),
+        "ego2global": np.array([r.ego2global for r in recs], dtype=np.float64).reshape(-1, 4, 4),
+        "cams": np.array(cams, dtype=np.int64).reshape(-1, len(CAMERAS)),
+        "lidar": np.array(lidar, dtype=np.int64),
+        "radars": np.array(radars, dtype=np.int64).reshape(-1, len(RADARS)),
+        "radar_prev": radar_prev,
+        "lidar_prev": lidar_prev,
+        "gt_offsets": np.concatenate([[0], np.cumsum(n_gt, dtype=np.int64)]).astype(np.int64),
+        "gt_boxes": np.concatenate([r.gt_boxes for r in recs]).reshape(-1, 9) if recs else np.zeros((0, 9)),
+        "gt_labels": np.concatenate([r.gt_labels for r in recs] or [np.zeros(0)]).astype(np.int64),
+        "gt_attrs": np.concatenate([r.gt_attrs for r in recs] or [np.zeros(0)]).astype(np.int64),
+        "num_lidar_pts": np.concatenate([r.num_lidar_pts for r in recs] or [np.zeros(0)]).astype(np.int64),
+        "num_radar_pts": np.concatenate([r.num_radar_pts for r in recs] or [np.zeros(0)]).astype(np.int64),
+        "ann_tokens": _strings([t for r in recs for t in r.ann_tokens]),
+        "split_names": _strings(split_names),
+        "split_offsets": np.concatenate([[0], np.cumsum([len(splits[n]) for n in split_names], dtype=np.int64)]).astype(np.int64),
+        "split_tokens": _strings([t for n in split_names for t in splits[n]]),
+    }
+
+
+#: Every array of a cache file: dtype kind (``S`` bytes, ``i`` integers, ``f`` floats) and shape,
+#: where a letter is a length that must agree between arrays (N sensors, S samples, M GT boxes,
+#: K splits, T split tokens) and a number a fixed size.
+_LAYOUT: dict[str, tuple[str, tuple[str | int, ...]]] = {
+    "format": ("i", ()),
+    "version": ("S", (1,)),
+    "sensor_token": ("S", ("N",)),
+    "sensor_path": ("S", ("N",)),
+    "sensor_timestamp": ("i", ("N",)),
+    "sensor2ego": ("f", ("N", 4, 4)),
+    "intrinsic": ("f", ("N", 3, 3)),
+    "token": ("S", ("S",)),
+    "scene_token": ("S", ("S",)),
+    "scene_name": ("S", ("S",)),
+    "prev": ("S", ("S",)),
+    "next": ("S", ("S",)),
+    "timestamp": ("i", ("S",)),
+    "ego2global": ("f", ("S", 4, 4)),
+    "cams": ("i", ("S", len(CAMERAS))),
+    "lidar": ("i", ("S",)),
+    "radars": ("i", ("S", len(RADARS))),
+    "radar_prev": ("i", ("S", len(RADARS), RADAR_MAX_SWEEPS - 1)),
+    "lidar_prev": ("i", ("S", LIDAR_MAX_SWEEPS - 1)),
+    "gt_offsets": ("i", ("S+1",)),
+    "gt_boxes": ("f", ("M", 9)),
+    "gt_labels": ("i", ("M",)),
+    "gt_attrs": ("i", ("M",)),
+    "num_lidar_pts": ("i", ("M",)),
+    "num_radar_pts": ("i", ("M",)),
+    "ann_tokens": ("S", ("M",)),
+    "split_names": ("S", ("K",)),
+    "split_offsets": ("i", ("K+1",)),
+    "split_tokens": ("S", ("T",)),
+}
+
+
+def _check_layout(arrays: dict[str, np.ndarray]) -> None:
+    """``_BadCache`` unless every array of :data:`_LAYOUT` is there with its dtype kind and a shape
+    whose named lengths agree across arrays."""
+    sizes: dict[str, int] = {}
+    for name, (kind, shape) in _LAYOUT.items():
+        if name not in arrays:
+            raise _BadCache(f"no array {name!r}")
+        arr = arrays[name]
+        if arr.dtype.kind != kind or arr.ndim != len(shape):
+            raise _BadCache(f"array {name!r} is {arr.dtype}{arr.shape}, expected kind {kind!r} with {len(shape)} axes")
+        for axis, (want, got) in enumerate(zip(shape, arr.shape)):
+            if isinstance(want, str):
+                letter, plus = (want[0], 1) if want.endswith("+1") else (want, 0)
+                want = sizes.setdefault(letter, got - plus) + plus
+            if got != want:
+                raise _BadCache(f"array {name!r} has length {got} on axis {axis}, expected {want}")
+
+
+def _check_offsets(offsets: np.ndarray, total: int, what: str) -> None:
+    if offsets[0] != 0 or offsets[-1] != total or np.any(np.diff(offsets) < 0):
+        raise _BadCache(f"{what} offsets do not partition {total} rows")
+
+
+def _check_rows(name: str, rows: np.ndarray, n: int, *, optional: bool) -> None:
+    low = -1 if optional else 0
+    if rows.size and (rows.min() < low or rows.max() >= n):
+        raise _BadCache(f"array {name!r} points outside the {n} sensor rows")
+
+
+def _decode(arrays: dict[str, np.ndarray], version: str) -> tuple[dict[str, SampleRecord], dict[str, list[str]]]:
+    """Records and splits from the arrays of :func:`_encode`; ``_BadCache`` on any inconsistency.
+
+    Checks the format number, the dataset version, the layout, that every sensor index
+    points at a sensor row, that the GT and split offsets partition their rows, that labels
+    and attributes index the known classes, and that split tokens name samples.
+    """
+    _check_layout(arrays)
+    if int(arrays["format"]) != INDEX_FORMAT or arrays["version"][0].decode() != version:
+        raise _BadCache("another format or dataset version")
+    n = len(arrays["sensor_token"])
+    for name in ("cams", "lidar"):
+        _check_rows(name, arrays[name], n, optional=False)
+    for name in ("radars", "radar_prev", "lidar_prev"):
+        _check_rows(name, arrays[name], n, optional=True)
+    _check_offsets(arrays["gt_offsets"], len(arrays["gt_labels"]), "GT")
+    _check_offsets(arrays["split_offsets"], len(arrays["split_tokens"]), "split")
+    labels, attrs = arrays["gt_labels"], arrays["gt_attrs"]
+    if labels.size and (labels.min() < 0 or labels.max() >= len(DETECTION_CLASSES)):
+        raise _BadCache("a GT label outside the detection classes")
+    if attrs.size and (attrs.min() < -1 or attrs.max() >= len(ATTRIBUTES)):
+        raise _BadCache("a GT attribute outside the attributes")
+
+    def text(name: str) -> list[str]:
+        return [v.decode() for v in arrays[name].tolist()]
+
+    # Records hold row views of the loaded arrays (no copies): each view is its own memory.
+    s_token, s_path, s_time = text("sensor_token"), text("sensor_path"), arrays["sensor_timestamp"].tolist()
+    s2e = list(arrays["sensor2ego"])
+    has_k = (~np.isnan(arrays["intrinsic"]).all(axis=(1, 2))).tolist()
+    intr = [k if has else None for k, has in zip(arrays["intrinsic"], has_k)]
+
+    def sensor(i: int) -> SensorRecord:
+        return SensorRecord(s_token[i], s_path[i], s_time[i], s2e[i], intr[i])
+
+    def chain(rows: list[int]) -> list[SensorRecord]:
+        return [sensor(i) for i in rows if i >= 0]
+
+    tokens, ann = text("token"), text("ann_tokens")
+    scene_tokens, scene_names, prevs, nexts = text("scene_token"), text("scene_name"), text("prev"), text("next")
+    off = arrays["gt_offsets"].tolist()
+    cams, lidar, radars = arrays["cams"].tolist(), arrays["lidar"].tolist(), arrays["radars"].tolist()
+    radar_prev, lidar_prev = arrays["radar_prev"].tolist(), arrays["lidar_prev"].tolist()
+    timestamps, ego2global = arrays["timestamp"].tolist(), list(arrays["ego2global"])
+    records: dict[str, SampleRecord] = {}
+    for i, token in enumerate(tokens):
+        a, b = off[i], off[i + 1]
+        present = [k for k, r in enumerate(radars[i]) if r >= 0]
+        records[token] = SampleRecord(
+            token=token,
+            scene_token=scene_tokens[i],
+            scene_name=scene_names[i],
+            timestamp=timestamps[i],
+            prev=prevs[i],
+            next=nexts[i],
+            ego2global=ego2global[i],
+            cams={c: sensor(r) for c, r in zip(CAMERAS, cams[i])},
+            lidar=sensor(lidar[i]),
+            radars={RADARS[k]: sensor(radars[i][k]) for k in present},
+            gt_boxes=arrays["gt_boxes"][a:b],
+            gt_labels=labels[a:b],
+            gt_attrs=attrs[a:b],
+            num_lidar_pts=arrays["num_lidar_pts"][a:b],
+            num_radar_pts=arrays["num_radar_pts"][a:b],
+            ann_tokens=ann[a:b],
+            radar_prev={RADARS[k]: chain(radar_prev[i][k]) for k in present},
+            lidar_prev=chain(lidar_prev[i]),
+        )
+    split_tokens, split_off = text("split_tokens"), arrays["split_offsets"].tolist()
+    splits = {name: split_tokens[split_off[k] : split_off[k + 1]] for k, name in enumerate(text("split_names"))}
+    if len(records) != len(tokens) or any(t not in records for ts in splits.values() for t in ts):
+        raise _BadCache("duplicate sample tokens, or a split naming an unknown sample")
+    return records, splits
+
+
+def _read_cache(path: Path, version: str) -> tuple[dict[str, SampleRecord], dict[str, list[str]]] | None:
+    """The records and splits of the cache at ``path``, or None when it is missing or fails any check."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in _LAYOUT if name in npz.files}
+        return _decode(arrays, version)
+    except (OSError, ValueError, KeyError, EOFError, MemoryError, zipfile.BadZipFile):
+        # ValueError covers _BadCache and numpy's refusal of object (pickled) arrays;
+        # MemoryError a header that claims an array larger than memory.
+        return None
+
+
 class SampleIndex:
     """All sample records of one dataset version, plus the sample tokens of its splits.
 
@@ -284,9 +528,8 @@ class SampleIndex:
         return list(self.splits[split])
 
     def _save(self, path: Path) -> None:
-        payload = {"format": INDEX_FORMAT, "version": self.version, "records": self.records, "splits": self.splits}
         with atomic_write(path, "wb") as fh:
-            pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            np.savez(fh, **_encode(self.version, self.records, self.splits))
 
     def __getstate__(self) -> dict[str, Any]:
         # Data-loader workers get a copy without the devkit object (large, and not needed there).
@@ -314,15 +557,10 @@ def load_index(
         raise UserError(f"dataroot {dataroot} does not exist; generate one with 'robobench data synth --out {dataroot}'")
     fingerprint = table_fingerprint(dataroot, version)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir(dataroot)
-    cache_path = cache_dir / f"index-{version}-{fingerprint}.pkl"
-    if cache_path.is_file():
-        try:
-            with open(cache_path, "rb") as fh:
-                payload = pickle.load(fh)
-            if payload.get("format") == INDEX_FORMAT and payload.get("version") == version:
-                return SampleIndex(dataroot, version, payload["records"], payload["splits"], cache_path, nusc)
-        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, KeyError):
-            pass  # an unreadable cache is rebuilt below
+    cache_path = cache_dir / f"index-{version}-{fingerprint}{CACHE_SUFFIX}"
+    cached = _read_cache(cache_path, version)
+    if cached is not None:
+        return SampleIndex(dataroot, version, *cached, cache_path, nusc)
     if nusc is None:
         from robobench.data.nusc import open_nuscenes
 
@@ -331,8 +569,8 @@ def load_index(
     index = SampleIndex(dataroot, version, records, None, cache_path, nusc)
     try:
         index._save(cache_path)
-        for stale in cache_dir.glob(f"index-{version}-*.pkl"):
-            if stale != cache_path:
+        for stale in cache_dir.glob(f"index-{version}-*"):
+            if stale != cache_path and stale.suffix in (CACHE_SUFFIX, ".pkl"):  # .pkl: format 3 and older
                 stale.unlink(missing_ok=True)
     except OSError as exc:  # a read-only location only costs speed
         index.cache_path = None
