@@ -91,7 +91,14 @@ def test_entry_point_with_a_bad_name_is_one_error_naming_the_package(clean_regis
         def load(self):
             register_entry("../x", role="student")(lambda cfg: Tiny())
 
-    monkeypatch.setattr(registry, "entry_points", lambda group: [FakeEntryPoint()])
+    class BuiltinEntryPoint:  # robobench's own, already imported: loading it registers nothing new
+        name, value, dist = "baselines", registry.BUILTIN_ENTRIES, type("Dist", (), {"name": "robobench"})()
+
+        def load(self):
+            return None
+
+    monkeypatch.setattr(registry, "entry_points", lambda group: [FakeEntryPoint(), BuiltinEntryPoint()])
+    monkeypatch.setattr(registry, "_INSTALLED", False)
     with pytest.raises(UserError, match=r"entry point 'evil' of package 'evil-pkg'.*'\.\./x' is not a valid name"):
-        registry.load_plugin_entries()
+        registry.load_installed_entries()
     assert not clean_registry
