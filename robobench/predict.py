@@ -33,10 +33,12 @@ from robobench.constants import ATTRIBUTES, DETECTION_CLASSES
 from robobench.data.dataset import BEVDataset, DataConfig, collate
 from robobench.data.index import load_index
 from robobench.errors import UserError
+from robobench.precision import autocast, cpu_autocast_dtype, to_float32
 from robobench.registry import Entry
 from robobench.train import (
     DEFAULT_DATAROOT,
     DEFAULT_VERSION,
+    TrainConfig,
     check_dataroot,
     default_split,
     load_checkpoint,
@@ -151,13 +153,16 @@ def predict(
     batch_size: int = 1,
     num_workers: int = 0,
     device: str | torch.device | None = None,
+    precision: str | None = None,
     progress: bool = True,
 ) -> PredictionOutput:
     """Run ``entry`` (weights from ``checkpoint``) on ``split`` under ``condition``; write the results JSON.
 
     The model is rebuilt from the config stored in the checkpoint, so the profile used
     for training is the one used here. ``seed`` seeds the on-the-fly corruption;
-    ``corrupt_root`` reads corrupted views from a nuScenes-C folder instead.
+    ``corrupt_root`` reads corrupted views from a nuScenes-C folder instead. ``precision``
+    (``fp32``/``bf16``/``auto``, :mod:`robobench.precision`) defaults to the ``train.precision``
+    the model was trained with; outputs are decoded in float32 either way.
     """
     entry = resolve_entry(entry)
     if isinstance(condition, str):
@@ -173,6 +178,7 @@ def predict(
     cfg = ckpt["config"]
     data_cfg = DataConfig.from_dict(cfg.get("data"))
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    cpu_dtype = cpu_autocast_dtype(precision or TrainConfig.from_dict(cfg.get("train")).precision, device)
     model = entry.build(cfg)
     model.load_state_dict(ckpt["model"])
     export = getattr(model, "inference_model", None)
@@ -193,7 +199,8 @@ def predict(
     with torch.no_grad():
         for batch in tqdm(loader, desc=f"predict {entry.name} {condition}", unit="batch", disable=not progress):
             batch = to_device(batch, device)
-            outputs = model(batch)
+            with autocast(device, cpu_dtype):
+                outputs = to_float32(model(batch))
             for token, dets in zip(batch["sample_tokens"], model.decode(batch, outputs)):
                 results[token] = detections_to_nusc(token, dets, index[token].ego2global)
             if outputs.get("depth") is not None:

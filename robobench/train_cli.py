@@ -46,6 +46,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--corrupt-root", type=Path, default=None, help="read corrupted views from a nuScenes-C root")
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--workers", type=int, default=0, help="data-loader worker processes (default 0)")
+    p.add_argument("--precision", default=None, metavar="auto|fp32|bf16",
+                   help="CPU inference precision (default: the train.precision the model was trained with)")
     _add_data_args(p)
     p.set_defaults(func=cmd_predict)
 
@@ -74,7 +76,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     out = predict(
         args.entry, args.checkpoint, args.condition, args.dataroot, args.version, args.split, args.out,
         seed=args.seed, corrupt_root=args.corrupt_root, batch_size=args.batch_size, num_workers=args.workers,
-        device=args.device, progress=not args.no_progress,
+        device=args.device, precision=args.precision, progress=not args.no_progress,
     )
     print(out.results_path)
     if out.depth_metrics is not None:
