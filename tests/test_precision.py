@@ -96,3 +96,30 @@ def test_bf16_training_and_prediction_of_bevdet(tiny_world, tmp_path: Path) -> N
     assert boxes["bf16"].keys() == boxes["fp32"].keys()
     top = {p: sorted((b["detection_score"] for r in res.values() for b in r), reverse=True)[:20] for p, res in boxes.items()}
     assert top["bf16"] == pytest.approx(top["fp32"], abs=0.05)
+
+
+@needs_bf16
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["bevdepth", "bevdepth4d", "bevformer", "bevdepth-radar", "bevdet-rayd3d", "bevdepth-tig",
+                                  "bevdepth-radar-imkd", "centerpoint"])
+def test_bf16_training_step_of_every_model_family_is_finite(name: str) -> None:
+    """One bf16 training step per model family (depth supervision, temporal fusion, attention, radar, each
+    distillation recipe with its teacher): float32 losses, finite loss and gradients."""
+    from robobench.registry import get_entry
+    from robobench.train import forward_and_loss
+    from tests.batch_factory import make_batch
+
+    entry = get_entry(name)
+    cfg = entry.config("quick")
+    torch.manual_seed(0)
+    model = entry.build(cfg)
+    if entry.teacher:
+        teacher = get_entry(entry.teacher)
+        model.set_teacher(teacher.build(teacher.config("quick")))
+    h, w = cfg["data"]["input_size"]
+    batch = make_batch(2, h, w, cfg["data"]["depth_downsample"], n_boxes=8, prev=bool(cfg["data"].get("prev_frame")))
+    losses = forward_and_loss(model.train(), model, batch, CPU, torch.bfloat16, False)
+    assert losses and all(v.dtype == torch.float32 and torch.isfinite(v) for v in losses.values()), losses
+    sum(losses.values()).backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
