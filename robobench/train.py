@@ -11,8 +11,10 @@
   continues the run exactly where the last checkpoint left it (mid-epoch included).
 * A NaN/inf loss stops training with a :class:`NonFiniteLoss` (a ``UserError``) and
   leaves the last good checkpoint untouched.
-* AMP (float16 autocast + ``GradScaler``) on CUDA only; DistributedDataParallel when
-  launched by ``torchrun`` (``WORLD_SIZE > 1``); the single process is the default.
+* AMP (float16 autocast + ``GradScaler``) on CUDA; bfloat16 autocast on CPUs with native
+  bfloat16 when ``train.precision`` asks for it (:mod:`robobench.precision`; float32 by
+  default). DistributedDataParallel when launched by ``torchrun`` (``WORLD_SIZE > 1``); the
+  single process is the default.
 
 The ``train`` section of an entry config is documented in :class:`TrainConfig`.
 """
@@ -43,6 +45,7 @@ from robobench.config import (
 from robobench.ema import WeightEMA
 from robobench.errors import UserError
 from robobench.io import TEACHER_CHECKPOINT_KEY, load_checkpoint, save_checkpoint, write_json_atomic
+from robobench.precision import Precision, autocast, cpu_autocast_dtype, to_float32
 from robobench.registry import Entry, get_entry
 from robobench.schema import TrainMode
 
@@ -94,6 +97,8 @@ class TrainConfig:
     between checkpoints; 0 = epoch ends only), ``amp`` (float16 autocast, CUDA only),
     ``ema_decay`` (keep an exponential moving average of the weights with this decay and
     evaluate it, :mod:`robobench.ema`; 0 = off).
+    ``precision`` (``fp32``, ``bf16`` or ``auto``: bfloat16 autocast on CPU, see
+    :mod:`robobench.precision`; prediction with the trained model uses the same).
     """
 
     epochs: PositiveInt = 1
@@ -109,6 +114,7 @@ class TrainConfig:
     checkpoint_every: NonNegativeInt = 0
     amp: bool = True
     ema_decay: DecayFloat = 0.0
+    precision: Precision = "fp32"
 
     @classmethod
     def from_dict(cls, cfg: dict[str, Any] | None) -> TrainConfig:
@@ -426,6 +432,7 @@ def train_entry(
         device = torch.device("cuda", dist.local_rank) if torch.cuda.is_available() else torch.device("cpu")
     device = torch.device(device)
     use_amp = tcfg.amp and device.type == "cuda"
+    cpu_dtype = cpu_autocast_dtype(tcfg.precision, device)
     seed_everything(seed)
 
     dataset = BEVDataset(
@@ -493,9 +500,7 @@ def train_entry(
         )
         for batch in loader:
             batch = to_device(batch, device)
-            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
-                outputs = net(batch)
-                losses = model.loss(batch, outputs)
+            losses = forward_and_loss(net, model, batch, device, cpu_dtype, use_amp)
             loss = sum(losses.values())
             _check_finite(loss, losses, iteration + 1, last, dist)
             optimizer.zero_grad(set_to_none=True)
@@ -522,7 +527,8 @@ def train_entry(
     if dist.main:
         write_json_atomic(
             {**meta, "iterations": iteration, "samples": len(dataset), "world_size": dist.world,
-             "device": str(device), "wall_time_s": round(elapsed + time.perf_counter() - started, 2),
+             "device": str(device), "precision": str(cpu_dtype or (torch.float16 if use_amp else torch.float32)).removeprefix("torch."),
+             "wall_time_s": round(elapsed + time.perf_counter() - started, 2),
              **_peak_memory_mb(device, since_reset), "final_loss": history[-1] if history else None, "loss_history": history,
              "loss_terms": terms,
              "config": cfg, "torch": torch.__version__},
@@ -533,6 +539,23 @@ def train_entry(
         if dist.owns_group:
             torch.distributed.destroy_process_group()
     return final
+
+
+def forward_and_loss(
+    net: torch.nn.Module, model: torch.nn.Module, batch: dict[str, Any], device: torch.device,
+    cpu_dtype: torch.dtype | None, cuda_amp: bool,
+) -> dict[str, torch.Tensor]:
+    """The named losses of one training step's forward pass, under the run's autocast.
+
+    ``net`` is ``model`` or its DDP wrapper. With CUDA AMP the losses run inside the float16
+    autocast as before; with a CPU ``cpu_dtype`` (bfloat16) only the forward does, and the
+    losses read its outputs cast to float32 outside it (:func:`robobench.precision.to_float32`).
+    """
+    with autocast(device, cpu_dtype, cuda_amp):
+        outputs = net(batch)
+        if cpu_dtype is None:
+            return model.loss(batch, outputs)
+    return model.loss(batch, to_float32(outputs))
 
 
 def teacher_run_dir(student_out: Path, teacher: str, profile: str, mode: TrainMode, seed: int) -> Path:

@@ -58,8 +58,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--condition", default="clean", help="clean or Corruption:level, e.g. Fog:hard (default clean)")
     p.add_argument("--out", type=Path, default=Path("results.json"), help="results JSON path (default results.json)")
     p.add_argument("--corrupt-root", type=Path, default=None, help="read corrupted views from a nuScenes-C root")
-    p.add_argument("--batch-size", type=at_least(1), default=1)
+    p.add_argument("--batch-size", type=at_least(1), default=None, help="samples per forward pass (default 4)")
     p.add_argument("--workers", type=at_least(0), default=0, help="data-loader worker processes (default 0)")
+    p.add_argument("--precision", default=None, metavar="auto|fp32|bf16",
+                   help="CPU inference precision (default: the train.precision the model was trained with)")
     add_allow_damaged_argument(p)
     _add_data_args(p)
     p.set_defaults(func=cmd_predict)
@@ -92,8 +94,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     output_file(args.out, dataroots=[args.dataroot, args.corrupt_root])
     out = predict(
         args.entry, args.checkpoint, args.condition, args.dataroot, args.version, args.split, args.out,
-        seed=args.seed, corrupt_root=args.corrupt_root, batch_size=args.batch_size, num_workers=args.workers,
-        device=args.device, progress=not args.no_progress, allow_damaged_images=args.allow_damaged_images,
+        seed=args.seed, corrupt_root=args.corrupt_root, num_workers=args.workers,
+        **({"batch_size": args.batch_size} if args.batch_size else {}),
+        device=args.device, precision=args.precision, progress=not args.no_progress,
+        allow_damaged_images=args.allow_damaged_images,
     )
     print(out.results_path)
     if out.depth_metrics is not None:

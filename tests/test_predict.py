@@ -105,3 +105,31 @@ def test_expected_depth_and_attribute_defaults() -> None:
     assert attribute_name(0, 2) == "vehicle.parked"  # a pedestrian attribute on a car -> class default
     assert attribute_name(5, -1) == "pedestrian.moving"
     assert attribute_name(8, 6) == ""  # traffic cones have no attribute
+
+
+@pytest.mark.slow
+def test_batched_prediction_gives_the_boxes_of_one_sample_at_a_time(tiny_world, tmp_path: Path) -> None:
+    """The default evaluation batch (several samples per forward pass) changes nothing but float rounding:
+    the same boxes, scores and depth metrics as batch 1, sample by sample, for the real camera student."""
+    from robobench.predict import EVAL_BATCH_SIZE
+    from robobench.registry import get_entry
+
+    assert EVAL_BATCH_SIZE > 1
+    entry = get_entry("bevdet")
+    cfg = entry.config("quick")
+    torch.manual_seed(0)
+    ckpt = tmp_path / "bevdet.pt"
+    save_checkpoint({"model": entry.build(cfg).state_dict(), "config": cfg, "meta": {"entry": "bevdet"}}, ckpt)
+    out = {b: predict("bevdet", ckpt, "Snow:mid", tiny_world.dataroot, tiny_world.version, tiny_world.val_split,
+                      tmp_path / f"b{b}.json", batch_size=b, progress=False) for b in (1, EVAL_BATCH_SIZE)}
+    res = {b: json.loads(o.results_path.read_text())["results"] for b, o in out.items()}
+    assert res[1].keys() == res[EVAL_BATCH_SIZE].keys()
+    for token, boxes in res[1].items():
+        other = res[EVAL_BATCH_SIZE][token]
+        assert len(boxes) == len(other) > 0
+        key = lambda b: (b["detection_name"], round(b["translation"][0], 3), round(b["translation"][1], 3))  # noqa: E731
+        for a, b in zip(sorted(boxes, key=key), sorted(other, key=key)):
+            assert a["detection_name"] == b["detection_name"]
+            np.testing.assert_allclose(a["translation"], b["translation"], atol=1e-4)
+            assert a["detection_score"] == pytest.approx(b["detection_score"], abs=1e-5)
+    assert out[1].depth_metrics["all"] == pytest.approx(out[EVAL_BATCH_SIZE].depth_metrics["all"], rel=1e-4)

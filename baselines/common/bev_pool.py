@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from baselines.common.geometry import BEVGrid
+from robobench.precision import float32_region
 
 
 @dataclass
@@ -102,10 +103,13 @@ class BEVPool(torch.autograd.Function):
 def bev_pool(depth: torch.Tensor, feat: torch.Tensor, idx: PoolIndices) -> torch.Tensor:
     """Splat ``depth (B*N, D, h, w)`` x ``feat (B*N, C, h, w)`` into a ``(B, C, Y, X)`` BEV map."""
     c = feat.shape[1]
-    dtype = torch.promote_types(depth.dtype, feat.dtype)  # under autocast, context may be half and depth float
+    # In float32 whatever the autocast: the sparse CSR products have no bfloat16 CPU kernel
+    # and half-precision sums over thousands of frustum points per cell would lose the small ones.
+    dtype = torch.promote_types(torch.promote_types(depth.dtype, feat.dtype), torch.float32)
     depth, feat = depth.to(dtype), feat.to(dtype)
     feat_rows = feat.permute(0, 2, 3, 1).reshape(-1, c)  # (B*N*h*w, C): the columns of the pooling matrix
-    out = BEVPool.apply(depth, feat_rows, idx)
+    with float32_region(depth):
+        out = BEVPool.apply(depth, feat_rows, idx)
     grid = idx.grid
     # A channels-last view, not a copy: the convolutions that follow accept that layout.
     return out.view(idx.batch_size, grid.ny, grid.nx, c).permute(0, 3, 1, 2)

@@ -114,7 +114,7 @@ class LSSViewTransformer(nn.Module):
             x_depth = x * torch.sigmoid(self.depth_gate(cam))[:, :, None, None]
             x_ctx = x * torch.sigmoid(self.context_gate(cam))[:, :, None, None]
         depth_logits = self.depth_branch(x_depth)
-        depth = depth_logits.softmax(dim=1)
+        depth = depth_logits.float().softmax(dim=1)  # float32 under autocast: 60 bins, small probabilities
         context = self.context_branch(x_ctx)
         frustum = self.frustum(*image_size, img_feats.device)
         if frustum.shape[1:3] != depth.shape[2:]:
