@@ -218,9 +218,9 @@ def finish_photo(img: np.ndarray, look: Look, seed: int, vig: np.ndarray) -> np.
     """Linear radiance (h, w, 3) -> uint8 RGB as a camera records it.
 
     Auto-exposure scales the mean luminance to ``look.exposure`` (capped, so night stays dark and
-    noisy), the white-balance error and the loss of saturation follow, then lens blur (1.1 pixels
-    at 1600x900), vignetting, bloom of what the exposure clips, the local-contrast boost
-    camera ISPs apply, shot and read noise whose gain grows with the exposure, and the filmic tone
+    noisy), the white-balance error and the loss of saturation follow, then lens blur,
+    vignetting, bloom of what the exposure clips, the local-contrast boost camera ISPs apply,
+    shot and read noise whose gain grows with the exposure, and the filmic tone
     curve. Seeded: same inputs, same bytes.
     """
     h, w = img.shape[:2]
@@ -233,10 +233,16 @@ def finish_photo(img: np.ndarray, look: Look, seed: int, vig: np.ndarray) -> np.
     over = np.clip(x - 1.0, 0, None)
     if over.max() > 0:
         x = x + 0.5 * cv2.GaussianBlur(over, (0, 0), 12.0 * scale + 1)
-    x = cv2.GaussianBlur(x, (0, 0), 1.1 * scale) * vig
+    # Lens blur: tuned at the model's 704-pixel width; at 1600 pixels the renderer's textures are
+    # themselves softer (a texel spans more pixels), so the blur grows slower than the image.
+    x = cv2.GaussianBlur(x, (0, 0), 0.48 * np.sqrt(w / 704.0)) * vig
     # The ISP's local-contrast enhancement: a band-pass boost at a few pixels' scale.
-    x = x + np.float32(0.8) * (cv2.GaussianBlur(x, (0, 0), 3.4 * scale) - cv2.GaussianBlur(x, (0, 0), 13.6 * scale))
-    sd = np.float32(look.noise * 0.008) * np.sqrt(np.clip(x, 0, None) * np.float32(0.5) + np.float32(0.02 * min(gain, 4.0)))
+    # (on the clipped image: lamps would otherwise ring with dark halos).
+    xc = np.minimum(x, np.float32(1.0))
+    x = x + np.float32(0.8) * (cv2.GaussianBlur(xc, (0, 0), 3.4 * scale) - cv2.GaussianBlur(xc, (0, 0), 13.6 * scale))
+    # Noise per pixel of the full-size sensor: a 704-wide rendering stands for a downsampled view,
+    # whose noise averaging has already lowered by the size ratio.
+    sd = np.float32(look.noise * 0.008 * w / 704.0) * np.sqrt(np.clip(x, 0, None) * np.float32(0.5) + np.float32(0.02 * min(gain, 4.0)))
     noise = np.empty((h, w, 3), np.float32)
     cv2.setRNGSeed(seed)
     cv2.randn(noise, 0.0, 1.0)
