@@ -792,7 +792,7 @@ def _conditions(rng: np.random.Generator) -> tuple[Lighting, Look]:
         light.shadow = max(light.shadow, 0.9)
     wb = np.exp(rng.normal(0, 0.04, 3))
     exposure = float(rng.uniform(0.03, 0.05) if cond == "night" else rng.uniform(0.11, 0.16))
-    look = Look(cond, rain, wb / wb[1], float(rng.uniform(0.45, 0.65)), exposure,
+    look = Look(cond, rain, wb / wb[1], float(rng.uniform(0.38, 0.58)), exposure,
                 {"night": 3.0, "dusk": 1.8}.get(cond, 1.0) * float(rng.uniform(0.8, 1.25)),
                 float(np.clip(rng.normal(0.9 if cond == "overcast" or rain else 0.35, 0.15), 0, 1)))
     return light, look
