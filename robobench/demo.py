@@ -89,6 +89,8 @@ def stale_world_reason(data_dir: Path, preset: str | None = None) -> str | None:
         return "it carries no generator stamp (an unfinished world or one from an older generator)"
     if stamp.get("generator_version") != GENERATOR_VERSION:
         return f"it was written by generator version {stamp.get('generator_version')}, today's is {GENERATOR_VERSION}"
+    if (stamp.get("render", "flat"), stamp.get("camera", "preset")) != ("flat", "preset"):
+        return f"it was rendered with --render {stamp.get('render')} --camera {stamp.get('camera')}, not the default"
     name = stamp.get("preset")
     if preset is not None and name != preset:
         return f"it is the {name!r} preset, not {preset!r}"

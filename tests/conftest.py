@@ -25,3 +25,10 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> World:
     """The ``tiny`` preset (seed 0), generated once for the whole session; treat it as read-only."""
     root = generate(tmp_path_factory.mktemp("synth_tiny"), preset="tiny", seed=0)
     return World(dataroot=root, version=VERSION, train_split=TRAIN_SPLIT, val_split=VAL_SPLIT)
+
+
+@pytest.fixture(scope="session")
+def realistic_world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    """The ``tiny`` preset (seed 0) drawn by the realistic renderer (generator 3); read-only."""
+    root = generate(tmp_path_factory.mktemp("synth_tiny_realistic"), preset="tiny", seed=0, render="realistic")
+    return World(dataroot=root, version=VERSION, train_split=TRAIN_SPLIT, val_split=VAL_SPLIT)

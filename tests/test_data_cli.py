@@ -196,6 +196,18 @@ def test_world_from_an_older_generator_version_is_stale(world_copy, capsys):
     assert "no generator stamp" in stale_world_reason(world_copy)
 
 
+def test_world_of_another_render_or_camera_is_stale(world_copy):
+    """The demo's world is the flat render at the preset's size: another render or camera is replaced."""
+    from robobench.data.synth import GENERATOR_VERSION, MARKER
+    from robobench.demo import stale_world_reason
+
+    stamp = {"generator_version": GENERATOR_VERSION, "preset": "tiny", "seed": 0, "lidar_sweeps": 0,
+             "render": "flat", "camera": "nuscenes"}
+    (world_copy / MARKER).write_text(json.dumps(stamp))
+    assert "--camera nuscenes" in stale_world_reason(world_copy)
+    assert not world_is_complete(world_copy)
+
+
 def test_world_of_another_preset_or_an_old_preset_size_is_stale(world_copy, monkeypatch):
     """The demo replaces a world of another preset, and one whose preset's size has changed since."""
     from robobench.data import synth

@@ -14,7 +14,7 @@ from pyquaternion import Quaternion
 from robobench.constants import CAMERAS, LIDAR, RADARS
 from robobench.data.nusc import open_nuscenes, split_scenes
 from robobench.data.synth import PRESETS, TABLES, generate
-from robobench.data.synth_render import SceneRenderer, make_ground
+from robobench.data.synth_render import RealisticRenderer, SceneRenderer, make_ground, make_realistic_ground
 from robobench.data.synth_sensors import make_rig
 from robobench.data.synth_world import build_scene
 
@@ -131,14 +131,21 @@ def test_radar_velocity_is_radial_box_velocity(nusc):
     assert checked > 20
 
 
-def test_lidar_points_land_on_their_object_in_the_images(nusc, tiny_world):
+@pytest.mark.parametrize("render", ["flat", "realistic"])
+def test_lidar_points_land_on_their_object_in_the_images(render, request):
     """Re-render a view with an owner map: the written JPEG is that render, and each box's LiDAR returns,
-    projected with the devkit's calibration of the camera, fall on pixels drawn for that object."""
+    projected with the devkit's calibration of the camera, fall on pixels drawn for that object
+    (for both renderers: GT boxes project onto the rendered objects)."""
+    world = request.getfixturevalue("tiny_world" if render == "flat" else "realistic_world")
+    nusc = open_nuscenes(world.dataroot, world.version)
     preset = PRESETS["tiny"]
-    scene_rec = next(s for s in nusc.scene if s["name"] == split_scenes(nusc, tiny_world.val_split)[0])
+    scene_rec = next(s for s in nusc.scene if s["name"] == split_scenes(nusc, world.val_split)[0])
     index = int(scene_rec["name"].split("-")[1]) - 1
-    scene = build_scene(index, scene_rec["name"], preset.n_frames, 0, preset.density)
-    renderer = SceneRenderer(scene, make_ground(scene))
+    scene = build_scene(index, scene_rec["name"], preset.n_frames, 0, preset.density, realistic=render == "realistic")
+    if render == "realistic":
+        renderer: SceneRenderer = RealisticRenderer(scene, make_realistic_ground(scene))
+    else:
+        renderer = SceneRenderer(scene, make_ground(scene))
     rig = make_rig(preset.width, preset.height)
     start = nusc.get("sample", scene_rec["first_sample_token"])["timestamp"]
     sample = nusc.get("sample", nusc.get("sample", scene_rec["first_sample_token"])["next"])
@@ -154,7 +161,7 @@ def test_lidar_points_land_on_their_object_in_the_images(nusc, tiny_world):
         cam2global = _sensor2global(nusc, sd_token)
         img, ids = renderer.render(rig[ch], cam2global, scene.cuboids((sd["timestamp"] - start) / 1e6), with_ids=True)
         jpeg = cv2.cvtColor(cv2.imread(nusc.get_sample_data_path(sd_token)), cv2.COLOR_BGR2RGB).astype(float)
-        assert np.abs(jpeg - img * 255).mean() < 8.0
+        assert np.abs(jpeg - renderer.finish(img, 0)).mean() < 8.0  # the same render, other sensor noise
         k = np.array(nusc.get("calibrated_sensor", sd["calibrated_sensor_token"])["camera_intrinsic"])
         g2c = np.linalg.inv(cam2global)
         for ann_token in sample["anns"]:
@@ -204,11 +211,12 @@ def _footprints_overlap(c1, yaw1, half1, c2, yaw2, half2) -> bool:
     return all(abs(d @ ax) < np.abs(axes1 @ ax) @ half1 + np.abs(axes2 @ ax) @ half2 for ax in np.vstack([axes1, axes2]))
 
 
-def test_objects_never_intersect():
+@pytest.mark.parametrize("realistic", [False, True])
+def test_objects_never_intersect(realistic):
     """Annotated boxes do not intersect each other or the clutter at any time (so every LiDAR
     return belongs to at most one box)."""
     for index in range(4):
-        scene = build_scene(index, "s", 40, seed=3, density=1.0)
+        scene = build_scene(index, "s", 40, seed=3, density=1.0, realistic=realistic)
         clutter = scene.clutter
         for t in (0.0, 6.5, 13.0, 19.5):
             centers = np.array([a.center(t) for a in scene.actors])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from robobench.argtypes import seed
 from robobench.data import fidelity_report
-from robobench.data.synth import PRESETS, VERSION, generate, get_preset
+from robobench.data.synth import CAMERA_GEOMETRIES, PRESETS, RENDERS, VERSION, generate, get_preset
 from robobench.errors import UserError
 from robobench.paths import output_file
 
@@ -29,6 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--workers", type=int, default=1, help="scenes generated in parallel (default: 1)")
     synth.add_argument("--lidar-sweeps", type=int, default=0, metavar="N",
                        help="non-key LiDAR sweeps written between key frames (nuScenes' 20 Hz LiDAR: 9; default 0)")
+    synth.add_argument("--render", default="flat", choices=RENDERS,
+                       help="flat: today's default world (generator 2); realistic: textured, lit, camera-finished "
+                            "images with night and rain scenes (generator 3, the candidate default)")
+    synth.add_argument("--camera", default="preset", choices=CAMERA_GEOMETRIES,
+                       help="image size: the preset's, or nuScenes' 1600x900 (corruptions at their defined pixel scale)")
     synth.set_defaults(func=_synth)
     show = sub.add_parser("show", help="render the six views with GT boxes and a BEV plot of one sample to a PNG")
     show.add_argument("--dataroot", type=Path, default=DEFAULT_DATAROOT, help=f"default: {DEFAULT_DATAROOT}")
@@ -78,9 +83,10 @@ def _synth(args: argparse.Namespace) -> int:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
     start = time.perf_counter()
     root = generate(args.out, preset=args.preset, seed=args.seed, workers=args.workers, progress=True,
-                    lidar_sweeps=args.lidar_sweeps)
+                    lidar_sweeps=args.lidar_sweeps, render=args.render, camera=args.camera)
     size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
-    print(f"wrote {VERSION} ({args.preset}, seed {args.seed}) to {root} in {time.perf_counter() - start:.1f} s, "
+    look = "" if (args.render, args.camera) == ("flat", "preset") else f", {args.render} render, {args.camera} camera"
+    print(f"wrote {VERSION} ({args.preset}, seed {args.seed}{look}) to {root} in {time.perf_counter() - start:.1f} s, "
           f"{size / 1e6:.1f} MB")
     return 0
 

@@ -13,6 +13,14 @@ files with ``is_key_frame`` false, their own ego poses, linked into the LiDAR's
 ``prev``/``next`` chain in time order and tied to the nearest sample, unannotated. The
 key frames are the same bytes with or without them (each sweep draws its own noise).
 
+``render="realistic"`` writes the candidate next default world (generator version 3): the same
+kind of streets with detailed actors, more street furniture, per-scene lighting conditions named
+in ``scene.description`` as nuScenes does (``Night``, ``Rain``) and photometrically realistic
+images (:class:`~robobench.data.synth_render.RealisticRenderer`, JPEG quality 80 as nuScenes').
+``camera="nuscenes"`` renders the cameras at nuScenes' 1600x900 instead of the preset's size, so
+pixel-sized corruptions act at the scale RoboBEV defines them; the data pipeline resizes to the
+network input as BEVDet does. Both are recorded in the world's stamp and in its log table.
+
 Annotation counts (``num_lidar_pts``, ``num_radar_pts``) are computed with the
 devkit's own ``points_in_box`` on the points exactly as they are written, after the
 same sensor -> ego -> global transforms the devkit applies, so they agree with what
@@ -37,8 +45,10 @@ from nuscenes.utils.geometry_utils import points_in_box
 from pyquaternion import Quaternion
 
 from robobench.constants import ATTRIBUTES, CAMERAS, LIDAR, RADARS
-from robobench.data.synth_render import SceneRenderer, finish_image, make_ground
+from robobench.data.synth_render import RealisticRenderer, SceneRenderer, make_ground, make_realistic_ground
 from robobench.data.synth_sensors import (
+    FULL_H,
+    FULL_W,
     RADAR_DTYPE,
     lidar_scan,
     make_rig,
@@ -46,6 +56,7 @@ from robobench.data.synth_sensors import (
     rot_z,
     write_radar_pcd,
 )
+from robobench.data.synth_textures import JPEG_QUALITY
 from robobench.data.synth_world import CLASS_SPECS, KEYFRAME_DT, build_scene
 from robobench.errors import UserError
 
@@ -64,6 +75,12 @@ MARKER = ".robobench-synth"
 #: written by an older generator is recognised as stale (``robobench demo`` regenerates it).
 #: 2: vehicles have off-centre cabins and head/tail lamps, pedestrians a face.
 GENERATOR_VERSION = 2
+#: Version of the realistic world (``render="realistic"``): textured, lit, camera-finished images.
+REALISTIC_GENERATOR_VERSION = 3
+#: Renderers: today's flat-shaded default (generator 2) and the realistic candidate (generator 3).
+RENDERS = ("flat", "realistic")
+#: Camera geometries: the preset's image size, or nuScenes' 1600x900.
+CAMERA_GEOMETRIES = ("preset", "nuscenes")
 TABLES = ("category", "attribute", "visibility", "instance", "sensor", "calibrated_sensor", "ego_pose", "log",
           "scene", "sample", "sample_data", "sample_annotation", "map")
 _BASE_TIMESTAMP = 1_600_000_000_000_000  # microseconds
@@ -157,13 +174,19 @@ def _count_in_boxes(points_global: np.ndarray, boxes: list) -> list[int]:
     return counts
 
 
-def _scene_tables(args: tuple[int, str, int, Preset, str, int]) -> dict[str, list[dict]]:
+def _scene_tables(args: tuple[int, str, int, Preset, str, int, str, str]) -> dict[str, list[dict]]:
     """Generate one scene's files under ``root`` and return its table records."""
-    index, name, seed, preset, root, lidar_sweeps = args
-    scene = build_scene(index, name, preset.n_frames, seed, preset.density)
-    ground = make_ground(scene)
-    renderer = SceneRenderer(scene, ground)
-    rig = make_rig(preset.width, preset.height)
+    index, name, seed, preset, root, lidar_sweeps, render, camera = args
+    realistic = render == "realistic"
+    scene = build_scene(index, name, preset.n_frames, seed, preset.density, realistic=realistic)
+    if realistic:
+        ground = make_realistic_ground(scene)
+        renderer: SceneRenderer = RealisticRenderer(scene, ground)
+    else:
+        ground = make_ground(scene)
+        renderer = SceneRenderer(scene, ground)
+    jpeg_quality = JPEG_QUALITY if realistic else preset.jpeg_quality
+    rig = make_rig(*((FULL_W, FULL_H) if camera == "nuscenes" else (preset.width, preset.height)))
 
     def tok(*key: object) -> str:
         return _token(seed, name, *key)
@@ -243,8 +266,8 @@ def _scene_tables(args: tuple[int, str, int, Preset, str, int]) -> dict[str, lis
         for ch in CAMERAS:
             fn, _, cam2global, tc = sensor_record(ch, f, "jpg")
             img, _ = renderer.render(rig[ch], cam2global, scene.cuboids(tc))
-            bgr = cv2.cvtColor(finish_image(img, int(rng.integers(2**31))), cv2.COLOR_RGB2BGR)
-            cv2.imwrite(os.path.join(root, fn), bgr, [cv2.IMWRITE_JPEG_QUALITY, preset.jpeg_quality])
+            bgr = cv2.cvtColor(renderer.finish(img, int(rng.integers(2**31))), cv2.COLOR_RGB2BGR)
+            cv2.imwrite(os.path.join(root, fn), bgr, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
         for k, i in enumerate(ann_ids):
             a = scene.actors[i]
             vis = scan.visible_rays[i] / scan.total_rays[i] if scan.total_rays[i] else 0.0
@@ -283,7 +306,8 @@ def _scene_tables(args: tuple[int, str, int, Preset, str, int]) -> dict[str, lis
     out["scene"].append({"token": tok("scene"), "log_token": tok("log"), "nbr_samples": scene.n_frames,
                          "first_sample_token": sample_tokens[0], "last_sample_token": sample_tokens[-1], "name": name,
                          "description": scene.description})
-    out["log"].append({"token": tok("log"), "logfile": log_name, "vehicle": "synth-zoe",
+    vehicle = f"synth-zoe, generator {REALISTIC_GENERATOR_VERSION}, {camera} cameras" if realistic else "synth-zoe"
+    out["log"].append({"token": tok("log"), "logfile": log_name, "vehicle": vehicle,
                        "date_captured": "2020-09-13", "location": f"synth-city-{index % 2}"})
     return out
 
@@ -304,15 +328,21 @@ def _static_tables(seed: int, scene_logs: list[dict]) -> dict[str, list[dict]]:
 
 def generate(
     out_dir: Path, preset: str = "tiny", seed: int = 0, workers: int = 1, progress: bool = False, lidar_sweeps: int = 0,
+    render: str = "flat", camera: str = "preset",
 ) -> Path:
     """Write a ``v1.0-synth`` dataset into ``out_dir`` (the dataroot) and return that path.
 
     ``workers`` > 1 generates scenes in parallel processes (the result does not depend
     on it). ``lidar_sweeps`` non-key LiDAR sweeps are written between consecutive key
-    frames (nuScenes: 9, its 20 Hz LiDAR; 0 writes key frames only). The tables and
-    ``splits.json`` are written last, so a dataroot with tables is complete.
+    frames (nuScenes: 9, its 20 Hz LiDAR; 0 writes key frames only). ``render`` is one of
+    :data:`RENDERS` and ``camera`` one of :data:`CAMERA_GEOMETRIES` (module docstring). The
+    tables and ``splits.json`` are written last, so a dataroot with tables is complete.
     """
     cfg = get_preset(preset)
+    if render not in RENDERS:
+        raise UserError(f"render={render!r}: choose one of {list(RENDERS)}")
+    if camera not in CAMERA_GEOMETRIES:
+        raise UserError(f"camera={camera!r}: choose one of {list(CAMERA_GEOMETRIES)}")
     if isinstance(lidar_sweeps, bool) or not isinstance(lidar_sweeps, int) or not 0 <= lidar_sweeps <= MAX_LIDAR_SWEEPS:
         raise UserError(f"lidar_sweeps={lidar_sweeps!r}: give a whole number of non-key LiDAR sweeps per key-frame "
                         f"interval from 0 to {MAX_LIDAR_SWEEPS} (nuScenes has 9)")
@@ -337,7 +367,7 @@ def generate(
             shutil.rmtree(d)
         d.mkdir(parents=True)
     names = [f"scene-{i + 1:04d}" for i in range(cfg.n_train + cfg.n_val)]
-    jobs = [(i, n, seed, cfg, str(root), lidar_sweeps) for i, n in enumerate(names)]
+    jobs = [(i, n, seed, cfg, str(root), lidar_sweeps, render, camera) for i, n in enumerate(names)]
     bar = None
     if progress:
         from tqdm import tqdm
@@ -367,12 +397,16 @@ def generate(
         val = names[cfg.n_train:]
         json.dump({TRAIN_SPLIT: names[: cfg.n_train], VAL_SPLIT: val, VAL_MINI_SPLIT: val[: cfg.n_val_mini]}, f, indent=1)
     stamp = {"generator_version": GENERATOR_VERSION, "preset": preset, "seed": seed, "lidar_sweeps": lidar_sweeps}
+    if (render, camera) != ("flat", "preset"):
+        stamp.update(generator_version=REALISTIC_GENERATOR_VERSION if render == "realistic" else GENERATOR_VERSION,
+                     render=render, camera=camera)
     (root / MARKER).write_text(json.dumps(stamp) + "\n")
     return root
 
 
 def world_stamp(root: Path) -> dict[str, Any] | None:
-    """``{"generator_version", "preset", "seed", "lidar_sweeps"}`` of the world that ``generate`` finished in ``root``,
+    """``{"generator_version", "preset", "seed", "lidar_sweeps"}`` (and ``render``, ``camera`` where not the
+    defaults) of the world that ``generate`` finished in ``root``,
     or None (no world, a world cut short, or one written before generators stamped their worlds)."""
     try:
         stamp = json.loads((Path(root) / MARKER).read_text())

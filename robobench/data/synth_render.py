@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 
 from robobench.data.synth_sensors import SensorCalib
-from robobench.data.synth_world import BIKE_Y, BUILDING_Y, CURB_Y, LANES_Y, Cuboids, Scene
+from robobench.data.synth_textures import cloud_texture, finish_photo, fractal, ground_detail, make_materials, tileable_noise, vignette
+from robobench.data.synth_world import BIKE_Y, BUILDING_Y, CURB_Y, LANES_Y, Cuboids, Material, Scene
 
 TEXTURE_RES = 0.08  # metres per ground-texture pixel
 TEXTURE_HALF_WIDTH = 30.0  # the texture covers |local y| <= this
@@ -51,16 +52,23 @@ class GroundTexture:
         return out
 
 
+def _ground_grid(scene: Scene) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Local x of each ground-texture column, layout y of each row (before the scene's lateral
+    stretch) and its absolute value as a column vector."""
+    x0, x1 = scene.road_len
+    w = int(np.ceil((x1 - x0) / TEXTURE_RES))
+    h = int(np.ceil(2 * TEXTURE_HALF_WIDTH / TEXTURE_RES))
+    ys = (TEXTURE_HALF_WIDTH - (np.arange(h) + 0.5) * TEXTURE_RES) / scene.y_scale
+    xs = x0 + (np.arange(w) + 0.5) * TEXTURE_RES
+    return xs, ys, np.abs(ys)[:, None]
+
+
 def make_ground(scene: Scene) -> GroundTexture:
     """Paint the street of ``scene`` (colours and wear vary with the scene's look seed)."""
     rng = np.random.default_rng(scene.look_seed)
     x0, x1 = scene.road_len
-    w = int(np.ceil((x1 - x0) / TEXTURE_RES))
-    h = int(np.ceil(2 * TEXTURE_HALF_WIDTH / TEXTURE_RES))
-    # Layout y of each texture row (the layout constants are before the scene's lateral stretch).
-    ys = (TEXTURE_HALF_WIDTH - (np.arange(h) + 0.5) * TEXTURE_RES) / scene.y_scale
-    xs = x0 + (np.arange(w) + 0.5) * TEXTURE_RES
-    ay = np.abs(ys)[:, None]
+    xs, ys, ay = _ground_grid(scene)
+    h, w = len(ys), len(xs)
     asphalt = np.array([0.30, 0.30, 0.31]) * rng.uniform(0.75, 1.2)
     park = asphalt * rng.uniform(0.85, 0.95)
     sidewalk = np.array([0.62, 0.60, 0.56]) * rng.uniform(0.85, 1.1)
@@ -137,6 +145,19 @@ class _Background:
     add: np.ndarray   # (h, w, 3) float32
 
 
+def _view_geometry(calib: SensorCalib, cam2global: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per pixel of a camera: the ray direction (h, w, 3, not normalised), the cosine of its angle to
+    the vertical, the distance along it to the ground (inf above the horizon) and the sky mask (h, w, 1)."""
+    w, h, k = calib.width, calib.height, calib.intrinsic
+    uu, vv = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
+    rays = np.stack([uu, vv, np.ones_like(uu)], -1) @ np.linalg.inv(k).T @ cam2global[:3, :3].T
+    dz = rays[..., 2] / np.linalg.norm(rays, axis=-1)
+    with np.errstate(divide="ignore"):
+        dist = np.where(dz < -1e-4, cam2global[2, 3] / -dz, np.inf)
+    sky = (~np.isfinite(dist) | (dist > 2000))[..., None]
+    return rays, dz, dist, sky
+
+
 class SceneRenderer:
     """Renders the cameras of one scene; caches per-camera sky and haze maps."""
 
@@ -147,13 +168,7 @@ class SceneRenderer:
 
     def _background(self, calib: SensorCalib, cam2global: np.ndarray) -> _Background:
         if calib.channel not in self._bg:
-            w, h, k = calib.width, calib.height, calib.intrinsic
-            uu, vv = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
-            rays = np.stack([uu, vv, np.ones_like(uu)], -1) @ np.linalg.inv(k).T @ cam2global[:3, :3].T
-            dz = rays[..., 2] / np.linalg.norm(rays, axis=-1)
-            with np.errstate(divide="ignore"):
-                dist = np.where(dz < -1e-4, cam2global[2, 3] / -dz, np.inf)
-            sky = (~np.isfinite(dist) | (dist > 2000))[..., None]
+            _, dz, dist, sky = _view_geometry(calib, cam2global)
             light = self.scene.lighting
             elev = np.clip(dz, 0, 1)[..., None] ** 0.6
             sky_rgb = light.sky_horizon * (1 - elev) + light.sky_top * elev
@@ -163,6 +178,10 @@ class SceneRenderer:
             add = np.where(sky, sky_rgb, light.sky_horizon * haze)
             self._bg[calib.channel] = _Background(mult.astype(np.float32), add.astype(np.float32))
         return self._bg[calib.channel]
+
+    def finish(self, img: np.ndarray, seed: int) -> np.ndarray:
+        """A render -> the uint8 RGB image written to disk (:func:`finish_image`)."""
+        return finish_image(img, seed)
 
     def render(self, calib: SensorCalib, cam2global: np.ndarray, cub: Cuboids,
                with_ids: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
@@ -229,15 +248,37 @@ def _paint_order(cub: Cuboids, cand: np.ndarray, cam_pos: np.ndarray) -> np.ndar
     return np.lexsort((-near_dist, -group_dist))
 
 
-def _draw_cuboids(img: np.ndarray, ids: np.ndarray | None, cub: Cuboids, corners: np.ndarray, in_range: np.ndarray,
-                  r: np.ndarray, t: np.ndarray, cam_pos: np.ndarray, k: np.ndarray, light) -> None:
-    """Fill the camera-facing faces of the cuboids far to near (vectorised culling and shading)."""
+@dataclass
+class _Faces:
+    """The faces to draw of the cuboids ``cand`` (far to near), culled and shaded at once."""
+
+    cand: np.ndarray    # (M,) cuboid indices in paint order
+    draw: np.ndarray    # (M, 6) bool: camera-facing, in front of the near plane, on screen
+    whole: np.ndarray   # (M, 6) bool: entirely in front of the near plane
+    faces: np.ndarray   # (M, 6, 4, 3) corners in the camera frame
+    uv: np.ndarray      # (M, 6, 4, 2) projected corners (valid where ``whole``)
+    lit: np.ndarray     # (M, 6, 3) albedo x light x haze transmittance
+    haze: np.ndarray    # (M, 6, 3) haze added in front of the face
+
+    def polygons(self, k: np.ndarray):
+        """``(m, f, points)`` of every face to draw, points in pixels (clipped at the near plane)."""
+        for m, f in zip(*np.nonzero(self.draw)):
+            if self.whole[m, f]:
+                yield m, f, self.uv[m, f]
+            else:
+                poly = _clip_near(self.faces[m, f])
+                if len(poly) >= 3:
+                    yield m, f, _project(k, poly)
+
+
+def _visible_faces(cub: Cuboids, corners: np.ndarray, in_range: np.ndarray, r: np.ndarray, t: np.ndarray,
+                   cam_pos: np.ndarray, k: np.ndarray, light, w: int, h: int, haze_dist: float = HAZE_DIST) -> _Faces | None:
+    """Back-face culling, near-plane and screen tests, Lambert shading and haze of every face (vectorised)."""
     cam_corners = corners @ r.T + t
     cand = np.flatnonzero(in_range & (cam_corners[..., 2].max(axis=1) > NEAR))
     if not len(cand):
-        return
+        return None
     cand = cand[_paint_order(cub, cand, cam_pos)]
-    h, w = img.shape[:2]
     cy, sy = np.cos(cub.yaw[cand])[:, None], np.sin(cub.yaw[cand])[:, None]
     nx, ny, nz = _FACE_NORMALS[:, 0], _FACE_NORMALS[:, 1], _FACE_NORMALS[:, 2]
     normals = np.stack([cy * nx - sy * ny, sy * nx + cy * ny, np.broadcast_to(nz, cy.shape[:1] + nz.shape)], -1)  # (M, 6, 3)
@@ -250,20 +291,23 @@ def _draw_cuboids(img: np.ndarray, ids: np.ndarray | None, cub: Cuboids, corners
         uv = faces @ k.T
         uv = uv[..., :2] / uv[..., 2:3]
     shade = light.ambient + (1 - light.ambient) * np.clip(normals @ light.sun, 0, None)
-    hz = (1 - np.exp(-np.linalg.norm(face_ctr - cam_pos, axis=-1) / HAZE_DIST))[..., None]
-    rgb = cub.color[cand][:, None, :] * light.tint * shade[..., None] * (1 - hz) + light.sky_horizon * hz
+    hz = (1 - np.exp(-np.linalg.norm(face_ctr - cam_pos, axis=-1) / haze_dist))[..., None]
+    lit = cub.color[cand][:, None, :] * light.tint * shade[..., None] * (1 - hz)
     whole = zmin >= NEAR
     off = whole & ((uv[..., 0].max(-1) < 0) | (uv[..., 0].min(-1) > w) | (uv[..., 1].max(-1) < 0) | (uv[..., 1].min(-1) > h))
-    draw &= ~off
-    owners = cub.owner[cand]
-    for m, f in zip(*np.nonzero(draw)):
-        if whole[m, f]:
-            pts = uv[m, f]
-        else:
-            poly = _clip_near(faces[m, f])
-            if len(poly) < 3:
-                continue
-            pts = _project(k, poly)
+    return _Faces(cand, draw & ~off, whole, faces, uv, lit, light.sky_horizon * hz)
+
+
+def _draw_cuboids(img: np.ndarray, ids: np.ndarray | None, cub: Cuboids, corners: np.ndarray, in_range: np.ndarray,
+                  r: np.ndarray, t: np.ndarray, cam_pos: np.ndarray, k: np.ndarray, light) -> None:
+    """Fill the camera-facing faces of the cuboids far to near in flat colours."""
+    h, w = img.shape[:2]
+    vis = _visible_faces(cub, corners, in_range, r, t, cam_pos, k, light, w, h)
+    if vis is None:
+        return
+    rgb = vis.lit + vis.haze
+    owners = cub.owner[vis.cand]
+    for m, f, pts in vis.polygons(k):
         pts = np.round(pts * 16).astype(np.int32)
         cv2.fillConvexPoly(img, pts, rgb[m, f].tolist(), cv2.LINE_AA, shift=4)
         if ids is not None:
@@ -277,3 +321,218 @@ def finish_image(img: np.ndarray, seed: int) -> np.ndarray:
     cv2.randn(noise, 0.0, 3.0)
     out = cv2.GaussianBlur(img, (3, 3), 0.6) * np.float32(255.0) + noise
     return cv2.convertScaleAbs(np.clip(out, 0, 255))
+
+
+def make_realistic_ground(scene: Scene) -> GroundTexture:
+    """The realistic world's street (float RGB albedo): the flat street of :func:`make_ground` with
+    several scales of texture on top: asphalt wear and repairs, cracks, oil stains and manholes, worn
+    lane paint, paving slabs with varying tone, kerb stones (sometimes striped black and white), grass
+    and soil on the verge; a darker, wetter road in rain; pools of lamp light at night. LiDAR
+    reflectivity stays the flat street's."""
+    base = make_ground(scene)
+    look = scene.look
+    rng = np.random.default_rng([scene.look_seed, 3])
+    xs, ys, ay = _ground_grid(scene)
+    h, w = len(ys), len(xs)
+    img = base.image.astype(np.float32) * np.float32(1 / 255)
+    # Regions are bands of rows: (h, 1) masks broadcast along the street.
+    road, verge = ay < 7.0, ay >= BUILDING_Y + 3.0
+    walk = (ay >= CURB_Y + 0.12) & ~verge
+    paint = (base.intensity == 90)[..., None]
+    # Paint wears off where tyres run; repairs, stains and cracks mark the asphalt.
+    asphalt = np.median(img[::7, ::7][((base.intensity != 90) & road)[::7, ::7]], axis=0)
+    wear = np.clip(0.35 + 0.35 * tileable_noise(rng, h, w, 6), 0, 0.9)[..., None]
+    img = np.where(paint, img * (1 - wear) + asphalt * wear, img)
+    repair = np.ones((h, w), np.float32)
+    for _ in range(int(w * 0.004)):
+        cx, cy = int(rng.integers(w)), int(rng.integers(h))
+        repair[cy:cy + int(rng.integers(8, 40)), cx:cx + int(rng.integers(10, 60))] = float(rng.uniform(0.8, 1.15))
+    crack = np.zeros((h, w), np.uint8)
+    for _ in range(int(w * 0.01)):
+        pts = rng.uniform([0, 0], [w, h]) + np.cumsum(rng.normal(0, 4, (int(rng.integers(4, 14)), 2)), axis=0)
+        cv2.polylines(crack, [np.round(pts * 16).astype(np.int32)], False, 255, 1, cv2.LINE_AA, shift=4)
+    stains = np.clip(tileable_noise(rng, h, w, 12) - 1.6, 0, 1)
+    tone = 1.0 + 0.05 * tileable_noise(rng, h, w, 40) + 0.04 * tileable_noise(rng, h, w, 8)
+    on_road = tone * (repair - crack * np.float32(0.5 / 255) - 0.35 * stains)
+    on_road = np.where(paint[..., 0], tone, on_road)
+    # Paving slabs with their own tone and seams, grass on the verge.
+    slab = float(rng.uniform(0.5, 1.0))
+    n = int(slab / TEXTURE_RES)
+    tiles = rng.uniform(0.88, 1.1, (h // n + 2, w // n + 2)).astype(np.float32)
+    slabs = np.kron(tiles, np.ones((n, n), np.float32))[:h, :w]
+    seam = ((ys % slab) < TEXTURE_RES)[:, None] | ((xs % slab) < TEXTURE_RES)[None, :]
+    on_walk = slabs * np.where(seam, np.float32(0.75), np.float32(1.0))
+    grass = np.clip(1.0 + 0.35 * fractal(rng, h, w, (16, 3, 1.2), decay=0.8), 0.2, None)
+    factor = np.where(road, on_road, np.where(walk, on_walk, np.where(verge, grass, np.float32(1.0))))
+    if look.rain:
+        factor = factor * np.where(road | walk, np.float32(0.6), np.float32(1.0))
+    img *= factor[..., None]
+    for _ in range(int(w * 0.002)):  # manholes
+        cv2.circle(img, (int(rng.integers(w)), int(rng.integers(h))), 4, (0.18, 0.18, 0.18), 1, cv2.LINE_AA)
+    kerb = np.abs(ay[:, 0] - CURB_Y) < 0.16
+    stone = (xs // 1.0) % 2 == 0
+    tone_kerb = np.where(stone, 0.15, 1.0) if rng.random() < 0.4 else np.where(stone, 0.92, 1.05)
+    img[kerb] = (0.78 * tone_kerb).astype(np.float32)[None, :, None]
+    if look.condition == "night":
+        lamps = scene.clutter.material == Material.LAMP
+        uv = np.column_stack([scene.clutter.center[lamps, :2], np.ones(int(lamps.sum()))]) @ np.linalg.inv(base.tex_to_global).T
+        pool = np.zeros((h, w), np.float32)
+        sigma = 5.0 / TEXTURE_RES
+        for u, v, _ in uv:
+            x0, x1 = int(max(0, u - 3 * sigma)), int(min(w, u + 3 * sigma))
+            y0, y1 = int(max(0, v - 3 * sigma)), int(min(h, v + 3 * sigma))
+            if x1 > x0 and y1 > y0:
+                yy, xx = np.mgrid[y0:y1, x0:x1]
+                pool[y0:y1, x0:x1] += np.exp(-((xx - u) ** 2 + (yy - v) ** 2) / (2 * sigma ** 2))
+        img *= 1.0 + 12.0 * pool[..., None] * np.array([1.0, 0.85, 0.6], np.float32)
+    return GroundTexture(np.ascontiguousarray(img, np.float32), base.tex_to_global, base.intensity)
+
+
+#: Sky radiance relative to a white surface under the sky's light (how much brighter the sky looks).
+SKY_RADIANCE = 2.0
+#: Light the lamp faces emit (linear, multiplies their colour) per condition: lit at night and dusk.
+_EMISSION = {"night": 3.0, "dusk": 1.0}
+
+
+class RealisticRenderer(SceneRenderer):
+    """The realistic world's cameras (generator 3): the flat renderer's geometry (ground homography,
+    shadows, culled far-to-near faces, haze) with textured surfaces, a cloudy sky, wet-road
+    reflections and emitting lamps, rendered to linear radiance and finished by :func:`finish_photo`.
+
+    Every texture is made once per scene; each face of a cuboid is its plane's homography applied
+    to its material's texture, within the face's bounding box, blended by its anti-aliased mask.
+    """
+
+    #: Faces smaller than this (pixels of their bounding box) are filled with their texture's mean.
+    MIN_TEXTURED_AREA = 120
+
+    def __init__(self, scene: Scene, ground: GroundTexture) -> None:
+        super().__init__(scene, ground)
+        rng = np.random.default_rng([scene.look_seed, 5])
+        self.materials = make_materials(rng, scene.look)
+        self.detail, self.detail_texel = ground_detail(rng)
+        self.clouds = cloud_texture(rng, scene.look.cloud_cover)
+        self.haze_dist = HAZE_DIST * (0.8 if scene.look.rain else 1.6)  # clearer air than the flat world's
+        self._view: dict[str, tuple[_Background, np.ndarray, np.ndarray]] = {}
+        h, w = ground.image.shape[:2]
+        self.ground_far = cv2.resize(ground.image, (w // 4, h // 4), interpolation=cv2.INTER_AREA)  # a mip level
+        self._vignette: dict[tuple[int, int], np.ndarray] = {}
+
+    def _realistic_background(self, calib: SensorCalib, cam2global: np.ndarray) -> tuple[_Background, np.ndarray, np.ndarray]:
+        """(sky and haze maps, weight of the fine ground grain, weight of the coarse ground mip) of one camera, cached."""
+        if calib.channel not in self._view:
+            rays, dz, dist, sky = _view_geometry(calib, cam2global)
+            light, look = self.scene.lighting, self.scene.look
+            rays = rays / np.linalg.norm(rays, axis=-1, keepdims=True)
+            haze = 1 - np.exp(-np.where(sky, np.inf, dist[..., None]) / self.haze_dist)
+            elev = np.clip(dz, 0, 1)[..., None] ** 0.6
+            sky_rgb = light.sky_horizon * (1 - elev) + light.sky_top * elev
+            up = np.maximum(dz, 0.03)
+            cu = (rays[..., 0] / up * 4.0).astype(np.float32) % self.clouds.shape[1]
+            cv = (rays[..., 1] / up * 4.0).astype(np.float32) % self.clouds.shape[0]
+            cloud = cv2.remap(self.clouds, cu, cv, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)[..., None]
+            bright = np.float32(0.15 if look.condition == "night" else 1.0) * light.sky_horizon.max()
+            sky_rgb = sky_rgb * (1 - cloud) + bright * (1.05 - 0.35 * cloud) * cloud
+            sky_rgb = sky_rgb * SKY_RADIANCE  # the sky outshines what it lights: cameras clip it
+            sun = light.tint * (light.ambient + (1 - light.ambient) * max(0.0, light.sun[2]))
+            mult = np.where(sky, 0.0, (1 - haze) * sun)
+            add = np.where(sky, sky_rgb, light.sky_horizon * haze)
+            if look.rain:  # the wet road mirrors the sky, more at grazing angles (Schlick's Fresnel term)
+                fresnel = 0.02 + 0.98 * (1 - np.clip(-dz, 0, 1)) ** 5
+                add = add + np.where(sky, 0.0, (1 - haze) * 0.5 * fresnel[..., None] * light.sky_horizon)
+            grain = np.where(sky[..., 0], 0.0, np.clip(1.3 - dist / 40.0, 0.2, 1.0)).astype(np.float32)
+            far = np.clip((dist - 15.0) / 30.0, 0.0, 1.0).astype(np.float32)
+            self._view[calib.channel] = (_Background(mult.astype(np.float32), add.astype(np.float32)), grain[..., None],
+                                         far[..., None])
+        return self._view[calib.channel]
+
+    def render(self, calib: SensorCalib, cam2global: np.ndarray, cub: Cuboids,
+               with_ids: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """Render one camera: linear RGB radiance (h, w, 3) float32 and optionally the owner map (as the flat renderer)."""
+        w, h, k = calib.width, calib.height, calib.intrinsic
+        light = self.scene.lighting
+        bg, grain, far = self._realistic_background(calib, cam2global)
+        world2cam = np.linalg.inv(cam2global)
+        r, t = world2cam[:3, :3], world2cam[:3, 3]
+        cam_pos = cam2global[:3, 3]
+        h_img = k @ np.column_stack([r[:, 0], r[:, 1], t]) @ self.ground.tex_to_global
+        img = cv2.warpPerspective(self.ground.image, h_img, (w, h), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_CONSTANT, borderValue=(0.3, 0.33, 0.25))
+        # Far away a texel is smaller than a pixel: blend towards the coarse level so it does not alias.
+        coarse = cv2.warpPerspective(self.ground_far, h_img @ np.diag([4.0, 4.0, 1.0]), (w, h), flags=cv2.INTER_LINEAR,
+                                     borderMode=cv2.BORDER_CONSTANT, borderValue=(0.3, 0.33, 0.25))
+        img += far * (coarse - img)
+        s = TEXTURE_RES / self.detail_texel
+        fine = cv2.warpPerspective(self.detail, h_img @ np.diag([1 / s, 1 / s, 1.0]), (w, h), flags=cv2.INTER_LINEAR,
+                                   borderMode=cv2.BORDER_WRAP)
+        img *= 1.0 + (fine[..., None] - 1.0) * grain
+        corners = cub.corners()
+        in_range = np.linalg.norm(cub.center[:, :2] - cam_pos[:2], axis=1) < 120.0
+        shadow = np.zeros((h, w), np.uint8)
+        for poly in _shadow_polygons(corners[in_range], light.sun, r, t):
+            cv2.fillConvexPoly(shadow, np.round(_project(k, poly) * 16).astype(np.int32), 1, cv2.LINE_8, shift=4)
+        shadow = cv2.GaussianBlur(shadow.astype(np.float32), (0, 0), 0.6 + w / 1600)  # soft shadow edges
+        img = img * (bg.mult * (shadow * np.float32(light.shadow - 1.0) + 1.0)[..., None]) + bg.add
+        ids = np.full((h, w), -2, np.int32) if with_ids else None
+        vis = _visible_faces(cub, corners, in_range, r, t, cam_pos, k, light, w, h, self.haze_dist)
+        if vis is not None:
+            self._draw_textured(img, ids, cub, corners, vis, r, t, k)
+        return img, ids
+
+    def _draw_textured(self, img: np.ndarray, ids: np.ndarray | None, cub: Cuboids, corners: np.ndarray, vis: _Faces,
+                       r: np.ndarray, t: np.ndarray, k: np.ndarray) -> None:
+        h, w = img.shape[:2]
+        emission = _EMISSION.get(self.scene.look.condition, 0.0)
+        for m, f, pts in vis.polygons(k):
+            idx = vis.cand[m]
+            mat = int(cub.material[idx])
+            lit = vis.lit[m, f]
+            if mat == Material.LAMP and emission:
+                lit = lit + cub.color[idx] * emission
+            ipts = np.round(pts * 16).astype(np.int32)
+            if ids is not None:
+                cv2.fillConvexPoly(ids, ipts, int(cub.owner[idx]), cv2.LINE_8, shift=4)
+            x0, y0 = max(0, int(np.floor(pts[:, 0].min()))), max(0, int(np.floor(pts[:, 1].min())))
+            x1, y1 = min(w, int(np.ceil(pts[:, 0].max())) + 1), min(h, int(np.ceil(pts[:, 1].max())) + 1)
+            if x1 <= x0 or y1 <= y0:
+                continue
+            texs = self.materials.get(mat)
+            if texs is None or (x1 - x0) * (y1 - y0) < self.MIN_TEXTURED_AREA:
+                mean = texs[idx % len(texs)].mean if texs else 1.0
+                cv2.fillConvexPoly(img, ipts, (lit * mean + vis.haze[m, f]).tolist(), cv2.LINE_AA, shift=4)
+                continue
+            tex = texs[idx % len(texs)]
+            face = corners[idx][_FACES[f]]
+            eu, ev = face[1] - face[0], face[3] - face[0]
+            plane = k @ np.column_stack([r @ eu, r @ ev, r @ face[0] + t])  # (a, b, 1) on the face -> pixel
+            # Mip level: about one texel per pixel, so distant textures do not alias.
+            px = max(1.0, abs(float(cv2.contourArea(pts.astype(np.float32)))))
+            texels = tex.image.shape[0] * tex.image.shape[1] if tex.texel is None else \
+                float(np.linalg.norm(eu) * np.linalg.norm(ev)) / tex.texel ** 2
+            level = int(np.clip(np.floor(0.5 * np.log2(max(texels / px, 1.0))), 0, len(tex.levels) - 1))
+            image = tex.levels[level]
+            th, tw = image.shape[:2]
+            # Face (a, b) -> texel (sa * a + ca, sb * b + cb), inverted in closed form.
+            if tex.texel is None:  # stretched over the face, bottom edge at the texture's last row
+                sa, ca, sb, cb = tw, 0.0, -th, th
+            else:  # tiled at its physical size, rows anchored to the ground, a phase per cuboid
+                ppm = tw / (tex.image.shape[1] * tex.texel)
+                sa, ca = np.linalg.norm(eu) * ppm, (idx * 0.618 % 1.0) * tw
+                sb, cb = -np.linalg.norm(ev) * ppm, (th - face[0, 2] * ppm) % th
+            from_tex = np.array([[1 / sa, 0, -ca / sa], [0, 1 / sb, -cb / sb], [0, 0, 1.0]])
+            shift = np.array([[1, 0, -x0], [0, 1, -y0], [0, 0, 1.0]])
+            warped = cv2.warpPerspective(image, shift @ plane @ from_tex, (x1 - x0, y1 - y0),
+                                         flags=cv2.INTER_LINEAR,
+                                         borderMode=cv2.BORDER_REPLICATE if tex.texel is None else cv2.BORDER_WRAP)
+            mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+            cv2.fillConvexPoly(mask, ipts - np.array([x0 * 16, y0 * 16], np.int32), 255, cv2.LINE_AA, shift=4)
+            alpha = mask.astype(np.float32)[..., None] * np.float32(1 / 255)
+            roi = img[y0:y1, x0:x1]
+            roi += alpha * (warped * lit.astype(np.float32) + vis.haze[m, f].astype(np.float32) - roi)
+
+    def finish(self, img: np.ndarray, seed: int) -> np.ndarray:
+        """Linear radiance -> the camera's uint8 RGB (:func:`finish_photo`)."""
+        size = img.shape[:2]
+        if size not in self._vignette:
+            self._vignette[size] = vignette(*size)
+        return finish_photo(img, self.scene.look, seed, self._vignette[size])

@@ -18,6 +18,7 @@ trees, bins, benches) is made of the same cuboids but is not annotated.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import IntEnum
 
 import numpy as np
 
@@ -66,6 +67,35 @@ CLASS_SPECS: dict[str, ClassSpec] = {
         ClassSpec("barrier", "movable_object.barrier", (2.49, 0.48, 0.98), (0.35, 0.08, 0.08), 1.0),
     )
 }
+
+class Material(IntEnum):
+    """Surface kind of a cuboid: which procedural texture the realistic renderer maps onto its faces
+    (the flat renderer and the range sensors ignore it)."""
+
+    PLAIN = 0
+    FACADE = 1
+    STOREFRONT = 2
+    PAINT = 3
+    GLASS = 4
+    TYRE = 5
+    LAMP = 6
+    PLATE = 7
+    CLOTH = 8
+    SKIN = 9
+    HAIR = 10
+    FOLIAGE = 11
+    BARK = 12
+    METAL = 13
+    CONCRETE = 14
+    SIGN = 15
+    CARGO = 16
+
+
+# Material of each part role (see PART_LAYOUTS).
+_ROLE_MATERIAL = {"paint": Material.PAINT, "cargo": Material.CARGO, "glass": Material.GLASS, "tyre": Material.TYRE,
+                  "trim": Material.TYRE, "headlight": Material.LAMP, "taillight": Material.LAMP, "plate": Material.PLATE,
+                  "shirt": Material.CLOTH, "pants": Material.CLOTH, "skin": Material.SKIN, "hair": Material.HAIR,
+                  "helmet": Material.PAINT, "white": Material.PAINT}
 
 # Parts in fractions of the actor's interior: (x0, x1, y0, y1, z0, z1) with x along the
 # heading (0 = rear), y across (0 = right side), z up; colour role; LiDAR reflectivity.
@@ -119,6 +149,31 @@ PART_LAYOUTS: dict[str, list[_Part]] = {
     "barrier_concrete": [((0.0, 1.0, 0.0, 1.0, 0.0, 0.25), "paint", 50.0), ((0.22, 0.78, 0.04, 0.96, 0.25, 1.0), "paint", 50.0)],
 }
 
+
+
+def _plates_bumpers(z_bumper: float, z_plate: tuple[float, float], front: bool = True) -> list[_Part]:
+    """Number plates and dark bumpers on the rear (and ``front``) face, thin slabs proud of the body."""
+    z0, z1 = z_plate
+    rear = [((0.0, 0.02, 0.0, 1.0, 0.10, z_bumper), "trim", 20.0), ((0.0, 0.02, 0.38, 0.62, z0, z1), "plate", 150.0)]
+    if not front:
+        return rear
+    return rear + [((0.98, 1.0, 0.0, 1.0, 0.10, z_bumper), "trim", 20.0), ((0.98, 1.0, 0.38, 0.62, z0, z1), "plate", 150.0)]
+
+
+#: Layouts of the realistic world (generator 3) that add what makes the objects recognisable in real
+#: images: number plates and bumpers on vehicles, separate legs and arms with hands on people.
+DETAIL_LAYOUTS: dict[str, list[_Part]] = {
+    "car": [*PART_LAYOUTS["car"], *_plates_bumpers(0.21, (0.24, 0.34))],
+    "truck": [*PART_LAYOUTS["truck"], *_plates_bumpers(0.16, (0.19, 0.25))],
+    "bus": [*PART_LAYOUTS["bus"], *_plates_bumpers(0.12, (0.15, 0.21))],
+    "trailer": [*PART_LAYOUTS["trailer"], *_plates_bumpers(0.14, (0.18, 0.24), front=False)],
+    "pedestrian": [((0.22, 0.46, 0.22, 0.46, 0.0, 0.48), "pants", 25.0), ((0.54, 0.78, 0.54, 0.78, 0.0, 0.48), "pants", 25.0),
+                   ((0.32, 0.68, 0.20, 0.80, 0.48, 0.84), "shirt", 30.0),
+                   ((0.36, 0.62, 0.03, 0.18, 0.52, 0.84), "shirt", 30.0), ((0.38, 0.60, 0.82, 0.97, 0.52, 0.84), "shirt", 30.0),
+                   ((0.40, 0.56, 0.04, 0.17, 0.44, 0.52), "skin", 35.0), ((0.42, 0.58, 0.83, 0.96, 0.44, 0.52), "skin", 35.0),
+                   ((0.36, 0.50, 0.34, 0.66, 0.86, 1.0), "hair", 20.0), ((0.50, 0.64, 0.34, 0.66, 0.86, 1.0), "skin", 35.0)],
+}
+
 # Base colours (RGB 0..1) per class and role; each actor draws one and jitters it.
 _PAINTS: dict[str, list[tuple[float, float, float]]] = {
     "car": [(0.75, 0.08, 0.08), (0.10, 0.20, 0.60), (0.80, 0.80, 0.82), (0.93, 0.93, 0.92), (0.12, 0.12, 0.13),
@@ -141,13 +196,15 @@ _PANTS = [(0.10, 0.12, 0.30), (0.15, 0.15, 0.15), (0.35, 0.30, 0.25), (0.45, 0.4
 _SKIN = [(0.95, 0.80, 0.65), (0.80, 0.60, 0.45), (0.55, 0.38, 0.25), (0.35, 0.24, 0.16)]
 _FIXED = {"glass": (0.10, 0.13, 0.17), "tyre": (0.06, 0.06, 0.06), "white": (0.95, 0.95, 0.95), "helmet": (0.85, 0.85, 0.85),
           "headlight": (0.98, 0.96, 0.82), "taillight": (0.80, 0.04, 0.04), "hair": (0.16, 0.11, 0.07)}
+_DETAIL_FIXED = {"plate": (0.92, 0.92, 0.88), "trim": (0.09, 0.09, 0.10)}
 
 
 @dataclass
 class Cuboids:
     """A set of yaw-rotated cuboids in the global frame (the renderer's and ray caster's input).
 
-    ``owner`` is the index of the actor a cuboid belongs to, or -1 for clutter.
+    ``owner`` is the index of the actor a cuboid belongs to, or -1 for clutter; ``material`` a
+    :class:`Material` per cuboid.
     """
 
     center: np.ndarray      # (M, 3)
@@ -156,12 +213,13 @@ class Cuboids:
     color: np.ndarray       # (M, 3) RGB in 0..1
     reflect: np.ndarray     # (M,) LiDAR intensity 0..255
     owner: np.ndarray       # (M,) int
+    material: np.ndarray    # (M,) int, Material
 
     @staticmethod
     def concat(items: list[Cuboids]) -> Cuboids:
         """One set holding every cuboid of ``items`` in order."""
         return Cuboids(*(np.concatenate([getattr(c, f) for c in items]) for f in
-                         ("center", "half", "yaw", "color", "reflect", "owner")))
+                         ("center", "half", "yaw", "color", "reflect", "owner", "material")))
 
     def __len__(self) -> int:
         return len(self.yaw)
@@ -199,6 +257,7 @@ class Actor:
     part_half: np.ndarray   # (P, 3)
     part_color: np.ndarray  # (P, 3)
     part_reflect: np.ndarray  # (P,)
+    part_material: np.ndarray  # (P,) Material
 
     def center(self, t: float) -> np.ndarray:
         """Box centre (x, y, z) in the global frame at scene time ``t`` (s)."""
@@ -216,6 +275,29 @@ class Lighting:
     sky_top: np.ndarray      # (3,) RGB 0..1
     sky_horizon: np.ndarray  # (3,)
     shadow: float            # ground brightness factor inside shadows
+
+
+#: Lighting conditions of the realistic world and their share of scenes, about as in nuScenes' 850
+#: scenes (whose descriptions name ``night`` and ``rain``); rain falls in overcast and night scenes.
+CONDITIONS = (("day", 0.45), ("overcast", 0.33), ("dusk", 0.10), ("night", 0.12))
+_RAIN_CHANCE = {"overcast": 0.5, "night": 0.3}
+
+
+@dataclass
+class Look:
+    """Photometric conditions of a realistic-world scene and the response of its cameras."""
+
+    condition: str              # one of CONDITIONS
+    rain: bool                  # wet road that mirrors the sky
+    white_balance: np.ndarray   # (3,) RGB gains: the camera's white-balance error in this scene
+    saturation: float           # colour kept against grey (0: grey, 1: the albedos' colour)
+    exposure: float             # mean linear luminance the auto-exposure aims at
+    noise: float                # sensor noise scale (1: a bright day; higher with the gain at night)
+    cloud_cover: float          # 0..1
+
+    def words(self) -> list[str]:
+        """What nuScenes' scene descriptions say of the conditions: ``Night``, ``Rain`` (or nothing)."""
+        return [w for w, on in (("Night", self.condition == "night"), ("Rain", self.rain)) if on]
 
 
 @dataclass
@@ -236,6 +318,7 @@ class Scene:
     road_len: tuple[float, float]  # local x extent of the paved street
     look_seed: int           # seeds the ground texture
     description: str = ""
+    look: Look | None = None  # realistic world only
     _parts: tuple | None = field(default=None, repr=False)  # stacked part arrays, built on first use
 
     def local_to_global(self, xy: np.ndarray) -> np.ndarray:
@@ -261,14 +344,15 @@ class Scene:
             self._parts = (
                 owner, np.concatenate([a.part_center for a in self.actors]), np.concatenate([a.part_half for a in self.actors]),
                 np.concatenate([a.part_color for a in self.actors]), np.concatenate([a.part_reflect for a in self.actors]),
+                np.concatenate([a.part_material for a in self.actors]),
                 np.array([a.yaw for a in self.actors])[owner], np.array([a.p0 for a in self.actors])[owner],
                 np.array([a.vel for a in self.actors])[owner],
                 np.array([BOX_LIFT + a.wlh[2] / 2 for a in self.actors])[owner])
-        owner, pc, half, color, refl, yaw, p0, vel, cz = self._parts
+        owner, pc, half, color, refl, material, yaw, p0, vel, cz = self._parts
         c, s = np.cos(yaw), np.sin(yaw)
         xy = p0 + vel * t
         centers = np.column_stack([xy[:, 0] + c * pc[:, 0] - s * pc[:, 1], xy[:, 1] + s * pc[:, 0] + c * pc[:, 1], cz + pc[:, 2]])
-        return Cuboids(centers, half, yaw, color, refl, owner)
+        return Cuboids(centers, half, yaw, color, refl, owner, material)
 
     def cuboids(self, t: float) -> Cuboids:
         """Actors and clutter at time ``t``."""
@@ -276,7 +360,8 @@ class Scene:
 
 
 def _empty_cuboids() -> Cuboids:
-    return Cuboids(np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0), np.zeros((0, 3)), np.zeros(0), np.zeros(0, int))
+    return Cuboids(np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0), np.zeros((0, 3)), np.zeros(0), np.zeros(0, int),
+                   np.zeros(0, int))
 
 
 def _jitter(rng: np.random.Generator, rgb: tuple[float, float, float], amount: float = 0.06) -> np.ndarray:
@@ -290,8 +375,9 @@ def _sample_wlh(rng: np.random.Generator, spec: ClassSpec) -> np.ndarray:
 
 
 def make_actor(rng: np.random.Generator, cls: str, p0: np.ndarray, yaw: float, vel: np.ndarray, attribute: str,
-               layout: str | None = None, wlh: np.ndarray | None = None) -> Actor:
-    """An actor of class ``cls`` with a random size/colour drawn around the class statistics."""
+               layout: str | None = None, wlh: np.ndarray | None = None, detail: bool = False) -> Actor:
+    """An actor of class ``cls`` with a random size/colour drawn around the class statistics; ``detail``
+    uses the realistic world's :data:`DETAIL_LAYOUTS` (plates, bumpers, limbs) where one exists."""
     spec = CLASS_SPECS[cls]
     layout = layout or cls
     wlh = _sample_wlh(rng, spec) if wlh is None else wlh
@@ -307,11 +393,15 @@ def make_actor(rng: np.random.Generator, cls: str, p0: np.ndarray, yaw: float, v
         "skin": _jitter(rng, _SKIN[rng.integers(len(_SKIN))], 0.03),
     }
     roles.update({k: _jitter(rng, v, 0.02) for k, v in _FIXED.items()})
+    parts = PART_LAYOUTS[layout]
+    if detail:
+        roles.update({k: _jitter(rng, v, 0.02) for k, v in _DETAIL_FIXED.items()})
+        parts = DETAIL_LAYOUTS.get(layout, parts)
     w, length, h = wlh
     inner = np.array([length, w, h]) - 2 * PART_MARGIN  # interior extents along x (heading), y, z
     bottom = -h / 2 + PART_MARGIN  # interior bottom relative to the box centre
     centers, halves, colors, refl = [], [], [], []
-    for (x0, x1, y0, y1, z0, z1), role, r in PART_LAYOUTS[layout]:
+    for (x0, x1, y0, y1, z0, z1), role, r in parts:
         lo = np.array([x0, y0, z0]) * inner
         hi = np.array([x1, y1, z1]) * inner
         centers.append((lo + hi) / 2 - np.array([inner[0] / 2, inner[1] / 2, -bottom]))
@@ -319,7 +409,8 @@ def make_actor(rng: np.random.Generator, cls: str, p0: np.ndarray, yaw: float, v
         colors.append(roles[role])
         refl.append(r * rng.uniform(0.8, 1.2))
     return Actor(cls, spec.category, np.asarray(wlh, float), np.asarray(p0, float), np.asarray(vel, float), float(yaw),
-                 attribute, np.array(centers), np.array(halves), np.array(colors), np.array(refl))
+                 attribute, np.array(centers), np.array(halves), np.array(colors), np.array(refl),
+                 np.array([_ROLE_MATERIAL[role] for _, role, _ in parts], int))
 
 
 class _Band:
@@ -344,8 +435,9 @@ class _Layout:
     """
 
     def __init__(self, rng: np.random.Generator, heading: float, origin: np.ndarray, y_scale: float, density: float,
-                 lo: float, hi: float) -> None:
+                 lo: float, hi: float, detail: bool = False) -> None:
         self.rng, self.heading, self.origin, self.y_scale, self.density = rng, heading, origin, y_scale, density
+        self.detail = detail
         self.lo, self.hi = lo, hi
         self.actors: list[Actor] = []
         self.bands = {(side, name): _Band() for side in (-1, 1) for name in ("park", "rack", "furniture")}
@@ -356,7 +448,7 @@ class _Layout:
         """An actor at local (x, y) (y before the street's lateral stretch), moving at ``local_v``."""
         p0 = self._rot @ (np.array([x, y * self.y_scale])) + self.origin
         self.actors.append(make_actor(self.rng, cls, p0, self.heading + local_yaw, self._rot @ np.asarray(local_v, float),
-                                      attr, layout, wlh))
+                                      attr, layout, wlh, self.detail))
 
     def moving_traffic(self, ego_k: int, ego_speed: float, stopped: bool, duration: float) -> None:
         """Vehicles in the four lanes (right-hand traffic); the ego's lane moves at the ego's speed."""
@@ -484,9 +576,14 @@ class _Layout:
                     break
 
 
-def build_scene(index: int, name: str, n_frames: int, seed: int, density: float = 1.0) -> Scene:
+def build_scene(index: int, name: str, n_frames: int, seed: int, density: float = 1.0, realistic: bool = False) -> Scene:
     """Lay out scene ``index`` deterministically from ``seed``: every one of the 10 classes appears near
-    the ego's route (moving and parked vehicles, a construction zone, pedestrians, cyclists)."""
+    the ego's route (moving and parked vehicles, a construction zone, pedestrians, cyclists).
+
+    ``realistic`` builds the scene of the realistic world (generator 3): detailed actor layouts, lamp
+    heads and more street furniture, and a lighting condition (:class:`Look`, named in the description
+    as nuScenes does) drawn from a second random stream, so the flat world's scenes stay as they were.
+    """
     rng = np.random.default_rng([seed, index, 7919])
     duration = (n_frames - 1) * KEYFRAME_DT
     stopped = rng.random() < 0.15
@@ -498,7 +595,7 @@ def build_scene(index: int, name: str, n_frames: int, seed: int, density: float 
     # the ego drives in either right-hand lane, so objects sit at varying lateral offsets.
     y_scale = float(rng.uniform(1.0, 1.15))
     ego_k = int(rng.integers(len(LANES_Y)))
-    lay = _Layout(rng, heading, origin, y_scale, density, -75.0, x_end + 75.0)
+    lay = _Layout(rng, heading, origin, y_scale, density, -75.0, x_end + 75.0, detail=realistic)
     lay.moving_traffic(ego_k, ego_speed, stopped, duration)
     lay.cyclists()
     zone_side = int(rng.choice([-1, 1]))
@@ -506,26 +603,52 @@ def build_scene(index: int, name: str, n_frames: int, seed: int, density: float 
     lay.parked_vehicles(x_end)
     lay.sidewalks()
     lay.ensure_small_classes(x_end)
-    clutter = _clutter(rng, lay.lo - 40, lay.hi + 40, lay.bands)
+    clutter = _clutter(rng, lay.lo - 40, lay.hi + 40, lay.bands, detail=realistic)
     light = _lighting(rng)
+    look_seed = int(rng.integers(2**31))
+    words = [("ego waiting" if stopped else f"ego driving at {ego_speed:.1f} m/s"),
+             f"construction zone on the {'left' if zone_side > 0 else 'right'}"]
+    look = None
+    if realistic:
+        extra = np.random.default_rng([seed, index, 7919, 3])
+        light, look = _conditions(extra)
+        clutter = Cuboids.concat([clutter, _street_furniture(extra, lay.lo - 40, lay.hi + 40, lay.bands)])
+        words = look.words() + words
     return Scene(name=name, index=index, n_frames=n_frames, origin=origin, heading=heading, ego_speed=ego_speed,
                  ego_lane_y=-LANES_Y[ego_k] * y_scale, y_scale=y_scale, actors=lay.actors,
                  clutter=_to_global(clutter, heading, origin, y_scale), lighting=light,
-                 road_len=(lay.lo - 40, lay.hi + 40), look_seed=int(rng.integers(2**31)),
-                 description=("ego waiting" if stopped else f"ego driving at {ego_speed:.1f} m/s")
-                 + f", construction zone on the {'left' if zone_side > 0 else 'right'}")
+                 road_len=(lay.lo - 40, lay.hi + 40), look_seed=look_seed, description=", ".join(words), look=look)
 
 
-def _clutter(rng: np.random.Generator, lo: float, hi: float, bands: dict) -> Cuboids:
+class _Boxes:
+    """Street-aligned static cuboids collected in the local frame (clutter)."""
+
+    def __init__(self) -> None:
+        self.centers: list[tuple[float, float, float]] = []
+        self.halves: list[tuple[float, float, float]] = []
+        self.colors: list[np.ndarray] = []
+        self.refl: list[float] = []
+        self.material: list[int] = []
+
+    def __call__(self, x: float, y: float, z0: float, length: float, width: float, height: float, rgb, r: float,
+                 material: Material = Material.PLAIN) -> None:
+        """A box of the given extents (along the street, across, up) standing at height ``z0``."""
+        self.centers.append((x, y, z0 + height / 2))
+        self.halves.append((length / 2, width / 2, height / 2))
+        self.colors.append(np.asarray(rgb, float))
+        self.refl.append(r)
+        self.material.append(int(material))
+
+    def cuboids(self) -> Cuboids:
+        n = len(self.centers)
+        return Cuboids(np.array(self.centers).reshape(n, 3), np.array(self.halves).reshape(n, 3), np.zeros(n),
+                       np.array(self.colors).reshape(n, 3), np.array(self.refl), np.full(n, -1), np.array(self.material, int))
+
+
+def _clutter(rng: np.random.Generator, lo: float, hi: float, bands: dict, detail: bool = False) -> Cuboids:
     """Un-annotated static geometry in the local frame (aligned with the street): buildings, poles,
-    trees, bins, bushes."""
-    centers, halves, colors, refl = [], [], [], []
-
-    def box(x: float, y: float, z0: float, length: float, width: float, height: float, rgb: np.ndarray, r: float) -> None:
-        centers.append((x, y, z0 + height / 2))
-        halves.append((length / 2, width / 2, height / 2))
-        colors.append(rgb)
-        refl.append(r)
+    trees, bins, bushes; ``detail`` gives the street lamps a lamp head (no draw from ``rng``)."""
+    box = _Boxes()
 
     facades = [(0.62, 0.32, 0.25), (0.80, 0.74, 0.62), (0.55, 0.55, 0.58), (0.75, 0.72, 0.70), (0.40, 0.42, 0.48),
                (0.85, 0.82, 0.75)]
@@ -537,31 +660,82 @@ def _clutter(rng: np.random.Generator, lo: float, hi: float, bands: dict) -> Cub
             height = float(rng.uniform(5, 24))
             rgb = _jitter(rng, facades[rng.integers(len(facades))], 0.04)
             y = side * (BUILDING_Y + rng.uniform(0, 2.5) + depth / 2)
-            box(x + length / 2, y, 0.0, length, depth, height, rgb, 40.0)
+            box(x + length / 2, y, 0.0, length, depth, height, rgb, 40.0, Material.FACADE)
             # A darker storefront band makes the facade less uniform.
-            box(x + length / 2, y - side * 0.05, 0.0, length * 0.96, depth, min(3.2, height * 0.4), rgb * 0.55, 30.0)
+            box(x + length / 2, y - side * 0.05, 0.0, length * 0.96, depth, min(3.2, height * 0.4), rgb * 0.55, 30.0,
+                Material.STOREFRONT)
             x += length + float(rng.uniform(0.5, 6.0))
         x = lo + rng.uniform(0, 10)
         while x < hi:
             kind = rng.random()
             if kind < 0.35 and bands[(side, "furniture")].take(x, 1.3):  # tree: trunk + canopy
-                box(x, side * STREET_FURNITURE_Y, 0.0, 0.3, 0.3, 2.6, np.array([0.35, 0.25, 0.15]), 20.0)
+                box(x, side * STREET_FURNITURE_Y, 0.0, 0.3, 0.3, 2.6, np.array([0.35, 0.25, 0.15]), 20.0, Material.BARK)
                 cw = float(rng.uniform(1.6, 2.2))
-                box(x, side * (STREET_FURNITURE_Y + 0.75), 2.6, cw, cw, float(rng.uniform(2.0, 3.5)),
-                    _jitter(rng, (0.20, 0.45, 0.18), 0.05), 25.0)
+                ch = float(rng.uniform(2.0, 3.5))
+                rgb = _jitter(rng, (0.20, 0.45, 0.18), 0.05)
+                box(x, side * (STREET_FURNITURE_Y + 0.75), 2.6, cw, cw, ch, rgb, 25.0, Material.FOLIAGE)
+                if detail:  # a wider, lower crown layer breaks the cube's outline
+                    box(x, side * (STREET_FURNITURE_Y + 0.75), 3.0, cw * 1.5, cw * 0.6, ch * 0.5, rgb * 0.85, 25.0,
+                        Material.FOLIAGE)
             elif kind < 0.6 and bands[(side, "furniture")].take(x, 0.3):  # pole with lamp arm
                 h = float(rng.uniform(5.0, 8.0))
-                box(x, side * STREET_FURNITURE_Y, 0.0, 0.22, 0.22, h, np.array([0.35, 0.36, 0.38]), 60.0)
-                box(x, side * (STREET_FURNITURE_Y - 0.9), h - 0.2, 0.18, 1.8, 0.15, np.array([0.35, 0.36, 0.38]), 60.0)
+                box(x, side * STREET_FURNITURE_Y, 0.0, 0.22, 0.22, h, np.array([0.35, 0.36, 0.38]), 60.0, Material.METAL)
+                box(x, side * (STREET_FURNITURE_Y - 0.9), h - 0.2, 0.18, 1.8, 0.15, np.array([0.35, 0.36, 0.38]), 60.0,
+                    Material.METAL)
+                if detail:
+                    box(x, side * (STREET_FURNITURE_Y - 1.6), h - 0.3, 0.4, 0.5, 0.1, np.array([0.95, 0.9, 0.75]), 90.0,
+                        Material.LAMP)
             elif kind < 0.8 and bands[(side, "furniture")].take(x, 0.4):  # bin or bollard (cone-sized distractor)
                 rgb = _jitter(rng, [(0.15, 0.35, 0.2), (0.3, 0.3, 0.3), (0.6, 0.5, 0.1)][rng.integers(3)])
-                box(x, side * STREET_FURNITURE_Y, 0.0, 0.55, 0.55, float(rng.uniform(0.8, 1.2)), rgb, 35.0)
+                box(x, side * STREET_FURNITURE_Y, 0.0, 0.55, 0.55, float(rng.uniform(0.8, 1.2)), rgb, 35.0, Material.METAL)
             elif bands[(side, "furniture")].take(x, 1.0):  # bush
                 box(x, side * (STREET_FURNITURE_Y - 0.1), 0.0, float(rng.uniform(1.0, 2.0)), 0.7, float(rng.uniform(0.6, 1.2)),
-                    _jitter(rng, (0.18, 0.40, 0.15), 0.05), 25.0)
+                    _jitter(rng, (0.18, 0.40, 0.15), 0.05), 25.0, Material.FOLIAGE)
             x += float(rng.uniform(4, 14))
-    n = len(centers)
-    return Cuboids(np.array(centers), np.array(halves), np.zeros(n), np.array(colors), np.array(refl), np.full(n, -1))
+    return box.cuboids()
+
+
+def _street_furniture(rng: np.random.Generator, lo: float, hi: float, bands: dict) -> Cuboids:
+    """More un-annotated clutter for the realistic world, in the bands left free: traffic signs, bike
+    racks, bollards, hydrants and benches; small, upright and cone- or cycle-sized, they make false
+    positives possible as real street furniture does."""
+    box = _Boxes()
+    grey = np.array([0.42, 0.43, 0.45])
+    for side in (-1, 1):
+        x = lo + rng.uniform(0, 6)
+        while x < hi:
+            kind = rng.random()
+            y = side * (STREET_FURNITURE_Y - 0.35)
+            if kind < 0.3 and bands[(side, "furniture")].take(x, 0.35):  # sign on a post
+                h = float(rng.uniform(2.2, 2.8))
+                box(x, y, 0.0, 0.08, 0.08, h, grey, 60.0, Material.METAL)
+                rgb = [(0.15, 0.30, 0.65), (0.75, 0.15, 0.12), (0.90, 0.90, 0.88), (0.85, 0.70, 0.10)][rng.integers(4)]
+                box(x, y - side * 0.06, h - 0.05, 0.6, 0.04, float(rng.uniform(0.5, 0.8)), rgb, 200.0, Material.SIGN)
+            elif kind < 0.5 and bands[(side, "furniture")].take(x, 1.0):  # a short row of bollards
+                rgb = [(0.30, 0.30, 0.32), (0.75, 0.55, 0.10)][rng.integers(2)]
+                for dx in (-0.9, 0.0, 0.9):
+                    box(x + dx, y, 0.0, 0.16, 0.16, float(rng.uniform(0.8, 1.0)), rgb, 70.0, Material.METAL)
+            elif kind < 0.62 and bands[(side, "furniture")].take(x, 0.25):  # fire hydrant
+                box(x, y, 0.0, 0.3, 0.3, 0.7, (0.70, 0.12, 0.10), 60.0, Material.METAL)
+            elif kind < 0.8 and bands[(side, "furniture")].take(x, 1.0):  # bench
+                box(x, y, 0.4, 1.8, 0.5, 0.08, (0.40, 0.30, 0.20), 30.0, Material.BARK)
+                box(x, y - side * 0.22, 0.48, 1.8, 0.06, 0.45, (0.40, 0.30, 0.20), 30.0, Material.BARK)
+                for dx in (-0.8, 0.8):
+                    box(x + dx, y, 0.0, 0.08, 0.45, 0.4, grey, 50.0, Material.METAL)
+            x += float(rng.uniform(3, 10))
+        # Bike racks between the parked cycles: a row of hoops, no cycle in them.
+        x = lo + rng.uniform(0, 10)
+        while x < hi:
+            if rng.random() < 0.3 and bands[(side, "rack")].take(x, 1.6):
+                for k in range(4):
+                    for dy in (-0.35, 0.35):
+                        box(x - 1.2 + 0.8 * k, side * BIKE_RACK_Y + dy, 0.0, 0.05, 0.05, 0.8, grey, 80.0, Material.METAL)
+                    box(x - 1.2 + 0.8 * k, side * BIKE_RACK_Y, 0.75, 0.05, 0.75, 0.05, grey, 80.0, Material.METAL)
+            elif rng.random() < 0.5 and bands[(side, "rack")].take(x, 2.5):  # a hedge in front of the building
+                box(x, side * (BIKE_RACK_Y + 0.3), 0.0, 5.0, 0.9, float(rng.uniform(0.7, 1.3)),
+                    _jitter(rng, (0.16, 0.36, 0.12), 0.04), 25.0, Material.FOLIAGE)
+            x += float(rng.uniform(6, 20))
+    return box.cuboids()
 
 
 def _to_global(cub: Cuboids, heading: float, origin: np.ndarray, y_scale: float) -> Cuboids:
@@ -570,7 +744,7 @@ def _to_global(cub: Cuboids, heading: float, origin: np.ndarray, y_scale: float)
     ly = cub.center[:, 1] * y_scale
     ctr[:, 0] = c * cub.center[:, 0] - s * ly + origin[0]
     ctr[:, 1] = s * cub.center[:, 0] + c * ly + origin[1]
-    return Cuboids(ctr, cub.half, cub.yaw + heading, cub.color, cub.reflect, cub.owner)
+    return Cuboids(ctr, cub.half, cub.yaw + heading, cub.color, cub.reflect, cub.owner, cub.material)
 
 
 def _lighting(rng: np.random.Generator) -> Lighting:
@@ -590,3 +764,35 @@ def _lighting(rng: np.random.Generator) -> Lighting:
         tint, ambient, shadow = np.array([1.0, 0.99, 0.96]) * b, float(rng.uniform(0.45, 0.6)), float(rng.uniform(0.45, 0.6))
         top, horizon = np.array([0.30, 0.50, 0.85]), np.array([0.70, 0.80, 0.92])
     return Lighting(sun, ambient, tint, top, horizon, shadow)
+
+
+def _conditions(rng: np.random.Generator) -> tuple[Lighting, Look]:
+    """Lighting and camera response of a realistic-world scene: a condition drawn with the shares of
+    :data:`CONDITIONS`, rain in some overcast and night scenes, a white-balance error, low saturation."""
+    names, shares = zip(*CONDITIONS)
+    cond = names[int(rng.choice(len(names), p=np.array(shares)))]
+    rain = bool(rng.random() < _RAIN_CHANCE.get(cond, 0.0))
+    azim = float(rng.uniform(-np.pi, np.pi))
+    elev = float(rng.uniform(*{"day": (0.35, 1.15), "dusk": (0.05, 0.2)}.get(cond, (0.6, 1.2))))
+    sun = np.array([np.cos(elev) * np.cos(azim), np.cos(elev) * np.sin(azim), np.sin(elev)])
+    if cond == "day":
+        light = Lighting(sun, float(rng.uniform(0.35, 0.5)), np.array([1.0, 0.98, 0.93]), np.array([0.42, 0.56, 0.80]),
+                         np.array([0.78, 0.84, 0.92]), float(rng.uniform(0.35, 0.5)))
+    elif cond == "overcast":
+        light = Lighting(sun, 0.85, np.array([0.92, 0.95, 1.0]) * 0.8, np.array([0.72, 0.75, 0.79]),
+                         np.array([0.86, 0.87, 0.89]), 0.88)
+    elif cond == "dusk":
+        light = Lighting(sun, 0.55, np.array([1.0, 0.78, 0.58]) * 0.45, np.array([0.22, 0.27, 0.42]),
+                         np.array([0.85, 0.58, 0.42]) * 0.6, 0.6)
+    else:  # night: no sun; street lamps, lit windows and vehicle lamps emit
+        light = Lighting(np.array([0.3, 0.2, 0.93]), 1.0, np.array([0.85, 0.8, 0.9]) * 0.05, np.array([0.015, 0.02, 0.035]),
+                         np.array([0.06, 0.05, 0.05]), 1.0)
+    if rain:
+        light.tint = light.tint * 0.8
+        light.shadow = max(light.shadow, 0.9)
+    wb = np.exp(rng.normal(0, 0.04, 3))
+    exposure = float(rng.uniform(0.03, 0.05) if cond == "night" else rng.uniform(0.11, 0.16))
+    look = Look(cond, rain, wb / wb[1], float(rng.uniform(0.38, 0.58)), exposure,
+                {"night": 3.0, "dusk": 1.8}.get(cond, 1.0) * float(rng.uniform(0.8, 1.25)),
+                float(np.clip(rng.normal(0.9 if cond == "overcast" or rain else 0.35, 0.15), 0, 1)))
+    return light, look
