@@ -2,8 +2,9 @@
 
 On a machine with one GPU (and its own CUDA build of torch):
 
-1. a synthetic world: the 1600x900 nuScenes-camera preset when the generator has one (a preset
-   whose images are 1600 pixels wide), else ``default``; reused when already complete;
+1. a synthetic world: the ``tiny`` preset rendered realistically with nuScenes' 1600x900 cameras
+   (``robobench data synth --preset tiny --render realistic --camera nuscenes``), so the GPU sees
+   nuScenes-sized inputs; reused when the folder already holds that world, complete;
 2. ``bevdet`` and ``centerpoint`` at the ``nuscenes`` profile with CUDA AMP (``train.amp``), for
    ``--iters`` iterations each: iterations per second, samples per second, peak CUDA memory;
 3. one evaluation of the trained ``bevdet`` under clean data and the 24 corrupted conditions on
@@ -33,24 +34,31 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from robobench.conditions import all_conditions  # noqa: E402
-from robobench.data.synth import PRESETS, TRAIN_SPLIT, VAL_MINI_SPLIT, VERSION, generate  # noqa: E402
-from robobench.demo import world_is_complete  # noqa: E402
+from robobench.data.synth import TRAIN_SPLIT, VAL_MINI_SPLIT, VERSION, generate, world_stamp  # noqa: E402
 from robobench.train import STATS_FILE, train_entry  # noqa: E402
 
 #: The entries trained by the check (a camera student and the LiDAR teacher).
 ENTRIES = ("bevdet", "centerpoint")
 
 
-def world_preset(dry_run: bool) -> str:
-    """``tiny`` for a dry run; else a preset with 1600-pixel-wide images if the generator has one, else ``default``."""
+def world_options(dry_run: bool) -> dict[str, str]:
+    """``generate``'s options for the check's world: a flat ``tiny`` world for a dry run, else ``tiny``
+    rendered realistically at nuScenes' 1600x900 camera geometry."""
     if dry_run:
-        return "tiny"
-    wide = [name for name, p in PRESETS.items() if p.width == 1600]
-    return wide[0] if wide else "default"
+        return {"preset": "tiny", "render": "flat", "camera": "preset"}
+    return {"preset": "tiny", "render": "realistic", "camera": "nuscenes"}
+
+
+def has_world(data: Path, options: dict[str, str]) -> bool:
+    """Whether ``data`` holds a finished world written with ``options`` (its stamp is written last)."""
+    stamp = world_stamp(data) or {}
+    defaults = {"render": "flat", "camera": "preset"}
+    return bool(stamp) and all(stamp.get(k, defaults.get(k)) == v for k, v in options.items())
 
 
 def train_overrides(iters: int, batch_size: int, n_train: int, workers: int, dry_run: bool) -> dict[str, Any]:
@@ -162,14 +170,14 @@ def main() -> int:
     data = args.data or out / "world"
     report: dict[str, Any] = {"torch": torch.__version__, "device": torch.cuda.get_device_name(0) if not dry else "cpu",
                               "profile": profile, "dry_run": dry}
-    preset = world_preset(dry)
+    options = world_options(dry)
 
     def make_world() -> dict[str, Any]:
         started = time.perf_counter()
-        if not world_is_complete(data, preset):
-            generate(data, preset=preset, workers=max(1, os.cpu_count() or 1))
-        width, height = PRESETS[preset].width, PRESETS[preset].height
-        return {"preset": preset, "images": f"{width}x{height}", "wall_s": round(time.perf_counter() - started, 1)}
+        if not has_world(data, options):
+            generate(data, **options, workers=max(1, os.cpu_count() or 1))
+        width, height = Image.open(next((data / "samples" / "CAM_FRONT").iterdir())).size
+        return {**options, "images": f"{width}x{height}", "wall_s": round(time.perf_counter() - started, 1)}
 
     if run_step("world", make_world, report) is None:
         return _finish(report, out)

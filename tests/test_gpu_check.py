@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from robobench.data.synth import PRESETS, Preset
-
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
 
 
@@ -22,14 +20,17 @@ def _load():
     return module
 
 
-def test_world_is_the_1600x900_preset_when_the_generator_has_one(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_world_is_tiny_at_nuscenes_camera_geometry_and_flat_for_a_dry_run() -> None:
     gpu_check = _load()
-    assert gpu_check.world_preset(dry_run=True) == "tiny"
-    monkeypatch.setattr(gpu_check, "PRESETS", {k: v for k, v in PRESETS.items() if v.width != 1600})
-    assert gpu_check.world_preset(dry_run=False) == "default"
-    wide = Preset(n_train=1, n_val=1, n_frames=2, width=1600, height=900, n_azimuth=720, density=1.0)
-    monkeypatch.setattr(gpu_check, "PRESETS", {**PRESETS, "nuscenes-cam": wide})
-    assert gpu_check.world_preset(dry_run=False) == "nuscenes-cam"
+    assert gpu_check.world_options(dry_run=True) == {"preset": "tiny", "render": "flat", "camera": "preset"}
+    assert gpu_check.world_options(dry_run=False) == {"preset": "tiny", "render": "realistic", "camera": "nuscenes"}
+
+
+def test_an_existing_world_is_reused_only_when_written_with_the_same_options(tiny_world) -> None:
+    gpu_check = _load()
+    assert gpu_check.has_world(tiny_world.dataroot, gpu_check.world_options(dry_run=True))
+    assert not gpu_check.has_world(tiny_world.dataroot, gpu_check.world_options(dry_run=False))
+    assert not gpu_check.has_world(tiny_world.dataroot.parent / "no-such-world", gpu_check.world_options(dry_run=True))
 
 
 def test_training_runs_at_least_the_asked_iterations_with_cuda_amp() -> None:
