@@ -142,3 +142,25 @@ def validate_batch(batch: dict[str, Any]) -> None:
     for i, boxes in enumerate(batch["gt_boxes"]):
         if boxes.ndim != 2 or boxes.shape[1] != 9:
             raise ValueError(f"batch['gt_boxes'][{i}] must be (M, 9), got {tuple(boxes.shape)}")
+
+
+#: Name of the optional method a model's module defines to load the weights it starts from
+#: (e.g. an ImageNet backbone). :func:`load_pretrained` calls it once, when a training starts
+#: from scratch: not when it resumes, and never to predict, where the checkpoint holds every weight.
+PRETRAINED_HOOK = "load_pretrained"
+
+
+def load_pretrained(model: torch.nn.Module) -> int:
+    """Call :data:`PRETRAINED_HOOK` on every trainable module of ``model`` that defines it; returns how many.
+
+    A frozen module (no parameter requiring gradients, e.g. a distillation teacher loaded from
+    its checkpoint) keeps its weights.
+    """
+    called = 0
+    for module in model.modules():
+        hook = getattr(module, PRETRAINED_HOOK, None)
+        if callable(hook) and any(p.requires_grad for p in module.parameters()):
+            hook()
+            called += 1
+    return called
+

@@ -37,6 +37,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from robobench.constants import DEFAULT_DATAROOT, DEFAULT_VERSION
+from robobench.contract import load_pretrained
 from robobench.data.dataset import BEVDataset, DataConfig, collate
 from robobench.data.index import load_index
 from robobench.config import (
@@ -440,6 +441,8 @@ def train_entry(
         train_corruption=_train_corruption(mode, seed), max_samples=tcfg.max_train_samples,
     )
     model = entry.build(cfg).to(device)
+    if resumed is None:
+        load_pretrained(model)  # e.g. ImageNet backbones; a resumed run's checkpoint holds every weight
     model.train()
     net: torch.nn.Module = model
     if dist.world > 1:

@@ -23,7 +23,7 @@ needs_bf16 = pytest.mark.skipif(not precision.cpu_bf16_native(), reason="this CP
 
 def test_precision_is_validated_and_defaults_to_float32() -> None:
     assert TrainConfig.from_dict({}).precision == "fp32"
-    with pytest.raises(UserError, match=r"train.precision must be one of \['auto', 'fp32', 'bf16'\], got 'fp16'"):
+    with pytest.raises(UserError, match=r"train.precision expects one of 'auto', 'fp32', 'bf16', got 'fp16'"):
         TrainConfig.from_dict({"precision": "fp16"})
 
 

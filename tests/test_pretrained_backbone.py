@@ -14,10 +14,12 @@ import pytest
 import torch
 
 from baselines.common.backbone import IMAGENET_RESNET50, ImageEncoder, ResNet, load_backbone_weights
+from baselines.common.config import BackboneConfig
+from robobench.contract import load_pretrained
 from robobench.errors import UserError
 from robobench.registry import get_entry
 
-SMALL = {"depth": 18, "width": 8, "layers": [1, 1, 1, 1]}
+SMALL = {"depth": 18, "width": 8, "layers": (1, 1, 1, 1)}
 
 
 class _Weights:
@@ -63,7 +65,9 @@ def test_torchvision_weights_load_into_the_encoder_by_name(monkeypatch) -> None:
     src, state = _imagenet_like_state()
     served = _Weights(state)
     _fake_torchvision(monkeypatch, {"resnet18": {"IMAGENET1K_V1": served}})
-    enc = ImageEncoder({**SMALL, "pretrained": "torchvision:resnet18.IMAGENET1K_V1"}, downsample=16, out_channels=8)
+    enc = ImageEncoder(BackboneConfig(**SMALL, pretrained="torchvision:resnet18.IMAGENET1K_V1"), downsample=16, out_channels=8)
+    assert served.calls == []  # building a model (e.g. to predict from a checkpoint) fetches nothing
+    assert load_pretrained(enc) == 1  # what the training engine calls when a run starts from scratch
     for key, value in src.state_dict().items():
         torch.testing.assert_close(enc.backbone.state_dict()[key], value)
     assert served.calls == [{"progress": False, "check_hash": True}]
@@ -73,8 +77,21 @@ def test_a_state_dict_file_still_loads(tmp_path) -> None:
     src, state = _imagenet_like_state()
     path = tmp_path / "r18.pth"
     torch.save(state, path)
-    enc = ImageEncoder({**SMALL, "pretrained": str(path)}, downsample=16, out_channels=8)
+    enc = ImageEncoder(BackboneConfig(**SMALL, pretrained=str(path)), downsample=16, out_channels=8)
+    load_pretrained(enc)
     torch.testing.assert_close(enc.backbone.conv1.weight, src.conv1.weight)
+
+
+def test_a_frozen_module_keeps_its_weights(tmp_path) -> None:
+    """A distillation teacher is frozen and loaded from its checkpoint: no pretrained weights over it."""
+    _, state = _imagenet_like_state()
+    path = tmp_path / "r18.pth"
+    torch.save(state, path)
+    enc = ImageEncoder(BackboneConfig(**SMALL, pretrained=str(path)), downsample=16, out_channels=8)
+    before = enc.backbone.conv1.weight.detach().clone()
+    enc.requires_grad_(False)
+    assert load_pretrained(enc) == 0
+    torch.testing.assert_close(enc.backbone.conv1.weight, before)
 
 
 def test_fetch_failure_is_one_line_naming_the_weights_and_the_cache(monkeypatch) -> None:

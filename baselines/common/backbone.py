@@ -254,10 +254,16 @@ class ImageEncoder(nn.Module):
     def __init__(self, cfg: BackboneConfig, downsample: int, out_channels: int) -> None:
         super().__init__()
         self.backbone = ResNet(depth=cfg.depth, width=cfg.width, layers=cfg.layers)
-        if cfg.pretrained:
-            load_backbone_weights(self.backbone, cfg.pretrained)
+        self.pretrained = cfg.pretrained
         self.neck = FPNLite(self.backbone.out_channels, self.backbone.strides, downsample, out_channels)
         self.to(memory_format=torch.channels_last)
+
+    def load_pretrained(self) -> None:
+        """Load ``model.backbone.pretrained`` into the ResNet (the training engine calls this once, when a
+        training starts from scratch: :func:`robobench.contract.load_pretrained`), so building a model to
+        predict from a checkpoint never fetches ImageNet weights."""
+        if self.pretrained:
+            load_backbone_weights(self.backbone, self.pretrained)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.neck(self.backbone(x.contiguous(memory_format=torch.channels_last))).contiguous()
