@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from robobench.data.index import CACHE_ENV
 from robobench.data.synth import TRAIN_SPLIT, VAL_SPLIT, VERSION, generate
 
 
@@ -18,6 +19,15 @@ class World:
     version: str
     train_split: str
     val_split: str
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _index_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Index caches of the session (also of the CLI subprocesses) go to a temporary folder, not the user's."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("index-cache")))
+    yield
+    patch.undo()
 
 
 @pytest.fixture(scope="session")

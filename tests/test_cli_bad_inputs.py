@@ -101,8 +101,7 @@ def places(tiny_world, tmp_path_factory) -> dict[str, str]:
 
 def snapshot(*roots: Path) -> dict[str, int]:
     """Every file under ``roots`` with its size and mtime (what a probe must leave unchanged)."""
-    return {str(p): p.stat().st_mtime_ns for r in roots for p in Path(r).rglob("*")
-            if p.is_file() and ".robobench_cache" not in p.parts}
+    return {str(p): p.stat().st_mtime_ns for r in roots for p in Path(r).rglob("*") if p.is_file()}
 
 
 def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:

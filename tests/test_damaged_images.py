@@ -30,7 +30,7 @@ def world(tiny_world, tmp_path_factory):
     """A copy of the tiny world (the shared one stays intact) with one truncated validation
     image, and a nuScenes-C root (Fog:easy) written before the damage, with one truncated image."""
     root = tmp_path_factory.mktemp("damaged") / "world"
-    shutil.copytree(tiny_world.dataroot, root, ignore=shutil.ignore_patterns(".robobench_cache"))
+    shutil.copytree(tiny_world.dataroot, root)
     c_root = root.parent / "nuscenes-c"
     write_nuscenes_c(root, tiny_world.version, tiny_world.val_split, c_root, ["Fog"], ["easy"], progress=False)
     index = load_index(root, tiny_world.version)

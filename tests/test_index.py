@@ -189,3 +189,17 @@ def test_planted_cache_files_never_run_code_and_are_rebuilt(index, tiny_world, t
     assert not (cache / f"index-{tiny_world.version}-{fingerprint}.pkl").exists()  # the old pickle was removed
     with np.load(target, allow_pickle=False) as npz:  # the crafted file was replaced by a valid one
         assert npz["sensor_path"].dtype.kind == "S" and npz["cams"].max() < len(npz["sensor_token"])
+
+
+def test_the_cache_lives_outside_the_dataset_one_folder_per_dataroot(tmp_path: Path, monkeypatch) -> None:
+    """No command writes into a dataset folder (issue 27): the index cache goes to the user cache."""
+    from robobench.data.index import CACHE_ENV, default_cache_dir
+
+    monkeypatch.delenv(CACHE_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    a, b = tmp_path / "world-a", tmp_path / "world-b"
+    assert default_cache_dir(a).parent == tmp_path / "xdg" / "robobench"
+    assert default_cache_dir(a) != default_cache_dir(b) and default_cache_dir(a) == default_cache_dir(a)
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "mine"))
+    assert default_cache_dir(a).parent == tmp_path / "mine" and not default_cache_dir(a).is_relative_to(a)
+

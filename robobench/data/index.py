@@ -6,8 +6,8 @@ stores the records as flat numpy arrays in an ``.npz`` file (see :func:`_encode`
 reloads them as long as the version's table files are unchanged (the cache key is a
 fingerprint of their names, sizes and modification times).
 
-The cache usually sits in the dataset folder, which may be shared or come from a
-downloaded archive, so it is data, never code: it is read with ``allow_pickle=False``
+The cache sits in the user's cache folder (:func:`default_cache_dir`), never in the dataset;
+it is still data, never code (a cache folder may be shared, or planted): it is read with ``allow_pickle=False``
 (an object array, the only way an ``.npz`` can carry a pickle, is refused), and every
 array's presence, dtype, shape and index range is checked before a record is built
 (:func:`_decode`). A cache that fails any check is rebuilt from the tables, never used. It reads only devkit tables, so the same
@@ -233,15 +233,15 @@ def table_fingerprint(dataroot: Path, version: str) -> str:
 
 
 def default_cache_dir(dataroot: Path) -> Path:
-    """``$ROBOBENCH_CACHE_DIR``, else ``<dataroot>/.robobench_cache`` if writable, else the user cache."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    dataroot = Path(dataroot)
-    local = dataroot / ".robobench_cache"
-    if local.is_dir() and os.access(local, os.W_OK) or os.access(dataroot, os.W_OK):
-        return local
-    key = hashlib.sha1(str(dataroot.resolve()).encode()).hexdigest()[:12]
-    return Path.home() / ".cache" / "robobench" / key
+    """The folder of ``dataroot``'s index caches: ``<base>/<key>``, outside the dataset.
+
+    ``<base>`` is ``$ROBOBENCH_CACHE_DIR``, else ``$XDG_CACHE_HOME/robobench``, else
+    ``~/.cache/robobench``; ``<key>`` is a hash of the dataroot's resolved path, so two datasets
+    never share (or clean up) each other's caches. No command writes into a dataset folder.
+    """
+    base = os.environ.get(CACHE_ENV) or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "robobench"
+    key = hashlib.sha1(str(Path(dataroot).resolve()).encode()).hexdigest()[:12]
+    return Path(base) / key
 
 
 class _BadCache(ValueError):
