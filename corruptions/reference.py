@@ -3,7 +3,7 @@
 Brightness, Fog, Snow and MotionBlur call ``imagecorruptions.corrupt`` (the ImageNet-C
 functions RoboBEV's ``BaseCorruption`` calls, including its final ``np.uint8`` cast);
 ColorQuant is ``PIL.ImageOps.posterize``; LowLight, CameraCrash and FrameLost follow
-RoboBEV's own classes (formulas in REFERENCE.md). These functions draw from numpy's
+RoboBEV's own classes (formulas in docs/corruptions.md). These functions draw from numpy's
 global random state, as RoboBEV does; :func:`corruptions.api.corrupt` runs them under
 :func:`corruptions.seeding.seeded_global_state` to make them reproducible.
 

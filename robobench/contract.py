@@ -1,4 +1,4 @@
-"""The contracts between data, models and evaluation (DESIGN.md, "Contracts").
+"""The contracts between data, models and evaluation (docs/design.md, "Contracts").
 
 Frames
 ------
