@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import math
 import re
 import statistics
 import sys
@@ -56,7 +55,7 @@ GLUE = "\x1f"
 class Series:
     """One number per training seed (seed order), with the summaries README prints."""
 
-    values: tuple[float, ...]
+    values: Sequence[float]
 
     @property
     def n(self) -> int:
@@ -82,17 +81,17 @@ class Series:
 
 @dataclass
 class EntryRuns:
-    """An entry's measured seeds: per-seed metrics and each seed's clean results row."""
+    """An entry's measured seeds: per-seed metrics and each seed's clean results row.
+
+    A template reads a metric as ``runs.nds`` (jinja2 falls back to ``runs["nds"]``).
+    """
 
     name: str
     metrics: dict[str, Series] = field(default_factory=dict)
     clean: dict[int, ResultRow] = field(default_factory=dict)
 
-    def __getattr__(self, metric: str) -> Series:
-        try:
-            return self.__dict__["metrics"][metric]
-        except KeyError:
-            raise AttributeError(f"{self.__dict__.get('name')} has no metric {metric!r}") from None
+    def __getitem__(self, metric: str) -> Series:
+        return self.metrics[metric]
 
     @property
     def seeds(self) -> list[int]:
@@ -141,10 +140,10 @@ def load_runs(folder: Path) -> dict[str, EntryRuns]:
     by_model: dict[str, dict[int, list[ResultRow]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
         by_model[r.entry][r.seed].append(r)
-    minutes = {(t.entry, t.seed): t.wall_time_s / 60.0 for t in trainings if t.wall_time_s}
+    minutes = {(t.entry, t.seed): {"minutes": t.wall_time_s / 60.0} for t in trainings if t.wall_time_s}
     runs = {}
     for name, seeds in sorted(by_model.items()):
-        per_seed = {s: {**_seed_metrics(seeds[s]), "minutes": minutes[(name, s)]} for s in sorted(seeds)}
+        per_seed = {s: {**_seed_metrics(seeds[s]), **minutes.get((name, s), {})} for s in sorted(seeds)}
         common = set.intersection(*(set(m) for m in per_seed.values()))
         runs[name] = EntryRuns(
             name,
@@ -203,7 +202,7 @@ def render_blocks(root: Path = ROOT) -> dict[str, str]:
                              keep_trailing_newline=True, autoescape=False)
     env.filters.update(FILTERS)
     context = {"e": load_runs(root / RESULTS), "results": RESULTS.as_posix(), "welch_p": welch_p, "mde": mde,
-               "Series": Series, "sqrt": math.sqrt}
+               "Series": Series}
     names = sorted(p.name.removesuffix(".md.j2") for p in folder.glob("*.md.j2"))
     if not names:
         raise UserError(f"no templates (*.md.j2) in {folder}")
@@ -238,7 +237,8 @@ def fill(readme: str, blocks: dict[str, str], where: str = "README.md") -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Rewrite README's generated blocks, or with ``--check`` report whether they are current (exit 1 if not)."""
     parser = argparse.ArgumentParser(prog="python -m robobench.docs_tables", description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, default=ROOT, help="the checkout (README.md, docs/readme/, reference-results/)")
+    parser.add_argument("--root", type=Path, default=ROOT,
+                        help="the checkout (README.md, docs/readme/, reference-results/)")
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if README differs from the files")
     args = parser.parse_args(argv)
     readme_path = args.root / "README.md"
@@ -251,7 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.check:
         if current == wanted:
             return 0
-        diff = difflib.unified_diff(current.splitlines(), wanted.splitlines(), "README.md", "generated", lineterm="", n=0)
+        diff = difflib.unified_diff(current.splitlines(), wanted.splitlines(), "README.md", "generated",
+                                    lineterm="", n=0)
         print("\n".join(diff), file=sys.stderr)
         print("README.md's generated blocks differ from reference-results/: run `make readme-status`", file=sys.stderr)
         return 1
