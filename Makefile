@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DATA ?= data/synth-default
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: setup demo test test-fast test-heavy browser clean reference-leaderboard
+.PHONY: setup demo test test-fast test-heavy browser clean reference-leaderboard readme-status
 
 setup: $(STAMP)
 
@@ -45,6 +45,11 @@ reference-leaderboard: setup
 	rm -f runs/reference/results.sqlite
 	$(BIN)/robobench results import --db runs/reference/results.sqlite $(REFERENCE)/*.json
 	$(BIN)/robobench leaderboard --db runs/reference/results.sqlite --out runs/reference/leaderboard
+
+# README's status section and every number its prose quotes, rendered from reference-results/ through
+# docs/readme/*.md.j2 (tests/test_readme_status.py fails when README and the files disagree).
+readme-status: setup
+	$(BIN)/python -m robobench.docs_tables
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -18,9 +18,9 @@ Where this lite version differs from BEVFormer
   to the students' grid (64, 64, 128, 128) before the BEV encoder; BEVFormer decodes boxes
   from its query map.
 * **Width**: 4 heads (quick, full, large; 8 on nuscenes) and the profile's neck width as query
-  channels (64, 128, 128, 256). A ``full`` training step costs about 2x ``bevdet``'s on CPU
-  (``benchmarks/model_step_bench.py --profile full --batch-size 4``), half of it in the
-  deformable sampling and its backward.
+  channels (64, 128, 128, 256). A ``full`` training step costs more than ``bevdet``'s on CPU,
+  much of it in the deformable sampling and its backward; ``benchmarks/model_step_bench.py
+  --profile full --batch-size 4`` measures the ratio.
 * **Layers and scales**: 1 (quick) / 2 (full, large) / 3 (nuscenes, BEVFormer-tiny) encoder
   layers; one feature level by default (the FPN-lite output at stride 16, as
   BEVFormer-tiny's single level); ``levels > 1`` adds stride-2 convolutions of it

@@ -56,9 +56,9 @@ Weights
 -------
 Both loss terms have weight 1 (the abstract gives none; the same normalised form weighted 1
 is the repository's BEVDistill-style dense baseline, ``bevdet-dense-fg``), added to the
-student's own losses (heatmap, box, BEVDepth depth BCE x 3). On a tiny-world batch with a
-trained quick-profile teacher and a fresh student, both terms start near the heatmap loss
-(about 75 and 71 against 69). The two adapters (1x1 conv for stage 1, the distiller's two-conv
+student's own losses (heatmap, box, BEVDepth depth BCE x 3): with a trained teacher and a
+fresh student both terms start at the scale of the heatmap loss, so no term needs its own
+weight to be heard. The two adapters (1x1 conv for stage 1, the distiller's two-conv
 ``bev`` adapter for stage 2) exist in training only; inference runs the student.
 
 Entries

@@ -54,8 +54,8 @@ def scratch(name: str, shape: tuple[int, ...], dtype: type = np.float32) -> np.n
 
     Fresh multi-megabyte temporaries cost page faults on every call (often more than the
     arithmetic done in them), so intermediate results live in these buffers; only the
-    returned images are newly allocated. At 1600x900 the buffers total about 80 MB per
-    thread; they are dropped when they exceed :data:`SCRATCH_LIMIT_BYTES`.
+    returned images are newly allocated. At 1600x900 the buffers hold a few full-size float
+    images per thread; they are dropped when they exceed :data:`SCRATCH_LIMIT_BYTES`.
     """
     key = (name, shape, np.dtype(dtype).str)
     store: dict = _SCRATCH.__dict__.setdefault("buffers", {})
@@ -86,7 +86,7 @@ def per_channel(image: np.ndarray, fn: Callable[[np.ndarray], np.ndarray]) -> np
     """Apply ``fn`` (uint8 H x W plane -> uint8 plane) to each colour plane.
 
     Working on contiguous planes keeps numpy's inner loops long; broadcasting an H x W
-    array against H x W x 3 makes the innermost loop 3 elements long and several times slower.
+    array against H x W x 3 makes the innermost loop 3 elements long, which is slower.
     """
     return cv2.merge([fn(plane) for plane in cv2.split(image)])
 

@@ -3,12 +3,12 @@
 Brightness, Fog, Snow and MotionBlur call ``imagecorruptions.corrupt`` (the ImageNet-C
 functions RoboBEV's ``BaseCorruption`` calls, including its final ``np.uint8`` cast);
 ColorQuant is ``PIL.ImageOps.posterize``; LowLight, CameraCrash and FrameLost follow
-RoboBEV's own classes (formulas in REFERENCE.md). These functions draw from numpy's
+RoboBEV's own classes (formulas in docs/corruptions.md). These functions draw from numpy's
 global random state, as RoboBEV does; :func:`corruptions.api.corrupt` runs them under
 :func:`corruptions.seeding.seeded_global_state` to make them reproducible.
 
-This engine is slow (about a second per 1600x900 image for Brightness); it exists to
-check the fast engine and to regenerate images the way the original benchmark did.
+This engine is slow (``benchmarks/corruptions_bench.py`` times it against the fast engine on
+1600x900 views); it exists to check the fast engine and to regenerate images the way the original benchmark did.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Names, levels and the level -> severity table of the RoboBEV (nuScenes-C) corruptions.
 
-Source: RoboBEV ``corruptions/project/config/nuscenes_c.py`` (see REFERENCE.md).
+Source: RoboBEV ``corruptions/project/config/nuscenes_c.py`` (docs/corruptions.md).
 This module has no dependencies so every other part can import it cheaply.
 """
 

@@ -1,4 +1,4 @@
-"""The contracts between data, models and evaluation (DESIGN.md, "Contracts").
+"""The contracts between data, models and evaluation (docs/design.md, "Contracts").
 
 Frames
 ------
@@ -58,7 +58,8 @@ key                type / shape           meaning
 
 A LiDAR-only model's batch (its data config has ``camera: false``) has none of the
 :data:`CAMERA_KEYS`, no ``depth_fg`` and no ``prev``: it never reads them, and loading six
-views per sample for it was most of a teacher's data time.
+views per sample for it was most of a teacher's data time
+(``benchmarks/teacher_loading_bench.py``).
 
 Model (a ``torch.nn.Module`` built by a registered entry)
 --------------------------------------------------------

@@ -28,7 +28,7 @@ DEFAULT_OUT = Path("runs/demo")
 #: The synthetic world the demo runs on (``DEFAULT_DATA``), the one the README's numbers come from.
 DEMO_PRESET = "default"
 #: A camera student, its depth-supervised variant and one distillation recipe per paper
-#: family (their teacher, ``centerpoint``, is trained first): about a quarter hour on 2 cores.
+#: family (their teacher, ``centerpoint``, is trained first), few enough for a laptop CPU.
 DEMO_ENTRIES: tuple[str, ...] = ("bevdet", "bevdepth", "bevdet-rayd3d")
 
 

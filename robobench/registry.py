@@ -29,7 +29,7 @@ are checked when an entry registers; references (``base``/``teacher`` must name
 registered entries, a ``distill`` entry needs a ``teacher`` that is a teacher) are
 checked by :func:`discover` once every source is loaded. Building a model to check
 that it honours the model contract (an ``nn.Module`` with ``forward``/``loss``/
-``decode``) costs seconds per entry, so it is done by :func:`check_builder`, which
+``decode``) means building every model, so it is done by :func:`check_builder`, which
 ``robobench entries --check`` and the sweep (before planning) call.
 """
 

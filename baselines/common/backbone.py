@@ -245,10 +245,9 @@ class ImageEncoder(nn.Module):
     """Backbone + neck for the ``B*N`` views: ``(B*N, 3, H, W) -> (B*N, C, H/d, W/d)``.
 
     The encoder runs in the channels-last memory layout (weights and activations), which
-    oneDNN's CPU convolutions serve about 20 % faster than the default layout
-    (forward + backward of the ``full`` profile's encoder on 24 views of 128x352, one
-    thread; outputs agree to 1e-5). Its output is returned in the default layout, so the
-    rest of the model is unaffected.
+    oneDNN's CPU convolutions serve faster than the default layout with the same outputs up to
+    float rounding (``benchmarks/encoder_layout_bench.py`` measures both in one run). Its output
+    is returned in the default layout, so the rest of the model is unaffected.
     """
 
     def __init__(self, cfg: BackboneConfig, downsample: int, out_channels: int) -> None:

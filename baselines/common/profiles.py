@@ -7,21 +7,20 @@ profile share the BEV grid and the head settings, so their BEV maps align cell f
 
 * ``quick``: trains in a couple of minutes on 2 CPU cores (tests, demos); 128x352 input,
   narrow ResNet-18 layout, 64x64 BEV at 1.6 m, 30 depth bins of 2 m; at most 96 training
-  samples, 6 epochs. About 0.08 (centerpoint) to 0.2 (bevdepth4d) s per sample and step
-  on one core (``benchmarks/model_step_bench.py``).
+  samples, 6 epochs.
 * ``full``: the benchmark's setting on the synthetic world: the quick 64x64 BEV at 1.6 m
   with the ``large`` image network (ResNet-18 layout at half width), 60 depth bins of 1 m,
-  all 320 training samples for 30 epochs. About 0.09 (centerpoint) to 0.35 (camera
-  students) s per sample and step on one core. One run at a time with both of 2 cores
-  (``OMP_NUM_THREADS=2``) trains ``centerpoint`` in 13 minutes, ``bevdet-dense`` in 24 and
-  ``bevdepth-tig`` in 36, and a student's 25 evaluations take about 6 more; two runs sharing
-  the 2 cores (one thread each, each with its two loader processes) took 3.3 times as long
-  each, so give the cores to one run. Measured on the ``long`` world,
-  ``bevdepth`` reaches 0.145 clean mAP after 30 epochs and only 0.029 after 10: the camera
-  students are iteration-bound, so the budget is not cut below 30 epochs.
-* ``large``: ``full`` with the 128x128 BEV at 0.8 m and a lower learning rate (0.4-1.0 s
-  per sample and step on one core: 1-3 hours per entry). Measured for ``centerpoint`` only,
-  before its BEV encoder's full-resolution skip: NDS 0.671 in 99 minutes at one thread.
+  all 320 training samples for 30 epochs, sized to train one entry in well under an hour on
+  2 CPU cores. Give the cores to one run at a time (``OMP_NUM_THREADS=2``): runs sharing them
+  each take several times as long. The camera students are iteration-bound (their clean mAP
+  kept rising between 10 and 30 epochs on the ``long`` world), so the budget is not cut below
+  30 epochs.
+* ``large``: ``full`` with the 128x128 BEV at 0.8 m and a lower learning rate; hours per entry
+  on a CPU, so far run for ``centerpoint`` only.
+
+The cost per sample and training step of each profile is measured by
+``benchmarks/model_step_bench.py`` and ``benchmarks/stage_profile.py``; the wall time and peak
+memory of each shipped ``full`` run are in its file under ``reference-results/``.
 * ``nuscenes``: the papers' settings for GPU users: ResNet-50, 256x704, 24 epochs,
   128x128 BEV at 0.8 m, depth 1-60 m in 0.5 m bins; camera students with BEVDet's BEV data
   augmentation (:data:`CAMERA_BEV_AUG`) and, as in the papers, ImageNet weights in the
@@ -133,12 +132,12 @@ def camera_profiles(data: dict[str, Any] | None = None, **model: Any) -> dict[st
 _LIDAR_ROT_SCALE: dict[str, Any] = {"bev_rot_lim": [-45.0, 45.0], "bev_scale_lim": [0.9, 1.1], "bev_flip": False}
 
 #: CenterPoint's global augmentation on nuScenes (rotation of +-pi/4, scaling 0.9-1.1, x/y
-#: flips), per profile. Without any of it the teacher scores 0.87 mAP on its 320 training
-#: samples of the ``long`` world and 0.20 on validation. The synthetic profiles leave the
-#: flips out: at 1.6 m pillars the teacher reads a vehicle's heading sense and direction of
-#: travel mostly from the right-hand traffic layout, which a flip reverses. Measured on the
-#: ``long`` world (``full``, 30 epochs): NDS 0.359 / mAOE 1.21 / mAVE 2.08 with flips,
-#: 0.416 / 0.32 / 0.87 without.
+#: flips), per profile. Without any of it the teacher overfitted its training samples of the
+#: ``long`` world. The synthetic profiles leave the flips out: at 1.6 m pillars the teacher
+#: reads a vehicle's heading sense and direction of travel mostly from the right-hand traffic
+#: layout, which a flip reverses; on the ``long`` world (``full``, 30 epochs) flips cost it NDS
+#: and multiplied its orientation and velocity errors (runs without a file; README's status
+#: section).
 LIDAR_BEV_AUG: dict[str, dict[str, Any]] = {
     "quick": _LIDAR_ROT_SCALE,
     "full": _LIDAR_ROT_SCALE,

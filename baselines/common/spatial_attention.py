@@ -58,7 +58,7 @@ def deformable_sample(values: list[torch.Tensor], locations: torch.Tensor, weigh
             value.reshape(s * heads, c_h, h, w), grid, mode="bilinear", padding_mode="zeros", align_corners=False
         )  # (S*heads, C_h, Q, P)
         w_l = weights[:, :, :, lvl].permute(0, 2, 1, 3).reshape(s * heads, q, p, 1)
-        # sum over points as one batched product (an elementwise product + sum is ~5x slower on CPU)
+        # sum over points as one batched product, without materialising the elementwise product
         out = out + torch.matmul(sampled.permute(0, 2, 1, 3), w_l).squeeze(-1)
     return out.view(s, heads, q, -1).transpose(1, 2).reshape(s, q, -1)
 

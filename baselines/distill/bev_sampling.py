@@ -144,7 +144,7 @@ def box_cell_masks(boxes: torch.Tensor, grid: BEVGrid) -> torch.Tensor:
 class Enlarge(str, enum.Enum):
     """How a box footprint is enlarged before sampling keypoints.
 
-    ``FACTOR``: length and width multiplied by the amount (the reading in REFERENCE.md).
+    ``FACTOR``: length and width multiplied by the amount (the paper's wording; docs/methods.md).
     ``MARGIN``: the amount in metres added on every side, i.e. ``+2 * amount`` to length and
     width (what the ``enlarged_box(extra_width)`` call of TiGDistill-BEV's code does).
     """

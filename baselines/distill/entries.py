@@ -13,7 +13,7 @@ Loss weights
 * RayD3D, eq. 10: ``L = L_RCD + L_RWD + L_SRC + L_RES`` -- every term weighted 1. The module
   ablations of Table 4 ("RCD only", "RWD only") drop the other module and RES, so each row
   isolates one module; the Table 5/6 variants keep all three terms and change one switch.
-* TiGDistill-BEV (authors' public configuration, REFERENCE.md): inner depth 1, inter-channel
+* TiGDistill-BEV (authors' public configuration, docs/methods.md): inner depth 1, inter-channel
   10, inter-keypoint 100, and the student's own absolute depth BCE weighted 100 (BEVDepth's
   ``depth_loss_weight`` is 3). The absolute-depth weight is part of the recipe, so every
   TiGDistill entry (ablations included) uses 100 and differs from the others in the

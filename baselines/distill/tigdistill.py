@@ -12,7 +12,7 @@ that adapts the student's channels for the inter-channel term belongs to the dis
 losses here take already-adapted features. Teacher inputs are detached inside the losses.
 
 Where the printed equations and the authors' public code differ, we follow the code (listed
-in REFERENCE.md) and say so in the function's docstring.
+in docs/methods.md) and say so in the function's docstring.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from robobench.contract import key_sweep
 
 @dataclass(frozen=True)
 class TiGConfig:
-    """Keypoint grid and loss weights of the public TiGDistill-BEV configuration (REFERENCE.md)."""
+    """Keypoint grid and loss weights of the public TiGDistill-BEV configuration (docs/methods.md)."""
 
     keypoints_x: int = 24
     keypoints_y: int = 24

@@ -82,8 +82,9 @@ class DataConfig:
                           scene); 1 to ``RADAR_MAX_SWEEPS``. 1 loads the key sweep only.
     ``camera``            the model consumes the images. ``False`` (LiDAR-only teachers): the
                           items carry no camera tensors and no depth maps (reading and
-                          augmenting six views and projecting depth was about 80 % of a
-                          teacher item's loading time), and no previous frame; the random
+                          augmenting six views and projecting depth was most of a teacher
+                          item's loading time: ``benchmarks/teacher_loading_bench.py``), and
+                          no previous frame; the random
                           draws are the same, so points, boxes and ``bda`` are those of the
                           camera item.
     ``resize_lim``        training: scale = ``W_in / W_img + U(resize_lim)`` (BEVDet).

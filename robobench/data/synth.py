@@ -117,8 +117,8 @@ PRESETS: dict[str, Preset] = {
     # 320 training and 160 validation samples in 48 street layouts of 10 key frames (5 s)
     "default": Preset(n_train=32, n_val=16, n_frames=10, width=704, height=396, n_azimuth=720, density=1.0, n_val_mini=4),
     # the same samples and sensors in 12 layouts of 40 key frames (the default until generator 2's
-    # numbers showed it too few layouts: a camera model learns its eight training streets, bevdet
-    # scoring NDS 0.58 on them and 0.10-0.30 over three seeds on the four new ones)
+    # runs showed it too few layouts: a camera model learns its eight training streets and
+    # scores far lower on the four new ones; README's status section)
     "long": Preset(n_train=8, n_val=4, n_frames=40, width=704, height=396, n_azimuth=720, density=1.0),
 }
 

@@ -703,8 +703,8 @@ def load_results_file(
 ) -> BoxArrays:
     """Read, validate and convert a results file (same checks as :func:`parse_results`).
 
-    The file is decoded straight into typed records (msgspec), several times faster than
-    ``json.load``; when that fails the file is re-read with ``json`` so the error names
+    The file is decoded straight into typed records (msgspec), faster than ``json.load`` and
+    without building Python dicts per box; when that fails the file is re-read with ``json`` so the error names
     the sample, box and field.
     """
     path = Path(path)

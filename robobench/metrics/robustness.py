@@ -1,6 +1,6 @@
 """Robustness aggregates of RoboBEV: resilience rate (RR, mRR) and corruption error (CE, mCE).
 
-Definitions (RoboBEV, see REFERENCE.md), for corruption ``i`` with levels
+Definitions (RoboBEV; docs/metrics.md), for corruption ``i`` with levels
 ``l`` in easy/mid/hard:
 
 * ``RR_i = sum_l NDS_{i,l} / (3 * NDS_clean)``;  ``mRR = mean_i RR_i``
