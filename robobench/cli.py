@@ -28,7 +28,7 @@ from robobench.errors import UserError
 
 #: Modules providing sub-commands, in the order they appear in ``--help``.
 COMMAND_MODULES: tuple[str, ...] = (
-    "robobench.data.cli",
+    "robobench.commands.data",
     "robobench.demo",
     "robobench.evaluate",
     "robobench.train_cli",
