@@ -124,7 +124,7 @@ class BenchmarkResult:
         return self.board.baseline.entry if self.board is not None and self.board.baseline is not None else None
 
     def checkpoint(self, entry: str, seed: int = 0, train_mode: str = TrainMode.CLEAN.value) -> Path:
-        """The final checkpoint of one model this benchmark trained (for :func:`predict`)."""
+        """The final checkpoint of one model this benchmark trained (for :func:`predict_results`)."""
         from robobench.train import FINAL_CKPT
 
         for cell in self.planned:
@@ -183,19 +183,13 @@ def run_benchmark(
     from robobench.conditions import all_conditions
     from robobench.nuscenes_c import check_eval_images
     from robobench.paths import output_dir, output_file
-    from robobench.registry import Role, check_builder, discover, get_entry, teacher_order
     from robobench.store import ResultStore
     from robobench.sweep import SweepContext, SweepRequest, dataset_id, run_cell, sweep, threads_per_cell
-    from robobench.train import check_dataroot, default_split, entry_config
+    from robobench.train import check_dataroot, default_split
 
     files = [str(f) for f in entry_files]
-    discover(files)
-    names = list(entries) if entries else [e.name for e in discover() if e.role is not Role.TEACHER]
     merged = _overrides(overrides)
-    for name in teacher_order(names):  # fail before any work: every entry's config and model contract
-        entry = get_entry(name)
-        entry_config(entry, profile, merged)
-        check_builder(entry, profile, merged)
+    names = _checked_entries(entries, files, profile, merged)
     root = check_dataroot(dataroot if dataroot is not None else DEFAULT_DATAROOT, version)
     split = split or default_split(version, "val")
     out_dir = output_dir(out, dataroots=[root])
@@ -221,16 +215,37 @@ def run_benchmark(
     report = sweep(request, ctx, store, dataset_id=data_id, fn=run_cell, on_plan=on_plan or (lambda p, t: None),
                    on_done=on_done or (lambda o: None), dry_run=dry_run)
     result = BenchmarkResult(db_path, out_dir, data_id, profile, names, report.planned, report.todo, report.ran)
-    if dry_run:
-        return result
+    if not dry_run:
+        _show(result, store, ce_baseline, leaderboard)
+    return result
+
+
+def _checked_entries(
+    entries: Sequence[str] | None, entry_files: list[str], profile: str, overrides: dict[str, Any]
+) -> list[str]:
+    """The entries to sweep (default: every registered non-teacher), each with its teachers' config and
+    model contract checked: a sweep fails here, before any work, not hours into training."""
+    from robobench.registry import Role, check_builder, discover, get_entry, teacher_order
+    from robobench.train import entry_config
+
+    discover(entry_files)
+    names = list(entries) if entries else [e.name for e in discover() if e.role is not Role.TEACHER]
+    for name in teacher_order(names):
+        entry = get_entry(name)
+        entry_config(entry, profile, overrides)
+        check_builder(entry, profile, overrides)
+    return names
+
+
+def _show(result: BenchmarkResult, store: Any, ce_baseline: str | None, leaderboard: bool) -> None:
+    """Build the board of the whole store into ``result`` and render it (``leaderboard``) to ``out/leaderboard``."""
     from leaderboard.render import store_board, write_board
 
     if ce_baseline is not None and store.count(entry=ce_baseline, status="ok") == 0:
         ce_baseline = None  # no numbers for the mCE baseline: no mCE
     result.board = store_board(store, baseline=ce_baseline)
     if leaderboard:
-        result.leaderboard = write_board(result.board, out_dir / "leaderboard")
-    return result
+        result.leaderboard = write_board(result.board, result.out / "leaderboard")
 
 
 def plan_seeds(
@@ -263,7 +278,7 @@ def plan_seeds(
 # -- one model -------------------------------------------------------------------------------
 
 
-def train(
+def train_model(
     entry: str,
     *,
     profile: str = "quick",
@@ -294,7 +309,7 @@ def train(
     ))
 
 
-def predict(
+def predict_results(
     entry: str,
     checkpoint: PathLike,
     condition: str = "clean",
@@ -368,9 +383,9 @@ def evaluate_results(
 
     ``db`` adds the rows to a results database under ``entry`` (default: the results path's name)
     with its leaderboard metadata (``role``, default student, ``base``, ``teacher``, ``paper``); an
-    entry the database already knows keeps its record unless ``role`` is given. ``out`` writes the devkit's metrics files per
-    condition and ``summary.json``; ``ce_baseline`` names the entry in ``db`` whose mean NDS over
-    seeds on the same dataset id is the CE/mCE denominator.
+    entry the database already knows keeps its record unless ``role`` is given. ``out`` writes the
+    devkit's metrics files per condition and ``summary.json``; ``ce_baseline`` names the entry in
+    ``db`` whose mean NDS over seeds on the same dataset id is the CE/mCE denominator.
     """
     from robobench.constants import BOOTSTRAP_REPLICATES
     from robobench.data.nusc import open_nuscenes
@@ -388,7 +403,9 @@ def evaluate_results(
     name = entry or Path(results).stem
     data_id = dataset_id or f"{version}/{split}"
     if ce_baseline is not None and db is None:
-        raise UserError(f"--ce-baseline {ce_baseline} reads that entry's rows from --db; pass an existing results database")
+        raise UserError(
+            f"--ce-baseline {ce_baseline} reads that entry's rows from --db; pass an existing results database"
+        )
     base_nds = baseline_nds(db, ce_baseline, data_id) if ce_baseline is not None else None
     output = EvaluationOutput(out) if out is not None else None
     rows = evaluate_files(

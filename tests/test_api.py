@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import pkgutil
 import re
 import subprocess
 import sys
@@ -27,6 +28,10 @@ def test_importing_robobench_loads_no_engine() -> None:
 
 
 def test_every_exported_name_is_the_api_function() -> None:
+    """Also once every submodule is imported: a submodule named like an API function (``robobench.train``)
+    would replace the function as the package's attribute."""
+    submodules = {m.name for m in pkgutil.iter_modules(robobench.__path__)}
+    assert not submodules & set(robobench.API_NAMES)
     for name in robobench.API_NAMES:
         assert getattr(robobench, name) is getattr(api, name), name
     with pytest.raises(AttributeError):

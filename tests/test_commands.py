@@ -96,3 +96,30 @@ def test_every_command_with_a_dataset_takes_the_same_three_options() -> None:
         actions = {o: a for a in _parsers()[prog]._actions for o in a.option_strings}
         assert {"--dataroot", "--version", "--split"} <= set(actions), prog
         assert actions["--version"].default == DEFAULT_VERSION, prog
+
+
+def test_demo_runs_the_benchmark_through_the_api(monkeypatch, tmp_path, capsys) -> None:
+    """``demo`` validates the world, then calls :func:`robobench.api.run_benchmark` (no argv list in between)."""
+    import robobench.api as api
+    import robobench.demo as demo
+    from robobench.cli import main
+    from robobench.data.synth import VAL_MINI_SPLIT, VERSION
+
+    calls, world_ok = [], [True]
+    monkeypatch.setattr(demo, "prepare_world", lambda data: world_ok[0])
+
+    def fake_run(entries, **kw):
+        calls.append((entries, kw))
+        return api.BenchmarkResult(tmp_path / "r.sqlite", tmp_path, "d", kw["profile"], list(entries), [], [])
+
+    monkeypatch.setattr(api, "run_benchmark", fake_run)
+    argv = ["demo", "--data", str(tmp_path / "world"), "--out", str(tmp_path / "out"), "--entries", "bevdet,bevdepth"]
+    assert main([*argv, "--validate-only"]) == 0 and calls == []
+    assert main(argv) == 0
+    (entries, kw), = calls
+    assert entries == ["bevdet", "bevdepth"] and kw["profile"] == "quick"
+    assert (kw["version"], kw["split"], kw["dataroot"]) == (VERSION, VAL_MINI_SPLIT, tmp_path / "world")
+    assert "mCE % (vs no baseline)" in capsys.readouterr().out
+    world_ok[0] = False
+    assert main(argv) == 1 and len(calls) == 1
+    assert main([*argv[:-1], "no-such-entry"]) == 2  # checked before minutes of world generation

@@ -43,7 +43,9 @@ class _DeprecatedAlias(argparse.Action):
         self.new = new
         super().__init__(option_strings, dest, **kwargs)
 
-    def __call__(self, parser: Any, namespace: argparse.Namespace, values: Any, option_string: str | None = None) -> None:
+    def __call__(
+        self, parser: Any, namespace: argparse.Namespace, values: Any, option_string: str | None = None
+    ) -> None:
         deprecation(f"{option_string} is deprecated; use {self.new}")
         setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
 
@@ -64,7 +66,9 @@ class _CommaList(argparse.Action):
         self.convert, self.extend = convert, extend
         super().__init__(option_strings, dest, nargs="+", **kwargs)
 
-    def __call__(self, parser: Any, namespace: argparse.Namespace, values: Any, option_string: str | None = None) -> None:
+    def __call__(
+        self, parser: Any, namespace: argparse.Namespace, values: Any, option_string: str | None = None
+    ) -> None:
         if len(values) > 1:
             deprecation(f"space-separated {option_string} is deprecated; write {option_string} {','.join(values)}")
         try:
@@ -75,7 +79,9 @@ class _CommaList(argparse.Action):
         setattr(namespace, self.dest, before + items)
 
 
-def add_list(parser: Any, flag: str, what: str, convert: Callable[[str], list[Any]] | None = None, **kwargs: Any) -> None:
+def add_list(
+    parser: Any, flag: str, what: str, convert: Callable[[str], list[Any]] | None = None, **kwargs: Any
+) -> None:
     """A comma-separated list option (``convert``: one word -> its items, default :func:`name_list`);
     the space-separated old form is accepted with a deprecation note. ``extend=True``: a repeated
     option adds to the list instead of replacing it."""
@@ -87,8 +93,8 @@ def add_dataset(
     dataroot_help: str | None = None,
 ) -> None:
     """``--dataroot``, ``--version`` and ``--split``: which nuScenes-format dataset and split."""
-    parser.add_argument("--dataroot", type=Path, default=dataroot,
-                        help=dataroot_help or f"nuScenes-format root (default {DEFAULT_DATAROOT}, made by 'robobench data synth')")
+    default_help = f"nuScenes-format root (default {DEFAULT_DATAROOT}, made by 'robobench data synth')"
+    parser.add_argument("--dataroot", type=Path, default=dataroot, help=dataroot_help or default_help)
     parser.add_argument("--version", default=DEFAULT_VERSION, help=f"devkit version folder (default {DEFAULT_VERSION})")
     parser.add_argument("--split", default=split,
                         help=split_help or "split name (default: synth_val / mini_val / val by version)")

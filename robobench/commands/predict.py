@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Predict, write the results JSON, print its path and the depth metrics (if any)."""
-    out = api.predict(
+    out = api.predict_results(
         args.entry, args.checkpoint, args.condition, dataroot=args.dataroot, version=args.version, split=args.split,
         out=args.out, seed=args.seed, corrupt_root=args.corrupt_root, batch_size=args.batch_size, workers=args.workers,
         precision=args.precision, device=args.device, progress=not args.no_progress,

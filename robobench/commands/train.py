@@ -44,7 +44,7 @@ def register(subparsers: Any) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train and print the final checkpoint's path."""
-    print(api.train(
+    print(api.train_model(
         args.entry, profile=args.profile, train_mode=TRAIN_CORRUPTION[args.train_corruption].value, seed=args.seed,
         dataroot=args.dataroot, version=args.version, split=args.split, out=args.out, resume=args.resume,
         overrides=args.overrides, device=args.device, progress=not args.no_progress, entry_files=args.entry_file,
