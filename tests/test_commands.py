@@ -13,7 +13,7 @@ import pytest
 from robobench.cli import build_parser
 
 #: Old names that must not show in any command's help (they survive as hidden aliases).
-RETIRED = {"--store", "--quiet"}
+RETIRED = {"--store", "--quiet", "--baseline", "--data"}
 
 
 def _parsers() -> dict[str, argparse.ArgumentParser]:
@@ -44,6 +44,10 @@ def test_the_same_thing_has_the_same_option_name_everywhere() -> None:
         for action in visible:
             if action.dest == "db":
                 assert "--db" in action.option_strings, (prog, action.option_strings)
+            if action.dest == "baseline" or action.dest == "ce_baseline":
+                assert "--ce-baseline" in action.option_strings, (prog, action.option_strings)
+            if action.dest == "dataroot":
+                assert "--dataroot" in action.option_strings, (prog, action.option_strings)
             if action.dest == "no_progress":
                 assert action.option_strings == ["--no-progress"], (prog, action.option_strings)
 
@@ -53,6 +57,8 @@ def test_the_same_thing_has_the_same_option_name_everywhere() -> None:
     [
         (["evaluate", "--results", "r", "--store", "s.sqlite"], "db", Path("s.sqlite"), "--store is deprecated; use --db"),
         (["corrupt", "--quiet"], "no_progress", True, "--quiet is deprecated; use --no-progress"),
+        (["leaderboard", "--baseline", "bevdet"], "baseline", "bevdet", "--baseline is deprecated; use --ce-baseline"),
+        (["demo", "--data", "w"], "dataroot", Path("w"), "--data is deprecated; use --dataroot"),
         (["corrupt", "--levels", "easy", "hard"], "levels", ["easy", "hard"], "write --levels easy,hard"),
         (["evaluate", "--results", "r", "--condition", "clean", "Fog:hard"], "condition", ["clean", "Fog:hard"],
          "write --condition clean,Fog:hard"),
@@ -113,7 +119,7 @@ def test_demo_runs_the_benchmark_through_the_api(monkeypatch, tmp_path, capsys) 
         return api.BenchmarkResult(tmp_path / "r.sqlite", tmp_path, "d", kw["profile"], list(entries), [], [])
 
     monkeypatch.setattr(api, "run_benchmark", fake_run)
-    argv = ["demo", "--data", str(tmp_path / "world"), "--out", str(tmp_path / "out"), "--entries", "bevdet,bevdepth"]
+    argv = ["demo", "--dataroot", str(tmp_path / "world"), "--out", str(tmp_path / "out"), "--entries", "bevdet,bevdepth"]
     assert main([*argv, "--validate-only"]) == 0 and calls == []
     assert main(argv) == 0
     (entries, kw), = calls

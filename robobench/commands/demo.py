@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from robobench import api
-from robobench.commands.common import add_list
+from robobench.commands.common import add_alias, add_list
 from robobench.commands.progress import Progress
 from robobench.commands.sweep import report
 from robobench.demo import DEFAULT_DATA, DEFAULT_OUT, DEMO_ENTRIES
@@ -22,7 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo", help="generate and validate the default synthetic world, run the quick sweep and the leaderboard"
     )
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"dataroot of the world (default: {DEFAULT_DATA})")
+    parser.add_argument("--dataroot", type=Path, default=DEFAULT_DATA, help=f"dataroot of the world (default: {DEFAULT_DATA})")
+    add_alias(parser, "--data", "--dataroot", "dataroot", type=Path)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"sweep output folder (default: {DEFAULT_OUT})")
     add_list(parser, "--entries", "entry", default=list(DEMO_ENTRIES),
              help=f"comma-separated entries to sweep (default: {','.join(DEMO_ENTRIES)})")
@@ -34,7 +35,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     """Exit 1 when the world fails validation (nothing else runs), else the sweep's code (1 when a cell failed)."""
     progress = Progress(args.out / "results.sqlite", dry_run=False)
     try:
-        result = api.run_demo(args.data, args.out, args.entries, sweep=not args.validate_only,
+        result = api.run_demo(args.dataroot, args.out, args.entries, sweep=not args.validate_only,
                               on_plan=progress.on_plan, on_done=progress.on_done)
     finally:
         progress.close()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from robobench import api
+from robobench.argtypes import seed
 from robobench.commands.common import add_alias, add_dataset, add_db, add_list
 from robobench.constants import BOOTSTRAP_REPLICATES, DEFAULT_DATAROOT
 from robobench.evaluate import metrics_table, robustness_lines
@@ -46,7 +47,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--paper", default="", help="with --db: paper title or URL")
     p.add_argument("--train-mode", default="clean", choices=("clean", "corrupted", "heldout"),
                    help="how the model was trained: clean, corrupted (on the eight test corruptions) or heldout")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0, help="seed of the model the results come from (default 0)")
     p.add_argument("--dataset-id", default=None, help="dataset id for the rows (default: VERSION/SPLIT)")
     p.add_argument("--config-hash", default="external", help="config hash for the rows (default: external)")
     p.add_argument("--out", type=Path, default=None, metavar="DIR",

@@ -3,7 +3,7 @@
 Example::
 
     robobench leaderboard --db runs/results.sqlite --out runs/leaderboard \\
-        --baseline bevdet --import rayd3d_table1.csv --gallery gallery.png
+        --ce-baseline bevdet --import rayd3d_table1.csv --gallery gallery.png
 
 ``--import`` takes published numbers (format: :mod:`leaderboard.references`), shown
 as marked reference rows; ``--reference robobev`` adds RoboBEV's built-in results
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from robobench import api
-from robobench.commands.common import add_db, add_list
+from robobench.commands.common import add_alias, add_db, add_list
 
 DEFAULT_OUT = api.DEFAULT_OUT / "leaderboard"
 
@@ -34,7 +34,10 @@ def register(subparsers: Any) -> None:
     )
     add_db(p)
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
-    p.add_argument("--baseline", default=None, metavar="ENTRY", help="entry mCE is measured against (default: the first student that derives from no other entry, e.g. bevdet)")
+    p.add_argument("--ce-baseline", dest="baseline", default=None, metavar="ENTRY",
+                   help="entry mCE is measured against (default: the first student that derives from no other entry, "
+                        "e.g. bevdet)")
+    add_alias(p, "--baseline", "--ce-baseline", "baseline", metavar="ENTRY")
     add_list(p, "--import", "file", lambda text: [Path(t) for t in text.split(",") if t], dest="imports", default=[], extend=True,
              metavar="FILE", help="comma-separated CSV/JSON files of published per-condition NDS or per-corruption RR, "
              "shown as reference rows")
