@@ -48,6 +48,6 @@ def summary_lines(board: Board, keys: Container[tuple[str, str, str, str]] | Non
     def wanted(g: Group) -> bool:
         return bool(g.rows) and (keys is None or g.key in keys)
 
-    groups = sorted((g for g in board.measured if wanted(g)), key=lambda g: (g.entry, g.train_mode, g.dataset_id, g.profile))
+    groups = sorted((g for g in board.measured if wanted(g)), key=lambda g: g.key)
     return [SummaryLine(g.entry, g.train_mode, len({r.seed for r in g.rows}), g.metrics["nds"], g.metrics["map"],
                         g.metrics["mrr"], g.metrics["mce"]) for g in groups]
