@@ -27,7 +27,7 @@ browser:
 
 # Main job on the synthetic default.
 demo: setup
-	$(BIN)/robobench demo --data $(DATA)
+	$(BIN)/robobench demo --dataroot $(DATA)
 
 # The test suite CI runs (includes tests marked slow and browser; excludes heavy ones).
 test: setup browser

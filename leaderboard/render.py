@@ -245,6 +245,16 @@ def render_site(
     render in ``out_dir`` are removed so no stale page survives.
     """
     board = build_board(rows, entries_meta, baseline=baseline, references=references, min_map=min_map, trainings=trainings)
+    return write_board(board, out_dir, gallery=gallery, title=title)
+
+
+def write_board(
+    board: Board, out_dir: str | Path, gallery: bytes | str | Path | None = None,
+    title: str = "robobench robustness leaderboard",
+) -> Path:
+    """Write the site of a built :class:`~leaderboard.model.Board` (what :func:`render_site` does after
+    :func:`~leaderboard.model.build_board`); return index's path. A caller that also shows the board
+    elsewhere (the sweep's terminal summary) passes the same board, so both show the same numbers."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("entry-*.html"):
@@ -295,7 +305,11 @@ def render_store(
 ) -> Path:
     """:func:`render_site` from a :class:`robobench.store.ResultStore`: all its rows, its ``entries``
     table and its training records."""
-    return render_site(
-        store.rows(), store.entries(), out_dir, baseline=baseline, references=references, gallery=gallery, min_map=min_map,
-        trainings=store.trainings(),
-    )
+    return write_board(store_board(store, baseline=baseline, references=references, min_map=min_map), out_dir,
+                       gallery=gallery)
+
+
+def store_board(store: Any, baseline: str | None = None, references: Iterable[Any] = (), min_map: float = MIN_MAP) -> Board:
+    """:func:`~leaderboard.model.build_board` of a :class:`robobench.store.ResultStore`'s rows, entries and trainings."""
+    return build_board(store.rows(), store.entries(), baseline=baseline, references=references, min_map=min_map,
+                       trainings=store.trainings())

@@ -1,9 +1,9 @@
 """The ``robobench`` console script.
 
-Each feature keeps its command-line code next to it, in a module that exposes
-``register(subparsers) -> None``; that function adds one sub-command whose parser
-sets ``func`` (called with the parsed ``argparse.Namespace``, returning an exit code).
-Add a feature's module to ``COMMAND_MODULES`` to expose it.
+Each sub-command is a thin module of :mod:`robobench.commands` (parse, call :mod:`robobench.api`,
+print) that exposes ``register(subparsers) -> None``; that function adds the sub-command, whose
+parser sets ``func`` (called with the parsed ``argparse.Namespace``, returning an exit code).
+Add a module to ``COMMAND_MODULES`` to expose it.
 
 Failures the user can act on print one ``error:`` line and no traceback:
 :class:`robobench.errors.UserError` (bad input: names, values, files) exits with status
@@ -27,16 +27,9 @@ from robobench import __version__
 from robobench.errors import UserError
 
 #: Modules providing sub-commands, in the order they appear in ``--help``.
-COMMAND_MODULES: tuple[str, ...] = (
-    "robobench.data.cli",
-    "robobench.demo",
-    "robobench.evaluate",
-    "robobench.train_cli",
-    "robobench.sweep_cli",
-    "robobench.corrupt_cli",
-    "robobench.results_cli",
-    "leaderboard.cli",
-)
+COMMAND_MODULES: tuple[str, ...] = tuple(f"robobench.commands.{name}" for name in (
+    "data", "demo", "evaluate", "train", "predict", "entries", "sweep", "corrupt", "results", "leaderboard",
+))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,13 +64,13 @@ SQLITE_FILE_ERRORS: tuple[str, ...] = (
 def expected_failure(exc: BaseException, args: argparse.Namespace) -> str | None:
     """The one-line message for an environment failure the user can fix, or None for a bug.
 
-    Names the database (``--db``/``--store``) or checkpoint (``--checkpoint``) of ``args``
+    Names the database (``--db``) or checkpoint (``--checkpoint``) of ``args``
     when the exception itself does not carry a path.
     """
     if isinstance(exc, OSError) and exc.errno in PATH_ERRNOS and exc.filename is not None:
         return f"{exc.filename}: {exc.strerror}"
     if isinstance(exc, sqlite3.Error) and any(m in str(exc).lower() for m in SQLITE_FILE_ERRORS):
-        db = getattr(args, "db", None) or getattr(args, "store", None)
+        db = getattr(args, "db", None)
         where = f"results database {db}" if db else "results database"
         return f"{where}: {exc}; check the file, its permissions, and that no other process holds it"
     if isinstance(exc, RuntimeError) and str(exc).startswith("Error(s) in loading state_dict"):

@@ -1,4 +1,4 @@
-"""``robobench demo``: the main job on the embedded synthetic default.
+"""The demo's world: what ``robobench demo`` (:func:`robobench.api.run_demo`) checks, generates and validates.
 
 1. Make sure the ``default`` synthetic world exists (generate it when missing, incomplete
    or written by an older generator), load it through the devkit and print a validation
@@ -12,14 +12,11 @@ It is resumable like the sweep: run it again and only unfinished cells run.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 
-from robobench.argtypes import name_list
 from robobench.constants import CAMERAS, DETECTION_CLASSES, LIDAR, RADARS
 from robobench.data.synth import GENERATOR_VERSION, PRESETS, TRAIN_SPLIT, VAL_MINI_SPLIT, VAL_SPLIT, VERSION, generate, world_stamp
 
@@ -30,30 +27,6 @@ DEMO_PRESET = "default"
 #: A camera student, its depth-supervised variant and one distillation recipe per paper
 #: family (their teacher, ``centerpoint``, is trained first), few enough for a laptop CPU.
 DEMO_ENTRIES: tuple[str, ...] = ("bevdet", "bevdepth", "bevdet-rayd3d")
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``demo`` command."""
-    parser = subparsers.add_parser(
-        "demo", help="generate and validate the default synthetic world, run the quick sweep and the leaderboard"
-    )
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"dataroot of the world (default: {DEFAULT_DATA})")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"sweep output folder (default: {DEFAULT_OUT})")
-    parser.add_argument("--entries", type=name_list("entry"), default=list(DEMO_ENTRIES),
-                        help=f"comma-separated entries to sweep (default: {','.join(DEMO_ENTRIES)})")
-    parser.add_argument("--validate-only", action="store_true", help="only generate (if needed) and validate the world")
-    parser.set_defaults(func=_cmd_demo)
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    """Check the entries and the output folder (minutes of world generation must not end in a typo), then run."""
-    from robobench.paths import output_dir
-    from robobench.registry import get_entry
-
-    for name in args.entries:
-        get_entry(name)
-    output_dir(args.out, dataroots=[args.data])
-    return run_demo(args.data, args.out, args.entries, sweep=not args.validate_only)
 
 
 def world_is_complete(data_dir: Path, preset: str | None = None) -> bool:
@@ -103,24 +76,6 @@ def stale_world_reason(data_dir: Path, preset: str | None = None) -> str | None:
         return (f"it has {len(scenes[0])} training and {len(scenes[1])} validation scenes, today's {name!r} preset has "
                 f"{p.n_train} and {p.n_val}")
     return None
-
-
-def run_demo(data_dir: Path, out: Path = DEFAULT_OUT, entries: Sequence[str] = DEMO_ENTRIES, sweep: bool = True) -> int:
-    """The main job: the world (generated if needed and validated), then the quick sweep.
-
-    Returns the exit code: 1 when the world fails validation (nothing else runs), else the
-    sweep's (1 when any cell failed).
-    """
-    if not prepare_world(data_dir):
-        return 1
-    if not sweep:
-        return 0
-    from robobench.cli import main as cli_main
-
-    return cli_main([
-        "sweep", "--dataroot", str(data_dir), "--version", VERSION, "--split", VAL_MINI_SPLIT,
-        "--profile", "quick", "--entries", ",".join(entries), "--out", str(out),
-    ])
 
 
 def prepare_world(data_dir: Path, preset: str = DEMO_PRESET) -> bool:

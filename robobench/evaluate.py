@@ -1,10 +1,10 @@
-"""Results files -> metrics rows, and the ``robobench evaluate`` sub-command.
+"""Results files -> metrics rows: what ``robobench evaluate`` (:func:`robobench.api.evaluate_results`) and the sweep score.
 
 Anyone's detector can be scored: write one nuScenes results JSON (the submission
 format, boxes in the global frame) per condition, then::
 
     robobench evaluate --results preds/ [--dataroot data/synth-default --version v1.0-synth
-        --split synth_val] [--store results.sqlite --entry my-model]
+        --split synth_val] [--db results.sqlite --entry my-model]
 
 (the defaults, as ``robobench predict``'s, are the embedded synthetic world and its val split)
 
@@ -25,18 +25,14 @@ condition and a ``summary.json`` with RR/mRR/mCE; ``--json`` prints that summary
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from robobench.conditions import Condition, all_conditions
-from robobench.constants import BOOTSTRAP_REPLICATES, DEFAULT_DATAROOT, DEFAULT_VERSION
 from robobench.errors import UserError
-from robobench.schema import ResultRow
+from robobench.schema import EntryRecord, ResultRow
 
 RESULTS_SUFFIX = ".json"
 
@@ -177,129 +173,32 @@ def robustness_lines(rows: Sequence[ResultRow]) -> list[str]:
     return lines
 
 
-def _run(args: argparse.Namespace) -> int:
-    from robobench.metrics.detection import DetectionEvaluator
-
-    from robobench.data.nusc import open_nuscenes
-
-    from robobench.train import default_split
-
-    if args.store:
-        from robobench.paths import output_file
-
-        output_file(args.store, "--store", dataroots=[args.dataroot])
-    files = find_results_files(args.results, args.condition)
-    split = args.split or default_split(args.version, "val")
-    nusc = open_nuscenes(args.dataroot, args.version)
-    evaluator = DetectionEvaluator(nusc, split)
-    entry = args.entry or Path(args.results).stem
-    dataset_id = args.dataset_id or f"{args.version}/{split}"
-    baseline_nds = _ce_baseline_nds(args, dataset_id)
-    output = None
-    if args.out:
-        from robobench.evaluate_output import EvaluationOutput
-
-        output = EvaluationOutput(args.out)
-    rows = evaluate_files(
-        evaluator, files, entry=entry, train_mode=args.train_mode, seed=args.seed,
-        dataset_id=dataset_id, config_hash=args.config_hash, on_result=output.add if output else None,
-        bootstrap=args.bootstrap,
-    )
-    if args.out or args.json:
-        from robobench.evaluate_output import evaluation_summary
-
-        dataset = {"dataroot": str(args.dataroot), "version": args.version, "split": split, "dataset_id": dataset_id}
-        summary = evaluation_summary(rows, dataset=dataset, baseline=args.ce_baseline, baseline_nds=baseline_nds)
-    # with --json, standard output carries the summary object alone
-    say = (lambda line: print(line, file=sys.stderr)) if args.json else print
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        say(metrics_table(rows))
-        for line in robustness_lines(rows):
-            say(line)
-    if output is not None:
-        say(f"metrics: {output.finish(summary)} and metrics_summary.json/metrics_details.json per condition")
-    if args.store:
-        from robobench.store import ResultStore
-
-        with ResultStore(args.store) as store:
-            store.add_many(rows)
-            _record_entry(store, entry, args)
-        say(f"stored {len(rows)} row(s) for entry {entry!r} in {args.store}")
-    return 0
-
-
-def _ce_baseline_nds(args: argparse.Namespace, dataset_id: str) -> dict[str, float] | None:
-    """NDS per condition of the ``--ce-baseline`` entry in ``--store`` on the same dataset id (mean over seeds)."""
-    if args.ce_baseline is None:
-        return None
-    if not args.store or not Path(args.store).is_file():
-        raise UserError(f"--ce-baseline {args.ce_baseline} reads that entry's rows from --store; pass an existing results database")
+def baseline_nds(db: str | Path, entry: str, dataset_id: str) -> dict[str, float]:
+    """NDS per condition of ``entry`` in the results database ``db`` on ``dataset_id``, the mean over its
+    seeds: the denominator of CE/mCE for results scored outside a sweep."""
     from robobench.evaluate_output import mean_nds_by_condition
     from robobench.store import ResultStore
 
-    with ResultStore(args.store) as store:
-        rows = store.rows(entry=args.ce_baseline)
+    if not Path(db).is_file():
+        raise UserError(f"--ce-baseline {entry} reads that entry's rows from --db; pass an existing results database")
+    with ResultStore(db) as store:
+        rows = store.rows(entry=entry)
     same = [r for r in rows if r.dataset_id == dataset_id]
     if not same:
         have = sorted({r.dataset_id for r in rows})
         raise UserError(
-            f"--ce-baseline {args.ce_baseline} has no rows on dataset id {dataset_id} in {args.store} "
+            f"--ce-baseline {entry} has no rows on dataset id {dataset_id} in {db} "
             f"(it has {', '.join(have) or 'none'}); pass --dataset-id to match"
         )
     return mean_nds_by_condition(same)
 
 
-def _record_entry(store: Any, entry: str, args: argparse.Namespace) -> None:
-    """Record the entry's leaderboard metadata (role, base, teacher, paper) beside its rows.
+def record_entry(store: Any, record: EntryRecord, replace: bool) -> None:
+    """Record an entry's leaderboard metadata (role, base, teacher, paper) beside its rows.
 
-    An entry the store already knows keeps its record unless ``--role`` is given, so scoring
-    extra files of a swept entry does not overwrite what the sweep recorded.
+    An entry the store already knows keeps its record unless ``replace``, so scoring extra files of a
+    swept entry does not overwrite what the sweep recorded.
     """
-    from robobench.schema import EntryRecord
-
-    if args.role is None and any(e.name == entry for e in store.entries()):
+    if not replace and any(e.name == record.name for e in store.entries()):
         return
-    store.add_entries([EntryRecord(entry, args.role or "student", args.base, args.teacher, args.paper)])
-
-
-def register(subparsers: Any) -> None:
-    """Add the ``evaluate`` sub-command."""
-    p = subparsers.add_parser(
-        "evaluate",
-        help="score nuScenes results JSON files (one per condition) with NDS/mAP/TP errors",
-        description="Score nuScenes results JSON files (global frame; one per condition, named clean.json, "
-        "Fog_hard.json, ...) with NDS, mAP and the TP errors, equal to the devkit's DetectionEval; "
-        "print RR/mRR when corrupted conditions are given; optionally add the rows to a results store.",
-    )
-    p.add_argument("--results", required=True, help="a results JSON, or a directory of clean.json, Fog_hard.json, ...")
-    p.add_argument("--dataroot", default=str(DEFAULT_DATAROOT),
-                   help=f"nuScenes root, real or synthetic (default {DEFAULT_DATAROOT}, as robobench predict)")
-    p.add_argument("--version", default=DEFAULT_VERSION, help=f"e.g. v1.0-trainval, v1.0-mini (default {DEFAULT_VERSION})")
-    p.add_argument("--split", default=None,
-                   help="e.g. val, mini_val, synth_val, custom splits from splits.json (default: the version's val split)")
-    p.add_argument("--condition", nargs="+", default=None, metavar="COND",
-                   help="clean or Corruption:level (Fog:hard); for a file: its condition; for a directory: a subset")
-    p.add_argument("--store", default=None, help="add the rows to this results database (SQLite)")
-    p.add_argument("--entry", default=None, help="entry name for the rows (default: the results path's name)")
-    p.add_argument("--role", default=None, choices=("student", "teacher", "distill"),
-                   help="with --store: the entry's role on the leaderboard (default: student for a new entry)")
-    p.add_argument("--base", default=None, help="with --store: the entry its gain is measured against")
-    p.add_argument("--teacher", default=None, help="with --store: the teacher of a distill entry")
-    p.add_argument("--paper", default="", help="with --store: paper title or URL")
-    p.add_argument("--train-mode", default="clean", choices=("clean", "corrupted", "heldout"),
-                   help="how the model was trained: clean, corrupted (on the eight test corruptions) or heldout")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dataset-id", default=None, help="dataset id for the rows (default: VERSION/SPLIT)")
-    p.add_argument("--config-hash", default="external", help="config hash for the rows (default: external)")
-    p.add_argument("--out", type=Path, default=None, metavar="DIR",
-                   help="write the devkit's metrics_summary.json and metrics_details.json per condition "
-                   "(DIR/clean/, DIR/Fog_hard/, ...) and DIR/summary.json with RR/mRR/mCE")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON on standard output (messages go to stderr)")
-    p.add_argument("--ce-baseline", default=None, metavar="ENTRY",
-                   help="entry in --store (same dataset id) that CE/mCE are measured against")
-    p.add_argument("--bootstrap", type=int, default=BOOTSTRAP_REPLICATES, metavar="N",
-                   help="scene-bootstrap replicates of NDS and mAP stored with each row, the evaluation noise "
-                        f"the leaderboard's intervals use (default {BOOTSTRAP_REPLICATES}, as a sweep; 0: none)")
-    p.set_defaults(func=_run)
+    store.add_entries([record])

@@ -115,6 +115,16 @@ def add_allow_damaged_argument(parser: Any) -> None:
                         help="proceed over truncated images (counted and reported) instead of stopping")
 
 
+def check_eval_images(dataroot: Path, version: str, split: str, allow_damaged: bool) -> int:
+    """Damaged images of the evaluation split stop a sweep before any training, not at its first
+    evaluation hours later (each evaluation checks its images again); returns their count."""
+    from robobench.data.dataset import BEVDataset
+    from robobench.data.index import load_index
+
+    images = BEVDataset(load_index(dataroot, version), split).image_paths()
+    return check_images(images, f"{dataroot} (split {split!r})", allow_damaged)
+
+
 def write_image_atomic(path: Path, rgb: np.ndarray) -> None:
     """Encode ``rgb`` by ``path``'s extension and move it into place atomically."""
     ok, buf = cv2.imencode(path.suffix or ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])

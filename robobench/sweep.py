@@ -530,9 +530,40 @@ def run_cells(
 # -- the whole sweep --------------------------------------------------------------------
 
 
+def dataset_id(dataroot: str | Path, version: str) -> str:
+    """``<version>-<digest>`` of the table files' names and sizes and of the scene/sample/split tables.
+
+    Content-based, so the same dataset has the same id on every machine (results
+    exported from one machine line up with another's).
+    """
+    table_dir = Path(dataroot) / version
+    if not table_dir.is_dir():
+        raise UserError(f"no table folder {table_dir}; check --dataroot and --version")
+    digest = hashlib.sha256()
+    for path in sorted(table_dir.glob("*.json")):
+        digest.update(f"{path.name}:{path.stat().st_size};".encode())
+        if path.name in ("scene.json", "sample.json", "splits.json"):
+            digest.update(path.read_bytes())
+    return f"{version}-{digest.hexdigest()[:10]}"
+
+
+def threads_per_cell(executor: str, workers: int, cpus_per_cell: float) -> int:
+    """Torch threads per cell: the CPUs a Ray task reserves, or this machine's CPUs shared by the
+    local workers (0 = torch's default, for one in-process worker)."""
+    import os
+
+    if executor == "ray":
+        return max(1, int(cpus_per_cell))
+    if workers == 1:
+        return 0
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cpus // workers)
+
+
 @dataclass
 class SweepRequest:
-    """Arguments of ``robobench sweep`` (see :func:`robobench.sweep_cli.register`)."""
+    """What to sweep: entries, train modes, seeds, conditions, profile and how to run the cells
+    (the arguments of :func:`robobench.api.run_benchmark` and ``robobench sweep``)."""
 
     entries: list[str]
     train_modes: list[str] = field(default_factory=lambda: [TrainMode.CLEAN.value])

@@ -39,26 +39,26 @@ PROBES: list[tuple[str, str, int, str]] = [
     ("corrupt-workers-0", "corrupt --dataroot {root} --split synth_val --out {tmp}/c --workers 0", 2, "must be at least 1"),
     ("predict-workers-neg", "predict bevdet --checkpoint {ckpt} --dataroot {root} --out {tmp}/r.json --workers -1", 2, "must be at least 0"),
     ("predict-batch-0", "predict bevdet --checkpoint {ckpt} --dataroot {root} --out {tmp}/r.json --batch-size 0", 2, "must be at least 1"),
-    ("demo-entries-empty", "demo --data {tmp}/w --out {tmp}/o --entries ''", 2, "name at least one entry"),
-    ("demo-entries-unknown", "demo --data {tmp}/w --out {tmp}/o --entries nope", 2, "unknown entry 'nope'"),
+    ("demo-entries-empty", "demo --dataroot {tmp}/w --out {tmp}/o --entries ''", 2, "name at least one entry"),
+    ("demo-entries-unknown", "demo --dataroot {tmp}/w --out {tmp}/o --entries nope", 2, "unknown entry 'nope'"),
     ("export-entries-empty", "results export --db {db} --out {tmp}/e.json --entries ''", 2, "name at least one entry"),
     # 27.3: nothing written into the dataset folder
     ("corrupt-into-dataroot", "corrupt --dataroot {root} --split synth_val --out {root}", 2, "inside the dataset folder"),
     ("corrupt-into-dataroot-sub", "corrupt --dataroot {root} --split synth_val --out {root}/nuscenes-c", 2, "inside the dataset folder"),
     ("gallery-into-dataroot", "corrupt gallery --dataroot {root} --out {root}/g.png", 2, "inside the dataset folder"),
-    ("demo-into-world", "demo --data {tmp}/w --out {tmp}/w/runs", 2, "inside the dataset folder"),
+    ("demo-into-world", "demo --dataroot {tmp}/w --out {tmp}/w/runs", 2, "inside the dataset folder"),
     ("sweep-into-dataroot", "sweep --entries bevdet --dataroot {root} --out {root}/runs --dry-run", 2, "inside the dataset folder"),
     ("sweep-db-into-dataroot", "sweep --entries bevdet --dataroot {root} --out {tmp}/o --db {root}/r.sqlite --dry-run", 2, "inside the dataset folder"),
     ("train-into-dataroot", "train bevdet --dataroot {root} --out {root}/model", 2, "inside the dataset folder"),
     ("predict-into-dataroot", "predict bevdet --checkpoint {ckpt} --dataroot {root} --out {root}/r.json", 2, "inside the dataset folder"),
     ("show-into-dataroot", "data show --dataroot {root} --out {root}/s.png", 2, "inside the dataset folder"),
-    ("evaluate-store-into-dataroot", "evaluate --results {file} --dataroot {root} --store {root}/r.sqlite", 2, "inside the dataset folder"),
+    ("evaluate-db-into-dataroot", "evaluate --results {file} --dataroot {root} --db {root}/r.sqlite", 2, "inside the dataset folder"),
     # 27.3: a folder where a file is meant, and the reverse
     ("predict-out-dir", "predict bevdet --checkpoint {ckpt} --dataroot {root} --out {dir}", 2, "is a folder; give a file path"),
     ("export-out-dir", "results export --db {db} --out {dir}", 2, "is a folder; give a file path"),
     ("import-db-dir", "results import --db {dir} {file}", 2, "is a folder; give a file path"),
     ("gallery-out-dir", "corrupt gallery --dataroot {root} --out {dir}", 2, "is a folder; give a file path"),
-    ("evaluate-store-dir", "evaluate --results {file} --dataroot {root} --store {dir}", 2, "is a folder; give a file path"),
+    ("evaluate-db-dir", "evaluate --results {file} --dataroot {root} --db {dir}", 2, "is a folder; give a file path"),
     ("leaderboard-out-file", "leaderboard --db {db} --out {file}", 2, "is a file; give a folder"),
     ("sweep-out-file", "sweep --entries bevdet --dataroot {root} --out {file} --dry-run", 2, "is a file; give a folder"),
     ("corrupt-out-file", "corrupt --dataroot {root} --split synth_val --out {file}", 2, "is a file; give a folder"),
@@ -185,11 +185,11 @@ def test_debug_shows_the_traceback(monkeypatch, tmp_path) -> None:
 
 
 def test_a_bug_is_not_swallowed(monkeypatch, tmp_path) -> None:
-    import robobench.results_cli as results_cli
+    import robobench.api as api
 
-    def boom(args):
+    def boom(path):
         raise KeyError("a real bug")
 
-    monkeypatch.setattr(results_cli, "_existing_store", boom)
+    monkeypatch.setattr(api, "_existing_store", boom)
     with pytest.raises(KeyError):
         main(["results", "export", "--db", str(tmp_path / "x.sqlite"), "--out", str(tmp_path / "e.json")])

@@ -93,7 +93,7 @@ def test_corrupt_does_not_carry_a_damaged_source_into_nuscenes_c(world, tmp_path
     root, tw, broken, _, _ = world
     out = tmp_path / "c"
     argv = ["corrupt", "--dataroot", str(root), "--version", tw.version, "--split", tw.val_split, "--out", str(out),
-            "--corruptions", "Snow", "--levels", "easy", "--quiet"]
+            "--corruptions", "Snow", "--levels", "easy", "--no-progress"]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: 1 damaged image(s)") and err.count("\n") == 1 and str(broken) in err

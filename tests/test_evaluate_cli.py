@@ -56,7 +56,7 @@ def test_directory_of_conditions_prints_table_and_stores_rows(world, tmp_path, c
     for level in ("easy", "mid", "hard"):
         (d / f"Fog_{level}.json").write_text(json.dumps(worse))
     db = tmp_path / "results.sqlite"
-    assert main(args(root, d, "--store", str(db), "--entry", "ext-model")) == 0
+    assert main(args(root, d, "--db", str(db), "--entry", "ext-model")) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert lines[0].split()[:3] == ["condition", "NDS", "MAP"]
@@ -85,9 +85,9 @@ def test_directory_of_conditions_prints_table_and_stores_rows(world, tmp_path, c
     with ResultStore(db) as store:
         assert [(e.name, e.role) for e in store.entries()] == [("ext-model", "student")]
     # scoring again with explicit metadata updates the record; without it, the record stays
-    assert main(args(root, d, "--store", str(db), "--entry", "ext-model", "--role", "distill",
+    assert main(args(root, d, "--db", str(db), "--entry", "ext-model", "--role", "distill",
                      "--base", "bevdet", "--teacher", "centerpoint")) == 0
-    assert main(args(root, d, "--store", str(db), "--entry", "ext-model")) == 0
+    assert main(args(root, d, "--db", str(db), "--entry", "ext-model")) == 0
     with ResultStore(db) as store:
         (rec,) = store.entries()
     assert (rec.role, rec.base, rec.teacher) == ("distill", "bevdet", "centerpoint")
@@ -222,9 +222,9 @@ def test_perfect_submission_scores_one_from_a_folder_and_a_file(tiny_world, tmp_
     base = ["evaluate", "--dataroot", str(tiny_world.dataroot), "--version", tiny_world.version,
             "--split", tiny_world.val_split]
     db = tmp_path / "r.sqlite"
-    assert main([*base, "--results", str(d), "--store", str(db), "--entry", "oracle"]) == 0, capsys.readouterr().err
+    assert main([*base, "--results", str(d), "--db", str(db), "--entry", "oracle"]) == 0, capsys.readouterr().err
     assert "RR Fog: 100.00%" in capsys.readouterr().out
-    assert main([*base, "--results", str(d / "clean.json"), "--store", str(db), "--entry", "oracle-file"]) == 0
+    assert main([*base, "--results", str(d / "clean.json"), "--db", str(db), "--entry", "oracle-file"]) == 0
     with ResultStore(db) as store:
         rows = store.rows()
     assert len(rows) == 5

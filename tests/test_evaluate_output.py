@@ -124,9 +124,9 @@ def test_mce_against_a_baseline_entry_in_the_store(world, tmp_path, capsys):
     base_dir.mkdir()
     for lvl in ("easy", "mid", "hard"):  # the baseline scores the clean predictions under Fog: fewer errors
         (base_dir / f"Fog_{lvl}.json").write_text((preds / "clean.json").read_text())
-    assert main(_args(root, base_dir, "--store", str(db), "--entry", "base")) == 0
+    assert main(_args(root, base_dir, "--db", str(db), "--entry", "base")) == 0
     capsys.readouterr()
-    assert main(_args(root, preds, "--store", str(db), "--ce-baseline", "base", "--json")) == 0
+    assert main(_args(root, preds, "--db", str(db), "--ce-baseline", "base", "--json")) == 0
     summary = json.loads(capsys.readouterr().out)
     base_fog = summary["conditions"]["clean"]["nds"]
     fog = [summary["conditions"][f"Fog:{lvl}"]["nds"] for lvl in ("easy", "mid", "hard")]
@@ -142,7 +142,7 @@ def test_bad_out_and_baseline_are_one_line_errors(world, tmp_path, capsys):
     a_file.write_text("")
     for extra, message in [
         (["--out", str(a_file)], "is a file"),
-        (["--ce-baseline", "nobody"], "--ce-baseline nobody reads that entry's rows from --store"),
+        (["--ce-baseline", "nobody"], "--ce-baseline nobody reads that entry's rows from --db"),
     ]:
         assert main(_args(root, preds / "clean.json", *extra)) == 2
         err = capsys.readouterr().err.strip()

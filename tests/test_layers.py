@@ -1,9 +1,11 @@
 """Imports point one way: ``corruptions`` <- ``robobench`` core <- ``baselines`` <- commands.
 
-``leaderboard`` reads the core. A command is a module that builds command-line parsers
-(``robobench.cli.COMMAND_MODULES``, the console script and ``leaderboard/cli.py``); it may import
-anything. Every ``import`` statement counts, also one inside a function: a lazy import is still
-a dependency.
+``leaderboard`` reads the core; the library API (``robobench.api``) sits on the core and the
+leaderboard. A command is a module of the ``robobench.commands`` package or the console script
+(``robobench.cli``, ``robobench.__main__``); it may import anything. Every ``import`` statement
+counts, also one inside a function: a lazy import is still a dependency. (``robobench/__init__.py``
+re-exports the API's names by ``importlib`` on first attribute access, not by an import statement:
+the package stays importable without the API.)
 """
 
 from __future__ import annotations
@@ -17,18 +19,18 @@ from robobench.cli import COMMAND_MODULES
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("corruptions", "robobench", "baselines", "leaderboard")
-#: Command modules besides COMMAND_MODULES.
+#: Command modules besides the ``robobench.commands`` package.
 ENTRY_SCRIPTS = {"robobench.cli", "robobench.__main__"}
-#: Modules in COMMAND_MODULES that are core too: ``robobench.evaluate`` scores results (what the sweep
-#: calls) and also registers the ``evaluate`` command, so the core may import it.
-CORE_WITH_COMMAND = {"robobench.evaluate"}
+COMMANDS_PACKAGE = "robobench.commands"
+API_MODULE = "robobench.api"
 #: Layer -> the layers it may import.
 ALLOWED: dict[str, set[str]] = {
     "corruptions": {"corruptions"},
     "core": {"corruptions", "core"},
     "baselines": {"corruptions", "core", "baselines"},
     "leaderboard": {"corruptions", "core", "leaderboard"},
-    "commands": {"corruptions", "core", "baselines", "leaderboard", "commands"},
+    "api": {"corruptions", "core", "leaderboard", "api"},
+    "commands": {"corruptions", "core", "baselines", "leaderboard", "api", "commands"},
 }
 
 
@@ -38,8 +40,10 @@ def module_name(path: Path, root: Path) -> str:
 
 
 def layer(module: str, commands: set[str]) -> str:
-    if module in commands:
+    if module in commands or module == COMMANDS_PACKAGE or module.startswith(COMMANDS_PACKAGE + "."):
         return "commands"
+    if module == API_MODULE:
+        return "api"
     top = module.split(".")[0]
     return "core" if top == "robobench" else top
 
@@ -69,12 +73,23 @@ def violations(root: Path, commands: set[str]) -> list[str]:
     return found
 
 
-def command_modules() -> set[str]:
-    return (set(COMMAND_MODULES) | ENTRY_SCRIPTS) - CORE_WITH_COMMAND
-
-
 def test_imports_point_down() -> None:
-    assert violations(ROOT, command_modules()) == []
+    assert violations(ROOT, ENTRY_SCRIPTS) == []
+
+
+def test_every_command_module_is_in_the_commands_package() -> None:
+    """A command registered from elsewhere would escape the layer check (and the thin-module rule)."""
+    assert all(m.startswith(COMMANDS_PACKAGE + ".") for m in COMMAND_MODULES), COMMAND_MODULES
+
+
+#: A command module parses, calls the API and prints: anything longer holds logic that belongs below.
+MAX_COMMAND_LINES = 150
+
+
+def test_command_modules_are_thin() -> None:
+    long = {p.name: n for p in sorted((ROOT / "robobench" / "commands").glob("*.py"))
+            if (n := len(p.read_text().splitlines())) > MAX_COMMAND_LINES}
+    assert not long, f"command modules over {MAX_COMMAND_LINES} lines: {long}"
 
 
 def test_registry_imports_no_model_code() -> None:
@@ -88,7 +103,10 @@ def test_registry_imports_no_model_code() -> None:
         ("robobench/store.py", "def f():\n    import baselines.bevdet\n", "robobench.store (core) imports baselines.bevdet (baselines)"),
         ("corruptions/api.py", "from robobench import errors\n", "corruptions.api (corruptions) imports robobench.errors (core)"),
         ("baselines/x.py", "from leaderboard import render\n", "baselines.x (baselines) imports leaderboard (leaderboard)"),
-        ("leaderboard/model.py", "import robobench.sweep_cli\n", "leaderboard.model (leaderboard) imports robobench.sweep_cli (commands)"),
+        ("leaderboard/model.py", "import robobench.commands.sweep\n", "leaderboard.model (leaderboard) imports robobench.commands.sweep (commands)"),
+        ("robobench/store.py", "from robobench.api import run_benchmark\n", "robobench.store (core) imports robobench.api (api)"),
+        ("leaderboard/render.py", "import robobench.api\n", "leaderboard.render (leaderboard) imports robobench.api (api)"),
+        ("robobench/api.py", "import baselines.bevdet\n", "robobench.api (api) imports baselines.bevdet (baselines)"),
     ],
 )
 def test_a_wrong_way_import_is_named(tmp_path: Path, module: str, text: str, expected: str) -> None:
@@ -96,8 +114,9 @@ def test_a_wrong_way_import_is_named(tmp_path: Path, module: str, text: str, exp
     for pkg in PACKAGES:
         (tmp_path / pkg).mkdir()
         (tmp_path / pkg / "__init__.py").write_text("")
-    for name in ("errors", "sweep_cli"):
+    (tmp_path / "robobench" / "commands").mkdir()
+    for name in ("errors", "api", "commands/__init__", "commands/sweep"):
         (tmp_path / "robobench" / f"{name}.py").write_text("")
     (tmp_path / module).write_text(text)
-    found = violations(tmp_path, {"robobench.sweep_cli"})
+    found = violations(tmp_path, ENTRY_SCRIPTS)
     assert len(found) == 1 and found[0].endswith(expected), found

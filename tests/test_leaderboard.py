@@ -364,7 +364,7 @@ def test_cli_renders_from_the_store(tmp_path, ref_file, capsys):
         store.add_entries([EntryRecord(name=n, **{k: v for k, v in m.items()}) for n, m in ENTRIES_META.items()])
     out = tmp_path / "site"
     code = cli_main(["leaderboard", "--db", str(db), "--out", str(out), "--import", str(ref_file),
-                     "--baseline", "bevdepth-tiny", "--gallery", str(_png(tmp_path))])
+                     "--ce-baseline", "bevdepth-tiny", "--gallery", str(_png(tmp_path))])
     assert code == 0 and str(out / "index.html") in capsys.readouterr().out
     html = (out / "index.html").read_text()
     assert "mCE is measured against <strong>bevdepth-tiny</strong>" in html and "BEVDet (paper)" in html

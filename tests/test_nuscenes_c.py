@@ -82,7 +82,7 @@ def test_killed_run_resumes_to_the_same_result(tiny_world, tmp_path: Path) -> No
     cmd = [
         sys.executable, "-m", "robobench", "corrupt", "--dataroot", str(tiny_world.dataroot),
         "--version", tiny_world.version, "--split", tiny_world.val_split, "--out", str(killed),
-        "--corruptions", "Snow", "MotionBlur", "--workers", "2", "--quiet",
+        "--corruptions", "Snow,MotionBlur", "--workers", "2", "--no-progress",
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
@@ -108,7 +108,7 @@ def test_cli_writes_and_renders_gallery(tiny_world, tmp_path: Path, capsys: pyte
     out = tmp_path / "c"
     base = ["--dataroot", str(tiny_world.dataroot), "--version", tiny_world.version]
     assert main(["corrupt", *base, "--split", tiny_world.val_split, "--out", str(out), "--corruptions", "camera_crash",
-                 "--levels", "hard", "--quiet"]) == 0  # fmt: skip
+                 "--levels", "hard", "--no-progress"]) == 0  # fmt: skip
     groups = frame_groups(tiny_world.dataroot, tiny_world.version, tiny_world.val_split)
     assert len(list((out / "CameraCrash" / "hard").rglob("*.jpg"))) == len(groups) * len(CAMERAS)
     png = tmp_path / "gallery.png"

@@ -22,6 +22,7 @@ from registry_fixtures import ContractModel as Tiny
 from registry_fixtures import clean_registry  # noqa: F401  (fixture)
 from robobench import registry
 from robobench.cli import main
+from robobench.conditions import Condition
 from robobench.errors import UserError
 from robobench.registry import register_entry
 from robobench.store import ResultStore, row_key
@@ -368,10 +369,10 @@ def test_cli_sweep_summary_and_exit_code(entries, tmp_path, monkeypatch, capsys)
     (root / "v1.0-synth").mkdir(parents=True)
     (root / "v1.0-synth" / "scene.json").write_text(json.dumps([{"token": "s"}]))
     import robobench.sweep as sweep_mod
-    import robobench.sweep_cli as sweep_cli
+    import robobench.nuscenes_c as nuscenes_c
 
     monkeypatch.setattr(sweep_mod, "run_cell", fake_cell)
-    monkeypatch.setattr(sweep_cli, "check_eval_images", lambda *a: 0)  # the stand-in world has no images
+    monkeypatch.setattr(nuscenes_c, "check_eval_images", lambda *a: 0)  # the stand-in world has no images
     args = ["sweep", "--entries", "stud,stud-kd", "--dataroot", str(root), "--out", str(tmp_path / "out"),
             "--conditions", ",".join(["clean"] + [f"{c}:{lvl}" for c in ("Fog", "Snow") for lvl in ("easy", "mid", "hard")]),
             "--ce-baseline", "stud", "--no-leaderboard"]
@@ -412,6 +413,40 @@ def test_cli_sweep_summary_and_exit_code(entries, tmp_path, monkeypatch, capsys)
     with pytest.raises(SystemExit):  # argparse usage error, before any model is built
         main([*args, "--conditions", "clean,Rain:hard"])
     assert "unknown corruption 'Rain'" in capsys.readouterr().err
+
+
+def test_printed_summary_and_leaderboard_agree_on_every_mce(entries, tmp_path, monkeypatch, capsys):
+    """One mCE: the sweep's printed summary shows the leaderboard's (each seed's CE against the
+    baseline's NDS averaged over its seeds), not a second definition pairing seeds."""
+    from robobench.metrics import robustness
+
+    root = tmp_path / "data"
+    (root / "v1.0-synth").mkdir(parents=True)
+    (root / "v1.0-synth" / "scene.json").write_text(json.dumps([{"token": "s"}]))
+    import robobench.nuscenes_c as nuscenes_c
+    import robobench.sweep as sweep_mod
+
+    monkeypatch.setattr(sweep_mod, "run_cell", fake_cell)
+    monkeypatch.setattr(nuscenes_c, "check_eval_images", lambda *a: 0)  # the stand-in world has no images
+    out = tmp_path / "out"
+    argv = ["sweep", "--entries", "stud,stud-kd", "--seeds", "0,1,2", "--dataroot", str(root), "--out", str(out),
+            "--ce-baseline", "stud", "--no-progress"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("entry"))
+    assert lines[header].endswith("mCE % (vs stud)")
+    printed = {cols[0]: cols[6] for cols in (line.split() for line in lines[header + 2:header + 4])}
+    board = json.loads((out / "leaderboard" / "results.json").read_text())
+    shown = {r["entry"]: r["mce"]["mean"] for r in board["rows"]}
+    assert board["baseline"] == "stud" and set(printed) == {"stud", "stud-kd"}
+    for entry, value in printed.items():
+        assert value == f"{shown[entry]:.2f}", (entry, value, shown[entry])
+    # the seed-paired definition the summary used to print gives another value on this store
+    tables: dict[tuple[str, int], dict[Condition, float]] = {}
+    for row in ResultStore(out / "results.sqlite").rows():
+        tables.setdefault((row.entry, row.seed), {})[Condition.parse(row.condition)] = row.nds
+    paired = sum(robustness.mce(tables[("stud-kd", s)], tables[("stud", s)]) for s in range(3)) / 3
+    assert f"{100 * paired:.2f}" != printed["stud-kd"]
 
 
 def _pool_cell(cell, ctx):

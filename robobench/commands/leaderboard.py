@@ -3,7 +3,7 @@
 Example::
 
     robobench leaderboard --db runs/results.sqlite --out runs/leaderboard \\
-        --baseline bevdet --import rayd3d_table1.csv --gallery gallery.png
+        --ce-baseline bevdet --import rayd3d_table1.csv --gallery gallery.png
 
 ``--import`` takes published numbers (format: :mod:`leaderboard.references`), shown
 as marked reference rows; ``--reference robobev`` adds RoboBEV's built-in results
@@ -17,10 +17,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from robobench.errors import UserError
+from robobench import api
+from robobench.commands.common import add_alias, add_db, add_list
 
-DEFAULT_DB = Path("runs") / "results.sqlite"
-DEFAULT_OUT = Path("runs") / "leaderboard"
+DEFAULT_OUT = api.DEFAULT_OUT / "leaderboard"
 
 
 def register(subparsers: Any) -> None:
@@ -32,11 +32,15 @@ def register(subparsers: Any) -> None:
         epilog="Reference file columns: entry, condition (clean | Fog:hard | Fog), metric (nds | map | rr), value "
         "(percent); optional source, role, base, teacher, train_mode, dataset. CSV with a header, or a JSON list of objects.",
     )
-    p.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"results database (default {DEFAULT_DB})")
+    add_db(p)
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
-    p.add_argument("--baseline", default=None, metavar="ENTRY", help="entry mCE is measured against (default: the first student that derives from no other entry, e.g. bevdet)")
-    p.add_argument("--import", dest="imports", type=Path, nargs="+", action="extend", default=[], metavar="FILE",
-                   help="CSV/JSON of published per-condition NDS or per-corruption RR, shown as reference rows")
+    p.add_argument("--ce-baseline", dest="baseline", default=None, metavar="ENTRY",
+                   help="entry mCE is measured against (default: the first student that derives from no other entry, "
+                        "e.g. bevdet)")
+    add_alias(p, "--baseline", "--ce-baseline", "baseline", metavar="ENTRY")
+    add_list(p, "--import", "file", lambda text: [Path(t) for t in text.split(",") if t], dest="imports", default=[], extend=True,
+             metavar="FILE", help="comma-separated CSV/JSON files of published per-condition NDS or per-corruption RR, "
+             "shown as reference rows")
     p.add_argument("--reference", action="append", choices=("robobev",), default=[],
                    help="built-in published results: robobev = RoboBEV's per-level NDS/mAP of about 30 models on nuScenes-C "
                    "(shown only beside real nuScenes v1.0-trainval val rows; see leaderboard/robobev.py)")
@@ -50,32 +54,10 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    """Read the store, the reference files and the gallery; write the site; print the index path."""
-    from leaderboard.gallery import gallery_png
-    from leaderboard.model import MIN_MAP
-    from leaderboard.references import load_references
-    from leaderboard.render import render_store
-    from robobench.paths import output_dir
-    from robobench.store import ResultStore
-
-    if not args.db.is_file():
-        raise UserError(f"no results database at {args.db}; run `robobench sweep` first or pass --db PATH")
-    output_dir(args.out, dataroots=[args.gallery_from] if args.gallery_from is not None and args.gallery_from.is_dir() else [])
-    references = [ref for path in args.imports for ref in load_references(path)]
-    gallery: bytes | Path | None = args.gallery
-    if gallery is not None and not args.gallery.is_file():
-        raise UserError(f"gallery image {args.gallery} does not exist")
-    if args.gallery_from is not None:
-        gallery = gallery_png(args.gallery_from)
-    with ResultStore(args.db) as store:
-        if "robobev" in args.reference:
-            from leaderboard.robobev import check_real_nuscenes, load_robobev
-
-            check_real_nuscenes(row.dataset_id for row in store.rows())
-            references += load_robobev()
-        index = render_store(
-            store, args.out, baseline=args.baseline, references=references, gallery=gallery,
-            min_map=MIN_MAP if args.min_map is None else args.min_map,
-        )
+    """Render the site from the store, the reference files and the gallery; print the index path."""
+    index = api.render_leaderboard(
+        args.db, args.out, baseline=args.baseline, imports=args.imports, robobev="robobev" in args.reference,
+        min_map=args.min_map, gallery=args.gallery, gallery_from=args.gallery_from,
+    )
     print(f"leaderboard: {index}")
     return 0
