@@ -11,7 +11,9 @@ from baselines.common.profiles import camera_profiles
 from robobench.registry import register_entry
 
 #: The entry's profiles (distillation entries derive theirs from these).
-PROFILES = camera_profiles(data={"prev_frame": True}, depth_loss_weight=DEPTH_LOSS_WEIGHT, camera_aware=True, temporal=True)
+PROFILES = camera_profiles(
+    data={"prev_frame": True}, depth_loss_weight=DEPTH_LOSS_WEIGHT, camera_aware=True, temporal=True
+)
 
 
 @register_entry(

@@ -83,7 +83,9 @@ RADAR_SWEEPS: dict[str, int] = {"quick": 2, "full": 2, "large": 2, "nuscenes": 8
 
 #: bevdepth's profiles with radar points loaded and the radar branch configured.
 PROFILES = {
-    name: deep_merge(cfg, {"data": {"radar": True, "radar_sweeps": RADAR_SWEEPS[name]}, "model": {"radar": RADAR_MODEL}})
+    name: deep_merge(
+        cfg, {"data": {"radar": True, "radar_sweeps": RADAR_SWEEPS[name]}, "model": {"radar": RADAR_MODEL}}
+    )
     for name, cfg in bevdepth.PROFILES.items()
 }
 

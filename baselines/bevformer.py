@@ -56,7 +56,12 @@ from baselines.common.config import ImageModelConfig
 from baselines.common.detector import BEVDetectorBase, warp_bev
 from baselines.common.geometry import BEVGrid, augmented_cam2ego
 from baselines.common.profiles import camera_profiles
-from baselines.common.spatial_attention import SpatialCrossAttention, TemporalSelfAttention, pillar_points, reference_pixels
+from baselines.common.spatial_attention import (
+    SpatialCrossAttention,
+    TemporalSelfAttention,
+    pillar_points,
+    reference_pixels,
+)
 from robobench.config import PositiveInt
 from robobench.errors import UserError
 from robobench.registry import register_entry
@@ -70,7 +75,9 @@ class EncoderLayer(nn.Module):
         super().__init__()
         self.temporal_attn = TemporalSelfAttention(embed_dims, heads, points=2 * points)
         self.spatial_attn = SpatialCrossAttention(embed_dims, heads, levels, heights, points)
-        self.ffn = nn.Sequential(nn.Linear(embed_dims, ffn_dims), nn.ReLU(inplace=True), nn.Linear(ffn_dims, embed_dims))
+        self.ffn = nn.Sequential(
+            nn.Linear(embed_dims, ffn_dims), nn.ReLU(inplace=True), nn.Linear(ffn_dims, embed_dims)
+        )
         self.norms = nn.ModuleList(nn.LayerNorm(embed_dims) for _ in range(3))
 
     def forward(
@@ -138,7 +145,9 @@ class BEVFormerDetector(BEVDetectorBase):
         embed = model.neck_channels
         super().__init__(model, embed)
         g = self.grid
-        self.query_grid = BEVGrid(g.x_min, g.x_max, g.y_min, g.y_max, g.z_min, g.z_max, (g.x_max - g.x_min) / bf.queries)
+        self.query_grid = BEVGrid(
+            g.x_min, g.x_max, g.y_min, g.y_max, g.z_min, g.z_max, (g.x_max - g.x_min) / bf.queries
+        )
         self.downsample = model.downsample
         self.img_encoder = ImageEncoder(model.backbone, self.downsample, embed)
         self.extra_levels = nn.ModuleList(conv_bn_relu(embed, embed, 3, stride=2) for _ in range(bf.levels - 1))
@@ -157,7 +166,9 @@ class BEVFormerDetector(BEVDetectorBase):
     def query_pos(self) -> torch.Tensor:
         """``(Q, C)`` learned positional embedding of each query cell (row and column halves)."""
         ny, nx = self.row_embed.shape[0], self.col_embed.shape[0]
-        return torch.cat([self.row_embed[:, None].expand(ny, nx, -1), self.col_embed[None].expand(ny, nx, -1)], -1).view(ny * nx, -1)
+        return torch.cat(
+            [self.row_embed[:, None].expand(ny, nx, -1), self.col_embed[None].expand(ny, nx, -1)], -1
+        ).view(ny * nx, -1)
 
     def encode(
         self, views: dict[str, torch.Tensor], bda: torch.Tensor, prev_bev: torch.Tensor | None = None
@@ -202,7 +213,11 @@ class BEVFormerDetector(BEVDetectorBase):
                 prev_bev = warp_bev(prev_q, prev["prev2cur"].to(prev_q), self.query_grid, batch["bda"].to(prev_q))
         bev_q, img_feats = self.encode(batch, batch["bda"], prev_bev)
         size = (self.grid.ny, self.grid.nx)
-        bev_raw = bev_q if bev_q.shape[-2:] == size else nn.functional.interpolate(bev_q, size=size, mode="bilinear", align_corners=False)
+        bev_raw = (
+            bev_q
+            if bev_q.shape[-2:] == size
+            else nn.functional.interpolate(bev_q, size=size, mode="bilinear", align_corners=False)
+        )
         return self._finish({"img_feats": img_feats, "bev_queries": bev_q, "bev_raw": bev_raw}, bev_raw)
 
 
@@ -212,9 +227,23 @@ def _profiles() -> dict[str, dict[str, Any]]:
     for prof in profiles.values():
         for key in ("depth_bins", "context_channels", "depth_blocks"):  # no depth or LSS context here
             prof["model"].pop(key, None)
-    profiles["quick"]["model"]["bevformer"] = {"queries": 32, "layers": 1, "heads": 4, "heights": 4, "points": 2, "ffn_dims": 128}
+    profiles["quick"]["model"]["bevformer"] = {
+        "queries": 32,
+        "layers": 1,
+        "heads": 4,
+        "heights": 4,
+        "points": 2,
+        "ffn_dims": 128,
+    }
     for name in ("full", "large"):
-        profiles[name]["model"]["bevformer"] = {"queries": 50, "layers": 2, "heads": 4, "heights": 4, "points": 2, "ffn_dims": 256}
+        profiles[name]["model"]["bevformer"] = {
+            "queries": 50,
+            "layers": 2,
+            "heads": 4,
+            "heights": 4,
+            "points": 2,
+            "ffn_dims": 256,
+        }
     nus = profiles["nuscenes"]
     nus["data"].update(input_size=[448, 800], prev_frame=True)
     nus["model"]["bevformer"] = {"queries": 50, "layers": 3, "heads": 8, "heights": 4, "points": 2, "ffn_dims": 512}

@@ -118,8 +118,12 @@ def _radar_term(ctx: TermContext) -> torch.Tensor:
 def _fused_term(ctx: TermContext) -> torch.Tensor:
     """Stage 2 on the distiller's ``bev`` adapter, weighted by the GT Gaussian foreground."""
     d = ctx.distiller
-    fg = dense.gaussian_foreground(d.student.head, ctx.batch["gt_boxes"], ctx.batch["gt_labels"]).to(ctx.student["bev"].device)
-    return imkd_losses.fused_distill_loss(d.adapt_bev(ctx.student["bev"]), ctx.teacher["bev"], d.to_teacher_size(fg[:, None])[:, 0])
+    fg = dense.gaussian_foreground(d.student.head, ctx.batch["gt_boxes"], ctx.batch["gt_labels"]).to(
+        ctx.student["bev"].device
+    )
+    return imkd_losses.fused_distill_loss(
+        d.adapt_bev(ctx.student["bev"]), ctx.teacher["bev"], d.to_teacher_size(fg[:, None])[:, 0]
+    )
 
 
 _IMKD_TERMS = {"imkd_radar": Term(_radar_term), "imkd_fused": Term(_fused_term, "bev")}
@@ -177,7 +181,9 @@ class IMKDStudentConfig(RadarCameraEntryConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.model.imkd is None:
-            raise UserError("model.imkd is missing; it needs fusion and teacher_raw_channels (see baselines.imkd.imkd_profiles)")
+            raise UserError(
+                "model.imkd is missing; it needs fusion and teacher_raw_channels (see baselines.imkd.imkd_profiles)"
+            )
 
 
 #: An IMKD entry's configuration: the student's and the ``distill`` section.
@@ -197,19 +203,35 @@ def imkd_profiles(terms: dict[str, float], fusion: str) -> dict[str, dict[str, A
     for profile, base in bevdepth_radar.PROFILES.items():
         teacher_model = centerpoint.PROFILES[profile]["model"]
         imkd = {"fusion": fusion, "teacher_raw_channels": teacher_model["pillars"]["channels"]}
-        distill = {"teacher": TEACHER, "teacher_bev_channels": teacher_model["bev_encoder"]["out_channels"], "terms": dict(terms)}
-        out[profile] = deep_merge(base, {"data": centerpoint.student_data(profile), "model": {"imkd": imkd}, "distill": distill})
+        distill = {
+            "teacher": TEACHER,
+            "teacher_bev_channels": teacher_model["bev_encoder"]["out_channels"],
+            "terms": dict(terms),
+        }
+        out[profile] = deep_merge(
+            base, {"data": centerpoint.student_data(profile), "model": {"imkd": imkd}, "distill": distill}
+        )
     return out
 
 
 #: name -> (stage terms, fusion, description).
 VARIANTS: dict[str, tuple[dict[str, float], str, str]] = {
     "bevdepth-radar-imkd": (STAGE_WEIGHTS, "intensity", "bevdepth-radar + IMKD's three stages from CenterPoint"),
-    "bevdepth-radar-imkd-no1": ({"imkd_fused": STAGE_WEIGHTS["imkd_fused"]}, "intensity",
-                                "IMKD ablation: no LiDAR-to-radar distillation (stage 1 off)"),
-    "bevdepth-radar-imkd-no2": ({"imkd_radar": STAGE_WEIGHTS["imkd_radar"]}, "intensity",
-                                "IMKD ablation: no LiDAR-to-fused distillation (stage 2 off)"),
-    "bevdepth-radar-imkd-no3": (STAGE_WEIGHTS, "concat", "IMKD ablation: concat + conv fusion instead of intensity-guided fusion (stage 3 off)"),
+    "bevdepth-radar-imkd-no1": (
+        {"imkd_fused": STAGE_WEIGHTS["imkd_fused"]},
+        "intensity",
+        "IMKD ablation: no LiDAR-to-radar distillation (stage 1 off)",
+    ),
+    "bevdepth-radar-imkd-no2": (
+        {"imkd_radar": STAGE_WEIGHTS["imkd_radar"]},
+        "intensity",
+        "IMKD ablation: no LiDAR-to-fused distillation (stage 2 off)",
+    ),
+    "bevdepth-radar-imkd-no3": (
+        STAGE_WEIGHTS,
+        "concat",
+        "IMKD ablation: concat + conv fusion instead of intensity-guided fusion (stage 3 off)",
+    ),
 }
 
 for _entry, (_terms, _fusion, _description) in VARIANTS.items():

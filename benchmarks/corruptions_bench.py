@@ -56,7 +56,9 @@ def _load(path: str | None) -> np.ndarray:
 
 def _pooled_change(name: str, level: str, engine: str, scenes: list[np.ndarray]) -> np.ndarray:
     changes = [
-        np.abs(C.corrupt(im, name, level, sample_token=f"s{i}", camera="CAM_FRONT", engine=engine).astype(np.int16) - im)
+        np.abs(
+            C.corrupt(im, name, level, sample_token=f"s{i}", camera="CAM_FRONT", engine=engine).astype(np.int16) - im
+        )
         for i, im in enumerate(scenes)
     ]
     return np.concatenate([c.ravel() for c in changes]).astype(np.float64)
@@ -71,7 +73,11 @@ def parity(n: int) -> None:
         for level in C.LEVELS:
             if name in ("Brightness", "ColorQuant"):
                 diff = max(
-                    int(np.abs(C.corrupt(im, name, level).astype(np.int16) - C.corrupt(im, name, level, engine="reference")).max())
+                    int(
+                        np.abs(
+                            C.corrupt(im, name, level).astype(np.int16) - C.corrupt(im, name, level, engine="reference")
+                        ).max()
+                    )
                     for im in scenes
                 )
                 print(f"{name:<12} {level:<5} max |fast - reference| = {diff} grey levels")
@@ -87,8 +93,10 @@ def parity(n: int) -> None:
             else:
                 fast, ref = (_pooled_change(name, level, e, scenes) for e in ("fast", "reference"))
                 dm, ds = fast.mean() / ref.mean() - 1, fast.std() / ref.std() - 1
-                print(f"{name:<12} {level:<5} change mean {fast.mean():6.2f} vs {ref.mean():6.2f} ({100 * dm:+.2f} %), "
-                      f"std {fast.std():6.2f} vs {ref.std():6.2f} ({100 * ds:+.2f} %)")
+                print(
+                    f"{name:<12} {level:<5} change mean {fast.mean():6.2f} vs {ref.mean():6.2f} ({100 * dm:+.2f} %), "
+                    f"std {fast.std():6.2f} vs {ref.std():6.2f} ({100 * ds:+.2f} %)"
+                )
 
 
 def main() -> None:
@@ -101,7 +109,9 @@ def main() -> None:
     image = _load(args.image)
     views = np.stack([image] * len(C.DEFAULT_CAMERAS))
     print(f"image {image.shape[1]}x{image.shape[0]}, {args.repeats} repeats, single thread")
-    print(f"{'corruption':<12} {'level':<5} {'reference ms':>13} {'fast ms':>9} {'speed-up':>9} {'copy ms':>8} {'ref/copy':>9}")
+    print(
+        f"{'corruption':<12} {'level':<5} {'reference ms':>13} {'fast ms':>9} {'speed-up':>9} {'copy ms':>8} {'ref/copy':>9}"
+    )
     ratios = []
     with threadpool_limits(1):
         for name in C.CORRUPTIONS:
@@ -112,7 +122,9 @@ def main() -> None:
                     if name in C.VIEW_LEVEL:
                         call = lambda r, e=engine: C.corrupt_views(views, name, level, sample_token=f"t{r}", engine=e)  # noqa: E731
                     else:
-                        call = lambda r, e=engine: C.corrupt(image, name, level, sample_token=f"t{r}", camera="CAM_FRONT", engine=e)  # noqa: E731
+                        call = lambda r, e=engine: C.corrupt(
+                            image, name, level, sample_token=f"t{r}", camera="CAM_FRONT", engine=e
+                        )  # noqa: E731
                     timings[engine] = _median_seconds(call, args.repeats)
                 ratio = timings["reference"] / timings["fast"]
                 ratios.append(ratio)

@@ -48,9 +48,15 @@ def predictions(nusc: NuScenes, tokens: list[str], per_sample: int, rng: np.rand
         ego = nusc.get("ego_pose", nusc.get("sample_data", sample["data"]["LIDAR_TOP"])["ego_pose_token"])
         boxes = []
         anns = [nusc.get("sample_annotation", a) for a in sample["anns"]]
-        anns = [a for a in anns if a["category_name"].split(".")[-1] in ("car", "truck", "trailer", "barrier")
-                or any(k in a["category_name"] for k in ("pedestrian", "bicycle", "motorcycle", "trafficcone",
-                                                         "bus", "construction"))]
+        anns = [
+            a
+            for a in anns
+            if a["category_name"].split(".")[-1] in ("car", "truck", "trailer", "barrier")
+            or any(
+                k in a["category_name"]
+                for k in ("pedestrian", "bicycle", "motorcycle", "trafficcone", "bus", "construction")
+            )
+        ]
         while len(boxes) < per_sample:
             if anns and rng.random() < 0.5:
                 a = anns[rng.integers(len(anns))]
@@ -65,12 +71,18 @@ def predictions(nusc: NuScenes, tokens: list[str], per_sample: int, rng: np.rand
                 size = rng.uniform(0.5, 4.0, 3)
                 yaw = rng.uniform(-np.pi, np.pi)
                 score = rng.uniform(0.0, 0.5)
-            boxes.append({
-                "sample_token": tok, "translation": xyz.tolist(), "size": size.tolist(),
-                "rotation": list(Quaternion(axis=[0, 0, 1], angle=yaw).elements),
-                "velocity": rng.normal(0, 1, 2).tolist(), "detection_name": name,
-                "detection_score": float(score), "attribute_name": "",
-            })
+            boxes.append(
+                {
+                    "sample_token": tok,
+                    "translation": xyz.tolist(),
+                    "size": size.tolist(),
+                    "rotation": list(Quaternion(axis=[0, 0, 1], angle=yaw).elements),
+                    "velocity": rng.normal(0, 1, 2).tolist(),
+                    "detection_name": name,
+                    "detection_score": float(score),
+                    "attribute_name": "",
+                }
+            )
         results[tok] = boxes
     return {"meta": {"use_camera": True, "use_lidar": False}, "results": results}
 
@@ -115,7 +127,9 @@ def main() -> None:
 
         def devkit_full():
             with contextlib.redirect_stderr(io.StringIO()):
-                ev = DetectionEval(nusc, cfg, str(path), eval_set=SPLIT, output_dir=str(Path(tmp) / "out"), verbose=False)
+                ev = DetectionEval(
+                    nusc, cfg, str(path), eval_set=SPLIT, output_dir=str(Path(tmp) / "out"), verbose=False
+                )
             return ev, ev.evaluate()[0]
 
         t_dev, (dev_eval, dev_metrics) = best_of(devkit_full, args.repeat)
@@ -127,20 +141,29 @@ def main() -> None:
 
         gaps = [abs(result.nds - dev_metrics.nd_score), abs(result.map - dev_metrics.mean_ap)]
         gaps += [abs(result.tp_errors[k] - v) for k, v in dev_metrics.tp_errors.items()]
-        gaps += [abs(result.label_aps[c][t] - dev_metrics.get_label_ap(c, t)) for c in ours.class_names
-                 for t in cfg.dist_ths]
-        print(f"world: preset {args.preset}, {len(ours.sample_tokens)} val samples, {len(ours.gt)} GT boxes after "
-              f"filtering; {n_boxes} predicted boxes ({len(pred)} after filtering)")
-        print(f"NDS {result.nds:.6f} (devkit {dev_metrics.nd_score:.6f}), mAP {result.map:.6f}; "
-              f"largest difference over NDS, mAP, TP errors, per-class APs: {max(gaps):.2e}")
-        print(f"{'best of ' + str(args.repeat):<24}{'devkit wall/cpu s':>20}{'ours wall/cpu s':>18}{'ratio wall/cpu':>17}")
+        gaps += [
+            abs(result.label_aps[c][t] - dev_metrics.get_label_ap(c, t)) for c in ours.class_names for t in cfg.dist_ths
+        ]
+        print(
+            f"world: preset {args.preset}, {len(ours.sample_tokens)} val samples, {len(ours.gt)} GT boxes after "
+            f"filtering; {n_boxes} predicted boxes ({len(pred)} after filtering)"
+        )
+        print(
+            f"NDS {result.nds:.6f} (devkit {dev_metrics.nd_score:.6f}), mAP {result.map:.6f}; "
+            f"largest difference over NDS, mAP, TP errors, per-class APs: {max(gaps):.2e}"
+        )
+        print(
+            f"{'best of ' + str(args.repeat):<24}{'devkit wall/cpu s':>20}{'ours wall/cpu s':>18}{'ratio wall/cpu':>17}"
+        )
         for label, dev, mine in [
             ("per condition (quoted)", t_dev, t_ours),
             ("with GT loading", t_dev, t_ours_gt),
             ("scoring only", t_dev_score, t_ours_score),
         ]:
-            print(f"{label:<24}{dev[0]:>11.3f} /{dev[1]:>6.3f}{mine[0]:>10.3f} /{mine[1]:>6.3f}"
-                  f"{dev[0] / mine[0]:>9.1f}x /{dev[1] / mine[1]:>5.1f}x")
+            print(
+                f"{label:<24}{dev[0]:>11.3f} /{dev[1]:>6.3f}{mine[0]:>10.3f} /{mine[1]:>6.3f}"
+                f"{dev[0] / mine[0]:>9.1f}x /{dev[1] / mine[1]:>5.1f}x"
+            )
 
 
 if __name__ == "__main__":

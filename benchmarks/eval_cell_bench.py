@@ -58,8 +58,12 @@ def box_differences(ref: dict[str, list[dict[str, Any]]], other: dict[str, list[
             d_centre = max(d_centre, float(dist[np.arange(len(mine)), nearest].max()))
             scores = np.array([t["detection_score"] for t in theirs])[nearest]
             d_score = max(d_score, float(np.abs(np.array([m["detection_score"] for m in mine]) - scores).max()))
-    return {"max_dscore": d_score, "max_dcentre_m": d_centre,
-            "boxes_ref": sum(map(len, ref.values())), "boxes": sum(map(len, other.values()))}
+    return {
+        "max_dscore": d_score,
+        "max_dcentre_m": d_centre,
+        "boxes_ref": sum(map(len, ref.values())),
+        "boxes": sum(map(len, other.values())),
+    }
 
 
 def main() -> None:
@@ -87,7 +91,9 @@ def main() -> None:
             cfg = entry.config(args.profile)
             torch.manual_seed(0)
             ckpt = Path(tmp) / "random.pt"
-            save_checkpoint({"model": entry.build(cfg).state_dict(), "config": cfg, "meta": {"entry": entry.name}}, ckpt)
+            save_checkpoint(
+                {"model": entry.build(cfg).state_dict(), "config": cfg, "meta": {"entry": entry.name}}, ckpt
+            )
         else:
             load_checkpoint(ckpt)  # a clear error before any timing
         best: dict[tuple[str, int], float] = {}
@@ -98,21 +104,35 @@ def main() -> None:
             for precision, batch in variants:
                 out = Path(tmp) / f"{precision}-{batch}.json"
                 start = clock()
-                pred = predict(args.entry, ckpt, Condition.parse(args.condition), args.dataroot, args.version, args.split,
-                               out, batch_size=batch, precision=precision, progress=False)
+                pred = predict(
+                    args.entry,
+                    ckpt,
+                    Condition.parse(args.condition),
+                    args.dataroot,
+                    args.version,
+                    args.split,
+                    out,
+                    batch_size=batch,
+                    precision=precision,
+                    progress=False,
+                )
                 nds[(precision, batch)] = evaluator.evaluate(pred.results_path).nds
                 seconds = clock() - start
                 n = pred.num_samples
                 best[(precision, batch)] = min(best.get((precision, batch), float("inf")), seconds)
                 results[(precision, batch)] = json.loads(out.read_text())["results"]
     ref = variants[0]
-    print(f"{args.entry} [{args.profile}] on {args.split} ({n} samples) under {args.condition}, {args.threads} threads, "
-          f"{args.clock} clock, best of {args.rounds} alternating rounds; weights {'random' if args.checkpoint is None else args.checkpoint}")
+    print(
+        f"{args.entry} [{args.profile}] on {args.split} ({n} samples) under {args.condition}, {args.threads} threads, "
+        f"{args.clock} clock, best of {args.rounds} alternating rounds; weights {'random' if args.checkpoint is None else args.checkpoint}"
+    )
     for v in variants:
         diff = box_differences(results[ref], results[v])
-        print(f"  {v[0]:>4s} batch {v[1]}: {best[v] / n:7.3f} s/sample  {best[ref] / best[v]:5.2f}x vs {ref[0]} batch {ref[1]}; "
-              f"NDS {nds[v]:.4f}; boxes {diff['boxes']} vs {diff['boxes_ref']}, max |d score| {diff['max_dscore']:.2e}, "
-              f"max |d centre| {diff['max_dcentre_m']:.2e} m")
+        print(
+            f"  {v[0]:>4s} batch {v[1]}: {best[v] / n:7.3f} s/sample  {best[ref] / best[v]:5.2f}x vs {ref[0]} batch {ref[1]}; "
+            f"NDS {nds[v]:.4f}; boxes {diff['boxes']} vs {diff['boxes_ref']}, max |d score| {diff['max_dscore']:.2e}, "
+            f"max |d centre| {diff['max_dcentre_m']:.2e} m"
+        )
 
 
 if __name__ == "__main__":

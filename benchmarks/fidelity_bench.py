@@ -32,8 +32,9 @@ def _pairs() -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def _skimage(a: np.ndarray, b: np.ndarray) -> float:
-    return float(structural_similarity(a, b, data_range=255, gaussian_weights=True, sigma=1.5,
-                                       use_sample_covariance=False))
+    return float(
+        structural_similarity(a, b, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+    )
 
 
 def _time(fn: Callable[[np.ndarray, np.ndarray], float], pairs: list, repeat: int) -> float:
@@ -55,8 +56,10 @@ def main() -> None:
     theirs = _time(_skimage, pairs, args.repeat)
     ours_2 = _time(ssim, pairs, args.repeat)
     ours = (ours_1 + ours_2) / 2
-    print(f"SSIM of one {MODEL_WIDTH}x396 pair: OpenCV {ours * 1e3:.1f} ms (runs {ours_1 * 1e3:.1f}, "
-          f"{ours_2 * 1e3:.1f}), scikit-image {theirs * 1e3:.1f} ms; ratio {theirs / ours:.1f}x")
+    print(
+        f"SSIM of one {MODEL_WIDTH}x396 pair: OpenCV {ours * 1e3:.1f} ms (runs {ours_1 * 1e3:.1f}, "
+        f"{ours_2 * 1e3:.1f}), scikit-image {theirs * 1e3:.1f} ms; ratio {theirs / ours:.1f}x"
+    )
 
 
 if __name__ == "__main__":

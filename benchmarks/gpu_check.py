@@ -69,25 +69,43 @@ def train_overrides(iters: int, batch_size: int, n_train: int, workers: int, dry
     return {"train": {"epochs": epochs, "num_workers": workers, "amp": True, "checkpoint_every": 0}}
 
 
-def check_training(name: str, profile: str, dataroot: Path, out: Path, overrides: dict[str, Any], device: str) -> dict[str, Any]:
+def check_training(
+    name: str, profile: str, dataroot: Path, out: Path, overrides: dict[str, Any], device: str
+) -> dict[str, Any]:
     """Train ``name`` afresh (into ``out/name``) and return its throughput and peak memory from ``train_stats.json``."""
     shutil.rmtree(out / name, ignore_errors=True)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    final = train_entry(name, profile, "clean", 0, dataroot=dataroot, version=VERSION, split=TRAIN_SPLIT,
-                        out_dir=out / name, overrides=overrides, device=device, progress=False)
+    final = train_entry(
+        name,
+        profile,
+        "clean",
+        0,
+        dataroot=dataroot,
+        version=VERSION,
+        split=TRAIN_SPLIT,
+        out_dir=out / name,
+        overrides=overrides,
+        device=device,
+        progress=False,
+    )
     stats = json.loads((final.parent / STATS_FILE).read_text())
     batch = stats["config"]["train"]["batch_size"]
     return {
-        "checkpoint": str(final), "iterations": stats["iterations"], "wall_s": stats["wall_time_s"],
+        "checkpoint": str(final),
+        "iterations": stats["iterations"],
+        "wall_s": stats["wall_time_s"],
         "it_per_s": round(stats["iterations"] / stats["wall_time_s"], 2),
         "samples_per_s": round(stats["iterations"] * batch / stats["wall_time_s"], 1),
-        "precision": stats.get("precision"), "peak_cuda_mb": stats.get("cuda_max_allocated_mb"),
+        "precision": stats.get("precision"),
+        "peak_cuda_mb": stats.get("cuda_max_allocated_mb"),
         "peak_rss_mb": stats["peak_rss_mb"],
     }
 
 
-def check_evaluation(checkpoint: str, dataroot: Path, out: Path, conditions: list, workers: int, device: str) -> dict[str, Any]:
+def check_evaluation(
+    checkpoint: str, dataroot: Path, out: Path, conditions: list, workers: int, device: str
+) -> dict[str, Any]:
     """Predict and score ``bevdet`` under each condition on ``synth_val_mini``."""
     from robobench.data.nusc import open_nuscenes
     from robobench.evaluate import condition_file_name
@@ -97,14 +115,29 @@ def check_evaluation(checkpoint: str, dataroot: Path, out: Path, conditions: lis
     evaluator = DetectionEvaluator(open_nuscenes(dataroot, VERSION), VAL_MINI_SPLIT)
     nds, samples, started = {}, 0, time.perf_counter()
     for cond in conditions:
-        pred = predict("bevdet", checkpoint, cond, dataroot, VERSION, VAL_MINI_SPLIT,
-                       out / "results" / condition_file_name(cond), batch_size=4, num_workers=workers,
-                       device=device, progress=False)
+        pred = predict(
+            "bevdet",
+            checkpoint,
+            cond,
+            dataroot,
+            VERSION,
+            VAL_MINI_SPLIT,
+            out / "results" / condition_file_name(cond),
+            batch_size=4,
+            num_workers=workers,
+            device=device,
+            progress=False,
+        )
         samples += pred.num_samples
         nds[str(cond)] = round(evaluator.evaluate(pred.results_path).nds, 4)
     wall = time.perf_counter() - started
-    return {"conditions": len(conditions), "samples": samples, "wall_s": round(wall, 1),
-            "samples_per_s": round(samples / wall, 2), "nds": nds}
+    return {
+        "conditions": len(conditions),
+        "samples": samples,
+        "wall_s": round(wall, 1),
+        "samples_per_s": round(samples / wall, 2),
+        "nds": nds,
+    }
 
 
 def check_torchrun(profile: str, dataroot: Path, out: Path, overrides: dict[str, Any], timeout: int) -> dict[str, Any]:
@@ -113,24 +146,46 @@ def check_torchrun(profile: str, dataroot: Path, out: Path, overrides: dict[str,
     One process on one GPU: it checks torchrun's launch and environment path through
     :func:`robobench.train.train_entry` (with ``WORLD_SIZE`` 1 the engine trains without a process group).
     """
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1", __file__,
-           "--ddp-child", json.dumps({"profile": profile, "dataroot": str(dataroot), "out": str(out / "ddp"),
-                                      "overrides": overrides})]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "1",
+        __file__,
+        "--ddp-child",
+        json.dumps({"profile": profile, "dataroot": str(dataroot), "out": str(out / "ddp"), "overrides": overrides}),
+    ]
     shutil.rmtree(out / "ddp", ignore_errors=True)
     started = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"torchrun exited {proc.returncode}: {proc.stderr[-1500:]}")
     stats = json.loads((out / "ddp" / STATS_FILE).read_text())
-    return {"wall_s": round(time.perf_counter() - started, 1), "iterations": stats["iterations"],
-            "world_size": stats["world_size"], "device": stats["device"]}
+    return {
+        "wall_s": round(time.perf_counter() - started, 1),
+        "iterations": stats["iterations"],
+        "world_size": stats["world_size"],
+        "device": stats["device"],
+    }
 
 
 def ddp_child(spec: str) -> None:
     """The process torchrun starts: train ``bevdet`` as :func:`check_torchrun` describes."""
     args = json.loads(spec)
-    train_entry("bevdet", args["profile"], "clean", 0, dataroot=args["dataroot"], version=VERSION, split=TRAIN_SPLIT,
-                out_dir=args["out"], overrides=args["overrides"], progress=False)
+    train_entry(
+        "bevdet",
+        args["profile"],
+        "clean",
+        0,
+        dataroot=args["dataroot"],
+        version=VERSION,
+        split=TRAIN_SPLIT,
+        out_dir=args["out"],
+        overrides=args["overrides"],
+        progress=False,
+    )
 
 
 def run_step(name: str, fn: Callable[[], dict[str, Any]], report: dict[str, Any]) -> dict[str, Any] | None:
@@ -141,7 +196,10 @@ def run_step(name: str, fn: Callable[[], dict[str, Any]], report: dict[str, Any]
         result = fn()
     except Exception as exc:  # a failed step is reported and the check goes on
         report[name] = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()[-3000:]}
-        print(f"[gpu-check] {name} FAILED after {time.perf_counter() - started:.0f} s: {type(exc).__name__}: {exc}", flush=True)
+        print(
+            f"[gpu-check] {name} FAILED after {time.perf_counter() - started:.0f} s: {type(exc).__name__}: {exc}",
+            flush=True,
+        )
         return None
     report[name] = result
     print(f"[gpu-check] {name}: {json.dumps(result)}", flush=True)
@@ -168,8 +226,12 @@ def main() -> int:
     iters, workers = (2, 0) if dry else (args.iters, args.workers)
     out = args.out
     data = args.data or out / "world"
-    report: dict[str, Any] = {"torch": torch.__version__, "device": torch.cuda.get_device_name(0) if not dry else "cpu",
-                              "profile": profile, "dry_run": dry}
+    report: dict[str, Any] = {
+        "torch": torch.__version__,
+        "device": torch.cuda.get_device_name(0) if not dry else "cpu",
+        "profile": profile,
+        "dry_run": dry,
+    }
     options = world_options(dry)
 
     def make_world() -> dict[str, Any]:
@@ -181,20 +243,28 @@ def main() -> int:
 
     if run_step("world", make_world, report) is None:
         return _finish(report, out)
-    n_train = len(json.loads((data / "splits.json").read_text())[TRAIN_SPLIT]) if (data / "splits.json").is_file() else 1
+    n_train = (
+        len(json.loads((data / "splits.json").read_text())[TRAIN_SPLIT]) if (data / "splits.json").is_file() else 1
+    )
     from robobench.registry import get_entry
 
     trained = {}
     for name in ENTRIES:
         batch = get_entry(name).config(profile)["train"]["batch_size"]
         overrides = train_overrides(iters, batch, n_train, workers, dry)
-        trained[name] = run_step(f"train {name}", lambda n=name, o=overrides: check_training(n, profile, data, out, o, device), report)
+        trained[name] = run_step(
+            f"train {name}", lambda n=name, o=overrides: check_training(n, profile, data, out, o, device), report
+        )
     conditions = all_conditions()[:2] if dry else all_conditions()
     if trained.get("bevdet"):
-        run_step(f"evaluate bevdet ({len(conditions)} conditions)",
-                 lambda: check_evaluation(trained["bevdet"]["checkpoint"], data, out, conditions, workers, device), report)
-    ddp_overrides = train_overrides(min(iters, 20), 1 if dry else get_entry("bevdet").config(profile)["train"]["batch_size"],
-                                    n_train, workers, dry)
+        run_step(
+            f"evaluate bevdet ({len(conditions)} conditions)",
+            lambda: check_evaluation(trained["bevdet"]["checkpoint"], data, out, conditions, workers, device),
+            report,
+        )
+    ddp_overrides = train_overrides(
+        min(iters, 20), 1 if dry else get_entry("bevdet").config(profile)["train"]["batch_size"], n_train, workers, dry
+    )
     run_step("torchrun 1 process", lambda: check_torchrun(profile, data, out, ddp_overrides, timeout=600), report)
     return _finish(report, out)
 
@@ -204,7 +274,9 @@ def _finish(report: dict[str, Any], out: Path) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "gpu_check.json").write_text(json.dumps(report, indent=2))
     failed = [k for k, v in report.items() if isinstance(v, dict) and "error" in v]
-    print(f"[gpu-check] {'FAILED: ' + ', '.join(failed) if failed else 'all steps passed'}; report in {out / 'gpu_check.json'}")
+    print(
+        f"[gpu-check] {'FAILED: ' + ', '.join(failed) if failed else 'all steps passed'}; report in {out / 'gpu_check.json'}"
+    )
     return 1 if failed else 0
 
 

@@ -60,13 +60,17 @@ def main() -> None:
             assert out is not None and len(out[0]) == len(records)
             return out
 
-        results: dict[str, list[float]] = {name: [] for name in ("write pickle", "write npz", "read pickle", "read npz")}
+        results: dict[str, list[float]] = {
+            name: [] for name in ("write pickle", "write npz", "read pickle", "read npz")
+        }
         for _ in range(2):  # A, B, A, B: drift on a shared machine shows as a spread between rounds
             results["write pickle"].append(timed(write_pickle, args.repeats))
             results["write npz"].append(timed(write_npz, args.repeats))
             results["read pickle"].append(timed(read_pickle, args.repeats))
             results["read npz"].append(timed(read_npz, args.repeats))
-        print(f"{len(records)} samples; pickle {pkl.stat().st_size / 1e6:.2f} MB, npz {npz.stat().st_size / 1e6:.2f} MB")
+        print(
+            f"{len(records)} samples; pickle {pkl.stat().st_size / 1e6:.2f} MB, npz {npz.stat().st_size / 1e6:.2f} MB"
+        )
         for name, values in results.items():
             print(f"{name:13s} {' '.join(f'{1e3 * v:8.2f} ms' for v in values)}")
         for op in ("write", "read"):

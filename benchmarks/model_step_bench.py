@@ -31,7 +31,9 @@ def step_time(name: str, profile: str, batch_size: int, steps: int) -> tuple[flo
     torch.manual_seed(0)
     model = get_entry(name).build(cfg)
     h, w = cfg["data"]["input_size"]
-    batch = make_batch(batch_size, h, w, cfg["data"]["depth_downsample"], n_boxes=20, prev=bool(cfg["data"].get("prev_frame")))
+    batch = make_batch(
+        batch_size, h, w, cfg["data"]["depth_downsample"], n_boxes=20, prev=bool(cfg["data"].get("prev_frame"))
+    )
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
     def step() -> None:

@@ -57,10 +57,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    per_sample = {name: step_time(name, args.profile, args.batch_size, args.steps) / args.batch_size for name in ENTRIES}
+    per_sample = {
+        name: step_time(name, args.profile, args.batch_size, args.steps) / args.batch_size for name in ENTRIES
+    }
     ref = per_sample[ENTRIES[0]]
     for name, sec in per_sample.items():
-        print(f"{name:22s} [{args.profile}] {sec:6.3f} s/sample (fwd+loss+bwd+step, batch {args.batch_size})  x{sec / ref:4.2f} vs {ENTRIES[0]}")
+        print(
+            f"{name:22s} [{args.profile}] {sec:6.3f} s/sample (fwd+loss+bwd+step, batch {args.batch_size})  x{sec / ref:4.2f} vs {ENTRIES[0]}"
+        )
 
 
 if __name__ == "__main__":

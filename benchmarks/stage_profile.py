@@ -220,13 +220,26 @@ def profile_training(
                 runs[precision].append(split_forward(watch.seconds, "forward+loss", "loss"))
     for h in handles:
         h.remove()
-    model_stages = {p: median_stages(rows[len(batches):]) for p, rows in runs.items()}  # the warm-up round dropped
-    return {"data": data, "model": model_stages, "flops": train_step_flops(model, batches[0]), "batch_size": tcfg.batch_size}
+    model_stages = {p: median_stages(rows[len(batches) :]) for p, rows in runs.items()}  # the warm-up round dropped
+    return {
+        "data": data,
+        "model": model_stages,
+        "flops": train_step_flops(model, batches[0]),
+        "batch_size": tcfg.batch_size,
+    }
 
 
 def profile_eval(
-    name: str, profile: str, dataroot: Path, version: str, condition: Condition, samples: int, rounds: int,
-    precisions: list[str], checkpoint: str | None, evaluator: DetectionEvaluator,
+    name: str,
+    profile: str,
+    dataroot: Path,
+    version: str,
+    condition: Condition,
+    samples: int,
+    rounds: int,
+    precisions: list[str],
+    checkpoint: str | None,
+    evaluator: DetectionEvaluator,
 ) -> dict[str, Any]:
     """Data and per-precision stages of an evaluation cell of entry ``name`` (seconds per sample), and its metrics time."""
     cfg, model = build_for_training(name, profile)
@@ -257,7 +270,7 @@ def profile_eval(
                 runs[precision].append(split_forward(watch.seconds))
     for h in handles:
         h.remove()
-    model_stages = {p: median_stages(rows[len(batches):]) for p, rows in runs.items()}
+    model_stages = {p: median_stages(rows[len(batches) :]) for p, rows in runs.items()}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "results.json"
         full = {tok: results.get(tok, []) for tok in evaluator.sample_tokens}
@@ -266,8 +279,13 @@ def profile_eval(
         evaluator.evaluate(path)
         metrics = clock() - start
     boxes = sum(len(v) for v in results.values()) / max(1, len(results))
-    return {"data": data, "model": model_stages, "metrics_s": metrics, "boxes_per_sample": boxes,
-            "val_samples": len(evaluator.sample_tokens)}
+    return {
+        "data": data,
+        "model": model_stages,
+        "metrics_s": metrics,
+        "boxes_per_sample": boxes,
+        "val_samples": len(evaluator.sample_tokens),
+    }
 
 
 def print_table(title: str, columns: dict[str, dict[str, float]], unit_count: int, unit: str) -> None:
@@ -275,7 +293,11 @@ def print_table(title: str, columns: dict[str, dict[str, float]], unit_count: in
     stages = list(dict.fromkeys(s for col in columns.values() for s in col))
     totals = {c: sum(v.values()) for c, v in columns.items()}
     print(f"\n{title} (seconds per {unit}; share of the column's total)")
-    print(f"  {'stage':22s}" + "".join(f"{c:>20s}" for c in columns) + ("   fp32/bf16" if {"fp32", "bf16"} <= set(columns) else ""))
+    print(
+        f"  {'stage':22s}"
+        + "".join(f"{c:>20s}" for c in columns)
+        + ("   fp32/bf16" if {"fp32", "bf16"} <= set(columns) else "")
+    )
     for stage in stages + ["total"]:
         row = f"  {stage:22s}"
         for c, vals in columns.items():
@@ -290,20 +312,30 @@ def print_table(title: str, columns: dict[str, dict[str, float]], unit_count: in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataroot", type=Path, default=None, help="synthetic world (default: a tiny one in a temporary folder)")
+    parser.add_argument(
+        "--dataroot", type=Path, default=None, help="synthetic world (default: a tiny one in a temporary folder)"
+    )
     parser.add_argument("--version", default="v1.0-synth")
     parser.add_argument("--profile", default="full")
     parser.add_argument("--entries", default="bevdet,bevdepth,centerpoint")
     parser.add_argument("--steps", type=int, default=3, help="training batches per precision and round")
     parser.add_argument("--eval-samples", type=int, default=6, help="validation samples per precision and round")
-    parser.add_argument("--rounds", type=int, default=2, help="timed rounds of the alternating precisions (after one warm-up round)")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="timed rounds of the alternating precisions (after one warm-up round)"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--condition", default="Fog:hard", help="condition of the evaluation cell")
     parser.add_argument("--precisions", default="fp32,bf16")
     parser.add_argument("--peak-size", type=int, default=2048)
-    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
-                        help="wall time, or process CPU time (steadier on a shared machine)")
-    parser.add_argument("--checkpoint", action="append", default=[], metavar="ENTRY=PATH", help="trained weights for the evaluation")
+    parser.add_argument(
+        "--clock",
+        choices=sorted(CLOCKS),
+        default="wall",
+        help="wall time, or process CPU time (steadier on a shared machine)",
+    )
+    parser.add_argument(
+        "--checkpoint", action="append", default=[], metavar="ENTRY=PATH", help="trained weights for the evaluation"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     global clock
@@ -317,29 +349,50 @@ def main() -> None:
 
             dataroot = generate(Path(stack.enter_context(tempfile.TemporaryDirectory())) / "world", preset="tiny")
         evaluator = DetectionEvaluator(open_nuscenes(dataroot, args.version), "synth_val")
-        peaks = {p: peak_flops(cpu_autocast_dtype(p, torch.device("cpu")) or torch.float32, args.peak_size) for p in precisions}
-        print(f"{args.clock} clock; torch {torch.__version__}, {args.threads} threads, CPU capability {torch.backends.cpu.get_cpu_capability()}; "
-              + ", ".join(f"peak {p} matmul {args.peak_size}^2: {v / 1e9:.1f} GFLOP/s" for p, v in peaks.items()))
+        peaks = {
+            p: peak_flops(cpu_autocast_dtype(p, torch.device("cpu")) or torch.float32, args.peak_size)
+            for p in precisions
+        }
+        print(
+            f"{args.clock} clock; torch {torch.__version__}, {args.threads} threads, CPU capability {torch.backends.cpu.get_cpu_capability()}; "
+            + ", ".join(f"peak {p} matmul {args.peak_size}^2: {v / 1e9:.1f} GFLOP/s" for p, v in peaks.items())
+        )
         for name in args.entries.split(","):
             train = profile_training(name, args.profile, dataroot, args.version, args.steps, args.rounds, precisions)
             bs = train["batch_size"]
-            print(f"\n=== {name} [{args.profile}], training batch {bs}, forward+backward {train['flops'] / 1e9:.1f} GFLOP per step")
+            print(
+                f"\n=== {name} [{args.profile}], training batch {bs}, forward+backward {train['flops'] / 1e9:.1f} GFLOP per step"
+            )
             print_table("training data", {"": train["data"]}, 1, "batch")
             print_table("training step", train["model"], 1, "step")
             for p, stages in train["model"].items():
                 compute = sum(v for k, v in stages.items() if k != "optimizer")
                 flops = train["flops"] / compute
-                print(f"  {p}: model {flops / 1e9:.1f} GFLOP/s = {100 * flops / peaks[p]:.1f} % of the {p} matmul peak; "
-                      f"step incl. serial data {sum(stages.values()) + sum(train['data'].values()):.2f} s")
-            ev = profile_eval(name, args.profile, dataroot, args.version, Condition.parse(args.condition), args.eval_samples,
-                              args.rounds, precisions, checkpoints.get(name), evaluator)
+                print(
+                    f"  {p}: model {flops / 1e9:.1f} GFLOP/s = {100 * flops / peaks[p]:.1f} % of the {p} matmul peak; "
+                    f"step incl. serial data {sum(stages.values()) + sum(train['data'].values()):.2f} s"
+                )
+            ev = profile_eval(
+                name,
+                args.profile,
+                dataroot,
+                args.version,
+                Condition.parse(args.condition),
+                args.eval_samples,
+                args.rounds,
+                precisions,
+                checkpoints.get(name),
+                evaluator,
+            )
             print_table(f"evaluation data ({args.condition})", {"": ev["data"]}, 1, "sample")
             print_table("evaluation model", ev["model"], 1, "sample")
             data_s = sum(ev["data"].values())
             for p, stages in ev["model"].items():
                 cell = ev["val_samples"] * (data_s + sum(stages.values())) + ev["metrics_s"]
-                print(f"  {p}: one cell of {ev['val_samples']} samples ~ {cell:.1f} s "
-                      f"(metrics {ev['metrics_s']:.2f} s at {ev['boxes_per_sample']:.0f} boxes per sample)")
+                print(
+                    f"  {p}: one cell of {ev['val_samples']} samples ~ {cell:.1f} s "
+                    f"(metrics {ev['metrics_s']:.2f} s at {ev['boxes_per_sample']:.0f} boxes per sample)"
+                )
 
 
 if __name__ == "__main__":

@@ -69,13 +69,19 @@ def main() -> None:
             jpeg = sum(p.stat().st_size for p in (root / "samples").glob("CAM_*/*.jpg")) / samples
             rows.append((f"{render}/{camera}", cpu, jpeg, load_ms(root)))
     flat = np.mean([rows[0][1], rows[-1][1]])
-    print(f"{samples} samples ({args.scenes} scenes x {args.frames} key frames) of the default preset; "
-          f"default world = {n_default} samples on {args.workers} cores")
-    print(f"{'variant':20s} {'CPU s/sample':>12s} {'x flat':>7s} {'default world':>14s} {'JPEG MB/sample':>15s} "
-          f"{'load ms/view':>13s}")
+    print(
+        f"{samples} samples ({args.scenes} scenes x {args.frames} key frames) of the default preset; "
+        f"default world = {n_default} samples on {args.workers} cores"
+    )
+    print(
+        f"{'variant':20s} {'CPU s/sample':>12s} {'x flat':>7s} {'default world':>14s} {'JPEG MB/sample':>15s} "
+        f"{'load ms/view':>13s}"
+    )
     for name, cpu, jpeg, ms in rows:
-        print(f"{name:20s} {cpu:12.2f} {cpu / flat:7.2f} {cpu * n_default / args.workers / 60:11.1f} min "
-              f"{jpeg / 1e6:15.2f} {ms:13.1f}")
+        print(
+            f"{name:20s} {cpu:12.2f} {cpu / flat:7.2f} {cpu * n_default / args.workers / 60:11.1f} min "
+            f"{jpeg / 1e6:15.2f} {ms:13.1f}"
+        )
 
 
 if __name__ == "__main__":

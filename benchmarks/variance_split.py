@@ -43,7 +43,12 @@ from robobench.store import ResultStore
 
 
 def corruption_seed_tables(
-    group: Group, seed: int, corruption_seeds: list[int], conditions: list[Condition], models: Path, dataroot: Path,
+    group: Group,
+    seed: int,
+    corruption_seeds: list[int],
+    conditions: list[Condition],
+    models: Path,
+    dataroot: Path,
     version: str,
 ) -> list[dict[Condition, float]]:
     """The seed's condition -> NDS table under each corruption seed: the stored table (seed 0) first, then one
@@ -72,8 +77,17 @@ def corruption_seed_tables(
             table = dict(stored)
             for cond in conditions:
                 out = Path(tmp) / f"{cseed}-{condition_file_name(cond)}"
-                pred = predict(group.entry, checkpoint, cond, dataroot, version, split=split, out_path=out, seed=cseed,
-                               progress=False)
+                pred = predict(
+                    group.entry,
+                    checkpoint,
+                    cond,
+                    dataroot,
+                    version,
+                    split=split,
+                    out_path=out,
+                    seed=cseed,
+                    progress=False,
+                )
                 table[cond] = evaluator.evaluate(pred.results_path, breakdowns=False).nds
             tables.append(table)
     return tables
@@ -84,9 +98,13 @@ def split_group(group: Group, args: argparse.Namespace) -> list[dict[str, Any]]:
     per_seed = group.nds_by_seed()
     redo = None
     if args.corruption_seeds:
-        conds = [Condition.parse(c) for c in args.conditions] if args.conditions else all_conditions(include_clean=False)
-        redo = {s: corruption_seed_tables(group, s, args.corruption_seeds, conds, args.models, args.dataroot, args.version)
-                for s in per_seed}
+        conds = (
+            [Condition.parse(c) for c in args.conditions] if args.conditions else all_conditions(include_clean=False)
+        )
+        redo = {
+            s: corruption_seed_tables(group, s, args.corruption_seeds, conds, args.models, args.dataroot, args.version)
+            for s in per_seed
+        }
     out = []
     for metric, compute in TABLE_METRICS.items():
         values, reps, corr = {}, {}, {}
@@ -102,9 +120,17 @@ def split_group(group: Group, args: argparse.Namespace) -> list[dict[str, Any]]:
         if not values:
             continue
         split = stats.variance_split(metric, values, reps or None, corr or None)
-        out.append({"entry": group.entry, "train_mode": group.train_mode, "dataset_id": group.dataset_id,
-                    "profile": group.profile, "replicates": len(next(iter(reps.values()))) if reps else 0,
-                    "mean": statistics.fmean(values.values()), **split.to_dict()})
+        out.append(
+            {
+                "entry": group.entry,
+                "train_mode": group.train_mode,
+                "dataset_id": group.dataset_id,
+                "profile": group.profile,
+                "replicates": len(next(iter(reps.values()))) if reps else 0,
+                "mean": statistics.fmean(values.values()),
+                **split.to_dict(),
+            }
+        )
     return out
 
 
@@ -135,12 +161,18 @@ def main(argv: list[str] | None = None) -> int:
     cols = ("mean", "seeds", "scenes", "scenes_in_seeds", "training", "corruption_seeds")
     print(f"{'entry':<22}{'metric':<10}{'n':>3}" + "".join(f"{c:>17}" for c in cols))
     for r in rows:
-        print(f"{r['entry']:<22}{r['metric']:<10}{r['n_seeds']:>3}"
-              + "".join(f"{r[c]:>17.4f}" if r[c] is not None else f"{'-':>17}" for c in cols))
+        print(
+            f"{r['entry']:<22}{r['metric']:<10}{r['n_seeds']:>3}"
+            + "".join(f"{r[c]:>17.4f}" if r[c] is not None else f"{'-':>17}" for c in cols)
+        )
     if args.out:
-        doc = {"db": str(args.db), "corruption_seeds": args.corruption_seeds,
-               "conditions_repredicted": args.conditions or ("all corrupted" if args.corruption_seeds else []),
-               "units": "fractions (0.01 = 1 NDS or mRR point); standard deviations", "splits": rows}
+        doc = {
+            "db": str(args.db),
+            "corruption_seeds": args.corruption_seeds,
+            "conditions_repredicted": args.conditions or ("all corrupted" if args.corruption_seeds else []),
+            "units": "fractions (0.01 = 1 NDS or mRR point); standard deviations",
+            "splits": rows,
+        }
         args.out.write_text(json.dumps(doc, indent=1))
         print(f"wrote {args.out}")
     return 0

@@ -1,8 +1,8 @@
 """The eight RoboBEV camera corruptions (numpy in, numpy out; no torch, no devkit).
 
-    >>> from corruptions import corrupt, corrupt_views
-    >>> foggy = corrupt(image, "Fog", "hard", seed=0, sample_token=token, camera="CAM_FRONT")
-    >>> views_c = corrupt_views(views, "CameraCrash", "mid", seed=0, sample_token=token)
+>>> from corruptions import corrupt, corrupt_views
+>>> foggy = corrupt(image, "Fog", "hard", seed=0, sample_token=token, camera="CAM_FRONT")
+>>> views_c = corrupt_views(views, "CameraCrash", "mid", seed=0, sample_token=token)
 """
 
 from corruptions.api import (

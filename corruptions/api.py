@@ -62,7 +62,9 @@ def _check_image(image: object, what: str = "image") -> np.ndarray:
     if not isinstance(image, np.ndarray):
         raise ValueError(f"{what} must be a numpy array (H x W x 3 uint8 RGB), got {type(image).__name__}")
     if image.dtype != np.uint8:
-        raise ValueError(f"{what} must have dtype uint8, got {image.dtype}; convert with np.clip(x, 0, 255).astype(np.uint8)")
+        raise ValueError(
+            f"{what} must have dtype uint8, got {image.dtype}; convert with np.clip(x, 0, 255).astype(np.uint8)"
+        )
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"{what} must have shape (H, W, 3), got {image.shape}")
     if image.shape[0] < _MIN_SIDE or image.shape[1] < _MIN_SIDE:

@@ -132,7 +132,7 @@ def _kernel(taps: list[tuple[int, int, float]], scale: float = 1.0) -> tuple[np.
     cols = [-dx for _, dx, _ in taps]
     r0, c0 = min(rows), min(cols)
     kernel = np.zeros((max(rows) - r0 + 1, max(cols) - c0 + 1), np.float32)
-    for (dy, dx, w) in taps:
+    for dy, dx, w in taps:
         kernel[-dy - r0, -dx - c0] += w * scale
     return kernel, (r0, c0)
 
@@ -150,7 +150,12 @@ def _tap_groups(taps: list[tuple[int, int, float]]) -> list[list[tuple[int, int,
 
 
 def line_filter_u8(
-    image: np.ndarray, taps: list[tuple[int, int, float]], *, alpha: float = 1.0, beta: float = 0.0, out: np.ndarray | None = None
+    image: np.ndarray,
+    taps: list[tuple[int, int, float]],
+    *,
+    alpha: float = 1.0,
+    beta: float = 0.0,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """``saturate(round(alpha * sum_i w_i image[clamp(y - dy_i), clamp(x - dx_i)] + beta))`` as uint8.
 
@@ -169,10 +174,14 @@ def line_filter_u8(
     # keeps the number of distinct work buffers small.
     pad = len(taps) - 1
     padded_shape = (h + 2 * pad, w + 2 * pad, *image.shape[2:])
-    padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE, dst=scratch("line.padded", padded_shape, image.dtype))
+    padded = cv2.copyMakeBorder(
+        image, pad, pad, pad, pad, cv2.BORDER_REPLICATE, dst=scratch("line.padded", padded_shape, image.dtype)
+    )
     out = np.empty(image.shape, np.uint8) if out is None else out
     row_bytes = image[0].size * (2 if u8 else 4)
-    total = scratch("line.total", (next(row_blocks(h, row_bytes)).stop, *image.shape[1:]), np.int16 if u8 else np.float32)
+    total = scratch(
+        "line.total", (next(row_blocks(h, row_bytes)).stop, *image.shape[1:]), np.int16 if u8 else np.float32
+    )
     for block in row_blocks(h, row_bytes):
         n = block.stop - block.start
         for k, (kernel, (r0, c0)) in enumerate(kernels):
@@ -243,7 +252,11 @@ def _low_light_table(severity: int, lo: int, hi: int) -> np.ndarray:
     for ``o < 255``. Sampling that compound law by its inverse CDF with one 12-bit
     uniform is exact up to 1/4096 per probability (one gather per pixel, not two draws).
     """
-    cp, gain, sigma = (params.LOWLIGHT_POISSON[severity], params.LOWLIGHT_GAIN[severity], params.LOWLIGHT_GAUSS[severity])
+    cp, gain, sigma = (
+        params.LOWLIGHT_POISSON[severity],
+        params.LOWLIGHT_GAIN[severity],
+        params.LOWLIGHT_GAUSS[severity],
+    )
     span = max(hi - lo, 1)
     lam = np.clip((np.arange(256) - lo) / span, 0, None) ** 2 * gain * cp
     counts = np.arange(int(cp) + 1)
@@ -333,11 +346,15 @@ def _refine(lattice: np.ndarray, wibble: float, rng: np.random.Generator, emit: 
         row_sums = cv2.add(lat[a:b, :-1], lat[a:b, 1:], dst=across[:m])
         top = mean_plus_noise(row_sums, cv2.add(middle, cen[a:b, 1:], dst=pair[:m]), words[1, a:b], edge[:m])
         column_sums = cv2.add(lat[a:b, :-1], lat[a + 1 : b + 1, :-1], dst=across[:m])  # L[i, j] + L[i + 1, j]
-        left = mean_plus_noise(column_sums, cv2.add(middle, cen[1 + a : 1 + b, :-1], dst=pair[:m]), words[2, a:b], pair[:m])
+        left = mean_plus_noise(
+            column_sums, cv2.add(middle, cen[1 + a : 1 + b, :-1], dst=pair[:m]), words[2, a:b], pair[:m]
+        )
         emit(a, lattice[a:b], middle, top, left)
 
 
-def _interleave(out: np.ndarray, a: int, lattice: np.ndarray, centre: np.ndarray, top: np.ndarray, left: np.ndarray) -> None:
+def _interleave(
+    out: np.ndarray, a: int, lattice: np.ndarray, centre: np.ndarray, top: np.ndarray, left: np.ndarray
+) -> None:
     """Write a row block of a step's four point sets into the finer map ``out`` (clipped to its window)."""
     rows, cols = out.shape
     block = out[2 * a : min(rows, 2 * (a + lattice.shape[0]))]
@@ -379,7 +396,11 @@ def _plasma_window(mapsize: int, decay: float, rng: np.random.Generator, out: np
 
 
 def plasma_fractal(
-    mapsize: int, decay: float, rng: np.random.Generator, window: tuple[int, int] | None = None, out: np.ndarray | None = None
+    mapsize: int,
+    decay: float,
+    rng: np.random.Generator,
+    window: tuple[int, int] | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Diamond-square height map on a toroidal ``mapsize`` square, normalised to [0, 1].
 
@@ -443,7 +464,12 @@ def _zoom_bilinear(layer: np.ndarray, factor: float, out: np.ndarray) -> np.ndar
     sx = (w - 1) / (ow - 1) if ow > 1 else 0.0
     matrix = np.array([[sx, 0, 0], [0, sy, 0]], np.float64)
     return cv2.warpAffine(
-        layer, matrix, out.shape[::-1], dst=out, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+        layer,
+        matrix,
+        out.shape[::-1],
+        dst=out,
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
     )
 
 
@@ -464,7 +490,11 @@ def snow(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarr
     layer = line_filter_u8(flakes, taps, alpha=255.0, out=scratch("snow.layer", (h, w), np.uint8))
     # The flakes plus their 180-degree rotation, in whole grey levels, saturated at 255 (the
     # output is clipped there anyway).
-    both = cv2.add(layer, cv2.flip(layer, -1, dst=scratch("snow.flipped", (h, w), np.uint8)), dst=scratch("snow.both", (h, w), np.uint8))
+    both = cv2.add(
+        layer,
+        cv2.flip(layer, -1, dst=scratch("snow.flipped", (h, w), np.uint8)),
+        dst=scratch("snow.both", (h, w), np.uint8),
+    )
     # Blend towards max(x, 1.5 gray + 0.5): x + (1 - weight) relu(L - x) = max(x, weight x +
     # (1 - weight) L) with L = 1.5 gray + 127.5 in grey levels (gray with OpenCV's RGB2GRAY
     # weights); as x is whole, floor(max(x, y)) = max(x, floor(y)), so everything after the
@@ -472,12 +502,20 @@ def snow(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarr
     red, green, blue = cv2.split(image, [scratch(f"snow.plane{c}", (h, w), np.uint8) for c in range(3)])
     lift = 1.5 * (1.0 - weight)
     lifted = cv2.addWeighted(
-        red, lift * 0.299, green, lift * 0.587, 127.5 * (1.0 - weight), dst=scratch("snow.lifted", (h, w)), dtype=cv2.CV_32F
+        red,
+        lift * 0.299,
+        green,
+        lift * 0.587,
+        127.5 * (1.0 - weight),
+        dst=scratch("snow.lifted", (h, w)),
+        dtype=cv2.CV_32F,
     )
     cv2.addWeighted(lifted, 1.0, blue, lift * 0.114, 0.0, dst=lifted, dtype=cv2.CV_32F)
 
     def plane(x: np.ndarray) -> np.ndarray:
-        blend = cv2.addWeighted(x, weight, lifted, 1.0, -0.5, dst=scratch("snow.blend", (h, w), np.uint8), dtype=cv2.CV_8U)
+        blend = cv2.addWeighted(
+            x, weight, lifted, 1.0, -0.5, dst=scratch("snow.blend", (h, w), np.uint8), dtype=cv2.CV_8U
+        )
         return cv2.add(cv2.max(x, blend, dst=blend), both, dst=x)  # floor(y) saturated; x is a scratch plane
 
     return cv2.merge([plane(red), plane(green), plane(blue)])

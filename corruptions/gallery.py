@@ -60,7 +60,9 @@ def render_gallery(image: np.ndarray, seed: int = 0, *, tile_width: int = 320, e
                 out = corrupt_views(views, name, level, seed, sample_token="gallery", engine=engine)
                 tiles.append(_labelled(_mosaic(out, tile_width, tile_height), label + " 6 views"))
             else:
-                out = corrupt(image, name, level, seed, sample_token="gallery", camera=DEFAULT_CAMERAS[0], engine=engine)
+                out = corrupt(
+                    image, name, level, seed, sample_token="gallery", camera=DEFAULT_CAMERAS[0], engine=engine
+                )
                 tiles.append(_labelled(fit(out), label))
     rows = []
     blank = np.full_like(tiles[0], 255)

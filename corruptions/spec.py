@@ -71,7 +71,6 @@ def severity_of(name: str, severity: str | int) -> int:
         return SEVERITY[canon][canonical_level(severity)]
     if isinstance(severity, bool) or not isinstance(severity, (int,)) or not 1 <= int(severity) <= 5:
         raise ValueError(
-            f"severity {severity!r} out of range for {canon}; expected a level "
-            f"({', '.join(LEVELS)}) or an integer 1..5"
+            f"severity {severity!r} out of range for {canon}; expected a level ({', '.join(LEVELS)}) or an integer 1..5"
         )
     return int(severity)

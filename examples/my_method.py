@@ -126,5 +126,7 @@ def _bev_channels(model: nn.Module) -> int:
     """Channels of the BEV map a built-in detector's ``forward`` returns as ``bev``."""
     encoder = getattr(model, "bev_encoder", None)
     if encoder is None or not hasattr(encoder, "out_channels"):
-        raise UserError(f"{type(model).__name__} does not expose bev_encoder.out_channels; set the adapter size by hand")
+        raise UserError(
+            f"{type(model).__name__} does not expose bev_encoder.out_channels; set the adapter size by hand"
+        )
     return int(encoder.out_channels)

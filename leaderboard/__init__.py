@@ -18,6 +18,14 @@ from leaderboard.render import render_site, render_store, store_board, write_boa
 from leaderboard.summary import SummaryLine, summary_lines
 
 __all__ = [
-    "Board", "ReferenceEntry", "SummaryLine", "build_board", "load_references", "render_site", "render_store",
-    "store_board", "summary_lines", "write_board",
+    "Board",
+    "ReferenceEntry",
+    "SummaryLine",
+    "build_board",
+    "load_references",
+    "render_site",
+    "render_store",
+    "store_board",
+    "summary_lines",
+    "write_board",
 ]

@@ -18,8 +18,22 @@ from robobench.conditions import CLEAN, Condition
 from leaderboard.model import Group, metric_getter
 
 #: Categorical palette (colour-blind friendly, Okabe-Ito order, then a few extra).
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#8C6D31", "#000000",
-           "#7F3C8D", "#11A579", "#3969AC", "#F2B701", "#E73F74", "#80BA5A")
+PALETTE = (
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#D55E00",
+    "#CC79A7",
+    "#56B4E9",
+    "#8C6D31",
+    "#000000",
+    "#7F3C8D",
+    "#11A579",
+    "#3969AC",
+    "#F2B701",
+    "#E73F74",
+    "#80BA5A",
+)
 FONT = "font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif"
 AXIS = "#8a94a6"
 GRID = "#e6e9ef"
@@ -62,25 +76,63 @@ def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
 
 
 def _svg(width: int, height: int, title: str) -> ET.Element:
-    svg = ET.Element("svg", {
-        "xmlns": "http://www.w3.org/2000/svg", "viewBox": f"0 0 {width} {height}", "width": str(width),
-        "height": str(height), "role": "img", "style": FONT, "class": "chart",
-    })
+    svg = ET.Element(
+        "svg",
+        {
+            "xmlns": "http://www.w3.org/2000/svg",
+            "viewBox": f"0 0 {width} {height}",
+            "width": str(width),
+            "height": str(height),
+            "role": "img",
+            "style": FONT,
+            "class": "chart",
+        },
+    )
     ET.SubElement(svg, "title").text = title
     return svg
 
 
-def _text(parent: ET.Element, x: float, y: float, text: str, size: int = 11, anchor: str = "start",
-          color: str = "#3b4252", weight: str = "normal", **extra: str) -> ET.Element:
-    el = ET.SubElement(parent, "text", {"x": f"{x:.1f}", "y": f"{y:.1f}", "font-size": str(size), "fill": color,
-                                        "text-anchor": anchor, "font-weight": weight, **extra})
+def _text(
+    parent: ET.Element,
+    x: float,
+    y: float,
+    text: str,
+    size: int = 11,
+    anchor: str = "start",
+    color: str = "#3b4252",
+    weight: str = "normal",
+    **extra: str,
+) -> ET.Element:
+    el = ET.SubElement(
+        parent,
+        "text",
+        {
+            "x": f"{x:.1f}",
+            "y": f"{y:.1f}",
+            "font-size": str(size),
+            "fill": color,
+            "text-anchor": anchor,
+            "font-weight": weight,
+            **extra,
+        },
+    )
     el.text = text
     return el
 
 
 def _line(parent: ET.Element, x1: float, y1: float, x2: float, y2: float, color: str = GRID, width: float = 1) -> None:
-    ET.SubElement(parent, "line", {"x1": f"{x1:.1f}", "y1": f"{y1:.1f}", "x2": f"{x2:.1f}", "y2": f"{y2:.1f}",
-                                   "stroke": color, "stroke-width": str(width)})
+    ET.SubElement(
+        parent,
+        "line",
+        {
+            "x1": f"{x1:.1f}",
+            "y1": f"{y1:.1f}",
+            "x2": f"{x2:.1f}",
+            "y2": f"{y2:.1f}",
+            "stroke": color,
+            "stroke-width": str(width),
+        },
+    )
 
 
 def _y_axis(parent: ET.Element, ticks: list[float], y_of, x0: float, x1: float, label: str | None) -> None:
@@ -99,8 +151,19 @@ def _to_str(svg: ET.Element) -> str:
 def empty_note(width: int, height: int, title: str, note: str) -> str:
     """A framed placeholder saying why a chart has nothing to draw."""
     svg = _svg(width, height, title)
-    ET.SubElement(svg, "rect", {"x": "0.5", "y": "0.5", "width": str(width - 1), "height": str(height - 1),
-                                "fill": "#fafbfc", "stroke": GRID, "rx": "6"})
+    ET.SubElement(
+        svg,
+        "rect",
+        {
+            "x": "0.5",
+            "y": "0.5",
+            "width": str(width - 1),
+            "height": str(height - 1),
+            "fill": "#fafbfc",
+            "stroke": GRID,
+            "rx": "6",
+        },
+    )
     _text(svg, width / 2, height / 2, note, 13, "middle", AXIS)
     return _to_str(svg)
 
@@ -108,9 +171,14 @@ def empty_note(width: int, height: int, title: str, note: str) -> str:
 def scatter_nds_mrr(series: Sequence[Series]) -> str:
     """Clean NDS (x) against mRR (y), one labelled point per line with both values complete."""
     title = "Clean NDS against mRR"
-    pts = [(s, 100 * s.group.metrics["nds"].mean, 100 * s.group.metrics["mrr"].mean) for s in series
-           if s.group.metrics.get("nds") and s.group.metrics["nds"].complete
-           and s.group.metrics.get("mrr") and s.group.metrics["mrr"].complete]
+    pts = [
+        (s, 100 * s.group.metrics["nds"].mean, 100 * s.group.metrics["mrr"].mean)
+        for s in series
+        if s.group.metrics.get("nds")
+        and s.group.metrics["nds"].complete
+        and s.group.metrics.get("mrr")
+        and s.group.metrics["mrr"].complete
+    ]
     W, H, L, R, T, B = 860, 420, 56, 230, 20, 44
     if not pts:
         return empty_note(W, H, title, "No entry has a complete clean NDS and mRR yet")
@@ -130,12 +198,26 @@ def scatter_nds_mrr(series: Sequence[Series]) -> str:
         _line(svg, x_of(t), T, x_of(t), H - B)
         _text(svg, x_of(t), H - B + 16, f"{t:g}", 10, "middle", AXIS)
     _text(svg, (L + W - R) / 2, H - 8, "clean NDS (%)", 11, "middle", AXIS)
-    _text(svg, 14, T + (H - T - B) / 2, "mRR (%)", 11, "middle", AXIS,
-          transform=f"rotate(-90 14 {T + (H - T - B) / 2:.1f})")
+    _text(
+        svg,
+        14,
+        T + (H - T - B) / 2,
+        "mRR (%)",
+        11,
+        "middle",
+        AXIS,
+        transform=f"rotate(-90 14 {T + (H - T - B) / 2:.1f})",
+    )
     points = [(s, x, y, x_of(x), y_of(y)) for s, x, y in sorted(pts, key=lambda p: -p[2])]
     for s, x, y, cx, cy in points:
-        attrs = {"cx": f"{cx:.1f}", "cy": f"{cy:.1f}", "r": "6", "stroke": s.color, "stroke-width": "2",
-                 "fill": "white" if s.group.reference else s.color}
+        attrs = {
+            "cx": f"{cx:.1f}",
+            "cy": f"{cy:.1f}",
+            "r": "6",
+            "stroke": s.color,
+            "stroke-width": "2",
+            "fill": "white" if s.group.reference else s.color,
+        }
         if s.group.reference:
             attrs["stroke-dasharray"] = "2 2"
         circle = ET.SubElement(svg, "circle", attrs)
@@ -151,12 +233,22 @@ def scatter_nds_mrr(series: Sequence[Series]) -> str:
 
 
 def _place_label(
-    text: str, cx: float, cy: float, taken: list[tuple[float, float, float, float]], area: tuple[float, float, float, float]
+    text: str,
+    cx: float,
+    cy: float,
+    taken: list[tuple[float, float, float, float]],
+    area: tuple[float, float, float, float],
 ) -> tuple[float, float, float, float] | None:
     """The first box (right, left, above, below the point) that overlaps no taken box and stays inside ``area``."""
     w, h = 6.3 * len(text), 13.0
-    for x0, y0 in ((cx + 9, cy - h / 2), (cx - 9 - w, cy - h / 2), (cx - w / 2, cy - 9 - h), (cx - w / 2, cy + 9),
-                   (cx + 9, cy - h - 2), (cx + 9, cy + 2)):
+    for x0, y0 in (
+        (cx + 9, cy - h / 2),
+        (cx - 9 - w, cy - h / 2),
+        (cx - w / 2, cy - 9 - h),
+        (cx - w / 2, cy + 9),
+        (cx + 9, cy - h - 2),
+        (cx + 9, cy + 2),
+    ):
         box = (x0, y0, x0 + w, y0 + h)
         inside = box[0] >= area[0] and box[1] >= area[1] and box[2] <= area[2] and box[3] <= area[3]
         if inside and not any(box[0] < t[2] and t[0] < box[2] and box[1] < t[3] and t[1] < box[3] for t in taken):
@@ -186,8 +278,20 @@ def _legend(svg: ET.Element, series: Sequence[Series], x: float, y: float, width
         w = 22 + 6.4 * len(text)
         if cx + w > x + width and cx > x:
             cx, cy = x, cy + 18
-        ET.SubElement(svg, "rect", {"x": f"{cx:.1f}", "y": f"{cy - 9:.1f}", "width": "12", "height": "12", "rx": "2",
-                                    "fill": "white" if s.group.reference else s.color, "stroke": s.color, "stroke-width": "2"})
+        ET.SubElement(
+            svg,
+            "rect",
+            {
+                "x": f"{cx:.1f}",
+                "y": f"{cy - 9:.1f}",
+                "width": "12",
+                "height": "12",
+                "rx": "2",
+                "fill": "white" if s.group.reference else s.color,
+                "stroke": s.color,
+                "stroke-width": "2",
+            },
+        )
         _text(svg, cx + 17, cy + 1, text, 11)
         cx += w + 12
     return cy + 18
@@ -196,14 +300,20 @@ def _legend(svg: ET.Element, series: Sequence[Series], x: float, y: float, width
 def rr_bars(series: Sequence[Series]) -> str:
     """Resilience rate per corruption as grouped bars, one bar per line with that RR complete."""
     title = "Resilience rate per corruption"
-    shown = [s for s in series if any(s.group.metrics.get(f"rr:{c}") and s.group.metrics[f"rr:{c}"].complete for c in CORRUPTIONS)]
+    shown = [
+        s
+        for s in series
+        if any(s.group.metrics.get(f"rr:{c}") and s.group.metrics[f"rr:{c}"].complete for c in CORRUPTIONS)
+    ]
     W = 1040
     if not shown:
         return empty_note(W, 200, title, "No entry has a complete resilience rate yet")
     svg = _svg(W, 400, title)
     top = _legend(svg, shown, 56, 16, W - 70) + 8
     H, L, B = 400, 56, 34
-    vals = [100 * s.group.metrics[f"rr:{c}"].mean for s in shown for c in CORRUPTIONS if s.group.metrics[f"rr:{c}"].complete]
+    vals = [
+        100 * s.group.metrics[f"rr:{c}"].mean for s in shown for c in CORRUPTIONS if s.group.metrics[f"rr:{c}"].complete
+    ]
     yt = nice_ticks(0.0, max(100.0, max(vals)))
 
     def y_of(v: float) -> float:
@@ -220,8 +330,14 @@ def rr_bars(series: Sequence[Series]) -> str:
             if not st.complete:
                 continue
             v = 100 * st.mean
-            attrs = {"x": f"{x0 + j * bar:.1f}", "y": f"{y_of(v):.1f}", "width": f"{max(bar - 2, 1):.1f}",
-                     "height": f"{y_of(0) - y_of(v):.1f}", "fill": s.color, "rx": "1.5"}
+            attrs = {
+                "x": f"{x0 + j * bar:.1f}",
+                "y": f"{y_of(v):.1f}",
+                "width": f"{max(bar - 2, 1):.1f}",
+                "height": f"{y_of(0) - y_of(v):.1f}",
+                "fill": s.color,
+                "rx": "1.5",
+            }
             if s.group.reference:
                 attrs.update({"fill": "white", "stroke": s.color, "stroke-width": "1.5"})
             rect = ET.SubElement(svg, "rect", attrs)
@@ -272,8 +388,19 @@ def severity_multiples(series: Sequence[Series]) -> str:
         def x_of(i: int, L: float = L, R: float = R) -> float:
             return L + i * (R - L) / 3
 
-        ET.SubElement(svg, "rect", {"x": str(ox), "y": f"{oy:.1f}", "width": str(pw), "height": str(ph),
-                                    "fill": "#fbfcfd", "stroke": GRID, "rx": "6"})
+        ET.SubElement(
+            svg,
+            "rect",
+            {
+                "x": str(ox),
+                "y": f"{oy:.1f}",
+                "width": str(pw),
+                "height": str(ph),
+                "fill": "#fbfcfd",
+                "stroke": GRID,
+                "rx": "6",
+            },
+        )
         _text(svg, ox + 10, oy + 15, name, 12, "start", "#2e3440", "600")
         _y_axis(svg, yt, y_of, L, R, None)
         for i, lab in enumerate(("clean",) + LEVELS):

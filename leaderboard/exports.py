@@ -53,7 +53,11 @@ def format_ci(st: Stat | None, key: str) -> str:
     if st is None or st.ci is None or not st.complete:
         return ""
     s, d = scale_of(key), digits_of(key)
-    over = f"over {st.n} seeds, Student t" if st.ci_kind == "seeds" else "scene bootstrap of one seed: evaluation noise only"
+    over = (
+        f"over {st.n} seeds, Student t"
+        if st.ci_kind == "seeds"
+        else "scene bootstrap of one seed: evaluation noise only"
+    )
     return f"95 % interval {s * st.ci[0]:.{d}f} to {s * st.ci[1]:.{d}f} ({over})"
 
 
@@ -159,10 +163,15 @@ def to_csv(board: Board) -> str:
     ident = list(_ident_keys())
     writer = csv.writer(buf, lineterminator="\n")
     spread = [c.key for c in cols if c.key in _SPREAD_KEYS]
-    writer.writerow(ident + [c.key for c in cols] + [f"{k}_std" for k in spread]
-                    + [f"{k}_{part}" for k in spread for part in ("ci_low", "ci_high", "ci_kind")]
-                    + ["gain_nds", "gain_mrr", "gain_nds_p", "gain_mrr_p"]
-                    + [f"gain_{k}_{part}" for k in ("nds", "mrr") for part in ("ci_low", "ci_high", "mde")] + ["missing"])
+    writer.writerow(
+        ident
+        + [c.key for c in cols]
+        + [f"{k}_std" for k in spread]
+        + [f"{k}_{part}" for k in spread for part in ("ci_low", "ci_high", "ci_kind")]
+        + ["gain_nds", "gain_mrr", "gain_nds_p", "gain_mrr_p"]
+        + [f"gain_{k}_{part}" for k in ("nds", "mrr") for part in ("ci_low", "ci_high", "mde")]
+        + ["missing"]
+    )
     for g in board.groups:
         ident_vals = list(_ident(g).values())
         vals, stds, cis, missing = [], [], [], set()
@@ -215,15 +224,30 @@ def to_markdown(board: Board) -> str:
             cells.append(f"**{text}**" if g.key in board.best.get(c.key, ()) else text)
         cells.append(format_gain(g.gain, g.gain_p, g.gain_ci, g.gain_mde))
         lines.append("| " + " | ".join(_md_escape(x) if i > 0 else x for i, x in enumerate(cells)) + " |")
-    note = ("Values in percent, mean ± sample std over seeds (95 % intervals in results.csv and results.json). "
-            "Gain over base: percentage points [Welch's 95 % interval] (p-value; MDE, the smallest gain the test sees "
-            "80 % of the time at these seed counts). mCE against "
-            + (board.baseline.entry if board.baseline else "no baseline") + ".")
+    note = (
+        "Values in percent, mean ± sample std over seeds (95 % intervals in results.csv and results.json). "
+        "Gain over base: percentage points [Welch's 95 % interval] (p-value; MDE, the smallest gain the test sees "
+        "80 % of the time at these seed counts). mCE against "
+        + (board.baseline.entry if board.baseline else "no baseline")
+        + "."
+    )
     return "\n".join(lines) + "\n\n" + _md_escape(note) + "\n"
 
 
-_LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
-          "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}"}
+_LATEX = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+}
 
 
 def latex_escape(text: str) -> str:
@@ -235,8 +259,12 @@ def to_latex(board: Board) -> str:
     """A booktabs ``tabular`` of the main results (needs ``\\usepackage{booktabs}``); best in bold."""
     cols = _main_columns(board)
     spec = "l" + "r" * len(cols)
-    out = [r"\begin{tabular}{" + spec + "}", r"\toprule",
-           " & ".join(["Method"] + [latex_escape(c.label) for c in cols]) + r" \\", r"\midrule"]
+    out = [
+        r"\begin{tabular}{" + spec + "}",
+        r"\toprule",
+        " & ".join(["Method"] + [latex_escape(c.label) for c in cols]) + r" \\",
+        r"\midrule",
+    ]
     for g in board.groups:
         if g.reference and g is board.references[0]:
             out.append(r"\midrule")

@@ -29,7 +29,9 @@ def source_image(source: str | Path) -> Path:
         cams = path / "samples" / "CAM_FRONT"
         images = sorted(p for p in cams.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if cams.is_dir() else []
         if not images:
-            raise UserError(f"gallery source {path} is a folder without samples/CAM_FRONT images; pass an image or a nuScenes dataroot")
+            raise UserError(
+                f"gallery source {path} is a folder without samples/CAM_FRONT images; pass an image or a nuScenes dataroot"
+            )
         return images[0]
     raise UserError(f"gallery source {path} does not exist")
 

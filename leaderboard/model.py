@@ -205,7 +205,9 @@ class Group:
         reps = self.replicates(valued[0], [cond], boot) if boot and len(vals) == 1 else None
         return stat_of(vals, missing, note="" if vals else "undefined", replicates=reps[cond] if reps else None)
 
-    def replicates(self, seed: int, conds: Iterable[Condition], metric: str = "nds") -> dict[Condition, list[float]] | None:
+    def replicates(
+        self, seed: int, conds: Iterable[Condition], metric: str = "nds"
+    ) -> dict[Condition, list[float]] | None:
         """Scene-bootstrap replicates of ``metric`` for ``conds`` of one seed, or None unless every
         row has them from the same draws (same seed and scene count, as many replicates)."""
         out, draws = {}, set()
@@ -367,7 +369,9 @@ def _attach_trainings(groups: list[Group], trainings: Iterable[TrainingRecord]) 
         models = {(r.seed, r.config_hash) for r in g.rows + g.failed}
         newest: dict[int, TrainingRecord] = {}
         for t in by_group.get(trained_as(g), []):
-            if (t.seed, t.config_hash) in models and (t.seed not in newest or t.created_at >= newest[t.seed].created_at):
+            if (t.seed, t.config_hash) in models and (
+                t.seed not in newest or t.created_at >= newest[t.seed].created_at
+            ):
                 newest[t.seed] = t
         g.trainings = [newest[s] for s in sorted(newest)]
 
@@ -396,8 +400,13 @@ def index_columns() -> list[Column]:
     cols += [
         Column("absrel_clean", "AbsRel", False, "depth AbsRel on clean data"),
         Column("absrel_corrupted", "AbsRel c.", False, "depth AbsRel, mean over the 24 corrupted conditions"),
-        Column("train_h", "Train h", False, "training wall time in hours, mean over seeds (a teacher's training is its own line)",
-               ranked=False),
+        Column(
+            "train_h",
+            "Train h",
+            False,
+            "training wall time in hours, mean over seeds (a teacher's training is its own line)",
+            ranked=False,
+        ),
     ]
     return cols
 
@@ -458,7 +467,9 @@ def _group_rows(rows: Iterable[ResultRow], metas: dict[str, EntryMeta], referenc
     groups = []
     for key, grp_rows in by_key.items():
         ok, failed = _latest(grp_rows)
-        groups.append(Group(*key, meta=metas.get(key[0], EntryMeta(key[0])), reference=reference, rows=ok, failed=failed))
+        groups.append(
+            Group(*key, meta=metas.get(key[0], EntryMeta(key[0])), reference=reference, rows=ok, failed=failed)
+        )
     return groups
 
 
@@ -571,7 +582,9 @@ def _best_per_protocol(groups: list[Group], columns: list[Column]) -> dict[str, 
 def _best(groups: list[Group], columns: list[Column]) -> dict[str, set]:
     best: dict[str, set] = {}
     for col in (c for c in columns if c.ranked):
-        vals = [(g.metrics[col.key].mean, g.key) for g in groups if col.key in g.metrics and g.metrics[col.key].complete]
+        vals = [
+            (g.metrics[col.key].mean, g.key) for g in groups if col.key in g.metrics and g.metrics[col.key].complete
+        ]
         if not vals:
             continue
         target = max(v for v, _ in vals) if col.higher_is_better else min(v for v, _ in vals)
@@ -608,7 +621,9 @@ def build_board(
     rows = list(rows)
     clash = sorted(set(ref_metas) & {r.entry for r in rows})
     if clash:
-        raise UserError(f"reference entries {clash} have the same names as measured entries; rename them in the reference file")
+        raise UserError(
+            f"reference entries {clash} have the same names as measured entries; rename them in the reference file"
+        )
     measured = _group_rows(rows, metas, reference=False)
     reference = _group_rows([row for r in refs for row in r.to_rows()], ref_metas, reference=True)
     for g in reference:
@@ -620,7 +635,9 @@ def build_board(
         ref_base = _find(reference, baseline)
         if base is None and ref_base is None:
             known = sorted({g.entry for g in measured + reference})
-            raise UserError(f"baseline entry {baseline!r} has no results; entries with results: {', '.join(known) or 'none'}")
+            raise UserError(
+                f"baseline entry {baseline!r} has no results; entries with results: {', '.join(known) or 'none'}"
+            )
     base = base or _default_baseline(measured)
     ref_base = ref_base or _default_baseline(reference)
 
@@ -650,15 +667,33 @@ def detection_table(group: Group) -> list[dict[str, Any]]:
     Each row: ``{"corruption", "level", "kind": clean|level|average, "stats": {metric: Stat}}``.
     """
     getters = {m: metric_getter(m) for m in DETECTION_METRICS}
-    out = [{"corruption": "Clean", "level": "", "kind": "clean",
-            "stats": {m: group.condition_stat(CLEAN, g, boot=m) for m, g in getters.items()}}]
+    out = [
+        {
+            "corruption": "Clean",
+            "level": "",
+            "kind": "clean",
+            "stats": {m: group.condition_stat(CLEAN, g, boot=m) for m, g in getters.items()},
+        }
+    ]
     for name in CORRUPTIONS:
         for lvl in LEVELS:
             cond = Condition(name, lvl)
-            out.append({"corruption": name, "level": lvl, "kind": "level",
-                        "stats": {m: group.condition_stat(cond, g) for m, g in getters.items()}})
-        out.append({"corruption": name, "level": "average", "kind": "average",
-                    "stats": {m: group.level_average(name, g) for m, g in getters.items()}})
+            out.append(
+                {
+                    "corruption": name,
+                    "level": lvl,
+                    "kind": "level",
+                    "stats": {m: group.condition_stat(cond, g) for m, g in getters.items()},
+                }
+            )
+        out.append(
+            {
+                "corruption": name,
+                "level": "average",
+                "kind": "average",
+                "stats": {m: group.level_average(name, g) for m, g in getters.items()},
+            }
+        )
     return out
 
 

@@ -83,17 +83,30 @@ class ReferenceEntry:
         """The reference as result rows (seed 0), so it flows through the same aggregation as measured rows."""
         rows = []
         for cond, nds in sorted(self.level_nds().items(), key=lambda kv: str(kv[0])):
-            rows.append(ResultRow(
-                entry=self.name, train_mode=self.train_mode, condition=str(cond), seed=0,
-                dataset_id=self.dataset, config_hash="published", profile="reference",
-                nds=nds, map=self.map.get(cond),
-            ))
+            rows.append(
+                ResultRow(
+                    entry=self.name,
+                    train_mode=self.train_mode,
+                    condition=str(cond),
+                    seed=0,
+                    dataset_id=self.dataset,
+                    config_hash="published",
+                    profile="reference",
+                    nds=nds,
+                    map=self.map.get(cond),
+                )
+            )
         return rows
 
     def meta(self) -> dict[str, Any]:
         """Entry metadata in the shape :func:`leaderboard.model.entry_meta_map` reads."""
-        return {"role": self.role, "base": self.base, "teacher": self.teacher, "paper": self.source,
-                "description": f"published result ({self.source})" if self.source else "published result"}
+        return {
+            "role": self.role,
+            "base": self.base,
+            "teacher": self.teacher,
+            "paper": self.source,
+            "description": f"published result ({self.source})" if self.source else "published result",
+        }
 
 
 def _records(path: Path) -> list[dict[str, Any]]:
@@ -102,7 +115,9 @@ def _records(path: Path) -> list[dict[str, Any]]:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise UserError(f"{path}: not valid JSON ({exc}); see the format in `robobench leaderboard --help`") from None
+            raise UserError(
+                f"{path}: not valid JSON ({exc}); see the format in `robobench leaderboard --help`"
+            ) from None
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
             raise UserError(f"{path}: expected a JSON list of objects with keys {', '.join(REQUIRED)}")
         return data
@@ -151,7 +166,9 @@ def load_references(path: str | Path) -> list[ReferenceEntry]:
             raise UserError(f"{path}, record {line}: empty {', '.join(absent)}")
         unknown = sorted(set(rec) - set(REQUIRED) - set(OPTIONAL))
         if unknown:
-            raise UserError(f"{path}, record {line}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(REQUIRED + OPTIONAL)}")
+            raise UserError(
+                f"{path}, record {line}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(REQUIRED + OPTIONAL)}"
+            )
         name, mode = str(rec["entry"]).strip(), str(rec.get("train_mode") or "clean").strip()
         ref = entries.setdefault((name, mode), ReferenceEntry(name=name, train_mode=mode))
         for key in ("source", "role", "base", "teacher", "dataset"):
@@ -175,7 +192,9 @@ def load_references(path: str | Path) -> list[ReferenceEntry]:
     for ref in entries.values():
         _resolve(path, ref)
     if all(v <= 0.01 for ref in entries.values() for v in ref.level_nds().values()):
-        raise UserError(f"{path}: every value is <= 1; values are percentages as papers print them (NDS 37.4, not 0.374)")
+        raise UserError(
+            f"{path}: every value is <= 1; values are percentages as papers print them (NDS 37.4, not 0.374)"
+        )
     return list(entries.values())
 
 

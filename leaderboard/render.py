@@ -40,8 +40,17 @@ from leaderboard.model import (
 )
 
 #: Short column labels for the eight corruptions (full names in the header tooltip).
-SHORT = {"Brightness": "Bright\u00adness", "LowLight": "Low light", "Fog": "Fog", "Snow": "Snow", "MotionBlur": "Motion blur",
-         "ColorQuant": "Color quant", "CameraCrash": "Camera crash", "FrameLost": "Frame lost", "AbsRel c.": "AbsRel corr."}
+SHORT = {
+    "Brightness": "Bright\u00adness",
+    "LowLight": "Low light",
+    "Fog": "Fog",
+    "Snow": "Snow",
+    "MotionBlur": "Motion blur",
+    "ColorQuant": "Color quant",
+    "CameraCrash": "Camera crash",
+    "FrameLost": "Frame lost",
+    "AbsRel c.": "AbsRel corr.",
+}
 #: Tooltip of each training protocol's badge.
 MODE_TITLES = {
     "clean": "trained on clean images",
@@ -61,9 +70,25 @@ def page_name(entry: str) -> str:
 
 
 #: Display names of metric keys found in rows (depth, breakdown, detection); others are shown as written.
-LABELS = {"nds": "NDS", "map": "mAP", "mate": "mATE", "mase": "mASE", "maoe": "mAOE", "mave": "mAVE", "maae": "mAAE",
-          "abs_rel": "AbsRel", "sq_rel": "SqRel", "rmse": "RMSE", "rmse_log": "RMSE log", "silog": "SILog",
-          "log10": "log10", "delta1": "δ<1.25", "delta2": "δ<1.25²", "delta3": "δ<1.25³", "small_map": "small-object mAP"}
+LABELS = {
+    "nds": "NDS",
+    "map": "mAP",
+    "mate": "mATE",
+    "mase": "mASE",
+    "maoe": "mAOE",
+    "mave": "mAVE",
+    "maae": "mAAE",
+    "abs_rel": "AbsRel",
+    "sq_rel": "SqRel",
+    "rmse": "RMSE",
+    "rmse_log": "RMSE log",
+    "silog": "SILog",
+    "log10": "log10",
+    "delta1": "δ<1.25",
+    "delta2": "δ<1.25²",
+    "delta3": "δ<1.25³",
+    "small_map": "small-object mAP",
+}
 
 
 def metric_label(key: str | tuple[str, ...]) -> str:
@@ -113,18 +138,35 @@ def fmt(st: Stat | None, digits: int = 1, scale: float = 100.0) -> Markup:
 
 
 def _environment() -> Environment:
-    env = Environment(loader=PackageLoader("leaderboard", "templates"), autoescape=True, undefined=StrictUndefined,
-                      extensions=["jinja2.ext.do"],
-                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env = Environment(
+        loader=PackageLoader("leaderboard", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        extensions=["jinja2.ext.do"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
     env.globals.update(fmt=fmt, metric_label=metric_label, GAIN_ALPHA=GAIN_ALPHA)
-    env.filters.update(heat=heat, sortv=sort_value, missing=missing_text, gain=exports.format_gain,
-                       significance=exports.gain_significance, within_spread=exports.gain_within_spread)
+    env.filters.update(
+        heat=heat,
+        sortv=sort_value,
+        missing=missing_text,
+        gain=exports.format_gain,
+        significance=exports.gain_significance,
+        within_spread=exports.gain_within_spread,
+    )
     static = resources.files("leaderboard") / "static"
     env.globals.update(
         css=Markup(static.joinpath("style.css").read_text(encoding="utf-8")),
         js=Markup(static.joinpath("table.js").read_text(encoding="utf-8")),
-        CORRUPTIONS=CORRUPTIONS, LEVELS=LEVELS, SHORT=SHORT, DETECTION_METRICS=DETECTION_METRICS, MODE_TITLES=MODE_TITLES,
-        DETECTION_CLASSES=DETECTION_CLASSES, exports=EXPORT_FILES,
+        CORRUPTIONS=CORRUPTIONS,
+        LEVELS=LEVELS,
+        SHORT=SHORT,
+        DETECTION_METRICS=DETECTION_METRICS,
+        MODE_TITLES=MODE_TITLES,
+        DETECTION_CLASSES=DETECTION_CLASSES,
+        exports=EXPORT_FILES,
     )
     return env
 
@@ -135,7 +177,9 @@ def _gallery_data(gallery: bytes | str | Path | None) -> str | None:
         return None
     data = gallery if isinstance(gallery, bytes) else Path(gallery).read_bytes()
     if not data.startswith(PNG_MAGIC):
-        raise UserError(f"corruption gallery {gallery if not isinstance(gallery, bytes) else '(bytes)'} is not a PNG image")
+        raise UserError(
+            f"corruption gallery {gallery if not isinstance(gallery, bytes) else '(bytes)'} is not a PNG image"
+        )
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
@@ -148,18 +192,22 @@ def _entry_context(board: Board, entry: str) -> dict[str, Any]:
         brk_cols = nested_columns(g.rows, "breakdown")
         classes = [c for c in DETECTION_CLASSES if any(c in (r.per_class or {}) for r in g.rows)]
         classes += sorted({c for r in g.rows for c in (r.per_class or {})} - set(classes))
-        sections.append({
-            "group": g,
-            "table": detection_table(g),
-            "present": present,
-            "depth_cols": depth_cols,
-            "depth": [(c, [g.condition_stat(c, nested_getter("depth", p)) for p in depth_cols]) for c in present],
-            "brk_cols": brk_cols,
-            "breakdown": [(c, [g.condition_stat(c, nested_getter("breakdown", p)) for p in brk_cols]) for c in present],
-            "classes": classes,
-            "per_class": _per_class(g, classes),
-            "provenance": _provenance(g),
-        })
+        sections.append(
+            {
+                "group": g,
+                "table": detection_table(g),
+                "present": present,
+                "depth_cols": depth_cols,
+                "depth": [(c, [g.condition_stat(c, nested_getter("depth", p)) for p in depth_cols]) for c in present],
+                "brk_cols": brk_cols,
+                "breakdown": [
+                    (c, [g.condition_stat(c, nested_getter("breakdown", p)) for p in brk_cols]) for c in present
+                ],
+                "classes": classes,
+                "per_class": _per_class(g, classes),
+                "provenance": _provenance(g),
+            }
+        )
     meta = groups[0].meta
     pages = {g.entry: g.page for g in board.measured}
     return {"entry": entry, "meta": meta, "sections": sections, "pages": pages}
@@ -212,8 +260,10 @@ def _training_cost(g: Group) -> dict[str, str]:
     out = {
         "Training wall time": per_seed(lambda t: f"{t.wall_time_s / 3600:.2f} h" if t.wall_time_s is not None else "—"),
         "Training peak memory": per_seed(
-            lambda t: (f"{t.peak_rss_mb:.0f} MB RSS" if t.peak_rss_mb is not None else "—")
-            + (f", {t.peak_cuda_mb:.0f} MB CUDA" if t.peak_cuda_mb is not None else "")
+            lambda t: (
+                (f"{t.peak_rss_mb:.0f} MB RSS" if t.peak_rss_mb is not None else "—")
+                + (f", {t.peak_cuda_mb:.0f} MB CUDA" if t.peak_cuda_mb is not None else "")
+            )
         ),
         "Training iterations": per_seed(lambda t: f"{t.iterations} on {t.world_size or 1} × {t.device or '?'}"),
     }
@@ -244,12 +294,16 @@ def render_site(
     :class:`robobench.schema.TrainingRecord` (training cost columns). Entry pages of an earlier
     render in ``out_dir`` are removed so no stale page survives.
     """
-    board = build_board(rows, entries_meta, baseline=baseline, references=references, min_map=min_map, trainings=trainings)
+    board = build_board(
+        rows, entries_meta, baseline=baseline, references=references, min_map=min_map, trainings=trainings
+    )
     return write_board(board, out_dir, gallery=gallery, title=title)
 
 
 def write_board(
-    board: Board, out_dir: str | Path, gallery: bytes | str | Path | None = None,
+    board: Board,
+    out_dir: str | Path,
+    gallery: bytes | str | Path | None = None,
     title: str = "robobench robustness leaderboard",
 ) -> Path:
     """Write the site of a built :class:`~leaderboard.model.Board` (what :func:`render_site` does after
@@ -305,11 +359,20 @@ def render_store(
 ) -> Path:
     """:func:`render_site` from a :class:`robobench.store.ResultStore`: all its rows, its ``entries``
     table and its training records."""
-    return write_board(store_board(store, baseline=baseline, references=references, min_map=min_map), out_dir,
-                       gallery=gallery)
+    return write_board(
+        store_board(store, baseline=baseline, references=references, min_map=min_map), out_dir, gallery=gallery
+    )
 
 
-def store_board(store: Any, baseline: str | None = None, references: Iterable[Any] = (), min_map: float = MIN_MAP) -> Board:
+def store_board(
+    store: Any, baseline: str | None = None, references: Iterable[Any] = (), min_map: float = MIN_MAP
+) -> Board:
     """:func:`~leaderboard.model.build_board` of a :class:`robobench.store.ResultStore`'s rows, entries and trainings."""
-    return build_board(store.rows(), store.entries(), baseline=baseline, references=references, min_map=min_map,
-                       trainings=store.trainings())
+    return build_board(
+        store.rows(),
+        store.entries(),
+        baseline=baseline,
+        references=references,
+        min_map=min_map,
+        trainings=store.trainings(),
+    )

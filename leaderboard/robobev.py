@@ -232,8 +232,17 @@ def read_checkout(root: Path) -> tuple[list[dict[str, str]], list[Printed]]:
         role = "teacher" if page.name in NON_CAMERA else "student"
         for cond, (nds, m_ap) in sorted(values.items(), key=lambda kv: _order(kv[0])):
             for metric, value in (("nds", nds), ("map", m_ap)):
-                records.append({"entry": entry, "source": source, "role": role, "dataset": DATASET,
-                                "condition": str(cond), "metric": metric, "value": f"{100 * value:.2f}"})
+                records.append(
+                    {
+                        "entry": entry,
+                        "source": source,
+                        "role": role,
+                        "dataset": DATASET,
+                        "condition": str(cond),
+                        "metric": metric,
+                        "value": f"{100 * value:.2f}",
+                    }
+                )
         printed += [Printed(page.name, "page summary", f"mean_nds:{c}", v) for c, v in page_summary_means(text).items()]
     readme = (root / "README.md").read_text(encoding="utf-8")
     results = (root / "docs" / "RESULTS.md").read_text(encoding="utf-8")
@@ -302,7 +311,7 @@ def _recompute(levels: dict[Condition, float], base: dict[Condition, float], met
         if kind == "rr":
             return 100 * robustness.resilience_rate(levels, corruption=corruption), ""
         return 100 * robustness.corruption_error(levels, base, corruption=corruption), ""
-    agg = (robustness.mrr(levels, partial=True) if kind == "mrr" else robustness.mce(levels, base, partial=True))
+    agg = robustness.mrr(levels, partial=True) if kind == "mrr" else robustness.mce(levels, base, partial=True)
     assert isinstance(agg, robustness.RobustnessAggregate)
     if agg.value is None:
         return None, "no corruption complete"
@@ -326,8 +335,17 @@ def check_printed(levels_by_page: dict[str, dict[Condition, float]], printed: Se
         tol = TOLERANCE["nds" if p.metric.split(":")[0] in ("nds", "mean_nds") else "percent"]
         diff = p.value - value
         status = "agrees" if abs(diff) <= tol else "differs"
-        out.append(Check(p.page, p.table, p.metric, p.value, round(value, 4), round(diff, 4),
-                         f"{status} ({note})" if note else status))
+        out.append(
+            Check(
+                p.page,
+                p.table,
+                p.metric,
+                p.value,
+                round(value, 4),
+                round(diff, 4),
+                f"{status} ({note})" if note else status,
+            )
+        )
     return out
 
 
@@ -382,7 +400,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     checks = write_check()
     differ = sum(c.status.startswith("differs") for c in checks)
     agree = sum(c.status.startswith("agrees") for c in checks)
-    print(f"{agree} printed aggregates agree, {differ} differ, {len(checks) - agree - differ} not comparable: {data_path('check')}")
+    print(
+        f"{agree} printed aggregates agree, {differ} differ, {len(checks) - agree - differ} not comparable: {data_path('check')}"
+    )
     return 0
 
 

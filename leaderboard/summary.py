@@ -31,8 +31,15 @@ class SummaryLine:
     def cells(self) -> list[str | None]:
         """Text cells: NDS and mAP with four digits, mRR and mCE in percent with two; ``*`` marks a
         mean over fewer than the eight corruptions (conditions missing or failed); None when undefined."""
-        return [self.entry, self.train_mode, str(self.seeds), _number(self.nds, 1, 4), _number(self.map, 1, 4),
-                _number(self.mrr, 100, 2), _number(self.mce, 100, 2)]
+        return [
+            self.entry,
+            self.train_mode,
+            str(self.seeds),
+            _number(self.nds, 1, 4),
+            _number(self.map, 1, 4),
+            _number(self.mrr, 100, 2),
+            _number(self.mce, 100, 2),
+        ]
 
 
 def _number(stat: Stat, scale: float, digits: int) -> str | None:
@@ -49,5 +56,15 @@ def summary_lines(board: Board, keys: Container[tuple[str, str, str, str]] | Non
         return bool(g.rows) and (keys is None or g.key in keys)
 
     groups = sorted((g for g in board.measured if wanted(g)), key=lambda g: g.key)
-    return [SummaryLine(g.entry, g.train_mode, len({r.seed for r in g.rows}), g.metrics["nds"], g.metrics["map"],
-                        g.metrics["mrr"], g.metrics["mce"]) for g in groups]
+    return [
+        SummaryLine(
+            g.entry,
+            g.train_mode,
+            len({r.seed for r in g.rows}),
+            g.metrics["nds"],
+            g.metrics["map"],
+            g.metrics["mrr"],
+            g.metrics["mce"],
+        )
+        for g in groups
+    ]

@@ -23,9 +23,24 @@ __version__ = "0.1.0"
 
 #: Names of :mod:`robobench.api` available as ``robobench.<name>``.
 API_NAMES: tuple[str, ...] = (
-    "BenchmarkResult", "DemoResult", "EntryCheck", "Evaluation", "ImportReport", "check_entries", "corrupt_dataset",
-    "corruption_gallery", "evaluate_results", "export_results", "import_results", "list_entries", "plan_seeds",
-    "predict_results", "render_leaderboard", "run_benchmark", "run_demo", "train_model",
+    "BenchmarkResult",
+    "DemoResult",
+    "EntryCheck",
+    "Evaluation",
+    "ImportReport",
+    "check_entries",
+    "corrupt_dataset",
+    "corruption_gallery",
+    "evaluate_results",
+    "export_results",
+    "import_results",
+    "list_entries",
+    "plan_seeds",
+    "predict_results",
+    "render_leaderboard",
+    "run_benchmark",
+    "run_demo",
+    "train_model",
 )
 __all__ = ["__version__", *API_NAMES]
 

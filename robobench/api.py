@@ -139,8 +139,9 @@ class BenchmarkResult:
 
         if self.board is None:
             return []
-        return summary_lines(self.board, {(c.entry, c.train_mode, c.dataset_id, self.profile)
-                                          for c in self.planned if c.kind == "eval"})
+        return summary_lines(
+            self.board, {(c.entry, c.train_mode, c.dataset_id, self.profile) for c in self.planned if c.kind == "eval"}
+        )
 
 
 def run_benchmark(
@@ -195,15 +196,27 @@ def run_benchmark(
     out_dir = output_dir(out, dataroots=[root])
     db_path = output_file(db if db is not None else out_dir / "results.sqlite", "--db", dataroots=[root])
     request = SweepRequest(
-        entries=names, train_modes=list(train_modes), seeds=list(seeds),
-        conditions=list(conditions) if conditions else [str(c) for c in all_conditions()], profile=profile,
-        overrides=merged, executor=executor, workers=workers, ray_address=ray_address,
-        cpus_per_cell=cpus_per_cell, gpus_per_cell=gpus_per_cell, teacher_seed=teacher_seed,
+        entries=names,
+        train_modes=list(train_modes),
+        seeds=list(seeds),
+        conditions=list(conditions) if conditions else [str(c) for c in all_conditions()],
+        profile=profile,
+        overrides=merged,
+        executor=executor,
+        workers=workers,
+        ray_address=ray_address,
+        cpus_per_cell=cpus_per_cell,
+        gpus_per_cell=gpus_per_cell,
+        teacher_seed=teacher_seed,
     )
     ctx = SweepContext(
-        dataroot=Path(root), version=version, out=out_dir, split=split,
+        dataroot=Path(root),
+        version=version,
+        out=out_dir,
+        split=split,
         entry_files=tuple(str(Path(f).resolve()) for f in files),
-        threads=threads_per_cell(executor, workers, cpus_per_cell), allow_damaged_images=allow_damaged_images,
+        threads=threads_per_cell(executor, workers, cpus_per_cell),
+        allow_damaged_images=allow_damaged_images,
     )
     if not dry_run:
         check_eval_images(Path(root), version, split, allow_damaged_images)
@@ -212,8 +225,16 @@ def run_benchmark(
     if store is not None:
         store.check()  # a bad stored row fails here, not after hours of training
     data_id = dataset_id(Path(root), version)
-    report = sweep(request, ctx, store, dataset_id=data_id, fn=run_cell, on_plan=on_plan or (lambda p, t: None),
-                   on_done=on_done or (lambda o: None), dry_run=dry_run)
+    report = sweep(
+        request,
+        ctx,
+        store,
+        dataset_id=data_id,
+        fn=run_cell,
+        on_plan=on_plan or (lambda p, t: None),
+        on_done=on_done or (lambda o: None),
+        dry_run=dry_run,
+    )
     result = BenchmarkResult(db_path, out_dir, data_id, profile, names, report.planned, report.todo, report.ran)
     if not dry_run:
         _show(result, store, ce_baseline, leaderboard)
@@ -269,8 +290,11 @@ def plan_seeds(
     if db is None or not Path(db).is_file():
         raise UserError(f"no results database {db} to take the seed spread from; pass --db or --target-sd")
     with ResultStore(db) as store:
-        rows = store.rows(entry=list(entries) if entries else None,
-                          train_mode=list(train_modes) if train_modes else None, profile=profile)
+        rows = store.rows(
+            entry=list(entries) if entries else None,
+            train_mode=list(train_modes) if train_modes else None,
+            profile=profile,
+        )
     where = f"{db} at profile {profile!r}" + (f" among {','.join(entries)}" if entries else "")
     return plan(effect, metric, seeds, rows=rows, where=where)
 
@@ -303,10 +327,22 @@ def train_model(
     discover([str(f) for f in entry_files])
     if out is not None:
         output_dir(out, dataroots=[dataroot])
-    return Path(train_entry(
-        entry, profile, train_mode, seed, dataroot=dataroot, version=version, split=split, out_dir=out, resume=resume,
-        overrides=_overrides(overrides), device=device, progress=progress,
-    ))
+    return Path(
+        train_entry(
+            entry,
+            profile,
+            train_mode,
+            seed,
+            dataroot=dataroot,
+            version=version,
+            split=split,
+            out_dir=out,
+            resume=resume,
+            overrides=_overrides(overrides),
+            device=device,
+            progress=progress,
+        )
+    )
 
 
 def predict_results(
@@ -336,9 +372,21 @@ def predict_results(
     discover([str(f) for f in entry_files])
     output_file(out, dataroots=[dataroot, corrupt_root])
     return run_predict(
-        entry, checkpoint, condition, dataroot, version, split, out, seed=seed, corrupt_root=corrupt_root,
-        num_workers=workers, **({"batch_size": batch_size} if batch_size else {}), device=device,
-        precision=precision, progress=progress, allow_damaged_images=allow_damaged_images,
+        entry,
+        checkpoint,
+        condition,
+        dataroot,
+        version,
+        split,
+        out,
+        seed=seed,
+        corrupt_root=corrupt_root,
+        num_workers=workers,
+        **({"batch_size": batch_size} if batch_size else {}),
+        device=device,
+        precision=precision,
+        progress=progress,
+        allow_damaged_images=allow_damaged_images,
     )
 
 
@@ -409,7 +457,13 @@ def evaluate_results(
     base_nds = baseline_nds(db, ce_baseline, data_id) if ce_baseline is not None else None
     output = EvaluationOutput(out) if out is not None else None
     rows = evaluate_files(
-        evaluator, files, entry=name, train_mode=train_mode, seed=seed, dataset_id=data_id, config_hash=config_hash,
+        evaluator,
+        files,
+        entry=name,
+        train_mode=train_mode,
+        seed=seed,
+        dataset_id=data_id,
+        config_hash=config_hash,
         on_result=output.add if output else None,
         bootstrap=BOOTSTRAP_REPLICATES if bootstrap is None else bootstrap,
     )
@@ -467,8 +521,14 @@ def render_leaderboard(
 
             check_real_nuscenes(row.dataset_id for row in store.rows())
             references += load_robobev()
-        return render_store(store, out, baseline=baseline, references=references, gallery=picture,
-                            min_map=MIN_MAP if min_map is None else min_map)
+        return render_store(
+            store,
+            out,
+            baseline=baseline,
+            references=references,
+            gallery=picture,
+            min_map=MIN_MAP if min_map is None else min_map,
+        )
 
 
 # -- corruptions -----------------------------------------------------------------------------
@@ -497,8 +557,17 @@ def corrupt_dataset(
     output_dir(out, dataroots=[dataroot])
     try:
         return write_nuscenes_c(
-            dataroot, version, split, out, list(corruptions or CORRUPTIONS), list(levels or LEVELS), workers=workers,
-            seed=seed, all_frames=all_frames, progress=progress, allow_damaged_images=allow_damaged_images,
+            dataroot,
+            version,
+            split,
+            out,
+            list(corruptions or CORRUPTIONS),
+            list(levels or LEVELS),
+            workers=workers,
+            seed=seed,
+            all_frames=all_frames,
+            progress=progress,
+            allow_damaged_images=allow_damaged_images,
         )
     except ValueError as exc:  # unknown corruption / level names
         raise UserError(str(exc)) from None
@@ -647,5 +716,16 @@ def run_demo(
         return DemoResult(False)
     if not sweep:
         return DemoResult(True)
-    return DemoResult(True, run_benchmark(names, profile="quick", dataroot=data, version=VERSION, split=VAL_MINI_SPLIT,
-                                          out=out, on_plan=on_plan, on_done=on_done))
+    return DemoResult(
+        True,
+        run_benchmark(
+            names,
+            profile="quick",
+            dataroot=data,
+            version=VERSION,
+            split=VAL_MINI_SPLIT,
+            out=out,
+            on_plan=on_plan,
+            on_done=on_done,
+        ),
+    )

@@ -31,7 +31,9 @@ def at_least(low: float, number: Callable[[str], float] = int) -> Callable[[str]
         try:
             value = number(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {'an integer' if number is int else 'a number'}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"expected {'an integer' if number is int else 'a number'}, got {text!r}"
+            ) from None
         if not value >= low or value == float("inf"):  # NaN compares false
             raise argparse.ArgumentTypeError(f"must be at least {low}, got {text}")
         return value

@@ -27,9 +27,21 @@ from robobench import __version__
 from robobench.errors import UserError
 
 #: Modules providing sub-commands, in the order they appear in ``--help``.
-COMMAND_MODULES: tuple[str, ...] = tuple(f"robobench.commands.{name}" for name in (
-    "data", "demo", "evaluate", "train", "predict", "entries", "sweep", "corrupt", "results", "leaderboard",
-))
+COMMAND_MODULES: tuple[str, ...] = tuple(
+    f"robobench.commands.{name}"
+    for name in (
+        "data",
+        "demo",
+        "evaluate",
+        "train",
+        "predict",
+        "entries",
+        "sweep",
+        "corrupt",
+        "results",
+        "leaderboard",
+    )
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,15 +61,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: File system errors on a user's path: the user can fix them (permissions, a folder where a
 #: file is meant, a full disk); other ``OSError``s are left to the traceback.
-PATH_ERRNOS: frozenset[int] = frozenset({
-    errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR, errno.ENOENT, errno.EEXIST, errno.EROFS,
-    errno.ENOSPC, errno.EDQUOT, errno.ENAMETOOLONG, errno.ELOOP,
-})
+PATH_ERRNOS: frozenset[int] = frozenset(
+    {
+        errno.EACCES,
+        errno.EPERM,
+        errno.EISDIR,
+        errno.ENOTDIR,
+        errno.ENOENT,
+        errno.EEXIST,
+        errno.EROFS,
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.ENAMETOOLONG,
+        errno.ELOOP,
+    }
+)
 
 #: Messages of ``sqlite3`` errors that come from the database file, not from robobench's SQL.
 SQLITE_FILE_ERRORS: tuple[str, ...] = (
-    "readonly database", "database is locked", "unable to open database", "file is not a database",
-    "database disk image is malformed", "disk i/o error", "database or disk is full",
+    "readonly database",
+    "database is locked",
+    "unable to open database",
+    "file is not a database",
+    "database disk image is malformed",
+    "disk i/o error",
+    "database or disk is full",
 )
 
 

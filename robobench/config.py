@@ -72,9 +72,11 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
-            if text.strip()[:1] in ('[', '{', '"'):
-                raise UserError(f"--set {item!r}: {text!r} is not valid JSON ({exc.msg}); quote it for the shell, e.g. "
-                                f"--set '{key}=[1, 2]'") from None
+            if text.strip()[:1] in ("[", "{", '"'):
+                raise UserError(
+                    f"--set {item!r}: {text!r} is not valid JSON ({exc.msg}); quote it for the shell, e.g. "
+                    f"--set '{key}=[1, 2]'"
+                ) from None
             value = text
         node = out
         for part in parts[:-1]:
@@ -127,7 +129,11 @@ def _choices(cls: type, parts: Sequence[str]) -> list[Any]:
         if section is None or part not in typing.get_type_hints(section):
             return []
         tp = typing.get_type_hints(section)[part]
-    args = [t for t in typing.get_args(tp) if t is not type(None)] if typing.get_origin(tp) in (Union, types.UnionType) else [tp]
+    args = (
+        [t for t in typing.get_args(tp) if t is not type(None)]
+        if typing.get_origin(tp) in (Union, types.UnionType)
+        else [tp]
+    )
     for arg in args:
         if typing.get_origin(arg) is typing.Literal:
             return list(typing.get_args(arg))

@@ -134,7 +134,9 @@ def validate_batch(batch: dict[str, Any]) -> None:
     for key, ndim in tensor_keys.items():
         value = batch[key]
         if not isinstance(value, torch.Tensor) or value.ndim != ndim:
-            raise ValueError(f"batch[{key!r}] must be a tensor with {ndim} dims, got {getattr(value, 'shape', type(value))}")
+            raise ValueError(
+                f"batch[{key!r}] must be a tensor with {ndim} dims, got {getattr(value, 'shape', type(value))}"
+            )
         if value.shape[0] != bsz or (ndim >= 3 and key not in ("ego2global", "bda") and value.shape[1] != n_views):
             raise ValueError(f"batch[{key!r}] has shape {tuple(value.shape)}; expected batch {bsz} and {n_views} views")
     for key in BATCH_LIST_KEYS:
@@ -164,4 +166,3 @@ def load_pretrained(model: torch.nn.Module) -> int:
             hook()
             called += 1
     return called
-

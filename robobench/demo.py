@@ -18,7 +18,16 @@ from collections import Counter
 from pathlib import Path
 
 from robobench.constants import CAMERAS, DETECTION_CLASSES, LIDAR, RADARS
-from robobench.data.synth import GENERATOR_VERSION, PRESETS, TRAIN_SPLIT, VAL_MINI_SPLIT, VAL_SPLIT, VERSION, generate, world_stamp
+from robobench.data.synth import (
+    GENERATOR_VERSION,
+    PRESETS,
+    TRAIN_SPLIT,
+    VAL_MINI_SPLIT,
+    VAL_SPLIT,
+    VERSION,
+    generate,
+    world_stamp,
+)
 
 DEFAULT_DATA = Path("data/synth-default")
 DEFAULT_OUT = Path("runs/demo")
@@ -73,8 +82,10 @@ def stale_world_reason(data_dir: Path, preset: str | None = None) -> str | None:
         return None  # no readable splits: world_is_complete tells an unfinished world
     p = PRESETS[name]
     if (len(scenes[0]), len(scenes[1])) != (p.n_train, p.n_val):
-        return (f"it has {len(scenes[0])} training and {len(scenes[1])} validation scenes, today's {name!r} preset has "
-                f"{p.n_train} and {p.n_val}")
+        return (
+            f"it has {len(scenes[0])} training and {len(scenes[1])} validation scenes, today's {name!r} preset has "
+            f"{p.n_train} and {p.n_val}"
+        )
     return None
 
 
@@ -87,14 +98,20 @@ def prepare_world(data_dir: Path, preset: str = DEMO_PRESET) -> bool:
     data_dir = Path(data_dir)
     if not world_is_complete(data_dir, preset):
         reason = stale_world_reason(data_dir, preset) if (data_dir / VERSION).is_dir() else None
-        print(f"generating the {preset} synthetic world into {data_dir}" + (f" (replacing it: {reason})" if reason else "") + " ...")
+        print(
+            f"generating the {preset} synthetic world into {data_dir}"
+            + (f" (replacing it: {reason})" if reason else "")
+            + " ..."
+        )
         generate(data_dir, preset=preset, seed=0, workers=min(4, os.cpu_count() or 1), progress=True)
     nusc = open_nuscenes(data_dir, VERSION)
     missing = [sd["filename"] for sd in nusc.sample_data if not (data_dir / sd["filename"]).is_file()]
     size = sum(p.stat().st_size for p in data_dir.rglob("*") if p.is_file())
-    print(f"dataset {VERSION} at {data_dir}: {len(nusc.scene)} scenes, {len(nusc.sample)} samples, "
-          f"{len(nusc.sample_annotation)} annotations, {len(nusc.sample_data)} sensor files "
-          f"({len(missing)} missing), {size / 1e6:.0f} MB")
+    print(
+        f"dataset {VERSION} at {data_dir}: {len(nusc.scene)} scenes, {len(nusc.sample)} samples, "
+        f"{len(nusc.sample_annotation)} annotations, {len(nusc.sample_data)} sensor files "
+        f"({len(missing)} missing), {size / 1e6:.0f} MB"
+    )
     channels = Counter(sd["channel"] for sd in nusc.sample_data)
     print("sensors: " + ", ".join(f"{ch} x{channels[ch]}" for ch in (*CAMERAS, LIDAR, *RADARS)))
     ok = not missing and all(channels[ch] == len(nusc.sample) for ch in (*CAMERAS, LIDAR, *RADARS))
@@ -106,8 +123,10 @@ def prepare_world(data_dir: Path, preset: str = DEMO_PRESET) -> bool:
         per_split[split] = Counter(category_to_detection_name(a["category_name"]) for a in anns)
         n_scenes = len({nusc.get("sample", t)["scene_token"] for t in tokens})
         with_pts = sum(a["num_lidar_pts"] + a["num_radar_pts"] > 0 for a in anns)
-        print(f"{split}: {n_scenes} scenes, {len(tokens)} samples, {len(anns)} annotations "
-              f"({with_pts} with LiDAR/radar points)")
+        print(
+            f"{split}: {n_scenes} scenes, {len(tokens)} samples, {len(anns)} annotations "
+            f"({with_pts} with LiDAR/radar points)"
+        )
         ok &= len(tokens) > 0
     print(header)
     for cls in DETECTION_CLASSES:

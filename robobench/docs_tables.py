@@ -198,11 +198,20 @@ FILTERS: dict[str, Callable[..., str]] = {"f": fixed, "pm": pm, "pct": pct, "spa
 def render_blocks(root: Path = ROOT) -> dict[str, str]:
     """Block name -> generated Markdown, one per template in ``docs/readme/``."""
     folder = root / TEMPLATES
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(folder), undefined=jinja2.StrictUndefined,
-                             keep_trailing_newline=True, autoescape=False)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(folder),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
     env.filters.update(FILTERS)
-    context = {"e": load_runs(root / RESULTS), "results": RESULTS.as_posix(), "welch_p": welch_p, "mde": mde,
-               "Series": Series}
+    context = {
+        "e": load_runs(root / RESULTS),
+        "results": RESULTS.as_posix(),
+        "welch_p": welch_p,
+        "mde": mde,
+        "Series": Series,
+    }
     names = sorted(p.name.removesuffix(".md.j2") for p in folder.glob("*.md.j2"))
     if not names:
         raise UserError(f"no templates (*.md.j2) in {folder}")
@@ -213,9 +222,14 @@ def rewrap(markdown: str, width: int = WIDTH) -> str:
     """Fill each prose paragraph of ``markdown`` to ``width`` columns, so that a template's line breaks
     need not follow the length of the numbers it prints; tables (lines starting with ``|``) stay as written."""
     paragraphs = markdown.strip("\n").split("\n\n")
-    filled = [p if p.lstrip().startswith("|") else textwrap.fill(" ".join(re.split(r"[ \t\n]+", p.strip())), width,
-                                                                  break_long_words=False, break_on_hyphens=False)
-              for p in paragraphs]
+    filled = [
+        p
+        if p.lstrip().startswith("|")
+        else textwrap.fill(
+            " ".join(re.split(r"[ \t\n]+", p.strip())), width, break_long_words=False, break_on_hyphens=False
+        )
+        for p in paragraphs
+    ]
     return ("\n\n".join(filled) + "\n").replace(GLUE, " ")
 
 
@@ -228,8 +242,10 @@ def fill(readme: str, blocks: dict[str, str], where: str = "README.md") -> str:
     for name, text in blocks.items():
         pattern = _block(name)
         if len(pattern.findall(readme)) != 1:
-            raise UserError(f"{where} needs exactly one '<!-- {name}:begin -->' ... '<!-- {name}:end -->' block; "
-                            "add the markers where the generated text belongs")
+            raise UserError(
+                f"{where} needs exactly one '<!-- {name}:begin -->' ... '<!-- {name}:end -->' block; "
+                "add the markers where the generated text belongs"
+            )
         readme = pattern.sub(lambda m, t=text: m.group(1) + t + m.group(3), readme)
     return readme
 
@@ -237,8 +253,9 @@ def fill(readme: str, blocks: dict[str, str], where: str = "README.md") -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Rewrite README's generated blocks, or with ``--check`` report whether they are current (exit 1 if not)."""
     parser = argparse.ArgumentParser(prog="python -m robobench.docs_tables", description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, default=ROOT,
-                        help="the checkout (README.md, docs/readme/, reference-results/)")
+    parser.add_argument(
+        "--root", type=Path, default=ROOT, help="the checkout (README.md, docs/readme/, reference-results/)"
+    )
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if README differs from the files")
     args = parser.parse_args(argv)
     readme_path = args.root / "README.md"
@@ -251,8 +268,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.check:
         if current == wanted:
             return 0
-        diff = difflib.unified_diff(current.splitlines(), wanted.splitlines(), "README.md", "generated",
-                                    lineterm="", n=0)
+        diff = difflib.unified_diff(
+            current.splitlines(), wanted.splitlines(), "README.md", "generated", lineterm="", n=0
+        )
         print("\n".join(diff), file=sys.stderr)
         print("README.md's generated blocks differ from reference-results/: run `make readme-status`", file=sys.stderr)
         return 1

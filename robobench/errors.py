@@ -8,4 +8,3 @@ name the file, field or value at fault and say what to do.
 
 class UserError(Exception):
     """A problem with the user's input (paths, names, files), not a bug."""
-

@@ -92,8 +92,10 @@ def find_results_files(path: str | Path, conditions: Sequence[str] | None = None
         return dict(sorted(found.items(), key=lambda kv: _condition_order(kv[0])))
     missing = [str(c) for c in wanted if c not in found]
     if missing:
-        raise UserError(f"no results file for condition(s) {', '.join(missing)} in {path} (expected e.g. "
-                        f"{condition_file_name(_parse_condition(missing[0]))})")
+        raise UserError(
+            f"no results file for condition(s) {', '.join(missing)} in {path} (expected e.g. "
+            f"{condition_file_name(_parse_condition(missing[0]))})"
+        )
     return {c: found[c] for c in wanted}
 
 
@@ -138,8 +140,14 @@ def evaluate_files(
             on_result(cond, files[cond], result, time.perf_counter() - start)
         rows.append(
             ResultRow(
-                entry=entry, train_mode=train_mode, condition=str(cond), seed=seed, dataset_id=dataset_id,
-                config_hash=config_hash, profile="external", wall_time=time.perf_counter() - start,
+                entry=entry,
+                train_mode=train_mode,
+                condition=str(cond),
+                seed=seed,
+                dataset_id=dataset_id,
+                config_hash=config_hash,
+                profile="external",
+                wall_time=time.perf_counter() - start,
                 **result.row_fields(),
             )
         )

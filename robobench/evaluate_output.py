@@ -22,7 +22,6 @@ the same object to standard output.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -86,7 +85,9 @@ class EvaluationOutput:
             raise ValueError("evaluate with details=True to write metrics_details.json")
         folder = self.out_dir / condition_dir_name(condition)
         write_json_atomic(result.details.serialize(), folder / DEVKIT_DETAILS_FILE, indent=2)
-        write_json_atomic(devkit_summary(result, results_meta(results_path), eval_time), folder / DEVKIT_SUMMARY_FILE, indent=2)
+        write_json_atomic(
+            devkit_summary(result, results_meta(results_path), eval_time), folder / DEVKIT_SUMMARY_FILE, indent=2
+        )
         return folder
 
     def finish(self, summary: Mapping[str, Any]) -> Path:

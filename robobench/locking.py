@@ -54,8 +54,11 @@ def exclusive(path: str | os.PathLike, on_wait: Callable[[str], None] = lambda h
         except OSError as exc:
             if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP):
                 raise
-            warnings.warn(f"{path}: this file system has no file locks ({exc.strerror}); "
-                          "two sweeps on this output may repeat each other's work", stacklevel=3)
+            warnings.warn(
+                f"{path}: this file system has no file locks ({exc.strerror}); "
+                "two sweeps on this output may repeat each other's work",
+                stacklevel=3,
+            )
             yield
             return
         os.ftruncate(fd, 0)

@@ -111,8 +111,12 @@ def check_images(paths: Iterable[Path], where: str, allow_damaged: bool = False)
 
 def add_allow_damaged_argument(parser: Any) -> None:
     """Add ``--allow-damaged-images`` (the same flag on every command that reads images)."""
-    parser.add_argument(ALLOW_DAMAGED_FLAG, dest="allow_damaged_images", action="store_true",
-                        help="proceed over truncated images (counted and reported) instead of stopping")
+    parser.add_argument(
+        ALLOW_DAMAGED_FLAG,
+        dest="allow_damaged_images",
+        action="store_true",
+        help="proceed over truncated images (counted and reported) instead of stopping",
+    )
 
 
 def check_eval_images(dataroot: Path, version: str, split: str, allow_damaged: bool) -> int:
@@ -127,7 +131,9 @@ def check_eval_images(dataroot: Path, version: str, split: str, allow_damaged: b
 
 def write_image_atomic(path: Path, rgb: np.ndarray) -> None:
     """Encode ``rgb`` by ``path``'s extension and move it into place atomically."""
-    ok, buf = cv2.imencode(path.suffix or ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    ok, buf = cv2.imencode(
+        path.suffix or ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
+    )
     if not ok:
         raise UserError(f"cannot encode an image for {path}")
     with atomic_write(path, "wb", prefix=_TMP_PREFIX, fsync=False) as fh:
@@ -190,7 +196,8 @@ def _run_job(job: _Job) -> int:
     written = 0
     for corruption, level in job.conditions:
         targets = [
-            nuscenes_c_path(job.out, corruption, level, cam, f, must_exist=False) for cam, f in zip(group.cameras, group.files)
+            nuscenes_c_path(job.out, corruption, level, cam, f, must_exist=False)
+            for cam, f in zip(group.cameras, group.files)
         ]
         if all(is_complete(t) for t in targets):
             continue
@@ -200,7 +207,10 @@ def _run_job(job: _Job) -> int:
             out = corrupt_views(views, corruption, level, job.seed, sample_token=group.token, cameras=group.cameras)
         else:
             out = np.stack(
-                [corrupt(v, corruption, level, job.seed, sample_token=group.token, camera=c) for v, c in zip(views, group.cameras)]
+                [
+                    corrupt(v, corruption, level, job.seed, sample_token=group.token, camera=c)
+                    for v, c in zip(views, group.cameras)
+                ]
             )
         for target, image in zip(targets, out):
             if not is_complete(target):
@@ -237,8 +247,9 @@ def write_nuscenes_c(
     if workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")
     groups = frame_groups(dataroot, version, split, all_frames)
-    check_images((Path(dataroot) / f for g in groups for f in g.files), f"the sources of split {split!r}",
-                 allow_damaged_images)
+    check_images(
+        (Path(dataroot) / f for g in groups for f in g.files), f"the sources of split {split!r}", allow_damaged_images
+    )
     jobs = [_Job(str(dataroot), str(out), g, conditions, seed) for g in groups]
     _remove_stale_partials(Path(out))
     written = 0

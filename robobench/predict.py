@@ -225,7 +225,10 @@ def predict(
     out_path = Path(out_path)
     write_json_atomic({"meta": results_meta(data_cfg), "results": results}, out_path)
     return PredictionOutput(
-        out_path, depth_acc.compute() if depth_acc is not None else None, len(dataset), time.perf_counter() - started,
+        out_path,
+        depth_acc.compute() if depth_acc is not None else None,
+        len(dataset),
+        time.perf_counter() - started,
         damaged,
     )
 

@@ -139,20 +139,23 @@ def register_entry(
         check_entry_name(name)
         if name in _REGISTRY:
             raise UserError(
-                f"entry {name!r} is registered twice ({_REGISTRY[name].source} and {fn.__module__}); "
-                "rename one of them"
+                f"entry {name!r} is registered twice ({_REGISTRY[name].source} and {fn.__module__}); rename one of them"
             )
         try:
             role_ = Role(role)
         except ValueError:
-            raise UserError(f"entry {name!r}: unknown role {role!r}; expected one of {[r.value for r in Role]}") from None
+            raise UserError(
+                f"entry {name!r}: unknown role {role!r}; expected one of {[r.value for r in Role]}"
+            ) from None
         if not callable(fn):
             raise UserError(f"entry {name!r}: register_entry decorates a function cfg -> nn.Module, got {fn!r}")
         for profile, cfg in (profiles or {}).items():
             if not isinstance(profile, str) or not isinstance(cfg, dict):
                 raise UserError(f"entry {name!r}: profile {profile!r} must map a name to a config dict")
         if schema is not None and not (isinstance(schema, type) and is_dataclass(schema)):
-            raise UserError(f"entry {name!r}: schema must be a dataclass (a robobench.train.EntryConfig subclass), got {schema!r}")
+            raise UserError(
+                f"entry {name!r}: schema must be a dataclass (a robobench.train.EntryConfig subclass), got {schema!r}"
+            )
         for ref, kind in ((base, "base"), (teacher, "teacher")):
             if ref == name:
                 raise UserError(f"entry {name!r} names itself as its {kind}")
@@ -307,7 +310,9 @@ def check_references() -> None:
         if entry.role is Role.DISTILL and entry.teacher is None:
             problems.append(f"distillation entry {entry.name!r} ({entry.source}) names no teacher")
     if problems:
-        raise UserError("bad entry references: " + "; ".join(problems) + f"; known entries: {', '.join(sorted(_REGISTRY))}")
+        raise UserError(
+            "bad entry references: " + "; ".join(problems) + f"; known entries: {', '.join(sorted(_REGISTRY))}"
+        )
 
 
 def get_entry(name: str) -> Entry:

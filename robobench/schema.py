@@ -197,8 +197,11 @@ def _bad(name: str, value: Any, expected: str) -> InvalidRecord:
 
 def _is_fraction(value: Any) -> bool:
     """A number (not a bool) in ``[0, 1]`` within :data:`FRACTION_TOLERANCE`; NaN is not."""
-    return type(value) is not bool and isinstance(value, (int, float)) and (
-        -FRACTION_TOLERANCE <= value <= 1.0 + FRACTION_TOLERANCE)
+    return (
+        type(value) is not bool
+        and isinstance(value, (int, float))
+        and (-FRACTION_TOLERANCE <= value <= 1.0 + FRACTION_TOLERANCE)
+    )
 
 
 def _is_non_negative(value: Any) -> bool:
@@ -289,8 +292,10 @@ def _per_class(value: Any, name: str) -> None:
         if not isinstance(metrics, dict):
             raise _bad(where, metrics, "an object")
         if not metrics.keys() <= _PER_CLASS_KEYS:
-            raise InvalidRecord(f"field {where!r} has unknown keys {sorted(metrics.keys() - _PER_CLASS_KEYS)}; "
-                                f"expected ap, ap_mean, {', '.join(TP_ERROR_KEYS)}")
+            raise InvalidRecord(
+                f"field {where!r} has unknown keys {sorted(metrics.keys() - _PER_CLASS_KEYS)}; "
+                f"expected ap, ap_mean, {', '.join(TP_ERROR_KEYS)}"
+            )
         aps = metrics.get("ap", {})
         if not isinstance(aps, dict):
             raise _bad(f"{where}.ap", aps, "an object of thresholds")
@@ -375,6 +380,9 @@ def describe_record(record: ResultRow | TrainingRecord | EntryRecord) -> str:
     """The record's identity for messages: ``entry 'bevdet', condition 'Fog:hard', seed 0, ...``."""
     if isinstance(record, EntryRecord):
         return f"entry {record.name!r}"
-    keys = ("entry", "train_mode", "condition", "seed") if isinstance(record, ResultRow) else (
-        "entry", "train_mode", "seed")
+    keys = (
+        ("entry", "train_mode", "condition", "seed")
+        if isinstance(record, ResultRow)
+        else ("entry", "train_mode", "seed")
+    )
     return ", ".join(f"{k.replace('_', ' ')} {getattr(record, k)!r}" for k in keys)

@@ -70,7 +70,12 @@ class SeedPlan:
 
 
 def plan_seeds(
-    effect: float, metric: str, n_seeds: int, *, rows: Sequence[ResultRow] = (), sd: float | None = None,
+    effect: float,
+    metric: str,
+    n_seeds: int,
+    *,
+    rows: Sequence[ResultRow] = (),
+    sd: float | None = None,
     where: str = "the store",
 ) -> SeedPlan:
     """Seeds per entry needed to detect ``effect`` (a fraction: 0.03 is 3 points) in ``metric``.

@@ -85,8 +85,9 @@ def welch(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> I
     The p-value is :func:`scipy.stats.ttest_ind` with ``equal_var=False``.
     """
     x, y = _values(a, "Welch's test"), _values(b, "Welch's test")
-    return welch_from_stats(float(x.mean()), float(x.std(ddof=1)), len(x), float(y.mean()), float(y.std(ddof=1)), len(y),
-                            confidence)
+    return welch_from_stats(
+        float(x.mean()), float(x.std(ddof=1)), len(x), float(y.mean()), float(y.std(ddof=1)), len(y), confidence
+    )
 
 
 def welch_from_stats(
@@ -194,6 +195,7 @@ def mde(
     if normal or se == 0:
         return approx
     if paired_test:
+
         def power_at(e: float) -> float:
             return _paired_power(e, se, df, alpha)
     else:
@@ -201,6 +203,7 @@ def mde(
 
         def power_at(e: float) -> float:
             return _welch_power(e, sd_a, n_a, sd_b_, n_b_, alpha)
+
     hi = approx
     while power_at(hi) < power:
         hi *= 2.0
@@ -314,7 +317,7 @@ def variance_split(
         if reps:
             scenes = math.sqrt(float(np.mean([r.var(ddof=1) for r in reps.values()])))
         have = sorted(reps)
-        pairs = [(a, b) for i, a in enumerate(have) for b in have[i + 1:] if len(reps[a]) == len(reps[b])]
+        pairs = [(a, b) for i, a in enumerate(have) for b in have[i + 1 :] if len(reps[a]) == len(reps[b])]
         if pairs:
             interaction = math.sqrt(float(np.mean([(reps[a] - reps[b]).var(ddof=1) / 2 for a, b in pairs])))
             if seed_sd is not None:

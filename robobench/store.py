@@ -149,7 +149,9 @@ def training_key(obj: Any) -> tuple[Any, ...]:
     """The trained model ``obj`` (a TrainingRecord, a ResultRow or a sweep cell) belongs to
     (``TRAINING_KEY_FIELDS`` order; a row's ``<dataset id>/<eval split>`` counts as the
     dataset it was trained on)."""
-    return tuple(trained_dataset_id(obj.dataset_id) if f == "dataset_id" else getattr(obj, f) for f in TRAINING_KEY_FIELDS)
+    return tuple(
+        trained_dataset_id(obj.dataset_id) if f == "dataset_id" else getattr(obj, f) for f in TRAINING_KEY_FIELDS
+    )
 
 
 def _now() -> str:
@@ -291,20 +293,26 @@ def _refuse_invalid(records: list[Any]) -> None:
         try:
             _checked(record)
         except InvalidRecord as exc:
-            raise UserError(f"refusing to store {describe_record(record)}: {exc}; nothing of this write was stored") from None
+            raise UserError(
+                f"refusing to store {describe_record(record)}: {exc}; nothing of this write was stored"
+            ) from None
 
 
 def _entry_upsert(records: list[EntryRecord]) -> tuple[str, list[tuple[Any, ...]]]:
     """SQL and parameters upserting entry metadata."""
     _refuse_invalid(records)
-    return _upsert_sql("entries", _ENTRY_FIELDS, ("name",)), [tuple(getattr(r, f) for f in _ENTRY_FIELDS) for r in records]
+    return _upsert_sql("entries", _ENTRY_FIELDS, ("name",)), [
+        tuple(getattr(r, f) for f in _ENTRY_FIELDS) for r in records
+    ]
 
 
 def _training_upsert(records: list[TrainingRecord]) -> tuple[str, list[tuple[Any, ...]]]:
     """SQL and parameters upserting training records (``created_at`` defaults to now)."""
     _refuse_invalid(records)
     now = _now()
-    values = [tuple(getattr(r, f) if f != "created_at" else (r.created_at or now) for f in _TRAINING_FIELDS) for r in records]
+    values = [
+        tuple(getattr(r, f) if f != "created_at" else (r.created_at or now) for f in _TRAINING_FIELDS) for r in records
+    ]
     return _upsert_sql("trainings", _TRAINING_FIELDS, TRAINING_KEY_FIELDS), values
 
 
@@ -466,8 +474,9 @@ class ResultStore:
             return _checked(build(record))
         except InvalidRecord as exc:
             keys = record.keys()
-            what = ", ".join(f"{k} {record[k]!r}" for k in ("entry", "name", "train_mode", "condition", "seed")
-                             if k in keys)
+            what = ", ".join(
+                f"{k} {record[k]!r}" for k in ("entry", "name", "train_mode", "condition", "seed") if k in keys
+            )
             raise UserError(
                 f"results database {self.path} holds an invalid record ({what}): {exc}; an older robobench or "
                 "a hand edit wrote it: import a corrected export over it (the same key replaces it) or delete it"
@@ -570,11 +579,17 @@ def parse_exports(payloads: list[tuple[dict[str, Any], Path]]) -> ExportBatch:
     batch = ExportBatch()
     for payload, path in payloads:
         sections = _export_sections(payload, path)
-        batch.rows += [_record_from_dict(ResultRow, KEY_FIELDS, d, path, f"rows[{i}]") for i, d in enumerate(sections["rows"])]
-        batch.entries += [_record_from_dict(EntryRecord, ("name", "role"), d, path, f"entries[{i}]")
-                          for i, d in enumerate(sections["entries"])]
-        batch.trainings += [_record_from_dict(TrainingRecord, TRAINING_KEY_FIELDS, d, path, f"trainings[{i}]")
-                            for i, d in enumerate(sections["trainings"])]
+        batch.rows += [
+            _record_from_dict(ResultRow, KEY_FIELDS, d, path, f"rows[{i}]") for i, d in enumerate(sections["rows"])
+        ]
+        batch.entries += [
+            _record_from_dict(EntryRecord, ("name", "role"), d, path, f"entries[{i}]")
+            for i, d in enumerate(sections["entries"])
+        ]
+        batch.trainings += [
+            _record_from_dict(TrainingRecord, TRAINING_KEY_FIELDS, d, path, f"trainings[{i}]")
+            for i, d in enumerate(sections["trainings"])
+        ]
     return batch
 
 
@@ -607,18 +622,24 @@ def _export_sections(payload: Any, path: Path) -> dict[str, list[Any]]:
     """The lists of an export after checking its top level: the format tag, a schema version
     this robobench reads (a newer one asks for an upgrade), no unknown keys, lists not null."""
     if not isinstance(payload, dict) or payload.get("format") != EXPORT_FORMAT:
-        raise UserError(f"{path} is not a robobench results export (expected \"format\": \"{EXPORT_FORMAT}\")")
+        raise UserError(f'{path} is not a robobench results export (expected "format": "{EXPORT_FORMAT}")')
     version = payload.get("schema_version")
     if type(version) is not int or version < 1:
-        raise UserError(f"{path}: 'schema_version' is {version!r}; expected an integer from 1 to {SCHEMA_VERSION} "
-                        "(write the file with `robobench results export`)")
+        raise UserError(
+            f"{path}: 'schema_version' is {version!r}; expected an integer from 1 to {SCHEMA_VERSION} "
+            "(write the file with `robobench results export`)"
+        )
     if version > SCHEMA_VERSION:
-        raise UserError(f"{path} has schema version {version}, newer than this robobench reads ({SCHEMA_VERSION}); "
-                        "upgrade robobench to import it")
+        raise UserError(
+            f"{path} has schema version {version}, newer than this robobench reads ({SCHEMA_VERSION}); "
+            "upgrade robobench to import it"
+        )
     unknown = sorted(set(payload) - {"format", "schema_version", *_EXPORT_SECTIONS})
     if unknown:
-        raise UserError(f"{path}: unknown top-level keys {unknown}; an export holds format, schema_version, "
-                        f"{', '.join(_EXPORT_SECTIONS)}")
+        raise UserError(
+            f"{path}: unknown top-level keys {unknown}; an export holds format, schema_version, "
+            f"{', '.join(_EXPORT_SECTIONS)}"
+        )
     sections = {}
     for name in _EXPORT_SECTIONS:
         value = payload.get(name, [])
@@ -636,9 +657,13 @@ def _record_from_dict(cls: type, keys: tuple[str, ...], data: Any, path: Path, w
     unknown = sorted(set(data) - {f.name for f in fields(cls)})
     missing = sorted(set(keys) - set(data))
     if unknown or missing:
-        raise UserError(f"{path}: {where} has unknown fields {unknown} / lacks key fields {missing}; nothing was imported")
+        raise UserError(
+            f"{path}: {where} has unknown fields {unknown} / lacks key fields {missing}; nothing was imported"
+        )
     try:
         return _checked(cls(**data))
     except InvalidRecord as exc:
-        raise UserError(f"{path}: {where} ({describe_record(cls(**data))}): {exc}; fix it or leave it out "
-                        "and import again (nothing was imported)") from None
+        raise UserError(
+            f"{path}: {where} ({describe_record(cls(**data))}): {exc}; fix it or leave it out "
+            "and import again (nothing was imported)"
+        ) from None

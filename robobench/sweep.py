@@ -66,7 +66,13 @@ CODE_PARTS: tuple[str, ...] = (
 
 #: Fields an eval cell function may return (the ResultRow fields that are not key or bookkeeping).
 METRIC_FIELDS: frozenset[str] = frozenset(f.name for f in fields(ResultRow)) - {
-    *KEY_FIELDS, "profile", "status", "error", "wall_time", "code_version", "created_at"
+    *KEY_FIELDS,
+    "profile",
+    "status",
+    "error",
+    "wall_time",
+    "code_version",
+    "created_at",
 }
 
 
@@ -252,11 +258,23 @@ def plan_cells(
                 teacher_key = (entry.teacher, mode, seed if teacher_seed is None else teacher_seed)
                 teacher = hashes.get(teacher_key) if entry.teacher else None
                 h = config_hash(
-                    entry, profile=profile, train_mode=mode, seed=seed, dataset_id=dataset_id, code=code,
-                    teacher_hash=teacher.config_hash if teacher else None, overrides=overrides,
+                    entry,
+                    profile=profile,
+                    train_mode=mode,
+                    seed=seed,
+                    dataset_id=dataset_id,
+                    code=code,
+                    teacher_hash=teacher.config_hash if teacher else None,
+                    overrides=overrides,
                 )
                 train = Cell(
-                    "train", name, mode, seed, profile, dataset_id, h,
+                    "train",
+                    name,
+                    mode,
+                    seed,
+                    profile,
+                    dataset_id,
+                    h,
                     model_dir=contained(Path(out) / "models", name, mode, f"seed{seed}-{h}"),
                     teacher_dir=teacher.model_dir if teacher else None,
                     needs=(teacher.id,) if teacher else (),
@@ -267,8 +285,19 @@ def plan_cells(
                 cells.append(train)
                 if train.evaluate:
                     cells += [
-                        Cell("eval", name, mode, seed, profile, eval_id, h, train.model_dir, condition=c,
-                             needs=(train.id,), overrides=overrides_json)
+                        Cell(
+                            "eval",
+                            name,
+                            mode,
+                            seed,
+                            profile,
+                            eval_id,
+                            h,
+                            train.model_dir,
+                            condition=c,
+                            needs=(train.id,),
+                            overrides=overrides_json,
+                        )
                         for c in conds
                     ]
     return cells
@@ -382,8 +411,11 @@ def timed_call(fn: CellFn, cell: Cell, ctx: SweepContext) -> CellOutcome:
     start = time.perf_counter()
 
     def waiting(holder: str) -> None:
-        print(f"{cell.id}: waiting for {holder}, which is running this cell (lock {cell_lock_path(cell)})",
-              file=sys.stderr, flush=True)
+        print(
+            f"{cell.id}: waiting for {holder}, which is running this cell (lock {cell_lock_path(cell)})",
+            file=sys.stderr,
+            flush=True,
+        )
 
     try:
         with exclusive(cell_lock_path(cell), on_wait=waiting):
@@ -395,7 +427,9 @@ def timed_call(fn: CellFn, cell: Cell, ctx: SweepContext) -> CellOutcome:
         return CellOutcome(cell, "ok", result=result, wall_time=time.perf_counter() - start)
     except Exception as exc:  # a failing cell must not stop the sweep: record it
         tail = "".join(traceback.format_exception(exc)[-3:]).strip()
-        return CellOutcome(cell, "failed", error=f"{type(exc).__name__}: {exc}\n{tail}", wall_time=time.perf_counter() - start)
+        return CellOutcome(
+            cell, "failed", error=f"{type(exc).__name__}: {exc}\n{tail}", wall_time=time.perf_counter() - start
+        )
 
 
 def outcome_row(outcome: CellOutcome, code: str) -> ResultRow:
@@ -419,10 +453,18 @@ def training_record(cell: Cell, stats: Any, code: str) -> TrainingRecord | None:
     if not isinstance(stats, dict):
         return None
     return TrainingRecord(
-        entry=cell.entry, train_mode=cell.train_mode, seed=cell.seed, dataset_id=cell.dataset_id,
-        config_hash=cell.config_hash, profile=cell.profile, wall_time_s=stats.get("wall_time_s"),
-        peak_rss_mb=stats.get("peak_rss_mb"), peak_cuda_mb=stats.get("cuda_max_allocated_mb"),
-        iterations=stats.get("iterations"), world_size=stats.get("world_size"), device=str(stats.get("device", "")),
+        entry=cell.entry,
+        train_mode=cell.train_mode,
+        seed=cell.seed,
+        dataset_id=cell.dataset_id,
+        config_hash=cell.config_hash,
+        profile=cell.profile,
+        wall_time_s=stats.get("wall_time_s"),
+        peak_rss_mb=stats.get("peak_rss_mb"),
+        peak_cuda_mb=stats.get("cuda_max_allocated_mb"),
+        iterations=stats.get("iterations"),
+        world_size=stats.get("world_size"),
+        device=str(stats.get("device", "")),
         code_version=code,
     )
 
@@ -446,8 +488,10 @@ def backfill_trainings(cells: Iterable[Cell], store: ResultStore, code: str) -> 
     in their model folders; returns how many were added."""
     known = {training_key(t) for t in store.trainings()}
     found = [
-        record for cell in cells
-        if cell.kind == "train" and training_key(cell) not in known
+        record
+        for cell in cells
+        if cell.kind == "train"
+        and training_key(cell) not in known
         and (record := training_record(cell, read_train_stats(cell.model_dir), code)) is not None
     ]
     if found:
@@ -479,7 +523,9 @@ def run_cells(
     def finish(outcome: CellOutcome) -> None:
         if outcome.cell.kind == "eval":
             store.add(outcome_row(outcome, code))
-        elif outcome.status == "ok" and (record := training_record(outcome.cell, outcome.result.get("train_stats"), code)):
+        elif outcome.status == "ok" and (
+            record := training_record(outcome.cell, outcome.result.get("train_stats"), code)
+        ):
             store.add_trainings([record])
         if outcome.status != "ok":
             failed[outcome.cell.id] = (outcome.error or "").splitlines()[0] if outcome.error else "failed"
@@ -613,9 +659,17 @@ def sweep(
     extra = [Path(f) for f in ctx.entry_files]
     code = code if code is not None else code_version(extra=extra)
     planned = plan_cells(
-        request.entries, train_modes=request.train_modes, seeds=request.seeds, conditions=request.conditions,
-        profile=request.profile, dataset_id=dataset_id, out=ctx.out, code=code, overrides=request.overrides,
-        eval_split=ctx.eval_split, teacher_seed=request.teacher_seed,
+        request.entries,
+        train_modes=request.train_modes,
+        seeds=request.seeds,
+        conditions=request.conditions,
+        profile=request.profile,
+        dataset_id=dataset_id,
+        out=ctx.out,
+        code=code,
+        overrides=request.overrides,
+        eval_split=ctx.eval_split,
+        teacher_seed=request.teacher_seed,
     )
     todo = prune(planned, store.keys() if store is not None else set())
     on_plan(planned, todo)
@@ -676,8 +730,16 @@ def run_cell(cell: Cell, ctx: SweepContext) -> dict[str, Any]:
         if cell.teacher_dir is not None:
             overrides["teacher_checkpoint"] = str(cell.teacher_dir / FINAL_CKPT)
         final = train_entry(
-            cell.entry, cell.profile, cell.train_mode, cell.seed, dataroot=ctx.dataroot, version=ctx.version,
-            out_dir=cell.model_dir, resume=True, overrides=overrides, progress=False,
+            cell.entry,
+            cell.profile,
+            cell.train_mode,
+            cell.seed,
+            dataroot=ctx.dataroot,
+            version=ctx.version,
+            out_dir=cell.model_dir,
+            resume=True,
+            overrides=overrides,
+            progress=False,
         )
         return {"checkpoint": str(final), "train_stats": read_train_stats(final.parent)}
     from robobench.evaluate import condition_file_name
@@ -685,13 +747,19 @@ def run_cell(cell: Cell, ctx: SweepContext) -> dict[str, Any]:
 
     assert cell.condition is not None
     pred = predict(
-        cell.entry, cell.model_dir / FINAL_CKPT, cell.condition, ctx.dataroot, ctx.version, split=ctx.eval_split,
-        out_path=cell.model_dir / "results" / condition_file_name(cell.condition), seed=EVAL_CORRUPTION_SEED,
-        progress=False, allow_damaged_images=ctx.allow_damaged_images,
+        cell.entry,
+        cell.model_dir / FINAL_CKPT,
+        cell.condition,
+        ctx.dataroot,
+        ctx.version,
+        split=ctx.eval_split,
+        out_path=cell.model_dir / "results" / condition_file_name(cell.condition),
+        seed=EVAL_CORRUPTION_SEED,
+        progress=False,
+        allow_damaged_images=ctx.allow_damaged_images,
     )
     evaluator = _evaluator(str(ctx.dataroot), ctx.version, ctx.eval_split)
     fields_ = evaluator.evaluate(pred.results_path, bootstrap=BOOTSTRAP_REPLICATES).row_fields()
     if pred.depth_metrics:
         fields_["depth"] = pred.depth_metrics
     return fields_
-

@@ -41,7 +41,13 @@ from robobench.contract import load_pretrained
 from robobench.data.dataset import BEVDataset, DataConfig, collate
 from robobench.data.index import load_index
 from robobench.config import (
-    DecayFloat, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, build_config, deep_merge,
+    DecayFloat,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    build_config,
+    deep_merge,
 )
 from robobench.ema import WeightEMA
 from robobench.errors import UserError
@@ -157,7 +163,9 @@ class UntypedEntryConfig(EntryConfig):
     distill: dict[str, Any] | None = None
 
 
-def entry_config(entry: Entry, profile: str, overrides: dict[str, Any] | None = None) -> tuple[dict[str, Any], EntryConfig]:
+def entry_config(
+    entry: Entry, profile: str, overrides: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], EntryConfig]:
     """``entry``'s ``profile`` config deep-merged with ``overrides``, as a dict and typed by the entry's
     ``schema`` (default :class:`UntypedEntryConfig`).
 
@@ -213,8 +221,12 @@ def _rng_state() -> dict[str, Any]:
     np_state = np.random.get_state()
     state = {
         "python": random.getstate(),
-        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
-                  "has_gauss": int(np_state[3]), "gauss": float(np_state[4])},
+        "numpy": {
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "gauss": float(np_state[4]),
+        },
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -227,7 +239,13 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((version, tuple(internal), gauss))
     np_state = state["numpy"]
     np.random.set_state(
-        ("MT19937", np_state["keys"].numpy().astype(np.uint32), np_state["pos"], np_state["has_gauss"], np_state["gauss"])
+        (
+            "MT19937",
+            np_state["keys"].numpy().astype(np.uint32),
+            np_state["pos"],
+            np_state["has_gauss"],
+            np_state["gauss"],
+        )
     )
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
@@ -256,7 +274,9 @@ def config_difference(a: Any, b: Any, where: str = "") -> str | None:
     return None
 
 
-def check_resumable(checkpoint: Path, ckpt: dict[str, Any], entry: str, mode: TrainMode, seed: int, cfg: dict[str, Any]) -> None:
+def check_resumable(
+    checkpoint: Path, ckpt: dict[str, Any], entry: str, mode: TrainMode, seed: int, cfg: dict[str, Any]
+) -> None:
     """``UserError`` when the loaded ``ckpt`` (read from ``checkpoint``) is not a run of ``entry``,
     ``mode`` and ``seed`` with the config ``cfg``.
 
@@ -360,7 +380,8 @@ def _peak_memory_mb(device: torch.device, since_reset: bool) -> dict[str, Any]:
     the largest data-loader worker this process has waited for (a lifetime maximum)."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
     out: dict[str, Any] = {
-        "peak_rss_mb": round(peak_rss_mb(since_reset), 1), "peak_rss_scope": "training" if since_reset else "process",
+        "peak_rss_mb": round(peak_rss_mb(since_reset), 1),
+        "peak_rss_scope": "training" if since_reset else "process",
         "peak_rss_workers_mb": round(children, 1),
     }
     if device.type == "cuda":
@@ -437,8 +458,13 @@ def train_entry(
     seed_everything(seed)
 
     dataset = BEVDataset(
-        load_index(dataroot, version), split, data_cfg, train=True, seed=seed,
-        train_corruption=_train_corruption(mode, seed), max_samples=tcfg.max_train_samples,
+        load_index(dataroot, version),
+        split,
+        data_cfg,
+        train=True,
+        seed=seed,
+        train_corruption=_train_corruption(mode, seed),
+        max_samples=tcfg.max_train_samples,
     )
     model = entry.build(cfg).to(device)
     if resumed is None:
@@ -474,31 +500,59 @@ def train_entry(
         iteration, history, elapsed = ckpt["iteration"], list(ckpt["history"]), ckpt["elapsed"]
         terms = {k: list(v) for k, v in ckpt.get("loss_terms", {}).items()}  # absent in older checkpoints
 
-    meta = {"entry": entry.name, "profile": profile, "train_mode": mode.value, "seed": seed,
-            "dataroot": str(dataroot), "version": version, "split": split}
+    meta = {
+        "entry": entry.name,
+        "profile": profile,
+        "train_mode": mode.value,
+        "seed": seed,
+        "dataroot": str(dataroot),
+        "version": version,
+        "split": split,
+    }
     started = time.perf_counter()
 
     def checkpoint(path: Path) -> None:
         if dist.main:
             save_checkpoint(
-                {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                 "scaler": scaler.state_dict(), "rng": _rng_state(), "iteration": iteration, "history": history, "loss_terms": terms,
-                 "elapsed": elapsed + time.perf_counter() - started, "config": cfg, "meta": meta,
-                 **({"ema": ema.state_dict()} if ema is not None else {})},
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "rng": _rng_state(),
+                    "iteration": iteration,
+                    "history": history,
+                    "loss_terms": terms,
+                    "elapsed": elapsed + time.perf_counter() - started,
+                    "config": cfg,
+                    "meta": meta,
+                    **({"ema": ema.state_dict()} if ema is not None else {}),
+                },
                 path,
             )
 
     from tqdm import tqdm
 
-    bar = tqdm(total=total, initial=iteration, desc=f"train {entry.name}", unit="it", disable=not (progress and dist.main),
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=total,
+        initial=iteration,
+        desc=f"train {entry.name}",
+        unit="it",
+        disable=not (progress and dist.main),
+        dynamic_ncols=True,
+    )
     for epoch in range(iteration // iters_per_epoch, tcfg.epochs):
         dataset.set_epoch(epoch)
         sampler.set_epoch(epoch)
         sampler.start = (iteration - epoch * iters_per_epoch) * tcfg.batch_size
         loader = DataLoader(
-            dataset, batch_size=tcfg.batch_size, sampler=sampler, num_workers=tcfg.num_workers, collate_fn=collate,
-            worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(seed * 10007 + epoch),
+            dataset,
+            batch_size=tcfg.batch_size,
+            sampler=sampler,
+            num_workers=tcfg.num_workers,
+            collate_fn=collate,
+            worker_init_fn=seed_worker,
+            generator=torch.Generator().manual_seed(seed * 10007 + epoch),
             pin_memory=device.type == "cuda",
         )
         for batch in loader:
@@ -529,13 +583,23 @@ def train_entry(
     checkpoint(final)
     if dist.main:
         write_json_atomic(
-            {**meta, "iterations": iteration, "samples": len(dataset), "world_size": dist.world,
-             "device": str(device), "precision": str(cpu_dtype or (torch.float16 if use_amp else torch.float32)).removeprefix("torch."),
-             "wall_time_s": round(elapsed + time.perf_counter() - started, 2),
-             **_peak_memory_mb(device, since_reset), "final_loss": history[-1] if history else None, "loss_history": history,
-             "loss_terms": terms,
-             "config": cfg, "torch": torch.__version__},
-            out / STATS_FILE, indent=2,
+            {
+                **meta,
+                "iterations": iteration,
+                "samples": len(dataset),
+                "world_size": dist.world,
+                "device": str(device),
+                "precision": str(cpu_dtype or (torch.float16 if use_amp else torch.float32)).removeprefix("torch."),
+                "wall_time_s": round(elapsed + time.perf_counter() - started, 2),
+                **_peak_memory_mb(device, since_reset),
+                "final_loss": history[-1] if history else None,
+                "loss_history": history,
+                "loss_terms": terms,
+                "config": cfg,
+                "torch": torch.__version__,
+            },
+            out / STATS_FILE,
+            indent=2,
         )
     if dist.world > 1:
         torch.distributed.barrier()
@@ -545,8 +609,12 @@ def train_entry(
 
 
 def forward_and_loss(
-    net: torch.nn.Module, model: torch.nn.Module, batch: dict[str, Any], device: torch.device,
-    cpu_dtype: torch.dtype | None, cuda_amp: bool,
+    net: torch.nn.Module,
+    model: torch.nn.Module,
+    batch: dict[str, Any],
+    device: torch.device,
+    cpu_dtype: torch.dtype | None,
+    cuda_amp: bool,
 ) -> dict[str, torch.Tensor]:
     """The named losses of one training step's forward pass, under the run's autocast.
 
@@ -568,19 +636,39 @@ def teacher_run_dir(student_out: Path, teacher: str, profile: str, mode: TrainMo
 
 
 def _with_teacher_checkpoint(
-    entry: Entry, cfg: dict[str, Any], profile: str, mode: TrainMode, seed: int, out: Path,
-    dataroot: str | os.PathLike, version: str, split: str, device: Any, progress: bool,
+    entry: Entry,
+    cfg: dict[str, Any],
+    profile: str,
+    mode: TrainMode,
+    seed: int,
+    out: Path,
+    dataroot: str | os.PathLike,
+    version: str,
+    split: str,
+    device: Any,
+    progress: bool,
 ) -> dict[str, Any]:
     """``cfg`` with ``teacher_checkpoint`` set: the given one (must exist), else the teacher trained
     (or resumed, or reused when finished) in :func:`teacher_run_dir` with the same profile, mode and seed."""
     given = cfg.get(TEACHER_CHECKPOINT_KEY)
     if given:
         if not Path(given).is_file():
-            raise UserError(f"{TEACHER_CHECKPOINT_KEY} {given} of entry {entry.name!r} does not exist; train {entry.teacher!r} first")
+            raise UserError(
+                f"{TEACHER_CHECKPOINT_KEY} {given} of entry {entry.name!r} does not exist; train {entry.teacher!r} first"
+            )
         return cfg
     final = train_entry(
-        entry.teacher, profile, mode, seed, dataroot=dataroot, version=version, split=split,
-        out_dir=teacher_run_dir(out, entry.teacher, profile, mode, seed), resume=True, device=device, progress=progress,
+        entry.teacher,
+        profile,
+        mode,
+        seed,
+        dataroot=dataroot,
+        version=version,
+        split=split,
+        out_dir=teacher_run_dir(out, entry.teacher, profile, mode, seed),
+        resume=True,
+        device=device,
+        progress=progress,
     )
     return {**cfg, TEACHER_CHECKPOINT_KEY: str(final)}
 
@@ -598,4 +686,3 @@ def _check_finite(loss: torch.Tensor, terms: dict[str, torch.Tensor], iteration:
         f"loss is not finite at iteration {iteration} ({values}); training stopped and {kept}. "
         "Lower train.lr, raise train.warmup_iters or train.grad_clip, then resume"
     )
-

@@ -50,7 +50,12 @@ def camera_rig(height: int, width: int) -> dict[str, torch.Tensor]:
     scale = width / ORIG_W
     post_rots = torch.diag(torch.tensor([scale, scale, 1.0])).expand(6, 3, 3).clone()
     post_trans = torch.tensor([0.0, -(ORIG_H * scale - height), 0.0]).expand(6, 3).clone()
-    return {"intrins": torch.stack(intrins), "post_rots": post_rots, "post_trans": post_trans, "cam2ego": torch.stack(cam2ego)}
+    return {
+        "intrins": torch.stack(intrins),
+        "post_rots": post_rots,
+        "post_trans": post_trans,
+        "cam2ego": torch.stack(cam2ego),
+    }
 
 
 def bda_matrix(angle_deg: float, scale: float = 1.0, flip_x: bool = False, flip_y: bool = False) -> torch.Tensor:
@@ -93,7 +98,9 @@ def points_for(boxes: torch.Tensor, gen: torch.Generator, n_ground: int = 2000, 
     return torch.cat([xyz, torch.rand(xyz.shape[0], 1, generator=gen) * 100, torch.zeros(xyz.shape[0], 1)], dim=1)
 
 
-def sparse_depth(points: torch.Tensor, rig: dict[str, torch.Tensor], height: int, width: int, downsample: int) -> torch.Tensor:
+def sparse_depth(
+    points: torch.Tensor, rig: dict[str, torch.Tensor], height: int, width: int, downsample: int
+) -> torch.Tensor:
     """``(N, h, w)`` nearest LiDAR depth per feature cell (0 where no point projects)."""
     pix, depth = project_to_image(points[:, :3], rig["intrins"], rig["post_rots"], rig["post_trans"], rig["cam2ego"])
     n = pix.shape[0]

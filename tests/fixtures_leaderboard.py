@@ -16,15 +16,41 @@ XSS_NAME = "<script>alert(1)</script>"
 #: name -> metadata, in the order a store would list them (the first student without a base is the default baseline).
 ENTRIES_META: dict[str, dict[str, str | None]] = {
     "bevdet-tiny": {"role": "student", "base": None, "teacher": None, "paper": "BEVDet", "description": "LSS student"},
-    "bevdepth-tiny": {"role": "student", "base": None, "teacher": None, "paper": "BEVDepth", "description": "depth-supervised"},
-    "centerpoint-tiny": {"role": "teacher", "base": None, "teacher": None, "paper": "CenterPoint", "description": "LiDAR teacher"},
+    "bevdepth-tiny": {
+        "role": "student",
+        "base": None,
+        "teacher": None,
+        "paper": "BEVDepth",
+        "description": "depth-supervised",
+    },
+    "centerpoint-tiny": {
+        "role": "teacher",
+        "base": None,
+        "teacher": None,
+        "paper": "CenterPoint",
+        "description": "LiDAR teacher",
+    },
     "bevdet-tiny+rayd3d": {
-        "role": "distill", "base": "bevdet-tiny", "teacher": "centerpoint-tiny", "paper": "RayD3D", "description": "ray distillation",
+        "role": "distill",
+        "base": "bevdet-tiny",
+        "teacher": "centerpoint-tiny",
+        "paper": "RayD3D",
+        "description": "ray distillation",
     },
     "bevdet-tiny+tig": {
-        "role": "distill", "base": "bevdet-tiny", "teacher": "centerpoint-tiny", "paper": "TiGDistill-BEV", "description": "",
+        "role": "distill",
+        "base": "bevdet-tiny",
+        "teacher": "centerpoint-tiny",
+        "paper": "TiGDistill-BEV",
+        "description": "",
     },
-    "bevdet-partial": {"role": "student", "base": None, "teacher": None, "paper": "", "description": "unfinished sweep"},
+    "bevdet-partial": {
+        "role": "student",
+        "base": None,
+        "teacher": None,
+        "paper": "",
+        "description": "unfinished sweep",
+    },
     XSS_NAME: {"role": "student", "base": None, "teacher": None, "paper": "<b>bold</b>", "description": "odd & <name>"},
 }
 
@@ -61,21 +87,46 @@ def make_row(entry: str, mode: str, seed: int, cond: Condition, clean: float, fa
     nds = _condition_nds(clean, factor, cond)
     m_ap = round(nds * 0.8, 4)
     per_class = {
-        c: {"ap_mean": round(m_ap * (1.2 - 0.04 * i), 4), "ap": {t: round(m_ap * (0.6 + 0.2 * j), 4) for j, t in enumerate(("0.5", "1.0", "2.0", "4.0"))},
-            "trans_err": 0.5 + 0.01 * i, "scale_err": 0.3, "orient_err": 0.6, "vel_err": 1.0, "attr_err": 0.3}
+        c: {
+            "ap_mean": round(m_ap * (1.2 - 0.04 * i), 4),
+            "ap": {t: round(m_ap * (0.6 + 0.2 * j), 4) for j, t in enumerate(("0.5", "1.0", "2.0", "4.0"))},
+            "trans_err": 0.5 + 0.01 * i,
+            "scale_err": 0.3,
+            "orient_err": 0.6,
+            "vel_err": 1.0,
+            "attr_err": 0.3,
+        }
         for i, c in enumerate(DETECTION_CLASSES)
     }
     return ResultRow(
-        entry=entry, train_mode=mode, condition=str(cond), seed=seed, dataset_id="synth-tiny-0", config_hash="abc123",
-        nds=nds, map=m_ap, mate=round(0.9 - nds, 4), mase=0.3, maoe=0.7, mave=1.1, maae=0.35,
+        entry=entry,
+        train_mode=mode,
+        condition=str(cond),
+        seed=seed,
+        dataset_id="synth-tiny-0",
+        config_hash="abc123",
+        nds=nds,
+        map=m_ap,
+        mate=round(0.9 - nds, 4),
+        mase=0.3,
+        maoe=0.7,
+        mave=1.1,
+        maae=0.35,
         per_class=per_class,
-        breakdown={"small_map": round(m_ap * 0.7, 4), "range_0_30": {"nds": nds * 1.1, "map": m_ap * 1.1},
-                   "range_30_60": {"nds": nds * 0.8, "map": m_ap * 0.7}},
-        depth={} if entry == "centerpoint-tiny" else {
+        breakdown={
+            "small_map": round(m_ap * 0.7, 4),
+            "range_0_30": {"nds": nds * 1.1, "map": m_ap * 1.1},
+            "range_30_60": {"nds": nds * 0.8, "map": m_ap * 0.7},
+        },
+        depth={}
+        if entry == "centerpoint-tiny"
+        else {
             "all": {"abs_rel": round(0.2 + (1 - nds), 4), "rmse": 4.0, "delta1": nds},
             "fg": {"abs_rel": round(0.15 + (1 - nds), 4), "rmse": 3.0, "delta1": nds},
         },
-        wall_time=12.5, code_version="0.1.0+g1234567", created_at="2026-11-21T12:00:00+00:00",
+        wall_time=12.5,
+        code_version="0.1.0+g1234567",
+        created_at="2026-11-21T12:00:00+00:00",
     )
 
 
@@ -88,8 +139,16 @@ def fixture_rows() -> list[ResultRow]:
                 continue
             row = make_row(entry, mode, seed, cond, clean, factor)
             if entry == "bevdet-partial" and str(cond) == PARTIAL_FAILED:
-                row = ResultRow(entry=entry, train_mode=mode, condition=str(cond), seed=seed, dataset_id=row.dataset_id,
-                                config_hash=row.config_hash, status="failed", error="CUDA out of memory <oops>")
+                row = ResultRow(
+                    entry=entry,
+                    train_mode=mode,
+                    condition=str(cond),
+                    seed=seed,
+                    dataset_id=row.dataset_id,
+                    config_hash=row.config_hash,
+                    status="failed",
+                    error="CUDA out of memory <oops>",
+                )
             rows.append(row)
     return rows
 

@@ -19,7 +19,9 @@ from robobench.data.index import SampleIndex, load_index
 @pytest.fixture(scope="module")
 def index(tiny_world, tmp_path_factory, request) -> SampleIndex:
     """The tiny world's index, built afresh in a cache folder of the requesting test module."""
-    return load_index(tiny_world.dataroot, tiny_world.version, cache_dir=tmp_path_factory.mktemp(request.module.__name__))
+    return load_index(
+        tiny_world.dataroot, tiny_world.version, cache_dir=tmp_path_factory.mktemp(request.module.__name__)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +43,12 @@ def devkit_chain(nusc: Any, sd_token: str, key_lidar_token: str) -> tuple[dict, 
     pose = nusc.get("ego_pose", sd["ego_pose_token"])
     key_sd = nusc.get("sample_data", key_lidar_token)
     key_pose = nusc.get("ego_pose", key_sd["ego_pose_token"])
-    chain = reduce(np.dot, [
-        transform_matrix(key_pose["translation"], Quaternion(key_pose["rotation"]), inverse=True),
-        transform_matrix(pose["translation"], Quaternion(pose["rotation"])),
-        transform_matrix(cs["translation"], Quaternion(cs["rotation"])),
-    ])
+    chain = reduce(
+        np.dot,
+        [
+            transform_matrix(key_pose["translation"], Quaternion(key_pose["rotation"]), inverse=True),
+            transform_matrix(pose["translation"], Quaternion(pose["rotation"])),
+            transform_matrix(cs["translation"], Quaternion(cs["rotation"])),
+        ],
+    )
     return sd, chain, (key_sd["timestamp"] - sd["timestamp"]) * 1e-6

@@ -21,8 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_importing_robobench_loads_no_engine() -> None:
     """``import robobench`` stays cheap: the API, torch and the leaderboard load on first use only."""
-    code = ("import sys, robobench; heavy = [m for m in ('robobench.api', 'torch', 'leaderboard', 'nuscenes') "
-            "if m in sys.modules]; print(heavy); robobench.run_benchmark; print('robobench.api' in sys.modules)")
+    code = (
+        "import sys, robobench; heavy = [m for m in ('robobench.api', 'torch', 'leaderboard', 'nuscenes') "
+        "if m in sys.modules]; print(heavy); robobench.run_benchmark; print('robobench.api' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert out.split("\n")[:2] == ["[]", "True"], out
 
@@ -47,17 +49,31 @@ def _readme_example() -> str:
 
 def test_readme_example_calls_the_api_as_defined() -> None:
     """Each ``robobench.<name>(...)`` of README's example names an API function and passes parameters it takes."""
-    calls = [n for n in ast.walk(ast.parse(_readme_example())) if isinstance(n, ast.Call)
-             and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name) and n.func.value.id == "robobench"]
+    calls = [
+        n
+        for n in ast.walk(ast.parse(_readme_example()))
+        if isinstance(n, ast.Call)
+        and isinstance(n.func, ast.Attribute)
+        and isinstance(n.func.value, ast.Name)
+        and n.func.value.id == "robobench"
+    ]
     assert {c.func.attr for c in calls} >= {"run_benchmark", "evaluate_results", "render_leaderboard"}
     for call in calls:
         assert call.func.attr in robobench.API_NAMES, call.func.attr
-        inspect.signature(getattr(api, call.func.attr)).bind(*[None] * len(call.args), **{k.arg: None for k in call.keywords})
+        inspect.signature(getattr(api, call.func.attr)).bind(
+            *[None] * len(call.args), **{k.arg: None for k in call.keywords}
+        )
 
 
 def test_a_dry_run_returns_the_plan_and_writes_nothing(tiny_world, tmp_path) -> None:
-    result = api.run_benchmark(["bevdet"], dataroot=tiny_world.dataroot, version=tiny_world.version,
-                               out=tmp_path / "runs", conditions=["clean", "Fog:hard"], dry_run=True)
+    result = api.run_benchmark(
+        ["bevdet"],
+        dataroot=tiny_world.dataroot,
+        version=tiny_world.version,
+        out=tmp_path / "runs",
+        conditions=["clean", "Fog:hard"],
+        dry_run=True,
+    )
     assert isinstance(result, api.BenchmarkResult) and result.board is None and result.summary() == []
     assert [c.kind for c in result.planned].count("eval") == 2 and result.todo == result.planned
     assert result.checkpoint("bevdet").name == "final.pt"

@@ -98,7 +98,9 @@ def test_untrained_offsets_look_around_the_reference_point() -> None:
     with torch.no_grad():
         loc, _, _ = sca.sampling(torch.zeros(1, 1, 8), ref, mask, [(8, 22)])
     cells = loc[0, 0, :, 0] / torch.tensor([2 / 22, 2 / 8])  # (heads, points, 2) in feature cells
-    expected = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])[:, None] * torch.tensor([1.0, 2.0])[:, None]
+    expected = (
+        torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])[:, None] * torch.tensor([1.0, 2.0])[:, None]
+    )
     torch.testing.assert_close(cells, expected, atol=1e-5, rtol=0)
 
 
@@ -113,9 +115,11 @@ def test_deformable_sample_hand_value_and_zero_outside() -> None:
 def test_deformable_sample_gradcheck() -> None:
     gen = torch.Generator().manual_seed(0)
     s, q, heads, c_h, p = 2, 3, 2, 2, 2
-    values = [torch.randn(s, heads, c_h, 4, 5, generator=gen, dtype=torch.float64, requires_grad=True),
-              torch.randn(s, heads, c_h, 2, 3, generator=gen, dtype=torch.float64, requires_grad=True)]
-    loc = ((torch.rand(s, q, heads, 2, p, 2, generator=gen, dtype=torch.float64) * 1.6 - 0.8)).requires_grad_()
+    values = [
+        torch.randn(s, heads, c_h, 4, 5, generator=gen, dtype=torch.float64, requires_grad=True),
+        torch.randn(s, heads, c_h, 2, 3, generator=gen, dtype=torch.float64, requires_grad=True),
+    ]
+    loc = (torch.rand(s, q, heads, 2, p, 2, generator=gen, dtype=torch.float64) * 1.6 - 0.8).requires_grad_()
     weights = torch.rand(s, q, heads, 2, p, generator=gen, dtype=torch.float64, requires_grad=True)
     assert deformable_sample(values, loc, weights).shape == (s, q, heads * c_h)
     assert torch.autograd.gradcheck(lambda a, b, lc, w: deformable_sample([a, b], lc, w), (*values, loc, weights))
@@ -164,7 +168,9 @@ def test_rebatched_cross_attention_equals_every_query_in_every_view() -> None:
     with torch.no_grad():
         fast = sca(query, torch.zeros_like(query), feats, ref, mask)
         # dense reference: every query in every view, weights of missed reference points zeroed
-        offsets = sca.sampling_offsets(query).view(b, 1, q, hd, lv, z, p, 2) * torch.tensor([[2 / 22, 2 / 8], [2 / 11, 2 / 4]]).view(lv, 1, 1, 2)
+        offsets = sca.sampling_offsets(query).view(b, 1, q, hd, lv, z, p, 2) * torch.tensor(
+            [[2 / 22, 2 / 8], [2 / 11, 2 / 4]]
+        ).view(lv, 1, 1, 2)
         loc = (ref.view(b, n, q, 1, 1, z, 1, 2) + offsets).reshape(b * n, q, hd, lv, z * p, 2)
         attn = sca.attention_weights(query).view(b, 1, q, hd, -1).softmax(-1).view(b, 1, q, hd, lv, z, p)
         attn = (attn * mask.view(b, n, q, 1, 1, z, 1)).reshape(b * n, q, hd, lv, z * p)
@@ -198,10 +204,14 @@ def test_quick_forward_loss_decode() -> None:
     assert set(losses) == {"heatmap", "bbox"}
     sum(losses.values()).backward()
     assert model.bev_queries.grad is not None and float(model.bev_queries.grad.abs().sum()) > 0
+
     def without_grad() -> list[str]:
         # head branches of class groups without boxes in this batch get no gradient
-        return [n for n, p in model.named_parameters()
-                if not n.startswith("head.") and (p.grad is None or float(p.grad.abs().sum()) == 0)]
+        return [
+            n
+            for n, p in model.named_parameters()
+            if not n.startswith("head.") and (p.grad is None or float(p.grad.abs().sum()) == 0)
+        ]
 
     # The positional embedding only feeds the offset/weight projections, which start at zero
     # weights (Deformable DETR's initialisation): it receives gradients from the second step on.
@@ -230,7 +240,9 @@ def test_temporal_variant_uses_the_previous_frame() -> None:
     assert not torch.allclose(a, b) and not torch.allclose(a, c)
 
 
-def test_temporal_variant_encodes_and_aligns_the_previous_frame_with_the_samples_bda(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_temporal_variant_encodes_and_aligns_the_previous_frame_with_the_samples_bda(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Under BDA the previous query map is encoded in the augmented frame (the same ``bda``) and
     warped by the ego motion conjugated with it (``warp_bev``'s ``bda``, checked in test_geometry)."""
     import baselines.bevformer as bevformer_module
@@ -242,7 +254,9 @@ def test_temporal_variant_encodes_and_aligns_the_previous_frame_with_the_samples
     seen: list[tuple[str, torch.Tensor]] = []
     encode, warp = model.encode, bevformer_module.warp_bev
 
-    def spy_encode(views: dict, bda: torch.Tensor, prev_bev: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def spy_encode(
+        views: dict, bda: torch.Tensor, prev_bev: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         seen.append(("encode", bda))
         return encode(views, bda, prev_bev)
 
@@ -282,8 +296,14 @@ def test_augmented_queries_project_through_bda_inverse_and_lift_back() -> None:
 
 def test_profiles_share_the_students_bev_grid_and_nuscenes_follows_the_paper() -> None:
     for profile in ("quick", "full", "large", "nuscenes"):
-        assert get_entry("bevformer").config(profile)["model"]["bev"] == get_entry("bevdet").config(profile)["model"]["bev"]
-        assert get_entry("bevformer").config(profile)["model"]["head"] == get_entry("bevdet").config(profile)["model"]["head"]
+        assert (
+            get_entry("bevformer").config(profile)["model"]["bev"]
+            == get_entry("bevdet").config(profile)["model"]["bev"]
+        )
+        assert (
+            get_entry("bevformer").config(profile)["model"]["head"]
+            == get_entry("bevdet").config(profile)["model"]["head"]
+        )
     cfg = get_entry("bevformer").config("nuscenes")
     assert cfg["model"]["backbone"]["depth"] == 50 and cfg["data"]["input_size"] == [448, 800]
     assert cfg["model"]["bevformer"]["queries"] == 50 and cfg["data"]["prev_frame"] is True
@@ -321,7 +341,9 @@ def test_rayd3d_on_bevformer_adds_the_three_terms_and_exports_the_plain_student(
     student = model.inference_model()
     assert float(student.bev_queries.grad.abs().sum()) > 0  # the feature terms reach the BEV queries
     assert type(student).__name__ == "BEVFormerDetector"
-    assert sum(p.numel() for p in student.parameters()) == sum(p.numel() for p in get_entry("bevformer").build(get_entry("bevformer").config("quick")).parameters())
+    assert sum(p.numel() for p in student.parameters()) == sum(
+        p.numel() for p in get_entry("bevformer").build(get_entry("bevformer").config("quick")).parameters()
+    )
 
 
 @pytest.mark.slow
@@ -332,17 +354,34 @@ def test_quick_train_predict_evaluate(tiny_world, tmp_path) -> None:
     from robobench.train import STATS_FILE, load_checkpoint, train_entry
 
     final = train_entry(
-        "bevformer", "quick", "clean", seed=0, dataroot=tiny_world.dataroot, version=tiny_world.version,
-        split=tiny_world.train_split, out_dir=tmp_path / "run", progress=False,
+        "bevformer",
+        "quick",
+        "clean",
+        seed=0,
+        dataroot=tiny_world.dataroot,
+        version=tiny_world.version,
+        split=tiny_world.train_split,
+        out_dir=tmp_path / "run",
+        progress=False,
         overrides={"train": {"epochs": 4, "max_train_samples": 4, "warmup_iters": 2, "lr": 2e-3}},
     )
     history = load_checkpoint(final)["history"]
     assert len(history) == 8 and history[-1] < 0.7 * history[0], history
     assert json.loads((final.parent / STATS_FILE).read_text())["iterations"] == 8
-    out = predict("bevformer", final, "clean", tiny_world.dataroot, tiny_world.version, tiny_world.val_split,
-                  tmp_path / "results.json", progress=False)
+    out = predict(
+        "bevformer",
+        final,
+        "clean",
+        tiny_world.dataroot,
+        tiny_world.version,
+        tiny_world.val_split,
+        tmp_path / "results.json",
+        progress=False,
+    )
     assert out.depth_metrics is None  # no depth prediction
-    result = DetectionEvaluator(open_nuscenes(tiny_world.dataroot, tiny_world.version), tiny_world.val_split).evaluate(out.results_path)
+    result = DetectionEvaluator(open_nuscenes(tiny_world.dataroot, tiny_world.version), tiny_world.val_split).evaluate(
+        out.results_path
+    )
     summary = result.summary()
     assert 0.0 <= summary["nds"] <= 1.0 and 0.0 <= summary["map"] <= 1.0, summary
 

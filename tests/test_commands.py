@@ -55,13 +55,22 @@ def test_the_same_thing_has_the_same_option_name_everywhere() -> None:
 @pytest.mark.parametrize(
     ("argv", "dest", "value", "note"),
     [
-        (["evaluate", "--results", "r", "--store", "s.sqlite"], "db", Path("s.sqlite"), "--store is deprecated; use --db"),
+        (
+            ["evaluate", "--results", "r", "--store", "s.sqlite"],
+            "db",
+            Path("s.sqlite"),
+            "--store is deprecated; use --db",
+        ),
         (["corrupt", "--quiet"], "no_progress", True, "--quiet is deprecated; use --no-progress"),
         (["leaderboard", "--baseline", "bevdet"], "baseline", "bevdet", "--baseline is deprecated; use --ce-baseline"),
         (["demo", "--data", "w"], "dataroot", Path("w"), "--data is deprecated; use --dataroot"),
         (["corrupt", "--levels", "easy", "hard"], "levels", ["easy", "hard"], "write --levels easy,hard"),
-        (["evaluate", "--results", "r", "--condition", "clean", "Fog:hard"], "condition", ["clean", "Fog:hard"],
-         "write --condition clean,Fog:hard"),
+        (
+            ["evaluate", "--results", "r", "--condition", "clean", "Fog:hard"],
+            "condition",
+            ["clean", "Fog:hard"],
+            "write --condition clean,Fog:hard",
+        ),
     ],
 )
 def test_an_old_form_still_works_and_says_so(argv, dest, value, note, capsys) -> None:
@@ -78,8 +87,11 @@ def test_an_old_form_still_works_and_says_so(argv, dest, value, note, capsys) ->
         (["corrupt", "--corruptions", "Fog,Snow", "--levels", "easy,hard"], "corruptions", ["Fog", "Snow"]),
         (["evaluate", "--results", "r", "--condition", "clean,Fog:hard"], "condition", ["clean", "Fog:hard"]),
         (["sweep", "--seeds", "0,2", "--entries", "a,b"], "seeds", [0, 2]),
-        (["leaderboard", "--import", "a.csv", "--import", "b.csv,c.json"], "imports",
-         [Path("a.csv"), Path("b.csv"), Path("c.json")]),
+        (
+            ["leaderboard", "--import", "a.csv", "--import", "b.csv,c.json"],
+            "imports",
+            [Path("a.csv"), Path("b.csv"), Path("c.json")],
+        ),
         (["demo", "--entries", "bevdet,bevdepth"], "entries", ["bevdet", "bevdepth"]),
     ],
 )
@@ -119,10 +131,18 @@ def test_demo_runs_the_benchmark_through_the_api(monkeypatch, tmp_path, capsys) 
         return api.BenchmarkResult(tmp_path / "r.sqlite", tmp_path, "d", kw["profile"], list(entries), [], [])
 
     monkeypatch.setattr(api, "run_benchmark", fake_run)
-    argv = ["demo", "--dataroot", str(tmp_path / "world"), "--out", str(tmp_path / "out"), "--entries", "bevdet,bevdepth"]
+    argv = [
+        "demo",
+        "--dataroot",
+        str(tmp_path / "world"),
+        "--out",
+        str(tmp_path / "out"),
+        "--entries",
+        "bevdet,bevdepth",
+    ]
     assert main([*argv, "--validate-only"]) == 0 and calls == []
     assert main(argv) == 0
-    (entries, kw), = calls
+    ((entries, kw),) = calls
     assert entries == ["bevdet", "bevdepth"] and kw["profile"] == "quick"
     assert (kw["version"], kw["split"], kw["dataroot"]) == (VERSION, VAL_MINI_SPLIT, tmp_path / "world")
     assert "mCE % (vs no baseline)" in capsys.readouterr().out

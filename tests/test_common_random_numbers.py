@@ -18,8 +18,13 @@ def _start(name: str, world, seed: int):
     entry = get_entry(name)
     cfg = entry.config("quick")
     seed_everything(seed)
-    dataset = BEVDataset(load_index(world.dataroot, world.version), world.train_split, DataConfig.from_dict(cfg["data"]),
-                         train=True, seed=seed)
+    dataset = BEVDataset(
+        load_index(world.dataroot, world.version),
+        world.train_split,
+        DataConfig.from_dict(cfg["data"]),
+        train=True,
+        seed=seed,
+    )
     model = entry.build(cfg)
     return getattr(model, "student", model), dataset
 

@@ -39,7 +39,10 @@ def test_defaults_come_from_the_dataclasses() -> None:
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("model.backbone.widht=3", r"unknown config key model\.backbone\.widht \(did you mean model\.backbone\.width\?\)"),
+        (
+            "model.backbone.widht=3",
+            r"unknown config key model\.backbone\.widht \(did you mean model\.backbone\.width\?\)",
+        ),
         ("train.epocs=2", r"unknown config key train\.epocs \(did you mean train\.epochs\?\)"),
         ("trian.epochs=2", r"unknown config key trian \(did you mean train\?\)"),
         ('train.epochs="two"', r"config train\.epochs expects `int`, got 'two'"),
@@ -57,8 +60,20 @@ def test_defaults_come_from_the_dataclasses() -> None:
 )
 def test_bad_overrides_fail_the_dry_run_in_one_line(override: str, message: str, tmp_path: Path, capsys) -> None:
     """Caught when the sweep is planned (no dataset needed, nothing run), not by a failing cell."""
-    code = main(["sweep", "--dry-run", "--entries", "bevdet", "--set", override, "--out", str(tmp_path / "runs"),
-                 "--dataroot", str(tmp_path / "no-world")])
+    code = main(
+        [
+            "sweep",
+            "--dry-run",
+            "--entries",
+            "bevdet",
+            "--set",
+            override,
+            "--out",
+            str(tmp_path / "runs"),
+            "--dataroot",
+            str(tmp_path / "no-world"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert err.startswith("error: ") and "Traceback" not in err
@@ -70,8 +85,14 @@ def test_bad_overrides_fail_the_dry_run_in_one_line(override: str, message: str,
     ("override", "message"),
     [
         ("distill.terms.rcdd=1", r"unknown config key distill\.terms\.rcdd \(did you mean distill\.terms\.rcd\?\)"),
-        ("distill.rayd3d.negatives=uniform", r"config distill\.rayd3d\.negatives expects one of 'gaussian', 'random', got 'uniform'"),
-        ("distill.tig.keypoints=3", r"unknown config key distill\.tig\.keypoints \(did you mean distill\.tig\.keypoints_[xy]\?\)"),
+        (
+            "distill.rayd3d.negatives=uniform",
+            r"config distill\.rayd3d\.negatives expects one of 'gaussian', 'random', got 'uniform'",
+        ),
+        (
+            "distill.tig.keypoints=3",
+            r"unknown config key distill\.tig\.keypoints \(did you mean distill\.tig\.keypoints_[xy]\?\)",
+        ),
     ],
 )
 def test_distill_section_is_strict(override: str, message: str) -> None:
@@ -81,8 +102,18 @@ def test_distill_section_is_strict(override: str, message: str) -> None:
 
 
 def test_train_takes_set_and_refuses_a_misspelled_key(tmp_path: Path, capsys) -> None:
-    code = main(["train", "bevdet", "--set", "model.backbone.widht=3", "--out", str(tmp_path / "run"),
-                 "--dataroot", str(tmp_path / "no-world")])
+    code = main(
+        [
+            "train",
+            "bevdet",
+            "--set",
+            "model.backbone.widht=3",
+            "--out",
+            str(tmp_path / "run"),
+            "--dataroot",
+            str(tmp_path / "no-world"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "did you mean model.backbone.width?" in err and "profile 'quick'" in err
     assert not (tmp_path / "run").exists()
@@ -92,7 +123,8 @@ def test_train_takes_set_and_refuses_a_misspelled_key(tmp_path: Path, capsys) ->
 
 def test_a_misspelled_key_in_an_entry_file_is_named(tmp_path: Path, capsys) -> None:
     path = tmp_path / "my_entries.py"
-    path.write_text(textwrap.dedent("""
+    path.write_text(
+        textwrap.dedent("""
         import copy
         from baselines.common.config import CameraEntryConfig
         from robobench.registry import get_entry, register_entry
@@ -104,9 +136,22 @@ def test_a_misspelled_key_in_an_entry_file_is_named(tmp_path: Path, capsys) -> N
         @register_entry("my-typo", role="student", base="bevdet", profiles=PROFILES, schema=CameraEntryConfig)
         def build(cfg):
             return BEVDET.build(cfg)
-    """))
-    code = main(["sweep", "--dry-run", "--entry-file", str(path), "--entries", "my-typo",
-                 "--dataroot", str(tmp_path / "no-world"), "--out", str(tmp_path / "runs")])
+    """)
+    )
+    code = main(
+        [
+            "sweep",
+            "--dry-run",
+            "--entry-file",
+            str(path),
+            "--entries",
+            "my-typo",
+            "--dataroot",
+            str(tmp_path / "no-world"),
+            "--out",
+            str(tmp_path / "runs"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and f"entry 'my-typo' ({path})" in err, err
     assert "unknown config key model.bev_encoder.out_channel (did you mean model.bev_encoder.out_channels?)" in err
@@ -114,9 +159,15 @@ def test_a_misspelled_key_in_an_entry_file_is_named(tmp_path: Path, capsys) -> N
 
 def test_parse_overrides() -> None:
     assert parse_overrides(["train.epochs=2", "model.backbone.width=8", "train.lr=1e-3", "x.name=text"]) == {
-        "train": {"epochs": 2, "lr": 1e-3}, "model": {"backbone": {"width": 8}}, "x": {"name": "text"},
+        "train": {"epochs": 2, "lr": 1e-3},
+        "model": {"backbone": {"width": 8}},
+        "x": {"name": "text"},
     }
-    for bad, message in (("epochs", "write KEY=VALUE"), ("train..epochs=1", "write KEY=VALUE"), ('a={"b"', "not valid JSON")):
+    for bad, message in (
+        ("epochs", "write KEY=VALUE"),
+        ("train..epochs=1", "write KEY=VALUE"),
+        ('a={"b"', "not valid JSON"),
+    ):
         with pytest.raises(UserError, match=message):
             parse_overrides([bad])
     with pytest.raises(UserError, match="conflicts"):

@@ -52,7 +52,9 @@ def test_corrupt_views_equals_per_view_corrupt(name: str) -> None:
     views = np.stack(IMAGES[:6])
     out = C.corrupt_views(views, name, "mid", seed=7, sample_token="sample-1")
     for i, cam in enumerate(DEFAULT_CAMERAS):
-        np.testing.assert_array_equal(out[i], C.corrupt(views[i], name, "mid", seed=7, sample_token="sample-1", camera=cam))
+        np.testing.assert_array_equal(
+            out[i], C.corrupt(views[i], name, "mid", seed=7, sample_token="sample-1", camera=cam)
+        )
 
 
 def test_randomness_depends_on_token_camera_and_seed() -> None:
@@ -62,7 +64,9 @@ def test_randomness_depends_on_token_camera_and_seed() -> None:
     for kwargs in ({"sample_token": "b", "camera": "CAM_FRONT"}, {"sample_token": "a", "camera": "CAM_BACK"}):
         assert not np.array_equal(base, C.corrupt(image, "Snow", "easy", seed=0, **kwargs))
     assert not np.array_equal(base, C.corrupt(image, "Snow", "easy", seed=1, sample_token="a", camera="CAM_FRONT"))
-    np.testing.assert_array_equal(base, C.corrupt(image, "Snow", "easy", seed=np.int64(0), sample_token="a", camera="CAM_FRONT"))
+    np.testing.assert_array_equal(
+        base, C.corrupt(image, "Snow", "easy", seed=np.int64(0), sample_token="a", camera="CAM_FRONT")
+    )
 
 
 def test_global_numpy_state_is_neither_used_nor_changed() -> None:
@@ -140,7 +144,16 @@ def test_bad_name_severity_engine_raise_value_error_naming_allowed_values() -> N
 def _colour_cube_image() -> np.ndarray:
     rng = np.random.default_rng(5)
     image = rng.integers(0, 256, (64, 128, 3), dtype=np.uint8)
-    image[0, :8] = [[0, 0, 0], [255, 255, 255], [255, 0, 0], [0, 0, 1], [1, 1, 1], [128, 128, 128], [0, 255, 0], [254, 255, 253]]
+    image[0, :8] = [
+        [0, 0, 0],
+        [255, 255, 255],
+        [255, 0, 0],
+        [0, 0, 1],
+        [1, 1, 1],
+        [128, 128, 128],
+        [0, 255, 0],
+        [254, 255, 253],
+    ]
     return image
 
 
@@ -233,7 +246,12 @@ def test_harder_levels_damage_images_more(name: str) -> None:
 def test_harder_levels_blank_more_views(name: str) -> None:
     views = np.stack([street_image(i, 32, 32) for i in range(6)])
     blanked = [
-        np.mean([(~C.corrupt_views(views, name, lvl, seed=s, sample_token=f"t{s}").reshape(6, -1).any(1)).sum() for s in range(150)])
+        np.mean(
+            [
+                (~C.corrupt_views(views, name, lvl, seed=s, sample_token=f"t{s}").reshape(6, -1).any(1)).sum()
+                for s in range(150)
+            ]
+        )
         for lvl in C.LEVELS
     ]
     assert blanked[0] < blanked[1] < blanked[2], (name, blanked)

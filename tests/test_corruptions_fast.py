@@ -31,7 +31,10 @@ def test_line_filter_equals_the_tap_sum(angle: float) -> None:
         floored = fast.line_filter_u8(image, taps, beta=0.5 / fast._U8_SUM_SCALE - 0.5)
         assert np.abs(floored - np.floor(exact + 1e-9)).max() <= 1, (angle, radius)
         rounded = fast.line_filter_u8(layer, taps, alpha=255.0)
-        assert np.abs(rounded - np.rint(255 * _dense_line_sum(layer.astype(np.float64), taps))).max() <= 1, (angle, radius)
+        assert np.abs(rounded - np.rint(255 * _dense_line_sum(layer.astype(np.float64), taps))).max() <= 1, (
+            angle,
+            radius,
+        )
     assert len(fast._tap_groups(fast.line_kernel_taps(20, 15, 45.0, (900, 1600)))) > 1  # the split path is exercised
 
 
@@ -58,7 +61,9 @@ def test_plasma_is_diamond_square_with_its_noise() -> None:
         words = replay.bit_generator.random_raw((count + 3) // 4).view(np.int16)[:count].reshape(3, n, n)
         noise = wibble * wibble * (words + 0.5) / 2.0**15
         corner = grid[::step, ::step]
-        centre = (corner + np.roll(corner, -1, 0) + np.roll(corner, -1, 1) + np.roll(corner, (-1, -1), (0, 1))) / 4 + noise[0]
+        centre = (
+            corner + np.roll(corner, -1, 0) + np.roll(corner, -1, 1) + np.roll(corner, (-1, -1), (0, 1))
+        ) / 4 + noise[0]
         top = (corner + np.roll(corner, -1, 1) + centre + np.roll(centre, 1, 0)) / 4 + noise[1]
         left = (corner + np.roll(corner, -1, 0) + centre + np.roll(centre, 1, 1)) / 4 + noise[2]
         grid[half::step, half::step], grid[::step, half::step], grid[half::step, ::step] = centre, top, left

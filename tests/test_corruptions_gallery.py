@@ -16,7 +16,10 @@ def test_gallery_has_clean_tile_then_24_distinct_conditions() -> None:
     grid = render_gallery(image, seed=0, tile_width=tile_w)
     assert grid.shape == (5 * (tile_h + label) + 4 * gap, 5 * tile_w + 4 * gap, 3)
     tiles = [
-        grid[r * (tile_h + label + gap) + label : r * (tile_h + label + gap) + label + tile_h, c * (tile_w + gap) : c * (tile_w + gap) + tile_w]
+        grid[
+            r * (tile_h + label + gap) + label : r * (tile_h + label + gap) + label + tile_h,
+            c * (tile_w + gap) : c * (tile_w + gap) + tile_w,
+        ]
         for r in range(5)
         for c in range(5)
     ]

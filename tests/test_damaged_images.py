@@ -71,8 +71,17 @@ def test_predict_stops_on_a_damaged_nuscenes_c_image(world, oracle, tmp_path):  
     root, tw, _, c_root, broken_c = world
     entry, ckpt = oracle
     with pytest.raises(UserError, match=rf"in nuScenes-C root {c_root} .*{broken_c.name}"):
-        predict(entry, ckpt, "Fog:easy", root, tw.version, tw.val_split, tmp_path / "r.json", corrupt_root=c_root,
-                progress=False)
+        predict(
+            entry,
+            ckpt,
+            "Fog:easy",
+            root,
+            tw.version,
+            tw.val_split,
+            tmp_path / "r.json",
+            corrupt_root=c_root,
+            progress=False,
+        )
 
 
 def test_predict_command_passes_the_flag(world, monkeypatch, tmp_path):
@@ -92,8 +101,22 @@ def test_predict_command_passes_the_flag(world, monkeypatch, tmp_path):
 def test_corrupt_does_not_carry_a_damaged_source_into_nuscenes_c(world, tmp_path, capsys):
     root, tw, broken, _, _ = world
     out = tmp_path / "c"
-    argv = ["corrupt", "--dataroot", str(root), "--version", tw.version, "--split", tw.val_split, "--out", str(out),
-            "--corruptions", "Snow", "--levels", "easy", "--no-progress"]
+    argv = [
+        "corrupt",
+        "--dataroot",
+        str(root),
+        "--version",
+        tw.version,
+        "--split",
+        tw.val_split,
+        "--out",
+        str(out),
+        "--corruptions",
+        "Snow",
+        "--levels",
+        "easy",
+        "--no-progress",
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: 1 damaged image(s)") and err.count("\n") == 1 and str(broken) in err
@@ -107,8 +130,24 @@ def test_corrupt_does_not_carry_a_damaged_source_into_nuscenes_c(world, tmp_path
 def test_sweep_stops_before_training_on_a_damaged_image(world, tmp_path, capsys):
     root, tw, broken, _, _ = world
     out = tmp_path / "runs"
-    assert main(["sweep", "--entries", "bevdet", "--conditions", "clean", "--dataroot", str(root),
-                 "--version", tw.version, "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "sweep",
+                "--entries",
+                "bevdet",
+                "--conditions",
+                "clean",
+                "--dataroot",
+                str(root),
+                "--version",
+                tw.version,
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.startswith("error: 1 damaged image(s)") and err.count("\n") == 1 and broken.name in err
     assert not (out / "models").exists()

@@ -49,15 +49,41 @@ def test_show_missing_dataroot(tmp_path, capsys):
 
 
 def test_show_wrong_version_lists_existing(tiny_world, tmp_path, capsys):
-    assert main(["data", "show", "--dataroot", str(tiny_world.dataroot), "--version", "v1.0-mini",
-                 "--out", str(tmp_path / "x.png")]) == 2
+    assert (
+        main(
+            [
+                "data",
+                "show",
+                "--dataroot",
+                str(tiny_world.dataroot),
+                "--version",
+                "v1.0-mini",
+                "--out",
+                str(tmp_path / "x.png"),
+            ]
+        )
+        == 2
+    )
     line = _error_line(capsys)
     assert "'v1.0-mini' not found" in line and "v1.0-synth" in line
 
 
 def test_show_unknown_sample(tiny_world, tmp_path, capsys):
-    assert main(["data", "show", "--dataroot", str(tiny_world.dataroot), "--sample", "deadbeef",
-                 "--out", str(tmp_path / "x.png")]) == 2
+    assert (
+        main(
+            [
+                "data",
+                "show",
+                "--dataroot",
+                str(tiny_world.dataroot),
+                "--sample",
+                "deadbeef",
+                "--out",
+                str(tmp_path / "x.png"),
+            ]
+        )
+        == 2
+    )
     assert "'deadbeef' not found" in _error_line(capsys)
 
 
@@ -67,8 +93,21 @@ def test_show_missing_sensor_file(world_copy, tmp_path, capsys, channel):
     sample = nusc.sample[0]
     path = nusc.get_sample_data_path(sample["data"][channel])
     (world_copy / nusc.get("sample_data", sample["data"][channel])["filename"]).unlink()
-    assert main(["data", "show", "--dataroot", str(world_copy), "--sample", sample["token"],
-                 "--out", str(tmp_path / "x.png")]) == 2
+    assert (
+        main(
+            [
+                "data",
+                "show",
+                "--dataroot",
+                str(world_copy),
+                "--sample",
+                sample["token"],
+                "--out",
+                str(tmp_path / "x.png"),
+            ]
+        )
+        == 2
+    )
     line = _error_line(capsys)
     assert channel in line and path in line and "missing" in line
 
@@ -113,7 +152,10 @@ def test_splits(tiny_world):
     assert stamps == sorted(stamps)
     with pytest.raises(UserError, match="unknown split 'nope'.*synth_train, synth_val"):
         split_scenes(nusc, "nope")
-    with pytest.raises(UserError, match="split 'mini_val' belongs to nuScenes \\*-mini versions.*available: synth_train, synth_val, synth_val_mini$"):
+    with pytest.raises(
+        UserError,
+        match="split 'mini_val' belongs to nuScenes \\*-mini versions.*available: synth_train, synth_val, synth_val_mini$",
+    ):
         split_scenes(nusc, "mini_val")
     with pytest.raises(UserError, match="split 'train' belongs to nuScenes \\*-trainval"):
         split_scenes(nusc, "train")
@@ -186,9 +228,16 @@ def test_world_from_an_older_generator_version_is_stale(world_copy, capsys):
     from robobench.data.synth import GENERATOR_VERSION, MARKER, world_stamp
     from robobench.demo import stale_world_reason
 
-    assert world_stamp(world_copy) == {"generator_version": GENERATOR_VERSION, "preset": "tiny", "seed": 0, "lidar_sweeps": 0}
+    assert world_stamp(world_copy) == {
+        "generator_version": GENERATOR_VERSION,
+        "preset": "tiny",
+        "seed": 0,
+        "lidar_sweeps": 0,
+    }
     assert stale_world_reason(world_copy) is None
-    (world_copy / MARKER).write_text(json.dumps({"generator_version": GENERATOR_VERSION - 1, "preset": "tiny", "seed": 0}))
+    (world_copy / MARKER).write_text(
+        json.dumps({"generator_version": GENERATOR_VERSION - 1, "preset": "tiny", "seed": 0})
+    )
     assert not world_is_complete(world_copy)
     assert f"generator version {GENERATOR_VERSION - 1}" in stale_world_reason(world_copy)
     (world_copy / MARKER).write_text("written by robobench data synth; the folder may be overwritten by it\n")
@@ -201,8 +250,14 @@ def test_world_of_another_render_or_camera_is_stale(world_copy):
     from robobench.data.synth import GENERATOR_VERSION, MARKER
     from robobench.demo import stale_world_reason
 
-    stamp = {"generator_version": GENERATOR_VERSION, "preset": "tiny", "seed": 0, "lidar_sweeps": 0,
-             "render": "flat", "camera": "nuscenes"}
+    stamp = {
+        "generator_version": GENERATOR_VERSION,
+        "preset": "tiny",
+        "seed": 0,
+        "lidar_sweeps": 0,
+        "render": "flat",
+        "camera": "nuscenes",
+    }
     (world_copy / MARKER).write_text(json.dumps(stamp))
     assert "--camera nuscenes" in stale_world_reason(world_copy)
     assert not world_is_complete(world_copy)
@@ -216,7 +271,9 @@ def test_world_of_another_preset_or_an_old_preset_size_is_stale(world_copy, monk
     assert world_is_complete(world_copy, "tiny") and not world_is_complete(world_copy, "default")
     assert stale_world_reason(world_copy, "default") == "it is the 'tiny' preset, not 'default'"
     monkeypatch.setitem(synth.PRESETS, "tiny", dataclasses.replace(synth.PRESETS["tiny"], n_train=5))
-    assert stale_world_reason(world_copy) == "it has 2 training and 2 validation scenes, today's 'tiny' preset has 5 and 2"
+    assert (
+        stale_world_reason(world_copy) == "it has 2 training and 2 validation scenes, today's 'tiny' preset has 5 and 2"
+    )
     assert not world_is_complete(world_copy)
 
 
@@ -224,11 +281,18 @@ def test_val_mini_holds_the_presets_first_validation_scenes(tmp_path, monkeypatc
     from robobench.data import synth
 
     tiny = synth.PRESETS["tiny"]
-    monkeypatch.setitem(synth.PRESETS, "mini-test", dataclasses.replace(tiny, n_train=1, n_val=3, n_frames=2, n_val_mini=2))
+    monkeypatch.setitem(
+        synth.PRESETS, "mini-test", dataclasses.replace(tiny, n_train=1, n_val=3, n_frames=2, n_val_mini=2)
+    )
     splits = json.loads((synth.generate(tmp_path / "w", preset="mini-test") / "v1.0-synth" / "splits.json").read_text())
-    assert splits == {"synth_train": ["scene-0001"], "synth_val": ["scene-0002", "scene-0003", "scene-0004"],
-                      "synth_val_mini": ["scene-0002", "scene-0003"]}
+    assert splits == {
+        "synth_train": ["scene-0001"],
+        "synth_val": ["scene-0002", "scene-0003", "scene-0004"],
+        "synth_val_mini": ["scene-0002", "scene-0003"],
+    }
     long, default = synth.PRESETS["long"], synth.PRESETS["default"]
     assert long.n_train * long.n_frames == default.n_train * default.n_frames  # same training cost per epoch
     assert long.n_val * long.n_frames == default.n_val * default.n_frames
-    assert default.n_val_mini * default.n_frames == long.n_val_mini * long.n_frames  # the demo evaluates as many samples
+    assert (
+        default.n_val_mini * default.n_frames == long.n_val_mini * long.n_frames
+    )  # the demo evaluates as many samples

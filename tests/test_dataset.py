@@ -204,10 +204,15 @@ def test_depth_maps_equal_lidar_camera_depths_from_the_devkit(index, nusc, tiny_
 
 def test_corrupted_condition_changes_images_deterministically(index, tiny_world) -> None:
     clean = BEVDataset(index, tiny_world.val_split, _cfg())[0]["imgs"]
-    fog = [BEVDataset(index, tiny_world.val_split, _cfg(), condition=Condition.parse("Fog:hard"))[0]["imgs"] for _ in range(2)]
+    fog = [
+        BEVDataset(index, tiny_world.val_split, _cfg(), condition=Condition.parse("Fog:hard"))[0]["imgs"]
+        for _ in range(2)
+    ]
     assert torch.equal(fog[0], fog[1])
     assert (fog[0] - clean).abs().mean() > 0.1
-    other_seed = BEVDataset(index, tiny_world.val_split, _cfg(), condition=Condition.parse("Fog:hard"), seed=1)[0]["imgs"]
+    other_seed = BEVDataset(index, tiny_world.val_split, _cfg(), condition=Condition.parse("Fog:hard"), seed=1)[0][
+        "imgs"
+    ]
     assert not torch.equal(other_seed, fog[0])
 
 
@@ -288,7 +293,9 @@ def test_bev_aug_moves_points_and_boxes_together(index, tiny_world) -> None:
     transformed box equals the transform of the original box's corners (rotation, scale, mirrors)."""
     from robobench.data.dataset import apply_bev_aug, points_in_boxes, sample_bev_aug
 
-    cfg = DataConfig.from_dict({"camera": False, "bev_rot_lim": [-45, 45], "bev_scale_lim": [0.9, 1.1], "bev_flip": True})
+    cfg = DataConfig.from_dict(
+        {"camera": False, "bev_rot_lim": [-45, 45], "bev_scale_lim": [0.9, 1.1], "bev_flip": True}
+    )
     plain = BEVDataset(index, tiny_world.train_split, DataConfig.from_dict({"camera": False}), train=True, seed=3)
     aug = BEVDataset(index, tiny_world.train_split, cfg, train=True, seed=3)
     a, b = plain[0], aug[0]
@@ -303,7 +310,12 @@ def test_bev_aug_moves_points_and_boxes_together(index, tiny_world) -> None:
         return local @ np.array([[c, s], [-s, c]]) + box[:2]
 
     rng = np.random.default_rng(0)
-    boxes = np.c_[rng.uniform(-30, 30, (20, 3)), rng.uniform(0.5, 5, (20, 3)), rng.uniform(-np.pi, np.pi, 20), rng.normal(size=(20, 2))]
+    boxes = np.c_[
+        rng.uniform(-30, 30, (20, 3)),
+        rng.uniform(0.5, 5, (20, 3)),
+        rng.uniform(-np.pi, np.pi, 20),
+        rng.normal(size=(20, 2)),
+    ]
     for seed in range(8):
         mat = sample_bev_aug(cfg, np.random.default_rng(seed))
         _, moved, _ = apply_bev_aug(mat, np.zeros((0, 5)), boxes, np.zeros((0, 7)))
@@ -311,8 +323,12 @@ def test_bev_aug_moves_points_and_boxes_together(index, tiny_world) -> None:
             want = corners(old) @ mat[:2, :2].T
             got = corners(new)
             assert np.abs(want[:, None] - got[None]).sum(-1).min(1).max() < 1e-6  # the same four corners
-            front = old[:2] + old[4] / 2 * np.array([np.cos(old[6]), np.sin(old[6])])  # corners are symmetric in yaw + pi
-            np.testing.assert_allclose(new[:2] + new[4] / 2 * np.array([np.cos(new[6]), np.sin(new[6])]), mat[:2, :2] @ front, atol=1e-9)
+            front = old[:2] + old[4] / 2 * np.array(
+                [np.cos(old[6]), np.sin(old[6])]
+            )  # corners are symmetric in yaw + pi
+            np.testing.assert_allclose(
+                new[:2] + new[4] / 2 * np.array([np.cos(new[6]), np.sin(new[6])]), mat[:2, :2] @ front, atol=1e-9
+            )
             np.testing.assert_allclose(new[7:9], mat[:2, :2] @ old[7:9], atol=1e-9)
 
 

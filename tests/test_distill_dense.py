@@ -36,8 +36,14 @@ def test_fg_weighted_mse_by_hand() -> None:
 def test_gaussian_foreground_is_the_class_agnostic_centerpoint_heatmap() -> None:
     grid = BEVGrid(-8.0, 8.0, -8.0, 8.0, -3.0, 3.0, 0.5)
     head = CenterHead(8, grid, HeadConfig())
-    boxes = [torch.tensor([[2.1, -3.2, 0.0, 1.9, 4.5, 1.6, 0.3, 0.0, 0.0], [-4.0, 4.0, 0.0, 0.6, 0.7, 1.7, 0.0, 0.0, 0.0]]), torch.zeros(0, 9)]
-    labels = [torch.tensor([DETECTION_CLASSES.index("car"), DETECTION_CLASSES.index("pedestrian")]), torch.zeros(0, dtype=torch.long)]
+    boxes = [
+        torch.tensor([[2.1, -3.2, 0.0, 1.9, 4.5, 1.6, 0.3, 0.0, 0.0], [-4.0, 4.0, 0.0, 0.6, 0.7, 1.7, 0.0, 0.0, 0.0]]),
+        torch.zeros(0, 9),
+    ]
+    labels = [
+        torch.tensor([DETECTION_CLASSES.index("car"), DETECTION_CLASSES.index("pedestrian")]),
+        torch.zeros(0, dtype=torch.long),
+    ]
     w = gaussian_foreground(head, boxes, labels)
     assert w.shape == (2, grid.ny, grid.nx)
     # peaks of 1 at each box's centre cell (classes in different tasks end up in one map)

@@ -64,8 +64,12 @@ def test_ray_ids_follow_even_azimuth_sectors() -> None:
 
 def test_points_in_boxes_matches_devkit_points_in_box() -> None:
     gen = torch.Generator().manual_seed(3)
-    boxes = torch.tensor([box(1.0, -2.0, 1.8, 4.5, 0.7, z=0.5, h=1.6), box(-3.0, 2.0, 1.5, 2.5, -2.5, z=1.0, h=1.8)], dtype=torch.float64)
-    pts = (torch.rand(4000, 3, generator=gen, dtype=torch.float64) - 0.5) * torch.tensor([12.0, 12.0, 4.0], dtype=torch.float64)
+    boxes = torch.tensor(
+        [box(1.0, -2.0, 1.8, 4.5, 0.7, z=0.5, h=1.6), box(-3.0, 2.0, 1.5, 2.5, -2.5, z=1.0, h=1.8)], dtype=torch.float64
+    )
+    pts = (torch.rand(4000, 3, generator=gen, dtype=torch.float64) - 0.5) * torch.tensor(
+        [12.0, 12.0, 4.0], dtype=torch.float64
+    )
     ours = points_in_boxes(pts, boxes)
     for m, b in enumerate(boxes.tolist()):
         dev = Box(b[:3], b[3:6], Quaternion(axis=[0, 0, 1], angle=b[6]))
@@ -75,7 +79,9 @@ def test_points_in_boxes_matches_devkit_points_in_box() -> None:
 
 
 def test_box_cell_masks_footprint_and_small_box() -> None:
-    boxes = torch.tensor([box(0.5, 0.5, 1.2, 3.2, 0.0), box(0.5, 0.5, 1.2, 3.2, math.pi / 2), box(2.2, -1.7, 0.1, 0.1, 0.3)])
+    boxes = torch.tensor(
+        [box(0.5, 0.5, 1.2, 3.2, 0.0), box(0.5, 0.5, 1.2, 3.2, math.pi / 2), box(2.2, -1.7, 0.1, 0.1, 0.3)]
+    )
     masks = box_cell_masks(boxes, GRID8)
     # yaw 0: x in [-1.1, 2.1] -> centres -0.5, 0.5, 1.5 (ix 3, 4, 5); y in [-0.1, 1.1] -> 0.5 (iy 4)
     assert sorted(map(tuple, masks[0].nonzero().tolist())) == [(4, 3), (4, 4), (4, 5)]

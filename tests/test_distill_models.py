@@ -34,7 +34,9 @@ def test_every_loss_term_runs_on_bevdepth_and_centerpoint_outputs() -> None:
 
     f_s, f_t = tigdistill.keypoint_features(s_bev, t_bev, batch["gt_boxes"], grid, tigdistill.TiGConfig())
     losses = {
-        "rcd": rayd3d.rcd(s_bev, t_bev, batch["gt_boxes"], grid, rayd3d.RayD3DConfig(), torch.Generator().manual_seed(0)),
+        "rcd": rayd3d.rcd(
+            s_bev, t_bev, batch["gt_boxes"], grid, rayd3d.RayD3DConfig(), torch.Generator().manual_seed(0)
+        ),
         "rwd": rayd3d.rwd(s_bev, t_bev, batch["gt_boxes"], grid, rayd3d.RayD3DConfig()),
         "res": rayd3d.response_loss(out_s["preds"], out_t["preds"]),
         "inner_depth": tigdistill.inner_depth_loss(out_s["depth"], batch["depth"], ids, student.bins.centres()),
@@ -60,7 +62,9 @@ def _one_car_batch(bda: torch.Tensor) -> dict:
     points = points_for(box, torch.Generator().manual_seed(1), n_ground=0, per_box=400)
     rig = {k: batch[k][0] for k in ("intrins", "post_rots", "post_trans", "cam2ego")}
     batch["depth"] = sparse_depth(points, rig, 128, 352, 16)[None]
-    moved, box_aug, _ = apply_bev_aug(bda.double().numpy(), points.double().numpy(), box.double().numpy(), np.zeros((0, 7)))
+    moved, box_aug, _ = apply_bev_aug(
+        bda.double().numpy(), points.double().numpy(), box.double().numpy(), np.zeros((0, 7))
+    )
     batch.update(points=[torch.from_numpy(moved).float()], gt_boxes=[torch.from_numpy(box_aug).float()], bda=bda[None])
     return batch
 

@@ -144,7 +144,10 @@ def test_negatives_lie_on_the_anchor_ray_in_the_background() -> None:
         assert len({tuple(p) for p in negs.tolist()}) == 5  # without replacement
     again = sample_ray_negatives(boxes, GRID, cfg, torch.Generator().manual_seed(0))
     assert torch.equal(again.neg_student, s.neg_student) and torch.equal(again.neg_teacher, s.neg_teacher)
-    assert sample_ray_negatives(boxes, GRID, RayD3DConfig(n_rays=16, teacher_side=False), torch.Generator()).neg_teacher is None
+    assert (
+        sample_ray_negatives(boxes, GRID, RayD3DConfig(n_rays=16, teacher_side=False), torch.Generator()).neg_teacher
+        is None
+    )
 
 
 def test_gaussian_negatives_concentrate_near_the_object_random_do_not() -> None:
@@ -152,7 +155,9 @@ def test_gaussian_negatives_concentrate_near_the_object_random_do_not() -> None:
     centre = torch.tensor([4.5, 2.0])
 
     def mean_distance(cfg: RayD3DConfig) -> float:
-        draws = [sample_ray_negatives(boxes, GRID, cfg, torch.Generator().manual_seed(i)).neg_student[0] for i in range(40)]
+        draws = [
+            sample_ray_negatives(boxes, GRID, cfg, torch.Generator().manual_seed(i)).neg_student[0] for i in range(40)
+        ]
         return (torch.cat(draws) - centre).norm(dim=1).mean().item()
 
     # the 11 background cells of the car's ray lie 1.5 ... 5.4 m away, 3.19 m on average
@@ -228,7 +233,9 @@ def test_ray_divergences_by_hand() -> None:
     assert kl[0].tolist() == pytest.approx([0.5 * math.log(0.5 / 0.25) + 0.5 * math.log(0.5 / 0.75), 0.0, 0.0])
     js = ray_divergence(log_sl, log_sc, rays, 3, Divergence.JS)
     m = (0.375, 0.625)
-    js0 = 0.5 * (0.5 * math.log(0.5 / m[0]) + 0.5 * math.log(0.5 / m[1])) + 0.5 * (0.25 * math.log(0.25 / m[0]) + 0.75 * math.log(0.75 / m[1]))
+    js0 = 0.5 * (0.5 * math.log(0.5 / m[0]) + 0.5 * math.log(0.5 / m[1])) + 0.5 * (
+        0.25 * math.log(0.25 / m[0]) + 0.75 * math.log(0.75 / m[1])
+    )
     assert js[0].tolist() == pytest.approx([js0, 0.0, 0.0], abs=1e-12)
     cos = ray_divergence(log_sl, log_sc, rays, 3, Divergence.COSINE)
     cos0 = 1 - (0.5 * 0.25 + 0.5 * 0.75) / (math.sqrt(0.5) * math.sqrt(0.25**2 + 0.75**2))
@@ -247,7 +254,10 @@ def test_rwd_weight_map_background_scale_and_max_within_object() -> None:
     w = rwd_weight_map(a, rays, [torch.stack([obj1, obj3])], bg_scale=0.1)
     assert torch.allclose(w[0], t([[0.02, 0.2, 0.5], [0.01, 0.5, 0.05]]))
     # no objects: every cell is background
-    assert torch.allclose(rwd_weight_map(a, rays, [torch.zeros(0, 2, 3, dtype=torch.bool)], 0.5)[0], t([[0.1, 0.1, 0.25], [0.05, 0.05, 0.25]]))
+    assert torch.allclose(
+        rwd_weight_map(a, rays, [torch.zeros(0, 2, 3, dtype=torch.bool)], 0.5)[0],
+        t([[0.1, 0.1, 0.25], [0.05, 0.05, 0.25]]),
+    )
 
 
 def test_rwd_loss_eq8_by_hand() -> None:

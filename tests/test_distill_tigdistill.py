@@ -73,7 +73,15 @@ def test_inner_depth_loss_without_foreground_is_zero() -> None:
 
 def test_point_object_ids_first_box_wins() -> None:
     boxes = torch.tensor([[0.0, 0.0, 0.0, 2.0, 2.0, 2.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 2.0, 2.0, 2.0, 0.0, 0.0, 0.0]])
-    pts = torch.tensor([[0.5, 0.0, 0.0, 1.0, 0.0], [1.8, 0.0, 0.0, 1.0, 0.0], [-0.5, 0.0, 0.0, 1.0, 0.0], [5.0, 0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 1.5, 1.0, 0.0]])
+    pts = torch.tensor(
+        [
+            [0.5, 0.0, 0.0, 1.0, 0.0],
+            [1.8, 0.0, 0.0, 1.0, 0.0],
+            [-0.5, 0.0, 0.0, 1.0, 0.0],
+            [5.0, 0.0, 0.0, 1.0, 0.0],
+            [0.0, 0.0, 1.5, 1.0, 0.0],
+        ]
+    )
     # (0.5, 0, 0) lies in both boxes -> the first; z = 1.5 is above the first box (h/2 = 1)
     assert point_object_ids(pts, boxes).tolist() == [1, 2, 1, 0, 0]
     assert point_object_ids(pts, torch.zeros(0, 9)).tolist() == [0] * 5
@@ -149,12 +157,17 @@ def test_keypoint_features_sample_the_bev_inside_each_box() -> None:
     bev[1] += 100.0  # sample 1 is offset
     student = bev.clone().requires_grad_(True)
     teacher = bev.clone().requires_grad_(True)
-    boxes = [torch.tensor([[1.0, 2.0, 0.0, 2.0, 4.0, 1.5, 0.5, 0.0, 0.0]]), torch.tensor([[-2.0, 0.0, 0.0, 1.0, 2.0, 1.5, 0.0, 0.0, 0.0]])]
+    boxes = [
+        torch.tensor([[1.0, 2.0, 0.0, 2.0, 4.0, 1.5, 0.5, 0.0, 0.0]]),
+        torch.tensor([[-2.0, 0.0, 0.0, 1.0, 2.0, 1.5, 0.0, 0.0, 0.0]]),
+    ]
     cfg = TiGConfig(keypoints_x=4, keypoints_y=3, enlarge=1.6)
     f_s, f_t = keypoint_features(student, teacher, boxes, grid, cfg)
     assert f_s.shape == (2, 12, 2) and f_t.shape == (2, 12, 2)
     # bilinear sampling of a linear field returns the keypoints' own coordinates (+100 in sample 1)
-    assert f_s[0, 0].tolist() == pytest.approx([1.0 - 3.2 * math.cos(0.5) + 1.6 * math.sin(0.5), 2.0 - 3.2 * math.sin(0.5) - 1.6 * math.cos(0.5)], abs=1e-5)
+    assert f_s[0, 0].tolist() == pytest.approx(
+        [1.0 - 3.2 * math.cos(0.5) + 1.6 * math.sin(0.5), 2.0 - 3.2 * math.sin(0.5) - 1.6 * math.cos(0.5)], abs=1e-5
+    )
     assert f_s[1, :, 0].min().item() == pytest.approx(100.0 - 2.0 - 1.6, abs=1e-5)
     (f_s.sum() + f_t.sum()).backward()
     assert teacher.grad is None and student.grad.abs().sum() > 0
@@ -165,19 +178,34 @@ def test_keypoint_features_sample_the_bev_inside_each_box() -> None:
 def test_object_id_maps_agree_with_the_datasets_sparse_depth() -> None:
     # the foreground must be exactly the depth-GT cells whose (nearest) point is inside a box
     gen = torch.Generator().manual_seed(4)
-    boxes = torch.tensor([[8.0, 1.0, 0.0, 3.0, 4.0, 2.0, 0.4, 0.0, 0.0], [14.0, -3.0, 0.5, 2.0, 5.0, 2.0, -0.3, 0.0, 0.0]], dtype=torch.float64)
+    boxes = torch.tensor(
+        [[8.0, 1.0, 0.0, 3.0, 4.0, 2.0, 0.4, 0.0, 0.0], [14.0, -3.0, 0.5, 2.0, 5.0, 2.0, -0.3, 0.0, 0.0]],
+        dtype=torch.float64,
+    )
     pts = torch.rand(1200, 5, generator=gen, dtype=torch.float64) - 0.5
     pts[:, 4] = 0.0  # one key sweep (time lag 0), as the dataset's depth maps use
     for j, b in enumerate(boxes):  # 400 points spread over each box (some just outside), 400 anywhere
         part = pts[400 * j : 400 * (j + 1)]
         u, v = part[:, 0] * b[4] * 1.2, part[:, 1] * b[3] * 1.2
-        part[:, :3] = torch.stack([b[0] + u * b[6].cos() - v * b[6].sin(), b[1] + u * b[6].sin() + v * b[6].cos(), b[2] + part[:, 2] * b[5]], 1)
-    pts[800:, :3] = pts[800:, :3] * torch.tensor([20.0, 16.0, 4.0], dtype=torch.float64) + torch.tensor([16.0, 0.0, 0.0], dtype=torch.float64)
+        part[:, :3] = torch.stack(
+            [b[0] + u * b[6].cos() - v * b[6].sin(), b[1] + u * b[6].sin() + v * b[6].cos(), b[2] + part[:, 2] * b[5]],
+            1,
+        )
+    pts[800:, :3] = pts[800:, :3] * torch.tensor([20.0, 16.0, 4.0], dtype=torch.float64) + torch.tensor(
+        [16.0, 0.0, 0.0], dtype=torch.float64
+    )
     batch = forward_camera_batch(pts, boxes, size=64, focal=100.0)
     ids = object_id_maps(batch, downsample=4, depth_range=(0.1, math.inf))[0, 0]
     in_box = point_object_ids(pts, boxes) > 0
     depth, flags = sparse_depth(
-        pts.numpy(), batch["cam2ego"][0, 0].double().numpy(), batch["intrins"][0, 0].double().numpy(), np.eye(3), (64, 64), 4, 0.1, in_box.numpy()
+        pts.numpy(),
+        batch["cam2ego"][0, 0].double().numpy(),
+        batch["intrins"][0, 0].double().numpy(),
+        np.eye(3),
+        (64, 64),
+        4,
+        0.1,
+        in_box.numpy(),
     )
     assert (ids > 0).sum() > 5 and (torch.from_numpy(depth) > 0).sum() > (ids > 0).sum()
     assert torch.equal(ids > 0, torch.from_numpy(flags))
@@ -193,7 +221,9 @@ def test_gram_row_distance_factored_form_matches_the_explicit_grams(rows: int, k
     x_s.requires_grad_(True)
     ref_in = x_s.detach().clone().requires_grad_(True)
     g_s, g_t = ref_in @ ref_in.transpose(1, 2), x_t @ x_t.transpose(1, 2)
-    reference = ((torch.nn.functional.normalize(g_s, dim=-1) - torch.nn.functional.normalize(g_t, dim=-1)) ** 2).sum(-1).mean()
+    reference = (
+        ((torch.nn.functional.normalize(g_s, dim=-1) - torch.nn.functional.normalize(g_t, dim=-1)) ** 2).sum(-1).mean()
+    )
     ours = gram_row_distance(x_s, x_t)
     assert ours.item() == pytest.approx(reference.item(), rel=1e-10)
     ours.backward()

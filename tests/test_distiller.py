@@ -23,7 +23,9 @@ def _teacher(seed: int = 1) -> torch.nn.Module:
     return entry.build(entry.config("quick"))
 
 
-def _distiller(name: str, overrides: dict | None = None, terms: dict[str, float] | None = None) -> tuple[dict, Distiller]:
+def _distiller(
+    name: str, overrides: dict | None = None, terms: dict[str, float] | None = None
+) -> tuple[dict, Distiller]:
     cfg = deep_merge(get_entry(name).config("quick"), overrides or {})
     if terms is not None:
         cfg["distill"]["terms"] = terms
@@ -83,7 +85,9 @@ def test_exported_student_equals_the_base_student(name: str) -> None:
     with torch.no_grad():
         out_d, out_b = model(batch), base(batch)
         assert "teacher" not in out_d
-        for a, b in zip(out_d["preds"]["heatmap"] + out_d["preds"]["reg"], out_b["preds"]["heatmap"] + out_b["preds"]["reg"]):
+        for a, b in zip(
+            out_d["preds"]["heatmap"] + out_d["preds"]["reg"], out_b["preds"]["heatmap"] + out_b["preds"]["reg"]
+        ):
             assert torch.equal(a, b)
         for det_d, det_b in zip(model.decode(batch, out_d), base.decode(batch, out_b)):
             for key in det_d:
@@ -137,11 +141,16 @@ def test_every_recipe_is_registered_with_profiles_base_and_teacher() -> None:
             cfg = entry.config(profile)
             distill = cfg.pop("distill")
             assert distill["teacher"] == entry.teacher
-            assert distill["teacher_bev_channels"] == get_entry("centerpoint").config(profile)["model"]["bev_encoder"]["out_channels"]
+            assert (
+                distill["teacher_bev_channels"]
+                == get_entry("centerpoint").config(profile)["model"]["bev_encoder"]["out_channels"]
+            )
             assert set(distill["terms"]) == EXPECTED_TERMS[recipe.name]
             # the student part is the base's profile (TiGDistill-BEV changes only the depth-loss weight),
             # its batches carrying the teacher's LiDAR sweeps
-            assert cfg == deep_merge(base.config(profile), {"data": centerpoint.student_data(profile), "model": recipe.model})
+            assert cfg == deep_merge(
+                base.config(profile), {"data": centerpoint.student_data(profile), "model": recipe.model}
+            )
     assert get_entry("bevdepth-tig").config("quick")["model"]["depth_loss_weight"] == 100.0
 
 
@@ -217,7 +226,14 @@ def test_training_without_a_teacher_checkpoint_says_how_to_get_one() -> None:
 
 def _save_teacher(path: Path, entry_name: str = "centerpoint") -> torch.nn.Module:
     teacher = _teacher(seed=7)
-    torch.save({"model": teacher.state_dict(), "config": get_entry("centerpoint").config("quick"), "meta": {"entry": entry_name}}, path)
+    torch.save(
+        {
+            "model": teacher.state_dict(),
+            "config": get_entry("centerpoint").config("quick"),
+            "meta": {"entry": entry_name},
+        },
+        path,
+    )
     return teacher
 
 

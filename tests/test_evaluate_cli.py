@@ -34,8 +34,18 @@ def world(tmp_path_factory):
 
 
 def args(root, results, *extra):
-    return ["evaluate", "--results", str(results), "--dataroot", str(root), "--version", VERSION,
-            "--split", "hand_val", *extra]
+    return [
+        "evaluate",
+        "--results",
+        str(results),
+        "--dataroot",
+        str(root),
+        "--version",
+        VERSION,
+        "--split",
+        "hand_val",
+        *extra,
+    ]
 
 
 def test_condition_file_names_round_trip(tmp_path):
@@ -76,17 +86,37 @@ def test_directory_of_conditions_prints_table_and_stores_rows(world, tmp_path, c
     assert set(rows) == {"clean", "Fog:easy", "Fog:mid", "Fog:hard"}
     assert rows["clean"].nds == pytest.approx(clean_nds, abs=1e-12)
     assert rows["Fog:hard"].per_class["car"]["ap"]["2.0"] == pytest.approx(
-        evaluator.evaluate(worse).label_aps["car"][2.0], abs=1e-12)
+        evaluator.evaluate(worse).label_aps["car"][2.0], abs=1e-12
+    )
     assert rows["clean"].dataset_id == f"{VERSION}/hand_val"
     assert not math.isnan(rows["clean"].breakdown["range_30_60"]["map"])
     boot = rows["clean"].bootstrap  # the scene bootstrap's replicates travel with every row
-    assert boot["unit"] == "scene" and len(boot["nds"]) == len(rows["Fog:hard"].bootstrap["map"]) == BOOTSTRAP_REPLICATES
+    assert (
+        boot["unit"] == "scene" and len(boot["nds"]) == len(rows["Fog:hard"].bootstrap["map"]) == BOOTSTRAP_REPLICATES
+    )
     assert min(boot["nds"]) <= clean_nds <= max(boot["nds"])
     with ResultStore(db) as store:
         assert [(e.name, e.role) for e in store.entries()] == [("ext-model", "student")]
     # scoring again with explicit metadata updates the record; without it, the record stays
-    assert main(args(root, d, "--db", str(db), "--entry", "ext-model", "--role", "distill",
-                     "--base", "bevdet", "--teacher", "centerpoint")) == 0
+    assert (
+        main(
+            args(
+                root,
+                d,
+                "--db",
+                str(db),
+                "--entry",
+                "ext-model",
+                "--role",
+                "distill",
+                "--base",
+                "bevdet",
+                "--teacher",
+                "centerpoint",
+            )
+        )
+        == 0
+    )
     assert main(args(root, d, "--db", str(db), "--entry", "ext-model")) == 0
     with ResultStore(db) as store:
         (rec,) = store.entries()
@@ -114,11 +144,15 @@ BAD = {
     "missing_sample": (lambda d: d["results"].pop(sorted(d["results"])[0]), "is missing"),
     "foreign_sample": (lambda d: d["results"].update({"not-a-token": []}), "'not-a-token' is not in the split"),
     "unknown_class": (lambda d: d["results"][sorted(d["results"])[1]][0].update(detection_name="tram"), "tram"),
-    "nan_translation": (lambda d: d["results"][sorted(d["results"])[1]][0].update(translation=[0.0, None, 1.0]),
-                        "translation"),
+    "nan_translation": (
+        lambda d: d["results"][sorted(d["results"])[1]][0].update(translation=[0.0, None, 1.0]),
+        "translation",
+    ),
     "short_size": (lambda d: d["results"][sorted(d["results"])[1]][0].update(size=[1.0, 2.0]), "'size'"),
-    "too_many": (lambda d: d["results"].update({sorted(d["results"])[2]: d["results"][sorted(d["results"])[2]][:1] * 501}),
-                 "at most 500"),
+    "too_many": (
+        lambda d: d["results"].update({sorted(d["results"])[2]: d["results"][sorted(d["results"])[2]][:1] * 501}),
+        "at most 500",
+    ),
 }
 
 
@@ -196,11 +230,18 @@ def perfect_results(nusc, sample_tokens) -> dict:
             if name is None or ann["num_lidar_pts"] + ann["num_radar_pts"] == 0:
                 continue
             vel = nusc.box_velocity(ann_token)[:2]
-            boxes.append({
-                "sample_token": tok, "translation": ann["translation"], "size": ann["size"],
-                "rotation": ann["rotation"], "velocity": [0.0, 0.0] if np.isnan(vel).any() else vel.tolist(),
-                "detection_name": name, "detection_score": 1.0,
-                "attribute_name": attr_names[ann["attribute_tokens"][0]] if ann["attribute_tokens"] else ""})
+            boxes.append(
+                {
+                    "sample_token": tok,
+                    "translation": ann["translation"],
+                    "size": ann["size"],
+                    "rotation": ann["rotation"],
+                    "velocity": [0.0, 0.0] if np.isnan(vel).any() else vel.tolist(),
+                    "detection_name": name,
+                    "detection_score": 1.0,
+                    "attribute_name": attr_names[ann["attribute_tokens"][0]] if ann["attribute_tokens"] else "",
+                }
+            )
         results[tok] = boxes
     return {"meta": {"use_camera": True}, "results": results}
 
@@ -219,8 +260,15 @@ def test_perfect_submission_scores_one_from_a_folder_and_a_file(tiny_world, tmp_
     d.mkdir()
     for name in ("clean.json", "Fog_easy.json", "Fog_mid.json", "Fog_hard.json"):
         (d / name).write_text(perfect)
-    base = ["evaluate", "--dataroot", str(tiny_world.dataroot), "--version", tiny_world.version,
-            "--split", tiny_world.val_split]
+    base = [
+        "evaluate",
+        "--dataroot",
+        str(tiny_world.dataroot),
+        "--version",
+        tiny_world.version,
+        "--split",
+        tiny_world.val_split,
+    ]
     db = tmp_path / "r.sqlite"
     assert main([*base, "--results", str(d), "--db", str(db), "--entry", "oracle"]) == 0, capsys.readouterr().err
     assert "RR Fog: 100.00%" in capsys.readouterr().out

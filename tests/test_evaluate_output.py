@@ -39,7 +39,18 @@ def world(tmp_path_factory):
 
 
 def _args(root: Path, results: Path, *extra: str) -> list[str]:
-    return ["evaluate", "--results", str(results), "--dataroot", str(root), "--version", VERSION, "--split", SPLIT, *extra]
+    return [
+        "evaluate",
+        "--results",
+        str(results),
+        "--dataroot",
+        str(root),
+        "--version",
+        VERSION,
+        "--split",
+        SPLIT,
+        *extra,
+    ]
 
 
 def read_like_a_devkit_user(folder: Path) -> dict:
@@ -82,8 +93,14 @@ def test_devkit_readers_get_the_devkits_numbers_from_our_files(world, tmp_path, 
     for name in ("clean", "Fog_hard"):
         devkit_dir = tmp_path / f"devkit-{name}"
         devkit_dir.mkdir()
-        ev = DetectionEval(nusc, config_factory("detection_cvpr_2019"), str(preds / f"{name}.json"), eval_set=SPLIT,
-                           output_dir=str(devkit_dir), verbose=False)
+        ev = DetectionEval(
+            nusc,
+            config_factory("detection_cvpr_2019"),
+            str(preds / f"{name}.json"),
+            eval_set=SPLIT,
+            output_dir=str(devkit_dir),
+            verbose=False,
+        )
         ev.main(plot_examples=0, render_curves=False)
         capsys.readouterr()
         theirs, ours = read_like_a_devkit_user(devkit_dir), read_like_a_devkit_user(out / name)
@@ -91,9 +108,19 @@ def test_devkit_readers_get_the_devkits_numbers_from_our_files(world, tmp_path, 
         _assert_same(theirs, ours, name)
         assert sorted(curves_theirs) == sorted(curves_ours)
         for key, md in curves_theirs.items():
-            for field in ("recall", "precision", "confidence", "trans_err", "vel_err", "scale_err", "orient_err", "attr_err"):
-                np.testing.assert_allclose(getattr(curves_ours[key], field), getattr(md, field), atol=1e-9,
-                                           err_msg=f"{name} {key} {field}")
+            for field in (
+                "recall",
+                "precision",
+                "confidence",
+                "trans_err",
+                "vel_err",
+                "scale_err",
+                "orient_err",
+                "attr_err",
+            ):
+                np.testing.assert_allclose(
+                    getattr(curves_ours[key], field), getattr(md, field), atol=1e-9, err_msg=f"{name} {key} {field}"
+                )
         assert theirs["nds"] > 0.1
 
 
@@ -107,7 +134,10 @@ def test_summary_json_has_rr_and_partial_mrr_and_json_prints_it(world, tmp_path,
     assert printed == written
     conds = written["conditions"]
     assert list(conds) == ["clean", "Fog:easy", "Fog:mid", "Fog:hard"]
-    fog = [json.loads((out / f"Fog_{lvl}" / "metrics_summary.json").read_text())["nd_score"] for lvl in ("easy", "mid", "hard")]
+    fog = [
+        json.loads((out / f"Fog_{lvl}" / "metrics_summary.json").read_text())["nd_score"]
+        for lvl in ("easy", "mid", "hard")
+    ]
     clean = json.loads((out / "clean" / "metrics_summary.json").read_text())["nd_score"]
     assert conds["clean"]["nds"] == pytest.approx(clean, abs=1e-12)
     assert written["rr"] == {"Fog": pytest.approx(sum(fog) / (3 * clean), abs=1e-12)}

@@ -23,7 +23,9 @@ def test_example_registers_a_variant_and_a_distillation_recipe():
     assert (wide.role.value, wide.base, wide.teacher) == ("student", "bevdet", None)
     assert (kd.role.value, kd.base, kd.teacher) == ("distill", "bevdet", "centerpoint")
     bevdet = get_entry("bevdet")
-    assert wide.config("quick")["model"]["backbone"]["width"] == 2 * bevdet.config("quick")["model"]["backbone"]["width"]
+    assert (
+        wide.config("quick")["model"]["backbone"]["width"] == 2 * bevdet.config("quick")["model"]["backbone"]["width"]
+    )
     assert set(wide.profiles) == set(bevdet.profiles) == set(kd.profiles)
     model = check_builder(kd)
     n_student = sum(p.numel() for p in check_builder(bevdet).parameters())
@@ -39,16 +41,24 @@ def test_example_trains_and_evaluates_in_the_sweep(tiny_world, tmp_path):
     load_entry_file(EXAMPLE)
     _evaluator.cache_clear()
     store = ResultStore(tmp_path / "results.sqlite")
-    ctx = SweepContext(tiny_world.dataroot, tiny_world.version, tmp_path / "runs", split=tiny_world.val_split,
-                       entry_files=(str(EXAMPLE),))
+    ctx = SweepContext(
+        tiny_world.dataroot,
+        tiny_world.version,
+        tmp_path / "runs",
+        split=tiny_world.val_split,
+        entry_files=(str(EXAMPLE),),
+    )
     request = SweepRequest(
-        entries=["my-bevdet-wide", "my-bevdet-bevkd"], conditions=["clean"],
+        entries=["my-bevdet-wide", "my-bevdet-bevkd"],
+        conditions=["clean"],
         overrides={"train": {"epochs": 1, "max_train_samples": 2}},
     )
     # A fixed code version: the rerun below must not depend on source edits made meanwhile.
     report = sweep(request, ctx, store, dataset_id="tiny", fn=run_cell, code="example-test")
     assert [o.cell.id for o in report.ran if o.cell.kind == "train"] == [
-        "train/my-bevdet-wide/clean/seed0", "train/centerpoint/clean/seed0", "train/my-bevdet-bevkd/clean/seed0",
+        "train/my-bevdet-wide/clean/seed0",
+        "train/centerpoint/clean/seed0",
+        "train/my-bevdet-bevkd/clean/seed0",
     ]
     assert not report.failed, [o.error for o in report.failed]
     rows = {r.entry: r for r in store.rows()}
@@ -66,7 +76,12 @@ def test_example_trains_and_evaluates_in_the_sweep(tiny_world, tmp_path):
     teacher_state = load_checkpoint(teacher_ckpt)["model"]
     for name, value in teacher_state.items():
         assert torch.equal(kd["model"]["teacher." + name], value), name
-    assert json.loads((cells["train/my-bevdet-bevkd/clean/seed0"].model_dir / "train_stats.json").read_text())["iterations"] == 1
+    assert (
+        json.loads((cells["train/my-bevdet-bevkd/clean/seed0"].model_dir / "train_stats.json").read_text())[
+            "iterations"
+        ]
+        == 1
+    )
     # Rerunning finds everything done.
     again = sweep(request, ctx, store, dataset_id="tiny", fn=run_cell, code="example-test")
     assert again.ran == []

@@ -28,8 +28,17 @@ def _checkerboard(height: int, width: int, square: int, value: int) -> np.ndarra
 
 def test_flat_image_has_no_gradient_detail_or_colour():
     stats = fidelity.view_statistics(np.full((64, 64, 3), 120, np.uint8), width=64)
-    for key in ("gradient_mean", "gradient_above_50", "laplacian_variance", "high_frequency_energy",
-                "colourfulness", "luminance_std", "saturation_mean", "noise_sigma", "edge_density"):
+    for key in (
+        "gradient_mean",
+        "gradient_above_50",
+        "laplacian_variance",
+        "high_frequency_energy",
+        "colourfulness",
+        "luminance_std",
+        "saturation_mean",
+        "noise_sigma",
+        "edge_density",
+    ):
         assert stats[key] == 0.0, key
     assert stats["luminance_mean"] == 120.0
     assert stats["jpeg_blockiness"] == pytest.approx(1.0)
@@ -94,8 +103,12 @@ def test_image_statistics_summarises_over_views_in_table_order():
     views = [np.full((32, 32, 3), level, np.uint8) for level in (10, 20, 60)]
     stats = fidelity.image_statistics(iter(views), width=32)
     assert tuple(stats) == fidelity.STATISTIC_KEYS
-    assert stats["luminance_mean"] == {"mean": 30.0, "std": pytest.approx(np.std([10, 20, 60])),
-                                       "min": 10.0, "max": 60.0}
+    assert stats["luminance_mean"] == {
+        "mean": 30.0,
+        "std": pytest.approx(np.std([10, 20, 60])),
+        "min": 10.0,
+        "max": 60.0,
+    }
     with pytest.raises(ValueError, match="no views"):
         fidelity.image_statistics([])
 
@@ -106,7 +119,9 @@ def test_ssim_equals_scikit_image_and_is_one_for_identical_images():
     rng = np.random.default_rng(4)
     a = np.clip(cv2.GaussianBlur(rng.normal(128, 50, (60, 90)).astype(np.float32), (0, 0), 1), 0, 255).astype(np.uint8)
     b = np.clip(a.astype(np.int16) // 2 + rng.integers(0, 40, a.shape), 0, 255).astype(np.uint8)
-    expected = structural_similarity(a, b, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+    expected = structural_similarity(
+        a, b, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+    )
     assert fidelity.ssim(a, b) == pytest.approx(expected, abs=1e-5)
     assert fidelity.ssim(a, a) == pytest.approx(1.0)
 
@@ -137,7 +152,10 @@ def test_shipped_reference_holds_real_statistics_and_a_generic_command():
     assert stat.min <= stat.mean <= stat.max
     # Real street views are sharp and grey: far more gradient than colour.
     assert ref.statistics["gradient_mean"].mean > 2 * ref.statistics["colourfulness"].mean
-    assert ref.corruption_response["Snow"]["hard"]["ssim"].mean < ref.corruption_response["Brightness"]["easy"]["ssim"].mean
+    assert (
+        ref.corruption_response["Snow"]["hard"]["ssim"].mean
+        < ref.corruption_response["Brightness"]["easy"]["ssim"].mean
+    )
 
 
 def test_calibration_target_has_every_corruption():
@@ -159,16 +177,35 @@ def _image_folder(path, n=3):
 def test_written_reference_reproduces_itself(tmp_path, capsys):
     folder = _image_folder(tmp_path / "imgs")
     ref_file = tmp_path / "ref.json"
-    assert main(["data", "fidelity", "--images", str(folder), "--corruption-views", "1",
-                 "--write-reference", str(ref_file)]) == 0
+    assert (
+        main(
+            ["data", "fidelity", "--images", str(folder), "--corruption-views", "1", "--write-reference", str(ref_file)]
+        )
+        == 0
+    )
     ref = fidelity_report.read_reference(ref_file)
     assert ref.source.views == 3 and ref.source.sizes == ["160x90"] and ref.corruption_views == 1
     assert str(tmp_path) not in ref_file.read_text()
     assert ref.command == "robobench data fidelity --images DIR --corruption-views 1 --write-reference FILE"
     capsys.readouterr()
     out = tmp_path / "report.json"
-    assert main(["data", "fidelity", "--images", str(folder), "--corruption-views", "1", "--reference", str(ref_file),
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "fidelity",
+                "--images",
+                str(folder),
+                "--corruption-views",
+                "1",
+                "--reference",
+                str(ref_file),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rep = json.loads(out.read_text())
     assert all(v["ratio"] == pytest.approx(1.0) and v["within"] for v in rep["statistics"].values())
     assert rep["corruption_response"]["spearman_corruptions"] == pytest.approx(1.0)
@@ -178,24 +215,54 @@ def test_written_reference_reproduces_itself(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_command_on_the_tiny_world_compares_with_the_shipped_reference(tiny_world, tmp_path, capsys):
-    code = main(["data", "fidelity", "--dataroot", str(tiny_world.dataroot), "--views", "6",
-                 "--corruption-views", "2", "--json"])
+    code = main(
+        [
+            "data",
+            "fidelity",
+            "--dataroot",
+            str(tiny_world.dataroot),
+            "--views",
+            "6",
+            "--corruption-views",
+            "2",
+            "--json",
+        ]
+    )
     assert code == 0
     rep = json.loads(capsys.readouterr().out)
     world = rep["world"]
     assert world["source"]["views"] == 6 and world["corruption_views"] == 2
     ref = fidelity_report.read_reference(fidelity_report.DEFAULT_REFERENCE)
     for key in fidelity.STATISTIC_KEYS:
-        assert rep["statistics"][key]["ratio"] == pytest.approx(world["statistics"][key]["mean"] / ref.statistics[key].mean)
+        assert rep["statistics"][key]["ratio"] == pytest.approx(
+            world["statistics"][key]["mean"] / ref.statistics[key].mean
+        )
     assert set(world["corruption_response"]) == set(CORRUPTIONS)
     assert -1.0 <= rep["corruption_response"]["spearman_corruptions"] <= 1.0
     assert rep["calibration"]["entries"] == []
     written = tmp_path / "ref.json"
-    assert main(["data", "fidelity", "--dataroot", str(tiny_world.dataroot), "--views", "6",
-                 "--corruption-views", "2", "--write-reference", str(written)]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "fidelity",
+                "--dataroot",
+                str(tiny_world.dataroot),
+                "--views",
+                "6",
+                "--corruption-views",
+                "2",
+                "--write-reference",
+                str(written),
+            ]
+        )
+        == 0
+    )
     mine = fidelity_report.read_reference(written)
-    assert mine.command == ("robobench data fidelity --dataroot DATAROOT --version v1.0-synth --views 6 "
-                            "--corruption-views 2 --write-reference FILE")
+    assert mine.command == (
+        "robobench data fidelity --dataroot DATAROOT --version v1.0-synth --views 6 "
+        "--corruption-views 2 --write-reference FILE"
+    )
     assert mine.source.description == "key-frame camera views of a nuScenes dataroot (v1.0-synth)"
     assert mine.statistics["gradient_mean"].mean == pytest.approx(world["statistics"]["gradient_mean"]["mean"])
 
@@ -203,13 +270,32 @@ def test_command_on_the_tiny_world_compares_with_the_shipped_reference(tiny_worl
 def _rr_rows(entry, seed, offset, clean=0.5):
     """Rows whose RR per corruption is the target's plus ``offset`` points."""
     target = fidelity_report.read_target()
-    rows = [ResultRow(entry=entry, train_mode="clean", condition="clean", seed=seed, dataset_id="w/val",
-                      config_hash="h", profile="full", nds=clean)]
+    rows = [
+        ResultRow(
+            entry=entry,
+            train_mode="clean",
+            condition="clean",
+            seed=seed,
+            dataset_id="w/val",
+            config_hash="h",
+            profile="full",
+            nds=clean,
+        )
+    ]
     for name in CORRUPTIONS:
         for level in LEVELS:
-            rows.append(ResultRow(entry=entry, train_mode="clean", condition=f"{name}:{level}", seed=seed,
-                                  dataset_id="w/val", config_hash="h", profile="full",
-                                  nds=clean * (target.rr[name] + offset) / 100))
+            rows.append(
+                ResultRow(
+                    entry=entry,
+                    train_mode="clean",
+                    condition=f"{name}:{level}",
+                    seed=seed,
+                    dataset_id="w/val",
+                    config_hash="h",
+                    profile="full",
+                    nds=clean * (target.rr[name] + offset) / 100,
+                )
+            )
     return rows
 
 
@@ -246,13 +332,16 @@ def test_corrupt_width_changes_the_scale_the_corruptions_act_at():
     assert scaled["CameraCrash", "mid"]["gradient_ratio"] == native["CameraCrash", "mid"]["gradient_ratio"]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--db", "x.sqlite"], "--db and --entry go together"),
-    (["--images", "no-such-dir"], "is not a folder"),
-    (["--views", "0"], "--views must be >= 1"),
-    (["--label", "x"], "--label names the views"),
-    (["--corrupt-width", "16"], "--corrupt-width 16: must be >= 32"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--db", "x.sqlite"], "--db and --entry go together"),
+        (["--images", "no-such-dir"], "is not a folder"),
+        (["--views", "0"], "--views must be >= 1"),
+        (["--label", "x"], "--label names the views"),
+        (["--corrupt-width", "16"], "--corrupt-width 16: must be >= 32"),
+    ],
+)
 def test_bad_arguments_fail_with_one_line(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["data", "fidelity", *argv]) == 2

@@ -31,7 +31,9 @@ def _augmented_rig() -> dict[str, torch.Tensor]:
     """The test rig plus a rotation/flip-free but non-trivial augmentation: scale, shear-free rotation, shift."""
     rig = camera_rig(128, 352)
     angle = math.radians(5.0)
-    rot = torch.tensor([[math.cos(angle), -math.sin(angle), 0.0], [math.sin(angle), math.cos(angle), 0.0], [0.0, 0.0, 1.0]])
+    rot = torch.tensor(
+        [[math.cos(angle), -math.sin(angle), 0.0], [math.sin(angle), math.cos(angle), 0.0], [0.0, 0.0, 1.0]]
+    )
     rig["post_rots"] = rot @ rig["post_rots"]
     rig["post_trans"] = rig["post_trans"] + torch.tensor([3.0, -2.0, 0.0])
     return rig
@@ -68,9 +70,9 @@ def test_front_camera_centre_pixel_looks_forward() -> None:
 
 def _random_lift(seed: int, b: int = 2, n: int = 2, d: int = 3, h: int = 4, w: int = 5, c: int = 3):
     gen = torch.Generator().manual_seed(seed)
-    points = torch.rand(b, n, d, h, w, 3, generator=gen, dtype=torch.float64) * torch.tensor([20.0, 20.0, 10.0], dtype=torch.float64) - torch.tensor(
-        [10.0, 10.0, 6.0], dtype=torch.float64
-    )
+    points = torch.rand(b, n, d, h, w, 3, generator=gen, dtype=torch.float64) * torch.tensor(
+        [20.0, 20.0, 10.0], dtype=torch.float64
+    ) - torch.tensor([10.0, 10.0, 6.0], dtype=torch.float64)
     depth = torch.rand(b * n, d, h, w, generator=gen, dtype=torch.float64).softmax(1).requires_grad_()
     feat = torch.randn(b * n, c, h, w, generator=gen, dtype=torch.float64, requires_grad=True)
     return points, depth, feat
@@ -207,7 +209,9 @@ def test_lidar_depth_lifted_under_bda_stays_in_its_augmented_box() -> None:
     view, row, col, depth = 2, 5, 14, 17.5  # front-left camera, a depth-bin centre
     frustum = vt.frustum(128, 352, torch.device("cpu"))[:1, row : row + 1, col : col + 1].clone()
     frustum[..., 2] = depth
-    point = frustum_to_ego(frustum, *(rig[c][:, view : view + 1] for c in CALIB), rig["cam2ego"][:, view : view + 1]).view(3)
+    point = frustum_to_ego(
+        frustum, *(rig[c][:, view : view + 1] for c in CALIB), rig["cam2ego"][:, view : view + 1]
+    ).view(3)
     box = np.array([[*point.tolist(), 1.9, 4.6, 1.7, 0.4, 1.0, 0.0]])
     _, box_aug, _ = apply_bev_aug(BDA[0].double().numpy(), np.zeros((0, 5)), box, np.zeros((0, 7)))
     lidar_depth = torch.zeros(1, 6, 8, 22)

@@ -40,11 +40,23 @@ def test_training_runs_at_least_the_asked_iterations_with_cuda_amp() -> None:
 
 @pytest.mark.slow
 def test_dry_run_passes_every_step_on_the_cpu(tiny_world, tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--dry-run", "--out", str(tmp_path), "--data", str(tiny_world.dataroot)],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--dry-run", "--out", str(tmp_path), "--data", str(tiny_world.dataroot)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     report = json.loads((tmp_path / "gpu_check.json").read_text())
-    assert {"world", "train bevdet", "train centerpoint", "evaluate bevdet (2 conditions)", "torchrun 1 process"} <= set(report)
+    assert {
+        "world",
+        "train bevdet",
+        "train centerpoint",
+        "evaluate bevdet (2 conditions)",
+        "torchrun 1 process",
+    } <= set(report)
     assert report["train centerpoint"]["iterations"] == 2 and set(report["evaluate bevdet (2 conditions)"]["nds"]) == {
-        "clean", "Brightness:easy"}
+        "clean",
+        "Brightness:easy",
+    }
     assert "all steps passed" in proc.stdout

@@ -55,7 +55,9 @@ def test_targets_decode_to_the_gt_boxes() -> None:
         k = int(dist.argmin())
         assert dist[k] < GRID.res / 2
         assert int(det["labels"][k]) == int(label)
-        torch.testing.assert_close(det["boxes"][k, [0, 1, 2, 3, 4, 5, 7, 8]], box[[0, 1, 2, 3, 4, 5, 7, 8]], atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(
+            det["boxes"][k, [0, 1, 2, 3, 4, 5, 7, 8]], box[[0, 1, 2, 3, 4, 5, 7, 8]], atol=1e-4, rtol=1e-4
+        )
         yaw_err = math.remainder(float(det["boxes"][k, 6] - box[6]), 2 * math.pi)
         assert abs(yaw_err) < 1e-4
 

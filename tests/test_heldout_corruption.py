@@ -25,7 +25,12 @@ def _each_heldout(name: str) -> list[np.ndarray]:
 def _directional_detail(views: np.ndarray) -> np.ndarray:
     """Gradient energy of the grey views along 0, 90, 45 and 135 degrees."""
     g = views.astype(np.float64).mean(-1)
-    diffs = (g[:, :, 1:] - g[:, :, :-1], g[:, 1:] - g[:, :-1], g[:, 1:, 1:] - g[:, :-1, :-1], g[:, 1:, :-1] - g[:, :-1, 1:])
+    diffs = (
+        g[:, :, 1:] - g[:, :, :-1],
+        g[:, 1:] - g[:, :-1],
+        g[:, 1:, 1:] - g[:, :-1, :-1],
+        g[:, 1:, :-1] - g[:, :-1, 1:],
+    )
     return np.array([np.mean(d**2) for d in diffs])
 
 
@@ -89,8 +94,10 @@ def test_heldout_is_seeded_and_draws_every_transform() -> None:
         np.testing.assert_array_equal(b(VIEWS, sample_token=f"s{i}"), outs[i])
     np.testing.assert_array_equal(a(VIEWS, np.random.default_rng(9)), b(VIEWS, np.random.default_rng(9)))
     assert not np.array_equal(HeldoutCorruption(p=1.0, seed=4)(VIEWS, sample_token="s0"), outs[0])
-    singles = {name: [HeldoutCorruption(p=1.0, seed=3, names=[name])(VIEWS, sample_token=f"s{i}") for i in range(40)]
-               for name in HELDOUT}
+    singles = {
+        name: [HeldoutCorruption(p=1.0, seed=3, names=[name])(VIEWS, sample_token=f"s{i}") for i in range(40)]
+        for name in HELDOUT
+    }
     # the same seed draws the same transform parameters whether alone or in the mix, so each output is one of them
     used = {name for i, out in enumerate(outs) for name, alone in singles.items() if np.array_equal(out, alone[i])}
     assert len(used) >= 5, used

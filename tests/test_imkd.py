@@ -181,8 +181,15 @@ def test_quick_train_predict_evaluate(tiny_world, tmp_path: Path) -> None:
     from robobench.train import train_entry
 
     teacher = train_entry(
-        "centerpoint", "quick", "clean", seed=0, dataroot=tiny_world.dataroot, version=tiny_world.version,
-        split=tiny_world.train_split, out_dir=tmp_path / "teacher", progress=False,
+        "centerpoint",
+        "quick",
+        "clean",
+        seed=0,
+        dataroot=tiny_world.dataroot,
+        version=tiny_world.version,
+        split=tiny_world.train_split,
+        out_dir=tmp_path / "teacher",
+        progress=False,
         overrides={"train": {"epochs": 1, "max_train_samples": 4}},
     )
     train_predict_evaluate("bevdepth-radar-imkd", tiny_world, tmp_path / "student", teacher_checkpoint=str(teacher))

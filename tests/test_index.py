@@ -114,7 +114,9 @@ def _same_record(a, b) -> bool:
 
     def same(x, y) -> bool:
         if dataclasses.is_dataclass(x):
-            return type(x) is type(y) and all(same(getattr(x, f.name), getattr(y, f.name)) for f in dataclasses.fields(x))
+            return type(x) is type(y) and all(
+                same(getattr(x, f.name), getattr(y, f.name)) for f in dataclasses.fields(x)
+            )
         if isinstance(x, np.ndarray):
             return isinstance(y, np.ndarray) and x.dtype == y.dtype and np.array_equal(x, y)
         if isinstance(x, dict):
@@ -202,4 +204,3 @@ def test_the_cache_lives_outside_the_dataset_one_folder_per_dataroot(tmp_path: P
     assert default_cache_dir(a) != default_cache_dir(b) and default_cache_dir(a) == default_cache_dir(a)
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "mine"))
     assert default_cache_dir(a).parent == tmp_path / "mine" and not default_cache_dir(a).is_relative_to(a)
-

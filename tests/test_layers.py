@@ -87,8 +87,11 @@ MAX_COMMAND_LINES = 150
 
 
 def test_command_modules_are_thin() -> None:
-    long = {p.name: n for p in sorted((ROOT / "robobench" / "commands").glob("*.py"))
-            if (n := len(p.read_text().splitlines())) > MAX_COMMAND_LINES}
+    long = {
+        p.name: n
+        for p in sorted((ROOT / "robobench" / "commands").glob("*.py"))
+        if (n := len(p.read_text().splitlines())) > MAX_COMMAND_LINES
+    }
     assert not long, f"command modules over {MAX_COMMAND_LINES} lines: {long}"
 
 
@@ -100,12 +103,36 @@ def test_registry_imports_no_model_code() -> None:
 @pytest.mark.parametrize(
     ("module", "text", "expected"),
     [
-        ("robobench/store.py", "def f():\n    import baselines.bevdet\n", "robobench.store (core) imports baselines.bevdet (baselines)"),
-        ("corruptions/api.py", "from robobench import errors\n", "corruptions.api (corruptions) imports robobench.errors (core)"),
-        ("baselines/x.py", "from leaderboard import render\n", "baselines.x (baselines) imports leaderboard (leaderboard)"),
-        ("leaderboard/model.py", "import robobench.commands.sweep\n", "leaderboard.model (leaderboard) imports robobench.commands.sweep (commands)"),
-        ("robobench/store.py", "from robobench.api import run_benchmark\n", "robobench.store (core) imports robobench.api (api)"),
-        ("leaderboard/render.py", "import robobench.api\n", "leaderboard.render (leaderboard) imports robobench.api (api)"),
+        (
+            "robobench/store.py",
+            "def f():\n    import baselines.bevdet\n",
+            "robobench.store (core) imports baselines.bevdet (baselines)",
+        ),
+        (
+            "corruptions/api.py",
+            "from robobench import errors\n",
+            "corruptions.api (corruptions) imports robobench.errors (core)",
+        ),
+        (
+            "baselines/x.py",
+            "from leaderboard import render\n",
+            "baselines.x (baselines) imports leaderboard (leaderboard)",
+        ),
+        (
+            "leaderboard/model.py",
+            "import robobench.commands.sweep\n",
+            "leaderboard.model (leaderboard) imports robobench.commands.sweep (commands)",
+        ),
+        (
+            "robobench/store.py",
+            "from robobench.api import run_benchmark\n",
+            "robobench.store (core) imports robobench.api (api)",
+        ),
+        (
+            "leaderboard/render.py",
+            "import robobench.api\n",
+            "leaderboard.render (leaderboard) imports robobench.api (api)",
+        ),
         ("robobench/api.py", "import baselines.bevdet\n", "robobench.api (api) imports baselines.bevdet (baselines)"),
     ],
 )

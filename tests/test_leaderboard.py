@@ -167,9 +167,9 @@ def test_best_marked_among_camera_models_only(table):
 
 def _row_html(html: str, entry: str, mode: str = "clean") -> str:
     start = html.index(f'<tr data-entry="{entry}"')
-    while f'data-mode="{mode}"' not in html[start:html.index(">", start)]:
+    while f'data-mode="{mode}"' not in html[start : html.index(">", start)]:
         start = html.index(f'<tr data-entry="{entry}"', start + 1)
-    return html[start:html.index("</tr>", start)]
+    return html[start : html.index("</tr>", start)]
 
 
 def test_rows_below_the_map_floor_are_tagged_and_not_ranked(site, tmp_path):
@@ -191,7 +191,9 @@ def test_reference_rows_reproduce_published_mrr(table):
     # RayD3D Table 1 prints mRR 52.2 (BEVDet) and 54.7 (+RayD3D); recomputed from its RR columns
     assert 100 * float(table[("BEVDet (paper)", "clean")]["mrr"]["data-v"]) == pytest.approx(52.2, abs=0.05)
     assert 100 * float(table[("BEVDet + RayD3D (paper)", "clean")]["mrr"]["data-v"]) == pytest.approx(54.7, abs=0.05)
-    assert float(table[("BEVDet (paper)", "clean")]["mce"]["data-v"]) == pytest.approx(1.0)  # its own reference baseline
+    assert float(table[("BEVDet (paper)", "clean")]["mce"]["data-v"]) == pytest.approx(
+        1.0
+    )  # its own reference baseline
 
 
 def test_odd_entry_name_is_escaped_everywhere(site):
@@ -217,7 +219,17 @@ def test_entry_page_has_robobev_tables_depth_and_provenance(site):
     html = (site / page_name("bevdet-tiny+rayd3d")).read_text()
     assert html.count('<tr class="level">') == 24  # the per-level table; the summary shows averages only
     assert html.count('<tr class="average">') == 2 * 8
-    for text in ("mATE", "mAAE", "abc123", "0.1.0+g1234567", "synth-tiny-0", "0–30 m NDS", "all AbsRel", "small-object mAP", "traffic_cone"):
+    for text in (
+        "mATE",
+        "mAAE",
+        "abc123",
+        "0.1.0+g1234567",
+        "synth-tiny-0",
+        "0–30 m NDS",
+        "all AbsRel",
+        "small-object mAP",
+        "traffic_cone",
+    ):
         assert text in html, text
     partial = (site / page_name("bevdet-partial")).read_text()
     assert "CUDA out of memory &lt;oops&gt;" in partial and "Failed cells" in partial
@@ -227,8 +239,11 @@ def test_entry_page_has_robobev_tables_depth_and_provenance(site):
 
 def test_charts_are_inline_svg_with_escaped_labels(site):
     html = (site / "index.html").read_text()
-    assert html.count("<svg") == 3 and "<script src" not in html and "http://" not in html.replace(
-        'xmlns="http://www.w3.org/2000/svg"', "")
+    assert (
+        html.count("<svg") == 3
+        and "<script src" not in html
+        and "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    )
     assert "No gallery image was given" in html
 
 
@@ -363,8 +378,21 @@ def test_cli_renders_from_the_store(tmp_path, ref_file, capsys):
         store.add_many(fixture_rows())
         store.add_entries([EntryRecord(name=n, **{k: v for k, v in m.items()}) for n, m in ENTRIES_META.items()])
     out = tmp_path / "site"
-    code = cli_main(["leaderboard", "--db", str(db), "--out", str(out), "--import", str(ref_file),
-                     "--ce-baseline", "bevdepth-tiny", "--gallery", str(_png(tmp_path))])
+    code = cli_main(
+        [
+            "leaderboard",
+            "--db",
+            str(db),
+            "--out",
+            str(out),
+            "--import",
+            str(ref_file),
+            "--ce-baseline",
+            "bevdepth-tiny",
+            "--gallery",
+            str(_png(tmp_path)),
+        ]
+    )
     assert code == 0 and str(out / "index.html") in capsys.readouterr().out
     html = (out / "index.html").read_text()
     assert "mCE is measured against <strong>bevdepth-tiny</strong>" in html and "BEVDet (paper)" in html
@@ -448,26 +476,46 @@ def test_zero_clean_nds_and_failed_only_entries_render(tmp_path):
 
 
 def _cost(entry: str, seed: int, hours: float, config_hash: str = "abc123") -> TrainingRecord:
-    return TrainingRecord(entry=entry, train_mode="clean", seed=seed, dataset_id="synth-tiny-0", config_hash=config_hash,
-                          profile="quick", wall_time_s=3600 * hours, peak_rss_mb=1200.0 + seed, iterations=2400,
-                          world_size=1, device="cpu", created_at="2026-11-21T12:00:00+00:00")
+    return TrainingRecord(
+        entry=entry,
+        train_mode="clean",
+        seed=seed,
+        dataset_id="synth-tiny-0",
+        config_hash=config_hash,
+        profile="quick",
+        wall_time_s=3600 * hours,
+        peak_rss_mb=1200.0 + seed,
+        iterations=2400,
+        world_size=1,
+        device="cpu",
+        created_at="2026-11-21T12:00:00+00:00",
+    )
 
 
 def test_training_cost_column_ratio_and_provenance(tmp_path):
     """The records of the evaluated models give each line its training hours (mean over seeds),
     a distillation line its training time over its base entry's, and the entry page the per-seed
     cost; a record of another config is ignored, and the cost is never marked best."""
-    costs = [_cost("bevdet-tiny", 0, 1.0), _cost("bevdet-tiny+rayd3d", 0, 1.25), _cost("bevdet-tiny+rayd3d", 1, 1.5),
-             _cost("bevdet-tiny", 0, 9.0, config_hash="other-recipe")]
+    costs = [
+        _cost("bevdet-tiny", 0, 1.0),
+        _cost("bevdet-tiny+rayd3d", 0, 1.25),
+        _cost("bevdet-tiny+rayd3d", 1, 1.5),
+        _cost("bevdet-tiny", 0, 9.0, config_hash="other-recipe"),
+    ]
     # as a sweep stores them: rows name the scored split, training records the training dataset
     rows = [dataclasses.replace(r, dataset_id=f"{r.dataset_id}/synth_val") for r in fixture_rows()]
     assert {trained_dataset_id(r.dataset_id) for r in rows} == {"synth-tiny-0"}
     board = build_board(rows, ENTRIES_META, trainings=costs)
     by = {(g.entry, g.train_mode): g for g in board.groups}
     rayd3d = by[("bevdet-tiny+rayd3d", "clean")]
-    assert rayd3d.metrics["train_h"].mean == pytest.approx(1.375) and rayd3d.metrics["train_h"].std == pytest.approx(0.1768, abs=1e-4)
+    assert rayd3d.metrics["train_h"].mean == pytest.approx(1.375) and rayd3d.metrics["train_h"].std == pytest.approx(
+        0.1768, abs=1e-4
+    )
     assert rayd3d.train_ratio == pytest.approx(1.375) and by[("bevdet-tiny", "clean")].metrics["train_h"].mean == 1.0
-    assert by[("bevdepth-tiny", "clean")].metrics["train_h"].mean is None and by[("bevdet-tiny+tig", "clean")].train_ratio is None
+    assert (
+        by[("bevdepth-tiny", "clean")].metrics["train_h"].mean is None
+        and by[("bevdet-tiny+tig", "clean")].train_ratio is None
+    )
     assert "train_h" not in board.best
 
     index = render_site(fixture_rows(), ENTRIES_META, tmp_path, trainings=costs)
@@ -485,7 +533,11 @@ def test_training_cost_column_ratio_and_provenance(tmp_path):
 
 
 def _seeded_rows(entry: str, cleans: list[float]) -> list:
-    return [make_row(entry, "clean", seed, cond, clean, 0.8) for seed, clean in enumerate(cleans) for cond in all_conditions()]
+    return [
+        make_row(entry, "clean", seed, cond, clean, 0.8)
+        for seed, clean in enumerate(cleans)
+        for cond in all_conditions()
+    ]
 
 
 def _welch_p(a: list[float], b: list[float]) -> float:
@@ -500,18 +552,31 @@ def _welch_p(a: list[float], b: list[float]) -> float:
 
 def test_gain_is_tested_against_the_seed_spread(tmp_path):
     base, big, small = [0.30, 0.31, 0.29], [0.40, 0.42, 0.41], [0.305, 0.29, 0.31]
-    rows = _seeded_rows("bevdet-tiny", base) + _seeded_rows("bevdet-tiny+rayd3d", big) + _seeded_rows("bevdet-tiny+tig", small)
+    rows = (
+        _seeded_rows("bevdet-tiny", base)
+        + _seeded_rows("bevdet-tiny+rayd3d", big)
+        + _seeded_rows("bevdet-tiny+tig", small)
+    )
     rows += _seeded_rows("bevdet-partial", [0.5])
-    meta = {**ENTRIES_META, "bevdet-partial": {**ENTRIES_META["bevdet-partial"], "role": "distill", "base": "bevdet-tiny"}}
+    meta = {
+        **ENTRIES_META,
+        "bevdet-partial": {**ENTRIES_META["bevdet-partial"], "role": "distill", "base": "bevdet-tiny"},
+    }
     board = build_board(rows, meta)
     by = {g.entry: g for g in board.groups}
-    assert by["bevdet-tiny+rayd3d"].gain_p["nds"] == pytest.approx(_welch_p([100 * v for v in big], [100 * v for v in base]), rel=1e-6)
+    assert by["bevdet-tiny+rayd3d"].gain_p["nds"] == pytest.approx(
+        _welch_p([100 * v for v in big], [100 * v for v in base]), rel=1e-6
+    )
     assert by["bevdet-tiny+rayd3d"].gain_p["nds"] < 0.05
-    assert by["bevdet-tiny+tig"].gain_p["nds"] == pytest.approx(_welch_p(small, base), rel=1e-6) and by["bevdet-tiny+tig"].gain_p["nds"] > 0.05
+    assert (
+        by["bevdet-tiny+tig"].gain_p["nds"] == pytest.approx(_welch_p(small, base), rel=1e-6)
+        and by["bevdet-tiny+tig"].gain_p["nds"] > 0.05
+    )
     assert "nds" in by["bevdet-partial"].gain and by["bevdet-partial"].gain_p == {}  # one seed: untested
 
     render_site(rows, meta, tmp_path)
     cells = read_table(tmp_path)
+
     def nds_gain(entry: str) -> str:
         return re.search(r"[+-][\d.]+ NDS( n\.s\.)?", cells[(entry, "clean")]["gain"]["text"]).group(0)
 
@@ -539,8 +604,18 @@ def test_intervals_and_minimum_detectable_effects(tmp_path):
     single = []
     for row in _seeded_rows("bevdepth-tiny", [0.45]):
         reps = [round(row.nds * f * rng.normal(1.0, 0.01), 6) for f in scene_noise]
-        single.append(dataclasses.replace(row, bootstrap={"unit": "scene", "seed": 0, "scenes": 16, "nds": reps,
-                                                          "map": [round(0.8 * v, 6) for v in reps]}))
+        single.append(
+            dataclasses.replace(
+                row,
+                bootstrap={
+                    "unit": "scene",
+                    "seed": 0,
+                    "scenes": 16,
+                    "nds": reps,
+                    "map": [round(0.8 * v, 6) for v in reps],
+                },
+            )
+        )
     board = build_board(rows + single, ENTRIES_META)
     by = {g.entry: g for g in board.groups if g.train_mode == "clean"}
 

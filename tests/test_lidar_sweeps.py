@@ -73,7 +73,7 @@ def test_two_sweeps_add_the_previous_sweep_in_the_key_ego_frame(index, nusc, tin
     np.testing.assert_allclose(got[:, :3], expected[:, :3], atol=2e-3)  # positions (float32 rows)
     np.testing.assert_allclose(got[:, 3], expected[:, 3])  # intensity
     np.testing.assert_allclose(got[:, 4], expected[:, 4], atol=1e-6)
-    assert np.all(got[: len(key_rows), 4] == 0) and np.allclose(got[len(key_rows):, 4], 0.5)
+    assert np.all(got[: len(key_rows), 4] == 0) and np.allclose(got[len(key_rows) :, 4], 0.5)
 
     # one sweep is the key sweep alone, and key_sweep() recovers it from the accumulated rows
     key_only = _dataset(index, tiny_world.val_split, 1)[i]["points"].numpy()
@@ -118,8 +118,11 @@ def test_a_moving_actors_previous_returns_lie_where_it_was(index, tiny_world) ->
         lag = prev[0, 4]
         fast = boxes[np.hypot(boxes[:, 7], boxes[:, 8]) * lag > boxes[:, 4]]  # moved more than its length
         step = np.c_[fast[:, 7:9] * lag, np.zeros(len(fast)), np.zeros((len(fast), 6))]
-        counts += [points_in_boxes(key, fast).sum(), points_in_boxes(prev, fast - step).sum(),
-                   points_in_boxes(prev, fast + step).sum()]
+        counts += [
+            points_in_boxes(key, fast).sum(),
+            points_in_boxes(prev, fast - step).sum(),
+            points_in_boxes(prev, fast + step).sum(),
+        ]
     key_in, behind, ahead = counts
     assert key_in > 200
     assert 0.4 < behind / key_in < 2.5  # the actor was at another range and aspect 0.5 s earlier
@@ -180,7 +183,10 @@ def test_teacher_profiles_and_pillar_input_follow_the_sweeps() -> None:
         assert model.pillars.pfn[0].in_features == 3 + features + N_OFFSET_FEATURES
     # the lag column changes the teacher's BEV exactly when it reads it
     batch = make_batch(1, *INPUT, 16, seed=0)
-    lagged = {**batch, "points": [torch.cat([p[:, :4], torch.full_like(p[:, 4:], 0.5)], dim=1) for p in batch["points"]]}
+    lagged = {
+        **batch,
+        "points": [torch.cat([p[:, :4], torch.full_like(p[:, 4:], 0.5)], dim=1) for p in batch["points"]],
+    }
     for sweeps, changes in ((1, False), (2, True)):
         torch.manual_seed(0)
         model = entry.build(deep_merge(entry.config("quick"), {"data": {"lidar_sweeps": sweeps}})).eval()

@@ -78,8 +78,16 @@ def random_world(rng: np.random.Generator, n_samples: int = 10, max_gt: int = 14
             attr = attrs[rng.integers(len(attrs))] if attrs and rng.random() > 0.15 else ""
             vel = (np.nan, np.nan) if rng.random() < 0.1 else rng.normal(0, 3, 2)
             boxes.append(
-                make_box(tok, cls, rng.uniform(-25, 25, 3), rng.uniform(0.3, 5, 3), rng.uniform(-np.pi, np.pi), vel,
-                         attr=attr, num_pts=int(rng.integers(1, 50)))
+                make_box(
+                    tok,
+                    cls,
+                    rng.uniform(-25, 25, 3),
+                    rng.uniform(0.3, 5, 3),
+                    rng.uniform(-np.pi, np.pi),
+                    vel,
+                    attr=attr,
+                    num_pts=int(rng.integers(1, 50)),
+                )
             )
         gt.add_boxes(tok, boxes)
     return tokens, gt
@@ -97,17 +105,32 @@ def predictions(rng, tokens, gt, *, jitter=0.5, keep=0.9, n_fp=4, n_dup=1, score
                 attrs = detection_name_to_rel_attributes(b.detection_name)
                 vel = np.nan_to_num(np.array(b.velocity)) + rng.normal(0, jitter, 2)
                 boxes.append(
-                    make_box(tok, b.detection_name, np.array(b.translation) + rng.normal(0, jitter, 3),
-                             np.array(b.size) * np.exp(rng.normal(0, 0.2 * jitter, 3)),
-                             Quaternion(b.rotation).yaw_pitch_roll[0] + rng.normal(0, jitter), vel,
-                             score=rng.random(), attr=attrs[rng.integers(len(attrs))] if attrs else "")
+                    make_box(
+                        tok,
+                        b.detection_name,
+                        np.array(b.translation) + rng.normal(0, jitter, 3),
+                        np.array(b.size) * np.exp(rng.normal(0, 0.2 * jitter, 3)),
+                        Quaternion(b.rotation).yaw_pitch_roll[0] + rng.normal(0, jitter),
+                        vel,
+                        score=rng.random(),
+                        attr=attrs[rng.integers(len(attrs))] if attrs else "",
+                    )
                 )
         for _ in range(rng.integers(0, n_fp + 1)):
             cls = DETECTION_CLASSES[rng.integers(len(DETECTION_CLASSES))]
             if cls in drop_classes:
                 continue
-            boxes.append(make_box(tok, cls, rng.uniform(-25, 25, 3), rng.uniform(0.3, 5, 3),
-                                  rng.uniform(-np.pi, np.pi), rng.normal(0, 3, 2), score=rng.random()))
+            boxes.append(
+                make_box(
+                    tok,
+                    cls,
+                    rng.uniform(-25, 25, 3),
+                    rng.uniform(0.3, 5, 3),
+                    rng.uniform(-np.pi, np.pi),
+                    rng.normal(0, 3, 2),
+                    score=rng.random(),
+                )
+            )
         if score_levels:
             for b in boxes:
                 b.detection_score = float(np.round(b.detection_score * score_levels) / score_levels)
@@ -173,10 +196,13 @@ def test_matching_by_hand():
     gt = EvalBoxes()
     gt.add_boxes("a", [make_box("a", "car", (0, 0, 0), (2, 4, 1.5), 0.0, (1, 0), attr="vehicle.moving", num_pts=5)])
     pred = EvalBoxes()
-    pred.add_boxes("a", [
-        make_box("a", "car", (0.7, 0, 0), (2, 4, 1.5), 0.0, (1, 0), score=0.9, attr="vehicle.moving"),
-        make_box("a", "car", (0.3, 0, 0), (1, 4, 1.5), 0.5, (1, 1), score=0.8, attr="vehicle.parked"),
-    ])
+    pred.add_boxes(
+        "a",
+        [
+            make_box("a", "car", (0.7, 0, 0), (2, 4, 1.5), 0.0, (1, 0), score=0.9, attr="vehicle.moving"),
+            make_box("a", "car", (0.3, 0, 0), (1, 4, 1.5), 0.5, (1, 1), score=0.8, attr="vehicle.parked"),
+        ],
+    )
     res = ours(["a"], gt, pred)
     # 0.5 m: the 0.9 box misses, the 0.8 box matches second: recall (0, 1), precision (0, 0.5),
     # interpolated precision 0.5 r; AP = sum_{i=21..100} (0.005 i - 0.1) / 90 / 0.9 = 16.2 / 81.
@@ -213,9 +239,14 @@ def test_row_fields_shape():
 
 def _box_json(token, **over):
     box = {
-        "sample_token": token, "translation": [1.0, 2.0, 0.5], "size": [1.0, 2.0, 1.5],
-        "rotation": [1.0, 0.0, 0.0, 0.0], "velocity": [0.0, 0.0], "detection_name": "car",
-        "detection_score": 0.5, "attribute_name": "vehicle.moving",
+        "sample_token": token,
+        "translation": [1.0, 2.0, 0.5],
+        "size": [1.0, 2.0, 1.5],
+        "rotation": [1.0, 0.0, 0.0, 0.0],
+        "velocity": [0.0, 0.0],
+        "detection_name": "car",
+        "detection_score": 0.5,
+        "attribute_name": "vehicle.moving",
     }
     box.update(over)
     return box
@@ -246,11 +277,16 @@ def _box_json(token, **over):
         (lambda d: d["results"]["t1"].append(_box_json("t1", detection_score=2)), r"in \[0, 1\]"),
         (lambda d: d["results"]["t1"].append(_box_json("t1", detection_score=float("nan"))), "detection_score"),
         (lambda d: d["results"]["t1"].append(_box_json("t1", ego_translation=[1.0, 2.0])), "ego_translation"),
-        (lambda d: d["results"]["t1"].append(_box_json("t1", ego_translation=[1.0, float("inf"), 0.0])),
-         "ego_translation"),
+        (
+            lambda d: d["results"]["t1"].append(_box_json("t1", ego_translation=[1.0, float("inf"), 0.0])),
+            "ego_translation",
+        ),
         (lambda d: d["results"]["t1"].append(_box_json("t1", num_pts=2.0)), "num_pts"),
         (lambda d: d["results"]["t1"].append(_box_json("t1", num_pts=2**70)), "within 64 bits"),
-        (lambda d: d["results"]["t1"].append(_box_json("t1", rotation=[True, 0, 0, 0])), "'rotation' must hold numbers"),
+        (
+            lambda d: d["results"]["t1"].append(_box_json("t1", rotation=[True, 0, 0, 0])),
+            "'rotation' must hold numbers",
+        ),
         (lambda d: d["results"]["t1"].append(_box_json("t1", translation=[10**400, 0, 0])), "NaN or infinite"),
         (lambda d: d["results"]["t1"].append(["not", "a", "box"]), "must be an object"),
         (lambda d: d["results"].update(t1={}), "list of boxes"),
@@ -269,11 +305,26 @@ def test_results_file_fast_path_equals_dict_path(tmp_path):
 
     from robobench.metrics.detection import load_results_file
 
-    data = {"meta": {}, "results": {
-        "t0": [_box_json("t0"), _box_json("t0", detection_name="barrier", attribute_name="", num_pts=3,
-                                          translation=[4, 5, 6], detection_score=1)],
-        "t1": [_box_json("t1", velocity=[0.5, -2.0], rotation=[0.0, 0.0, 0.0, 0.9999], ego_translation=[1, 2, 3]),
-               _box_json("t1", detection_score=0, rotation=[0.6, 0.0, 0.0, 0.8])]}}
+    data = {
+        "meta": {},
+        "results": {
+            "t0": [
+                _box_json("t0"),
+                _box_json(
+                    "t0",
+                    detection_name="barrier",
+                    attribute_name="",
+                    num_pts=3,
+                    translation=[4, 5, 6],
+                    detection_score=1,
+                ),
+            ],
+            "t1": [
+                _box_json("t1", velocity=[0.5, -2.0], rotation=[0.0, 0.0, 0.0, 0.9999], ego_translation=[1, 2, 3]),
+                _box_json("t1", detection_score=0, rotation=[0.6, 0.0, 0.0, 0.8]),
+            ],
+        },
+    }
     path = tmp_path / "r.json"
     path.write_text(json.dumps(data))
     data["results"]["t0"][0]["translation"] = [2**70, 0, 0]  # an integer past 64 bits is a number to both readers
@@ -310,8 +361,20 @@ def test_perfect_predictions_score_exactly_one():
     assert {b.detection_name for b in gt.all} == set(DETECTION_CLASSES)
     perfect = EvalBoxes()
     for tok in tokens:
-        perfect.add_boxes(tok, [DetectionBox(**{**b.serialize(), "velocity": tuple(np.nan_to_num(b.velocity)),
-                                                "num_pts": -1, "detection_score": 0.5}) for b in gt[tok]])
+        perfect.add_boxes(
+            tok,
+            [
+                DetectionBox(
+                    **{
+                        **b.serialize(),
+                        "velocity": tuple(np.nan_to_num(b.velocity)),
+                        "num_pts": -1,
+                        "detection_score": 0.5,
+                    }
+                )
+                for b in gt[tok]
+            ],
+        )
     res = ours(tokens, gt, perfect)
     assert (res.nds, res.map) == (1.0, 1.0)
     assert all(ap == 1.0 for aps in res.label_aps.values() for ap in aps.values())

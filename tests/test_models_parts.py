@@ -61,7 +61,9 @@ def test_pillar_encoder_equals_per_pillar_definition() -> None:
     grid = BEVGrid(0.0, 4.0, 0.0, 2.0, -2.0, 2.0, 1.0)
     enc = PillarEncoder(grid, channels=4).eval()
     gen = torch.Generator().manual_seed(0)
-    pts = torch.rand(40, 5, generator=gen) * torch.tensor([5.0, 2.0, 3.0, 1.0, 1.0]) - torch.tensor([0.5, 0.0, 1.0, 0.0, 0.0])
+    pts = torch.rand(40, 5, generator=gen) * torch.tensor([5.0, 2.0, 3.0, 1.0, 1.0]) - torch.tensor(
+        [0.5, 0.0, 1.0, 0.0, 0.0]
+    )
     out = enc([pts])[0]  # (C, Y, X)
     expected = torch.zeros_like(out)
     for iy in range(grid.ny):

@@ -45,7 +45,13 @@ def test_path_mapping_accepts_aliases_and_names_missing_files(tmp_path: Path) ->
 def test_written_images_equal_on_the_fly_corruption(tiny_world, tmp_path: Path) -> None:
     out = tmp_path / "nusc_c"
     written = write_nuscenes_c(
-        tiny_world.dataroot, tiny_world.version, tiny_world.val_split, out, ["Snow", "FrameLost"], ["mid"], progress=False
+        tiny_world.dataroot,
+        tiny_world.version,
+        tiny_world.val_split,
+        out,
+        ["Snow", "FrameLost"],
+        ["mid"],
+        progress=False,
     )
     nusc = open_nuscenes(tiny_world.dataroot, tiny_world.version)
     tokens = split_sample_tokens(nusc, tiny_world.val_split)

@@ -15,8 +15,23 @@ from robobench.paths import contained, output_dir, output_file
 from robobench.registry import register_entry
 from robobench.sweep import plan_cells
 
-HOSTILE_NAMES = ["../../evil", "a/b", "/abs", "..", ".", "with space", "Upper", "", "a..b", "-x", "x-", "é", "a" * 65,
-                 "x\n", "a\\b"]
+HOSTILE_NAMES = [
+    "../../evil",
+    "a/b",
+    "/abs",
+    "..",
+    ".",
+    "with space",
+    "Upper",
+    "",
+    "a..b",
+    "-x",
+    "x-",
+    "é",
+    "a" * 65,
+    "x\n",
+    "a\\b",
+]
 
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES)
@@ -42,11 +57,20 @@ def test_model_folders_stay_inside_out_whatever_the_name(clean_registry, tmp_pat
     """Second line of defence: a name that slipped past registration (an Entry put into the
     registry by hand) still cannot lead the sweep's model folder out of ``--out``."""
     out = tmp_path / "out"
-    clean_registry[name] = registry.Entry(name=name, role=registry.Role.STUDENT, build=lambda cfg: Tiny(),
-                                          profiles={"quick": {}})
+    clean_registry[name] = registry.Entry(
+        name=name, role=registry.Role.STUDENT, build=lambda cfg: Tiny(), profiles={"quick": {}}
+    )
     try:
-        cells = plan_cells([name], train_modes=["clean"], seeds=[0], conditions=["clean"], profile="quick",
-                           dataset_id="d", out=out, code="c")
+        cells = plan_cells(
+            [name],
+            train_modes=["clean"],
+            seeds=[0],
+            conditions=["clean"],
+            profile="quick",
+            dataset_id="d",
+            out=out,
+            code="c",
+        )
     except UserError as exc:
         assert "would lead outside" in str(exc)
         return

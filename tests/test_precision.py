@@ -51,8 +51,14 @@ def test_native_bf16_detection_falls_back_to_cpuinfo_flags(monkeypatch: pytest.M
 
 
 def test_to_float32_casts_low_precision_floats_only() -> None:
-    out = precision.to_float32({"a": [torch.ones(2, dtype=torch.bfloat16)], "b": torch.ones(1, dtype=torch.long),
-                                "c": torch.ones(1, dtype=torch.float64), "d": "x"})
+    out = precision.to_float32(
+        {
+            "a": [torch.ones(2, dtype=torch.bfloat16)],
+            "b": torch.ones(1, dtype=torch.long),
+            "c": torch.ones(1, dtype=torch.float64),
+            "d": "x",
+        }
+    )
     assert out["a"][0].dtype == torch.float32 and out["b"].dtype == torch.long and out["c"].dtype == torch.float64
     assert out["d"] == "x"
 
@@ -80,28 +86,69 @@ def test_bf16_training_and_prediction_of_bevdet(tiny_world, tmp_path: Path) -> N
     """``train.precision=bf16`` trains bevdet through the engine (finite, decreasing loss, recorded),
     and prediction uses it unless told otherwise; its boxes stay close to the float32 prediction's."""
     final = train_entry(
-        "bevdet", "quick", "clean", seed=0, dataroot=tiny_world.dataroot, version=tiny_world.version,
-        split=tiny_world.train_split, out_dir=tmp_path / "bf16", progress=False,
-        overrides={"train": {"epochs": 3, "max_train_samples": 1, "batch_size": 1, "warmup_iters": 0, "lr": 2e-3,
-                             "precision": "bf16"}},
+        "bevdet",
+        "quick",
+        "clean",
+        seed=0,
+        dataroot=tiny_world.dataroot,
+        version=tiny_world.version,
+        split=tiny_world.train_split,
+        out_dir=tmp_path / "bf16",
+        progress=False,
+        overrides={
+            "train": {
+                "epochs": 3,
+                "max_train_samples": 1,
+                "batch_size": 1,
+                "warmup_iters": 0,
+                "lr": 2e-3,
+                "precision": "bf16",
+            }
+        },
     )
     history = load_checkpoint(final)["history"]
     assert all(math.isfinite(x) for x in history) and history[-1] < history[0]
     assert json.loads((final.parent / STATS_FILE).read_text())["precision"] == "bfloat16"
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # native bf16: no fallback warning
-        out = {p: predict("bevdet", final, "clean", tiny_world.dataroot, tiny_world.version, tiny_world.val_split,
-                          tmp_path / f"{p}.json", precision=p, progress=False) for p in ("bf16", "fp32")}
+        out = {
+            p: predict(
+                "bevdet",
+                final,
+                "clean",
+                tiny_world.dataroot,
+                tiny_world.version,
+                tiny_world.val_split,
+                tmp_path / f"{p}.json",
+                precision=p,
+                progress=False,
+            )
+            for p in ("bf16", "fp32")
+        }
     boxes = {p: json.loads(o.results_path.read_text())["results"] for p, o in out.items()}
     assert boxes["bf16"].keys() == boxes["fp32"].keys()
-    top = {p: sorted((b["detection_score"] for r in res.values() for b in r), reverse=True)[:20] for p, res in boxes.items()}
+    top = {
+        p: sorted((b["detection_score"] for r in res.values() for b in r), reverse=True)[:20]
+        for p, res in boxes.items()
+    }
     assert top["bf16"] == pytest.approx(top["fp32"], abs=0.05)
 
 
 @needs_bf16
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["bevdepth", "bevdepth4d", "bevformer", "bevdepth-radar", "bevdet-rayd3d", "bevdepth-tig",
-                                  "bevdepth-radar-imkd", "centerpoint"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "bevdepth",
+        "bevdepth4d",
+        "bevformer",
+        "bevdepth-radar",
+        "bevdet-rayd3d",
+        "bevdepth-tig",
+        "bevdepth-radar-imkd",
+        "centerpoint",
+    ],
+)
 def test_bf16_training_step_of_every_model_family_is_finite(name: str) -> None:
     """One bf16 training step per model family (depth supervision, temporal fusion, attention, radar, each
     distillation recipe with its teacher): float32 losses, finite loss and gradients."""

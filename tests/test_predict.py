@@ -60,8 +60,16 @@ def test_gt_as_detections_scores_map_one_with_the_devkit(tiny_world, oracle, tmp
     from robobench.data.nusc import open_nuscenes, split_sample_tokens
 
     entry, ckpt = oracle
-    out = predict(entry, ckpt, "clean", tiny_world.dataroot, tiny_world.version, tiny_world.val_split,
-                  tmp_path / "results.json", progress=False)
+    out = predict(
+        entry,
+        ckpt,
+        "clean",
+        tiny_world.dataroot,
+        tiny_world.version,
+        tiny_world.val_split,
+        tmp_path / "results.json",
+        progress=False,
+    )
     submission = json.loads(out.results_path.read_text())
     nusc = open_nuscenes(tiny_world.dataroot, tiny_world.version)
     assert set(submission["results"]) == set(split_sample_tokens(nusc, tiny_world.val_split))
@@ -69,8 +77,14 @@ def test_gt_as_detections_scores_map_one_with_the_devkit(tiny_world, oracle, tmp
     boxes = [b for sample in submission["results"].values() for b in sample]
     assert boxes and all(len(b["rotation"]) == 4 and len(b["velocity"]) == 2 for b in boxes)
 
-    evaluator = DetectionEval(nusc, config_factory("detection_cvpr_2019"), str(out.results_path),
-                              eval_set=tiny_world.val_split, output_dir=str(tmp_path / "eval"), verbose=False)
+    evaluator = DetectionEval(
+        nusc,
+        config_factory("detection_cvpr_2019"),
+        str(out.results_path),
+        eval_set=tiny_world.val_split,
+        output_dir=str(tmp_path / "eval"),
+        verbose=False,
+    )
     metrics = evaluator.evaluate()[0].serialize()
     assert metrics["mean_ap"] == pytest.approx(1.0)
     tp = metrics["tp_errors"]
@@ -86,11 +100,27 @@ def test_gt_as_detections_scores_map_one_with_the_devkit(tiny_world, oracle, tmp
 def test_every_sample_is_present_and_errors_are_user_errors(tiny_world, oracle, tmp_path: Path) -> None:
     entry, ckpt = oracle
     with pytest.raises(UserError, match="Fogg"):
-        predict(entry, ckpt, "Fogg:hard", tiny_world.dataroot, tiny_world.version, tiny_world.val_split,
-                tmp_path / "r.json", progress=False)
+        predict(
+            entry,
+            ckpt,
+            "Fogg:hard",
+            tiny_world.dataroot,
+            tiny_world.version,
+            tiny_world.val_split,
+            tmp_path / "r.json",
+            progress=False,
+        )
     with pytest.raises(UserError, match="does not exist"):
-        predict(entry, tmp_path / "none.pt", "clean", tiny_world.dataroot, tiny_world.version, tiny_world.val_split,
-                tmp_path / "r.json", progress=False)
+        predict(
+            entry,
+            tmp_path / "none.pt",
+            "clean",
+            tiny_world.dataroot,
+            tiny_world.version,
+            tiny_world.val_split,
+            tmp_path / "r.json",
+            progress=False,
+        )
     with pytest.raises(UserError, match="not found"):
         predict(entry, ckpt, "clean", tmp_path / "nowhere", tiny_world.version, progress=False)
 
@@ -120,8 +150,20 @@ def test_batched_prediction_gives_the_boxes_of_one_sample_at_a_time(tiny_world, 
     torch.manual_seed(0)
     ckpt = tmp_path / "bevdet.pt"
     save_checkpoint({"model": entry.build(cfg).state_dict(), "config": cfg, "meta": {"entry": "bevdet"}}, ckpt)
-    out = {b: predict("bevdet", ckpt, "Snow:mid", tiny_world.dataroot, tiny_world.version, tiny_world.val_split,
-                      tmp_path / f"b{b}.json", batch_size=b, progress=False) for b in (1, EVAL_BATCH_SIZE)}
+    out = {
+        b: predict(
+            "bevdet",
+            ckpt,
+            "Snow:mid",
+            tiny_world.dataroot,
+            tiny_world.version,
+            tiny_world.val_split,
+            tmp_path / f"b{b}.json",
+            batch_size=b,
+            progress=False,
+        )
+        for b in (1, EVAL_BATCH_SIZE)
+    }
     res = {b: json.loads(o.results_path.read_text())["results"] for b, o in out.items()}
     assert res[1].keys() == res[EVAL_BATCH_SIZE].keys()
     for token, boxes in res[1].items():

@@ -65,7 +65,9 @@ def test_torchvision_weights_load_into_the_encoder_by_name(monkeypatch) -> None:
     src, state = _imagenet_like_state()
     served = _Weights(state)
     _fake_torchvision(monkeypatch, {"resnet18": {"IMAGENET1K_V1": served}})
-    enc = ImageEncoder(BackboneConfig(**SMALL, pretrained="torchvision:resnet18.IMAGENET1K_V1"), downsample=16, out_channels=8)
+    enc = ImageEncoder(
+        BackboneConfig(**SMALL, pretrained="torchvision:resnet18.IMAGENET1K_V1"), downsample=16, out_channels=8
+    )
     assert served.calls == []  # building a model (e.g. to predict from a checkpoint) fetches nothing
     assert load_pretrained(enc) == 1  # what the training engine calls when a run starts from scratch
     for key, value in src.state_dict().items():

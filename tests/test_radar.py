@@ -147,7 +147,9 @@ def test_dataset_never_corrupts_radar(tiny_world) -> None:
     ref = clean[0]
     assert ref["radar"].shape[0] > 0 and ref["radar"].shape[1] == RADAR_DIM
     for name in ("Fog:hard", "CameraCrash:hard", "FrameLost:hard", "Snow:mid"):
-        ds = make_dataset(tiny_world.dataroot, tiny_world.version, tiny_world.val_split, cfg, condition=Condition.parse(name))
+        ds = make_dataset(
+            tiny_world.dataroot, tiny_world.version, tiny_world.val_split, cfg, condition=Condition.parse(name)
+        )
         item = ds[0]
         assert not torch.equal(item["imgs"], ref["imgs"]), name  # the views are corrupted ...
         torch.testing.assert_close(item["radar"], ref["radar"], rtol=0, atol=0)  # ... the radar is not
@@ -184,14 +186,26 @@ def train_predict_evaluate(name: str, world, tmp_path: Path, **overrides: object
     from robobench.train import load_checkpoint, train_entry
 
     final = train_entry(
-        name, "quick", "clean", seed=0, dataroot=world.dataroot, version=world.version, split=world.train_split,
-        out_dir=tmp_path / "run", progress=False, overrides={"train": {"epochs": 1, "max_train_samples": 4}, **overrides},
+        name,
+        "quick",
+        "clean",
+        seed=0,
+        dataroot=world.dataroot,
+        version=world.version,
+        split=world.train_split,
+        out_dir=tmp_path / "run",
+        progress=False,
+        overrides={"train": {"epochs": 1, "max_train_samples": 4}, **overrides},
     )
     history = load_checkpoint(final)["history"]
     assert len(history) == 2 and all(math.isfinite(v) for v in history)
-    out = predict(name, final, "clean", world.dataroot, world.version, world.val_split, tmp_path / "results.json", progress=False)
+    out = predict(
+        name, final, "clean", world.dataroot, world.version, world.val_split, tmp_path / "results.json", progress=False
+    )
     assert out.num_samples > 0 and out.depth_metrics is not None
-    result = DetectionEvaluator(open_nuscenes(world.dataroot, world.version), world.val_split).evaluate(out.results_path)
+    result = DetectionEvaluator(open_nuscenes(world.dataroot, world.version), world.val_split).evaluate(
+        out.results_path
+    )
     summary = result.summary()
     assert 0.0 <= summary["nds"] <= 1.0 and 0.0 <= summary["map"] <= 1.0, summary
     return summary

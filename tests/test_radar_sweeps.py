@@ -65,7 +65,12 @@ def test_index_caps_the_sweeps_and_stops_at_another_scene(index, nusc, monkeypat
             rec = nusc.get(table, token)
             return {**rec, "prev": other.radars[RADARS[0]].token} if token == first_sd else rec
 
-    assert index_module._previous_sweeps(LinkedAcrossScenes(), first_sd, first.scene_token, np.eye(4), RADAR_MAX_SWEEPS - 1) == []
+    assert (
+        index_module._previous_sweeps(
+            LinkedAcrossScenes(), first_sd, first.scene_token, np.eye(4), RADAR_MAX_SWEEPS - 1
+        )
+        == []
+    )
 
 
 def test_two_sweeps_add_the_previous_sweep_in_the_key_ego_frame(index, nusc, tiny_world) -> None:
@@ -133,7 +138,10 @@ def test_bad_radar_sweeps_is_a_user_error(value) -> None:
 
 
 def test_radar_sweeps_defaults_to_the_key_sweep_only() -> None:
-    assert DataConfig().radar_sweeps == 1 and DataConfig.from_dict({"radar_sweeps": RADAR_MAX_SWEEPS}).radar_sweeps == RADAR_MAX_SWEEPS
+    assert (
+        DataConfig().radar_sweeps == 1
+        and DataConfig.from_dict({"radar_sweeps": RADAR_MAX_SWEEPS}).radar_sweeps == RADAR_MAX_SWEEPS
+    )
 
 
 def test_camera_radar_profiles_set_the_sweeps() -> None:

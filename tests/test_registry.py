@@ -59,8 +59,12 @@ def test_register_and_look_up(clean_registry):
     entry.config("quick")["width"] = 99  # a copy: the default is unchanged
     assert entry.config("quick") == {"width": 4}
     assert entry.record().to_dict() == {
-        "name": "tiny", "role": "student", "base": None, "teacher": None,
-        "paper": "arXiv:0000.0000", "description": "A tiny student for tests.",
+        "name": "tiny",
+        "role": "student",
+        "base": None,
+        "teacher": None,
+        "paper": "arXiv:0000.0000",
+        "description": "A tiny student for tests.",
     }
     with pytest.raises(UserError, match="has no profile 'full'; available: quick"):
         entry.config("full")
@@ -174,7 +178,9 @@ def test_entry_point_plugins(clean_registry, tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     builtin = importlib.metadata.EntryPoint("baselines", registry.BUILTIN_ENTRIES, registry.ENTRY_POINT_GROUP)
     ep = importlib.metadata.EntryPoint("plugin", "plugin_pkg_for_tests", registry.ENTRY_POINT_GROUP)
-    monkeypatch.setattr(registry, "entry_points", lambda group: [ep, builtin] if group == registry.ENTRY_POINT_GROUP else [])
+    monkeypatch.setattr(
+        registry, "entry_points", lambda group: [ep, builtin] if group == registry.ENTRY_POINT_GROUP else []
+    )
     monkeypatch.setattr(registry, "_INSTALLED", False)
     assert registry.load_installed_entries() == ["baselines", "plugin"]  # the built-ins first
     assert registry.load_installed_entries() == []  # loaded once

@@ -68,7 +68,10 @@ BAD_EXPORTS = {
     "train_mode": (_set("rows", 0, "train_mode", value="mixed"), "field 'train_mode' is 'mixed'"),
     "status": (_set("rows", 0, "status", value="done"), "field 'status' is 'done'; expected one of ok, failed"),
     "entry_empty": (_set("rows", 0, "entry", value=""), "field 'entry' is ''"),
-    "per_class_ap": (_set("rows", 0, "per_class", "car", "ap", "2.0", value=2.0), "field 'per_class.car.ap.2.0' is 2.0"),
+    "per_class_ap": (
+        _set("rows", 0, "per_class", "car", "ap", "2.0", value=2.0),
+        "field 'per_class.car.ap.2.0' is 2.0",
+    ),
     "per_class_error": (_set("rows", 0, "per_class", "bus", "trans_err", value="far"), "per_class.bus.trans_err"),
     "per_class_key": (_set("rows", 0, "per_class", "car", "apx", value=0.1), "unknown keys ['apx']"),
     "breakdown_nds": (_set("rows", 2, "breakdown", "range_0_30", "nds", value=1.5), "breakdown.range_0_30.nds"),
@@ -185,17 +188,21 @@ def _store_edited_by_hand(tmp_path: Path, export: dict[str, Any], capsys: pytest
     return db
 
 
-@pytest.mark.parametrize("column, value, fragment", [
-    ("nds", "'high'", "field 'nds' is 'high'"),
-    ("seed", "'x'", "field 'seed' is 'x'"),
-    ("condition", "'Rain:hard'", "unknown corruption"),
-    ("per_class", "'{not json'", "field 'per_class' is '{not json'"),
-    ("mate", "-1.0", "field 'mate' is -1.0"),
-])
+@pytest.mark.parametrize(
+    "column, value, fragment",
+    [
+        ("nds", "'high'", "field 'nds' is 'high'"),
+        ("seed", "'x'", "field 'seed' is 'x'"),
+        ("condition", "'Rain:hard'", "unknown corruption"),
+        ("per_class", "'{not json'", "field 'per_class' is '{not json'"),
+        ("mate", "-1.0", "field 'mate' is -1.0"),
+    ],
+)
 def test_bad_row_left_in_a_store_is_one_line_in_leaderboard(column, value, fragment, export, tmp_path, capsys):
     """A row an older robobench (or a hand edit) wrote: `leaderboard` names it in one line."""
-    db = _store_edited_by_hand(tmp_path, export, capsys,
-                               f"UPDATE results SET {column} = {value} WHERE condition = 'Brightness:hard'")
+    db = _store_edited_by_hand(
+        tmp_path, export, capsys, f"UPDATE results SET {column} = {value} WHERE condition = 'Brightness:hard'"
+    )
     assert main(["leaderboard", "--db", str(db), "--out", str(tmp_path / "site")]) == 2
     err = _one_line_error(capsys)
     assert fragment in err and str(db) in err and ("'Brightness:hard'" in err or column == "condition"), err
@@ -204,7 +211,9 @@ def test_bad_row_left_in_a_store_is_one_line_in_leaderboard(column, value, fragm
 
 
 def test_bad_entry_left_in_a_store_is_one_line(export, tmp_path, capsys):
-    db = _store_edited_by_hand(tmp_path, export, capsys, "UPDATE entries SET role = 'professor' WHERE name = 'centerpoint'")
+    db = _store_edited_by_hand(
+        tmp_path, export, capsys, "UPDATE entries SET role = 'professor' WHERE name = 'centerpoint'"
+    )
     assert main(["leaderboard", "--db", str(db), "--out", str(tmp_path / "site")]) == 2
     assert "name 'centerpoint'" in _one_line_error(capsys)
 
@@ -213,8 +222,26 @@ def test_bad_entry_left_in_a_store_is_one_line(export, tmp_path, capsys):
 
 #: Values a fuzzed field may take: wrong types, out-of-range and non-finite numbers, odd text.
 FUZZ_VALUES: tuple[Any, ...] = (
-    None, True, -1, 0, 1, 2, 1.5, -0.5, 1e300, float("nan"), float("inf"), "", "x", "Fog:hard", "clean",
-    [], [1], {}, {"a": 1}, 2**70,
+    None,
+    True,
+    -1,
+    0,
+    1,
+    2,
+    1.5,
+    -0.5,
+    1e300,
+    float("nan"),
+    float("inf"),
+    "",
+    "x",
+    "Fog:hard",
+    "clean",
+    [],
+    [1],
+    {},
+    {"a": 1},
+    2**70,
 )
 
 
@@ -251,12 +278,17 @@ def mutate_at_random(data: Any, rng: np.random.Generator) -> str:
 def _all_valid(db: Path) -> None:
     conn = sqlite3.connect(db)
     conn.row_factory = sqlite3.Row
-    for table, cls, check in (("results", ResultRow, check_result_row), ("entries", EntryRecord, check_entry_record),
-                              ("trainings", TrainingRecord, check_training_record)):
+    for table, cls, check in (
+        ("results", ResultRow, check_result_row),
+        ("entries", EntryRecord, check_entry_record),
+        ("trainings", TrainingRecord, check_training_record),
+    ):
         for record in conn.execute(f"SELECT * FROM {table}"):
             values = dict(record)
             if cls is ResultRow:
-                values = {k: json.loads(v) if k in ("per_class", "breakdown", "depth") else v for k, v in values.items()}
+                values = {
+                    k: json.loads(v) if k in ("per_class", "breakdown", "depth") else v for k, v in values.items()
+                }
             check(cls(**values))
             for v in values.values():
                 assert not (isinstance(v, float) and not math.isfinite(v))
@@ -278,14 +310,34 @@ def test_fuzzed_exports_fail_in_one_line_or_store_valid_rows(seed, export, tmp_p
             _all_valid(db)
         else:
             assert code == 2 and captured.err.startswith("error: ") and captured.err.count("\n") == 1, (
-                changes, captured.err)
+                changes,
+                captured.err,
+            )
             assert not db.exists() or _stored(db)["rows"] == [], changes
 
 
 def test_sweep_on_a_store_with_a_bad_row_stops_before_any_work(tiny_world, export, tmp_path, capsys):
     db = _store_edited_by_hand(tmp_path, export, capsys, "UPDATE results SET nds = 'high'")
     out = tmp_path / "runs"
-    assert main(["sweep", "--entries", "bevdet", "--conditions", "clean", "--dataroot", str(tiny_world.dataroot),
-                 "--version", tiny_world.version, "--out", str(out), "--db", str(db)]) == 2
+    assert (
+        main(
+            [
+                "sweep",
+                "--entries",
+                "bevdet",
+                "--conditions",
+                "clean",
+                "--dataroot",
+                str(tiny_world.dataroot),
+                "--version",
+                tiny_world.version,
+                "--out",
+                str(out),
+                "--db",
+                str(db),
+            ]
+        )
+        == 2
+    )
     assert "field 'nds' is 'high'" in _one_line_error(capsys)
     assert not (out / "models").exists()

@@ -64,33 +64,65 @@ def test_printed_aggregates_are_reproduced_wherever_roboBEV_is_self_consistent()
             by_page[r["page"]].append(r)
     consistent = set(by_page) - inconsistent
     assert len(consistent) >= 20
-    assert [(p, r["table"], r["metric"]) for p in consistent for r in by_page[p] if not r["status"].startswith("agrees")] == []
+    assert [
+        (p, r["table"], r["metric"]) for p in consistent for r in by_page[p] if not r["status"].startswith("agrees")
+    ] == []
     # where RoboBEV prints two values, ours is one of them: BEVFormer-Small's mCE is 101.23 in its README, 102.40 in RESULTS.md
     agree = {(r["page"], r["metric"]) for r in rows if r["status"] == "agrees"}
-    assert ("BEVFormer-Small.md", "mce") in agree and ("BEVDet-r50.md", "mrr") in agree and ("BEVDet-r50.md", "mce") in agree
+    assert (
+        ("BEVFormer-Small.md", "mce") in agree
+        and ("BEVDet-r50.md", "mrr") in agree
+        and ("BEVDet-r50.md", "mce") in agree
+    )
     assert inconsistent  # RoboBEV's pages that disagree with themselves are listed, not hidden
 
 
 def test_page_parser_reads_clean_and_levels():
-    page = "\n".join([
-        "## Some model", "", "| **Corruption** | **NDS** | **mAP** |", "| :-: | :-: | :-: |", "| Clean | 0.4000 | 0.3000 |",
-        "## Experiment Log", "### Fog", "| **Severity** | **NDS** | **mAP** |", "| :-: | :-: | :-: |",
-        "| Easy | 0.3500 | 0.2500 |", "| Moderate | 0.3000 | 0.2000 |", "| Hard | 0.2500 | 0.1500 |", "| Average | 0.3 | 0.2 |",
-    ])
+    page = "\n".join(
+        [
+            "## Some model",
+            "",
+            "| **Corruption** | **NDS** | **mAP** |",
+            "| :-: | :-: | :-: |",
+            "| Clean | 0.4000 | 0.3000 |",
+            "## Experiment Log",
+            "### Fog",
+            "| **Severity** | **NDS** | **mAP** |",
+            "| :-: | :-: | :-: |",
+            "| Easy | 0.3500 | 0.2500 |",
+            "| Moderate | 0.3000 | 0.2000 |",
+            "| Hard | 0.2500 | 0.1500 |",
+            "| Average | 0.3 | 0.2 |",
+        ]
+    )
     title, values = parse_results_page(page)
     assert title == "Some model"
-    assert values == {Condition(): (0.4, 0.3), Condition("Fog", "easy"): (0.35, 0.25),
-                      Condition("Fog", "mid"): (0.3, 0.2), Condition("Fog", "hard"): (0.25, 0.15)}
+    assert values == {
+        Condition(): (0.4, 0.3),
+        Condition("Fog", "easy"): (0.35, 0.25),
+        Condition("Fog", "mid"): (0.3, 0.2),
+        Condition("Fog", "hard"): (0.25, 0.15),
+    }
     assert CE_BASELINE_PAGE in page_levels()
 
 
 def _store(path, dataset_id: str) -> None:
     with ResultStore(path) as store:
-        store.add_many([
-            ResultRow(entry="my-bevdet", train_mode="clean", condition=str(c), seed=0, dataset_id=dataset_id,
-                      config_hash="h", nds=0.35 if c.is_clean else 0.2, map=0.3)
-            for c in all_conditions()
-        ])
+        store.add_many(
+            [
+                ResultRow(
+                    entry="my-bevdet",
+                    train_mode="clean",
+                    condition=str(c),
+                    seed=0,
+                    dataset_id=dataset_id,
+                    config_hash="h",
+                    nds=0.35 if c.is_clean else 0.2,
+                    map=0.3,
+                )
+                for c in all_conditions()
+            ]
+        )
 
 
 def test_leaderboard_reference_robobev_on_real_nuscenes_only(tmp_path, capsys):

@@ -50,8 +50,9 @@ def _simulated_power(effect: float, n_a: int, sd_b: float, n_b: int, paired: boo
     return float(np.mean(p < 0.05))
 
 
-@pytest.mark.parametrize("n_a, sd_b, n_b, paired", [(3, 1.0, 3, False), (3, 2.0, 5, False), (8, 1.0, 8, False),
-                                                    (5, None, None, True)])
+@pytest.mark.parametrize(
+    "n_a, sd_b, n_b, paired", [(3, 1.0, 3, False), (3, 2.0, 5, False), (8, 1.0, 8, False), (5, None, None, True)]
+)
 def test_mde_has_its_power_in_simulation(n_a, sd_b, n_b, paired):
     """At the minimum detectable effect the simulated test rejects 80 % of the time (MC sd 0.002)."""
     effect = stats.mde(1.0, n_a, sd_b, n_b, paired_test=paired)

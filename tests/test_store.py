@@ -135,8 +135,9 @@ def test_import_rejects_bad_files(tmp_path):
         store.import_json(bad)
     row = make_row().to_dict()
     del row["seed"]
-    bad.write_text(json.dumps({"format": "robobench-results", "schema_version": 3,
-                               "rows": [make_row().to_dict(), row]}))
+    bad.write_text(
+        json.dumps({"format": "robobench-results", "schema_version": 3, "rows": [make_row().to_dict(), row]})
+    )
     with pytest.raises(UserError, match=r"rows\[1\].*lacks key fields \['seed'\]"):
         store.import_json(bad)
     assert store.count() == 0
@@ -158,7 +159,11 @@ def test_migrates_a_version_1_database(tmp_path):
     assert store.schema_version == SCHEMA_VERSION
     (row,) = store.rows()
     assert (row.entry, row.condition, row.seed, row.nds, row.per_class) == (
-        "bevdet", "Fog:mid", 2, 0.3, {"car": {"ap_mean": 0.2}}
+        "bevdet",
+        "Fog:mid",
+        2,
+        0.3,
+        {"car": {"ap_mean": 0.2}},
     )
     assert (row.profile, row.breakdown, row.depth, row.status) == ("quick", {}, {}, "ok")
     store.add_entries([EntryRecord("bevdet", "student")])  # table added by the migration
@@ -167,8 +172,20 @@ def test_migrates_a_version_1_database(tmp_path):
 
 
 def _training(**kw) -> TrainingRecord:
-    base = dict(entry="bevdet", train_mode="clean", seed=0, dataset_id="synth", config_hash="h1", profile="full",
-                wall_time_s=5492.0, peak_rss_mb=1261.0, iterations=2400, world_size=1, device="cpu", code_version="v1")
+    base = dict(
+        entry="bevdet",
+        train_mode="clean",
+        seed=0,
+        dataset_id="synth",
+        config_hash="h1",
+        profile="full",
+        wall_time_s=5492.0,
+        peak_rss_mb=1261.0,
+        iterations=2400,
+        world_size=1,
+        device="cpu",
+        code_version="v1",
+    )
     return TrainingRecord(**{**base, **kw})
 
 
@@ -348,8 +365,21 @@ def test_results_cli_merges_stores_of_split_sweeps(tmp_path, capsys):
     b = ResultStore(tmp_path / "b.sqlite")
     b.add_many([make_row(entry="bevdepth"), make_row(entry="bevdet", seed=1, nds=0.9)])
     b.add_entries([EntryRecord("bevdepth", "student", base="bevdet")])
-    assert main(["results", "export", "--db", str(tmp_path / "a.sqlite"), "--out", str(tmp_path / "a.json"),
-                 "--entries", "bevdet"]) == 0
+    assert (
+        main(
+            [
+                "results",
+                "export",
+                "--db",
+                str(tmp_path / "a.sqlite"),
+                "--out",
+                str(tmp_path / "a.json"),
+                "--entries",
+                "bevdet",
+            ]
+        )
+        == 0
+    )
     merged = tmp_path / "merged.sqlite"
     assert main(["results", "import", "--db", str(merged), str(tmp_path / "a.json"), str(tmp_path / "b.sqlite")]) == 0
     assert "4 results from 2 source(s)" in capsys.readouterr().out
@@ -367,7 +397,10 @@ def test_results_cli_rejects_bad_sources_and_writes_nothing(tmp_path, capsys):
     good.add(make_row())
     target = tmp_path / "t.sqlite"
     (tmp_path / "notes.txt").write_text("not results")
-    assert main(["results", "import", "--db", str(target), str(tmp_path / "good.sqlite"), str(tmp_path / "notes.txt")]) == 2
+    assert (
+        main(["results", "import", "--db", str(target), str(tmp_path / "good.sqlite"), str(tmp_path / "notes.txt")])
+        == 2
+    )
     assert "notes.txt is not valid JSON" in capsys.readouterr().err
     assert not target.exists()
     assert main(["results", "import", "--db", str(target), str(tmp_path / "missing.json")]) == 2
@@ -376,7 +409,20 @@ def test_results_cli_rejects_bad_sources_and_writes_nothing(tmp_path, capsys):
     assert "is the store being written" in capsys.readouterr().err
     assert main(["results", "export", "--db", str(tmp_path / "nope.sqlite"), "--out", str(tmp_path / "x.json")]) == 2
     assert "nope.sqlite does not exist" in capsys.readouterr().err and not (tmp_path / "nope.sqlite").exists()
-    assert main(["results", "export", "--db", str(tmp_path / "good.sqlite"), "--out", str(tmp_path / "x.json"),
-                 "--entries", "bevfusion"]) == 2
+    assert (
+        main(
+            [
+                "results",
+                "export",
+                "--db",
+                str(tmp_path / "good.sqlite"),
+                "--out",
+                str(tmp_path / "x.json"),
+                "--entries",
+                "bevfusion",
+            ]
+        )
+        == 2
+    )
     assert "no results of bevfusion; it holds bevdet" in capsys.readouterr().err
     assert good.count() == 1

@@ -69,7 +69,13 @@ def fake_cell(cell, ctx) -> dict:
             assert (cell.teacher_dir / "model.pt").is_file(), "teacher trained after its student"
         cell.model_dir.mkdir(parents=True, exist_ok=True)
         (cell.model_dir / "model.pt").write_text(cell.config_hash)
-        stats = {"wall_time_s": 10.0 + cell.seed, "peak_rss_mb": 321.5, "iterations": 9, "world_size": 1, "device": "cpu"}
+        stats = {
+            "wall_time_s": 10.0 + cell.seed,
+            "peak_rss_mb": 321.5,
+            "iterations": 9,
+            "world_size": 1,
+            "device": "cpu",
+        }
         return {"checkpoint": str(cell.model_dir / "model.pt"), "train_stats": stats}
     assert (cell.model_dir / "model.pt").read_text() == cell.config_hash
     return fake_metrics(cell)
@@ -86,8 +92,13 @@ def failing_cell(cell, ctx) -> dict:
 
 def plan(tmp_path, **kw):
     args = dict(
-        train_modes=["clean"], seeds=[0, 1], conditions=CONDS, profile="quick",
-        dataset_id="synth-x", out=tmp_path, code="v+1",
+        train_modes=["clean"],
+        seeds=[0, 1],
+        conditions=CONDS,
+        profile="quick",
+        dataset_id="synth-x",
+        out=tmp_path,
+        code="v+1",
     )
     args.update(kw)
     return plan_cells(args.pop("entries", ["stud", "stud-kd"]), **args)
@@ -135,7 +146,8 @@ def test_teacher_seed_distils_every_student_seed_from_one_teacher(entries, tmp_p
     # A requested teacher is evaluated at the requested seeds, and trained at the teacher seed too.
     cells = plan(tmp_path, entries=["lidar", "stud-kd"], seeds=[1], teacher_seed=0)
     assert [c.id for c in cells if c.entry == "lidar"] == [
-        "train/lidar/clean/seed1", *(f"eval/lidar/clean/seed1/{c}" for c in ["clean", "Fog:hard", "Snow:easy"]),
+        "train/lidar/clean/seed1",
+        *(f"eval/lidar/clean/seed1/{c}" for c in ["clean", "Fog:hard", "Snow:easy"]),
         "train/lidar/clean/seed0",
     ]
     assert next(c for c in cells if c.id == "train/stud-kd/clean/seed1").needs == ("train/lidar/clean/seed0",)
@@ -164,13 +176,19 @@ def test_plan_is_pure_given_a_lookup(tmp_path):
     """Planning reads entries only through ``lookup`` (here: entries no registry knows)."""
 
     def entry(name, role, teacher=None):
-        return registry.Entry(name, registry.Role(role), build=lambda cfg: Tiny(), profiles={"quick": {}}, teacher=teacher)
+        return registry.Entry(
+            name, registry.Role(role), build=lambda cfg: Tiny(), profiles={"quick": {}}, teacher=teacher
+        )
 
     table = {e.name: e for e in (entry("t", "teacher"), entry("k", "distill", "t"))}
     cells = plan(tmp_path, entries=["k"], conditions=["clean"], lookup=table.__getitem__)
     assert [c.id for c in cells] == [
-        "train/t/clean/seed0", "train/t/clean/seed1", "train/k/clean/seed0", "eval/k/clean/seed0/clean",
-        "train/k/clean/seed1", "eval/k/clean/seed1/clean",
+        "train/t/clean/seed0",
+        "train/t/clean/seed1",
+        "train/k/clean/seed0",
+        "eval/k/clean/seed0/clean",
+        "train/k/clean/seed1",
+        "eval/k/clean/seed1/clean",
     ]
     cyclic = {"a": entry("a", "distill", "b"), "b": entry("b", "distill", "a")}
     with pytest.raises(UserError, match="teacher cycle: a -> b -> a"):
@@ -214,8 +232,10 @@ def test_run_writes_rows_and_isolates_failures(entries, tmp_path):
     failed = {r.condition if r.entry != "stud-kd" or r.seed != 1 else "kd1" for r in rows if r.status == "failed"}
     assert failed == {"Fog:hard", "kd1"}
     kd1 = store.rows(entry="stud-kd", seed=1)
-    assert all(r.status == "failed" and "needs train/stud-kd/clean/seed1, which failed: RuntimeError: out of memory"
-               in r.error for r in kd1)
+    assert all(
+        r.status == "failed" and "needs train/stud-kd/clean/seed1, which failed: RuntimeError: out of memory" in r.error
+        for r in kd1
+    )
     fog = store.rows(entry="stud", condition="Fog:hard", seed=0)[0]
     assert fog.error.startswith("ValueError: bad predictions (simulated)") and fog.nds is None
     ok = store.rows(status="ok")
@@ -227,17 +247,30 @@ def test_run_writes_rows_and_isolates_failures(entries, tmp_path):
     # Rerunning retries only the failed cells (and the trainings they need).
     todo = prune(cells, store.keys())
     assert {c.id for c in todo if c.kind == "train"} == {
-        "train/stud/clean/seed0", "train/stud/clean/seed1", "train/lidar/clean/seed0",
-        "train/lidar/clean/seed1", "train/stud-kd/clean/seed0", "train/stud-kd/clean/seed1",
+        "train/stud/clean/seed0",
+        "train/stud/clean/seed1",
+        "train/lidar/clean/seed0",
+        "train/lidar/clean/seed1",
+        "train/stud-kd/clean/seed0",
+        "train/stud-kd/clean/seed1",
     }
     assert sum(c.kind == "eval" for c in todo) == 6
     # Each trained model's cost is stored under its own key; the failed training has none.
     trained = {(c.entry, c.seed, c.config_hash) for c in cells if c.kind == "train"} - {
-        (c.entry, c.seed, c.config_hash) for c in cells if c.id == "train/stud-kd/clean/seed1"}
+        (c.entry, c.seed, c.config_hash) for c in cells if c.id == "train/stud-kd/clean/seed1"
+    }
     records = store.trainings()
     assert {(t.entry, t.seed, t.config_hash) for t in records} == trained and len(records) == 5
-    assert all(t.wall_time_s == 10.0 + t.seed and t.peak_rss_mb == 321.5 and t.iterations == 9 and t.device == "cpu"
-               and t.code_version == "v+1" and t.dataset_id == "synth-x" and t.profile == "quick" for t in records)
+    assert all(
+        t.wall_time_s == 10.0 + t.seed
+        and t.peak_rss_mb == 321.5
+        and t.iterations == 9
+        and t.device == "cpu"
+        and t.code_version == "v+1"
+        and t.dataset_id == "synth-x"
+        and t.profile == "quick"
+        for t in records
+    )
     run_cells(todo, fake_cell, ctx, store, InlineExecutor(), code="v+1")
     assert store.count(status="ok") == 12 and len(store.trainings()) == 6
 
@@ -247,20 +280,41 @@ def test_backfill_records_the_cost_of_models_trained_before_the_store_kept_it(en
     cells = plan(tmp_path, entries=["stud"], seeds=[0, 1], conditions=["clean"])
     trained = next(c for c in cells if c.id == "train/stud/clean/seed1")
     trained.model_dir.mkdir(parents=True)
-    (trained.model_dir / STATS_FILE).write_text(json.dumps({"wall_time_s": 75.5, "peak_rss_mb": 900.0, "iterations": 40,
-                                                           "world_size": 1, "device": "cpu", "loss_history": [1.0]}))
+    (trained.model_dir / STATS_FILE).write_text(
+        json.dumps(
+            {
+                "wall_time_s": 75.5,
+                "peak_rss_mb": 900.0,
+                "iterations": 40,
+                "world_size": 1,
+                "device": "cpu",
+                "loss_history": [1.0],
+            }
+        )
+    )
     assert backfill_trainings(cells, store, "v+1") == 1
     (record,) = store.trainings()
     assert (record.entry, record.seed, record.config_hash, record.wall_time_s, record.iterations) == (
-        "stud", 1, trained.config_hash, 75.5, 40)
+        "stud",
+        1,
+        trained.config_hash,
+        75.5,
+        40,
+    )
     assert backfill_trainings(cells, store, "v+1") == 0  # known records are not read again
 
 
 def test_cell_returning_unknown_fields_fails_cleanly(entries, tmp_path):
     store = ResultStore(tmp_path / "r.sqlite")
     cells = plan(tmp_path, entries=["stud"], seeds=[0], conditions=["clean"])
-    run_cells(cells, lambda c, ctx: {"ndss": 0.3} if c.kind == "eval" else {}, SweepContext(tmp_path, "v", tmp_path),
-              store, InlineExecutor(), code="v")
+    run_cells(
+        cells,
+        lambda c, ctx: {"ndss": 0.3} if c.kind == "eval" else {},
+        SweepContext(tmp_path, "v", tmp_path),
+        store,
+        InlineExecutor(),
+        code="v",
+    )
     (row,) = store.rows()
     assert row.status == "failed" and "['ndss'] that are not ResultRow metric fields" in row.error
 
@@ -349,7 +403,9 @@ def test_killed_sweep_resumes_and_matches_an_uninterrupted_run(tmp_path):
     script.write_text(RESUME_SCRIPT)
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     full_db, cut_db = tmp_path / "full.sqlite", tmp_path / "cut.sqlite"
-    subprocess.run([sys.executable, str(script), str(tmp_path / "a"), str(full_db), "-1"], check=True, env=env, timeout=120)
+    subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "a"), str(full_db), "-1"], check=True, env=env, timeout=120
+    )
     assert len(_values(full_db)) == 50  # 2 seeds x 25 conditions
 
     proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "b"), str(cut_db), "17"], env=env)
@@ -360,7 +416,9 @@ def test_killed_sweep_resumes_and_matches_an_uninterrupted_run(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)  # it hangs inside its 18th evaluation
     proc.wait(30)
     assert len(_values(cut_db)) == 17
-    subprocess.run([sys.executable, str(script), str(tmp_path / "b"), str(cut_db), "-1"], check=True, env=env, timeout=120)
+    subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "b"), str(cut_db), "-1"], check=True, env=env, timeout=120
+    )
     assert _values(cut_db) == _values(full_db)
 
 
@@ -373,9 +431,20 @@ def test_cli_sweep_summary_and_exit_code(entries, tmp_path, monkeypatch, capsys)
 
     monkeypatch.setattr(sweep_mod, "run_cell", fake_cell)
     monkeypatch.setattr(nuscenes_c, "check_eval_images", lambda *a: 0)  # the stand-in world has no images
-    args = ["sweep", "--entries", "stud,stud-kd", "--dataroot", str(root), "--out", str(tmp_path / "out"),
-            "--conditions", ",".join(["clean"] + [f"{c}:{lvl}" for c in ("Fog", "Snow") for lvl in ("easy", "mid", "hard")]),
-            "--ce-baseline", "stud", "--no-leaderboard"]
+    args = [
+        "sweep",
+        "--entries",
+        "stud,stud-kd",
+        "--dataroot",
+        str(root),
+        "--out",
+        str(tmp_path / "out"),
+        "--conditions",
+        ",".join(["clean"] + [f"{c}:{lvl}" for c in ("Fog", "Snow") for lvl in ("easy", "mid", "hard")]),
+        "--ce-baseline",
+        "stud",
+        "--no-leaderboard",
+    ]
     assert main([*args, "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "17 to run" in out and "train/lidar/clean/seed0" in out
@@ -384,7 +453,7 @@ def test_cli_sweep_summary_and_exit_code(entries, tmp_path, monkeypatch, capsys)
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert lines[0].startswith("17 cells planned (14 evaluations); 17 to run")
-    table = lines[lines.index(next(line for line in lines if line.startswith("entry"))) + 2:]
+    table = lines[lines.index(next(line for line in lines if line.startswith("entry"))) + 2 :]
     stud = table[0].split()
     assert stud[:3] == ["stud", "clean", "1"] and stud[5].endswith("*") and stud[6] == "100.00*"
     assert table[1].split()[0] == "stud-kd"
@@ -429,13 +498,25 @@ def test_printed_summary_and_leaderboard_agree_on_every_mce(entries, tmp_path, m
     monkeypatch.setattr(sweep_mod, "run_cell", fake_cell)
     monkeypatch.setattr(nuscenes_c, "check_eval_images", lambda *a: 0)  # the stand-in world has no images
     out = tmp_path / "out"
-    argv = ["sweep", "--entries", "stud,stud-kd", "--seeds", "0,1,2", "--dataroot", str(root), "--out", str(out),
-            "--ce-baseline", "stud", "--no-progress"]
+    argv = [
+        "sweep",
+        "--entries",
+        "stud,stud-kd",
+        "--seeds",
+        "0,1,2",
+        "--dataroot",
+        str(root),
+        "--out",
+        str(out),
+        "--ce-baseline",
+        "stud",
+        "--no-progress",
+    ]
     assert main(argv) == 0
     lines = capsys.readouterr().out.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("entry"))
     assert lines[header].endswith("mCE % (vs stud)")
-    printed = {cols[0]: cols[6] for cols in (line.split() for line in lines[header + 2:header + 4])}
+    printed = {cols[0]: cols[6] for cols in (line.split() for line in lines[header + 2 : header + 4])}
     board = json.loads((out / "leaderboard" / "results.json").read_text())
     shown = {r["entry"]: r["mce"]["mean"] for r in board["rows"]}
     assert board["baseline"] == "stud" and set(printed) == {"stud", "stud-kd"}
@@ -505,11 +586,31 @@ def test_real_sweep_killed_mid_evaluation_resumes(tiny_world, tmp_path):
     conditions = ["clean", "Brightness:easy"]
     # The CLI in a child process, its code version pinned so that source edits made while the
     # test runs cannot change the config hash between the killed run and the rerun.
-    child = ("import sys, robobench.sweep as s; from robobench.cli import main; "
-             "s.code_version = lambda **kw: 'pinned'; sys.exit(main(sys.argv[1:]))")
-    cmd = [sys.executable, "-c", child, "sweep", "--entries", "bevdet", "--dataroot", str(tiny_world.dataroot),
-           "--out", str(tmp_path / "runs"), "--db", str(db), "--conditions", ",".join(conditions),
-           "--set", "train.epochs=1", "--set", "train.max_train_samples=2", "--no-leaderboard"]
+    child = (
+        "import sys, robobench.sweep as s; from robobench.cli import main; "
+        "s.code_version = lambda **kw: 'pinned'; sys.exit(main(sys.argv[1:]))"
+    )
+    cmd = [
+        sys.executable,
+        "-c",
+        child,
+        "sweep",
+        "--entries",
+        "bevdet",
+        "--dataroot",
+        str(tiny_world.dataroot),
+        "--out",
+        str(tmp_path / "runs"),
+        "--db",
+        str(db),
+        "--conditions",
+        ",".join(conditions),
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "train.max_train_samples=2",
+        "--no-leaderboard",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and not (db.exists() and ResultStore(db).count() >= 1):
@@ -532,7 +633,11 @@ def test_real_sweep_killed_mid_evaluation_resumes(tiny_world, tmp_path):
     (cost,) = ResultStore(db).trainings()  # stored again from the reused run's train_stats.json
     stats = json.loads((model_dir / STATS_FILE).read_text())
     assert (cost.entry, cost.wall_time_s, cost.peak_rss_mb, cost.iterations) == (
-        "bevdet", stats["wall_time_s"], stats["peak_rss_mb"], stats["iterations"])
+        "bevdet",
+        stats["wall_time_s"],
+        stats["peak_rss_mb"],
+        stats["iterations"],
+    )
     assert cost.wall_time_s > 0 and cost.peak_rss_mb > 0 and cost.iterations >= 1
     evaluator = DetectionEvaluator(open_nuscenes(tiny_world.dataroot, tiny_world.version), tiny_world.val_split)
     for row in rows:

@@ -65,8 +65,13 @@ print(json.dumps([o.status for o in report.ran]))
 
 def _start(out: Path, log: Path, hold: float) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent.parent), *sys.path])}
-    return subprocess.Popen([sys.executable, "-c", SWEEP_SCRIPT, str(out), str(log), str(hold)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-c", SWEEP_SCRIPT, str(out), str(log), str(hold)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def test_two_sweeps_on_one_output_train_each_model_once(tmp_path: Path) -> None:
@@ -88,9 +93,15 @@ def test_a_killed_holder_does_not_block(tmp_path: Path) -> None:
     """The kernel drops a dead process's lock: the next process gets it at once."""
     lock = tmp_path / "model" / ".train.lock"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from robobench.locking import exclusive\n"
-         "with exclusive(sys.argv[1]):\n    print('held', flush=True); time.sleep(600)", str(lock)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from robobench.locking import exclusive\n"
+            "with exclusive(sys.argv[1]):\n    print('held', flush=True); time.sleep(600)",
+            str(lock),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
     )
     assert holder.stdout.readline().strip() == "held"

@@ -16,9 +16,14 @@ from robobench.store import ResultStore
 
 def _store(path, cleans: dict[str, list[float]]):
     with ResultStore(path) as store:
-        store.add_many([make_row(entry, "clean", seed, cond, clean, 0.8)
-                        for entry, values in cleans.items() for seed, clean in enumerate(values)
-                        for cond in all_conditions()])
+        store.add_many(
+            [
+                make_row(entry, "clean", seed, cond, clean, 0.8)
+                for entry, values in cleans.items()
+                for seed, clean in enumerate(values)
+                for cond in all_conditions()
+            ]
+        )
 
 
 def test_target_mde_prints_seeds_from_the_pooled_spread_and_runs_nothing(tmp_path, capsys):
@@ -43,11 +48,14 @@ def test_target_mde_prints_seeds_from_the_pooled_spread_and_runs_nothing(tmp_pat
     assert f"needs {stats.seeds_for_mde(0.012, 0.011)} seeds" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--target-mde", "0.03"], "no results database"),
-    (["--target-mde", "-1", "--target-sd", "0.01"], "must be a positive difference"),
-    (["--target-mde", "0.03", "--target-sd", "0"], "must be a positive standard deviation"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--target-mde", "0.03"], "no results database"),
+        (["--target-mde", "-1", "--target-sd", "0.01"], "must be a positive difference"),
+        (["--target-mde", "0.03", "--target-sd", "0"], "must be a positive standard deviation"),
+    ],
+)
 def test_target_mde_bad_input_is_one_line(tmp_path, capsys, argv, message):
     assert main(["sweep", "--db", str(tmp_path / "missing.sqlite"), *argv]) == 2
     err = capsys.readouterr().err.strip()

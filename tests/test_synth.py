@@ -40,7 +40,11 @@ def _to_global(nusc: NuScenes, sd_token: str, pc):
 
 def test_loads_with_devkit_without_warnings(tiny_world):
     out = io.StringIO()
-    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(out),
+    ):
         warnings.simplefilter("always")
         nusc = NuScenes(version=tiny_world.version, dataroot=str(tiny_world.dataroot), verbose=False)
     assert not [w for w in caught if "pkg_resources" not in str(w.message)]
@@ -54,8 +58,11 @@ def test_loads_with_devkit_without_warnings(tiny_world):
 
 def test_all_classes_and_attributes_present(nusc, tiny_world):
     val = set(split_sample_tokens(nusc, tiny_world.val_split))
-    names = Counter(category_to_detection_name(a["category_name"]) for a in nusc.sample_annotation
-                    if a["sample_token"] in val and a["num_lidar_pts"] + a["num_radar_pts"] > 0)
+    names = Counter(
+        category_to_detection_name(a["category_name"])
+        for a in nusc.sample_annotation
+        if a["sample_token"] in val and a["num_lidar_pts"] + a["num_radar_pts"] > 0
+    )
     assert set(names) == set(DETECTION_CLASSES)
     attrs = {nusc.get("attribute", t)["name"] for a in nusc.sample_annotation for t in a["attribute_tokens"]}
     assert {"vehicle.moving", "vehicle.parked", "pedestrian.moving", "cycle.with_rider", "cycle.without_rider"} <= attrs
@@ -67,11 +74,29 @@ def test_gt_as_predictions_scores_perfectly(nusc, tiny_world, tmp_path):
 
     results = perfect_results(nusc, split_sample_tokens(nusc, tiny_world.val_split))["results"]
     path = tmp_path / "results.json"
-    path.write_text(json.dumps({"meta": {"use_camera": True, "use_lidar": False, "use_radar": False, "use_map": False,
-                                         "use_external": False}, "results": results}))
+    path.write_text(
+        json.dumps(
+            {
+                "meta": {
+                    "use_camera": True,
+                    "use_lidar": False,
+                    "use_radar": False,
+                    "use_map": False,
+                    "use_external": False,
+                },
+                "results": results,
+            }
+        )
+    )
     with contextlib.redirect_stdout(io.StringIO()):
-        ev = DetectionEval(nusc, config_factory("detection_cvpr_2019"), str(path), eval_set=tiny_world.val_split,
-                           output_dir=str(tmp_path), verbose=False)
+        ev = DetectionEval(
+            nusc,
+            config_factory("detection_cvpr_2019"),
+            str(path),
+            eval_set=tiny_world.val_split,
+            output_dir=str(tmp_path),
+            verbose=False,
+        )
         metrics, _ = ev.evaluate()
     assert metrics.mean_ap == pytest.approx(1.0)
     assert metrics.nd_score == pytest.approx(1.0)

@@ -53,8 +53,11 @@ def test_realistic_world_loads_with_devkit(realistic_world):
     for sd in nusc.sample_data:
         assert (realistic_world.dataroot / sd["filename"]).is_file()
     val = set(split_sample_tokens(nusc, realistic_world.val_split))
-    names = {category_to_detection_name(a["category_name"]) for a in nusc.sample_annotation
-             if a["sample_token"] in val and a["num_lidar_pts"] + a["num_radar_pts"] > 0}
+    names = {
+        category_to_detection_name(a["category_name"])
+        for a in nusc.sample_annotation
+        if a["sample_token"] in val and a["num_lidar_pts"] + a["num_radar_pts"] > 0
+    }
     assert names == set(DETECTION_CLASSES)
     stamp = world_stamp(realistic_world.dataroot)
     assert stamp["generator_version"] == 3 and stamp["render"] == "realistic" and stamp["camera"] == "preset"
@@ -94,6 +97,7 @@ def _statistics(path) -> np.ndarray:
 
 def test_realistic_images_are_closer_to_nuscenes_than_flat(tiny_world, realistic_world):
     """On every statistic the realistic views are nearer real nuScenes' than the flat views (log ratio)."""
+
     def distance(world) -> np.ndarray:
         paths = sorted((world.dataroot / "samples").glob("CAM_*/*.jpg"))[::4]
         return np.abs(np.log(np.mean([_statistics(p) for p in paths], axis=0) / NUSCENES_STATS))
@@ -108,11 +112,15 @@ def test_realistic_same_seed_same_bytes(realistic_world, tmp_path):
     other = generate(tmp_path / "again", preset="tiny", seed=0, workers=2, render="realistic")
     version = realistic_world.version
     for table in (*TABLES, "splits"):
-        assert filecmp.cmp(realistic_world.dataroot / version / f"{table}.json", other / version / f"{table}.json",
-                           shallow=False), table
+        assert filecmp.cmp(
+            realistic_world.dataroot / version / f"{table}.json", other / version / f"{table}.json", shallow=False
+        ), table
     files = sorted(p.relative_to(other) for p in (other / "samples").rglob("*") if p.is_file())
-    assert files == sorted(p.relative_to(realistic_world.dataroot) for p in (realistic_world.dataroot / "samples").rglob("*")
-                           if p.is_file())
+    assert files == sorted(
+        p.relative_to(realistic_world.dataroot)
+        for p in (realistic_world.dataroot / "samples").rglob("*")
+        if p.is_file()
+    )
     for rel in files:
         assert filecmp.cmp(realistic_world.dataroot / rel, other / rel, shallow=False), rel
 
@@ -126,8 +134,11 @@ def test_nuscenes_camera_geometry(tmp_path):
     cams = [sd for sd in tables["sample_data"] if sd["fileformat"] == "jpg"]
     assert len(cams) == 6 and all((sd["width"], sd["height"]) == (FULL_W, FULL_H) for sd in cams)
     assert all(cv2.imread(str(tmp_path / sd["filename"])).shape == (FULL_H, FULL_W, 3) for sd in cams)
-    front = next(cs for cs in tables["calibrated_sensor"] if cs["camera_intrinsic"] and cs["token"] == cams[0][
-        "calibrated_sensor_token"])
+    front = next(
+        cs
+        for cs in tables["calibrated_sensor"]
+        if cs["camera_intrinsic"] and cs["token"] == cams[0]["calibrated_sensor_token"]
+    )
     k = np.array(front["camera_intrinsic"])
     assert 800 <= k[0, 0] <= 1300 and abs(k[0, 2] - 808) < 1 and abs(k[1, 2] - 490) < 1
 

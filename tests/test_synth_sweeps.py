@@ -29,7 +29,9 @@ def swept(tmp_path_factory) -> Path:
 
 def test_key_frames_are_the_same_bytes_with_or_without_sweeps(swept, tiny_world) -> None:
     for table in ("sample", "sample_annotation", "instance", "scene"):
-        assert (swept / VERSION / f"{table}.json").read_bytes() == (tiny_world.dataroot / VERSION / f"{table}.json").read_bytes()
+        assert (swept / VERSION / f"{table}.json").read_bytes() == (
+            tiny_world.dataroot / VERSION / f"{table}.json"
+        ).read_bytes()
     for path in sorted((tiny_world.dataroot / "samples" / LIDAR).iterdir())[:5]:
         assert (swept / "samples" / LIDAR / path.name).read_bytes() == path.read_bytes()
     assert world_stamp(swept)["lidar_sweeps"] == SWEEPS and world_stamp(tiny_world.dataroot)["lidar_sweeps"] == 0
@@ -50,14 +52,18 @@ def test_sweeps_are_non_key_sample_data_in_the_lidar_chain(swept) -> None:
         while sd["next"]:
             sd = nusc.get("sample_data", sd["next"])
             chain.append(sd)
-        assert [s["is_key_frame"] for s in chain] == [True] + [False] * SWEEPS + [True] + ([False] * SWEEPS + [True]) * (scene["nbr_samples"] - 2)
+        assert [s["is_key_frame"] for s in chain] == [True] + [False] * SWEEPS + [True] + (
+            [False] * SWEEPS + [True]
+        ) * (scene["nbr_samples"] - 2)
         steps = np.diff([s["timestamp"] for s in chain]) * 1e-6
         np.testing.assert_allclose(steps, KEYFRAME_DT / (SWEEPS + 1), atol=2e-6)
         for s in chain:
             sample = nusc.get("sample", s["sample_token"])
             assert abs(sample["timestamp"] - s["timestamp"]) * 1e-6 <= KEYFRAME_DT / 2 + 1e-6  # the nearest sample
         assert len({s["ego_pose_token"] for s in chain}) == len(chain)
-        assert len({tuple(nusc.get("ego_pose", s["ego_pose_token"])["translation"]) for s in chain}) == len(chain)  # the ego moves
+        assert len({tuple(nusc.get("ego_pose", s["ego_pose_token"])["translation"]) for s in chain}) == len(
+            chain
+        )  # the ego moves
 
 
 def test_devkit_multisweep_and_our_loader_accumulate_the_sweeps(swept, tmp_path) -> None:
@@ -66,7 +72,9 @@ def test_devkit_multisweep_and_our_loader_accumulate_the_sweeps(swept, tmp_path)
     nusc = open_nuscenes(swept, VERSION)
     sample = next(s for s in nusc.sample if s["prev"])
     pc, times = LidarPointCloud.from_file_multisweep(nusc, sample, LIDAR, LIDAR, nsweeps=SWEEPS + 1)
-    np.testing.assert_allclose(np.unique(np.round(times, 4)), np.round(np.arange(SWEEPS + 1) * KEYFRAME_DT / (SWEEPS + 1), 4))
+    np.testing.assert_allclose(
+        np.unique(np.round(times, 4)), np.round(np.arange(SWEEPS + 1) * KEYFRAME_DT / (SWEEPS + 1), 4)
+    )
     index = load_index(swept, VERSION, cache_dir=tmp_path)
     ds = BEVDataset(index, VAL_SPLIT, {"input_size": [96, 256], "lidar": True, "lidar_sweeps": SWEEPS + 1})
     i = next(k for k, tok in enumerate(ds.tokens) if index[tok].prev)

@@ -30,7 +30,9 @@ def _pose(rec: dict) -> np.ndarray:
 
 def _sensor2global(nusc, sd_token: str) -> np.ndarray:
     sd = nusc.get("sample_data", sd_token)
-    return _pose(nusc.get("ego_pose", sd["ego_pose_token"])) @ _pose(nusc.get("calibrated_sensor", sd["calibrated_sensor_token"]))
+    return _pose(nusc.get("ego_pose", sd["ego_pose_token"])) @ _pose(
+        nusc.get("calibrated_sensor", sd["calibrated_sensor_token"])
+    )
 
 
 def test_sample_chain_and_2hz_timestamps(nusc):
@@ -53,8 +55,11 @@ def test_sample_chain_and_2hz_timestamps(nusc):
             lag = np.array([sd["timestamp"] for sd in sds]) - stamps
             assert np.all(lag == lag[0]) and abs(lag[0]) <= 50_000  # sensors fire within 50 ms of the LiDAR
             assert all(nusc.get("ego_pose", sd["ego_pose_token"])["timestamp"] == sd["timestamp"] for sd in sds)
-        assert all(nusc.get("sample_data", nusc.get("sample", t)["data"][LIDAR])["timestamp"] == nusc.get("sample", t)["timestamp"]
-                   for t in tokens)
+        assert all(
+            nusc.get("sample_data", nusc.get("sample", t)["data"][LIDAR])["timestamp"]
+            == nusc.get("sample", t)["timestamp"]
+            for t in tokens
+        )
 
 
 def test_instances_and_annotation_links(nusc):
@@ -80,7 +85,9 @@ def test_velocity_matches_displacement_and_attributes(nusc):
         if not (ann["prev"] and ann["next"]):
             continue
         prev, nxt = nusc.get("sample_annotation", ann["prev"]), nusc.get("sample_annotation", ann["next"])
-        dt = (nusc.get("sample", nxt["sample_token"])["timestamp"] - nusc.get("sample", prev["sample_token"])["timestamp"]) / 1e6
+        dt = (
+            nusc.get("sample", nxt["sample_token"])["timestamp"] - nusc.get("sample", prev["sample_token"])["timestamp"]
+        ) / 1e6
         v_expected = (np.array(nxt["translation"]) - np.array(prev["translation"])) / dt
         v = nusc.box_velocity(ann["token"])
         np.testing.assert_allclose(v, v_expected, atol=1e-9)
@@ -119,7 +126,11 @@ def test_radar_velocity_is_radial_box_velocity(nusc):
             sensor_xy = to_global[:2, 3]
             for a in anns:
                 inside = points_in_box(nusc.get_box(a), xyz)
-                if not inside.any() or not nusc.get("sample_annotation", a)["prev"] or not nusc.get("sample_annotation", a)["next"]:
+                if (
+                    not inside.any()
+                    or not nusc.get("sample_annotation", a)["prev"]
+                    or not nusc.get("sample_annotation", a)["next"]
+                ):
                     continue
                 v_box = nusc.box_velocity(a)[:2]
                 for i in np.flatnonzero(inside):
@@ -195,9 +206,12 @@ def test_same_seed_same_files(tiny_world, tmp_path):
     other = generate(tmp_path / "again", preset="tiny", seed=0, workers=2)
     version = tiny_world.version
     for table in (*TABLES, "splits"):
-        assert filecmp.cmp(tiny_world.dataroot / version / f"{table}.json", other / version / f"{table}.json",
-                           shallow=False), table
-    files = sorted(p.relative_to(tiny_world.dataroot) for p in (tiny_world.dataroot / "samples").rglob("*") if p.is_file())
+        assert filecmp.cmp(
+            tiny_world.dataroot / version / f"{table}.json", other / version / f"{table}.json", shallow=False
+        ), table
+    files = sorted(
+        p.relative_to(tiny_world.dataroot) for p in (tiny_world.dataroot / "samples").rglob("*") if p.is_file()
+    )
     assert files == sorted(p.relative_to(other) for p in (other / "samples").rglob("*") if p.is_file())
     for rel in files[:: max(1, len(files) // 40)]:
         assert filecmp.cmp(tiny_world.dataroot / rel, other / rel, shallow=False), rel
@@ -208,7 +222,9 @@ def _footprints_overlap(c1, yaw1, half1, c2, yaw2, half2) -> bool:
     axes1 = np.array([[np.cos(yaw1), np.sin(yaw1)], [-np.sin(yaw1), np.cos(yaw1)]])
     axes2 = np.array([[np.cos(yaw2), np.sin(yaw2)], [-np.sin(yaw2), np.cos(yaw2)]])
     d = np.asarray(c2) - np.asarray(c1)
-    return all(abs(d @ ax) < np.abs(axes1 @ ax) @ half1 + np.abs(axes2 @ ax) @ half2 for ax in np.vstack([axes1, axes2]))
+    return all(
+        abs(d @ ax) < np.abs(axes1 @ ax) @ half1 + np.abs(axes2 @ ax) @ half2 for ax in np.vstack([axes1, axes2])
+    )
 
 
 @pytest.mark.parametrize("realistic", [False, True])
@@ -225,14 +241,19 @@ def test_objects_never_intersect(realistic):
                 for j in np.flatnonzero(np.linalg.norm(centers[:, :2] - centers[i, :2], axis=1) < 16):
                     b = scene.actors[j]
                     if j > i:
-                        assert not _footprints_overlap(centers[i, :2], a.yaw, half_a, centers[j, :2], b.yaw,
-                                                       np.array([b.wlh[1], b.wlh[0]]) / 2), (a.cls, b.cls)
+                        assert not _footprints_overlap(
+                            centers[i, :2], a.yaw, half_a, centers[j, :2], b.yaw, np.array([b.wlh[1], b.wlh[0]]) / 2
+                        ), (a.cls, b.cls)
                 low, high = centers[i, 2] - a.wlh[2] / 2, centers[i, 2] + a.wlh[2] / 2
                 for k in np.flatnonzero(np.linalg.norm(clutter.center[:, :2] - centers[i, :2], axis=1) < 40):
-                    if clutter.center[k, 2] - clutter.half[k, 2] > high or clutter.center[k, 2] + clutter.half[k, 2] < low:
+                    if (
+                        clutter.center[k, 2] - clutter.half[k, 2] > high
+                        or clutter.center[k, 2] + clutter.half[k, 2] < low
+                    ):
                         continue
-                    assert not _footprints_overlap(centers[i, :2], a.yaw, half_a, clutter.center[k, :2], clutter.yaw[k],
-                                                   clutter.half[k, :2]), (a.cls, "clutter")
+                    assert not _footprints_overlap(
+                        centers[i, :2], a.yaw, half_a, clutter.center[k, :2], clutter.yaw[k], clutter.half[k, :2]
+                    ), (a.cls, "clutter")
 
 
 def test_windowed_lidar_cast_matches_brute_force():
@@ -244,11 +265,16 @@ def test_windowed_lidar_cast_matches_brute_force():
     cub = scene.cuboids(2.0)
     origin = np.array([*scene.ego_pose(2.0)[0][:2], 1.84])
     yaw = scene.heading - np.pi / 2
-    scan = lidar_scan(origin, yaw, cub, len(scene.actors), 360, np.random.default_rng(0), lambda xy: np.full(len(xy), 9.0))
+    scan = lidar_scan(
+        origin, yaw, cub, len(scene.actors), 360, np.random.default_rng(0), lambda xy: np.full(len(xy), 9.0)
+    )
     local = scan.points[:, :3].astype(np.float64)
     r = np.linalg.norm(local, axis=1)
     c, s = np.cos(yaw), np.sin(yaw)
-    dirs = np.column_stack([c * local[:, 0] - s * local[:, 1], s * local[:, 0] + c * local[:, 1], local[:, 2]]) / r[:, None]
+    dirs = (
+        np.column_stack([c * local[:, 0] - s * local[:, 1], s * local[:, 0] + c * local[:, 1], local[:, 2]])
+        / r[:, None]
+    )
     t_ref, idx_ref = raycast(origin, dirs, cub, LIDAR_RANGE)
     assert len(r) > 5000 and np.all(idx_ref > -2)
     np.testing.assert_allclose(r, t_ref, atol=0.021)

@@ -61,8 +61,12 @@ class TinyModel(nn.Module):
         return {"depth_mse": loss}
 
     def decode(self, batch: dict[str, Any], outputs: dict[str, Any]) -> list[dict[str, torch.Tensor]]:
-        empty = {"boxes": torch.zeros(0, 9), "scores": torch.zeros(0), "labels": torch.zeros(0, dtype=torch.long),
-                 "attrs": torch.zeros(0, dtype=torch.long)}
+        empty = {
+            "boxes": torch.zeros(0, 9),
+            "scores": torch.zeros(0),
+            "labels": torch.zeros(0, dtype=torch.long),
+            "attrs": torch.zeros(0, dtype=torch.long),
+        }
         return [dict(empty) for _ in range(batch["imgs"].shape[0])]
 
 
@@ -70,15 +74,33 @@ def tiny_entry(**model: Any) -> Entry:
     cfg = {
         "data": {"input_size": INPUT, "depth_downsample": 8, "rot_lim": [-3.0, 3.0]},
         "model": dict(model),
-        "train": {"epochs": 3, "batch_size": 2, "lr": 3e-2, "warmup_iters": 2, "grad_clip": 1.0, "num_workers": 0,
-                  "max_train_samples": 6, "checkpoint_every": 1},
+        "train": {
+            "epochs": 3,
+            "batch_size": 2,
+            "lr": 3e-2,
+            "warmup_iters": 2,
+            "grad_clip": 1.0,
+            "num_workers": 0,
+            "max_train_samples": 6,
+            "checkpoint_every": 1,
+        },
     }
     return Entry(name="tiny", role=Role.STUDENT, build=TinyModel, profiles={"quick": cfg})
 
 
 def _run(world, out: Path, resume: bool = False, **model: Any) -> Path:
-    return train_entry(tiny_entry(**model), "quick", "clean", seed=5, dataroot=world.dataroot, version=world.version,
-                       split=world.train_split, out_dir=out, resume=resume, progress=False)
+    return train_entry(
+        tiny_entry(**model),
+        "quick",
+        "clean",
+        seed=5,
+        dataroot=world.dataroot,
+        version=world.version,
+        split=world.train_split,
+        out_dir=out,
+        resume=resume,
+        progress=False,
+    )
 
 
 def test_lr_schedule_warms_up_then_decays_to_the_floor() -> None:
@@ -135,8 +157,18 @@ def test_resume_refuses_a_run_of_another_seed(tiny_world, tmp_path: Path) -> Non
     final = (tmp_path / "run" / LAST_CKPT).rename(tmp_path / "run" / FINAL_CKPT)  # stands in for a finished run
     before = final.read_bytes()
     with pytest.raises(UserError, match="belongs to entry .*seed 5; it cannot resume .*seed 6"):
-        train_entry(entry, "quick", "clean", seed=6, dataroot=tiny_world.dataroot, version=tiny_world.version,
-                    split=tiny_world.train_split, out_dir=tmp_path / "run", resume=True, progress=False)
+        train_entry(
+            entry,
+            "quick",
+            "clean",
+            seed=6,
+            dataroot=tiny_world.dataroot,
+            version=tiny_world.version,
+            split=tiny_world.train_split,
+            out_dir=tmp_path / "run",
+            resume=True,
+            progress=False,
+        )
     assert final.read_bytes() == before
 
 
@@ -179,9 +211,18 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tiny_world, tmp_path:
 def test_corrupted_train_mode_feeds_corrupted_views(tiny_world, tmp_path: Path) -> None:
     runs = {}
     for mode in ("clean", "corrupted"):
-        final = train_entry(tiny_entry(), "quick", mode, seed=5, dataroot=tiny_world.dataroot, version=tiny_world.version,
-                            split=tiny_world.train_split, out_dir=tmp_path / mode, progress=False,
-                            overrides={"train": {"epochs": 1, "max_train_samples": 4}})
+        final = train_entry(
+            tiny_entry(),
+            "quick",
+            mode,
+            seed=5,
+            dataroot=tiny_world.dataroot,
+            version=tiny_world.version,
+            split=tiny_world.train_split,
+            out_dir=tmp_path / mode,
+            progress=False,
+            overrides={"train": {"epochs": 1, "max_train_samples": 4}},
+        )
         runs[mode] = load_checkpoint(final)
     assert runs["corrupted"]["meta"]["train_mode"] == "corrupted"
     assert runs["corrupted"]["history"] != runs["clean"]["history"]
@@ -191,8 +232,15 @@ def test_corrupted_train_mode_feeds_corrupted_views(tiny_world, tmp_path: Path) 
 def test_bevdet_quick_profile_loss_goes_down(tiny_world, tmp_path: Path) -> None:
     """The real camera student through the engine: three iterations on one sample reduce its loss."""
     final = train_entry(
-        "bevdet", "quick", "clean", seed=0, dataroot=tiny_world.dataroot, version=tiny_world.version,
-        split=tiny_world.train_split, out_dir=tmp_path / "bevdet", progress=False,
+        "bevdet",
+        "quick",
+        "clean",
+        seed=0,
+        dataroot=tiny_world.dataroot,
+        version=tiny_world.version,
+        split=tiny_world.train_split,
+        out_dir=tmp_path / "bevdet",
+        progress=False,
         overrides={"train": {"epochs": 3, "max_train_samples": 1, "batch_size": 1, "warmup_iters": 0, "lr": 2e-3}},
     )
     history = load_checkpoint(final)["history"]
@@ -205,8 +253,15 @@ def test_bevdet_quick_step_with_bev_augmentation(tiny_world, tmp_path: Path) -> 
     Dataset augments the scene, the view transformer follows, and the loss is finite."""
     bda = {"bev_rot_lim": [-22.5, 22.5], "bev_scale_lim": [0.95, 1.05], "bev_flip": True}
     final = train_entry(
-        "bevdet", "quick", "clean", seed=0, dataroot=tiny_world.dataroot, version=tiny_world.version,
-        split=tiny_world.train_split, out_dir=tmp_path / "bevdet-bda", progress=False,
+        "bevdet",
+        "quick",
+        "clean",
+        seed=0,
+        dataroot=tiny_world.dataroot,
+        version=tiny_world.version,
+        split=tiny_world.train_split,
+        out_dir=tmp_path / "bevdet-bda",
+        progress=False,
         overrides={"data": bda, "train": {"epochs": 1, "max_train_samples": 1, "batch_size": 1, "warmup_iters": 0}},
     )
     ckpt = load_checkpoint(final)
@@ -218,10 +273,26 @@ def test_bevdet_quick_step_with_bev_augmentation(tiny_world, tmp_path: Path) -> 
 def test_distributed_training_under_torchrun(tiny_world, tmp_path: Path) -> None:
     """Two CPU processes (gloo) split each epoch between them and write one checkpoint."""
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", __file__,
-           str(tiny_world.dataroot), tiny_world.version, tiny_world.train_split, str(out)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        __file__,
+        str(tiny_world.dataroot),
+        tiny_world.version,
+        tiny_world.train_split,
+        str(out),
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     try:
         _, stderr = proc.communicate(timeout=120)
     except subprocess.TimeoutExpired:

@@ -99,7 +99,9 @@ class ResNet(nn.Module):
         in_channels: input channels (3 for RGB).
     """
 
-    def __init__(self, depth: int = 18, width: int = 64, layers: tuple[int, ...] | None = None, in_channels: int = 3) -> None:
+    def __init__(
+        self, depth: int = 18, width: int = 64, layers: tuple[int, ...] | None = None, in_channels: int = 3
+    ) -> None:
         super().__init__()
         if depth not in LAYOUTS:
             raise UserError(f"model.backbone.depth={depth} is not supported; use one of {sorted(LAYOUTS)}")
@@ -155,7 +157,9 @@ def load_backbone_weights(model: nn.Module, source: str | Path) -> None:
             state = state[wrapper]
     if not isinstance(state, dict):
         raise UserError(f"backbone weights {text} hold a {type(state).__name__}, not a state dict")
-    state = {k.removeprefix("module.").removeprefix("backbone."): v for k, v in state.items() if not k.startswith("fc.")}
+    state = {
+        k.removeprefix("module.").removeprefix("backbone."): v for k, v in state.items() if not k.startswith("fc.")
+    }
     own = model.state_dict()
     bad_shape = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
     # released ImageNet weights predate BatchNorm's ``num_batches_tracked`` counters
@@ -194,7 +198,9 @@ def torchvision_state_dict(spec: str) -> dict[str, torch.Tensor]:
     name = spec.removeprefix(TORCHVISION_PREFIX)
     arch, _, tag = name.partition(".")
     if not arch or not tag:
-        raise UserError(f"model.backbone.pretrained={spec!r}: expected torchvision:<model>.<weights>, e.g. {IMAGENET_RESNET50}")
+        raise UserError(
+            f"model.backbone.pretrained={spec!r}: expected torchvision:<model>.<weights>, e.g. {IMAGENET_RESNET50}"
+        )
     try:
         from torchvision.models import get_model_weights
     except ImportError:
@@ -236,7 +242,8 @@ class FPNLite(nn.Module):
     def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
         base = feats[self.first]
         ups = [base] + [
-            nn.functional.interpolate(f, size=base.shape[-2:], mode="bilinear", align_corners=False) for f in feats[self.first + 1 :]
+            nn.functional.interpolate(f, size=base.shape[-2:], mode="bilinear", align_corners=False)
+            for f in feats[self.first + 1 :]
         ]
         return self.fuse(torch.cat(ups, dim=1))
 

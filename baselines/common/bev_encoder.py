@@ -40,12 +40,20 @@ class BEVEncoder(nn.Module):
         stages = []
         c_in = in_channels
         for c in channels:
-            stages.append(nn.Sequential(BasicBlock(c_in, c, stride=2), *[BasicBlock(c, c) for _ in range(n_blocks - 1)]))
+            stages.append(
+                nn.Sequential(BasicBlock(c_in, c, stride=2), *[BasicBlock(c, c) for _ in range(n_blocks - 1)])
+            )
             c_in = c
         self.stages = nn.ModuleList(stages)
         self.lateral_scale = 2 ** (len(channels) - 1)
-        self.fuse = nn.Sequential(conv_bn_relu(channels[0] + channels[-1], self.out_channels), conv_bn_relu(self.out_channels, self.out_channels))
-        self.up = nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False), conv_bn_relu(self.out_channels, self.out_channels))
+        self.fuse = nn.Sequential(
+            conv_bn_relu(channels[0] + channels[-1], self.out_channels),
+            conv_bn_relu(self.out_channels, self.out_channels),
+        )
+        self.up = nn.Sequential(
+            nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+            conv_bn_relu(self.out_channels, self.out_channels),
+        )
         self.skip: nn.Module | None = None
         if cfg.full_res_skip:
             self.skip = conv_bn_relu(in_channels, self.out_channels)

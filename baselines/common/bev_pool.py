@@ -94,7 +94,9 @@ class BEVPool(torch.autograd.Function):
         grad_depth = grad_feat = None
         if ctx.needs_input_grad[0]:  # type: ignore[attr-defined]
             per_entry = torch.sparse.sampled_addmm(a, grad_out, feat.t(), beta=0.0).values()
-            grad_depth = torch.zeros_like(depth).view(-1).index_put_((idx.ranks_depth,), per_entry[idx.entry]).view_as(depth)
+            grad_depth = (
+                torch.zeros_like(depth).view(-1).index_put_((idx.ranks_depth,), per_entry[idx.entry]).view_as(depth)
+            )
         if ctx.needs_input_grad[1]:  # type: ignore[attr-defined]
             grad_feat = a.t() @ grad_out
         return grad_depth, grad_feat, None

@@ -44,6 +44,7 @@ DEFAULT_NMS_RADIUS: tuple[float, ...] = (2.0, 3.46, 3.16, 1.0, 0.92, 0.42)
 #: L1 weight per regression channel (CenterPoint's nuScenes ``code_weights``: velocity down-weighted).
 DEFAULT_CODE_WEIGHTS: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.2, 0.2)
 
+
 @dataclass(frozen=True)
 class BEVGridConfig:
     """``model.bev``: the BEV grid's ``x``, ``y``, ``z`` ranges ``[min, max]`` and cell size ``res`` (metres),
@@ -210,7 +211,9 @@ class RadarCameraEntryConfig(CameraEntryConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.data.radar:
-            raise UserError("the camera-radar detector needs data.radar = true (otherwise the batch carries no radar points)")
+            raise UserError(
+                "the camera-radar detector needs data.radar = true (otherwise the batch carries no radar points)"
+            )
         if self.model.temporal:
             raise UserError("model.temporal is not supported by the camera-radar detector; set it to false")
 

@@ -115,7 +115,9 @@ class CameraBEVDetector(BEVDetectorBase):
         """Head losses, plus ``depth`` (BEVDepth's BCE, weighted) when depth supervision is on."""
         losses = super().loss(batch, outputs)
         if self.depth_loss_weight > 0:
-            losses["depth"] = self.depth_loss_weight * depth_loss(outputs["depth_logits"], batch["depth"].to(outputs["depth_logits"].device), self.bins)
+            losses["depth"] = self.depth_loss_weight * depth_loss(
+                outputs["depth_logits"], batch["depth"].to(outputs["depth_logits"].device), self.bins
+            )
         return losses
 
 

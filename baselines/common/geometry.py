@@ -54,7 +54,14 @@ class BEVGrid:
         """Integer ``(ix, iy)`` of points ``(..., 3)`` and a mask of those inside the grid and z slab."""
         ix = torch.floor((xyz[..., 0] - self.x_min) / self.res).long()
         iy = torch.floor((xyz[..., 1] - self.y_min) / self.res).long()
-        inside = (ix >= 0) & (ix < self.nx) & (iy >= 0) & (iy < self.ny) & (xyz[..., 2] >= self.z_min) & (xyz[..., 2] < self.z_max)
+        inside = (
+            (ix >= 0)
+            & (ix < self.nx)
+            & (iy >= 0)
+            & (iy < self.ny)
+            & (xyz[..., 2] >= self.z_min)
+            & (xyz[..., 2] < self.z_max)
+        )
         return ix, iy, inside
 
     def cell_centres(self, device: torch.device | None = None) -> torch.Tensor:
@@ -115,7 +122,11 @@ def make_frustum(height: int, width: int, downsample: int, bins: DepthBins) -> t
 
 
 def frustum_to_ego(
-    frustum: torch.Tensor, intrins: torch.Tensor, post_rots: torch.Tensor, post_trans: torch.Tensor, cam2ego: torch.Tensor
+    frustum: torch.Tensor,
+    intrins: torch.Tensor,
+    post_rots: torch.Tensor,
+    post_trans: torch.Tensor,
+    cam2ego: torch.Tensor,
 ) -> torch.Tensor:
     """Ego coordinates ``(B, N, D, h, w, 3)`` of frustum points ``(D, h, w, 3)`` for each view.
 
@@ -162,7 +173,11 @@ def augmented_motion(prev2cur: torch.Tensor, bda: torch.Tensor) -> torch.Tensor:
 
 
 def project_to_image(
-    points: torch.Tensor, intrins: torch.Tensor, post_rots: torch.Tensor, post_trans: torch.Tensor, cam2ego: torch.Tensor
+    points: torch.Tensor,
+    intrins: torch.Tensor,
+    post_rots: torch.Tensor,
+    post_trans: torch.Tensor,
+    cam2ego: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Network-input pixels ``(N, P, 2)`` and camera depths ``(N, P)`` of ego points ``(P, 3)`` in N views.
 

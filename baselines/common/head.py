@@ -50,7 +50,9 @@ def gaussian_radius(length: torch.Tensor, width: torch.Tensor, min_overlap: floa
     return torch.minimum(torch.minimum(r1, r2), r3)
 
 
-def gaussian_focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.0, beta: float = 4.0) -> torch.Tensor:
+def gaussian_focal_loss(
+    logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.0, beta: float = 4.0
+) -> torch.Tensor:
     """Summed penalty-reduced focal loss of CornerNet eq. 1 (positives where target == 1)."""
     p = torch.sigmoid(logits).clamp(1e-4, 1 - 1e-4)
     pos = target.eq(1).to(p.dtype)
@@ -93,9 +95,13 @@ class CenterHead(nn.Module):
         self.tasks = [[DETECTION_CLASSES.index(n) for n in t] for t in cfg.tasks]
         self.nms_radius = list(cfg.nms_radius)
         if len(self.nms_radius) != len(self.tasks):
-            raise UserError(f"model.head.nms_radius needs one value per task ({len(self.tasks)}), got {len(self.nms_radius)}")
+            raise UserError(
+                f"model.head.nms_radius needs one value per task ({len(self.tasks)}), got {len(self.nms_radius)}"
+            )
         if len(cfg.code_weights) != N_REG:
-            raise UserError(f"model.head.code_weights needs one weight per regression channel ({N_REG}), got {len(cfg.code_weights)}")
+            raise UserError(
+                f"model.head.code_weights needs one weight per regression channel ({N_REG}), got {len(cfg.code_weights)}"
+            )
         self.register_buffer("code_weights", torch.tensor(cfg.code_weights, dtype=torch.float32))
         self.min_overlap = cfg.min_overlap
         self.min_radius = cfg.min_radius
@@ -115,7 +121,9 @@ class CenterHead(nn.Module):
             hm = nn.Sequential(*([conv_bn_relu(ch, ch)] if branch else []), nn.Conv2d(ch, len(task), 3, padding=1))
             nn.init.constant_(hm[-1].bias, -2.19)  # prior probability 0.1 (CenterPoint init_bias)
             self.heatmap.append(hm)
-            self.reg.append(nn.Sequential(*([conv_bn_relu(ch, ch)] if branch else []), nn.Conv2d(ch, N_REG, 3, padding=1)))
+            self.reg.append(
+                nn.Sequential(*([conv_bn_relu(ch, ch)] if branch else []), nn.Conv2d(ch, N_REG, 3, padding=1))
+            )
 
     def forward(self, bev: torch.Tensor) -> dict[str, list[torch.Tensor]]:
         x = self.shared(bev)
@@ -157,7 +165,12 @@ class CenterHead(nn.Module):
             sel = inside & (channel >= 0)
             heat = boxes.new_zeros(len(task), g.ny * g.nx)
             if sel.any():
-                heat = heat.scatter_reduce(0, channel[sel, None].expand(-1, g.ny * g.nx), self._gaussians(ix[sel], iy[sel], radius[sel]), "amax")
+                heat = heat.scatter_reduce(
+                    0,
+                    channel[sel, None].expand(-1, g.ny * g.nx),
+                    self._gaussians(ix[sel], iy[sel], radius[sel]),
+                    "amax",
+                )
             out.append({"heatmap": heat.view(len(task), g.ny, g.nx), "index": (iy * g.nx + ix)[sel], "reg": reg[sel]})
         return out
 
@@ -173,7 +186,9 @@ class CenterHead(nn.Module):
         return val.view(ix.shape[0], -1)
 
     # ---------------------------------------------------------------- loss
-    def loss(self, preds: dict[str, list[torch.Tensor]], gt_boxes: list[torch.Tensor], gt_labels: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    def loss(
+        self, preds: dict[str, list[torch.Tensor]], gt_boxes: list[torch.Tensor], gt_labels: list[torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
         """``{"heatmap": focal, "bbox": L1}`` summed over tasks, each normalised by its object count."""
         dev = preds["heatmap"][0].device
         per_sample = [self.targets(b.to(dev, torch.float32), lab.to(dev)) for b, lab in zip(gt_boxes, gt_labels)]
@@ -214,7 +229,9 @@ class CenterHead(nn.Module):
             labels = torch.cat([p[2] for p in parts])
             order = scores.argsort(descending=True)[: self.max_per_sample]
             boxes, scores, labels = boxes[order], scores[order], labels[order]
-            results.append({"boxes": boxes, "scores": scores, "labels": labels, "attrs": assign_attributes(labels, boxes[:, 7:9])})
+            results.append(
+                {"boxes": boxes, "scores": scores, "labels": labels, "attrs": assign_attributes(labels, boxes[:, 7:9])}
+            )
         return results
 
     def decode_cells(self, reg: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:

@@ -41,10 +41,18 @@ class PillarEncoder(nn.Module):
         if subdivision < 1 or subdivision & (subdivision - 1):
             raise UserError(f"model.pillars.subdivision must be a power of two >= 1, got {subdivision}")
         self.grid = grid
-        self.pillar_grid = BEVGrid(grid.x_min, grid.x_max, grid.y_min, grid.y_max, grid.z_min, grid.z_max, grid.res / subdivision)
+        self.pillar_grid = BEVGrid(
+            grid.x_min, grid.x_max, grid.y_min, grid.y_max, grid.z_min, grid.z_max, grid.res / subdivision
+        )
         self.point_features = point_features
-        self.pfn = nn.Sequential(nn.Linear(3 + point_features + N_OFFSET_FEATURES, channels, bias=False), nn.BatchNorm1d(channels), nn.ReLU(inplace=True))
-        self.down = nn.Sequential(*[conv_bn_relu(channels, channels, stride=2) for _ in range(int(math.log2(subdivision)))])
+        self.pfn = nn.Sequential(
+            nn.Linear(3 + point_features + N_OFFSET_FEATURES, channels, bias=False),
+            nn.BatchNorm1d(channels),
+            nn.ReLU(inplace=True),
+        )
+        self.down = nn.Sequential(
+            *[conv_bn_relu(channels, channels, stride=2) for _ in range(int(math.log2(subdivision)))]
+        )
         self.out_channels = channels
 
     def forward(self, points: list[torch.Tensor]) -> torch.Tensor:
@@ -60,7 +68,9 @@ class PillarEncoder(nn.Module):
         mean = torch.zeros(n_cells, 3, device=dev).index_add_(0, flat, pts[:, :3]) / count.clamp(min=1)[:, None]
         centre_x = g.x_min + (ix.float() + 0.5) * g.res
         centre_y = g.y_min + (iy.float() + 0.5) * g.res
-        feats = torch.cat([pts, pts[:, :3] - mean[flat], (pts[:, 0] - centre_x)[:, None], (pts[:, 1] - centre_y)[:, None]], dim=1)
+        feats = torch.cat(
+            [pts, pts[:, :3] - mean[flat], (pts[:, 0] - centre_x)[:, None], (pts[:, 1] - centre_y)[:, None]], dim=1
+        )
         feats = self.pfn(feats)
         canvas = feats.new_zeros(n_cells, feats.shape[1])
         canvas = canvas.scatter_reduce(0, flat[:, None].expand_as(feats), feats, "amax", include_self=False)

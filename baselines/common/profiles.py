@@ -53,7 +53,15 @@ _FULL: dict[str, Any] = {
         "head": {"channels": 64, "branch_convs": False},
         "pillars": {"channels": 64, "subdivision": 1},
     },
-    "train": {"epochs": 30, "batch_size": 4, "lr": 1e-3, "weight_decay": 1e-2, "warmup_iters": 50, "grad_clip": 5.0, "num_workers": 2},
+    "train": {
+        "epochs": 30,
+        "batch_size": 4,
+        "lr": 1e-3,
+        "weight_decay": 1e-2,
+        "warmup_iters": 50,
+        "grad_clip": 5.0,
+        "num_workers": 2,
+    },
 }
 
 BASE_PROFILES: dict[str, dict[str, Any]] = {
@@ -98,7 +106,15 @@ BASE_PROFILES: dict[str, dict[str, Any]] = {
             "head": {"channels": 64, "branch_convs": True},
             "pillars": {"channels": 64, "subdivision": 4},
         },
-        "train": {"epochs": 24, "batch_size": 8, "lr": 2e-4, "weight_decay": 1e-2, "warmup_iters": 500, "grad_clip": 5.0, "num_workers": 4},
+        "train": {
+            "epochs": 24,
+            "batch_size": 8,
+            "lr": 2e-4,
+            "weight_decay": 1e-2,
+            "warmup_iters": 500,
+            "grad_clip": 5.0,
+            "num_workers": 4,
+        },
     },
 }
 
@@ -124,7 +140,9 @@ def camera_profiles(data: dict[str, Any] | None = None, **model: Any) -> dict[st
         prof = copy.deepcopy(base)
         prof["model"].pop("pillars")
         prof["model"].update(copy.deepcopy(model))
-        prof["data"].update({"lidar": False, "camera": True, **copy.deepcopy(CAMERA_BEV_AUG.get(name, {})), **(data or {})})
+        prof["data"].update(
+            {"lidar": False, "camera": True, **copy.deepcopy(CAMERA_BEV_AUG.get(name, {})), **(data or {})}
+        )
         out[name] = prof
     return out
 
@@ -166,6 +184,8 @@ def lidar_profiles(**model: Any) -> dict[str, dict[str, Any]]:
             prof["model"].pop(key, None)
         prof["model"]["bev_encoder"]["full_res_skip"] = True
         prof["model"].update(copy.deepcopy(model))
-        prof["data"].update({"lidar": True, "camera": False, "lidar_sweeps": LIDAR_SWEEPS[name], **copy.deepcopy(LIDAR_BEV_AUG[name])})
+        prof["data"].update(
+            {"lidar": True, "camera": False, "lidar_sweeps": LIDAR_SWEEPS[name], **copy.deepcopy(LIDAR_BEV_AUG[name])}
+        )
         out[name] = prof
     return out

@@ -90,7 +90,11 @@ def reference_pixels(
     """
     b, n = intrins.shape[:2]
     pix, depth = project_to_image(
-        points.to(intrins.dtype), intrins.flatten(0, 1), post_rots.flatten(0, 1), post_trans.flatten(0, 1), cam2ego.flatten(0, 1)
+        points.to(intrins.dtype),
+        intrins.flatten(0, 1),
+        post_rots.flatten(0, 1),
+        post_trans.flatten(0, 1),
+        cam2ego.flatten(0, 1),
     )
     h, w = image_hw
     size = pix.new_tensor([w, h])
@@ -168,10 +172,14 @@ class SpatialCrossAttention(_DeformableBase):
         hd, lv, z, p = self.heads, self.levels, self.heights, self.points
         hit = mask.any(-1)
         slots = max(int(hit.sum(-1).max()), 1)
-        index = torch.argsort(hit.to(torch.int8), dim=-1, descending=True, stable=True)[..., :slots]  # hit queries first
+        index = torch.argsort(hit.to(torch.int8), dim=-1, descending=True, stable=True)[
+            ..., :slots
+        ]  # hit queries first
         rows = torch.arange(b, device=query.device).view(b, 1, 1)
         offsets = self.sampling_offsets(query).view(b, q, hd, lv, z, p, 2)[rows, index]  # (B, N, S, hd, lv, z, p, 2)
-        attn = self.attention_weights(query).view(b, q, hd, lv * z * p).softmax(-1).view(b, q, hd, lv, z, p)[rows, index]
+        attn = (
+            self.attention_weights(query).view(b, q, hd, lv * z * p).softmax(-1).view(b, q, hd, lv, z, p)[rows, index]
+        )
         ref = torch.gather(ref, 2, index[..., None, None].expand(-1, -1, -1, z, 2))
         mask = torch.gather(mask, 2, index[..., None].expand(-1, -1, -1, z))
         scale = query.new_tensor([[2.0 / w, 2.0 / h] for h, w in sizes]).view(1, 1, 1, 1, lv, 1, 1, 2)
@@ -180,7 +188,12 @@ class SpatialCrossAttention(_DeformableBase):
         return loc.reshape(b * n, slots, hd, lv, z * p, 2), attn.reshape(b * n, slots, hd, lv, z * p), index
 
     def forward(
-        self, query: torch.Tensor, query_pos: torch.Tensor, feats: list[torch.Tensor], ref: torch.Tensor, mask: torch.Tensor
+        self,
+        query: torch.Tensor,
+        query_pos: torch.Tensor,
+        feats: list[torch.Tensor],
+        ref: torch.Tensor,
+        mask: torch.Tensor,
     ) -> torch.Tensor:
         """``(B, Q, C)`` attended features (before the residual) of queries ``(B, Q, C)``.
 
@@ -213,7 +226,9 @@ class TemporalSelfAttention(_DeformableBase):
         nn.init.zeros_(self.attention_weights.weight)
         nn.init.zeros_(self.attention_weights.bias)
 
-    def forward(self, query: torch.Tensor, query_pos: torch.Tensor, prev: torch.Tensor | None, hw: tuple[int, int]) -> torch.Tensor:
+    def forward(
+        self, query: torch.Tensor, query_pos: torch.Tensor, prev: torch.Tensor | None, hw: tuple[int, int]
+    ) -> torch.Tensor:
         """``(B, Q, C)`` attended features of queries ``(B, Q, C)`` on a ``hw = (Y, X)`` BEV;
         ``prev (B, Q, C)`` the previous BEV aligned to the current ego frame, or ``None``."""
         b, q, c = query.shape
@@ -224,9 +239,13 @@ class TemporalSelfAttention(_DeformableBase):
         # (B, 2 frames, Q, heads, 1 level, P, ...): per head, the frames are the offset init's groups
         offsets = self.sampling_offsets(x).view(b, q, hd, 2, p, 2).permute(0, 3, 1, 2, 4, 5).unsqueeze(4)
         attn = self.attention_weights(x).view(b, q, hd, 2, p).softmax(-1).permute(0, 3, 1, 2, 4).unsqueeze(4)
-        iy, ix = torch.meshgrid(torch.arange(ny, device=query.device), torch.arange(nx, device=query.device), indexing="ij")
+        iy, ix = torch.meshgrid(
+            torch.arange(ny, device=query.device), torch.arange(nx, device=query.device), indexing="ij"
+        )
         ref = torch.stack([(ix + 0.5) / nx, (iy + 0.5) / ny], -1).to(query.dtype).view(1, 1, q, 1, 1, 1, 2) * 2 - 1
         loc = ref + offsets * query.new_tensor([2.0 / nx, 2.0 / ny])
         maps = torch.stack([prev, query], dim=1).reshape(b * 2, ny, nx, c).permute(0, 3, 1, 2)
-        sampled = deformable_sample([self._values(maps)], loc.reshape(b * 2, q, hd, 1, p, 2), attn.reshape(b * 2, q, hd, 1, p))
+        sampled = deformable_sample(
+            [self._values(maps)], loc.reshape(b * 2, q, hd, 1, p, 2), attn.reshape(b * 2, q, hd, 1, p)
+        )
         return self.output_proj(sampled.view(b, 2, q, c).mean(1))

@@ -29,14 +29,25 @@ from baselines.common.geometry import BEVGrid, DepthBins, augmented_cam2ego, fru
 N_CAMERA_PARAMS = 22
 
 
-def camera_params(intrins: torch.Tensor, post_rots: torch.Tensor, post_trans: torch.Tensor, cam2ego: torch.Tensor) -> torch.Tensor:
+def camera_params(
+    intrins: torch.Tensor, post_rots: torch.Tensor, post_trans: torch.Tensor, cam2ego: torch.Tensor
+) -> torch.Tensor:
     """``(B*N, 22)`` per-view camera vector: fx, fy, cx, cy, the 2x2 image-aug matrix and shift, cam2ego[:3, :4]."""
     k = intrins.flatten(0, 1)
     pr = post_rots.flatten(0, 1)
     pt = post_trans.flatten(0, 1)
     ce = cam2ego.flatten(0, 1)
     return torch.cat(
-        [k[:, 0, 0:1], k[:, 1, 1:2], k[:, 0, 2:3], k[:, 1, 2:3], pr[:, :2, :2].flatten(1), pt[:, :2], ce[:, :3, :4].flatten(1)], dim=1
+        [
+            k[:, 0, 0:1],
+            k[:, 1, 1:2],
+            k[:, 0, 2:3],
+            k[:, 1, 2:3],
+            pr[:, :2, :2].flatten(1),
+            pt[:, :2],
+            ce[:, :3, :4].flatten(1),
+        ],
+        dim=1,
     )
 
 
@@ -60,9 +71,15 @@ class LSSViewTransformer(nn.Module):
         self.camera_aware = camera_aware
         if camera_aware:
             self.cam_bn = nn.BatchNorm1d(N_CAMERA_PARAMS)
-            self.depth_gate = nn.Sequential(nn.Linear(N_CAMERA_PARAMS, in_channels), nn.ReLU(inplace=True), nn.Linear(in_channels, in_channels))
-            self.context_gate = nn.Sequential(nn.Linear(N_CAMERA_PARAMS, in_channels), nn.ReLU(inplace=True), nn.Linear(in_channels, in_channels))
-        self.depth_branch = nn.Sequential(*[BasicBlock(in_channels, in_channels) for _ in range(depth_blocks)], nn.Conv2d(in_channels, bins.n, 1))
+            self.depth_gate = nn.Sequential(
+                nn.Linear(N_CAMERA_PARAMS, in_channels), nn.ReLU(inplace=True), nn.Linear(in_channels, in_channels)
+            )
+            self.context_gate = nn.Sequential(
+                nn.Linear(N_CAMERA_PARAMS, in_channels), nn.ReLU(inplace=True), nn.Linear(in_channels, in_channels)
+            )
+        self.depth_branch = nn.Sequential(
+            *[BasicBlock(in_channels, in_channels) for _ in range(depth_blocks)], nn.Conv2d(in_channels, bins.n, 1)
+        )
         self.context_branch = nn.Conv2d(in_channels, context_channels, 1)
         self._frustum_cache: dict[tuple[int, int], torch.Tensor] = {}
         self._pool_cache: tuple[torch.Tensor, torch.Size, PoolIndices] | None = None
@@ -76,7 +93,12 @@ class LSSViewTransformer(nn.Module):
 
     @torch.no_grad()
     def pool_indices(
-        self, frustum: torch.Tensor, intrins: torch.Tensor, post_rots: torch.Tensor, post_trans: torch.Tensor, cam2ego: torch.Tensor
+        self,
+        frustum: torch.Tensor,
+        intrins: torch.Tensor,
+        post_rots: torch.Tensor,
+        post_trans: torch.Tensor,
+        cam2ego: torch.Tensor,
     ) -> PoolIndices:
         """BEV pooling indices for this geometry; reused while the calibration and augmentation repeat (evaluation).
 
@@ -85,7 +107,12 @@ class LSSViewTransformer(nn.Module):
         """
         key = torch.cat([intrins.flatten(2), post_rots.flatten(2), post_trans, cam2ego.flatten(2)], dim=2).float()
         cached = self._pool_cache
-        if cached is not None and cached[0].shape == key.shape and cached[1] == frustum.shape and torch.equal(cached[0], key):
+        if (
+            cached is not None
+            and cached[0].shape == key.shape
+            and cached[1] == frustum.shape
+            and torch.equal(cached[0], key)
+        ):
             return cached[2]
         points = frustum_to_ego(frustum, intrins.float(), post_rots.float(), post_trans.float(), cam2ego.float())
         idx = pool_indices(points, self.grid)
@@ -118,7 +145,9 @@ class LSSViewTransformer(nn.Module):
         context = self.context_branch(x_ctx)
         frustum = self.frustum(*image_size, img_feats.device)
         if frustum.shape[1:3] != depth.shape[2:]:
-            raise ValueError(f"image features {tuple(depth.shape[2:])} do not match input {image_size} at stride {self.downsample}")
+            raise ValueError(
+                f"image features {tuple(depth.shape[2:])} do not match input {image_size} at stride {self.downsample}"
+            )
         idx = self.pool_indices(frustum, intrins, post_rots, post_trans, augmented_cam2ego(cam2ego, bda.to(cam2ego)))
         bev = bev_pool(depth, context, idx)
         return {"depth_logits": depth_logits, "depth": depth, "context": context, "bev": bev}
@@ -139,4 +168,6 @@ def depth_loss(depth_logits: torch.Tensor, gt_depth: torch.Tensor, bins: DepthBi
     prob = depth_logits.permute(0, 2, 3, 1)[valid].softmax(dim=-1)
     if prob.numel() == 0:
         return depth_logits.sum() * 0.0
-    return nn.functional.binary_cross_entropy(prob.clamp(1e-6, 1 - 1e-6), target[valid], reduction="sum") / prob.shape[0]
+    return (
+        nn.functional.binary_cross_entropy(prob.clamp(1e-6, 1 - 1e-6), target[valid], reduction="sum") / prob.shape[0]
+    )

@@ -56,7 +56,9 @@ def sample_bev_points(bev: torch.Tensor, batch_idx: torch.Tensor, xy: torch.Tens
         coords = coords.index_select(0, order)
     counts = torch.bincount(batch_idx, minlength=bev.shape[0]).tolist()
     parts = [
-        F.grid_sample(bev[b : b + 1], chunk.view(1, 1, -1, 2), mode="bilinear", padding_mode="border", align_corners=False)[0, :, 0].t()
+        F.grid_sample(
+            bev[b : b + 1], chunk.view(1, 1, -1, 2), mode="bilinear", padding_mode="border", align_corners=False
+        )[0, :, 0].t()
         for b, chunk in enumerate(coords.split(counts))
         if counts[b]
     ]
@@ -129,7 +131,9 @@ def box_cell_masks(boxes: torch.Tensor, grid: BEVGrid) -> torch.Tensor:
     ix = torch.floor((boxes[:, 0] - radius - grid.x_min) / grid.res).long()[:, None] + offs  # (M, k)
     iy = torch.floor((boxes[:, 1] - radius - grid.y_min) / grid.res).long()[:, None] + offs
     wy, wx = iy[:, :, None].expand(-1, k, k), ix[:, None, :].expand(-1, k, k)  # (M, k, k)
-    centres = torch.stack([grid.x_min + (wx + 0.5) * grid.res, grid.y_min + (wy + 0.5) * grid.res], dim=-1).to(boxes.dtype)
+    centres = torch.stack([grid.x_min + (wx + 0.5) * grid.res, grid.y_min + (wy + 0.5) * grid.res], dim=-1).to(
+        boxes.dtype
+    )
     inside = _in_footprint(_box_local_xy(centres.view(m, -1, 2), boxes), boxes).view(m, k, k)
     inside &= (wx >= 0) & (wx < grid.nx) & (wy >= 0) & (wy < grid.ny)
     box_idx = torch.arange(m, device=boxes.device)[:, None, None].expand(-1, k, k)
@@ -153,7 +157,9 @@ class Enlarge(str, enum.Enum):
     MARGIN = "margin"
 
 
-def box_keypoints(boxes: torch.Tensor, n_x: int, n_y: int, enlarge: float = 1.0, mode: Enlarge = Enlarge.FACTOR) -> torch.Tensor:
+def box_keypoints(
+    boxes: torch.Tensor, n_x: int, n_y: int, enlarge: float = 1.0, mode: Enlarge = Enlarge.FACTOR
+) -> torch.Tensor:
     """``(M, n_y * n_x, 2)`` ego ``(x, y)`` of a regular ``n_y x n_x`` keypoint grid in each box footprint.
 
     The footprint (``l`` along the heading, ``w`` across) is first enlarged (:class:`Enlarge`);

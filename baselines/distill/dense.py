@@ -28,7 +28,9 @@ def dense_mse_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor
     return F.mse_loss(student, teacher.detach())
 
 
-def gaussian_foreground(head: CenterHead, gt_boxes: Sequence[torch.Tensor], gt_labels: Sequence[torch.Tensor]) -> torch.Tensor:
+def gaussian_foreground(
+    head: CenterHead, gt_boxes: Sequence[torch.Tensor], gt_labels: Sequence[torch.Tensor]
+) -> torch.Tensor:
     """``(B, Y, X)`` class-agnostic Gaussian foreground: the maximum over classes of ``head``'s
     CenterPoint heatmap targets (its grid, radius rule and minimum radius) for each sample.
 

@@ -86,7 +86,9 @@ def _adapted_bev(ctx: TermContext) -> torch.Tensor:
 
 def _rcd(ctx: TermContext) -> torch.Tensor:
     d = ctx.distiller
-    return rayd3d.rcd(_adapted_bev(ctx), ctx.teacher["bev"], ctx.batch["gt_boxes"], d.teacher_grid, d.rayd3d, d.negative_generator())
+    return rayd3d.rcd(
+        _adapted_bev(ctx), ctx.teacher["bev"], ctx.batch["gt_boxes"], d.teacher_grid, d.rayd3d, d.negative_generator()
+    )
 
 
 def _rwd(ctx: TermContext) -> torch.Tensor:
@@ -105,7 +107,9 @@ def _tig_depth(ctx: TermContext) -> torch.Tensor:
         raise UserError("distill term 'tig_depth' needs a student that predicts depth (outputs['depth'])")
     depth_min = d.data_cfg.depth_min
     ids = tigdistill.object_id_maps(ctx.batch, student.downsample, (depth_min, math.inf))
-    return tigdistill.inner_depth_loss(ctx.student["depth"], ctx.batch["depth"], ids, student.bins.centres().to(ctx.student["depth"]))
+    return tigdistill.inner_depth_loss(
+        ctx.student["depth"], ctx.batch["depth"], ids, student.bins.centres().to(ctx.student["depth"])
+    )
 
 
 def _tig_ic(ctx: TermContext) -> torch.Tensor:
@@ -128,7 +132,9 @@ def _dense(ctx: TermContext) -> torch.Tensor:
 
 def _dense_fg(ctx: TermContext) -> torch.Tensor:
     d = ctx.distiller
-    weight = dense.gaussian_foreground(d.student.head, ctx.batch["gt_boxes"], ctx.batch["gt_labels"]).to(ctx.student["bev"].device)
+    weight = dense.gaussian_foreground(d.student.head, ctx.batch["gt_boxes"], ctx.batch["gt_labels"]).to(
+        ctx.student["bev"].device
+    )
     return dense.fg_weighted_mse_loss(_adapted_bev(ctx), ctx.teacher["bev"], d.to_teacher_size(weight[:, None])[:, 0])
 
 
@@ -180,8 +186,11 @@ def distilled(schema: type[E]) -> type[E]:
             raise UserError("a distillation entry needs a distill section (teacher, terms)")
 
     return make_dataclass(
-        f"Distilled{schema.__name__}", [("distill", DistillConfig | None, field(default=None))], bases=(schema,),
-        frozen=True, namespace={"__post_init__": check, "__doc__": f"{schema.__name__} plus the ``distill`` section."},
+        f"Distilled{schema.__name__}",
+        [("distill", DistillConfig | None, field(default=None))],
+        bases=(schema,),
+        frozen=True,
+        namespace={"__post_init__": check, "__doc__": f"{schema.__name__} plus the ``distill`` section."},
     )
 
 
@@ -198,7 +207,9 @@ def load_teacher(name: str, checkpoint: str | os.PathLike) -> nn.Module:
     ckpt = load_checkpoint(checkpoint)
     trained_for = ckpt.get("meta", {}).get("entry")
     if trained_for not in (None, name):
-        raise UserError(f"teacher checkpoint {checkpoint} was trained for entry {trained_for!r}, not the teacher {name!r}")
+        raise UserError(
+            f"teacher checkpoint {checkpoint} was trained for entry {trained_for!r}, not the teacher {name!r}"
+        )
     teacher = get_entry(name).build(ckpt["config"])
     teacher.load_state_dict(inference_weights(ckpt))  # the weight average when its training kept one
     teacher.eval()
@@ -231,7 +242,10 @@ class Distiller(nn.Module):
         needed = {TERMS[name].adapter for name in self.weights} - {None}
         builders: dict[str, Callable[[], nn.Module]] = {
             "bev": lambda: nn.Sequential(
-                nn.Conv2d(c_s, c_t, 3, padding=1, bias=False), nn.BatchNorm2d(c_t), nn.ReLU(inplace=True), nn.Conv2d(c_t, c_t, 1)
+                nn.Conv2d(c_s, c_t, 3, padding=1, bias=False),
+                nn.BatchNorm2d(c_t),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(c_t, c_t, 1),
             ),
             "ic": lambda: nn.Conv2d(c_s, c_t, 1),
         }
@@ -267,7 +281,9 @@ class Distiller(nn.Module):
         grid = teacher.grid
         s = self.student.grid
         if (grid.x_min, grid.x_max, grid.y_min, grid.y_max) != (s.x_min, s.x_max, s.y_min, s.y_max):
-            raise UserError(f"teacher {self.teacher_name!r} covers a different BEV area ({grid}) than the student ({s})")
+            raise UserError(
+                f"teacher {self.teacher_name!r} covers a different BEV area ({grid}) than the student ({s})"
+            )
         channels = teacher.bev_encoder.out_channels
         if channels != self.teacher_channels:
             raise UserError(
@@ -321,7 +337,9 @@ class Distiller(nn.Module):
         if teacher_out is None:
             raise UserError("distillation losses need the teacher's outputs: call the distiller in training mode")
         ctx = TermContext(batch, outputs, teacher_out, self)
-        return {f"distill_{name}": self.weights[name] * term.fn(ctx) for name, term in TERMS.items() if name in self.weights}
+        return {
+            f"distill_{name}": self.weights[name] * term.fn(ctx) for name, term in TERMS.items() if name in self.weights
+        }
 
     def loss(self, batch: dict[str, Any], outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
         """The student's own losses plus the weighted distillation terms (when the teacher ran)."""
@@ -337,4 +355,3 @@ class Distiller(nn.Module):
     def inference_model(self) -> nn.Module:
         """The plain student (the base entry's model with these weights): what inference runs."""
         return self.student
-

@@ -39,7 +39,9 @@ from robobench.registry import register_entry
 from robobench.train import EntryConfig
 
 TEACHER = "centerpoint"
-RAYD3D_PAPER = "RayD3D: Distilling Depth Knowledge Along the Ray for Robust Multi-View 3D Object Detection (arXiv 2603.07493)"
+RAYD3D_PAPER = (
+    "RayD3D: Distilling Depth Knowledge Along the Ray for Robust Multi-View 3D Object Detection (arXiv 2603.07493)"
+)
 TIG_PAPER = "TiGDistill-BEV: Multi-view BEV 3D Object Detection via Target Inner-Geometry Learning Distillation"
 DENSE_PAPER = "BEVDistill: Cross-Modal BEV Distillation for Multi-View 3D Object Detection (ICLR 2023), dense term"
 
@@ -54,7 +56,11 @@ STUDENTS: dict[str, tuple[dict[str, dict[str, Any]], type[EntryConfig], Callable
 #: RayD3D eq. 10: RCD + RWD + RES, each weight 1.
 RAYD3D_TERMS = {"rcd": 1.0, "rwd": 1.0, "res": 1.0}
 _TIG = TiGConfig()
-TIG_TERMS = {"tig_depth": _TIG.weight_inner_depth, "tig_ic": _TIG.weight_inter_channel, "tig_ik": _TIG.weight_inter_keypoint}
+TIG_TERMS = {
+    "tig_depth": _TIG.weight_inner_depth,
+    "tig_ic": _TIG.weight_inter_channel,
+    "tig_ik": _TIG.weight_inter_keypoint,
+}
 #: TiGDistill-BEV's absolute depth BCE weight replaces the base student's.
 TIG_MODEL = {"depth_loss_weight": _TIG.weight_abs_depth}
 
@@ -78,30 +84,108 @@ def _only(terms: dict[str, float], *names: str) -> dict[str, float]:
 
 RECIPES: tuple[Recipe, ...] = (
     Recipe("bevdet-rayd3d", "bevdet", RAYD3D_TERMS, "BEVDet + RayD3D (RCD + RWD + RES) from CenterPoint", RAYD3D_PAPER),
-    Recipe("bevdepth4d-rayd3d", "bevdepth4d", RAYD3D_TERMS, "BEVDepth4D + RayD3D (RCD + RWD + RES) from CenterPoint", RAYD3D_PAPER),
-    Recipe("bevformer-rayd3d", "bevformer", RAYD3D_TERMS, "BEVFormer-lite + RayD3D (RCD + RWD + RES) from CenterPoint", RAYD3D_PAPER),
-    Recipe("bevdet-rayd3d-rcd", "bevdet", _only(RAYD3D_TERMS, "rcd"), "RayD3D ablation (Table 4): RCD only", RAYD3D_PAPER),
-    Recipe("bevdet-rayd3d-rwd", "bevdet", _only(RAYD3D_TERMS, "rwd"), "RayD3D ablation (Table 4): RWD only", RAYD3D_PAPER),
-    Recipe("bevdet-rayd3d-randneg", "bevdet", RAYD3D_TERMS, "RayD3D ablation (Table 5): uniform random negatives on the ray",
-           RAYD3D_PAPER, {"rayd3d": {"negatives": "random"}}),
-    Recipe("bevdet-rayd3d-noteacherside", "bevdet", RAYD3D_TERMS, "RayD3D ablation (Table 5): no teacher-side sampling (eq. 3 off)",
-           RAYD3D_PAPER, {"rayd3d": {"teacher_side": False}}),
-    Recipe("bevdet-rayd3d-js", "bevdet", RAYD3D_TERMS, "RayD3D ablation (Table 6): JS divergence in RWD", RAYD3D_PAPER,
-           {"rayd3d": {"divergence": "js"}}),
-    Recipe("bevdet-rayd3d-cos", "bevdet", RAYD3D_TERMS, "RayD3D ablation (Table 6): cosine difference in RWD", RAYD3D_PAPER,
-           {"rayd3d": {"divergence": "cosine"}}),
-    Recipe("bevdepth-tig", "bevdepth", TIG_TERMS, "BEVDepth + TiGDistill-BEV (inner depth + inner feature) from CenterPoint",
-           TIG_PAPER, model=TIG_MODEL),
-    Recipe("bevdepth-tig-depth", "bevdepth", _only(TIG_TERMS, "tig_depth"), "TiGDistill-BEV ablation (Table III): inner depth only",
-           TIG_PAPER, model=TIG_MODEL),
-    Recipe("bevdepth-tig-feat", "bevdepth", _only(TIG_TERMS, "tig_ic", "tig_ik"),
-           "TiGDistill-BEV ablation (Table III): inner-feature BEV distillation only", TIG_PAPER, model=TIG_MODEL),
-    Recipe("bevdepth-tig-ic", "bevdepth", _only(TIG_TERMS, "tig_ic"), "TiGDistill-BEV ablation (Table V): inter-channel only",
-           TIG_PAPER, model=TIG_MODEL),
-    Recipe("bevdepth-tig-ik", "bevdepth", _only(TIG_TERMS, "tig_ik"), "TiGDistill-BEV ablation (Table V): inter-keypoint only",
-           TIG_PAPER, model=TIG_MODEL),
-    Recipe("bevdet-dense", "bevdet", {"dense": 1.0}, "BEVDet + naive dense BEV feature MSE to CenterPoint", DENSE_PAPER),
-    Recipe("bevdet-dense-fg", "bevdet", {"dense_fg": 1.0}, "BEVDet + BEVDistill's foreground-weighted dense BEV MSE", DENSE_PAPER),
+    Recipe(
+        "bevdepth4d-rayd3d",
+        "bevdepth4d",
+        RAYD3D_TERMS,
+        "BEVDepth4D + RayD3D (RCD + RWD + RES) from CenterPoint",
+        RAYD3D_PAPER,
+    ),
+    Recipe(
+        "bevformer-rayd3d",
+        "bevformer",
+        RAYD3D_TERMS,
+        "BEVFormer-lite + RayD3D (RCD + RWD + RES) from CenterPoint",
+        RAYD3D_PAPER,
+    ),
+    Recipe(
+        "bevdet-rayd3d-rcd", "bevdet", _only(RAYD3D_TERMS, "rcd"), "RayD3D ablation (Table 4): RCD only", RAYD3D_PAPER
+    ),
+    Recipe(
+        "bevdet-rayd3d-rwd", "bevdet", _only(RAYD3D_TERMS, "rwd"), "RayD3D ablation (Table 4): RWD only", RAYD3D_PAPER
+    ),
+    Recipe(
+        "bevdet-rayd3d-randneg",
+        "bevdet",
+        RAYD3D_TERMS,
+        "RayD3D ablation (Table 5): uniform random negatives on the ray",
+        RAYD3D_PAPER,
+        {"rayd3d": {"negatives": "random"}},
+    ),
+    Recipe(
+        "bevdet-rayd3d-noteacherside",
+        "bevdet",
+        RAYD3D_TERMS,
+        "RayD3D ablation (Table 5): no teacher-side sampling (eq. 3 off)",
+        RAYD3D_PAPER,
+        {"rayd3d": {"teacher_side": False}},
+    ),
+    Recipe(
+        "bevdet-rayd3d-js",
+        "bevdet",
+        RAYD3D_TERMS,
+        "RayD3D ablation (Table 6): JS divergence in RWD",
+        RAYD3D_PAPER,
+        {"rayd3d": {"divergence": "js"}},
+    ),
+    Recipe(
+        "bevdet-rayd3d-cos",
+        "bevdet",
+        RAYD3D_TERMS,
+        "RayD3D ablation (Table 6): cosine difference in RWD",
+        RAYD3D_PAPER,
+        {"rayd3d": {"divergence": "cosine"}},
+    ),
+    Recipe(
+        "bevdepth-tig",
+        "bevdepth",
+        TIG_TERMS,
+        "BEVDepth + TiGDistill-BEV (inner depth + inner feature) from CenterPoint",
+        TIG_PAPER,
+        model=TIG_MODEL,
+    ),
+    Recipe(
+        "bevdepth-tig-depth",
+        "bevdepth",
+        _only(TIG_TERMS, "tig_depth"),
+        "TiGDistill-BEV ablation (Table III): inner depth only",
+        TIG_PAPER,
+        model=TIG_MODEL,
+    ),
+    Recipe(
+        "bevdepth-tig-feat",
+        "bevdepth",
+        _only(TIG_TERMS, "tig_ic", "tig_ik"),
+        "TiGDistill-BEV ablation (Table III): inner-feature BEV distillation only",
+        TIG_PAPER,
+        model=TIG_MODEL,
+    ),
+    Recipe(
+        "bevdepth-tig-ic",
+        "bevdepth",
+        _only(TIG_TERMS, "tig_ic"),
+        "TiGDistill-BEV ablation (Table V): inter-channel only",
+        TIG_PAPER,
+        model=TIG_MODEL,
+    ),
+    Recipe(
+        "bevdepth-tig-ik",
+        "bevdepth",
+        _only(TIG_TERMS, "tig_ik"),
+        "TiGDistill-BEV ablation (Table V): inter-keypoint only",
+        TIG_PAPER,
+        model=TIG_MODEL,
+    ),
+    Recipe(
+        "bevdet-dense", "bevdet", {"dense": 1.0}, "BEVDet + naive dense BEV feature MSE to CenterPoint", DENSE_PAPER
+    ),
+    Recipe(
+        "bevdet-dense-fg",
+        "bevdet",
+        {"dense_fg": 1.0},
+        "BEVDet + BEVDistill's foreground-weighted dense BEV MSE",
+        DENSE_PAPER,
+    ),
 )
 
 
@@ -116,7 +200,9 @@ def recipe_profiles(recipe: Recipe) -> dict[str, dict[str, Any]]:
             "terms": dict(recipe.terms),
             **recipe.options,
         }
-        out[profile] = deep_merge(base_cfg, {"data": centerpoint.student_data(profile), "model": recipe.model, "distill": distill})
+        out[profile] = deep_merge(
+            base_cfg, {"data": centerpoint.student_data(profile), "model": recipe.model, "distill": distill}
+        )
     return out
 
 

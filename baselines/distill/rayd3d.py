@@ -116,7 +116,10 @@ def sample_ray_negatives(
             continue
         background = ~box_cell_masks(boxes, grid).any(0).view(-1)
         on_grid = (
-            (boxes[:, 0] >= grid.x_min) & (boxes[:, 0] < grid.x_max) & (boxes[:, 1] >= grid.y_min) & (boxes[:, 1] < grid.y_max)
+            (boxes[:, 0] >= grid.x_min)
+            & (boxes[:, 0] < grid.x_max)
+            & (boxes[:, 1] >= grid.y_min)
+            & (boxes[:, 1] < grid.y_max)
         )
         for box, ray in zip(boxes[on_grid], ray_ids(boxes[on_grid, :2], cfg.n_rays).tolist()):
             cand = ((rays == ray) & background).nonzero(as_tuple=True)[0]
@@ -142,7 +145,9 @@ def sample_ray_negatives(
     )
 
 
-def window_features(bev: torch.Tensor, batch_idx: torch.Tensor, xy: torch.Tensor, grid: BEVGrid, m: int) -> torch.Tensor:
+def window_features(
+    bev: torch.Tensor, batch_idx: torch.Tensor, xy: torch.Tensor, grid: BEVGrid, m: int
+) -> torch.Tensor:
     """``(P, C)`` mean of ``bev`` over the ``m x m`` region around each point ``xy`` ``(P, 2)``.
 
     "We sample from an m x m region around each location": the mean of ``m x m`` bilinear
@@ -178,14 +183,20 @@ def rcd_features(
     pos = samples.positive.to(dev, student.dtype)
     c_pos = window_features(student, bidx, pos, grid, m)
     l_pos = window_features(teacher, bidx, pos, grid, m)
-    c_neg = window_features(student, bneg, samples.neg_student.to(dev, student.dtype).reshape(-1, 2), grid, m).view(a, k, -1)
+    c_neg = window_features(student, bneg, samples.neg_student.to(dev, student.dtype).reshape(-1, 2), grid, m).view(
+        a, k, -1
+    )
     l_neg = None
     if samples.neg_teacher is not None:
-        l_neg = window_features(teacher, bneg, samples.neg_teacher.to(dev, student.dtype).reshape(-1, 2), grid, m).view(a, k, -1)
+        l_neg = window_features(teacher, bneg, samples.neg_teacher.to(dev, student.dtype).reshape(-1, 2), grid, m).view(
+            a, k, -1
+        )
     return c_pos, c_neg, l_pos, l_neg
 
 
-def contrastive_ratio(anchor: torch.Tensor, positive: torch.Tensor, negatives: torch.Tensor, tau: float, xi: float) -> torch.Tensor:
+def contrastive_ratio(
+    anchor: torch.Tensor, positive: torch.Tensor, negatives: torch.Tensor, tau: float, xi: float
+) -> torch.Tensor:
     """The per-ray fraction of eq. 2/3: ``exp(a.p/tau) / (sum_{k=1}^{K+1} exp(a.c_k/tau) + xi)``.
 
     ``anchor`` ``(A, D)``, ``positive`` ``(A, D)``, ``negatives`` ``(A, K, D)``; the sum in the
@@ -236,7 +247,12 @@ def rcd_loss(
 
 
 def rcd(
-    student: torch.Tensor, teacher: torch.Tensor, gt_boxes: Sequence[torch.Tensor], grid: BEVGrid, cfg: RayD3DConfig, generator: torch.Generator
+    student: torch.Tensor,
+    teacher: torch.Tensor,
+    gt_boxes: Sequence[torch.Tensor],
+    grid: BEVGrid,
+    cfg: RayD3DConfig,
+    generator: torch.Generator,
 ) -> torch.Tensor:
     """RCD end to end (eq. 1-4): sample positions, read window features, contrast."""
     samples = sample_ray_negatives(gt_boxes, grid, cfg, generator)
@@ -335,7 +351,9 @@ def rwd_loss(student: torch.Tensor, teacher: torch.Tensor, weight: torch.Tensor)
     return (weight.detach() * diff).mean()
 
 
-def rwd(student: torch.Tensor, teacher: torch.Tensor, gt_boxes: Sequence[torch.Tensor], grid: BEVGrid, cfg: RayD3DConfig) -> torch.Tensor:
+def rwd(
+    student: torch.Tensor, teacher: torch.Tensor, gt_boxes: Sequence[torch.Tensor], grid: BEVGrid, cfg: RayD3DConfig
+) -> torch.Tensor:
     """RWD end to end (eq. 5-8) on BEV maps ``(B, D, H, W)`` and per-sample GT boxes ``(M_b, 9)``.
 
     The foreground of each object is :func:`~baselines.distill.bev_sampling.box_cell_masks`

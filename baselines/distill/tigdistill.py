@@ -58,7 +58,13 @@ def point_object_ids(points: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
 
 
 def object_id_map(
-    pix: torch.Tensor, depth: torch.Tensor, obj_ids: torch.Tensor, height: int, width: int, downsample: int, depth_range: tuple[float, float]
+    pix: torch.Tensor,
+    depth: torch.Tensor,
+    obj_ids: torch.Tensor,
+    height: int,
+    width: int,
+    downsample: int,
+    depth_range: tuple[float, float],
 ) -> torch.Tensor:
     """``(N, h, w)`` long object-id map per view from projected points, ``h = height // downsample``.
 
@@ -102,7 +108,9 @@ def object_id_maps(batch: dict[str, Any], downsample: int, depth_range: tuple[fl
     maps = []
     for b, (points, boxes) in enumerate(zip(batch["points"], batch["gt_boxes"])):
         xyz = key_sweep(points)[:, :3].to(batch["intrins"].dtype)
-        pix, depth = project_to_image(xyz, batch["intrins"][b], batch["post_rots"][b], batch["post_trans"][b], cam2ego[b])
+        pix, depth = project_to_image(
+            xyz, batch["intrins"][b], batch["post_rots"][b], batch["post_trans"][b], cam2ego[b]
+        )
         maps.append(object_id_map(pix, depth, point_object_ids(xyz, boxes), height, width, downsample, depth_range))
     return torch.stack(maps)
 
@@ -120,7 +128,9 @@ def continuous_depth(depth_prob: torch.Tensor, bin_depths: torch.Tensor) -> torc
     return (depth_prob * bin_depths.to(depth_prob)[None, :, None, None]).sum(dim=1)
 
 
-def inner_depth_loss(depth_prob: torch.Tensor, depth_gt: torch.Tensor, obj_ids: torch.Tensor, bin_depths: torch.Tensor) -> torch.Tensor:
+def inner_depth_loss(
+    depth_prob: torch.Tensor, depth_gt: torch.Tensor, obj_ids: torch.Tensor, bin_depths: torch.Tensor
+) -> torch.Tensor:
     """Inner-depth loss ``L^R_depth``, eq. 2-4, over views ``(M, ...)`` (``M = B * N``).
 
     ``depth_prob`` ``(M, D, h, w)``, ``depth_gt`` sparse LiDAR depth (0 = none) and ``obj_ids``
@@ -169,7 +179,15 @@ def keypoint_features(
     pts, bidx = [], []
     for b, boxes in enumerate(gt_boxes):
         if boxes.shape[0]:
-            pts.append(box_keypoints(boxes.to(student.device, torch.float32), cfg.keypoints_x, cfg.keypoints_y, cfg.enlarge, cfg.enlarge_mode))
+            pts.append(
+                box_keypoints(
+                    boxes.to(student.device, torch.float32),
+                    cfg.keypoints_x,
+                    cfg.keypoints_y,
+                    cfg.enlarge,
+                    cfg.enlarge_mode,
+                )
+            )
             bidx.append(torch.full((boxes.shape[0],), b, dtype=torch.long, device=student.device))
     n = cfg.keypoints_x * cfg.keypoints_y
     if not pts:
@@ -219,7 +237,9 @@ def inter_channel_loss(f_cam: torch.Tensor, f_teacher: torch.Tensor) -> torch.Te
     if f_cam.shape[0] == 0:
         return f_cam.sum() * 0.0
     if f_cam.shape[-1] != f_teacher.shape[-1]:
-        raise ValueError(f"inter-channel loss needs equal channels (adapt the student first): {f_cam.shape[-1]} vs {f_teacher.shape[-1]}")
+        raise ValueError(
+            f"inter-channel loss needs equal channels (adapt the student first): {f_cam.shape[-1]} vs {f_teacher.shape[-1]}"
+        )
     return gram_row_distance(f_cam.transpose(1, 2), f_teacher.transpose(1, 2))
 
 

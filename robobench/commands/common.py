@@ -60,7 +60,11 @@ class _CommaList(argparse.Action):
     """A comma-separated list; several space-separated words (the old form) are joined, with a note."""
 
     def __init__(
-        self, option_strings: Sequence[str], dest: str, convert: Callable[[str], list[Any]], extend: bool = False,
+        self,
+        option_strings: Sequence[str],
+        dest: str,
+        convert: Callable[[str], list[Any]],
+        extend: bool = False,
         **kwargs: Any,
     ) -> None:
         self.convert, self.extend = convert, extend
@@ -89,33 +93,48 @@ def add_list(
 
 
 def add_dataset(
-    parser: Any, *, dataroot: Path | None = DEFAULT_DATAROOT, split: str | None = None, split_help: str | None = None,
+    parser: Any,
+    *,
+    dataroot: Path | None = DEFAULT_DATAROOT,
+    split: str | None = None,
+    split_help: str | None = None,
     dataroot_help: str | None = None,
 ) -> None:
     """``--dataroot``, ``--version`` and ``--split``: which nuScenes-format dataset and split."""
     default_help = f"nuScenes-format root (default {DEFAULT_DATAROOT}, made by 'robobench data synth')"
     parser.add_argument("--dataroot", type=Path, default=dataroot, help=dataroot_help or default_help)
     parser.add_argument("--version", default=DEFAULT_VERSION, help=f"devkit version folder (default {DEFAULT_VERSION})")
-    parser.add_argument("--split", default=split,
-                        help=split_help or "split name (default: synth_val / mini_val / val by version)")
+    parser.add_argument(
+        "--split", default=split, help=split_help or "split name (default: synth_val / mini_val / val by version)"
+    )
 
 
 def add_entry_file(parser: Any) -> None:
     """``--entry-file F`` (repeatable): a Python file registering entries; installed plugins are found too."""
-    parser.add_argument("--entry-file", action="append", default=[], metavar="F",
-                        help="a .py file registering entries (repeatable); plugin packages are found too")
+    parser.add_argument(
+        "--entry-file",
+        action="append",
+        default=[],
+        metavar="F",
+        help="a .py file registering entries (repeatable); plugin packages are found too",
+    )
 
 
 def add_set(parser: Any) -> None:
     """``--set KEY=VALUE`` (repeatable; parsed by :func:`robobench.config.parse_overrides` into ``args.overrides``)."""
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. train.epochs=2 (VALUE parsed as JSON); repeatable")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. train.epochs=2 (VALUE parsed as JSON); repeatable",
+    )
 
 
 def add_db(parser: Any, default: Path | None = DEFAULT_DB, help: str | None = None) -> None:
     """``--db``: the results database (SQLite)."""
-    parser.add_argument("--db", type=Path, default=default,
-                        help=help or f"results database (default {default})")
+    parser.add_argument("--db", type=Path, default=default, help=help or f"results database (default {default})")
 
 
 def add_progress(parser: Any) -> None:

@@ -24,15 +24,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write nuScenes-C (RoboBEV layout) or render the corruption gallery",
         description="Write corrupted camera images as <out>/<Corruption>/<level>/<CAM>/<file>; resumable.",
     )
-    add_dataset(parser, dataroot=None, split="synth_val", dataroot_help="nuScenes (or synthetic world) root",
-                split_help="split whose samples are corrupted (default: synth_val)")
+    add_dataset(
+        parser,
+        dataroot=None,
+        split="synth_val",
+        dataroot_help="nuScenes (or synthetic world) root",
+        split_help="split whose samples are corrupted (default: synth_val)",
+    )
     parser.add_argument("--out", help="nuScenes-C root to write")
-    add_list(parser, "--corruptions", "corruption", default=None, metavar="NAME", help="comma-separated (default: all eight)")
-    add_list(parser, "--levels", "level", default=None, metavar="LEVEL", help="comma-separated (default: easy,mid,hard)")
+    add_list(
+        parser, "--corruptions", "corruption", default=None, metavar="NAME", help="comma-separated (default: all eight)"
+    )
+    add_list(
+        parser, "--levels", "level", default=None, metavar="LEVEL", help="comma-separated (default: easy,mid,hard)"
+    )
     parser.add_argument("--workers", type=at_least(1), default=1, help="parallel processes (default: 1)")
     parser.add_argument("--seed", type=seed, default=0, help="corruption seed (default: 0)")
     frames = parser.add_mutually_exclusive_group()
-    frames.add_argument("--keyframes-only", dest="all_frames", action="store_false", help="key frames only (default, as RoboBEV)")
+    frames.add_argument(
+        "--keyframes-only", dest="all_frames", action="store_false", help="key frames only (default, as RoboBEV)"
+    )
     frames.add_argument("--all-frames", dest="all_frames", action="store_true", help="also corrupt the sweeps")
     add_progress(parser)
     add_alias(parser, "--quiet", "--no-progress", "no_progress", flag=True)
@@ -55,16 +66,30 @@ def _run_write(args: argparse.Namespace) -> int:
     if missing:
         raise UserError(f"robobench corrupt needs {' and '.join(missing)} (or use `robobench corrupt gallery`)")
     written = api.corrupt_dataset(
-        args.dataroot, args.out, version=args.version, split=args.split, corruptions=args.corruptions,
-        levels=args.levels, workers=args.workers, seed=args.seed, all_frames=args.all_frames,
-        progress=not args.no_progress, allow_damaged_images=args.allow_damaged_images,
+        args.dataroot,
+        args.out,
+        version=args.version,
+        split=args.split,
+        corruptions=args.corruptions,
+        levels=args.levels,
+        workers=args.workers,
+        seed=args.seed,
+        all_frames=args.all_frames,
+        progress=not args.no_progress,
+        allow_damaged_images=args.allow_damaged_images,
     )
     print(f"wrote {written} images under {args.out}")
     return 0
 
 
 def _run_gallery(args: argparse.Namespace) -> int:
-    out = api.corruption_gallery(args.g_out, image=args.image, dataroot=args.g_dataroot, version=args.g_version,
-                                 split=args.g_split, seed=args.g_seed)
+    out = api.corruption_gallery(
+        args.g_out,
+        image=args.image,
+        dataroot=args.g_dataroot,
+        version=args.g_version,
+        split=args.g_split,
+        seed=args.g_seed,
+    )
     print(f"wrote {out}")
     return 0

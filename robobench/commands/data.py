@@ -27,13 +27,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--preset", default="default", choices=sorted(PRESETS), help="world size (default: default)")
     synth.add_argument("--seed", type=seed, default=0, help="layout/appearance seed (default: 0)")
     synth.add_argument("--workers", type=int, default=1, help="scenes generated in parallel (default: 1)")
-    synth.add_argument("--lidar-sweeps", type=int, default=0, metavar="N",
-                       help="non-key LiDAR sweeps written between key frames (nuScenes' 20 Hz LiDAR: 9; default 0)")
-    synth.add_argument("--render", default="flat", choices=RENDERS,
-                       help="flat: today's default world (generator 2); realistic: textured, lit, camera-finished "
-                            "images with night and rain scenes (generator 3, the candidate default)")
-    synth.add_argument("--camera", default="preset", choices=CAMERA_GEOMETRIES,
-                       help="image size: the preset's, or nuScenes' 1600x900 (corruptions at their defined pixel scale)")
+    synth.add_argument(
+        "--lidar-sweeps",
+        type=int,
+        default=0,
+        metavar="N",
+        help="non-key LiDAR sweeps written between key frames (nuScenes' 20 Hz LiDAR: 9; default 0)",
+    )
+    synth.add_argument(
+        "--render",
+        default="flat",
+        choices=RENDERS,
+        help="flat: today's default world (generator 2); realistic: textured, lit, camera-finished "
+        "images with night and rain scenes (generator 3, the candidate default)",
+    )
+    synth.add_argument(
+        "--camera",
+        default="preset",
+        choices=CAMERA_GEOMETRIES,
+        help="image size: the preset's, or nuScenes' 1600x900 (corruptions at their defined pixel scale)",
+    )
     synth.set_defaults(func=_synth)
     show = sub.add_parser("show", help="render the six views with GT boxes and a BEV plot of one sample to a PNG")
     show.add_argument("--dataroot", type=Path, default=DEFAULT_DATAROOT, help=f"default: {DEFAULT_DATAROOT}")
@@ -46,30 +59,62 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _register_fidelity(sub: argparse._SubParsersAction) -> None:
     fid = sub.add_parser(
-        "fidelity", help="image statistics and corruption response of a world's views against real nuScenes",
+        "fidelity",
+        help="image statistics and corruption response of a world's views against real nuScenes",
         description="Measure a seeded sample of a dataroot's key-frame camera views (or a folder of images) and "
-                    "print them beside the reference statistics of real nuScenes views, the corruption response "
-                    "(SSIM of clean vs corrupted) beside the reference's, and RoboBEV's BEVDet-R50 RR row "
-                    "(with --db/--entry: an entry's RR beside it).")
+        "print them beside the reference statistics of real nuScenes views, the corruption response "
+        "(SSIM of clean vs corrupted) beside the reference's, and RoboBEV's BEVDet-R50 RR row "
+        "(with --db/--entry: an entry's RR beside it).",
+    )
     where = fid.add_mutually_exclusive_group()
-    where.add_argument("--dataroot", type=Path, default=None, help=f"nuScenes-format dataroot (default: {DEFAULT_DATAROOT})")
-    where.add_argument("--images", type=Path, default=None, metavar="DIR",
-                       help="a folder of camera images (.jpg/.jpeg/.png) instead of a dataroot")
+    where.add_argument(
+        "--dataroot", type=Path, default=None, help=f"nuScenes-format dataroot (default: {DEFAULT_DATAROOT})"
+    )
+    where.add_argument(
+        "--images",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="a folder of camera images (.jpg/.jpeg/.png) instead of a dataroot",
+    )
     fid.add_argument("--version", default=VERSION, help=f"devkit version folder (default: {VERSION})")
     fid.add_argument("--views", type=int, metavar="N", help="views sampled for the statistics (default: %(default)s)")
-    fid.add_argument("--corruption-views", type=int, metavar="K",
-                     help="of those, views measured under every corruption and level (default: %(default)s; 0 skips)")
+    fid.add_argument(
+        "--corruption-views",
+        type=int,
+        metavar="K",
+        help="of those, views measured under every corruption and level (default: %(default)s; 0 skips)",
+    )
     fid.add_argument("--seed", type=int, help="seed of the view sample and the corruptions (default: %(default)s)")
     fid.add_argument("--width", type=int, help="model input width views are resized to (default: %(default)s)")
-    fid.add_argument("--corrupt-width", type=int, default=None, metavar="W",
-                     help="resize views to W pixels wide before corrupting them, to see how the corruptions act at "
-                          "another scale (e.g. 1600, nuScenes' width; default: each view's own size)")
-    fid.add_argument("--reference", type=Path, default=None, metavar="FILE",
-                     help="reference statistics (default: the real-nuScenes file shipped with robobench)")
-    fid.add_argument("--write-reference", type=Path, default=None, metavar="FILE",
-                     help="write the measured views' statistics as a reference file instead of comparing")
-    fid.add_argument("--label", default=None, metavar="TEXT",
-                     help="with --write-reference: what the views are, recorded in the file instead of their path")
+    fid.add_argument(
+        "--corrupt-width",
+        type=int,
+        default=None,
+        metavar="W",
+        help="resize views to W pixels wide before corrupting them, to see how the corruptions act at "
+        "another scale (e.g. 1600, nuScenes' width; default: each view's own size)",
+    )
+    fid.add_argument(
+        "--reference",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="reference statistics (default: the real-nuScenes file shipped with robobench)",
+    )
+    fid.add_argument(
+        "--write-reference",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write the measured views' statistics as a reference file instead of comparing",
+    )
+    fid.add_argument(
+        "--label",
+        default=None,
+        metavar="TEXT",
+        help="with --write-reference: what the views are, recorded in the file instead of their path",
+    )
     fid.add_argument("--db", type=Path, default=None, help="results store holding --entry's evaluations")
     fid.add_argument("--entry", default=None, help="with --db: the entry whose per-corruption RR to compare")
     fid.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
@@ -82,12 +127,22 @@ def _synth(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
     start = time.perf_counter()
-    root = generate(args.out, preset=args.preset, seed=args.seed, workers=args.workers, progress=True,
-                    lidar_sweeps=args.lidar_sweeps, render=args.render, camera=args.camera)
+    root = generate(
+        args.out,
+        preset=args.preset,
+        seed=args.seed,
+        workers=args.workers,
+        progress=True,
+        lidar_sweeps=args.lidar_sweeps,
+        render=args.render,
+        camera=args.camera,
+    )
     size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
     look = "" if (args.render, args.camera) == ("flat", "preset") else f", {args.render} render, {args.camera} camera"
-    print(f"wrote {VERSION} ({args.preset}, seed {args.seed}{look}) to {root} in {time.perf_counter() - start:.1f} s, "
-          f"{size / 1e6:.1f} MB")
+    print(
+        f"wrote {VERSION} ({args.preset}, seed {args.seed}{look}) to {root} in {time.perf_counter() - start:.1f} s, "
+        f"{size / 1e6:.1f} MB"
+    )
     return 0
 
 
@@ -110,15 +165,19 @@ def _fidelity(args: argparse.Namespace) -> int:
 
     fr = fidelity_report
     if args.views < 1 or args.corruption_views < 0 or args.width < 8:
-        raise UserError(f"--views must be >= 1, --corruption-views >= 0 and --width >= 8; got {args.views}, "
-                        f"{args.corruption_views} and {args.width}")
+        raise UserError(
+            f"--views must be >= 1, --corruption-views >= 0 and --width >= 8; got {args.views}, "
+            f"{args.corruption_views} and {args.width}"
+        )
     if (args.db is None) != (args.entry is None):
         raise UserError("--db and --entry go together: pass both to compare an entry's RR, or neither")
     if args.write_reference is not None and args.reference is not None:
         raise UserError("--write-reference measures a new reference; it does not take --reference")
     if args.corrupt_width is not None and (args.corrupt_width < 32 or args.write_reference is not None):
-        raise UserError(f"--corrupt-width {args.corrupt_width}: must be >= 32 (the corruption engine's minimum) and "
-                        "is an ablation of the measured views, not for --write-reference")
+        raise UserError(
+            f"--corrupt-width {args.corrupt_width}: must be >= 32 (the corruption engine's minimum) and "
+            "is an ablation of the measured views, not for --write-reference"
+        )
     if args.label is not None and args.write_reference is None:
         raise UserError("--label names the views of a written reference; pass it with --write-reference")
     target = fr.read_target()
@@ -130,8 +189,9 @@ def _fidelity(args: argparse.Namespace) -> int:
     else:
         views = fr.dataroot_views(args.dataroot or DEFAULT_DATAROOT, args.version, args.views, args.seed)
     label = (args.label or views.generic) if args.write_reference is not None else None
-    measurement = fr.measure(views, args.corruption_views, args.seed, args.width, label=label,
-                             corrupt_width=args.corrupt_width)
+    measurement = fr.measure(
+        views, args.corruption_views, args.seed, args.width, label=label, corrupt_width=args.corrupt_width
+    )
     rep = fr.report(measurement, reference, reference_path, target, entries)
     if args.write_reference is not None:
         options = {name: getattr(args, name) for name in fr.DEFAULTS}

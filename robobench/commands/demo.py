@@ -22,11 +22,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo", help="generate and validate the default synthetic world, run the quick sweep and the leaderboard"
     )
-    parser.add_argument("--dataroot", type=Path, default=DEFAULT_DATA, help=f"dataroot of the world (default: {DEFAULT_DATA})")
+    parser.add_argument(
+        "--dataroot", type=Path, default=DEFAULT_DATA, help=f"dataroot of the world (default: {DEFAULT_DATA})"
+    )
     add_alias(parser, "--data", "--dataroot", "dataroot", type=Path)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"sweep output folder (default: {DEFAULT_OUT})")
-    add_list(parser, "--entries", "entry", default=list(DEMO_ENTRIES),
-             help=f"comma-separated entries to sweep (default: {','.join(DEMO_ENTRIES)})")
+    add_list(
+        parser,
+        "--entries",
+        "entry",
+        default=list(DEMO_ENTRIES),
+        help=f"comma-separated entries to sweep (default: {','.join(DEMO_ENTRIES)})",
+    )
     parser.add_argument("--validate-only", action="store_true", help="only generate (if needed) and validate the world")
     parser.set_defaults(func=_cmd_demo)
 
@@ -35,8 +42,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     """Exit 1 when the world fails validation (nothing else runs), else the sweep's code (1 when a cell failed)."""
     progress = Progress(args.out / "results.sqlite", dry_run=False)
     try:
-        result = api.run_demo(args.dataroot, args.out, args.entries, sweep=not args.validate_only,
-                              on_plan=progress.on_plan, on_done=progress.on_done)
+        result = api.run_demo(
+            args.dataroot,
+            args.out,
+            args.entries,
+            sweep=not args.validate_only,
+            on_plan=progress.on_plan,
+            on_done=progress.on_done,
+        )
     finally:
         progress.close()
     if not result.world_ok:

@@ -33,41 +33,89 @@ def register(subparsers: Any) -> None:
         "print RR/mRR when corrupted conditions are given; optionally add the rows to a results store.",
     )
     p.add_argument("--results", required=True, help="a results JSON, or a directory of clean.json, Fog_hard.json, ...")
-    add_dataset(p, dataroot_help=f"nuScenes root, real or synthetic (default {DEFAULT_DATAROOT}, as robobench predict)",
-                split_help="e.g. val, mini_val, synth_val, custom splits from splits.json (default: the version's val split)")
-    add_list(p, "--condition", "condition", default=None, metavar="COND",
-             help="comma-separated clean or Corruption:level (Fog:hard); for a file: its condition; for a directory: a subset")
+    add_dataset(
+        p,
+        dataroot_help=f"nuScenes root, real or synthetic (default {DEFAULT_DATAROOT}, as robobench predict)",
+        split_help="e.g. val, mini_val, synth_val, custom splits from splits.json (default: the version's val split)",
+    )
+    add_list(
+        p,
+        "--condition",
+        "condition",
+        default=None,
+        metavar="COND",
+        help="comma-separated clean or Corruption:level (Fog:hard); for a file: its condition; for a directory: a subset",
+    )
     add_db(p, default=None, help="add the rows to this results database (SQLite)")
     add_alias(p, "--store", "--db", "db", type=Path)
     p.add_argument("--entry", default=None, help="entry name for the rows (default: the results path's name)")
-    p.add_argument("--role", default=None, choices=("student", "teacher", "distill"),
-                   help="with --db: the entry's role on the leaderboard (default: student for a new entry)")
+    p.add_argument(
+        "--role",
+        default=None,
+        choices=("student", "teacher", "distill"),
+        help="with --db: the entry's role on the leaderboard (default: student for a new entry)",
+    )
     p.add_argument("--base", default=None, help="with --db: the entry its gain is measured against")
     p.add_argument("--teacher", default=None, help="with --db: the teacher of a distill entry")
     p.add_argument("--paper", default="", help="with --db: paper title or URL")
-    p.add_argument("--train-mode", default="clean", choices=("clean", "corrupted", "heldout"),
-                   help="how the model was trained: clean, corrupted (on the eight test corruptions) or heldout")
+    p.add_argument(
+        "--train-mode",
+        default="clean",
+        choices=("clean", "corrupted", "heldout"),
+        help="how the model was trained: clean, corrupted (on the eight test corruptions) or heldout",
+    )
     p.add_argument("--seed", type=seed, default=0, help="seed of the model the results come from (default 0)")
     p.add_argument("--dataset-id", default=None, help="dataset id for the rows (default: VERSION/SPLIT)")
     p.add_argument("--config-hash", default="external", help="config hash for the rows (default: external)")
-    p.add_argument("--out", type=Path, default=None, metavar="DIR",
-                   help="write the devkit's metrics_summary.json and metrics_details.json per condition "
-                   "(DIR/clean/, DIR/Fog_hard/, ...) and DIR/summary.json with RR/mRR/mCE")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON on standard output (messages go to stderr)")
-    p.add_argument("--ce-baseline", default=None, metavar="ENTRY",
-                   help="entry in --db (same dataset id) that CE/mCE are measured against")
-    p.add_argument("--bootstrap", type=int, default=BOOTSTRAP_REPLICATES, metavar="N",
-                   help="scene-bootstrap replicates of NDS and mAP stored with each row, the evaluation noise "
-                        f"the leaderboard's intervals use (default {BOOTSTRAP_REPLICATES}, as a sweep; 0: none)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write the devkit's metrics_summary.json and metrics_details.json per condition "
+        "(DIR/clean/, DIR/Fog_hard/, ...) and DIR/summary.json with RR/mRR/mCE",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print the summary as JSON on standard output (messages go to stderr)"
+    )
+    p.add_argument(
+        "--ce-baseline",
+        default=None,
+        metavar="ENTRY",
+        help="entry in --db (same dataset id) that CE/mCE are measured against",
+    )
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=BOOTSTRAP_REPLICATES,
+        metavar="N",
+        help="scene-bootstrap replicates of NDS and mAP stored with each row, the evaluation noise "
+        f"the leaderboard's intervals use (default {BOOTSTRAP_REPLICATES}, as a sweep; 0: none)",
+    )
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     result = api.evaluate_results(
-        args.results, dataroot=args.dataroot, version=args.version, split=args.split, conditions=args.condition,
-        db=args.db, entry=args.entry, role=args.role, base=args.base, teacher=args.teacher, paper=args.paper,
-        train_mode=args.train_mode, seed=args.seed, dataset_id=args.dataset_id, config_hash=args.config_hash,
-        out=args.out, summary=args.json, ce_baseline=args.ce_baseline, bootstrap=args.bootstrap,
+        args.results,
+        dataroot=args.dataroot,
+        version=args.version,
+        split=args.split,
+        conditions=args.condition,
+        db=args.db,
+        entry=args.entry,
+        role=args.role,
+        base=args.base,
+        teacher=args.teacher,
+        paper=args.paper,
+        train_mode=args.train_mode,
+        seed=args.seed,
+        dataset_id=args.dataset_id,
+        config_hash=args.config_hash,
+        out=args.out,
+        summary=args.json,
+        ce_baseline=args.ce_baseline,
+        bootstrap=args.bootstrap,
     )
     # with --json, standard output carries the summary object alone
     say = (lambda line: print(line, file=sys.stderr)) if args.json else print

@@ -23,8 +23,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--corrupt-root", type=Path, default=None, help="read corrupted views from a nuScenes-C root")
     p.add_argument("--batch-size", type=at_least(1), default=None, help="samples per forward pass (default 4)")
     p.add_argument("--workers", type=at_least(0), default=0, help="data-loader worker processes (default 0)")
-    p.add_argument("--precision", default=None, metavar="auto|fp32|bf16",
-                   help="CPU inference precision (default: the train.precision the model was trained with)")
+    p.add_argument(
+        "--precision",
+        default=None,
+        metavar="auto|fp32|bf16",
+        help="CPU inference precision (default: the train.precision the model was trained with)",
+    )
     add_allow_damaged_argument(p)
     add_model_run(p)
     p.set_defaults(func=cmd_predict)
@@ -33,10 +37,22 @@ def register(subparsers: Any) -> None:
 def cmd_predict(args: argparse.Namespace) -> int:
     """Predict, write the results JSON, print its path and the depth metrics (if any)."""
     out = api.predict_results(
-        args.entry, args.checkpoint, args.condition, dataroot=args.dataroot, version=args.version, split=args.split,
-        out=args.out, seed=args.seed, corrupt_root=args.corrupt_root, batch_size=args.batch_size, workers=args.workers,
-        precision=args.precision, device=args.device, progress=not args.no_progress,
-        allow_damaged_images=args.allow_damaged_images, entry_files=args.entry_file,
+        args.entry,
+        args.checkpoint,
+        args.condition,
+        dataroot=args.dataroot,
+        version=args.version,
+        split=args.split,
+        out=args.out,
+        seed=args.seed,
+        corrupt_root=args.corrupt_root,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        precision=args.precision,
+        device=args.device,
+        progress=not args.no_progress,
+        allow_damaged_images=args.allow_damaged_images,
+        entry_files=args.entry_file,
     )
     print(out.results_path)
     if out.depth_metrics is not None:

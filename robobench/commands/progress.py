@@ -18,8 +18,10 @@ class Progress:
 
     def on_plan(self, planned: list, todo: list) -> None:
         n_eval = sum(c.kind == "eval" for c in planned)
-        print(f"{len(planned)} cells planned ({n_eval} evaluations); {len(todo)} to run, "
-              f"{len(planned) - len(todo)} already done or not needed; results in {self.db}")
+        print(
+            f"{len(planned)} cells planned ({n_eval} evaluations); {len(todo)} to run, "
+            f"{len(planned) - len(todo)} already done or not needed; results in {self.db}"
+        )
         if self.dry_run:
             print(format_table(["cell", "model folder"], [[c.id, c.model_dir] for c in todo]))
         elif self.show_bar:

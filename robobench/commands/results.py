@@ -51,6 +51,8 @@ def _run_export(args: argparse.Namespace) -> int:
 
 def _run_import(args: argparse.Namespace) -> int:
     report = api.import_results(args.db, args.sources)
-    print(f"imported {report.rows} results from {len(args.sources)} source(s) into {args.db}: {report.new} new, "
-          f"{report.rows - report.new} replacing a stored result with the same key")
+    print(
+        f"imported {report.rows} results from {len(args.sources)} source(s) into {args.db}: {report.new} new, "
+        f"{report.rows - report.new} replacing a stored result with the same key"
+    )
     return 0

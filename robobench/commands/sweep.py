@@ -21,42 +21,85 @@ from robobench.sweep import parse_condition, parse_train_mode
 def register(subparsers: Any) -> None:
     """Add the ``sweep`` sub-command."""
     s = subparsers.add_parser("sweep", help="train and evaluate entries under all conditions; resumable")
-    add_list(s, "--entries", "entry", default=None, help="comma-separated entry names (default: all non-teacher built-ins)")
+    add_list(
+        s, "--entries", "entry", default=None, help="comma-separated entry names (default: all non-teacher built-ins)"
+    )
     add_entry_file(s)
-    add_list(s, "--train-modes", "train mode", checked_list(parse_train_mode, "train mode"), default=[TrainMode.CLEAN.value],
-             help="clean,corrupted,heldout: corrupted trains on the eight test corruptions, heldout on "
-             "corruptions disjoint from them (default clean)")
+    add_list(
+        s,
+        "--train-modes",
+        "train mode",
+        checked_list(parse_train_mode, "train mode"),
+        default=[TrainMode.CLEAN.value],
+        help="clean,corrupted,heldout: corrupted trains on the eight test corruptions, heldout on "
+        "corruptions disjoint from them (default clean)",
+    )
     s.add_argument("--profile", default="quick", help="entry profile: quick | full | ... (default quick)")
     add_set(s)
     add_list(s, "--seeds", "seed", seed_list, default=[0], help="comma-separated seeds in [0, 2**32) (default 0)")
-    s.add_argument("--teacher-seed", type=seed, default=None, metavar="N",
-                   help="train each teacher once with seed N and distil every student seed from it "
-                        "(default: a teacher per student seed)")
-    add_list(s, "--conditions", "condition", checked_list(parse_condition, "condition"), default=None,
-             help="e.g. clean,Fog:hard (default: clean + 24 corrupted)")
+    s.add_argument(
+        "--teacher-seed",
+        type=seed,
+        default=None,
+        metavar="N",
+        help="train each teacher once with seed N and distil every student seed from it "
+        "(default: a teacher per student seed)",
+    )
+    add_list(
+        s,
+        "--conditions",
+        "condition",
+        checked_list(parse_condition, "condition"),
+        default=None,
+        help="e.g. clean,Fog:hard (default: clean + 24 corrupted)",
+    )
     s.add_argument("--executor", choices=("local", "ray"), default="local")
-    s.add_argument("--workers", type=at_least(1), default=1, help="parallel cells with --executor local (default 1: in-process)")
+    s.add_argument(
+        "--workers", type=at_least(1), default=1, help="parallel cells with --executor local (default 1: in-process)"
+    )
     s.add_argument("--ray-address", default=None, help="Ray cluster address (default: start a local instance)")
-    s.add_argument("--cpus-per-cell", type=at_least(0, float), default=1.0, help="CPUs each Ray task reserves (torch threads)")
+    s.add_argument(
+        "--cpus-per-cell", type=at_least(0, float), default=1.0, help="CPUs each Ray task reserves (torch threads)"
+    )
     s.add_argument("--gpus-per-cell", type=at_least(0, float), default=0.0, help="GPUs each Ray task reserves")
     add_dataset(s, dataroot=None)
     s.add_argument("--out", type=Path, default=api.DEFAULT_OUT, help="folder for models, predictions, leaderboard")
     add_db(s, default=None, help="results database (default OUT/results.sqlite)")
-    s.add_argument("--ce-baseline", default=api.DEFAULT_CE_BASELINE,
-                   help=f"entry whose NDS is the mCE denominator (default {api.DEFAULT_CE_BASELINE})")
+    s.add_argument(
+        "--ce-baseline",
+        default=api.DEFAULT_CE_BASELINE,
+        help=f"entry whose NDS is the mCE denominator (default {api.DEFAULT_CE_BASELINE})",
+    )
     s.add_argument("--no-leaderboard", action="store_true", help="do not regenerate the leaderboard at the end")
     add_progress(s)
     add_allow_damaged_argument(s)
-    s.add_argument("--dry-run", action="store_true",
-                   help="print the cells left to run and each model's folder (e.g. to train one with torchrun), run nothing")
-    s.add_argument("--target-mde", type=float, default=None, metavar="EFFECT",
-                   help="print how many seeds per entry a two-sided Welch test (5 %%, 80 %% power) needs to detect a "
-                        "difference of EFFECT (a fraction: 0.03 is 3 NDS or mRR points) between two entries, from the "
-                        "seed spread stored in the results database (or --target-sd), and stop without running anything")
-    s.add_argument("--target-metric", choices=tuple(TABLE_METRICS), default="nds",
-                   help="metric of --target-mde: clean NDS, mRR or the mean NDS over the corrupted conditions (default nds)")
-    s.add_argument("--target-sd", type=float, default=None, metavar="SD",
-                   help="with --target-mde: the seed standard deviation to plan for instead of the stored spread")
+    s.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the cells left to run and each model's folder (e.g. to train one with torchrun), run nothing",
+    )
+    s.add_argument(
+        "--target-mde",
+        type=float,
+        default=None,
+        metavar="EFFECT",
+        help="print how many seeds per entry a two-sided Welch test (5 %%, 80 %% power) needs to detect a "
+        "difference of EFFECT (a fraction: 0.03 is 3 NDS or mRR points) between two entries, from the "
+        "seed spread stored in the results database (or --target-sd), and stop without running anything",
+    )
+    s.add_argument(
+        "--target-metric",
+        choices=tuple(TABLE_METRICS),
+        default="nds",
+        help="metric of --target-mde: clean NDS, mRR or the mean NDS over the corrupted conditions (default nds)",
+    )
+    s.add_argument(
+        "--target-sd",
+        type=float,
+        default=None,
+        metavar="SD",
+        help="with --target-mde: the seed standard deviation to plan for instead of the stored spread",
+    )
     s.set_defaults(func=cmd_sweep)
 
 
@@ -69,8 +112,10 @@ def report(result: api.BenchmarkResult) -> int:
     if result.leaderboard is not None:
         print(f"leaderboard: {result.leaderboard}")
     if result.failed:
-        print(f"{len(result.failed)} cell(s) failed; their errors are in {result.db} (status 'failed'); rerun to retry them",
-              file=sys.stderr)
+        print(
+            f"{len(result.failed)} cell(s) failed; their errors are in {result.db} (status 'failed'); rerun to retry them",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -82,13 +127,30 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     progress = Progress(args.db or args.out / "results.sqlite", args.dry_run, bar=not args.no_progress)
     try:
         result = api.run_benchmark(
-            args.entries, profile=args.profile, dataroot=args.dataroot, version=args.version, split=args.split,
-            out=args.out, db=args.db, seeds=args.seeds, train_modes=args.train_modes, conditions=args.conditions,
-            teacher_seed=args.teacher_seed, overrides=args.overrides, entry_files=args.entry_file,
-            executor=args.executor, workers=args.workers, ray_address=args.ray_address,
-            cpus_per_cell=args.cpus_per_cell, gpus_per_cell=args.gpus_per_cell, ce_baseline=args.ce_baseline,
-            leaderboard=not args.no_leaderboard, allow_damaged_images=args.allow_damaged_images, dry_run=args.dry_run,
-            on_plan=progress.on_plan, on_done=progress.on_done,
+            args.entries,
+            profile=args.profile,
+            dataroot=args.dataroot,
+            version=args.version,
+            split=args.split,
+            out=args.out,
+            db=args.db,
+            seeds=args.seeds,
+            train_modes=args.train_modes,
+            conditions=args.conditions,
+            teacher_seed=args.teacher_seed,
+            overrides=args.overrides,
+            entry_files=args.entry_file,
+            executor=args.executor,
+            workers=args.workers,
+            ray_address=args.ray_address,
+            cpus_per_cell=args.cpus_per_cell,
+            gpus_per_cell=args.gpus_per_cell,
+            ce_baseline=args.ce_baseline,
+            leaderboard=not args.no_leaderboard,
+            allow_damaged_images=args.allow_damaged_images,
+            dry_run=args.dry_run,
+            on_plan=progress.on_plan,
+            on_done=progress.on_done,
         )
     finally:
         progress.close()
@@ -100,18 +162,33 @@ def plan_seeds(args: argparse.Namespace) -> int:
     from robobench import stats
 
     plan = api.plan_seeds(
-        args.target_mde, db=args.db if args.db is not None else args.out / "results.sqlite", metric=args.target_metric,
-        seeds=len(args.seeds), sd=args.target_sd, entries=args.entries, train_modes=args.train_modes,
+        args.target_mde,
+        db=args.db if args.db is not None else args.out / "results.sqlite",
+        metric=args.target_metric,
+        seeds=len(args.seeds),
+        sd=args.target_sd,
+        entries=args.entries,
+        train_modes=args.train_modes,
         profile=args.profile,
     )
     metric = plan.metric
     if plan.spread:
-        print(format_table(["entry", "train", "dataset", "seeds", f"{metric} mean", f"{metric} sd"], [
-            [e, m, d, len(v), f"{statistics.fmean(v.values()):.4f}", f"{statistics.stdev(v.values()):.4f}"]
-            for (e, m, d, _), v in sorted(plan.spread.items())]))
+        print(
+            format_table(
+                ["entry", "train", "dataset", "seeds", f"{metric} mean", f"{metric} sd"],
+                [
+                    [e, m, d, len(v), f"{statistics.fmean(v.values()):.4f}", f"{statistics.stdev(v.values()):.4f}"]
+                    for (e, m, d, _), v in sorted(plan.spread.items())
+                ],
+            )
+        )
     at = f"{plan.mde_at_seeds:.4f}" if plan.mde_at_seeds is not None else "nothing (one seed has no spread)"
-    print(f"{metric}: seed sd {plan.sd:.4f} ({plan.source}); a difference of {plan.effect:g} between two entries needs "
-          f"{plan.seeds_needed} seeds per entry (two-sided Welch test at {stats.ALPHA:g}, power {stats.POWER:g}); "
-          f"at the requested {plan.n_seeds} seed(s) the test sees {at}")
-    print(f"rerun with --seeds {','.join(str(i) for i in range(plan.seeds_needed))} (and without --target-mde) to run them")
+    print(
+        f"{metric}: seed sd {plan.sd:.4f} ({plan.source}); a difference of {plan.effect:g} between two entries needs "
+        f"{plan.seeds_needed} seeds per entry (two-sided Welch test at {stats.ALPHA:g}, power {stats.POWER:g}); "
+        f"at the requested {plan.n_seeds} seed(s) the test sees {at}"
+    )
+    print(
+        f"rerun with --seeds {','.join(str(i) for i in range(plan.seeds_needed))} (and without --target-mde) to run them"
+    )
     return 0

@@ -14,7 +14,10 @@ from robobench.schema import TrainMode
 #: ``--train-corruption`` values -> train modes ("mixed": the eight test corruptions drawn at
 #: random; "heldout": corruptions disjoint from them, see robobench.data.corrupt_aug).
 TRAIN_CORRUPTION = {
-    "clean": TrainMode.CLEAN, "mixed": TrainMode.CORRUPTED, "corrupted": TrainMode.CORRUPTED, "heldout": TrainMode.HELDOUT,
+    "clean": TrainMode.CLEAN,
+    "mixed": TrainMode.CORRUPTED,
+    "corrupted": TrainMode.CORRUPTED,
+    "heldout": TrainMode.HELDOUT,
 }
 
 
@@ -32,10 +35,16 @@ def register(subparsers: Any) -> None:
     t = subparsers.add_parser("train", help="train an entry (checkpoints, --resume after a kill, torchrun for DDP)")
     t.add_argument("entry", help="registered entry name (see 'robobench entries')")
     t.add_argument("--profile", default="quick", help="entry profile: quick | full | nuscenes (default quick)")
-    t.add_argument("--train-corruption", choices=sorted(TRAIN_CORRUPTION), default="clean",
-                   help="clean; mixed: simulate the eight test corruptions during training (not comparable with "
-                   "clean-trained rows); heldout: corruptions disjoint from the eight (default clean)")
-    t.add_argument("--out", type=Path, default=None, help="output folder (default runs/<entry>-<profile>-<mode>-s<seed>)")
+    t.add_argument(
+        "--train-corruption",
+        choices=sorted(TRAIN_CORRUPTION),
+        default="clean",
+        help="clean; mixed: simulate the eight test corruptions during training (not comparable with "
+        "clean-trained rows); heldout: corruptions disjoint from the eight (default clean)",
+    )
+    t.add_argument(
+        "--out", type=Path, default=None, help="output folder (default runs/<entry>-<profile>-<mode>-s<seed>)"
+    )
     t.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     add_set(t)
     add_model_run(t)
@@ -44,9 +53,21 @@ def register(subparsers: Any) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train and print the final checkpoint's path."""
-    print(api.train_model(
-        args.entry, profile=args.profile, train_mode=TRAIN_CORRUPTION[args.train_corruption].value, seed=args.seed,
-        dataroot=args.dataroot, version=args.version, split=args.split, out=args.out, resume=args.resume,
-        overrides=args.overrides, device=args.device, progress=not args.no_progress, entry_files=args.entry_file,
-    ))
+    print(
+        api.train_model(
+            args.entry,
+            profile=args.profile,
+            train_mode=TRAIN_CORRUPTION[args.train_corruption].value,
+            seed=args.seed,
+            dataroot=args.dataroot,
+            version=args.version,
+            split=args.split,
+            out=args.out,
+            resume=args.resume,
+            overrides=args.overrides,
+            device=args.device,
+            progress=not args.no_progress,
+            entry_files=args.entry_file,
+        )
+    )
     return 0

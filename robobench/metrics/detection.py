@@ -316,7 +316,9 @@ class DetectionEvaluator:
         for i, token in enumerate(self.sample_tokens):
             recs = [self.nusc.get("sample_annotation", a) for a in self.nusc.get("sample", token)["anns"]]
             boxes = [
-                Box(r["translation"], r["size"], Quaternion(r["rotation"])) for r in recs if r["category_name"] == _BIKE_RACK
+                Box(r["translation"], r["size"], Quaternion(r["rotation"]))
+                for r in recs
+                if r["category_name"] == _BIKE_RACK
             ]
             if boxes:
                 racks[i] = boxes
@@ -345,8 +347,15 @@ class DetectionEvaluator:
                 cols["attr"].append(_ATTR_INDEX.get(attr, -1))
                 cols["pts"].append(ann["num_lidar_pts"] + ann["num_radar_pts"])
         return BoxArrays.from_lists(
-            cols["sample"], cols["label"], cols["xyz"], cols["size"], cols["rot"], cols["vel"],
-            [-1.0] * len(cols["sample"]), cols["attr"], cols["pts"],
+            cols["sample"],
+            cols["label"],
+            cols["xyz"],
+            cols["size"],
+            cols["rot"],
+            cols["vel"],
+            [-1.0] * len(cols["sample"]),
+            cols["attr"],
+            cols["pts"],
         )
 
     # -- filtering -------------------------------------------------------------------
@@ -719,8 +728,9 @@ def load_results_file(
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         parse_results(read_results_json(path), sample_tokens, class_names, max_boxes_per_sample, keep_file_order)
         raise UserError(f"results file {path}: {exc}") from None
-    order = _check_layout({"results": typed.results, "meta": typed.meta}, sample_tokens, max_boxes_per_sample,
-                          keep_file_order)
+    order = _check_layout(
+        {"results": typed.results, "meta": typed.meta}, sample_tokens, max_boxes_per_sample, keep_file_order
+    )
     fields = _ResultBox.__struct_fields__
     rows = [msgspec.structs.astuple(b) for t in order for b in typed.results[t]]
     columns = dict(zip(fields, map(list, zip(*rows)))) if rows else {key: [] for key in fields}
@@ -761,8 +771,11 @@ def parse_results(
             for key in _ResultBox.__struct_fields__
         }
         vectors = (v for key, _ in _VECTORS for vec in columns[key] if isinstance(vec, (list, tuple)) for v in vec)
-        if (any(type(v) is bool for v in columns["detection_score"]) or any(type(v) is bool for v in vectors)
-                or not all(type(v) is int for v in columns["num_pts"])):
+        if (
+            any(type(v) is bool for v in columns["detection_score"])
+            or any(type(v) is bool for v in vectors)
+            or not all(type(v) is int for v in columns["num_pts"])
+        ):
             raise _Malformed  # booleans are not numbers here, as in the typed reader
         return _to_arrays(columns, results, order, sample_tokens, class_names)
     except (KeyError, TypeError, AttributeError, _Malformed):
@@ -835,15 +848,19 @@ def _to_arrays(
     if n == 0:
         return BoxArrays.from_lists([], [], [], [], [], [], [], [], [])
     box_tokens = columns["sample_token"]
-    fail(np.array([box_tokens[i] != order[k] for i, k in enumerate(keys)]),
-         lambda i: f"field 'sample_token' is {box_tokens[i]!r}, expected {order[keys[i]]!r}")
+    fail(
+        np.array([box_tokens[i] != order[k] for i, k in enumerate(keys)]),
+        lambda i: f"field 'sample_token' is {box_tokens[i]!r}, expected {order[keys[i]]!r}",
+    )
     cls_index = {c: i for i, c in enumerate(class_names)}
     names = columns["detection_name"]
     labels = np.array([cls_index.get(v, -1) if isinstance(v, str) else -1 for v in names])
     fail(labels < 0, lambda i: f"unknown detection_name {names[i]!r}; expected one of {', '.join(class_names)}")
     attr_names = columns["attribute_name"]
     attrs = np.array([_ATTR_INDEX.get(v, -1 if v == "" else -2) if isinstance(v, str) else -2 for v in attr_names])
-    fail(attrs < -1, lambda i: f"unknown attribute_name {attr_names[i]!r}; expected '' or one of {', '.join(ATTRIBUTES)}")
+    fail(
+        attrs < -1, lambda i: f"unknown attribute_name {attr_names[i]!r}; expected '' or one of {', '.join(ATTRIBUTES)}"
+    )
     arrays = {}
     for key, width in _VECTORS:
         arr = _float_array(columns[key], (n, width))
@@ -864,8 +881,10 @@ def _to_arrays(
     try:
         pts = np.array(num_pts, dtype=np.int64)
     except OverflowError:
-        fail(np.array([not _INT64_MIN <= v <= _INT64_MAX for v in num_pts]),
-             lambda i: f"field 'num_pts' is {num_pts[i]}; it must be an integer within 64 bits")
+        fail(
+            np.array([not _INT64_MIN <= v <= _INT64_MAX for v in num_pts]),
+            lambda i: f"field 'num_pts' is {num_pts[i]}; it must be an integer within 64 bits",
+        )
         raise
     index = {t: i for i, t in enumerate(sample_tokens)}
     return BoxArrays(
@@ -908,13 +927,14 @@ def _as_float(value: int | float) -> float:
 
 
 def _quaternion_message(norm: float) -> str:
-    return (f"field 'rotation' must be a unit quaternion (w, x, y, z), its norm is {norm:.6g}; "
-            f"normalise it (tolerance {QUATERNION_NORM_TOLERANCE:g})")
+    return (
+        f"field 'rotation' must be a unit quaternion (w, x, y, z), its norm is {norm:.6g}; "
+        f"normalise it (tolerance {QUATERNION_NORM_TOLERANCE:g})"
+    )
 
 
 def _score_message(score: Any) -> str:
-    return (f"field 'detection_score' is {score!r}; it must be a confidence in [0, 1] "
-            "(apply a sigmoid to logits)")
+    return f"field 'detection_score' is {score!r}; it must be a confidence in [0, 1] (apply a sigmoid to logits)"
 
 
 def _finite_vector(box: Mapping[str, Any], key: str, length: int, where: str) -> list[float]:

@@ -135,9 +135,7 @@ def _check_clean(clean: float) -> None:
         raise UserError(f"clean NDS is {clean}; the resilience rate divides by it, so it must be > 0")
 
 
-def resilience_rate(
-    nds_by_level: NDSMapping, clean_nds: float | None = None, corruption: str | None = None
-) -> float:
+def resilience_rate(nds_by_level: NDSMapping, clean_nds: float | None = None, corruption: str | None = None) -> float:
     """``RR_i = sum_l NDS_{i,l} / (3 NDS_clean)`` for one corruption (a fraction).
 
     ``nds_by_level`` holds the three levels of ``corruption`` (or of the only
