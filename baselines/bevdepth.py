@@ -20,7 +20,10 @@ PROFILES = camera_profiles(depth_loss_weight=DEPTH_LOSS_WEIGHT, camera_aware=Tru
     role="student",
     profiles=PROFILES,
     schema=CameraEntryConfig,
-    description="BEVDepth: BEVDet plus binary cross-entropy supervision of the depth bins by projected LiDAR, camera-aware depth net",
+    description=(
+        "BEVDepth: BEVDet plus binary cross-entropy supervision of the depth bins by projected LiDAR, "
+        "camera-aware depth net"
+    ),
     paper="BEVDepth: Acquisition of Reliable Depth for Multi-view 3D Object Detection (AAAI 2023)",
     base="bevdet",
 )

@@ -22,7 +22,9 @@ PROFILES = camera_profiles(
     profiles=PROFILES,
     schema=CameraEntryConfig,
     description="BEVDepth4D: BEVDepth whose BEV is concatenated with the previous key frame's BEV warped by ego motion",
-    paper="BEVDet4D: Exploit Temporal Cues in Multi-camera 3D Object Detection (arXiv 2203.17054); BEVDepth (AAAI 2023)",
+    paper=(
+        "BEVDet4D: Exploit Temporal Cues in Multi-camera 3D Object Detection (arXiv 2203.17054); BEVDepth (AAAI 2023)"
+    ),
     base="bevdepth",
 )
 def bevdepth4d(cfg: dict[str, Any]) -> CameraBEVDetector:

@@ -95,7 +95,9 @@ PROFILES = {
     role="student",
     profiles=PROFILES,
     schema=RadarCameraEntryConfig,
-    description="BEVDepth camera BEV and a radar PointPillars BEV (RCS, compensated velocity, time lag) fused by concat + conv",
+    description=(
+        "BEVDepth camera BEV and a radar PointPillars BEV (RCS, compensated velocity, time lag) fused by concat + conv"
+    ),
     paper="camera-radar BEV fusion student (the student of IMKD, arXiv 2512.15581)",
     base="bevdepth",
 )

@@ -18,7 +18,9 @@ PROFILES = camera_profiles(depth_loss_weight=0.0)
     role="student",
     profiles=PROFILES,
     schema=CameraEntryConfig,
-    description="BEVDet: ResNet + FPN, LSS view transformer (depth learnt from detection only), BEV ResNet, CenterPoint head",
+    description=(
+        "BEVDet: ResNet + FPN, LSS view transformer (depth learnt from detection only), BEV ResNet, CenterPoint head"
+    ),
     paper="BEVDet: High-performance Multi-camera 3D Object Detection in Bird-Eye-View (arXiv 2112.11790)",
 )
 def bevdet(cfg: dict[str, Any]) -> CameraBEVDetector:

@@ -120,7 +120,8 @@ class BEVFormerModelConfig(ImageModelConfig):
     def __post_init__(self) -> None:
         if self.neck_channels % self.bevformer.heads:
             raise UserError(
-                f"model.neck_channels={self.neck_channels} must be divisible by model.bevformer.heads={self.bevformer.heads}"
+                f"model.neck_channels={self.neck_channels} must be divisible by "
+                f"model.bevformer.heads={self.bevformer.heads}"
             )
 
 
@@ -259,8 +260,14 @@ PROFILES = _profiles()
     role="student",
     profiles=PROFILES,
     schema=BEVFormerEntryConfig,
-    description="BEVFormer-lite: BEV queries with deformable spatial cross-attention and temporal self-attention, BEV ResNet, CenterPoint head",
-    paper="BEVFormer: Learning Bird's-Eye-View Representation from Multi-Camera Images via Spatiotemporal Transformers (ECCV 2022)",
+    description=(
+        "BEVFormer-lite: BEV queries with deformable spatial cross-attention and temporal self-attention, "
+        "BEV ResNet, CenterPoint head"
+    ),
+    paper=(
+        "BEVFormer: Learning Bird's-Eye-View Representation from Multi-Camera Images "
+        "via Spatiotemporal Transformers (ECCV 2022)"
+    ),
 )
 def bevformer(cfg: dict[str, Any]) -> BEVFormerDetector:
     """Build the BEVFormer-style student from a profile configuration."""

@@ -34,7 +34,9 @@ def student_data(profile: str) -> dict[str, Any]:
     role="teacher",
     profiles=PROFILES,
     schema=LidarEntryConfig,
-    description="CenterPoint-Pillar: dynamic PointPillars encoder, BEV ResNet, CenterPoint head on the students' BEV grid",
+    description=(
+        "CenterPoint-Pillar: dynamic PointPillars encoder, BEV ResNet, CenterPoint head on the students' BEV grid"
+    ),
     paper="Center-based 3D Object Detection and Tracking (CVPR 2021)",
 )
 def centerpoint(cfg: dict[str, Any]) -> PillarBEVDetector:

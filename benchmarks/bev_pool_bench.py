@@ -97,13 +97,16 @@ def run(profile: str, repeats: int) -> None:
     )
     print(f"  index precompute (once per geometry)   {t_idx:8.2f} ms")
     print(
-        f"  forward           ours {t_ours_f:8.2f} ms   reference {t_ref_f:8.2f} ms   speed-up x{t_ref_f / t_ours_f:.2f}"
+        f"  forward           ours {t_ours_f:8.2f} ms   reference {t_ref_f:8.2f} ms   "
+        f"speed-up x{t_ref_f / t_ours_f:.2f}"
     )
     print(
-        f"  forward+backward  ours {t_ours_fb:8.2f} ms   reference {t_ref_fb:8.2f} ms   speed-up x{t_ref_fb / t_ours_fb:.2f}"
+        f"  forward+backward  ours {t_ours_fb:8.2f} ms   reference {t_ref_fb:8.2f} ms   "
+        f"speed-up x{t_ref_fb / t_ours_fb:.2f}"
     )
     print(
-        f"  ours incl. index precompute, fwd+bwd {t_idx + t_ours_fb:8.2f} ms   speed-up x{t_ref_fb / (t_idx + t_ours_fb):.2f}"
+        f"  ours incl. index precompute, fwd+bwd {t_idx + t_ours_fb:8.2f} ms   "
+        f"speed-up x{t_ref_fb / (t_idx + t_ours_fb):.2f}"
     )
     if not (same and same_grad):
         raise SystemExit("pooling does not match the reference")

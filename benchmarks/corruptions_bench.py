@@ -110,7 +110,8 @@ def main() -> None:
     views = np.stack([image] * len(C.DEFAULT_CAMERAS))
     print(f"image {image.shape[1]}x{image.shape[0]}, {args.repeats} repeats, single thread")
     print(
-        f"{'corruption':<12} {'level':<5} {'reference ms':>13} {'fast ms':>9} {'speed-up':>9} {'copy ms':>8} {'ref/copy':>9}"
+        f"{'corruption':<12} {'level':<5} {'reference ms':>13} {'fast ms':>9} "
+        f"{'speed-up':>9} {'copy ms':>8} {'ref/copy':>9}"
     )
     ratios = []
     with threadpool_limits(1):
@@ -120,17 +121,21 @@ def main() -> None:
                 timings = {"copy": _median_seconds(lambda r, s=source: s.copy(), args.repeats)}
                 for engine in ("reference", "fast"):
                     if name in C.VIEW_LEVEL:
-                        call = lambda r, e=engine: C.corrupt_views(views, name, level, sample_token=f"t{r}", engine=e)  # noqa: E731
+
+                        def call(r, e=engine):
+                            return C.corrupt_views(views, name, level, sample_token=f"t{r}", engine=e)
+
                     else:
-                        call = lambda r, e=engine: C.corrupt(
-                            image, name, level, sample_token=f"t{r}", camera="CAM_FRONT", engine=e
-                        )  # noqa: E731
+
+                        def call(r, e=engine):
+                            return C.corrupt(image, name, level, sample_token=f"t{r}", camera="CAM_FRONT", engine=e)
+
                     timings[engine] = _median_seconds(call, args.repeats)
                 ratio = timings["reference"] / timings["fast"]
                 ratios.append(ratio)
                 print(
-                    f"{name:<12} {level:<5} {1e3 * timings['reference']:13.1f} {1e3 * timings['fast']:9.1f} {ratio:8.1f}x "
-                    f"{1e3 * timings['copy']:8.2f} {timings['reference'] / timings['copy']:8.1f}x"
+                    f"{name:<12} {level:<5} {1e3 * timings['reference']:13.1f} {1e3 * timings['fast']:9.1f} "
+                    f"{ratio:8.1f}x {1e3 * timings['copy']:8.2f} {timings['reference'] / timings['copy']:8.1f}x"
                 )
     geomean = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
     print(f"geometric mean speed-up {geomean:.1f}x; slowest ratio {min(ratios):.1f}x")

@@ -124,12 +124,14 @@ def main() -> None:
     ref = variants[0]
     print(
         f"{args.entry} [{args.profile}] on {args.split} ({n} samples) under {args.condition}, {args.threads} threads, "
-        f"{args.clock} clock, best of {args.rounds} alternating rounds; weights {'random' if args.checkpoint is None else args.checkpoint}"
+        f"{args.clock} clock, best of {args.rounds} alternating rounds; "
+        f"weights {'random' if args.checkpoint is None else args.checkpoint}"
     )
     for v in variants:
         diff = box_differences(results[ref], results[v])
         print(
-            f"  {v[0]:>4s} batch {v[1]}: {best[v] / n:7.3f} s/sample  {best[ref] / best[v]:5.2f}x vs {ref[0]} batch {ref[1]}; "
+            f"  {v[0]:>4s} batch {v[1]}: {best[v] / n:7.3f} s/sample  "
+            f"{best[ref] / best[v]:5.2f}x vs {ref[0]} batch {ref[1]}; "
             f"NDS {nds[v]:.4f}; boxes {diff['boxes']} vs {diff['boxes_ref']}, max |d score| {diff['max_dscore']:.2e}, "
             f"max |d centre| {diff['max_dcentre_m']:.2e} m"
         )

@@ -275,7 +275,8 @@ def _finish(report: dict[str, Any], out: Path) -> int:
     (out / "gpu_check.json").write_text(json.dumps(report, indent=2))
     failed = [k for k, v in report.items() if isinstance(v, dict) and "error" in v]
     print(
-        f"[gpu-check] {'FAILED: ' + ', '.join(failed) if failed else 'all steps passed'}; report in {out / 'gpu_check.json'}"
+        f"[gpu-check] {'FAILED: ' + ', '.join(failed) if failed else 'all steps passed'}; "
+        f"report in {out / 'gpu_check.json'}"
     )
     return 1 if failed else 0
 

@@ -60,7 +60,8 @@ def main() -> None:
         epochs = cfg["train"]["epochs"]
         total_h = per_sample * args.train_samples * epochs / 3600
         print(
-            f"{name:12s} [{args.profile}] {n_params / 1e6:6.2f} M params  {per_sample:6.3f} s/sample (fwd+loss+bwd+step, batch {args.batch_size}); "
+            f"{name:12s} [{args.profile}] {n_params / 1e6:6.2f} M params  {per_sample:6.3f} s/sample "
+            f"(fwd+loss+bwd+step, batch {args.batch_size}); "
             f"{epochs} epochs x {args.train_samples} samples ~ {total_h:5.2f} h of compute (data loading excluded)"
         )
 

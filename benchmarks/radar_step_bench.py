@@ -63,7 +63,8 @@ def main() -> None:
     ref = per_sample[ENTRIES[0]]
     for name, sec in per_sample.items():
         print(
-            f"{name:22s} [{args.profile}] {sec:6.3f} s/sample (fwd+loss+bwd+step, batch {args.batch_size})  x{sec / ref:4.2f} vs {ENTRIES[0]}"
+            f"{name:22s} [{args.profile}] {sec:6.3f} s/sample (fwd+loss+bwd+step, batch {args.batch_size})  "
+            f"x{sec / ref:4.2f} vs {ENTRIES[0]}"
         )
 
 

@@ -241,7 +241,9 @@ def profile_eval(
     checkpoint: str | None,
     evaluator: DetectionEvaluator,
 ) -> dict[str, Any]:
-    """Data and per-precision stages of an evaluation cell of entry ``name`` (seconds per sample), and its metrics time."""
+    """Data and per-precision stages of an evaluation cell of entry ``name`` (seconds per sample),
+    and its metrics time.
+    """
     cfg, model = build_for_training(name, profile)
     if checkpoint:
         model.load_state_dict(load_checkpoint(checkpoint)["model"])
@@ -354,14 +356,16 @@ def main() -> None:
             for p in precisions
         }
         print(
-            f"{args.clock} clock; torch {torch.__version__}, {args.threads} threads, CPU capability {torch.backends.cpu.get_cpu_capability()}; "
+            f"{args.clock} clock; torch {torch.__version__}, {args.threads} threads, "
+            f"CPU capability {torch.backends.cpu.get_cpu_capability()}; "
             + ", ".join(f"peak {p} matmul {args.peak_size}^2: {v / 1e9:.1f} GFLOP/s" for p, v in peaks.items())
         )
         for name in args.entries.split(","):
             train = profile_training(name, args.profile, dataroot, args.version, args.steps, args.rounds, precisions)
             bs = train["batch_size"]
             print(
-                f"\n=== {name} [{args.profile}], training batch {bs}, forward+backward {train['flops'] / 1e9:.1f} GFLOP per step"
+                f"\n=== {name} [{args.profile}], training batch {bs}, "
+                f"forward+backward {train['flops'] / 1e9:.1f} GFLOP per step"
             )
             print_table("training data", {"": train["data"]}, 1, "batch")
             print_table("training step", train["model"], 1, "step")

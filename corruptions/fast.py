@@ -457,7 +457,9 @@ def motion_blur(image: np.ndarray, severity: int, rng: np.random.Generator) -> n
 
 
 def _zoom_bilinear(layer: np.ndarray, factor: float, out: np.ndarray) -> np.ndarray:
-    """``scipy.ndimage.zoom(order=1)`` (output size ``round(n * factor)``, corners aligned), its top-left ``out.shape``."""
+    """``scipy.ndimage.zoom(order=1)`` (output size ``round(n * factor)``, corners aligned),
+    its top-left ``out.shape``.
+    """
     h, w = layer.shape
     oh, ow = int(round(h * factor)), int(round(w * factor))
     sy = (h - 1) / (oh - 1) if oh > 1 else 0.0

@@ -148,7 +148,9 @@ def to_records(board: Board) -> list[dict[str, Any]]:
 def to_json(board: Board) -> str:
     """The records plus which entry mCE is measured against."""
     doc = {
-        "units": "percent, except absrel_* (ratio), train_h (hours) and train_ratio (training time over the base entry's)",
+        "units": (
+            "percent, except absrel_* (ratio), train_h (hours) and train_ratio (training time over the base entry's)"
+        ),
         "baseline": board.baseline.entry if board.baseline else None,
         "reference_baseline": board.reference_baseline.entry if board.reference_baseline else None,
         "rows": to_records(board),

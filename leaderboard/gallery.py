@@ -30,7 +30,8 @@ def source_image(source: str | Path) -> Path:
         images = sorted(p for p in cams.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if cams.is_dir() else []
         if not images:
             raise UserError(
-                f"gallery source {path} is a folder without samples/CAM_FRONT images; pass an image or a nuScenes dataroot"
+                f"gallery source {path} is a folder without samples/CAM_FRONT images; "
+                "pass an image or a nuScenes dataroot"
             )
         return images[0]
     raise UserError(f"gallery source {path} does not exist")

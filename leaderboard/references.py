@@ -212,5 +212,6 @@ def _resolve(path: Path, ref: ReferenceEntry) -> None:
         given = [c for c in ref.nds if c.corruption == name]
         if given:
             raise UserError(
-                f"{path}: entry {ref.name!r} gives {name} both per level ({', '.join(map(str, given))}) and per corruption; keep one"
+                f"{path}: entry {ref.name!r} gives {name} both per level ({', '.join(map(str, given))}) "
+                "and per corruption; keep one"
             )

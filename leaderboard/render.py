@@ -131,7 +131,10 @@ def fmt(st: Stat | None, digits: int = 1, scale: float = 100.0) -> Markup:
     text = f"{scale * st.mean:.{digits}f}"  # numbers only: nothing to escape
     if st.ci is not None:
         over = f"over {st.n} seeds" if st.ci_kind == "seeds" else "scene bootstrap, one seed: evaluation noise only"
-        text = f'<span class="ci" title="95 % interval {scale * st.ci[0]:.{digits}f} to {scale * st.ci[1]:.{digits}f} ({over})">{text}</span>'
+        text = (
+            f'<span class="ci" title="95 % interval {scale * st.ci[0]:.{digits}f} '
+            f'to {scale * st.ci[1]:.{digits}f} ({over})">{text}</span>'
+        )
     if st.std is not None:
         text += f'<span class="sd">±{scale * st.std:.{digits}f}</span>'
     return Markup(text)
@@ -367,7 +370,9 @@ def render_store(
 def store_board(
     store: Any, baseline: str | None = None, references: Iterable[Any] = (), min_map: float = MIN_MAP
 ) -> Board:
-    """:func:`~leaderboard.model.build_board` of a :class:`robobench.store.ResultStore`'s rows, entries and trainings."""
+    """:func:`~leaderboard.model.build_board` of a :class:`robobench.store.ResultStore`'s rows,
+    entries and trainings.
+    """
     return build_board(
         store.rows(),
         store.entries(),

@@ -136,7 +136,9 @@ def page_summary_means(text: str) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class Printed:
-    """One aggregate RoboBEV prints: ``metric`` is ``nds`` (clean), ``mean_nds:<C>``, ``rr:<C>``, ``ce:<C>``, ``mrr`` or ``mce``."""
+    """One aggregate RoboBEV prints: ``metric`` is ``nds`` (clean), ``mean_nds:<C>``, ``rr:<C>``,
+    ``ce:<C>``, ``mrr`` or ``mce``.
+    """
 
     page: str
     table: str
@@ -286,7 +288,9 @@ def page_levels(path: Path | None = None) -> dict[str, dict[Condition, float]]:
 
 @dataclass(frozen=True)
 class Check:
-    """A printed aggregate beside the recomputed one; ``status`` is ``agrees``, ``differs`` or a reason it cannot be compared."""
+    """A printed aggregate beside the recomputed one; ``status`` is ``agrees``, ``differs``
+    or a reason it cannot be compared.
+    """
 
     page: str
     table: str
@@ -401,7 +405,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     differ = sum(c.status.startswith("differs") for c in checks)
     agree = sum(c.status.startswith("agrees") for c in checks)
     print(
-        f"{agree} printed aggregates agree, {differ} differ, {len(checks) - agree - differ} not comparable: {data_path('check')}"
+        f"{agree} printed aggregates agree, {differ} differ, "
+        f"{len(checks) - agree - differ} not comparable: {data_path('check')}"
     )
     return 0
 

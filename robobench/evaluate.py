@@ -1,4 +1,5 @@
-"""Results files -> metrics rows: what ``robobench evaluate`` (:func:`robobench.api.evaluate_results`) and the sweep score.
+"""Results files -> metrics rows: what ``robobench evaluate``
+(:func:`robobench.api.evaluate_results`) and the sweep score.
 
 Anyone's detector can be scored: write one nuScenes results JSON (the submission
 format, boxes in the global frame) per condition, then::

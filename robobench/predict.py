@@ -106,7 +106,7 @@ def detections_to_nusc(
     q_ego = Quaternion(matrix=rot)
     out = []
     for k in order:
-        x, y, z, w, l, h, yaw, vx, vy = boxes[k]
+        x, y, z, w, length, h, yaw, vx, vy = boxes[k]
         centre = rot @ np.array([x, y, z]) + trans
         q = q_ego * Quaternion(axis=[0.0, 0.0, 1.0], angle=float(yaw))
         vel = rot @ np.array([vx, vy, 0.0])
@@ -114,7 +114,7 @@ def detections_to_nusc(
             {
                 "sample_token": sample_token,
                 "translation": centre.tolist(),
-                "size": [float(w), float(l), float(h)],
+                "size": [float(w), float(length), float(h)],
                 "rotation": q.elements.tolist(),
                 "velocity": vel[:2].tolist(),
                 "detection_name": DETECTION_CLASSES[labels[k]],

@@ -98,7 +98,8 @@ class Entry:
         """
         if profile not in self.profiles:
             raise UserError(
-                f"entry {self.name!r} has no profile {profile!r}; available: {', '.join(sorted(self.profiles)) or 'none'}"
+                f"entry {self.name!r} has no profile {profile!r}; "
+                f"available: {', '.join(sorted(self.profiles)) or 'none'}"
             )
         return copy.deepcopy(self.profiles[profile])
 
@@ -377,7 +378,8 @@ def check_builder(entry: Entry, profile: str = "quick", overrides: dict[str, Any
         missing.insert(0, "forward")
     if missing:
         raise UserError(
-            f"entry {entry.name!r} ({entry.source}): model {type(model).__name__} lacks {', '.join(sorted(set(missing)))}; "
+            f"entry {entry.name!r} ({entry.source}): model {type(model).__name__} "
+            f"lacks {', '.join(sorted(set(missing)))}; "
             "a model needs forward(batch), loss(batch, outputs) and decode(batch, outputs) (robobench.contract)"
         )
     return model

@@ -286,7 +286,8 @@ def check_resumable(
     meta = ckpt.get("meta") or {}
     if (meta.get("entry"), meta.get("train_mode"), meta.get("seed")) != (entry, mode.value, seed):
         raise UserError(
-            f"{checkpoint} belongs to entry {meta.get('entry')!r}, mode {meta.get('train_mode')!r}, seed {meta.get('seed')}; "
+            f"{checkpoint} belongs to entry {meta.get('entry')!r}, mode {meta.get('train_mode')!r}, "
+            f"seed {meta.get('seed')}; "
             f"it cannot resume {entry!r}, {mode.value!r}, seed {seed}"
         )
     stored = ckpt.get("config")
@@ -419,8 +420,9 @@ def train_entry(
     ``overrides`` is deep-merged into the profile config (e.g. ``{"train": {"epochs": 2}}``).
     ``out_dir`` (default ``runs/<entry>-<profile>-<mode>-s<seed>``) receives ``last.pt``
     (the resumable state), ``final.pt`` and ``train_stats.json`` (wall time, peak memory,
-    loss curve, and the curve of each named loss term, e.g. a distillation recipe's terms). ``resume=True`` continues from ``last.pt`` (or returns ``final.pt`` if the
-    run had finished); without it an existing checkpoint is an error, never overwritten.
+    loss curve, and the curve of each named loss term, e.g. a distillation recipe's terms).
+    ``resume=True`` continues from ``last.pt`` (or returns ``final.pt`` if the run had finished);
+    without it an existing checkpoint is an error, never overwritten.
     """
     entry = resolve_entry(entry)
     try:
@@ -654,7 +656,8 @@ def _with_teacher_checkpoint(
     if given:
         if not Path(given).is_file():
             raise UserError(
-                f"{TEACHER_CHECKPOINT_KEY} {given} of entry {entry.name!r} does not exist; train {entry.teacher!r} first"
+                f"{TEACHER_CHECKPOINT_KEY} {given} of entry {entry.name!r} does not exist; "
+                f"train {entry.teacher!r} first"
             )
         return cfg
     final = train_entry(

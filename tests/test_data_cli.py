@@ -154,7 +154,9 @@ def test_splits(tiny_world):
         split_scenes(nusc, "nope")
     with pytest.raises(
         UserError,
-        match="split 'mini_val' belongs to nuScenes \\*-mini versions.*available: synth_train, synth_val, synth_val_mini$",
+        match=(
+            "split 'mini_val' belongs to nuScenes \\*-mini versions.*available: synth_train, synth_val, synth_val_mini$"
+        ),
     ):
         split_scenes(nusc, "mini_val")
     with pytest.raises(UserError, match="split 'train' belongs to nuScenes \\*-trainval"):

@@ -126,7 +126,7 @@ def test_batch_contract_shapes_and_dtypes(index, tiny_world) -> None:
     assert batch["points"][0].shape[1] == 5 and batch["radar"][0].shape[1] == 7
     assert len(batch["radar"][0]) > 0 and torch.isfinite(batch["radar"][0]).all()
     assert batch["gt_labels"][0].dtype == torch.long and batch["gt_attrs"][0].dtype == torch.long
-    assert all(len(b) == len(l) for b, l in zip(batch["gt_boxes"], batch["gt_labels"]))
+    assert all(len(boxes) == len(labels) for boxes, labels in zip(batch["gt_boxes"], batch["gt_labels"]))
     prev = batch["prev"]
     assert prev["imgs"].shape == batch["imgs"].shape and prev["prev2cur"].shape == (2, 4, 4)
     rec0, rec1 = index[batch["sample_tokens"][0]], index[batch["sample_tokens"][1]]

@@ -26,8 +26,8 @@ from baselines.distill.bev_sampling import (
 GRID8 = BEVGrid(-4.0, 4.0, -4.0, 4.0, -3.0, 3.0, 1.0)  # 8 x 8 cells of 1 m
 
 
-def box(x: float, y: float, w: float, l: float, yaw: float, z: float = 0.0, h: float = 1.0) -> list[float]:
-    return [x, y, z, w, l, h, yaw, 0.0, 0.0]
+def box(x: float, y: float, w: float, length: float, yaw: float, z: float = 0.0, h: float = 1.0) -> list[float]:
+    return [x, y, z, w, length, h, yaw, 0.0, 0.0]
 
 
 def test_grid_coords_put_cell_centres_on_grid_sample_pixel_centres() -> None:

@@ -119,7 +119,8 @@ def test_object_id_maps_project_points_of_a_box_into_the_view() -> None:
     points = torch.tensor([[10.0, 0.0, 0.0, 1.0, 0.0], [10.0, 3.0, 0.0, 1.0, 0.0]])
     batch = forward_camera_batch(points, torch.tensor([[10.0, 0.0, 0.0, 2.0, 2.0, 2.0, 0.0, 0.0, 0.0]]))
     out = object_id_maps(batch, downsample=4, depth_range=(1.0, 60.0))
-    # (10, 0, 0) projects to pixel (8, 8) -> cell (2, 2), in box 1; (10, 3, 0) -> pixel (5, 8) -> cell (2, 1), background
+    # (10, 0, 0) projects to pixel (8, 8) -> cell (2, 2), in box 1;
+    # (10, 3, 0) -> pixel (5, 8) -> cell (2, 1), background
     expected = torch.zeros(1, 1, 4, 4, dtype=torch.long)
     expected[0, 0, 2, 2] = 1
     assert torch.equal(out, expected)

@@ -120,7 +120,10 @@ def test_mrr_and_rr_match_roboBEV_definition(table):
 
 def test_mce_against_default_baseline_the_first_student(table):
     base, own = nds_table("bevdet-tiny"), nds_table("bevdepth-tiny")
-    ce = [sum(1 - own[f"{c}:{l}"] for l in LEVELS) / sum(1 - base[f"{c}:{l}"] for l in LEVELS) for c in CORRUPTIONS]
+    ce = [
+        sum(1 - own[f"{c}:{level}"] for level in LEVELS) / sum(1 - base[f"{c}:{level}"] for level in LEVELS)
+        for c in CORRUPTIONS
+    ]
     assert float(table[("bevdepth-tiny", "clean")]["mce"]["data-v"]) == pytest.approx(sum(ce) / 8, abs=1e-6)
     assert float(table[("bevdet-tiny", "clean")]["mce"]["data-v"]) == pytest.approx(1.0)
 

@@ -57,7 +57,9 @@ def test_radar_measurements_reach_the_features() -> None:
 
 
 def test_object_radar_points_land_in_the_object_cell() -> None:
-    """Returns around a box centre at (10.0, -4.0) fill cell ix = floor(61.2 / 1.6) = 38, iy = floor(47.2 / 1.6) = 29 only."""
+    """Returns around a box centre at (10.0, -4.0) fill cell ix = floor(61.2 / 1.6) = 38,
+    iy = floor(47.2 / 1.6) = 29 only.
+    """
     torch.manual_seed(0)
     enc = RadarEncoder(GRID, channels=16).eval()
     pts = radar_on_boxes(torch.tensor([[10.0, -4.0]]), per_box=5)

@@ -67,7 +67,8 @@ def test_printed_aggregates_are_reproduced_wherever_roboBEV_is_self_consistent()
     assert [
         (p, r["table"], r["metric"]) for p in consistent for r in by_page[p] if not r["status"].startswith("agrees")
     ] == []
-    # where RoboBEV prints two values, ours is one of them: BEVFormer-Small's mCE is 101.23 in its README, 102.40 in RESULTS.md
+    # where RoboBEV prints two values, ours is one of them:
+    # BEVFormer-Small's mCE is 101.23 in its README, 102.40 in RESULTS.md
     agree = {(r["page"], r["metric"]) for r in rows if r["status"] == "agrees"}
     assert (
         ("BEVFormer-Small.md", "mce") in agree

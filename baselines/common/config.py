@@ -39,7 +39,8 @@ DEFAULT_TASKS: tuple[tuple[str, ...], ...] = (
     ("motorcycle", "bicycle"),
     ("pedestrian", "traffic_cone"),
 )
-#: Circle-NMS radius per task in metres (square roots of CenterPoint's squared-distance thresholds 4, 12, 10, 1, 0.85, 0.175).
+#: Circle-NMS radius per task in metres (square roots of CenterPoint's squared-distance thresholds
+#: 4, 12, 10, 1, 0.85, 0.175).
 DEFAULT_NMS_RADIUS: tuple[float, ...] = (2.0, 3.46, 3.16, 1.0, 0.92, 0.42)
 #: L1 weight per regression channel (CenterPoint's nuScenes ``code_weights``: velocity down-weighted).
 DEFAULT_CODE_WEIGHTS: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.2, 0.2)
@@ -197,7 +198,8 @@ class CameraEntryConfig(EntryConfig):
     def __post_init__(self) -> None:
         if self.model.downsample != self.data.depth_downsample:
             raise UserError(
-                f"data.depth_downsample={self.data.depth_downsample} must equal model.downsample={self.model.downsample} "
+                f"data.depth_downsample={self.data.depth_downsample} must equal "
+                f"model.downsample={self.model.downsample} "
                 "(depth GT is compared per feature cell)"
             )
 

@@ -100,7 +100,8 @@ class CenterHead(nn.Module):
             )
         if len(cfg.code_weights) != N_REG:
             raise UserError(
-                f"model.head.code_weights needs one weight per regression channel ({N_REG}), got {len(cfg.code_weights)}"
+                f"model.head.code_weights needs one weight per regression channel ({N_REG}), "
+                f"got {len(cfg.code_weights)}"
             )
         self.register_buffer("code_weights", torch.tensor(cfg.code_weights, dtype=torch.float32))
         self.min_overlap = cfg.min_overlap

@@ -162,7 +162,8 @@ def depth_loss(depth_logits: torch.Tensor, gt_depth: torch.Tensor, bins: DepthBi
     target, valid = bins.one_hot(gt_depth.flatten(0, 1).to(depth_logits.dtype))  # (B*N, h, w, D)
     if target.shape[1:3] != depth_logits.shape[2:]:
         raise ValueError(
-            f"batch['depth'] is {tuple(gt_depth.shape[-2:])} per view but the depth net predicts {tuple(depth_logits.shape[2:])}; "
+            f"batch['depth'] is {tuple(gt_depth.shape[-2:])} per view "
+            f"but the depth net predicts {tuple(depth_logits.shape[2:])}; "
             "set data.depth_downsample equal to model.downsample"
         )
     prob = depth_logits.permute(0, 2, 3, 1)[valid].softmax(dim=-1)

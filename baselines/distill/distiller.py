@@ -276,7 +276,8 @@ class Distiller(nn.Module):
         if trained is not None and trained != given:
             raise UserError(
                 f"teacher {self.teacher_name!r} was trained on {trained} LiDAR sweeps but the student's batches carry "
-                f"data.lidar_sweeps={given}; set data.lidar_sweeps to {trained} (the teacher runs on the student's batch)"
+                f"data.lidar_sweeps={given}; set data.lidar_sweeps to {trained} "
+                "(the teacher runs on the student's batch)"
             )
         grid = teacher.grid
         s = self.student.grid
@@ -319,7 +320,9 @@ class Distiller(nn.Module):
         return self.adapters["bev"](self.to_teacher_size(bev))
 
     def negative_generator(self) -> torch.Generator:
-        """A CPU generator for RCD's negatives, seeded from torch's global RNG (which training seeds and checkpoints)."""
+        """A CPU generator for RCD's negatives, seeded from torch's global RNG
+        (which training seeds and checkpoints).
+        """
         return torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,))))
 
     # ------------------------------------------------------------------ model contract

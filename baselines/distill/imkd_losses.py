@@ -46,6 +46,8 @@ def radar_distill_loss(radar: torch.Tensor, teacher_raw: torch.Tensor) -> torch.
 
 
 def fused_distill_loss(fused: torch.Tensor, teacher_bev: torch.Tensor, foreground: torch.Tensor) -> torch.Tensor:
-    """Stage 2: adapted fused BEV map vs the teacher's BEV map, weighted by ``I(teacher) * foreground`` ``(B, Y, X)``."""
+    """Stage 2: adapted fused BEV map vs the teacher's BEV map, weighted by
+    ``I(teacher) * foreground`` ``(B, Y, X)``.
+    """
     teacher_bev = teacher_bev.detach()
     return fg_weighted_mse_loss(fused, teacher_bev, bev_intensity(teacher_bev) * foreground.detach())

@@ -238,7 +238,8 @@ def inter_channel_loss(f_cam: torch.Tensor, f_teacher: torch.Tensor) -> torch.Te
         return f_cam.sum() * 0.0
     if f_cam.shape[-1] != f_teacher.shape[-1]:
         raise ValueError(
-            f"inter-channel loss needs equal channels (adapt the student first): {f_cam.shape[-1]} vs {f_teacher.shape[-1]}"
+            "inter-channel loss needs equal channels (adapt the student first): "
+            f"{f_cam.shape[-1]} vs {f_teacher.shape[-1]}"
         )
     return gram_row_distance(f_cam.transpose(1, 2), f_teacher.transpose(1, 2))
 

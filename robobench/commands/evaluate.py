@@ -44,7 +44,9 @@ def register(subparsers: Any) -> None:
         "condition",
         default=None,
         metavar="COND",
-        help="comma-separated clean or Corruption:level (Fog:hard); for a file: its condition; for a directory: a subset",
+        help=(
+            "comma-separated clean or Corruption:level (Fog:hard); for a file: its condition; for a directory: a subset"
+        ),
     )
     add_db(p, default=None, help="add the rows to this results database (SQLite)")
     add_alias(p, "--store", "--db", "db", type=Path)

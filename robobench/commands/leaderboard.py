@@ -29,8 +29,11 @@ def register(subparsers: Any) -> None:
         "leaderboard",
         help="render the static HTML leaderboard (index, entry pages, charts, CSV/JSON/Markdown/LaTeX exports)",
         description=__doc__.split("\n\n")[0],
-        epilog="Reference file columns: entry, condition (clean | Fog:hard | Fog), metric (nds | map | rr), value "
-        "(percent); optional source, role, base, teacher, train_mode, dataset. CSV with a header, or a JSON list of objects.",
+        epilog=(
+            "Reference file columns: entry, condition (clean | Fog:hard | Fog), metric (nds | map | rr), value "
+            "(percent); optional source, role, base, teacher, train_mode, dataset. "
+            "CSV with a header, or a JSON list of objects."
+        ),
     )
     add_db(p)
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")

@@ -113,7 +113,8 @@ def report(result: api.BenchmarkResult) -> int:
         print(f"leaderboard: {result.leaderboard}")
     if result.failed:
         print(
-            f"{len(result.failed)} cell(s) failed; their errors are in {result.db} (status 'failed'); rerun to retry them",
+            f"{len(result.failed)} cell(s) failed; their errors are in {result.db} (status 'failed'); "
+            "rerun to retry them",
             file=sys.stderr,
         )
         return 1
@@ -189,6 +190,7 @@ def plan_seeds(args: argparse.Namespace) -> int:
         f"at the requested {plan.n_seeds} seed(s) the test sees {at}"
     )
     print(
-        f"rerun with --seeds {','.join(str(i) for i in range(plan.seeds_needed))} (and without --target-mde) to run them"
+        f"rerun with --seeds {','.join(str(i) for i in range(plan.seeds_needed))} "
+        "(and without --target-mde) to run them"
     )
     return 0

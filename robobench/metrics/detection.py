@@ -431,8 +431,8 @@ class DetectionEvaluator:
     ) -> DetectionResult:
         """Score predictions already parsed by :meth:`load_predictions` (filtering happens here).
 
-        ``details`` keeps the devkit's curves (:func:`evaluate_arrays`); ``bootstrap`` > 0 also fills ``result.bootstrap`` with that many scene-bootstrap
-        replicates of NDS and mAP (:meth:`bootstrap`).
+        ``details`` keeps the devkit's curves (:func:`evaluate_arrays`); ``bootstrap`` > 0 also fills
+        ``result.bootstrap`` with that many scene-bootstrap replicates of NDS and mAP (:meth:`bootstrap`).
         """
         pred = self.filter(boxes)
         order, match = match_arrays(self.gt, pred, self.cfg)
