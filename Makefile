@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DATA ?= data/synth-default
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: setup demo test test-fast test-heavy browser clean reference-leaderboard readme-status
+.PHONY: setup lint demo test test-fast test-heavy browser clean reference-leaderboard readme-status
 
 setup: $(STAMP)
 
@@ -30,8 +30,13 @@ demo: setup
 	$(BIN)/robobench demo --dataroot $(DATA)
 
 # The test suite CI runs (includes tests marked slow and browser; excludes heavy ones).
-test: setup browser
-	$(BIN)/python -m pytest -m "not heavy" -q
+test: setup browser lint
+	$(BIN)/python -m pytest -m "not heavy" -q --durations=15
+
+# Format and lint (rules in pyproject.toml); part of `make test`.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not heavy and not slow and not browser" -q
