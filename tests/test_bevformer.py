@@ -19,6 +19,7 @@ from baselines.common.spatial_attention import (
 from robobench.contract import BEVModel, validate_batch
 from robobench.registry import get_entry
 from tests.batch_factory import bda_matrix, camera_rig, make_batch
+from train_helpers import train_on
 
 H, W = 128, 352
 FRONT = 0  # CAMERAS order: CAM_FRONT first
@@ -351,18 +352,12 @@ def test_quick_train_predict_evaluate(tiny_world, tmp_path) -> None:
     from robobench.data.nusc import open_nuscenes
     from robobench.metrics.detection import DetectionEvaluator
     from robobench.predict import predict
-    from robobench.train import STATS_FILE, load_checkpoint, train_entry
+    from robobench.train import STATS_FILE, load_checkpoint
 
-    final = train_entry(
+    final = train_on(
+        tiny_world,
         "bevformer",
-        "quick",
-        "clean",
-        seed=0,
-        dataroot=tiny_world.dataroot,
-        version=tiny_world.version,
-        split=tiny_world.train_split,
-        out_dir=tmp_path / "run",
-        progress=False,
+        tmp_path / "run",
         overrides={"train": {"epochs": 4, "max_train_samples": 4, "warmup_iters": 2, "lr": 2e-3}},
     )
     history = load_checkpoint(final)["history"]

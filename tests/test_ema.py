@@ -8,8 +8,9 @@ from torch import nn
 
 from robobench.ema import WeightEMA, inference_weights
 from robobench.errors import UserError
-from robobench.train import FINAL_CKPT, TrainConfig, load_checkpoint, train_entry
+from robobench.train import FINAL_CKPT, TrainConfig, load_checkpoint
 from test_train import tiny_entry
+from train_helpers import train_on
 
 
 def test_average_follows_the_decay_schedule_and_copies_integer_buffers():
@@ -42,33 +43,23 @@ def test_decay_is_validated_in_the_train_config():
 def test_checkpoint_carries_the_average_and_evaluation_uses_it(tiny_world, tmp_path):
     entry = tiny_entry()
     overrides = {"train": {"epochs": 1, "max_train_samples": 4, "ema_decay": 0.9}}
-    final = train_entry(
+    final = train_on(
+        tiny_world,
         entry,
-        "quick",
-        "clean",
+        tmp_path / "ema",
         seed=5,
-        dataroot=tiny_world.dataroot,
-        version=tiny_world.version,
-        split=tiny_world.train_split,
-        out_dir=tmp_path / "ema",
         overrides=overrides,
-        progress=False,
     )
     ckpt = load_checkpoint(final)
     assert ckpt["ema"]["updates"] == ckpt["iteration"] > 0
     assert inference_weights(ckpt) is ckpt["ema"]["shadow"]
     assert not torch.equal(ckpt["ema"]["shadow"]["conv.weight"], ckpt["model"]["conv.weight"])
-    plain = train_entry(
+    plain = train_on(
+        tiny_world,
         entry,
-        "quick",
-        "clean",
+        tmp_path / "plain",
         seed=5,
-        dataroot=tiny_world.dataroot,
-        version=tiny_world.version,
-        split=tiny_world.train_split,
-        out_dir=tmp_path / "plain",
         overrides={"train": {"epochs": 1, "max_train_samples": 4}},
-        progress=False,
     )
     ckpt = load_checkpoint(plain)
     assert "ema" not in ckpt and inference_weights(ckpt) is ckpt["model"]

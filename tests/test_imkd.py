@@ -15,6 +15,7 @@ from robobench.errors import UserError
 from robobench.registry import Role, get_entry
 from tests.batch_factory import make_batch
 from tests.test_radar import radar_on_boxes, train_predict_evaluate
+from train_helpers import train_on
 
 ENTRIES = ("bevdepth-radar-imkd", "bevdepth-radar-imkd-no1", "bevdepth-radar-imkd-no2", "bevdepth-radar-imkd-no3")
 
@@ -178,18 +179,10 @@ def test_teacher_pillar_width_must_match() -> None:
 @pytest.mark.slow
 def test_quick_train_predict_evaluate(tiny_world, tmp_path: Path) -> None:
     """Teacher trained for two iterations, then two IMKD iterations, prediction and devkit scores."""
-    from robobench.train import train_entry
-
-    teacher = train_entry(
+    teacher = train_on(
+        tiny_world,
         "centerpoint",
-        "quick",
-        "clean",
-        seed=0,
-        dataroot=tiny_world.dataroot,
-        version=tiny_world.version,
-        split=tiny_world.train_split,
-        out_dir=tmp_path / "teacher",
-        progress=False,
+        tmp_path / "teacher",
         overrides={"train": {"epochs": 1, "max_train_samples": 4}},
     )
     train_predict_evaluate("bevdepth-radar-imkd", tiny_world, tmp_path / "student", teacher_checkpoint=str(teacher))

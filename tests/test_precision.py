@@ -15,7 +15,8 @@ from baselines.common.bev_pool import bev_pool, bev_pool_reference, pool_indices
 from baselines.common.geometry import BEVGrid
 from robobench.errors import UserError
 from robobench.predict import predict
-from robobench.train import STATS_FILE, TrainConfig, load_checkpoint, train_entry
+from robobench.train import STATS_FILE, TrainConfig, load_checkpoint
+from train_helpers import train_on
 
 CPU = torch.device("cpu")
 needs_bf16 = pytest.mark.skipif(not precision.cpu_bf16_native(), reason="this CPU has no native bfloat16")
@@ -85,16 +86,10 @@ def test_bev_pool_stays_float32_under_bf16_autocast() -> None:
 def test_bf16_training_and_prediction_of_bevdet(tiny_world, tmp_path: Path) -> None:
     """``train.precision=bf16`` trains bevdet through the engine (finite, decreasing loss, recorded),
     and prediction uses it unless told otherwise; its boxes stay close to the float32 prediction's."""
-    final = train_entry(
+    final = train_on(
+        tiny_world,
         "bevdet",
-        "quick",
-        "clean",
-        seed=0,
-        dataroot=tiny_world.dataroot,
-        version=tiny_world.version,
-        split=tiny_world.train_split,
-        out_dir=tmp_path / "bf16",
-        progress=False,
+        tmp_path / "bf16",
         overrides={
             "train": {
                 "epochs": 3,

@@ -23,6 +23,7 @@ from torch import nn
 from robobench.errors import UserError
 from robobench.registry import Entry, Role
 from robobench.train import FINAL_CKPT, LAST_CKPT, STATS_FILE, NonFiniteLoss, load_checkpoint, lr_factor, train_entry
+from train_helpers import train_on
 
 INPUT = [64, 176]
 
@@ -231,16 +232,10 @@ def test_corrupted_train_mode_feeds_corrupted_views(tiny_world, tmp_path: Path) 
 @pytest.mark.slow
 def test_bevdet_quick_profile_loss_goes_down(tiny_world, tmp_path: Path) -> None:
     """The real camera student through the engine: three iterations on one sample reduce its loss."""
-    final = train_entry(
+    final = train_on(
+        tiny_world,
         "bevdet",
-        "quick",
-        "clean",
-        seed=0,
-        dataroot=tiny_world.dataroot,
-        version=tiny_world.version,
-        split=tiny_world.train_split,
-        out_dir=tmp_path / "bevdet",
-        progress=False,
+        tmp_path / "bevdet",
         overrides={"train": {"epochs": 3, "max_train_samples": 1, "batch_size": 1, "warmup_iters": 0, "lr": 2e-3}},
     )
     history = load_checkpoint(final)["history"]
@@ -252,16 +247,10 @@ def test_bevdet_quick_step_with_bev_augmentation(tiny_world, tmp_path: Path) -> 
     """One quick-profile step of bevdet with BEVDet's BDA switched on by a config override: the
     Dataset augments the scene, the view transformer follows, and the loss is finite."""
     bda = {"bev_rot_lim": [-22.5, 22.5], "bev_scale_lim": [0.95, 1.05], "bev_flip": True}
-    final = train_entry(
+    final = train_on(
+        tiny_world,
         "bevdet",
-        "quick",
-        "clean",
-        seed=0,
-        dataroot=tiny_world.dataroot,
-        version=tiny_world.version,
-        split=tiny_world.train_split,
-        out_dir=tmp_path / "bevdet-bda",
-        progress=False,
+        tmp_path / "bevdet-bda",
         overrides={"data": bda, "train": {"epochs": 1, "max_train_samples": 1, "batch_size": 1, "warmup_iters": 0}},
     )
     ckpt = load_checkpoint(final)
