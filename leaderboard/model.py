@@ -496,6 +496,20 @@ def _find(groups: list[Group], entry: str) -> Group | None:
     return min(cands, key=lambda g: g.train_mode != "clean") if cands else None
 
 
+def _baseline_for(groups: list[Group], baseline: Group | None, group: Group) -> Group | None:
+    """The mCE baseline of ``group``: the ``baseline`` entry's group on the same dataset and profile.
+
+    CE divides by the baseline's NDS per condition, so the two must be measured on the same
+    world, split and schedule; the baseline's clean-trained line is preferred, as RoboBEV's
+    mCE uses a clean-trained reference model. ``None`` (mCE shown as "no baseline") when the
+    baseline entry has no results there.
+    """
+    if baseline is None:
+        return None
+    cands = [g for g in groups if g.entry == baseline.entry and g.key[2:] == group.key[2:]]
+    return min(cands, key=lambda g: g.train_mode != "clean") if cands else None
+
+
 def _base_of(groups: list[Group], group: Group) -> Group | None:
     """The base entry's group trained the same way on the same dataset and profile (gains compare like with like)."""
     return next((g for g in groups if g.entry == group.meta.base and g.key[1:] == group.key[1:]), None)
@@ -645,7 +659,9 @@ def build_board(
     groups = _order(measured + reference, all_metas)
     _attach_trainings(measured, trainings)
     for g in groups:
-        compute_group_metrics(g, ref_base if g.reference else base)
+        compute_group_metrics(
+            g, _baseline_for(reference if g.reference else measured, ref_base if g.reference else base, g)
+        )
         if not g.reference:
             g.metrics["train_h"] = training_stat(g)
     for g in groups:

@@ -647,3 +647,37 @@ def test_intervals_and_minimum_detectable_effects(tmp_path):
     rec = next(r for r in doc["rows"] if r["entry"] == "bevdet-tiny" and r["train_mode"] == "clean")
     assert rec["nds"]["ci"] == pytest.approx([100 * lo, 100 * hi])
     assert "MDE" in (tmp_path / "results.md").read_text()
+
+
+def test_mce_baseline_is_matched_by_dataset_and_profile():
+    """One store holding two worlds: each line's mCE divides by the baseline measured on its own world.
+
+    A line whose world has no baseline results shows "no baseline" instead of a CE across worlds.
+    """
+    from robobench.metrics.robustness import mce
+
+    metas = {name: ENTRIES_META[name] for name in ("bevdet-tiny", "bevdepth-tiny")}
+    home = [r for r in fixture_rows() if r.entry in metas and r.train_mode == "clean" and r.seed == 0]
+    away_depth = [dataclasses.replace(r, dataset_id="synth-other-0") for r in home if r.entry == "bevdepth-tiny"]
+    board = build_board(home + away_depth, metas)
+    away = next(g for g in board.measured if g.entry == "bevdepth-tiny" and g.dataset_id == "synth-other-0")
+    assert away.metrics["mce"].mean is None and away.metrics["mce"].note == "no baseline"
+
+    # the baseline measured on the other world, 20 % weaker under every corruption there
+    away_base = [
+        dataclasses.replace(r, dataset_id="synth-other-0", nds=r.nds if r.condition == "clean" else r.nds * 0.8)
+        for r in home
+        if r.entry == "bevdet-tiny"
+    ]
+    board = build_board(home + away_depth + away_base, metas)
+    groups = {(g.entry, g.dataset_id): g for g in board.measured}
+    depth_nds = {r.condition: r.nds for r in away_depth}
+    for world, base_rows in (
+        ("synth-tiny-0", [r for r in home if r.entry == "bevdet-tiny"]),
+        ("synth-other-0", away_base),
+    ):
+        expected = mce(depth_nds, {r.condition: r.nds for r in base_rows})
+        assert groups[("bevdepth-tiny", world)].metrics["mce"].mean == pytest.approx(expected)
+    assert groups[("bevdepth-tiny", "synth-other-0")].metrics["mce"].mean != pytest.approx(
+        groups[("bevdepth-tiny", "synth-tiny-0")].metrics["mce"].mean
+    )
