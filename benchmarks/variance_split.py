@@ -38,7 +38,7 @@ from robobench import stats
 from robobench.conditions import Condition, all_conditions
 from robobench.constants import DEFAULT_VERSION
 from robobench.errors import UserError
-from robobench.metrics.robustness import TABLE_METRICS
+from robobench.metrics.robustness import TABLE_METRICS, table_metric_by_seed
 from robobench.store import ResultStore
 
 
@@ -107,12 +107,8 @@ def split_group(group: Group, args: argparse.Namespace) -> list[dict[str, Any]]:
         }
     out = []
     for metric, compute in TABLE_METRICS.items():
-        values, reps, corr = {}, {}, {}
-        for seed, table in per_seed.items():
-            try:
-                values[seed] = compute(table)
-            except UserError:  # a condition missing for this seed
-                continue
+        values, reps, corr = table_metric_by_seed(per_seed, compute), {}, {}
+        for seed in values:
             if (r := replicate_values(group, seed, compute)) is not None:
                 reps[seed] = r
             if redo is not None:

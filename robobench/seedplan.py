@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from robobench import stats
 from robobench.conditions import Condition
 from robobench.errors import UserError
-from robobench.metrics.robustness import TABLE_METRICS
+from robobench.metrics.robustness import table_metric_by_seed
 from robobench.schema import ResultRow
 
 #: (entry, train mode, dataset id, profile)
@@ -30,20 +30,13 @@ def seed_values(rows: Sequence[ResultRow], metric: str) -> dict[GroupKey, dict[i
 
     A seed lacking a condition the metric needs is left out; failed rows are ignored.
     """
-    compute = TABLE_METRICS[metric]
     tables: dict[GroupKey, dict[int, dict[Condition, float]]] = defaultdict(lambda: defaultdict(dict))
     for r in rows:
         if r.status == "ok" and r.nds is not None:
             tables[(r.entry, r.train_mode, r.dataset_id, r.profile)][r.seed][Condition.parse(r.condition)] = r.nds
     out: dict[GroupKey, dict[int, float]] = {}
     for key, by_seed in tables.items():
-        values = {}
-        for seed, table in by_seed.items():
-            try:
-                values[seed] = compute(table)
-            except UserError:  # a condition missing, or a clean NDS of 0 under mRR
-                continue
-        if values:
+        if values := table_metric_by_seed(by_seed, metric):
             out[key] = values
     return out
 

@@ -131,3 +131,16 @@ def test_mean_corrupted_nds_is_mrr_times_clean_and_needs_every_condition():
     del table[next(c for c in table if not c.is_clean)]
     with pytest.raises(IncompleteConditionsError, match="corrupted NDS"):
         mean_corrupted_nds(table)
+
+
+def test_table_metric_by_seed_leaves_out_seeds_that_cannot_give_the_metric():
+    from robobench.conditions import all_conditions
+    from robobench.metrics.robustness import table_metric_by_seed
+
+    full = {c: 0.4 if c.is_clean else 0.2 for c in all_conditions()}
+    partial = {c: v for c, v in full.items() if str(c) != "Fog:hard"}
+    zero_clean = {c: 0.0 if c.is_clean else 0.1 for c in all_conditions()}
+    tables = {0: full, 1: partial, 2: zero_clean}
+    assert table_metric_by_seed(tables, "mrr") == {0: pytest.approx(0.5)}
+    assert table_metric_by_seed(tables, "nds") == {0: 0.4, 1: 0.4, 2: 0.0}
+    assert table_metric_by_seed(tables, lambda t: len(t)) == {0: 25, 1: 24, 2: 25}

@@ -21,7 +21,7 @@ the missing conditions, so a caller can show it as partial.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from corruptions.spec import CORRUPTIONS, LEVELS, canonical_name
@@ -287,3 +287,22 @@ def clean_nds(nds: NDSMapping) -> float:
 #: The per-seed numbers whose spread the benchmark reports, each a function of one model's
 #: condition -> NDS table: clean NDS, mRR and the mean corrupted NDS.
 TABLE_METRICS = {"nds": clean_nds, "mrr": mrr, "corr_nds": mean_corrupted_nds}
+
+
+def table_metric_by_seed(
+    tables: Mapping[int, NDSMapping], metric: str | Callable[[NDSMapping], float]
+) -> dict[int, float]:
+    """Seed -> ``metric`` (a :data:`TABLE_METRICS` name or function) of each seed's condition -> NDS table.
+
+    A seed whose table cannot give the metric (a condition it needs is missing, or a clean
+    NDS of 0 under mRR) is left out rather than counted as 0: a spread over the seeds that
+    have the number is honest, one over made-up values is not.
+    """
+    compute = TABLE_METRICS[metric] if isinstance(metric, str) else metric
+    out: dict[int, float] = {}
+    for seed, table in tables.items():
+        try:
+            out[seed] = compute(table)
+        except UserError:
+            continue
+    return out
