@@ -312,7 +312,8 @@ def print_table(title: str, columns: dict[str, dict[str, float]], unit_count: in
         print(row)
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
+    """The command line: which world, entries, profile and precisions, and how many steps and rounds."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--dataroot", type=Path, default=None, help="synthetic world (default: a tiny one in a temporary folder)"
@@ -338,7 +339,64 @@ def main() -> None:
     parser.add_argument(
         "--checkpoint", action="append", default=[], metavar="ENTRY=PATH", help="trained weights for the evaluation"
     )
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def report_training(
+    name: str, args: argparse.Namespace, dataroot: Path, precisions: list[str], peaks: dict[str, float]
+) -> None:
+    """Profile and print the training step of entry ``name``: stage times, and model GFLOP/s against ``peaks``."""
+    train = profile_training(name, args.profile, dataroot, args.version, args.steps, args.rounds, precisions)
+    bs = train["batch_size"]
+    print(
+        f"\n=== {name} [{args.profile}], training batch {bs}, "
+        f"forward+backward {train['flops'] / 1e9:.1f} GFLOP per step"
+    )
+    print_table("training data", {"": train["data"]}, 1, "batch")
+    print_table("training step", train["model"], 1, "step")
+    for p, stages in train["model"].items():
+        compute = sum(v for k, v in stages.items() if k != "optimizer")
+        flops = train["flops"] / compute
+        print(
+            f"  {p}: model {flops / 1e9:.1f} GFLOP/s = {100 * flops / peaks[p]:.1f} % of the {p} matmul peak; "
+            f"step incl. serial data {sum(stages.values()) + sum(train['data'].values()):.2f} s"
+        )
+
+
+def report_eval(
+    name: str,
+    args: argparse.Namespace,
+    dataroot: Path,
+    precisions: list[str],
+    checkpoint: str | None,
+    evaluator: DetectionEvaluator,
+) -> None:
+    """Profile and print the evaluation cell of entry ``name``: stage times and the cell's estimated time."""
+    ev = profile_eval(
+        name,
+        args.profile,
+        dataroot,
+        args.version,
+        Condition.parse(args.condition),
+        args.eval_samples,
+        args.rounds,
+        precisions,
+        checkpoint,
+        evaluator,
+    )
+    print_table(f"evaluation data ({args.condition})", {"": ev["data"]}, 1, "sample")
+    print_table("evaluation model", ev["model"], 1, "sample")
+    data_s = sum(ev["data"].values())
+    for p, stages in ev["model"].items():
+        cell = ev["val_samples"] * (data_s + sum(stages.values())) + ev["metrics_s"]
+        print(
+            f"  {p}: one cell of {ev['val_samples']} samples ~ {cell:.1f} s "
+            f"(metrics {ev['metrics_s']:.2f} s at {ev['boxes_per_sample']:.0f} boxes per sample)"
+        )
+
+
+def main() -> None:
+    args = parse_args()
     torch.set_num_threads(args.threads)
     global clock
     clock = CLOCKS[args.clock]
@@ -361,42 +419,8 @@ def main() -> None:
             + ", ".join(f"peak {p} matmul {args.peak_size}^2: {v / 1e9:.1f} GFLOP/s" for p, v in peaks.items())
         )
         for name in args.entries.split(","):
-            train = profile_training(name, args.profile, dataroot, args.version, args.steps, args.rounds, precisions)
-            bs = train["batch_size"]
-            print(
-                f"\n=== {name} [{args.profile}], training batch {bs}, "
-                f"forward+backward {train['flops'] / 1e9:.1f} GFLOP per step"
-            )
-            print_table("training data", {"": train["data"]}, 1, "batch")
-            print_table("training step", train["model"], 1, "step")
-            for p, stages in train["model"].items():
-                compute = sum(v for k, v in stages.items() if k != "optimizer")
-                flops = train["flops"] / compute
-                print(
-                    f"  {p}: model {flops / 1e9:.1f} GFLOP/s = {100 * flops / peaks[p]:.1f} % of the {p} matmul peak; "
-                    f"step incl. serial data {sum(stages.values()) + sum(train['data'].values()):.2f} s"
-                )
-            ev = profile_eval(
-                name,
-                args.profile,
-                dataroot,
-                args.version,
-                Condition.parse(args.condition),
-                args.eval_samples,
-                args.rounds,
-                precisions,
-                checkpoints.get(name),
-                evaluator,
-            )
-            print_table(f"evaluation data ({args.condition})", {"": ev["data"]}, 1, "sample")
-            print_table("evaluation model", ev["model"], 1, "sample")
-            data_s = sum(ev["data"].values())
-            for p, stages in ev["model"].items():
-                cell = ev["val_samples"] * (data_s + sum(stages.values())) + ev["metrics_s"]
-                print(
-                    f"  {p}: one cell of {ev['val_samples']} samples ~ {cell:.1f} s "
-                    f"(metrics {ev['metrics_s']:.2f} s at {ev['boxes_per_sample']:.0f} boxes per sample)"
-                )
+            report_training(name, args, dataroot, precisions, peaks)
+            report_eval(name, args, dataroot, precisions, checkpoints.get(name), evaluator)
 
 
 if __name__ == "__main__":

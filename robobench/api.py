@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from robobench.predict import PredictionOutput
     from robobench.registry import Entry
     from robobench.seedplan import SeedPlan
-    from robobench.sweep import Cell, CellOutcome
+    from robobench.sweep import Cell, CellOutcome, SweepContext, SweepRequest
 
 PathLike = str | os.PathLike
 #: ``--set``-style overrides: a nested dict, or ``"key.path=VALUE"`` strings (VALUE parsed as JSON).
@@ -182,19 +182,12 @@ def run_benchmark(
     reads; mCE is measured against ``ce_baseline`` when it has results.
     """
     from robobench.conditions import all_conditions
-    from robobench.nuscenes_c import check_eval_images
-    from robobench.paths import output_dir, output_file
-    from robobench.store import ResultStore
-    from robobench.sweep import SweepContext, SweepRequest, dataset_id, run_cell, sweep, threads_per_cell
-    from robobench.train import check_dataroot, default_split
+    from robobench.sweep import SweepContext, SweepRequest, threads_per_cell
 
     files = [str(f) for f in entry_files]
     merged = _overrides(overrides)
     names = _checked_entries(entries, files, profile, merged)
-    root = check_dataroot(dataroot if dataroot is not None else DEFAULT_DATAROOT, version)
-    split = split or default_split(version, "val")
-    out_dir = output_dir(out, dataroots=[root])
-    db_path = output_file(db if db is not None else out_dir / "results.sqlite", "--db", dataroots=[root])
+    root, split, out_dir, db_path = _benchmark_paths(dataroot, version, split, out, db)
     request = SweepRequest(
         entries=names,
         train_modes=list(train_modes),
@@ -210,7 +203,7 @@ def run_benchmark(
         teacher_seed=teacher_seed,
     )
     ctx = SweepContext(
-        dataroot=Path(root),
+        dataroot=root,
         version=version,
         out=out_dir,
         split=split,
@@ -218,13 +211,49 @@ def run_benchmark(
         threads=threads_per_cell(executor, workers, cpus_per_cell),
         allow_damaged_images=allow_damaged_images,
     )
+    result, store = _sweep_into(request, ctx, db_path, dry_run, on_plan, on_done)
     if not dry_run:
-        check_eval_images(Path(root), version, split, allow_damaged_images)
+        _show(result, store, ce_baseline, leaderboard)
+    return result
+
+
+def _benchmark_paths(
+    dataroot: PathLike | None, version: str, split: str | None, out: PathLike, db: PathLike | None
+) -> tuple[Path, str, Path, Path]:
+    """The checked dataroot, the eval split, the output folder and the results database of a benchmark
+    (``UserError`` for a missing dataset, or outputs inside a dataroot)."""
+    from robobench.paths import output_dir, output_file
+    from robobench.train import check_dataroot, default_split
+
+    root = check_dataroot(dataroot if dataroot is not None else DEFAULT_DATAROOT, version)
+    split = split or default_split(version, "val")
+    out_dir = output_dir(out, dataroots=[root])
+    db_path = output_file(db if db is not None else out_dir / "results.sqlite", "--db", dataroots=[root])
+    return Path(root), split, out_dir, db_path
+
+
+def _sweep_into(
+    request: SweepRequest,
+    ctx: SweepContext,
+    db_path: Path,
+    dry_run: bool,
+    on_plan: Callable[[list[Cell], list[Cell]], None] | None,
+    on_done: Callable[[CellOutcome], None] | None,
+) -> tuple[BenchmarkResult, Any]:
+    """Run the sweep ``request`` in ``ctx`` into the database ``db_path``, after checking the eval
+    images and the stored rows (a bad one fails here, not after hours of training); return the
+    result and the open store (``None`` for a dry run without a database)."""
+    from robobench.nuscenes_c import check_eval_images
+    from robobench.store import ResultStore
+    from robobench.sweep import dataset_id, run_cell, sweep
+
+    if not dry_run:
+        check_eval_images(ctx.dataroot, ctx.version, ctx.split, ctx.allow_damaged_images)
     # A dry run writes nothing: without a database yet, nothing is done and every cell is left.
     store = ResultStore(db_path) if not dry_run or db_path.is_file() else None
     if store is not None:
-        store.check()  # a bad stored row fails here, not after hours of training
-    data_id = dataset_id(Path(root), version)
+        store.check()
+    data_id = dataset_id(ctx.dataroot, ctx.version)
     report = sweep(
         request,
         ctx,
@@ -235,10 +264,10 @@ def run_benchmark(
         on_done=on_done or (lambda o: None),
         dry_run=dry_run,
     )
-    result = BenchmarkResult(db_path, out_dir, data_id, profile, names, report.planned, report.todo, report.ran)
-    if not dry_run:
-        _show(result, store, ce_baseline, leaderboard)
-    return result
+    result = BenchmarkResult(
+        db_path, ctx.out, data_id, request.profile, request.entries, report.planned, report.todo, report.ran
+    )
+    return result, store
 
 
 def _checked_entries(
@@ -437,7 +466,7 @@ def evaluate_results(
     """
     from robobench.constants import BOOTSTRAP_REPLICATES
     from robobench.data.nusc import open_nuscenes
-    from robobench.evaluate import baseline_nds, evaluate_files, find_results_files, record_entry
+    from robobench.evaluate import evaluate_files, find_results_files
     from robobench.evaluate_output import EvaluationOutput, evaluation_summary
     from robobench.metrics.detection import DetectionEvaluator
     from robobench.paths import output_file
@@ -450,11 +479,7 @@ def evaluate_results(
     evaluator = DetectionEvaluator(open_nuscenes(dataroot, version), split)
     name = entry or Path(results).stem
     data_id = dataset_id or f"{version}/{split}"
-    if ce_baseline is not None and db is None:
-        raise UserError(
-            f"--ce-baseline {ce_baseline} reads that entry's rows from --db; pass an existing results database"
-        )
-    base_nds = baseline_nds(db, ce_baseline, data_id) if ce_baseline is not None else None
+    base_nds = _ce_baseline_nds(db, ce_baseline, data_id)
     output = EvaluationOutput(out) if out is not None else None
     rows = evaluate_files(
         evaluator,
@@ -474,13 +499,33 @@ def evaluate_results(
     if output is not None:
         result.summary_path = output.finish(result.summary)
     if db is not None:
-        from robobench.store import ResultStore
-
-        with ResultStore(db) as store:
-            store.add_many(rows)
-            record_entry(store, EntryRecord(name, role or "student", base, teacher, paper), replace=role is not None)
+        _add_to_database(db, rows, EntryRecord(name, role or "student", base, teacher, paper), replace=role is not None)
         result.stored = len(rows)
     return result
+
+
+def _ce_baseline_nds(db: PathLike | None, ce_baseline: str | None, data_id: str) -> dict[str, float] | None:
+    """The CE/mCE denominators: the NDS per condition of entry ``ce_baseline`` in ``db`` on ``data_id``,
+    the mean over its seeds (``None`` without a baseline; ``UserError`` for a baseline without a database)."""
+    from robobench.evaluate import baseline_nds
+
+    if ce_baseline is None:
+        return None
+    if db is None:
+        raise UserError(
+            f"--ce-baseline {ce_baseline} reads that entry's rows from --db; pass an existing results database"
+        )
+    return baseline_nds(db, ce_baseline, data_id)
+
+
+def _add_to_database(db: PathLike, rows: list[ResultRow], record: EntryRecord, *, replace: bool) -> None:
+    """Add ``rows`` to the results database ``db`` with their entry's ``record`` (over a known one when ``replace``)."""
+    from robobench.evaluate import record_entry
+    from robobench.store import ResultStore
+
+    with ResultStore(db) as store:
+        store.add_many(rows)
+        record_entry(store, record, replace=replace)
 
 
 def render_leaderboard(

@@ -190,12 +190,7 @@ def predict(
     data_cfg = DataConfig.from_dict(cfg.get("data"))
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     cpu_dtype = cpu_autocast_dtype(precision or TrainConfig.from_dict(cfg.get("train")).precision, device)
-    model = entry.build(cfg)
-    model.load_state_dict(inference_weights(ckpt))  # the weight average when training kept one
-    export = getattr(model, "inference_model", None)
-    if callable(export):  # a training-time wrapper (a distiller) hands over the model that runs at inference
-        model = export()
-    model.to(device).eval()
+    model = _inference_model(entry, ckpt, device)
 
     index = load_index(dataroot, version)
     dataset = BEVDataset(
@@ -204,22 +199,9 @@ def predict(
     where = f"nuScenes-C root {corrupt_root}" if corrupt_root is not None and not condition.is_clean else f"{dataroot}"
     damaged = check_images(dataset.image_paths(), f"{where} (split {split!r})", allow_damaged_images)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate, shuffle=False)
-    results: dict[str, list[dict[str, Any]]] = {}
-    depth_acc = None
     started = time.perf_counter()
-    from tqdm import tqdm
-
-    with torch.no_grad():
-        for batch in tqdm(loader, desc=f"predict {entry.name} {condition}", unit="batch", disable=not progress):
-            batch = to_device(batch, device)
-            with autocast(device, cpu_dtype):
-                outputs = to_float32(model(batch))
-            for token, dets in zip(batch["sample_tokens"], model.decode(batch, outputs)):
-                results[token] = detections_to_nusc(token, dets, index[token].ego2global)
-            if outputs.get("depth") is not None:
-                if depth_acc is None:
-                    depth_acc = _depth_accumulator()
-                _update_depth(depth_acc, outputs["depth"], batch, cfg)
+    desc = f"predict {entry.name} {condition}"
+    results, depth_acc = _predict_batches(model, loader, index, device, cpu_dtype, cfg, desc if progress else None)
     for token in dataset.tokens:
         results.setdefault(token, [])
     out_path = Path(out_path)
@@ -231,6 +213,49 @@ def predict(
         time.perf_counter() - started,
         damaged,
     )
+
+
+def _inference_model(entry: Entry, ckpt: dict[str, Any], device: torch.device) -> torch.nn.Module:
+    """The model of ``entry`` rebuilt from the checkpoint's config with its inference weights (the
+    weight average when training kept one), in eval mode on ``device``. A training-time wrapper (a
+    distiller) hands over the model that runs at inference."""
+    model = entry.build(ckpt["config"])
+    model.load_state_dict(inference_weights(ckpt))
+    export = getattr(model, "inference_model", None)
+    if callable(export):
+        model = export()
+    model.to(device).eval()
+    return model
+
+
+def _predict_batches(
+    model: torch.nn.Module,
+    loader: DataLoader,
+    index: Any,
+    device: torch.device,
+    cpu_dtype: torch.dtype | None,
+    cfg: dict[str, Any],
+    progress: str | None,
+) -> tuple[dict[str, list[dict[str, Any]]], Any]:
+    """The nuScenes detections of each sample of ``loader`` by sample token, and the depth metrics
+    accumulated over the batches whose outputs hold depth (``None`` when none does); a progress bar
+    titled ``progress`` unless that is None."""
+    from tqdm import tqdm
+
+    results: dict[str, list[dict[str, Any]]] = {}
+    depth_acc = None
+    with torch.no_grad():
+        for batch in tqdm(loader, desc=progress, unit="batch", disable=progress is None):
+            batch = to_device(batch, device)
+            with autocast(device, cpu_dtype):
+                outputs = to_float32(model(batch))
+            for token, dets in zip(batch["sample_tokens"], model.decode(batch, outputs)):
+                results[token] = detections_to_nusc(token, dets, index[token].ego2global)
+            if outputs.get("depth") is not None:
+                if depth_acc is None:
+                    depth_acc = _depth_accumulator()
+                _update_depth(depth_acc, outputs["depth"], batch, cfg)
+    return results, depth_acc
 
 
 def _depth_accumulator() -> Any:

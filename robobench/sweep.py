@@ -232,19 +232,13 @@ def plan_cells(
     """
     if not entries:
         raise UserError("no entries to sweep; pass --entries NAME[,NAME...] (see `robobench entries`)")
-    modes = [parse_train_mode(m) for m in train_modes]
-    conds = [str(c) if isinstance(c, Condition) else parse_condition(c) for c in conditions]
-    for name, values in (("train mode", modes), ("seed", list(seeds)), ("condition", conds), ("entry", list(entries))):
-        dup = sorted({str(v) for v in values if values.count(v) > 1})
-        if dup:
-            raise UserError(f"{name}(s) {', '.join(dup)} given twice")
+    modes, conds = _sweep_axes(entries, train_modes, seeds, conditions)
     from robobench.train import entry_config
 
     requested = set(entries)
     eval_id = f"{dataset_id}/{eval_split}" if eval_split else dataset_id
-    overrides_json = json.dumps(overrides or {}, sort_keys=True)
     cells: list[Cell] = []
-    hashes: dict[tuple[str, str, int], Cell] = {}
+    trained: dict[tuple[str, str, int], Cell] = {}  # (entry, mode, seed) -> its train cell
     order = teacher_order(entries, lookup)
     teachers = {lookup(name).teacher for name in order}
     for name in order:
@@ -256,51 +250,98 @@ def plan_cells(
         for mode in modes:
             for seed in own:
                 teacher_key = (entry.teacher, mode, seed if teacher_seed is None else teacher_seed)
-                teacher = hashes.get(teacher_key) if entry.teacher else None
-                h = config_hash(
+                train = _train_cell(
                     entry,
-                    profile=profile,
-                    train_mode=mode,
-                    seed=seed,
-                    dataset_id=dataset_id,
-                    code=code,
-                    teacher_hash=teacher.config_hash if teacher else None,
-                    overrides=overrides,
-                )
-                train = Cell(
-                    "train",
                     name,
                     mode,
                     seed,
-                    profile,
-                    dataset_id,
-                    h,
-                    model_dir=contained(Path(out) / "models", name, mode, f"seed{seed}-{h}"),
-                    teacher_dir=teacher.model_dir if teacher else None,
-                    needs=(teacher.id,) if teacher else (),
+                    trained.get(teacher_key) if entry.teacher else None,
+                    profile=profile,
+                    dataset_id=dataset_id,
+                    code=code,
+                    overrides=overrides,
+                    out=out,
                     evaluate=name in requested and seed in seeds,
-                    overrides=overrides_json,
                 )
-                hashes[(name, mode, seed)] = train
+                trained[(name, mode, seed)] = train
                 cells.append(train)
                 if train.evaluate:
-                    cells += [
-                        Cell(
-                            "eval",
-                            name,
-                            mode,
-                            seed,
-                            profile,
-                            eval_id,
-                            h,
-                            train.model_dir,
-                            condition=c,
-                            needs=(train.id,),
-                            overrides=overrides_json,
-                        )
-                        for c in conds
-                    ]
+                    cells += [_eval_cell(train, c, eval_id) for c in conds]
     return cells
+
+
+def _sweep_axes(
+    entries: Sequence[str], train_modes: Sequence[str], seeds: Sequence[int], conditions: Sequence[str | Condition]
+) -> tuple[list[str], list[str]]:
+    """The canonical train modes and condition names of a sweep; ``UserError`` for an unknown
+    one or for any mode, seed, condition or entry given twice (it would run its cells twice)."""
+    modes = [parse_train_mode(m) for m in train_modes]
+    conds = [str(c) if isinstance(c, Condition) else parse_condition(c) for c in conditions]
+    for name, values in (("train mode", modes), ("seed", list(seeds)), ("condition", conds), ("entry", list(entries))):
+        dup = sorted({str(v) for v in values if values.count(v) > 1})
+        if dup:
+            raise UserError(f"{name}(s) {', '.join(dup)} given twice")
+    return modes, conds
+
+
+def _train_cell(
+    entry: Entry,
+    name: str,
+    mode: str,
+    seed: int,
+    teacher: Cell | None,
+    *,
+    profile: str,
+    dataset_id: str,
+    code: str,
+    overrides: dict[str, Any] | None,
+    out: Path,
+    evaluate: bool,
+) -> Cell:
+    """The train cell of entry ``name`` at ``mode`` and ``seed``, needing its ``teacher``'s train
+    cell when it has one; the teacher's config hash is part of its own, so a retrained teacher
+    retrains its students."""
+    h = config_hash(
+        entry,
+        profile=profile,
+        train_mode=mode,
+        seed=seed,
+        dataset_id=dataset_id,
+        code=code,
+        teacher_hash=teacher.config_hash if teacher else None,
+        overrides=overrides,
+    )
+    return Cell(
+        "train",
+        name,
+        mode,
+        seed,
+        profile,
+        dataset_id,
+        h,
+        model_dir=contained(Path(out) / "models", name, mode, f"seed{seed}-{h}"),
+        teacher_dir=teacher.model_dir if teacher else None,
+        needs=(teacher.id,) if teacher else (),
+        evaluate=evaluate,
+        overrides=json.dumps(overrides or {}, sort_keys=True),
+    )
+
+
+def _eval_cell(train: Cell, condition: str, dataset_id: str) -> Cell:
+    """The eval cell of the model of ``train`` under ``condition``, on ``dataset_id`` (``<dataset>/<split>``)."""
+    return Cell(
+        "eval",
+        train.entry,
+        train.train_mode,
+        train.seed,
+        train.profile,
+        dataset_id,
+        train.config_hash,
+        train.model_dir,
+        condition=condition,
+        needs=(train.id,),
+        overrides=train.overrides,
+    )
 
 
 def parse_train_mode(text: str) -> str:
@@ -514,63 +555,87 @@ def run_cells(
     A cell whose needed cell failed is not run: it fails with "needs ... which failed".
     Returns every outcome in completion order.
     """
-    by_id = {c.id: c for c in cells}
-    waiting = {c.id: {n for n in c.needs if n in by_id} for c in cells}
-    failed: dict[str, str] = {}
-    outcomes: list[CellOutcome] = []
-    running: dict[cf.Future, Cell] = {}
+    return _CellScheduler(cells, fn, ctx, store, executor, code, on_done).run()
 
-    def finish(outcome: CellOutcome) -> None:
+
+class _CellScheduler:
+    """The state of :func:`run_cells`: which cells wait on which, which failed, which run, what ended."""
+
+    def __init__(
+        self,
+        cells: Sequence[Cell],
+        fn: CellFn,
+        ctx: SweepContext,
+        store: ResultStore,
+        executor: cf.Executor,
+        code: str,
+        on_done: Callable[[CellOutcome], None],
+    ) -> None:
+        self.fn, self.ctx, self.store, self.executor, self.code, self.on_done = fn, ctx, store, executor, code, on_done
+        self.by_id = {c.id: c for c in cells}
+        self.waiting = {c.id: {n for n in c.needs if n in self.by_id} for c in cells}
+        self.failed: dict[str, str] = {}  # cell id -> first line of its error
+        self.outcomes: list[CellOutcome] = []
+        self.running: dict[cf.Future, Cell] = {}
+
+    def run(self) -> list[CellOutcome]:
+        """Launch every ready cell, then wait for one to end and launch what it made ready, until none is left."""
+        self.launch_ready()
+        while self.running or self.waiting:
+            if not self.running:  # everything left waits on something that will never run
+                raise RuntimeError(f"cells wait on unknown cells: {sorted(self.waiting)}")
+            done, _ = cf.wait(list(self.running), return_when=cf.FIRST_COMPLETED)
+            for future in done:
+                self.complete(self.running.pop(future), future)
+            self.launch_ready()
+        return self.outcomes
+
+    def finish(self, outcome: CellOutcome) -> None:
+        """Record an ended cell: its eval row or training record in the store, its failure, ``on_done``."""
         if outcome.cell.kind == "eval":
-            store.add(outcome_row(outcome, code))
+            self.store.add(outcome_row(outcome, self.code))
         elif outcome.status == "ok" and (
-            record := training_record(outcome.cell, outcome.result.get("train_stats"), code)
+            record := training_record(outcome.cell, outcome.result.get("train_stats"), self.code)
         ):
-            store.add_trainings([record])
+            self.store.add_trainings([record])
         if outcome.status != "ok":
-            failed[outcome.cell.id] = (outcome.error or "").splitlines()[0] if outcome.error else "failed"
-        outcomes.append(outcome)
-        on_done(outcome)
+            self.failed[outcome.cell.id] = (outcome.error or "").splitlines()[0] if outcome.error else "failed"
+        self.outcomes.append(outcome)
+        self.on_done(outcome)
 
-    def complete(cell: Cell, future: cf.Future) -> None:
+    def complete(self, cell: Cell, future: cf.Future) -> None:
+        """Record the outcome of ``cell``'s finished ``future`` and release the cells that need it."""
         try:
             outcome = future.result()
         except Exception as exc:  # the worker itself died (not the cell function)
             outcome = CellOutcome(cell, "failed", error=f"worker failed: {type(exc).__name__}: {exc}")
-        finish(outcome)
-        release(cell.id)
+        self.finish(outcome)
+        self.release(cell.id)
 
-    def release(cid: str) -> None:
-        for w in waiting.values():
+    def release(self, cid: str) -> None:
+        """Cell ``cid`` ended: no cell waits on it any more."""
+        for w in self.waiting.values():
             w.discard(cid)
 
-    def launch_ready() -> None:
+    def launch_ready(self) -> None:
+        """Submit every cell that waits on nothing; fail at once those whose needed cell failed."""
         # An inline executor finishes a cell inside submit(): record it at once (before the
         # next cell runs), which may make further cells ready, hence the loop.
-        while ready := [c for c, w in waiting.items() if not w]:
+        while ready := [c for c, w in self.waiting.items() if not w]:
             for cid in ready:
-                del waiting[cid]
-                cell = by_id[cid]
-                bad = [n for n in cell.needs if n in failed]
+                del self.waiting[cid]
+                cell = self.by_id[cid]
+                bad = [n for n in cell.needs if n in self.failed]
                 if bad:
-                    finish(CellOutcome(cell, "failed", error=f"needs {bad[0]}, which failed: {failed[bad[0]]}"))
-                    release(cid)
+                    error = f"needs {bad[0]}, which failed: {self.failed[bad[0]]}"
+                    self.finish(CellOutcome(cell, "failed", error=error))
+                    self.release(cid)
                     continue
-                future = executor.submit(timed_call, fn, cell, ctx)
+                future = self.executor.submit(timed_call, self.fn, cell, self.ctx)
                 if future.done():
-                    complete(cell, future)
+                    self.complete(cell, future)
                 else:
-                    running[future] = cell
-
-    launch_ready()
-    while running or waiting:
-        if not running:  # everything left waits on something that will never run
-            raise RuntimeError(f"cells wait on unknown cells: {sorted(waiting)}")
-        done, _ = cf.wait(list(running), return_when=cf.FIRST_COMPLETED)
-        for future in done:
-            complete(running.pop(future), future)
-        launch_ready()
-    return outcomes
+                    self.running[future] = cell
 
 
 # -- the whole sweep --------------------------------------------------------------------

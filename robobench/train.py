@@ -7,7 +7,7 @@
   or on where a run was interrupted.
 * Checkpoints are written atomically (:func:`robobench.io.save_checkpoint`) every
   ``train.checkpoint_every`` iterations and at each epoch end; they hold model,
-  optimizer, scheduler, AMP scaler, RNG states and the iteration, so ``resume=True``
+  optimizer, scheduler, AMP scaler, RNG states and the iteration (:meth:`TrainState.state_dict`), so ``resume=True``
   continues the run exactly where the last checkpoint left it (mid-epoch included).
 * A NaN/inf loss stops training with a :class:`NonFiniteLoss` (a ``UserError``) and
   leaves the last good checkpoint untouched.
@@ -27,7 +27,7 @@ import os
 import random
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -400,6 +400,43 @@ def _train_corruption(mode: TrainMode, seed: int) -> Callable | None:
     return HeldoutCorruption(seed=seed) if mode is TrainMode.HELDOUT else RandomCorruption(seed=seed)
 
 
+@dataclass(frozen=True)
+class _Run:
+    """One training run: which entry, profile, train mode and seed, on which data, into which folder."""
+
+    entry: Entry
+    profile: str
+    mode: TrainMode
+    seed: int
+    dataroot: str | os.PathLike
+    version: str
+    split: str
+    out: Path
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The run's identity as its checkpoints and ``train_stats.json`` store it."""
+        return {
+            "entry": self.entry.name,
+            "profile": self.profile,
+            "train_mode": self.mode.value,
+            "seed": self.seed,
+            "dataroot": str(self.dataroot),
+            "version": self.version,
+            "split": self.split,
+        }
+
+    def checked_checkpoint(self, name: str, cfg: dict[str, Any]) -> dict[str, Any] | None:
+        """The checkpoint ``name`` of the run's folder, checked to belong to this run and ``cfg``
+        (:func:`check_resumable`); ``None`` when there is none."""
+        path = self.out / name
+        if not path.is_file():
+            return None
+        ckpt = load_checkpoint(path)
+        check_resumable(path, ckpt, self.entry.name, self.mode, self.seed, cfg)
+        return ckpt
+
+
 def train_entry(
     entry: str | Entry,
     profile: str = "quick",
@@ -430,184 +467,265 @@ def train_entry(
     except ValueError:
         raise UserError(f"unknown train mode {train_mode!r}; expected one of {[m.value for m in TrainMode]}") from None
     cfg, typed = entry_config(entry, profile, overrides)
-    data_cfg, tcfg = typed.data, typed.train
     check_dataroot(dataroot, version)
     split = split or default_split(version, "train")
     out = Path(out_dir) if out_dir is not None else Path("runs") / f"{entry.name}-{profile}-{mode.value}-s{seed}"
-    last, final = out / LAST_CKPT, out / FINAL_CKPT
-    resumed: dict[str, Any] | None = None  # the last.pt to continue, read once and checked before any teacher work
-    if resume:
-        for path in (final, last):
-            if path.is_file():
-                stored = load_checkpoint(path)
-                check_resumable(path, stored, entry.name, mode, seed, cfg)
-                if path == final:
-                    return final
-                resumed = stored
-                break
-    if not resume and (last.exists() or final.exists()):
+    run = _Run(entry, profile, mode, seed, dataroot, version, split, out)
+    if not resume and ((out / LAST_CKPT).exists() or (out / FINAL_CKPT).exists()):
         raise UserError(f"{out} already holds a checkpoint; pass --resume to continue it or choose another --out")
+    if resume and run.checked_checkpoint(FINAL_CKPT, cfg) is not None:
+        return out / FINAL_CKPT
+    # the last.pt to continue, read once and checked before any teacher work
+    resumed = run.checked_checkpoint(LAST_CKPT, cfg) if resume else None
     if entry.teacher is not None:
-        cfg = _with_teacher_checkpoint(entry, cfg, profile, mode, seed, out, dataroot, version, split, device, progress)
+        cfg = _with_teacher_checkpoint(run, cfg, device, progress)
+    _train(run, cfg, typed, resumed, device, progress)
+    return out / FINAL_CKPT
 
-    since_reset = reset_peak_rss()  # after any teacher training above: this model's own peak
+
+class TrainState:
+    """What a training run carries from one iteration to the next, and its checkpoint.
+
+    The model, its AdamW optimizer, the warm-up/cosine schedule (:func:`lr_factor`), the AMP
+    scaler, the optional weight EMA, the iteration, the loss curve and each named loss term's
+    curve, and the training time so far. :meth:`state_dict` is the checkpoint (with the RNG
+    states, the run's config and meta) and :meth:`load_state_dict` continues from one exactly,
+    mid-epoch included.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tcfg: TrainConfig,
+        total: int,
+        use_amp: bool,
+        config: dict[str, Any],
+        meta: dict[str, Any],
+    ) -> None:
+        self.model = model
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.params, lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda it: lr_factor(it, total, tcfg.warmup_iters, tcfg.warmup_ratio, tcfg.min_lr_ratio)
+        )
+        self.scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+        self.ema = WeightEMA(model, tcfg.ema_decay) if tcfg.ema_decay else None
+        self.grad_clip = tcfg.grad_clip
+        self.config, self.meta = config, meta
+        self.iteration = 0
+        self.history: list[float] = []
+        self.loss_terms: dict[str, list[float]] = {}  # each named loss term per iteration (what a total hides)
+        self._elapsed_before = 0.0  # training time of the runs this one resumes
+        self._started = time.perf_counter()
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds spent training, over this process and the runs it resumed."""
+        return self._elapsed_before + time.perf_counter() - self._started
+
+    def step(self, loss: torch.Tensor, losses: dict[str, torch.Tensor]) -> None:
+        """One optimizer step on ``loss`` (the sum of the named ``losses``), recorded in the curves."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
+        self.iteration += 1
+        self.history.append(float(loss.detach()))
+        for name, value in losses.items():
+            self.loss_terms.setdefault(name, []).append(float(value.detach()))
+
+    def state_dict(self) -> dict[str, Any]:
+        """The checkpoint: every state above, the RNG states of python, numpy and torch, the config and meta."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": _rng_state(),
+            "iteration": self.iteration,
+            "history": self.history,
+            "loss_terms": self.loss_terms,
+            "elapsed": self.elapsed,
+            "config": self.config,
+            "meta": self.meta,
+            **({"ema": self.ema.state_dict()} if self.ema is not None else {}),
+        }
+
+    def load_state_dict(self, ckpt: dict[str, Any]) -> None:
+        """Continue from a checkpoint of :meth:`state_dict` (also restores the RNG states)."""
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        _set_rng_state(ckpt["rng"])
+        if self.ema is not None:
+            self.ema.load_state_dict(ckpt["ema"])
+        self.iteration, self.history, self._elapsed_before = ckpt["iteration"], list(ckpt["history"]), ckpt["elapsed"]
+        self.loss_terms = {k: list(v) for k, v in ckpt.get("loss_terms", {}).items()}  # absent in older checkpoints
+        self._started = time.perf_counter()
+
+
+@dataclass(frozen=True)
+class _Runtime:
+    """Where and how the iterations of a run execute: the network, device, precision and checkpointing."""
+
+    net: torch.nn.Module  # the model or its DDP wrapper
+    device: torch.device
+    cpu_dtype: torch.dtype | None
+    use_amp: bool
+    dist: _Dist
+    last: Path
+    checkpoint_every: int
+
+    def checkpoint(self, state: TrainState, path: Path) -> None:
+        """Write ``state``'s checkpoint to ``path`` (by the main process only)."""
+        if self.dist.main:
+            save_checkpoint(state.state_dict(), path)
+
+
+def train_one_epoch(state: TrainState, loader: Iterable[Any], runtime: _Runtime, bar: Any) -> None:
+    """Train on every batch of ``loader`` (an epoch, or what a resumed run has left of it), updating the
+    progress ``bar`` and writing ``last.pt`` every ``train.checkpoint_every`` iterations.
+
+    Raises :class:`NonFiniteLoss` before the step of a NaN/inf loss, so the last checkpoint stays good.
+    """
+    for batch in loader:
+        batch = to_device(batch, runtime.device)
+        losses = forward_and_loss(runtime.net, state.model, batch, runtime.device, runtime.cpu_dtype, runtime.use_amp)
+        loss = sum(losses.values())
+        _check_finite(loss, losses, state.iteration + 1, runtime.last, runtime.dist)
+        state.step(loss, losses)
+        bar.update(1)
+        bar.set_postfix(loss=f"{state.history[-1]:.4f}", lr=f"{state.scheduler.get_last_lr()[0]:.2e}")
+        if runtime.checkpoint_every and state.iteration % runtime.checkpoint_every == 0:
+            runtime.checkpoint(state, runtime.last)
+
+
+def _train(
+    run: _Run, cfg: dict[str, Any], typed: EntryConfig, resumed: dict[str, Any] | None, device: Any, progress: bool
+) -> None:
+    """Train ``run`` with config ``cfg`` from scratch or from its ``resumed`` checkpoint, writing
+    ``last.pt`` each epoch, then ``final.pt`` and ``train_stats.json``."""
+    tcfg = typed.train
+    since_reset = reset_peak_rss()  # after any teacher training: this model's own peak
     dist = _init_distributed()
     if device is None:
         device = torch.device("cuda", dist.local_rank) if torch.cuda.is_available() else torch.device("cpu")
     device = torch.device(device)
     use_amp = tcfg.amp and device.type == "cuda"
     cpu_dtype = cpu_autocast_dtype(tcfg.precision, device)
-    seed_everything(seed)
+    seed_everything(run.seed)
 
     dataset = BEVDataset(
-        load_index(dataroot, version),
-        split,
-        data_cfg,
+        load_index(run.dataroot, run.version),
+        run.split,
+        typed.data,
         train=True,
-        seed=seed,
-        train_corruption=_train_corruption(mode, seed),
+        seed=run.seed,
+        train_corruption=_train_corruption(run.mode, run.seed),
         max_samples=tcfg.max_train_samples,
     )
-    model = entry.build(cfg).to(device)
+    model = run.entry.build(cfg).to(device)
     if resumed is None:
         load_pretrained(model)  # e.g. ImageNet backbones; a resumed run's checkpoint holds every weight
     model.train()
-    net: torch.nn.Module = model
-    if dist.world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True
-        )
-    sampler = _ResumableSampler(dataset, num_replicas=dist.world, rank=dist.rank, shuffle=True, seed=seed)
+    net = _distributed(model, device, dist)
+    sampler = _ResumableSampler(dataset, num_replicas=dist.world, rank=dist.rank, shuffle=True, seed=run.seed)
     iters_per_epoch = math.ceil(len(sampler) / tcfg.batch_size)
-    total = tcfg.epochs * iters_per_epoch
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=tcfg.lr, weight_decay=tcfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda it: lr_factor(it, total, tcfg.warmup_iters, tcfg.warmup_ratio, tcfg.min_lr_ratio)
-    )
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    ema = WeightEMA(model, tcfg.ema_decay) if tcfg.ema_decay else None
-
-    iteration, history, elapsed = 0, [], 0.0
-    terms: dict[str, list[float]] = {}  # each named loss term per iteration (what a recipe's total hides)
+    state = TrainState(model, tcfg, tcfg.epochs * iters_per_epoch, use_amp, cfg, run.meta)
     if resumed is not None:
-        ckpt = resumed
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        scaler.load_state_dict(ckpt["scaler"])
-        _set_rng_state(ckpt["rng"])
-        if ema is not None:
-            ema.load_state_dict(ckpt["ema"])
-        iteration, history, elapsed = ckpt["iteration"], list(ckpt["history"]), ckpt["elapsed"]
-        terms = {k: list(v) for k, v in ckpt.get("loss_terms", {}).items()}  # absent in older checkpoints
+        state.load_state_dict(resumed)
 
-    meta = {
-        "entry": entry.name,
-        "profile": profile,
-        "train_mode": mode.value,
-        "seed": seed,
-        "dataroot": str(dataroot),
-        "version": version,
-        "split": split,
-    }
-    started = time.perf_counter()
-
-    def checkpoint(path: Path) -> None:
-        if dist.main:
-            save_checkpoint(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "scaler": scaler.state_dict(),
-                    "rng": _rng_state(),
-                    "iteration": iteration,
-                    "history": history,
-                    "loss_terms": terms,
-                    "elapsed": elapsed + time.perf_counter() - started,
-                    "config": cfg,
-                    "meta": meta,
-                    **({"ema": ema.state_dict()} if ema is not None else {}),
-                },
-                path,
-            )
-
-    from tqdm import tqdm
-
-    bar = tqdm(
-        total=total,
-        initial=iteration,
-        desc=f"train {entry.name}",
-        unit="it",
-        disable=not (progress and dist.main),
-        dynamic_ncols=True,
-    )
-    for epoch in range(iteration // iters_per_epoch, tcfg.epochs):
-        dataset.set_epoch(epoch)
-        sampler.set_epoch(epoch)
-        sampler.start = (iteration - epoch * iters_per_epoch) * tcfg.batch_size
-        loader = DataLoader(
-            dataset,
-            batch_size=tcfg.batch_size,
-            sampler=sampler,
-            num_workers=tcfg.num_workers,
-            collate_fn=collate,
-            worker_init_fn=seed_worker,
-            generator=torch.Generator().manual_seed(seed * 10007 + epoch),
-            pin_memory=device.type == "cuda",
-        )
-        for batch in loader:
-            batch = to_device(batch, device)
-            losses = forward_and_loss(net, model, batch, device, cpu_dtype, use_amp)
-            loss = sum(losses.values())
-            _check_finite(loss, losses, iteration + 1, last, dist)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if tcfg.grad_clip > 0:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(params, tcfg.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            if ema is not None:
-                ema.update(model)
-            iteration += 1
-            history.append(float(loss.detach()))
-            for name, value in losses.items():
-                terms.setdefault(name, []).append(float(value.detach()))
-            bar.update(1)
-            bar.set_postfix(loss=f"{history[-1]:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
-            if tcfg.checkpoint_every and iteration % tcfg.checkpoint_every == 0:
-                checkpoint(last)
-        checkpoint(last)
+    runtime = _Runtime(net, device, cpu_dtype, use_amp, dist, run.out / LAST_CKPT, tcfg.checkpoint_every)
+    bar = _progress_bar(tcfg.epochs * iters_per_epoch, state.iteration, run.entry.name, progress and dist.main)
+    for epoch in range(state.iteration // iters_per_epoch, tcfg.epochs):
+        start = (state.iteration - epoch * iters_per_epoch) * tcfg.batch_size
+        train_one_epoch(state, _epoch_loader(dataset, sampler, tcfg, run.seed, epoch, start, device), runtime, bar)
+        runtime.checkpoint(state, runtime.last)
     bar.close()
-    checkpoint(final)
+    runtime.checkpoint(state, run.out / FINAL_CKPT)
     if dist.main:
-        write_json_atomic(
-            {
-                **meta,
-                "iterations": iteration,
-                "samples": len(dataset),
-                "world_size": dist.world,
-                "device": str(device),
-                "precision": str(cpu_dtype or (torch.float16 if use_amp else torch.float32)).removeprefix("torch."),
-                "wall_time_s": round(elapsed + time.perf_counter() - started, 2),
-                **_peak_memory_mb(device, since_reset),
-                "final_loss": history[-1] if history else None,
-                "loss_history": history,
-                "loss_terms": terms,
-                "config": cfg,
-                "torch": torch.__version__,
-            },
-            out / STATS_FILE,
-            indent=2,
-        )
+        precision = str(cpu_dtype or (torch.float16 if use_amp else torch.float32)).removeprefix("torch.")
+        _write_stats(run.out / STATS_FILE, state, len(dataset), dist, device, precision, since_reset)
     if dist.world > 1:
         torch.distributed.barrier()
         if dist.owns_group:
             torch.distributed.destroy_process_group()
-    return final
+
+
+def _distributed(model: torch.nn.Module, device: torch.device, dist: _Dist) -> torch.nn.Module:
+    """``model`` wrapped in ``DistributedDataParallel`` under ``torchrun``; ``model`` itself otherwise."""
+    if dist.world <= 1:
+        return model
+    return torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True
+    )
+
+
+def _progress_bar(total: int, done: int, name: str, show: bool) -> Any:
+    """The run's ``tqdm`` bar of iterations (a silent one unless ``show``)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=done, desc=f"train {name}", unit="it", disable=not show, dynamic_ncols=True)
+
+
+def _epoch_loader(
+    dataset: BEVDataset,
+    sampler: _ResumableSampler,
+    tcfg: TrainConfig,
+    seed: int,
+    epoch: int,
+    start: int,
+    device: torch.device,
+) -> DataLoader:
+    """The data loader of ``epoch``, skipping its first ``start`` samples (those a resumed run has seen).
+
+    The order is a function of ``(seed, epoch)`` and each item's augmentation of ``(seed, epoch, token)``.
+    """
+    dataset.set_epoch(epoch)
+    sampler.set_epoch(epoch)
+    sampler.start = start
+    return DataLoader(
+        dataset,
+        batch_size=tcfg.batch_size,
+        sampler=sampler,
+        num_workers=tcfg.num_workers,
+        collate_fn=collate,
+        worker_init_fn=seed_worker,
+        generator=torch.Generator().manual_seed(seed * 10007 + epoch),
+        pin_memory=device.type == "cuda",
+    )
+
+
+def _write_stats(
+    path: Path, state: TrainState, samples: int, dist: _Dist, device: torch.device, precision: str, since_reset: bool
+) -> None:
+    """``train_stats.json``: the run's meta, size, device and precision, wall time, peak memory and loss curves."""
+    write_json_atomic(
+        {
+            **state.meta,
+            "iterations": state.iteration,
+            "samples": samples,
+            "world_size": dist.world,
+            "device": str(device),
+            "precision": precision,
+            "wall_time_s": round(state.elapsed, 2),
+            **_peak_memory_mb(device, since_reset),
+            "final_loss": state.history[-1] if state.history else None,
+            "loss_history": state.history,
+            "loss_terms": state.loss_terms,
+            "config": state.config,
+            "torch": torch.__version__,
+        },
+        path,
+        indent=2,
+    )
 
 
 def forward_and_loss(
@@ -637,21 +755,10 @@ def teacher_run_dir(student_out: Path, teacher: str, profile: str, mode: TrainMo
     return student_out.parent / TEACHERS_DIR / f"{teacher}-{profile}-{mode.value}-s{seed}"
 
 
-def _with_teacher_checkpoint(
-    entry: Entry,
-    cfg: dict[str, Any],
-    profile: str,
-    mode: TrainMode,
-    seed: int,
-    out: Path,
-    dataroot: str | os.PathLike,
-    version: str,
-    split: str,
-    device: Any,
-    progress: bool,
-) -> dict[str, Any]:
+def _with_teacher_checkpoint(run: _Run, cfg: dict[str, Any], device: Any, progress: bool) -> dict[str, Any]:
     """``cfg`` with ``teacher_checkpoint`` set: the given one (must exist), else the teacher trained
     (or resumed, or reused when finished) in :func:`teacher_run_dir` with the same profile, mode and seed."""
+    entry = run.entry
     given = cfg.get(TEACHER_CHECKPOINT_KEY)
     if given:
         if not Path(given).is_file():
@@ -662,13 +769,13 @@ def _with_teacher_checkpoint(
         return cfg
     final = train_entry(
         entry.teacher,
-        profile,
-        mode,
-        seed,
-        dataroot=dataroot,
-        version=version,
-        split=split,
-        out_dir=teacher_run_dir(out, entry.teacher, profile, mode, seed),
+        run.profile,
+        run.mode,
+        run.seed,
+        dataroot=run.dataroot,
+        version=run.version,
+        split=run.split,
+        out_dir=teacher_run_dir(run.out, entry.teacher, run.profile, run.mode, run.seed),
         resume=True,
         device=device,
         progress=progress,

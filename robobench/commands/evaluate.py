@@ -48,6 +48,14 @@ def register(subparsers: Any) -> None:
             "comma-separated clean or Corruption:level (Fog:hard); for a file: its condition; for a directory: a subset"
         ),
     )
+    _add_rows(p)
+    _add_outputs(p)
+    p.set_defaults(func=_run)
+
+
+def _add_rows(p: argparse.ArgumentParser) -> None:
+    """The options of the rows added to a results database: where, under which entry, its leaderboard
+    metadata, and the key fields of the model the results come from."""
     add_db(p, default=None, help="add the rows to this results database (SQLite)")
     add_alias(p, "--store", "--db", "db", type=Path)
     p.add_argument("--entry", default=None, help="entry name for the rows (default: the results path's name)")
@@ -69,6 +77,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--seed", type=seed, default=0, help="seed of the model the results come from (default 0)")
     p.add_argument("--dataset-id", default=None, help="dataset id for the rows (default: VERSION/SPLIT)")
     p.add_argument("--config-hash", default="external", help="config hash for the rows (default: external)")
+
+
+def _add_outputs(p: argparse.ArgumentParser) -> None:
+    """The options of what is written and printed besides the rows: metrics files, JSON summary, mCE
+    baseline, bootstrap replicates."""
     p.add_argument(
         "--out",
         type=Path,
@@ -94,7 +107,6 @@ def register(subparsers: Any) -> None:
         help="scene-bootstrap replicates of NDS and mAP stored with each row, the evaluation noise "
         f"the leaderboard's intervals use (default {BOOTSTRAP_REPLICATES}, as a sweep; 0: none)",
     )
-    p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:

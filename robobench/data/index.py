@@ -396,39 +396,13 @@ def _decode(arrays: dict[str, np.ndarray], version: str) -> tuple[dict[str, Samp
     points at a sensor row, that the GT and split offsets partition their rows, that labels
     and attributes index the known classes, and that split tokens name samples.
     """
-    _check_layout(arrays)
-    if int(arrays["format"]) != INDEX_FORMAT or arrays["version"][0].decode() != version:
-        raise _BadCache("another format or dataset version")
-    n = len(arrays["sensor_token"])
-    for name in ("cams", "lidar"):
-        _check_rows(name, arrays[name], n, optional=False)
-    for name in ("radars", "radar_prev", "lidar_prev"):
-        _check_rows(name, arrays[name], n, optional=True)
-    _check_offsets(arrays["gt_offsets"], len(arrays["gt_labels"]), "GT")
-    _check_offsets(arrays["split_offsets"], len(arrays["split_tokens"]), "split")
+    _check_arrays(arrays, version)
     labels, attrs = arrays["gt_labels"], arrays["gt_attrs"]
-    if labels.size and (labels.min() < 0 or labels.max() >= len(DETECTION_CLASSES)):
-        raise _BadCache("a GT label outside the detection classes")
-    if attrs.size and (attrs.min() < -1 or attrs.max() >= len(ATTRIBUTES)):
-        raise _BadCache("a GT attribute outside the attributes")
-
-    def text(name: str) -> list[str]:
-        return [v.decode() for v in arrays[name].tolist()]
-
     # Records hold row views of the loaded arrays (no copies): each view is its own memory.
-    s_token, s_path, s_time = text("sensor_token"), text("sensor_path"), arrays["sensor_timestamp"].tolist()
-    s2e = list(arrays["sensor2ego"])
-    has_k = (~np.isnan(arrays["intrinsic"]).all(axis=(1, 2))).tolist()
-    intr = [k if has else None for k, has in zip(arrays["intrinsic"], has_k)]
-
-    def sensor(i: int) -> SensorRecord:
-        return SensorRecord(s_token[i], s_path[i], s_time[i], s2e[i], intr[i])
-
-    def chain(rows: list[int]) -> list[SensorRecord]:
-        return [sensor(i) for i in rows if i >= 0]
-
-    tokens, ann = text("token"), text("ann_tokens")
-    scene_tokens, scene_names, prevs, nexts = text("scene_token"), text("scene_name"), text("prev"), text("next")
+    sensors = _SensorRows(arrays)
+    tokens, ann = _text(arrays, "token"), _text(arrays, "ann_tokens")
+    scene_tokens, scene_names = _text(arrays, "scene_token"), _text(arrays, "scene_name")
+    prevs, nexts = _text(arrays, "prev"), _text(arrays, "next")
     off = arrays["gt_offsets"].tolist()
     cams, lidar, radars = arrays["cams"].tolist(), arrays["lidar"].tolist(), arrays["radars"].tolist()
     radar_prev, lidar_prev = arrays["radar_prev"].tolist(), arrays["lidar_prev"].tolist()
@@ -445,23 +419,70 @@ def _decode(arrays: dict[str, np.ndarray], version: str) -> tuple[dict[str, Samp
             prev=prevs[i],
             next=nexts[i],
             ego2global=ego2global[i],
-            cams={c: sensor(r) for c, r in zip(CAMERAS, cams[i])},
-            lidar=sensor(lidar[i]),
-            radars={RADARS[k]: sensor(radars[i][k]) for k in present},
+            cams={c: sensors.record(r) for c, r in zip(CAMERAS, cams[i])},
+            lidar=sensors.record(lidar[i]),
+            radars={RADARS[k]: sensors.record(radars[i][k]) for k in present},
             gt_boxes=arrays["gt_boxes"][a:b],
             gt_labels=labels[a:b],
             gt_attrs=attrs[a:b],
             num_lidar_pts=arrays["num_lidar_pts"][a:b],
             num_radar_pts=arrays["num_radar_pts"][a:b],
             ann_tokens=ann[a:b],
-            radar_prev={RADARS[k]: chain(radar_prev[i][k]) for k in present},
-            lidar_prev=chain(lidar_prev[i]),
+            radar_prev={RADARS[k]: sensors.chain(radar_prev[i][k]) for k in present},
+            lidar_prev=sensors.chain(lidar_prev[i]),
         )
-    split_tokens, split_off = text("split_tokens"), arrays["split_offsets"].tolist()
-    splits = {name: split_tokens[split_off[k] : split_off[k + 1]] for k, name in enumerate(text("split_names"))}
+    split_tokens, split_off = _text(arrays, "split_tokens"), arrays["split_offsets"].tolist()
+    split_names = _text(arrays, "split_names")
+    splits = {name: split_tokens[split_off[k] : split_off[k + 1]] for k, name in enumerate(split_names)}
     if len(records) != len(tokens) or any(t not in records for ts in splits.values() for t in ts):
         raise _BadCache("duplicate sample tokens, or a split naming an unknown sample")
     return records, splits
+
+
+def _check_arrays(arrays: dict[str, np.ndarray], version: str) -> None:
+    """``_BadCache`` unless the arrays have this format, ``version`` and layout, every sensor index
+    points at a sensor row, the GT and split offsets partition their rows, and the GT labels and
+    attributes index the known classes and attributes."""
+    _check_layout(arrays)
+    if int(arrays["format"]) != INDEX_FORMAT or arrays["version"][0].decode() != version:
+        raise _BadCache("another format or dataset version")
+    n = len(arrays["sensor_token"])
+    for name in ("cams", "lidar"):
+        _check_rows(name, arrays[name], n, optional=False)
+    for name in ("radars", "radar_prev", "lidar_prev"):
+        _check_rows(name, arrays[name], n, optional=True)
+    _check_offsets(arrays["gt_offsets"], len(arrays["gt_labels"]), "GT")
+    _check_offsets(arrays["split_offsets"], len(arrays["split_tokens"]), "split")
+    labels, attrs = arrays["gt_labels"], arrays["gt_attrs"]
+    if labels.size and (labels.min() < 0 or labels.max() >= len(DETECTION_CLASSES)):
+        raise _BadCache("a GT label outside the detection classes")
+    if attrs.size and (attrs.min() < -1 or attrs.max() >= len(ATTRIBUTES)):
+        raise _BadCache("a GT attribute outside the attributes")
+
+
+def _text(arrays: dict[str, np.ndarray], name: str) -> list[str]:
+    """The byte-string array ``name`` as Python strings."""
+    return [v.decode() for v in arrays[name].tolist()]
+
+
+class _SensorRows:
+    """The sensor rows of the arrays of :func:`_encode`, each made a :class:`SensorRecord` where a
+    sample refers to it."""
+
+    def __init__(self, arrays: dict[str, np.ndarray]) -> None:
+        self.tokens, self.paths = _text(arrays, "sensor_token"), _text(arrays, "sensor_path")
+        self.timestamps = arrays["sensor_timestamp"].tolist()
+        self.sensor2ego = list(arrays["sensor2ego"])
+        has_k = (~np.isnan(arrays["intrinsic"]).all(axis=(1, 2))).tolist()
+        self.intrinsics = [k if has else None for k, has in zip(arrays["intrinsic"], has_k)]
+
+    def record(self, i: int) -> SensorRecord:
+        """The record of sensor row ``i``."""
+        return SensorRecord(self.tokens[i], self.paths[i], self.timestamps[i], self.sensor2ego[i], self.intrinsics[i])
+
+    def chain(self, rows: list[int]) -> list[SensorRecord]:
+        """The records of ``rows``, without the -1 padding."""
+        return [self.record(i) for i in rows if i >= 0]
 
 
 def _read_cache(path: Path, version: str) -> tuple[dict[str, SampleRecord], dict[str, list[str]]] | None:

@@ -176,117 +176,168 @@ def _count_in_boxes(points_global: np.ndarray, boxes: list) -> list[int]:
 
 def _scene_tables(args: tuple[int, str, int, Preset, str, int, str, str]) -> dict[str, list[dict]]:
     """Generate one scene's files under ``root`` and return its table records."""
-    index, name, seed, preset, root, lidar_sweeps, render, camera = args
-    realistic = render == "realistic"
-    scene = build_scene(index, name, preset.n_frames, seed, preset.density, realistic=realistic)
-    if realistic:
-        ground = make_realistic_ground(scene)
-        renderer: SceneRenderer = RealisticRenderer(scene, ground)
-    else:
-        ground = make_ground(scene)
-        renderer = SceneRenderer(scene, ground)
-    jpeg_quality = JPEG_QUALITY if realistic else preset.jpeg_quality
-    rig = make_rig(*((FULL_W, FULL_H) if camera == "nuscenes" else (preset.width, preset.height)))
+    writer = _SceneWriter(*args)
+    for f in range(writer.scene.n_frames):
+        writer.key_frame(f)
+    return writer.finish()
 
-    def tok(*key: object) -> str:
-        return _token(seed, name, *key)
 
-    log_name = f"synth-log-{index:04d}"
-    out: dict[str, list[dict]] = {t: [] for t in TABLES}
-    base_ts = _BASE_TIMESTAMP + index * 100_000_000
-    cs_rec = {}
-    for ch, cal in rig.items():
-        tr, q = _record_pose(cal.translation, cal.rotation)
-        cs_rec[ch] = (tr, q)
-        out["calibrated_sensor"].append({
-            "token": tok("cs", ch), "sensor_token": _token(seed, "sensor", ch), "translation": tr, "rotation": q,
-            "camera_intrinsic": [[float(x) for x in row] for row in cal.intrinsic] if cal.intrinsic is not None else []})
-    rcs = np.array([CLASS_SPECS[a.cls].rcs for a in scene.actors])
-    actor_vel = np.array([a.vel for a in scene.actors]).reshape(-1, 2)
-    sample_tokens = [tok("sample", f) for f in range(scene.n_frames)]
-    tracks: dict[int, list[tuple[int, dict]]] = {}
-    sd_by_channel: dict[str, list[dict]] = {ch: [] for ch in rig}
+class _SceneWriter:
+    """Writes one scene's sensor files and collects its table records, key frame by key frame.
 
-    def sensor_record(ch: str, f: int, ext: str, sweep: int = 0) -> tuple[str, tuple[list, list], np.ndarray, float]:
+    The records are appended in the order the sensors fire, and each key frame ``f`` draws its
+    noise from its own generator ``(seed, scene index, f)`` (each non-key sweep from its own), so
+    the bytes depend on nothing but the preset, the seed and the scene.
+    """
+
+    def __init__(self, index: int, name: str, seed: int, preset: Preset, root: str, lidar_sweeps: int, render: str,
+                 camera: str) -> None:
+        self.index, self.name, self.seed, self.preset, self.root = index, name, seed, preset, root
+        self.lidar_sweeps, self.camera = lidar_sweeps, camera
+        self.realistic = render == "realistic"
+        self.scene = build_scene(index, name, preset.n_frames, seed, preset.density, realistic=self.realistic)
+        if self.realistic:
+            self.ground = make_realistic_ground(self.scene)
+            self.renderer: SceneRenderer = RealisticRenderer(self.scene, self.ground)
+        else:
+            self.ground = make_ground(self.scene)
+            self.renderer = SceneRenderer(self.scene, self.ground)
+        self.jpeg_quality = JPEG_QUALITY if self.realistic else preset.jpeg_quality
+        self.rig = make_rig(*((FULL_W, FULL_H) if camera == "nuscenes" else (preset.width, preset.height)))
+        self.log_name = f"synth-log-{index:04d}"
+        self.out: dict[str, list[dict]] = {t: [] for t in TABLES}
+        self.base_ts = _BASE_TIMESTAMP + index * 100_000_000
+        self.cs_rec = {}  # channel -> stored (translation, rotation) of its calibration
+        for ch, cal in self.rig.items():
+            tr, q = _record_pose(cal.translation, cal.rotation)
+            self.cs_rec[ch] = (tr, q)
+            intrinsic = [[float(x) for x in row] for row in cal.intrinsic] if cal.intrinsic is not None else []
+            self.out["calibrated_sensor"].append({
+                "token": self.tok("cs", ch), "sensor_token": _token(seed, "sensor", ch), "translation": tr, "rotation": q,
+                "camera_intrinsic": intrinsic})
+        self.rcs = np.array([CLASS_SPECS[a.cls].rcs for a in self.scene.actors])
+        self.actor_vel = np.array([a.vel for a in self.scene.actors]).reshape(-1, 2)
+        self.sample_tokens = [self.tok("sample", f) for f in range(self.scene.n_frames)]
+        self.tracks: dict[int, list[tuple[int, dict]]] = {}  # actor -> (key frame, annotation record)
+        self.sd_by_channel: dict[str, list[dict]] = {ch: [] for ch in self.rig}
+
+    def tok(self, *key: object) -> str:
+        """The token of a record of this scene."""
+        return _token(self.seed, self.name, *key)
+
+    def sensor_record(
+        self, ch: str, f: int, ext: str, sweep: int = 0
+    ) -> tuple[str, tuple[list, list], np.ndarray, float]:
         """Register key frame ``f`` of sensor ``ch`` (its own time, ego pose, file), or with
         ``sweep`` = k > 0 the k-th non-key sweep after key frame ``f - 1``; return
         (relative file name, stored ego pose, sensor -> global, scene time)."""
-        cal = rig[ch]
-        frac = sweep / (lidar_sweeps + 1)
+        cal = self.rig[ch]
+        frac = sweep / (self.lidar_sweeps + 1)
         t = (f - 1 + frac if sweep else f) * KEYFRAME_DT + cal.delay
-        ts = base_ts + int(round(t * 1e6))
-        filename = f"{'sweeps' if sweep else 'samples'}/{ch}/{log_name}__{ch}__{ts}.{ext}"
-        ego_xyz, ego_yaw = scene.ego_pose(t)
+        ts = self.base_ts + int(round(t * 1e6))
+        filename = f"{'sweeps' if sweep else 'samples'}/{ch}/{self.log_name}__{ch}__{ts}.{ext}"
+        ego_xyz, ego_yaw = self.scene.ego_pose(t)
         ego = _record_pose(ego_xyz, rot_z(ego_yaw))
         key = (ch, f, "sweep", sweep) if sweep else (ch, f)
-        ep_token = tok("ego_pose", *key)
-        out["ego_pose"].append({"token": ep_token, "timestamp": ts, "rotation": ego[1], "translation": ego[0]})
+        ep_token = self.tok("ego_pose", *key)
+        self.out["ego_pose"].append({"token": ep_token, "timestamp": ts, "rotation": ego[1], "translation": ego[0]})
         nearest = f if not sweep or frac >= 0.5 else f - 1  # a sweep belongs to the nearest sample, as in nuScenes
-        sd_by_channel[ch].append({
-            "token": tok("sd", *key), "sample_token": sample_tokens[nearest], "ego_pose_token": ep_token,
-            "calibrated_sensor_token": tok("cs", ch), "timestamp": ts, "fileformat": ext.split(".")[0],
-            "is_key_frame": not sweep, "height": cal.height, "width": cal.width, "filename": filename, "prev": "", "next": ""})
+        self.sd_by_channel[ch].append({
+            "token": self.tok("sd", *key), "sample_token": self.sample_tokens[nearest], "ego_pose_token": ep_token,
+            "calibrated_sensor_token": self.tok("cs", ch), "timestamp": ts, "fileformat": ext.split(".")[0],
+            "is_key_frame": not sweep, "height": cal.height, "width": cal.width, "filename": filename,
+            "prev": "", "next": ""})
         return filename, ego, _pose(np.array(ego[0]), ego_yaw) @ cal.to_ego(), t
 
-    def write_scan(fn: str, pose: np.ndarray, t: float, rng: np.random.Generator) -> Any:
-        scan = lidar_scan(pose[:3, 3], float(np.arctan2(pose[1, 0], pose[0, 0])), scene.cuboids(t), len(scene.actors),
-                          preset.n_azimuth, rng, ground.sample_intensity)
-        scan.points.tofile(os.path.join(root, fn))
+    def write_scan(self, fn: str, pose: np.ndarray, t: float, rng: np.random.Generator) -> Any:
+        """Ray-cast the LiDAR from ``pose`` at time ``t`` into file ``fn``; return the scan."""
+        scan = lidar_scan(pose[:3, 3], float(np.arctan2(pose[1, 0], pose[0, 0])), self.scene.cuboids(t),
+                          len(self.scene.actors), self.preset.n_azimuth, rng, self.ground.sample_intensity)
+        scan.points.tofile(os.path.join(self.root, fn))
         return scan
 
-    for f in range(scene.n_frames):
+    def key_frame(self, f: int) -> None:
+        """Write key frame ``f``: the LiDAR sweeps before it, its LiDAR, radars and cameras, and its annotations."""
         t = f * KEYFRAME_DT
-        ts = base_ts + int(round(t * 1e6))
-        rng = np.random.default_rng([seed, index, f])
+        rng = np.random.default_rng([self.seed, self.index, f])
         # Non-key LiDAR sweeps since the previous key frame, in time order.
-        for k in range(1, lidar_sweeps + 1 if f else 1):
-            sweep_fn, _, sweep_pose, t_sweep = sensor_record(LIDAR, f, "pcd.bin", sweep=k)
-            write_scan(sweep_fn, sweep_pose, t_sweep, np.random.default_rng([seed, index, f, k]))
+        for k in range(1, self.lidar_sweeps + 1 if f else 1):
+            sweep_fn, _, sweep_pose, t_sweep = self.sensor_record(LIDAR, f, "pcd.bin", sweep=k)
+            self.write_scan(sweep_fn, sweep_pose, t_sweep, np.random.default_rng([self.seed, self.index, f, k]))
         # LiDAR (defines the key-frame time).
-        fn, ego, pose, _ = sensor_record(LIDAR, f, "pcd.bin")
-        scan = write_scan(fn, pose, t, rng)
-        lidar_global = _to_global(LidarPointCloud, scan.points.T[:4].copy(), cs_rec[LIDAR], ego)
+        fn, ego, pose, _ = self.sensor_record(LIDAR, f, "pcd.bin")
+        scan = self.write_scan(fn, pose, t, rng)
+        lidar_global = _to_global(LidarPointCloud, scan.points.T[:4].copy(), self.cs_rec[LIDAR], ego)
         # Annotated actors of this key frame.
+        actors = self.scene.actors
         ego_xy = np.array(ego[0][:2])
-        ann_ids = [i for i, a in enumerate(scene.actors) if np.linalg.norm(a.center(t)[:2] - ego_xy) <= ANNOTATION_RANGE]
-        boxes = [Box(scene.actors[i].center(t).tolist(), scene.actors[i].wlh.tolist(),
-                       Quaternion(axis=[0, 0, 1], angle=scene.actors[i].yaw)) for i in ann_ids]
+        ann_ids = [i for i, a in enumerate(actors) if np.linalg.norm(a.center(t)[:2] - ego_xy) <= ANNOTATION_RANGE]
+        boxes = [Box(actors[i].center(t).tolist(), actors[i].wlh.tolist(),
+                     Quaternion(axis=[0, 0, 1], angle=actors[i].yaw)) for i in ann_ids]
         n_lidar = _count_in_boxes(lidar_global, boxes)
-        n_radar = np.zeros(len(ann_ids), int)
-        # Radars, each at its own time.
+        n_radar = self.radars(f, boxes, rng)
+        self.cameras(f, rng)
+        for k, i in enumerate(ann_ids):
+            self.tracks.setdefault(i, []).append((f, self.annotation(f, t, i, scan, n_lidar[k], int(n_radar[k]))))
+        self.out["sample"].append({"token": self.sample_tokens[f], "timestamp": self.base_ts + int(round(t * 1e6)),
+                                   "scene_token": self.tok("scene"), "prev": self.sample_tokens[f - 1] if f else "",
+                                   "next": self.sample_tokens[f + 1] if f + 1 < self.scene.n_frames else ""})
+
+    def radars(self, f: int, boxes: list[Box], rng: np.random.Generator) -> np.ndarray:
+        """Write key frame ``f`` of each radar, at its own time; return the radar returns in each of ``boxes``."""
+        n_radar = np.zeros(len(boxes), int)
         for ch in RADARS:
-            fn, r_ego, pose, tr = sensor_record(ch, f, "pcd")
-            pts = radar_returns(rig[ch], pose[:3, 3], float(np.arctan2(pose[1, 0], pose[0, 0])),
-                                scene.cuboids(tr), actor_vel, scene.ego_velocity(), rcs, rng)
-            write_radar_pcd(os.path.join(root, fn), pts)
+            fn, r_ego, pose, tr = self.sensor_record(ch, f, "pcd")
+            pts = radar_returns(self.rig[ch], pose[:3, 3], float(np.arctan2(pose[1, 0], pose[0, 0])),
+                                self.scene.cuboids(tr), self.actor_vel, self.scene.ego_velocity(), self.rcs, rng)
+            write_radar_pcd(os.path.join(self.root, fn), pts)
             if len(pts) and len(boxes):
                 arr = np.stack([pts[n].astype(np.float64) for n in RADAR_DTYPE.names])
-                n_radar += np.array(_count_in_boxes(_to_global(RadarPointCloud, arr, cs_rec[ch], r_ego), boxes))
-        # Cameras, each at its own time.
+                n_radar += np.array(_count_in_boxes(_to_global(RadarPointCloud, arr, self.cs_rec[ch], r_ego), boxes))
+        return n_radar
+
+    def cameras(self, f: int, rng: np.random.Generator) -> None:
+        """Render and write key frame ``f`` of each camera, at its own time."""
         for ch in CAMERAS:
-            fn, _, cam2global, tc = sensor_record(ch, f, "jpg")
-            img, _ = renderer.render(rig[ch], cam2global, scene.cuboids(tc))
-            bgr = cv2.cvtColor(renderer.finish(img, int(rng.integers(2**31))), cv2.COLOR_RGB2BGR)
-            cv2.imwrite(os.path.join(root, fn), bgr, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
-        for k, i in enumerate(ann_ids):
-            a = scene.actors[i]
-            vis = scan.visible_rays[i] / scan.total_rays[i] if scan.total_rays[i] else 0.0
-            level = [v for v, _, lo in _VISIBILITY if vis >= lo][-1]
-            attr = [_token(seed, "attribute", a.attribute)] if a.attribute else []
-            rec = {"token": "", "sample_token": sample_tokens[f], "instance_token": "", "visibility_token": level,
-                   "attribute_tokens": attr, "translation": [float(x) for x in a.center(t)],
-                   "size": [float(x) for x in a.wlh], "rotation": [float(x) for x in Quaternion(axis=[0, 0, 1], angle=a.yaw).elements],
-                   "prev": "", "next": "", "num_lidar_pts": n_lidar[k], "num_radar_pts": int(n_radar[k])}
-            tracks.setdefault(i, []).append((f, rec))
-        out["sample"].append({"token": sample_tokens[f], "timestamp": ts, "scene_token": tok("scene"),
-                              "prev": sample_tokens[f - 1] if f else "",
-                              "next": sample_tokens[f + 1] if f + 1 < scene.n_frames else ""})
-    for recs in sd_by_channel.values():
-        for a, b in zip(recs[:-1], recs[1:]):
-            a["next"], b["prev"] = b["token"], a["token"]
-        out["sample_data"].extend(recs)
-    # Instances: contiguous runs of key frames; single-frame runs are dropped (no velocity).
-    for i, recs in sorted(tracks.items()):
+            fn, _, cam2global, tc = self.sensor_record(ch, f, "jpg")
+            img, _ = self.renderer.render(self.rig[ch], cam2global, self.scene.cuboids(tc))
+            bgr = cv2.cvtColor(self.renderer.finish(img, int(rng.integers(2**31))), cv2.COLOR_RGB2BGR)
+            cv2.imwrite(os.path.join(self.root, fn), bgr, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+
+    def annotation(self, f: int, t: float, i: int, scan: Any, n_lidar: int, n_radar: int) -> dict:
+        """The annotation record of actor ``i`` in key frame ``f`` (tokens and links are set by :meth:`finish`)."""
+        a = self.scene.actors[i]
+        vis = scan.visible_rays[i] / scan.total_rays[i] if scan.total_rays[i] else 0.0
+        level = [v for v, _, lo in _VISIBILITY if vis >= lo][-1]
+        attr = [_token(self.seed, "attribute", a.attribute)] if a.attribute else []
+        return {"token": "", "sample_token": self.sample_tokens[f], "instance_token": "", "visibility_token": level,
+                "attribute_tokens": attr, "translation": [float(x) for x in a.center(t)],
+                "size": [float(x) for x in a.wlh],
+                "rotation": [float(x) for x in Quaternion(axis=[0, 0, 1], angle=a.yaw).elements],
+                "prev": "", "next": "", "num_lidar_pts": n_lidar, "num_radar_pts": n_radar}
+
+    def finish(self) -> dict[str, list[dict]]:
+        """Link the sample data and annotations into their chains, add instances, scene and log; return the tables."""
+        out = self.out
+        for recs in self.sd_by_channel.values():
+            for a, b in zip(recs[:-1], recs[1:]):
+                a["next"], b["prev"] = b["token"], a["token"]
+            out["sample_data"].extend(recs)
+        for i, recs in sorted(self.tracks.items()):
+            self.instances(i, recs)
+        out["scene"].append({"token": self.tok("scene"), "log_token": self.tok("log"),
+                             "nbr_samples": self.scene.n_frames,
+                             "first_sample_token": self.sample_tokens[0], "last_sample_token": self.sample_tokens[-1],
+                             "name": self.name, "description": self.scene.description})
+        vehicle = "synth-zoe"
+        if self.realistic:
+            vehicle = f"synth-zoe, generator {REALISTIC_GENERATOR_VERSION}, {self.camera} cameras"
+        out["log"].append({"token": self.tok("log"), "logfile": self.log_name, "vehicle": vehicle,
+                           "date_captured": "2020-09-13", "location": f"synth-city-{self.index % 2}"})
+        return out
+
+    def instances(self, i: int, recs: list[tuple[int, dict]]) -> None:
+        """Instances of actor ``i``: contiguous runs of its key frames; single-frame runs are dropped (no velocity)."""
         runs: list[list[tuple[int, dict]]] = []
         for fr, rec in recs:
             if runs and runs[-1][-1][0] == fr - 1:
@@ -294,22 +345,16 @@ def _scene_tables(args: tuple[int, str, int, Preset, str, int, str, str]) -> dic
             else:
                 runs.append([(fr, rec)])
         for r_i, run in enumerate(r for r in runs if len(r) > 1):
-            inst = tok("instance", i, r_i)
+            inst = self.tok("instance", i, r_i)
             for fr, rec in run:
-                rec["token"], rec["instance_token"] = tok("ann", i, fr), inst
+                rec["token"], rec["instance_token"] = self.tok("ann", i, fr), inst
             for (_, a), (_, b) in zip(run[:-1], run[1:]):
                 a["next"], b["prev"] = b["token"], a["token"]
-            out["sample_annotation"].extend(rec for _, rec in run)
-            out["instance"].append({"token": inst, "category_token": _token(seed, "category", scene.actors[i].category),
-                                    "nbr_annotations": len(run), "first_annotation_token": run[0][1]["token"],
-                                    "last_annotation_token": run[-1][1]["token"]})
-    out["scene"].append({"token": tok("scene"), "log_token": tok("log"), "nbr_samples": scene.n_frames,
-                         "first_sample_token": sample_tokens[0], "last_sample_token": sample_tokens[-1], "name": name,
-                         "description": scene.description})
-    vehicle = f"synth-zoe, generator {REALISTIC_GENERATOR_VERSION}, {camera} cameras" if realistic else "synth-zoe"
-    out["log"].append({"token": tok("log"), "logfile": log_name, "vehicle": vehicle,
-                       "date_captured": "2020-09-13", "location": f"synth-city-{index % 2}"})
-    return out
+            self.out["sample_annotation"].extend(rec for _, rec in run)
+            category = _token(self.seed, "category", self.scene.actors[i].category)
+            self.out["instance"].append({"token": inst, "category_token": category,
+                                         "nbr_annotations": len(run), "first_annotation_token": run[0][1]["token"],
+                                         "last_annotation_token": run[-1][1]["token"]})
 
 
 def _static_tables(seed: int, scene_logs: list[dict]) -> dict[str, list[dict]]:
@@ -347,46 +392,11 @@ def generate(
         raise UserError(f"lidar_sweeps={lidar_sweeps!r}: give a whole number of non-key LiDAR sweeps per key-frame "
                         f"interval from 0 to {MAX_LIDAR_SWEEPS} (nuScenes has 9)")
     root = Path(out_dir)
-    if root.exists() and not root.is_dir():
-        raise UserError(f"output {str(root)!r} exists and is not a directory")
-    if root.is_dir() and any(root.iterdir()) and not (root / MARKER).is_file():
-        raise UserError(f"output folder {str(root)!r} is not empty and holds no synthetic world; "
-                        "choose an empty or new folder (nothing was changed)")
-    root.mkdir(parents=True, exist_ok=True)
-    (root / MARKER).write_text("written by robobench data synth; the folder may be overwritten by it\n")
+    _prepare_root(root, lidar_sweeps)
     version_dir = root / VERSION
-    if version_dir.exists():
-        shutil.rmtree(version_dir)
-    if (root / "sweeps").exists():
-        shutil.rmtree(root / "sweeps")
-    if lidar_sweeps:
-        (root / "sweeps" / LIDAR).mkdir(parents=True)
-    for ch in (*CAMERAS, LIDAR, *RADARS):
-        d = root / "samples" / ch
-        if d.exists():
-            shutil.rmtree(d)
-        d.mkdir(parents=True)
     names = [f"scene-{i + 1:04d}" for i in range(cfg.n_train + cfg.n_val)]
     jobs = [(i, n, seed, cfg, str(root), lidar_sweeps, render, camera) for i, n in enumerate(names)]
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(jobs), desc=f"synth {preset}", unit="scene")
-    parts = []
-    if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for res in pool.map(_scene_tables, jobs):
-                parts.append(res)
-                if bar:
-                    bar.update(1)
-    else:
-        for job in jobs:
-            parts.append(_scene_tables(job))
-            if bar:
-                bar.update(1)
-    if bar:
-        bar.close()
+    parts = _generate_scenes(jobs, workers, f"synth {preset}" if progress else None)
     tables = {t: [rec for p in parts for rec in p[t]] for t in TABLES}
     tables.update(_static_tables(seed, tables["log"]))
     version_dir.mkdir(parents=True)
@@ -402,6 +412,54 @@ def generate(
                      render=render, camera=camera)
     (root / MARKER).write_text(json.dumps(stamp) + "\n")
     return root
+
+
+def _prepare_root(root: Path, lidar_sweeps: int) -> None:
+    """Make ``root`` ready for a new world: refuse a file or a foreign non-empty folder (nothing
+    changed), mark it as the generator's, and empty the tables and sensor folders of an earlier world."""
+    if root.exists() and not root.is_dir():
+        raise UserError(f"output {str(root)!r} exists and is not a directory")
+    if root.is_dir() and any(root.iterdir()) and not (root / MARKER).is_file():
+        raise UserError(f"output folder {str(root)!r} is not empty and holds no synthetic world; "
+                        "choose an empty or new folder (nothing was changed)")
+    root.mkdir(parents=True, exist_ok=True)
+    (root / MARKER).write_text("written by robobench data synth; the folder may be overwritten by it\n")
+    if (root / VERSION).exists():
+        shutil.rmtree(root / VERSION)
+    if (root / "sweeps").exists():
+        shutil.rmtree(root / "sweeps")
+    if lidar_sweeps:
+        (root / "sweeps" / LIDAR).mkdir(parents=True)
+    for ch in (*CAMERAS, LIDAR, *RADARS):
+        d = root / "samples" / ch
+        if d.exists():
+            shutil.rmtree(d)
+        d.mkdir(parents=True)
+
+
+def _generate_scenes(jobs: list[tuple], workers: int, progress: str | None) -> list[dict[str, list[dict]]]:
+    """The table records of each scene job (:func:`_scene_tables`), in job order, from ``workers``
+    processes; a progress bar titled ``progress`` unless that is None."""
+    bar = None
+    if progress is not None:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(jobs), desc=progress, unit="scene")
+    parts = []
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for res in pool.map(_scene_tables, jobs):
+                parts.append(res)
+                if bar:
+                    bar.update(1)
+    else:
+        for job in jobs:
+            parts.append(_scene_tables(job))
+            if bar:
+                bar.update(1)
+    if bar:
+        bar.close()
+    return parts
 
 
 def world_stamp(root: Path) -> dict[str, Any] | None:

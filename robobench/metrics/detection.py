@@ -522,78 +522,97 @@ def score_matches(
 def greedy_match(gt: BoxArrays, pred: BoxArrays, order: np.ndarray, dist_ths: np.ndarray) -> np.ndarray:
     """Index of the GT each prediction matches at each threshold, ``(T, N_pred)``, -1 for none.
 
-    ``order`` is the visiting order (descending score). See the module docstring.
+    ``order`` is the visiting order (descending score). See the module docstring: the candidate
+    pairs within the largest threshold, one padded row of candidates per prediction, then steps
+    ``k`` = 0, 1, ... in which the ``k``-th prediction of every (class, sample) group takes its
+    nearest free GT at every threshold at once.
     """
-    n_t, n_gt = len(dist_ths), len(gt)
-    match = np.full((n_t, len(pred)), -1, dtype=np.int64)
-    if n_gt == 0 or len(pred) == 0:
+    match = np.full((len(dist_ths), len(pred)), -1, dtype=np.int64)
+    if len(gt) == 0 or len(pred) == 0:
         return match
-    n_samples = int(max(gt.sample.max(), pred.sample.max())) + 1
-    g_group = gt.label * n_samples + gt.sample
-    g_order = np.argsort(g_group, kind="stable")  # annotation order kept inside a group
-    g_sorted = g_group[g_order]
-    p_group = pred.label[order] * n_samples + pred.sample[order]
-    start = np.searchsorted(g_sorted, p_group, "left")
-    count = np.searchsorted(g_sorted, p_group, "right") - start
+    gt_group, pred_group = _group_keys(gt, pred, order)
+    position, gt_index, dist = _candidate_pairs(gt, pred, order, gt_group, pred_group, float(dist_ths.max()))
+    if len(position) == 0:
+        return match
+    rows, row_gt, row_dist = _candidate_rows(position, gt_index, dist, len(gt))
+    pred_of_row = order[rows]
+    taken = np.zeros((len(dist_ths), len(gt) + 1), dtype=bool)  # per threshold; the last column is the dummy GT
+    for step in _steps_by_rank(pred_group[rows]):
+        step_gt, step_dist = row_gt[step], row_dist[step]
+        free_dist = np.where(taken[:, step_gt], np.inf, step_dist[None])  # (T, rows of the step, width)
+        nearest = free_dist.argmin(axis=2)
+        best = np.take_along_axis(free_dist, nearest[..., None], axis=2)[..., 0]
+        chosen = step_gt[np.arange(len(step))[None, :], nearest]
+        threshold, row = np.nonzero(best < dist_ths[:, None])
+        taken[threshold, chosen[threshold, row]] = True
+        match[threshold, pred_of_row[step][row]] = chosen[threshold, row]
+    return match
 
-    # Candidate pairs (visiting position, GT index, distance) with distance < max threshold,
-    # in visiting order and, per prediction, in annotation order.
-    max_th = float(dist_ths.max())
-    cand_pos, cand_gt, cand_d = [], [], []
-    cum = np.cumsum(count)
+
+def _group_keys(gt: BoxArrays, pred: BoxArrays, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (class, sample) group key of every GT box, and of every prediction in visiting ``order``."""
+    n_samples = int(max(gt.sample.max(), pred.sample.max())) + 1
+    return gt.label * n_samples + gt.sample, pred.label[order] * n_samples + pred.sample[order]
+
+
+def _candidate_pairs(
+    gt: BoxArrays, pred: BoxArrays, order: np.ndarray, gt_group: np.ndarray, pred_group: np.ndarray, max_dist: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (visiting position, GT index, xy distance) of a prediction and a GT of its group closer than
+    ``max_dist``, in visiting order and, per prediction, in annotation order.
+
+    The pairs are formed in blocks of about :data:`_PAIR_CHUNK`, which bounds the memory they take.
+    """
+    gt_by_group = np.argsort(gt_group, kind="stable")  # annotation order kept inside a group
+    sorted_groups = gt_group[gt_by_group]
+    first = np.searchsorted(sorted_groups, pred_group, "left")  # per prediction: its group's GT in gt_by_group
+    count = np.searchsorted(sorted_groups, pred_group, "right") - first
+    pairs_before = np.cumsum(count)
+    positions, gt_indices, distances = [], [], []
     lo = 0
     while lo < len(order):
-        hi = int(np.searchsorted(cum, (cum[lo - 1] if lo else 0) + _PAIR_CHUNK, "right"))
+        hi = int(np.searchsorted(pairs_before, (pairs_before[lo - 1] if lo else 0) + _PAIR_CHUNK, "right"))
         hi = max(hi, lo + 1)
-        cnt = count[lo:hi]
-        pos = np.repeat(np.arange(lo, hi), cnt)
-        within = np.arange(len(pos)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-        g_idx = g_order[np.repeat(start[lo:hi], cnt) + within]
-        diff = pred.xyz[order[pos], :2] - gt.xyz[g_idx, :2]
+        n_pairs = count[lo:hi]
+        position = np.repeat(np.arange(lo, hi), n_pairs)
+        within = np.arange(len(position)) - np.repeat(np.cumsum(n_pairs) - n_pairs, n_pairs)
+        gt_index = gt_by_group[np.repeat(first[lo:hi], n_pairs) + within]
+        diff = pred.xyz[order[position], :2] - gt.xyz[gt_index, :2]
         dist = np.sqrt(diff[:, 0] ** 2 + diff[:, 1] ** 2)
-        near = dist < max_th
-        cand_pos.append(pos[near])
-        cand_gt.append(g_idx[near])
-        cand_d.append(dist[near])
+        near = dist < max_dist
+        positions.append(position[near])
+        gt_indices.append(gt_index[near])
+        distances.append(dist[near])
         lo = hi
-    pos = np.concatenate(cand_pos)
-    if len(pos) == 0:
-        return match
-    g_idx, dist = np.concatenate(cand_gt), np.concatenate(cand_d)
+    return np.concatenate(positions), np.concatenate(gt_indices), np.concatenate(distances)
 
-    # One row per prediction with candidates, padded with a never-taken dummy GT at distance inf.
-    rows, row_start, row_len = np.unique(pos, return_index=True, return_counts=True)
-    width = int(row_len.max())
-    col = np.arange(len(pos)) - np.repeat(row_start, row_len)
-    row_of = np.repeat(np.arange(len(rows)), row_len)
-    pad_g = np.full((len(rows), width), n_gt, dtype=np.int64)
-    pad_d = np.full((len(rows), width), np.inf)
-    pad_g[row_of, col] = g_idx
-    pad_d[row_of, col] = dist
 
-    # Rank of each row inside its (class, sample) group, in visiting order.
-    groups = p_group[rows]
+def _candidate_rows(
+    position: np.ndarray, gt_index: np.ndarray, dist: np.ndarray, n_gt: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The candidate pairs as one row per prediction that has any: the rows' visiting positions, and
+    their GT indices and distances ``(rows, width)``, padded with a never-taken dummy GT ``n_gt`` at
+    distance inf."""
+    rows, row_start, row_len = np.unique(position, return_index=True, return_counts=True)
+    column = np.arange(len(position)) - np.repeat(row_start, row_len)
+    row_of_pair = np.repeat(np.arange(len(rows)), row_len)
+    row_gt = np.full((len(rows), int(row_len.max())), n_gt, dtype=np.int64)
+    row_dist = np.full(row_gt.shape, np.inf)
+    row_gt[row_of_pair, column] = gt_index
+    row_dist[row_of_pair, column] = dist
+    return rows, row_gt, row_dist
+
+
+def _steps_by_rank(groups: np.ndarray) -> list[np.ndarray]:
+    """The rows (given in visiting order, with their group keys ``groups``) by their rank inside their
+    group: step ``k`` holds the ``k``-th row of every group, rows that never compete for a GT."""
     by_group = np.argsort(groups, kind="stable")
     sorted_groups = groups[by_group]
-    rank = np.empty(len(rows), dtype=np.int64)
-    rank[by_group] = np.arange(len(rows)) - np.searchsorted(sorted_groups, sorted_groups, "left")
+    rank = np.empty(len(groups), dtype=np.int64)
+    rank[by_group] = np.arange(len(groups)) - np.searchsorted(sorted_groups, sorted_groups, "left")
     by_rank = np.argsort(rank, kind="stable")
     bounds = np.searchsorted(rank[by_rank], np.arange(int(rank.max()) + 2), "left")
-
-    taken = np.zeros((n_t, n_gt + 1), dtype=bool)
-    pred_of_row = order[rows]
-    for k in range(len(bounds) - 1):
-        step = by_rank[bounds[k] : bounds[k + 1]]
-        cg, cd = pad_g[step], pad_d[step]
-        masked = np.where(taken[:, cg], np.inf, cd[None])  # (T, n, width)
-        j = masked.argmin(axis=2)
-        best = np.take_along_axis(masked, j[..., None], axis=2)[..., 0]
-        ok = best < dist_ths[:, None]
-        chosen = cg[np.arange(len(step))[None, :], j]
-        tt, nn = np.nonzero(ok)
-        taken[tt, chosen[tt, nn]] = True
-        match[tt, pred_of_row[step][nn]] = chosen[tt, nn]
-    return match
+    return [by_rank[bounds[k] : bounds[k + 1]] for k in range(len(bounds) - 1)]
 
 
 def _metric_data(
@@ -835,60 +854,31 @@ def _to_arrays(
     first faulty box for bad values.
     """
     counts = [len(results[t]) for t in order]
-    keys = np.repeat(np.arange(len(order)), counts)
-    n = len(keys)
-
-    def fail(bad: np.ndarray, message: Any) -> None:
-        if bad.any():
-            i = int(np.argmax(bad))
-            token = order[keys[i]]
-            pos = i - sum(counts[: keys[i]])
-            raise UserError(f"results JSON: sample {token!r} box {pos}: {message(i) if callable(message) else message}")
-
+    boxes = _BoxPositions(order, counts)
+    n = len(boxes.keys)
     if n == 0:
         return BoxArrays.from_lists([], [], [], [], [], [], [], [], [])
     box_tokens = columns["sample_token"]
-    fail(
-        np.array([box_tokens[i] != order[k] for i, k in enumerate(keys)]),
-        lambda i: f"field 'sample_token' is {box_tokens[i]!r}, expected {order[keys[i]]!r}",
+    boxes.fail(
+        np.array([box_tokens[i] != order[k] for i, k in enumerate(boxes.keys)]),
+        lambda i: f"field 'sample_token' is {box_tokens[i]!r}, expected {order[boxes.keys[i]]!r}",
     )
-    cls_index = {c: i for i, c in enumerate(class_names)}
-    names = columns["detection_name"]
-    labels = np.array([cls_index.get(v, -1) if isinstance(v, str) else -1 for v in names])
-    fail(labels < 0, lambda i: f"unknown detection_name {names[i]!r}; expected one of {', '.join(class_names)}")
-    attr_names = columns["attribute_name"]
-    attrs = np.array([_ATTR_INDEX.get(v, -1 if v == "" else -2) if isinstance(v, str) else -2 for v in attr_names])
-    fail(
-        attrs < -1, lambda i: f"unknown attribute_name {attr_names[i]!r}; expected '' or one of {', '.join(ATTRIBUTES)}"
-    )
-    arrays = {}
-    for key, width in _VECTORS:
-        arr = _float_array(columns[key], (n, width))
-        fail(~np.isfinite(arr).all(axis=1), lambda i, k=key: f"field {k!r} has a NaN or infinite value")
-        arrays[key] = arr
-    fail((arrays["size"] <= 0).any(axis=1), "field 'size' must be positive")
-    norm = np.linalg.norm(arrays["rotation"], axis=1)
-    fail(np.abs(norm - 1.0) > QUATERNION_NORM_TOLERANCE, lambda i: _quaternion_message(norm[i]))
-    ego = [v for v in columns["ego_translation"] if v is not None]
-    if ego:
-        given = np.array([v is not None for v in columns["ego_translation"]])
-        bad = np.zeros(n, dtype=bool)
-        bad[given] = ~np.isfinite(_float_array(ego, (len(ego), 3))).all(axis=1)
-        fail(bad, "field 'ego_translation' has a NaN or infinite value")
+    labels, attrs = _checked_labels(columns, class_names, boxes)
+    arrays = _checked_vectors(columns, n, boxes)
     score = _float_array(columns["detection_score"], (n,))
-    fail(~((score >= 0.0) & (score <= 1.0)), lambda i: _score_message(score[i]))
+    boxes.fail(~((score >= 0.0) & (score <= 1.0)), lambda i: _score_message(score[i]))
     num_pts = columns["num_pts"]
     try:
         pts = np.array(num_pts, dtype=np.int64)
     except OverflowError:
-        fail(
+        boxes.fail(
             np.array([not _INT64_MIN <= v <= _INT64_MAX for v in num_pts]),
             lambda i: f"field 'num_pts' is {num_pts[i]}; it must be an integer within 64 bits",
         )
         raise
     index = {t: i for i, t in enumerate(sample_tokens)}
     return BoxArrays(
-        sample=np.array([index[t] for t in order], dtype=np.int64)[keys],
+        sample=np.array([index[t] for t in order], dtype=np.int64)[boxes.keys],
         label=labels.astype(np.int64),
         xyz=arrays["translation"],
         size=arrays["size"],
@@ -898,6 +888,60 @@ def _to_arrays(
         attr=attrs.astype(np.int64),
         num_pts=pts,
     )
+
+
+class _BoxPositions:
+    """Where each box of the flattened columns came from (its sample and its place in that sample's
+    list), to name the first faulty box of a check."""
+
+    def __init__(self, order: list[str], counts: list[int]) -> None:
+        self.order, self.counts = order, counts
+        self.keys = np.repeat(np.arange(len(order)), counts)  # box -> index of its sample in ``order``
+
+    def fail(self, bad: np.ndarray, message: Any) -> None:
+        """:class:`UserError` naming the first box where ``bad`` holds, with ``message`` (or ``message(box)``)."""
+        if bad.any():
+            i = int(np.argmax(bad))
+            token = self.order[self.keys[i]]
+            pos = i - sum(self.counts[: self.keys[i]])
+            raise UserError(f"results JSON: sample {token!r} box {pos}: {message(i) if callable(message) else message}")
+
+
+def _checked_labels(
+    columns: dict[str, list], class_names: Sequence[str], boxes: _BoxPositions
+) -> tuple[np.ndarray, np.ndarray]:
+    """The class index (in ``class_names``) and attribute index (-1 for none) of every box;
+    :class:`UserError` for an unknown name."""
+    cls_index = {c: i for i, c in enumerate(class_names)}
+    names = columns["detection_name"]
+    labels = np.array([cls_index.get(v, -1) if isinstance(v, str) else -1 for v in names])
+    boxes.fail(labels < 0, lambda i: f"unknown detection_name {names[i]!r}; expected one of {', '.join(class_names)}")
+    attr_names = columns["attribute_name"]
+    attrs = np.array([_ATTR_INDEX.get(v, -1 if v == "" else -2) if isinstance(v, str) else -2 for v in attr_names])
+    boxes.fail(
+        attrs < -1, lambda i: f"unknown attribute_name {attr_names[i]!r}; expected '' or one of {', '.join(ATTRIBUTES)}"
+    )
+    return labels, attrs
+
+
+def _checked_vectors(columns: dict[str, list], n: int, boxes: _BoxPositions) -> dict[str, np.ndarray]:
+    """The vector fields (:data:`_VECTORS`) of the ``n`` boxes as float arrays; :class:`UserError` for a
+    non-finite value, a non-positive size, a rotation off the unit quaternion or a non-finite ego translation."""
+    arrays = {}
+    for key, width in _VECTORS:
+        arr = _float_array(columns[key], (n, width))
+        boxes.fail(~np.isfinite(arr).all(axis=1), lambda i, k=key: f"field {k!r} has a NaN or infinite value")
+        arrays[key] = arr
+    boxes.fail((arrays["size"] <= 0).any(axis=1), "field 'size' must be positive")
+    norm = np.linalg.norm(arrays["rotation"], axis=1)
+    boxes.fail(np.abs(norm - 1.0) > QUATERNION_NORM_TOLERANCE, lambda i: _quaternion_message(norm[i]))
+    ego = [v for v in columns["ego_translation"] if v is not None]
+    if ego:
+        given = np.array([v is not None for v in columns["ego_translation"]])
+        bad = np.zeros(n, dtype=bool)
+        bad[given] = ~np.isfinite(_float_array(ego, (len(ego), 3))).all(axis=1)
+        boxes.fail(bad, "field 'ego_translation' has a NaN or infinite value")
+    return arrays
 
 
 def _float_array(values: list[Any], shape: tuple[int, ...]) -> np.ndarray:
