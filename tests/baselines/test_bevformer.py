@@ -16,7 +16,6 @@ from baselines.common.spatial_attention import (
     pillar_points,
     reference_pixels,
 )
-from robobench.contract import BEVModel, validate_batch
 from robobench.registry import get_entry
 from tests.helpers.batch_factory import bda_matrix, camera_rig, make_batch
 from tests.helpers.training import train_on
@@ -190,11 +189,11 @@ def _build(profile: str = "quick", **data) -> tuple[dict, torch.nn.Module]:
     return cfg, entry.build(cfg)
 
 
-def test_quick_forward_loss_decode() -> None:
+def test_quick_forward_shapes_and_first_step_gradients() -> None:
+    """BEVFormer's own outputs and which weights train from the first step (the contract's checks, decoding
+    included, run on every entry in tests/robobench/test_contract.py)."""
     cfg, model = _build()
-    assert isinstance(model, BEVModel)
     batch = make_batch(2, *cfg["data"]["input_size"], cfg["data"]["depth_downsample"])
-    validate_batch(batch)
     out = model(batch)
     grid = model.grid
     assert out["bev"].shape[2:] == out["bev_raw"].shape[2:] == (grid.ny, grid.nx) == (64, 64)
@@ -221,11 +220,6 @@ def test_quick_forward_loss_decode() -> None:
     model.zero_grad()
     sum(model.loss(batch, model(batch)).values()).backward()
     assert without_grad() == []
-    model.eval()
-    with torch.no_grad():
-        dets = model.decode(batch, model(batch))
-    assert len(dets) == 2 and all(d["boxes"].shape[1] == 9 for d in dets)
-    assert all(bool((d["scores"][:-1] >= d["scores"][1:]).all()) for d in dets)
 
 
 def test_temporal_variant_uses_the_previous_frame() -> None:
