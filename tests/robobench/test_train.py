@@ -94,7 +94,7 @@ def test_resume_refuses_a_run_of_another_seed(tiny_world, tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
-def test_resume_after_sigkill_matches_an_uninterruptedtrain_tiny(tiny_world, tmp_path: Path) -> None:
+def test_resume_after_sigkill_matches_an_uninterrupted_run(tiny_world, tmp_path: Path) -> None:
     """Kill a training process mid-run, resume it, and get bit-identical weights and loss curve."""
     reference = load_checkpoint(train_tiny(tiny_world, tmp_path / "ref"))
 
