@@ -15,7 +15,9 @@ from robobench.conditions import Condition
 from robobench.constants import BOOTSTRAP_REPLICATES
 from robobench.errors import UserError
 from robobench.evaluate import condition_file_name, condition_of_file, find_results_files
+from tests.helpers.devkit_boxes import devkit_on_file
 from tests.helpers.handmade_nuscenes import VERSION, make_results, write_handmade_nuscenes
+from tests.helpers.results_files import mutate_at_random, perfect_results
 
 
 @pytest.fixture(scope="module")
@@ -216,36 +218,6 @@ def test_dataroot_version_and_split_default_like_predict(world, tmp_path, monkey
     assert err.count("\n") == 1 and "data/synth-default" in err and "robobench data synth" in err
 
 
-def perfect_results(nusc, sample_tokens) -> dict:
-    """Every scored GT box of the split, copied exactly (velocity included where the GT has one)."""
-    from nuscenes.eval.detection.utils import category_to_detection_name
-
-    attr_names = {a["token"]: a["name"] for a in nusc.attribute}
-    results = {}
-    for tok in sample_tokens:
-        boxes = []
-        for ann_token in nusc.get("sample", tok)["anns"]:
-            ann = nusc.get("sample_annotation", ann_token)
-            name = category_to_detection_name(ann["category_name"])
-            if name is None or ann["num_lidar_pts"] + ann["num_radar_pts"] == 0:
-                continue
-            vel = nusc.box_velocity(ann_token)[:2]
-            boxes.append(
-                {
-                    "sample_token": tok,
-                    "translation": ann["translation"],
-                    "size": ann["size"],
-                    "rotation": ann["rotation"],
-                    "velocity": [0.0, 0.0] if np.isnan(vel).any() else vel.tolist(),
-                    "detection_name": name,
-                    "detection_score": 1.0,
-                    "attribute_name": attr_names[ann["attribute_tokens"][0]] if ann["attribute_tokens"] else "",
-                }
-            )
-        results[tok] = boxes
-    return {"meta": {"use_camera": True}, "results": results}
-
-
 def test_perfect_submission_scores_one_from_a_folder_and_a_file(tiny_world, tmp_path, capsys):
     """Issue 33.1: a perfect AP sums to 1.0000000000000002; bounded metrics are clamped, so a
     perfect submission scores 1.0 from a folder (with RR) and from a file, and 1.0 is stored."""
@@ -286,9 +258,6 @@ def test_fuzzed_results_fail_in_one_line_or_score_as_the_devkit(world, tmp_path,
     """Issue 27.6: a results file mutated at random (a field set to a wrong type, an out-of-range
     or non-finite number, or deleted; samples dropped or added) is refused in one line, or, when
     it obeys the rules, scores what the devkit's DetectionEval scores: never a traceback."""
-    from test_metrics_detection_devkit import devkit_on_file
-    from test_results_validation import mutate_at_random
-
     root, evaluator, good, _ = world
     rng = np.random.default_rng(seed)
     outcomes = []

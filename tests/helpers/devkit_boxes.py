@@ -1,9 +1,10 @@
-"""Hand-built devkit boxes and the devkit's own metrics on them: the reference the vectorised detection
-metrics are compared with (their core and the scene bootstrap)."""
+"""Hand-built devkit boxes and the devkit's own metrics on them, or on a results file: the reference the
+vectorised detection metrics are compared with (their core, the scene bootstrap, the full path)."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 from nuscenes.eval.common.config import config_factory
@@ -130,3 +131,14 @@ def predictions(rng, tokens, gt, *, jitter=0.5, keep=0.9, n_fp=4, n_dup=1, score
                 b.detection_score = float(np.round(b.detection_score * score_levels) / score_levels)
         pred.add_boxes(tok, boxes)
     return pred
+
+
+def devkit_on_file(nusc, path: Path, split: str, out: Path, gt_filter=None):
+    ev = DetectionEval(
+        nusc, config_factory("detection_cvpr_2019"), str(path), eval_set=split, output_dir=str(out), verbose=False
+    )
+    if gt_filter is not None:
+        for boxes in (ev.gt_boxes, ev.pred_boxes):
+            for tok in boxes.sample_tokens:
+                boxes.boxes[tok] = [b for b in boxes[tok] if gt_filter(b.ego_dist)]
+    return ev, ev.evaluate()[0]

@@ -23,6 +23,7 @@ from robobench.schema import EntryRecord, ResultRow, TrainingRecord, check_entry
 from robobench.schema import check_training_record
 from robobench.store import SCHEMA_VERSION, ResultStore
 from tests.helpers.paths import ROOT
+from tests.helpers.results_files import mutate_at_random
 
 REFERENCE = ROOT / "reference-results" / "synth-default-full"
 
@@ -221,61 +222,8 @@ def test_bad_entry_left_in_a_store_is_one_line(export, tmp_path, capsys):
 
 # -- fuzzing --------------------------------------------------------------------------------
 
+
 #: Values a fuzzed field may take: wrong types, out-of-range and non-finite numbers, odd text.
-FUZZ_VALUES: tuple[Any, ...] = (
-    None,
-    True,
-    -1,
-    0,
-    1,
-    2,
-    1.5,
-    -0.5,
-    1e300,
-    float("nan"),
-    float("inf"),
-    "",
-    "x",
-    "Fog:hard",
-    "clean",
-    [],
-    [1],
-    {},
-    {"a": 1},
-    2**70,
-)
-
-
-def key_paths(obj: Any, prefix: tuple = ()) -> list[tuple]:
-    """Every key path into nested dicts/lists (dict keys and list indices)."""
-    out = [prefix] if prefix else []
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            out += key_paths(v, (*prefix, k))
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            out += key_paths(v, (*prefix, i))
-    return out
-
-
-def mutate_at_random(data: Any, rng: np.random.Generator) -> str:
-    """One random change of ``data`` in place: scale a float (often still valid), set a leaf or
-    branch to a fuzz value, or delete it."""
-    paths = key_paths(data)
-    path = paths[int(rng.integers(len(paths)))]
-    parent = data
-    for key in path[:-1]:
-        parent = parent[key]
-    if rng.random() < 0.15 and isinstance(parent, dict):
-        del parent[path[-1]]
-        return f"del {path}"
-    value = FUZZ_VALUES[int(rng.integers(len(FUZZ_VALUES)))]
-    if isinstance(parent[path[-1]], float) and rng.random() < 0.4:
-        value = parent[path[-1]] * float(rng.uniform(0.5, 1.5))
-    parent[path[-1]] = copy.deepcopy(value)
-    return f"{path} = {value!r}"
-
-
 def _all_valid(db: Path) -> None:
     conn = sqlite3.connect(db)
     conn.row_factory = sqlite3.Row

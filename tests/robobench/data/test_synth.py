@@ -20,6 +20,7 @@ from pyquaternion import Quaternion
 
 from robobench.constants import CAMERAS, DETECTION_CLASSES, LIDAR, RADARS
 from robobench.data.nusc import open_nuscenes, split_sample_tokens
+from tests.helpers.results_files import perfect_results
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +71,6 @@ def test_all_classes_and_attributes_present(nusc, tiny_world):
 
 def test_gt_as_predictions_scores_perfectly(nusc, tiny_world, tmp_path):
     """The devkit's own DetectionEval on the custom val split: GT boxes as results give mAP = NDS = 1."""
-    from test_evaluate_cli import perfect_results
-
     results = perfect_results(nusc, split_sample_tokens(nusc, tiny_world.val_split))["results"]
     path = tmp_path / "results.json"
     path.write_text(

@@ -9,15 +9,12 @@ objects beyond the class ranges, annotations without attributes, one-frame track
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-from nuscenes.eval.common.config import config_factory
-from nuscenes.eval.detection.evaluate import DetectionEval
 
 from robobench.metrics.detection import DISTANCE_RANGES, DetectionEvaluator
-from tests.helpers.devkit_boxes import assert_equal_to_devkit
+from tests.helpers.devkit_boxes import assert_equal_to_devkit, devkit_on_file
 from tests.helpers.handmade_nuscenes import VERSION, make_results, write_handmade_nuscenes
 
 
@@ -29,17 +26,6 @@ def handmade(tmp_path_factory):
     write_handmade_nuscenes(root)
     nusc = NuScenes(version=VERSION, dataroot=str(root), verbose=False)
     return nusc, DetectionEvaluator(nusc, "hand_val")
-
-
-def devkit_on_file(nusc, path: Path, split: str, out: Path, gt_filter=None):
-    ev = DetectionEval(
-        nusc, config_factory("detection_cvpr_2019"), str(path), eval_set=split, output_dir=str(out), verbose=False
-    )
-    if gt_filter is not None:
-        for boxes in (ev.gt_boxes, ev.pred_boxes):
-            for tok in boxes.sample_tokens:
-                boxes.boxes[tok] = [b for b in boxes[tok] if gt_filter(b.ego_dist)]
-    return ev, ev.evaluate()[0]
 
 
 CASES = {
