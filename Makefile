@@ -52,7 +52,7 @@ reference-leaderboard: setup
 	$(BIN)/robobench leaderboard --db runs/reference/results.sqlite --out runs/reference/leaderboard
 
 # README's status section and every number its prose quotes, rendered from reference-results/ through
-# docs/readme/*.md.j2 (tests/test_readme_status.py fails when README and the files disagree).
+# docs/readme/*.md.j2 (tests/project/test_readme_status.py fails when README and the files disagree).
 readme-status: setup
 	$(BIN)/python -m robobench.docs_tables
 

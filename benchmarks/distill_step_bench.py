@@ -1,7 +1,7 @@
 """Training-step overhead of the distillation entries over their base students (same run, same batch).
 
 For each distillation entry and its base student: forward + loss + backward + an AdamW step
-on one random contract batch (``tests/batch_factory.py``, 20 boxes per sample). A distilled
+on one random contract batch (``tests/helpers/batch_factory.py``, 20 boxes per sample). A distilled
 step also runs the frozen CenterPoint teacher (random weights: its cost does not depend on
 them), the adapters and the distillation terms. Prints seconds per sample of each entry, the
 ratio to its base, and the inference parameter count (equal to the base's by construction).
@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bev_pool_bench import timed  # noqa: E402  (same folder)
 from baselines.distill.entries import RECIPES  # noqa: E402
 from robobench.registry import get_entry  # noqa: E402
-from tests.batch_factory import make_batch  # noqa: E402
+from tests.helpers.batch_factory import make_batch  # noqa: E402
 
 
 #: untimed training steps first: the first steps of a process can run slower than one warm-up

@@ -1,6 +1,6 @@
 """Training-step cost of the built-in model entries: forward + loss + backward time per sample.
 
-Runs each entry's profile on a random contract batch (``tests/batch_factory.py``) with
+Runs each entry's profile on a random contract batch (``tests/helpers/batch_factory.py``) with
 an AdamW step, after warm-up, and prints seconds per sample, parameter counts and an
 estimate of the profile's training time on a given number of training samples
 (the ``default`` synthetic world has 320).
@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bev_pool_bench import timed  # noqa: E402  (same folder)
 from robobench.registry import get_entry  # noqa: E402
-from tests.batch_factory import make_batch  # noqa: E402
+from tests.helpers.batch_factory import make_batch  # noqa: E402
 
 ENTRIES = ("bevdet", "bevdepth", "bevdepth4d", "bevformer", "centerpoint")
 

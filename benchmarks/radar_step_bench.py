@@ -1,7 +1,7 @@
 """Training-step cost of the camera-radar student and IMKD against ``bevdepth`` (the reference, same run).
 
 Each entry's profile runs forward + loss + backward + an AdamW step on one random contract
-batch (``tests/batch_factory.py``, 20 boxes per sample) carrying about 100 radar returns per
+batch (``tests/helpers/batch_factory.py``, 20 boxes per sample) carrying about 100 radar returns per
 sample (five on each box, as many as a tiny-world key frame has). ``bevdepth-radar-imkd`` also
 runs its frozen CenterPoint teacher (random weights: the cost does not depend on them).
 Prints seconds per sample and the ratio to ``bevdepth``.
@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bev_pool_bench import timed  # noqa: E402  (same folder)
 from robobench.registry import get_entry  # noqa: E402
-from tests.batch_factory import make_batch  # noqa: E402
-from tests.test_radar import radar_on_boxes  # noqa: E402
+from tests.helpers.batch_factory import make_batch  # noqa: E402
+from tests.helpers.radar import radar_on_boxes  # noqa: E402
 
 ENTRIES = ("bevdepth", "bevdepth-radar", "bevdepth-radar-imkd")
 

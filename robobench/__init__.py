@@ -14,7 +14,7 @@ one way, from the commands down to the corruptions:
 * the commands (``robobench.cli`` and ``robobench.commands``), thin wrappers of the API, which may
   import all of the above.
 
-``tests/test_layers.py`` fails on an import against this direction. The API's names are
+``tests/project/test_layers.py`` fails on an import against this direction. The API's names are
 re-exported here lazily (``robobench.run_benchmark`` loads ``robobench.api`` on first use), so
 ``import robobench`` stays cheap and the core never imports the API.
 """
