@@ -11,8 +11,9 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.helpers.paths import ROOT
+
 MAX_LINES = 80
-ROOT = Path(__file__).resolve().parents[1]
 #: Top-level folders that hold no project code: tests, environments, run outputs, datasets, build output.
 SKIPPED_TOP = {"tests", "venv", "runs", "build", "dist", "data", "results", "site"}
 
