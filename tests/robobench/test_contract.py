@@ -21,7 +21,8 @@ from robobench.registry import Entry, Role, get_entry, load_entry_file
 from tests.helpers.entry_contract import check_entry_contract, registered_entry_names
 from tests.helpers.paths import ROOT
 
-EXAMPLE = ROOT / "examples" / "my_method.py"
+EXAMPLE = (ROOT / "examples" / "my_method.py").resolve()
+EXAMPLE_ENTRIES = {"my-bevdet-wide", "my-bevdet-bevkd"}
 
 
 @pytest.mark.parametrize("name", registered_entry_names())
@@ -31,11 +32,13 @@ def test_entry_honours_the_model_contract(name: str, tmp_path: Path) -> None:
 
 def test_an_entry_registered_later_is_checked_too(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The example's two entries, registered from their file, join the checked names and pass."""
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # the file's entries leave with the test
-    monkeypatch.setattr(registry, "_LOADED_FILES", dict(registry._LOADED_FILES))
+    # a registry as before the file was loaded (another test may have loaded it); restored afterwards
+    others = {n: e for n, e in registry._REGISTRY.items() if n not in EXAMPLE_ENTRIES}
+    monkeypatch.setattr(registry, "_REGISTRY", others)
+    monkeypatch.setattr(registry, "_LOADED_FILES", {p: m for p, m in registry._LOADED_FILES.items() if p != EXAMPLE})
     before = set(registered_entry_names())
     added = set(load_entry_file(EXAMPLE))
-    assert added == {"my-bevdet-wide", "my-bevdet-bevkd"} and not added & before
+    assert added == EXAMPLE_ENTRIES and not added & before
     assert set(registered_entry_names()) == before | added
     for name in sorted(added):
         check_entry_contract(get_entry(name), tmp_path / name)
