@@ -14,7 +14,7 @@ from a notebook or a script::
     robobench.render_leaderboard("runs/results.sqlite", "runs/leaderboard")
 
 ``robobench`` re-exports these names lazily (importing it loads nothing of the engine). This module
-sits above the core and the leaderboard and below the commands (``tests/test_layers.py``).
+sits above the core and the leaderboard and below the commands (``tests/project/test_layers.py``).
 """
 
 from __future__ import annotations
