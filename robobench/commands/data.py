@@ -33,6 +33,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="non-key LiDAR sweeps written between key frames (nuScenes' 20 Hz LiDAR: 9; default 0)",
     )
     synth.add_argument(
+        "--val-scenes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="validation scenes instead of the preset's (more scenes, less evaluation noise; the training scenes "
+        "and the first validation scenes stay the same bytes)",
+    )
+    synth.add_argument(
         "--render",
         default="flat",
         choices=RENDERS,
@@ -69,6 +77,7 @@ def _synth(args: argparse.Namespace) -> int:
         lidar_sweeps=args.lidar_sweeps,
         render=args.render,
         camera=args.camera,
+        val_scenes=args.val_scenes,
     )
     size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
     look = "" if (args.render, args.camera) == ("flat", "preset") else f", {args.render} render, {args.camera} camera"

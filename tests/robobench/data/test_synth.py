@@ -136,3 +136,24 @@ def test_num_radar_pts_matches_points_in_box(nusc):
             total += 1
     assert n_points > 10 * len(nusc.sample)
     assert agree / total >= 0.99
+
+
+def test_more_validation_scenes_keep_every_earlier_scene_the_same_bytes(tiny_world, tmp_path):
+    """``val_scenes`` appends validation scenes: training and earlier validation scenes are unchanged, so a
+    model trained on the preset's world is evaluated on a larger split of the same world."""
+    from robobench.data.synth import MARKER, generate
+    from robobench.errors import UserError
+
+    root = generate(tmp_path / "more_val", preset="tiny", seed=0, val_scenes=3)
+    splits = json.loads((root / "v1.0-synth" / "splits.json").read_text())
+    base = json.loads((tiny_world.dataroot / "v1.0-synth" / "splits.json").read_text())
+    assert splits["synth_train"] == base["synth_train"]
+    assert splits["synth_val"][:2] == base["synth_val"] and len(splits["synth_val"]) == 3
+    assert splits["synth_val_mini"] == base["synth_val_mini"]
+    assert json.loads((root / MARKER).read_text())["val_scenes"] == 3
+    old = {p.relative_to(tiny_world.dataroot): p.read_bytes() for p in (tiny_world.dataroot / "samples").rglob("*.*")}
+    new = {p.relative_to(root): p for p in (root / "samples").rglob("*.*")}
+    assert old and all(new[rel].read_bytes() == data for rel, data in old.items())
+    assert len(new) > len(old)  # the third validation scene's files
+    with pytest.raises(UserError, match="val_scenes=0"):
+        generate(tmp_path / "none", preset="tiny", val_scenes=0)
