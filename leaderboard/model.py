@@ -506,8 +506,7 @@ def _baseline_for(groups: list[Group], baseline: Group | None, group: Group) -> 
     """
     if baseline is None:
         return None
-    cands = [g for g in groups if g.entry == baseline.entry and g.key[2:] == group.key[2:]]
-    return min(cands, key=lambda g: g.train_mode != "clean") if cands else None
+    return _find([g for g in groups if g.key[2:] == group.key[2:]], baseline.entry)
 
 
 def _base_of(groups: list[Group], group: Group) -> Group | None:
