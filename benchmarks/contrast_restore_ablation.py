@@ -32,24 +32,25 @@ from robobench.api import corrupt_dataset, evaluate_results, predict_results  # 
 from robobench.nuscenes_c import frame_groups  # noqa: E402
 
 
+def stretch(path: Path, target: Path, cutoff: float) -> None:
+    """Write ``path``'s image to ``target`` with its contrast stretched (``cutoff`` % clipped at each end)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    ImageOps.autocontrast(Image.open(path).convert("RGB"), cutoff=cutoff).save(target, quality=95)
+
+
 def stretched_copy(src: Path, dst: Path, cutoff: float) -> int:
     """Copy every JPEG under ``src`` to the same place under ``dst`` with its contrast stretched."""
-    count = 0
-    for path in sorted(src.rglob("*.jpg")):
-        target = dst / path.relative_to(src)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        ImageOps.autocontrast(Image.open(path).convert("RGB"), cutoff=cutoff).save(target, quality=95)
-        count += 1
-    return count
+    paths = sorted(src.rglob("*.jpg"))
+    for path in paths:
+        stretch(path, dst / path.relative_to(src), cutoff)
+    return len(paths)
 
 
 def clean_in_slot(dataroot: Path, version: str, split: str, slot: Path, cutoff: float) -> None:
     """The split's clean views, stretched, laid out where nuScenes-C keeps one corruption level."""
     for group in frame_groups(dataroot, version, split):
         for cam, file in zip(group.cameras, group.files):
-            target = slot / cam / Path(file).name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            ImageOps.autocontrast(Image.open(dataroot / file).convert("RGB"), cutoff=cutoff).save(target, quality=95)
+            stretch(dataroot / file, slot / cam / Path(file).name, cutoff)
 
 
 def nds_of(args: argparse.Namespace, condition: str, root: Path | None, tag: str) -> float:
