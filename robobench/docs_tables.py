@@ -129,8 +129,15 @@ def _seed_metrics(rows: Sequence[ResultRow]) -> dict[str, float]:
     return out
 
 
+def run_key(entry: str, train_mode: str) -> str:
+    """The name a template reads a model line by: the entry for clean training (``e.bevdet``), the entry
+    and its train mode otherwise (``e["bevdet:heldout"]``), so that a corrupted-trained seed is never
+    pooled with the clean-trained seeds of the same entry."""
+    return entry if train_mode == "clean" else f"{entry}:{train_mode}"
+
+
 def load_runs(folder: Path) -> dict[str, EntryRuns]:
-    """Every entry of the exports in ``folder``, its seeds scored as README reports them."""
+    """Every (entry, train mode) of the exports in ``folder``, its seeds scored as README reports them."""
     files = sorted(folder.glob("*.json"))
     if not files:
         raise UserError(f"no result exports (*.json) in {folder}; README's status needs reference-results/")
@@ -139,8 +146,10 @@ def load_runs(folder: Path) -> dict[str, EntryRuns]:
         rows, trainings = [r for r in store.rows() if r.status == "ok"], store.trainings()
     by_model: dict[str, dict[int, list[ResultRow]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
-        by_model[r.entry][r.seed].append(r)
-    minutes = {(t.entry, t.seed): {"minutes": t.wall_time_s / 60.0} for t in trainings if t.wall_time_s}
+        by_model[run_key(r.entry, r.train_mode)][r.seed].append(r)
+    minutes = {
+        (run_key(t.entry, t.train_mode), t.seed): {"minutes": t.wall_time_s / 60.0} for t in trainings if t.wall_time_s
+    }
     runs = {}
     for name, seeds in sorted(by_model.items()):
         per_seed = {s: {**_seed_metrics(seeds[s]), **minutes.get((name, s), {})} for s in sorted(seeds)}

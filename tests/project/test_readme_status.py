@@ -64,3 +64,21 @@ def test_formats() -> None:
     # wrapping never breaks inside a number with its spread or unit
     text = rewrap("word " * 18 + pm(Series((0.3, 0.4))) + " and " + pct(Series((0.5, 0.7))), width=100)
     assert "0.350 +- 0.071" in text and "60.0 +- 14.1 %" in text and docs_tables.GLUE not in text
+
+
+def test_train_modes_of_one_entry_are_separate_lines(tmp_path: Path) -> None:
+    """A held-out-trained export of ``bevdet`` beside the clean one: two lines, never one pooled over six seeds."""
+    src = ROOT / RESULTS / "bevdet-seeds0-2.json"
+    shutil.copy(src, tmp_path / src.name)
+    payload = json.loads(src.read_text())
+    for record in payload["rows"] + payload["trainings"]:
+        record["train_mode"] = "heldout"
+    for r in payload["rows"]:
+        r["nds"] = r["nds"] / 2
+    (tmp_path / "bevdet-heldout.json").write_text(json.dumps(payload))
+    runs = docs_tables.load_runs(tmp_path)
+    assert set(runs) == {"bevdet", "bevdet:heldout"}
+    clean, heldout = runs["bevdet"], runs["bevdet:heldout"]
+    assert clean.seeds == heldout.seeds == [0, 1, 2]
+    assert heldout["nds"].values == pytest.approx([v / 2 for v in clean["nds"].values])
+    assert heldout["minutes"].values == clean["minutes"].values
