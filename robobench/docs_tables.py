@@ -31,11 +31,12 @@ from pathlib import Path
 
 import jinja2
 
+from corruptions.spec import CORRUPTIONS
 from robobench import stats
 from robobench.conditions import Condition
 from robobench.errors import UserError
 from robobench.io import atomic_write
-from robobench.metrics.robustness import TABLE_METRICS
+from robobench.metrics.robustness import TABLE_METRICS, resilience_rates
 from robobench.schema import ResultRow
 from robobench.store import ResultStore, read_export
 
@@ -118,7 +119,7 @@ class EntryRuns:
 
 def _seed_metrics(rows: Sequence[ResultRow]) -> dict[str, float]:
     """One model's numbers from its rows: clean NDS/mAP/TP errors/depth AbsRel and, when every corrupted
-    condition is there, mRR and the mean corrupted NDS."""
+    condition is there, mRR, the mean corrupted NDS and each corruption's RR (``rr_Fog``, ...)."""
     table = {Condition.parse(r.condition): r.nds for r in rows}
     clean = next(r for r in rows if r.condition == str(Condition()))
     out = {name: getattr(clean, name) for name in ("nds", "map", "mate", "mave") if getattr(clean, name) is not None}
@@ -126,6 +127,7 @@ def _seed_metrics(rows: Sequence[ResultRow]) -> dict[str, float]:
         out["abs_rel"] = clean.depth["all"]["abs_rel"]
     if len(table) > 1:
         out.update({name: TABLE_METRICS[name](table) for name in ("mrr", "corr_nds")})
+        out.update({f"rr_{name}": rr for name, rr in resilience_rates(table).items()})
     return out
 
 
@@ -220,6 +222,7 @@ def render_blocks(root: Path = ROOT) -> dict[str, str]:
         "welch_p": welch_p,
         "mde": mde,
         "Series": Series,
+        "corruptions": CORRUPTIONS,
     }
     names = sorted(p.name.removesuffix(".md.j2") for p in folder.glob("*.md.j2"))
     if not names:
