@@ -64,9 +64,15 @@ def atomic_write(
 
 
 def write_json_atomic(obj: Any, path: str | os.PathLike, **dump_options: Any) -> None:
-    """``json.dump(obj, **dump_options)`` into ``path`` atomically (:func:`atomic_write`)."""
+    """``json.dumps(obj, **dump_options)`` into ``path`` atomically (:func:`atomic_write`).
+
+    The text is encoded whole before it is written: ``json.dumps`` takes the C encoder, where
+    ``json.dump`` into a file runs the pure-Python one (same bytes, several times slower; a
+    results file of 160 samples x 500 boxes took seconds per evaluation cell). An object that
+    cannot be encoded fails before the file is touched."""
+    text = json.dumps(obj, **dump_options)
     with atomic_write(path) as fh:
-        json.dump(obj, fh, **dump_options)
+        fh.write(text)
 
 
 def save_checkpoint(obj: dict[str, Any], path: Path) -> None:

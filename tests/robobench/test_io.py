@@ -31,7 +31,7 @@ def test_an_error_leaves_the_old_file_and_no_partial_file(tmp_path: Path) -> Non
     path = tmp_path / "export.json"
     write_json_atomic({"rows": [1]}, path)
     with pytest.raises(TypeError):
-        write_json_atomic({"rows": [object()]}, path)  # fails half-way through json.dump
+        write_json_atomic({"rows": [object()]}, path)  # cannot be encoded: the old file stays
     assert json.loads(path.read_text()) == {"rows": [1]}
     assert [p.name for p in tmp_path.iterdir()] == ["export.json"]
     with pytest.raises(RuntimeError):
