@@ -21,6 +21,7 @@ from robobench.data.dataset import (
     ImageAug,
     apply_image_aug,
     collate,
+    points_in_boxes,
     sample_image_aug,
     sparse_depth,
 )
@@ -173,6 +174,46 @@ def test_box_centres_project_where_the_devkit_projects_them(index, nusc, tiny_wo
                 assert np.all(net_rgb >= patch.min(axis=0) - 3) and np.all(net_rgb <= patch.max(axis=0) + 3)
                 checked += 1
     assert checked >= 5
+
+
+def _devkit_points_in_boxes(points: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """The devkit's ``points_in_box``, one box at a time over every point (the reference)."""
+    from nuscenes.utils.data_classes import Box
+    from nuscenes.utils.geometry_utils import points_in_box
+    from pyquaternion import Quaternion
+
+    inside = np.zeros(len(points), dtype=bool)
+    for box in boxes:
+        yaw = Quaternion(axis=[0, 0, 1], angle=float(box[6]))
+        inside |= points_in_box(Box(box[:3], box[3:6], yaw), points[:, :3].T)
+    return inside
+
+
+def test_points_in_boxes_decides_as_the_devkit(index, tiny_world) -> None:
+    """Every LiDAR point of every sample against its GT boxes, and random points around rotated boxes of
+    mixed sizes (many near the faces, some boxes overlapping or pointless), as the devkit decides."""
+    ds = BEVDataset(index, tiny_world.val_split, _cfg(), with_depth_fg=True)
+    inside_total = 0
+    for token in ds.tokens:
+        rec = index[token]
+        points = ds._lidar(rec)
+        got = points_in_boxes(points, rec.gt_boxes)
+        assert np.array_equal(got, _devkit_points_in_boxes(points, rec.gt_boxes))
+        inside_total += int(got.sum())
+    assert inside_total > 100
+    rng = np.random.default_rng(0)
+    boxes = np.zeros((40, 9))
+    boxes[:, :3] = rng.uniform(-20, 20, (40, 3))
+    boxes[:, 3:6] = rng.uniform(0.3, 12, (40, 3))
+    boxes[:, 6] = rng.uniform(-np.pi, np.pi, 40)
+    boxes[5] = boxes[4]
+    boxes[5, 6] += 0.3
+    near_faces = boxes[rng.integers(0, 40, 20000), :3] + rng.normal(0, 3, (20000, 3))
+    points = np.concatenate([near_faces, rng.uniform(-30, 30, (20000, 3))]).astype(np.float32)
+    got = points_in_boxes(points, boxes)
+    assert np.array_equal(got, _devkit_points_in_boxes(points, boxes))
+    assert 1000 < got.sum() < len(points) - 1000
+    assert not points_in_boxes(points, boxes[:0]).any() and len(points_in_boxes(points[:0], boxes)) == 0
 
 
 def test_depth_maps_equal_lidar_camera_depths_from_the_devkit(index, nusc, tiny_world) -> None:
