@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from robobench.errors import UserError
-from robobench.predict import attribute_name, expected_depth, predict
+from robobench.constants import ATTRIBUTES, DETECTION_CLASSES
+from robobench.predict import MAX_BOXES_PER_SAMPLE, attribute_name, detections_to_nusc, expected_depth, predict
 from robobench.train import save_checkpoint
 from tests.helpers.oracle import DEPTH_BINS
 
@@ -98,6 +99,62 @@ def test_expected_depth_and_attribute_defaults() -> None:
     assert attribute_name(0, 2) == "vehicle.parked"  # a pedestrian attribute on a car -> class default
     assert attribute_name(5, -1) == "pedestrian.moving"
     assert attribute_name(8, 6) == ""  # traffic cones have no attribute
+
+
+def _box_by_box(token: str, det: dict[str, torch.Tensor], ego2global: np.ndarray) -> list[dict]:
+    """The conversion written box by box with ``pyquaternion`` (the reference)."""
+    from pyquaternion import Quaternion
+
+    boxes, scores = det["boxes"].double().numpy(), det["scores"].double().numpy()
+    rot, trans = ego2global[:3, :3], ego2global[:3, 3]
+    out = []
+    for k in np.argsort(-scores, kind="stable")[:MAX_BOXES_PER_SAMPLE]:
+        x, y, z, w, length, h, yaw, vx, vy = boxes[k]
+        label, attr = int(det["labels"][k]), int(det["attrs"][k])
+        out.append(
+            {
+                "sample_token": token,
+                "translation": (rot @ np.array([x, y, z]) + trans).tolist(),
+                "size": [w, length, h],
+                "rotation": (Quaternion(matrix=rot) * Quaternion(axis=[0.0, 0.0, 1.0], angle=float(yaw))).elements,
+                "velocity": (rot @ np.array([vx, vy, 0.0]))[:2].tolist(),
+                "detection_name": DETECTION_CLASSES[label],
+                "detection_score": float(scores[k]),
+                "attribute_name": attribute_name(label, attr),
+            }
+        )
+    return out
+
+
+def test_detections_to_nusc_equals_the_box_by_box_conversion() -> None:
+    """Centre, size, rotation, velocity, class, score and attribute of up to 500 boxes per sample, ties
+    in score included, under an ego pose with pitch and roll, equal the box-by-box ``pyquaternion`` path."""
+    from pyquaternion import Quaternion
+
+    rng = np.random.default_rng(3)
+    n = 640
+    boxes = torch.from_numpy(rng.normal(0, 20, (n, 9)))
+    boxes[:, 6] = torch.from_numpy(rng.uniform(-4, 4, n))
+    scores = torch.from_numpy(rng.choice(np.linspace(0, 1, 50), n)).float()  # ties
+    det = {
+        "boxes": boxes.float(),
+        "scores": scores,
+        "labels": torch.from_numpy(rng.integers(0, len(DETECTION_CLASSES), n)),
+        "attrs": torch.from_numpy(rng.integers(-1, len(ATTRIBUTES) + 1, n)),
+    }
+    ego2global = np.eye(4)
+    ego2global[:3, :3] = Quaternion(axis=[0.1, -0.2, 1.0], angle=2.3).rotation_matrix
+    ego2global[:3, 3] = [400.0, 1100.0, 1.5]
+    got, ref = detections_to_nusc("t", det, ego2global), _box_by_box("t", det, ego2global)
+    assert len(got) == len(ref) == MAX_BOXES_PER_SAMPLE
+    for a, b in zip(got, ref):
+        assert {k: a[k] for k in ("sample_token", "detection_name", "attribute_name", "detection_score")} == {
+            k: b[k] for k in ("sample_token", "detection_name", "attribute_name", "detection_score")
+        }
+        for key in ("translation", "size", "rotation", "velocity"):
+            np.testing.assert_allclose(a[key], b[key], rtol=0, atol=1e-9)
+    assert {b["attribute_name"] for b in got} >= {"", "vehicle.parked", "pedestrian.moving", "cycle.with_rider"}
+    json.dumps(got)  # plain Python numbers
 
 
 @pytest.mark.slow
