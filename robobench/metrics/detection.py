@@ -414,17 +414,26 @@ class DetectionEvaluator:
         :func:`greedy_match` result. Replicate ``b`` draws the scenes of
         :func:`robobench.stats.scene_draws` ``(n_scenes, replicates, seed)``, the same for
         every results file scored on this split, so replicates of different conditions and
-        models pair up. Returns ``{"unit": "scene", "seed", "scenes", "nds": [...], "map": [...]}``.
+        models pair up. Replicate ``b`` is :func:`score_matches` with each sample weighted by its
+        scene's draw count; :func:`robobench.metrics.bootstrap.bootstrap_scores` scores all
+        replicates at once with the same numbers. Returns ``{"unit": "scene", "seed", "scenes",
+        "nds": [...], "map": [...]}``.
         """
+        from robobench.metrics.bootstrap import bootstrap_scores
         from robobench.stats import scene_draws
 
         draws = scene_draws(len(self.scene_names), replicates, seed)
-        nds, map_ = [], []
-        for counts in draws:
-            res = score_matches(self.gt, pred, self.cfg, self.class_names, order, match, counts[self.sample_scene])
-            nds.append(round(res.nds, 6))
-            map_.append(round(res.map, 6))
-        return {"unit": "scene", "seed": seed, "scenes": len(self.scene_names), "nds": nds, "map": map_}
+        nds, map_ = bootstrap_scores(
+            self.gt, pred, self.cfg, self.class_names, order, match, draws[:, self.sample_scene],
+            UNDEFINED_TP, tp_errors_of_pairs,
+        )  # fmt: skip
+        return {
+            "unit": "scene",
+            "seed": seed,
+            "scenes": len(self.scene_names),
+            "nds": [round(v, 6) for v in nds],
+            "map": [round(v, 6) for v in map_],
+        }
 
     def evaluate_boxes(
         self, boxes: BoxArrays, breakdowns: bool = True, details: bool = False, bootstrap: int = 0

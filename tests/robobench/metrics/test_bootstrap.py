@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from nuscenes.eval.common.data_classes import EvalBoxes
 
-from robobench.metrics.detection import BoxArrays, match_arrays, score_matches
+from robobench.metrics.bootstrap import bootstrap_scores
+from robobench.metrics.detection import UNDEFINED_TP, BoxArrays, match_arrays, score_matches, tp_errors_of_pairs
 from tests.helpers.devkit_boxes import CFG, assert_equal_to_devkit, devkit_metrics, predictions, random_world
 
 
@@ -41,3 +42,30 @@ def test_weighted_score_equals_devkit_on_copied_samples(seed):
     assert_equal_to_devkit(got, devkit_metrics(gt_copied, pred_copied))
     unweighted = score_matches(g, p, CFG, names, *match_arrays(g, p, CFG))
     assert got.nds != pytest.approx(unweighted.nds)  # the weights change the score
+
+
+@pytest.mark.parametrize(
+    ("seed", "score_levels", "drop_classes"),
+    [(0, None, ()), (1, 5, ("bus", "barrier")), (2, None, ("traffic_cone",)), (3, 3, ())],
+)
+def test_all_replicates_at_once_equal_one_replicate_at_a_time(seed, score_levels, drop_classes):
+    """:func:`bootstrap_scores` gives every replicate's NDS and mAP bit for bit as :func:`score_matches`
+    with that replicate's weights: tied scores, classes without predictions, samples drawn 0 to many
+    times, replicates in which a class has no GT."""
+    rng = np.random.default_rng(seed)
+    tokens, gt = random_world(rng, n_samples=12)
+    pred = predictions(
+        rng, tokens, gt, jitter=0.7, n_fp=8, n_dup=2, score_levels=score_levels, drop_classes=drop_classes
+    )
+    names = list(CFG.class_names)
+    g, p = BoxArrays.from_eval_boxes(gt, tokens, names), BoxArrays.from_eval_boxes(pred, tokens, names)
+    order, match = match_arrays(g, p, CFG)
+    weights = rng.multinomial(12, [1 / 12] * 12, size=60)
+    weights[0] = 0
+    weights[1] = 1
+    weights[2, :6] = 0
+    nds, map_ = bootstrap_scores(g, p, CFG, names, order, match, weights, UNDEFINED_TP, tp_errors_of_pairs)
+    expected = [score_matches(g, p, CFG, names, order, match, sample_weight=w) for w in weights]
+    assert nds == [r.nds for r in expected]
+    assert map_ == [r.map for r in expected]
+    assert len(set(nds)) > 30  # the replicates differ
