@@ -170,7 +170,9 @@ def sample_image_aug(img_hw: tuple[int, int], cfg: DataConfig, rng: np.random.Ge
         new_w, new_h = int(W * resize), int(H * resize)
         crop_y = int((1 - rng.uniform(*cfg.crop_h)) * new_h) - fH
         crop_x = int(rng.uniform(0, max(0, new_w - fW)))
-        return ImageAug(resize, (crop_x, crop_y), bool(cfg.flip and rng.random() < 0.5), float(rng.uniform(*cfg.rot_lim)))
+        return ImageAug(
+            resize, (crop_x, crop_y), bool(cfg.flip and rng.random() < 0.5), float(rng.uniform(*cfg.rot_lim))
+        )
     resize = fW / W + cfg.resize_test
     new_w, new_h = int(W * resize), int(H * resize)
     crop_y = int((1 - float(np.mean(cfg.crop_h))) * new_h) - fH
@@ -288,6 +290,85 @@ def apply_bev_aug(mat: np.ndarray, points: np.ndarray, boxes: np.ndarray, radar:
     return points, boxes, radar
 
 
+#: Environment variable: megabytes the evaluation-input cache may hold per process (0 turns it off).
+EVAL_CACHE_ENV = "ROBOBENCH_EVAL_CACHE_MB"
+#: Its default: the default world's validation split (decoded views, LiDAR, depth maps) fits.
+EVAL_CACHE_DEFAULT_MB = 1024
+
+
+class EvalInputCache:
+    """Least-recently-used store of evaluation inputs that no condition changes, bounded in bytes.
+
+    A sweep evaluates each model under 25 conditions of the same split in one process; the
+    decoded clean views, the LiDAR sweeps and the depth maps of a sample are the same in every
+    cell, so they are read and computed once (evaluation items only: training draws a new
+    augmentation each time). Entries are read-only arrays, so a consumer that wrote into one
+    would fail loudly instead of changing later cells.
+    """
+
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget = int(budget_bytes)
+        self.used = 0
+        self.entries: dict[tuple, tuple[Any, int]] = {}
+
+    @classmethod
+    def from_env(cls) -> EvalInputCache:
+        """A cache of ``$ROBOBENCH_EVAL_CACHE_MB`` megabytes (default :data:`EVAL_CACHE_DEFAULT_MB`)."""
+        text = os.environ.get(EVAL_CACHE_ENV, str(EVAL_CACHE_DEFAULT_MB))
+        try:
+            megabytes = float(text)
+        except ValueError:
+            raise UserError(f"{EVAL_CACHE_ENV}={text!r} is not a number of megabytes (0 turns the cache off)") from None
+        return cls(int(max(megabytes, 0.0) * 2**20))
+
+    def get(self, key: tuple, compute: Any) -> Any:
+        """The value stored under ``key``, else ``compute()``, kept when it fits (evicting the least
+        recently used). Values are a numpy array (made read-only) or a dict of tensors (which
+        :func:`collate` copies into the batch)."""
+        hit = self.entries.pop(key, None)
+        if hit is not None:
+            self.entries[key] = hit  # most recently used last
+            return hit[0]
+        value = compute()
+        if isinstance(value, np.ndarray):
+            size = value.nbytes
+            value.flags.writeable = False
+        else:
+            size = sum(t.numel() * t.element_size() for t in value.values())
+        if size > self.budget:
+            return value
+        while self.used + size > self.budget:
+            self.used -= self.entries.pop(next(iter(self.entries)))[1]
+        self.entries[key] = (value, size)
+        self.used += size
+        return value
+
+
+_EVAL_CACHE: EvalInputCache | None = None
+
+
+def _files_key(paths: Sequence[Path]) -> tuple:
+    """A cache key that changes when any of the files is rewritten: path, size and modification time."""
+    key = []
+    for p in paths:
+        try:
+            st = p.stat()
+        except OSError:
+            raise UserError(
+                f"image file {p} is missing; the dataset is incomplete (re-generate or re-download it)"
+            ) from None
+        key.append((str(p), st.st_size, st.st_mtime_ns))
+    return tuple(key)
+
+
+def eval_input_cache() -> EvalInputCache:
+    """The process's :class:`EvalInputCache` (sized from the environment on first use)."""
+    global _EVAL_CACHE
+    if _EVAL_CACHE is None:
+        _EVAL_CACHE = EvalInputCache.from_env()
+    return _EVAL_CACHE
+
+
 def points_in_boxes(points: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """Bool per point: inside any of the ``(M, 9)`` boxes (``x, y, z, w, l, h, yaw, ...``, centre z).
 
@@ -307,9 +388,7 @@ def points_in_boxes(points: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     centre, (w, length, h), yaw = boxes[:, :3], boxes[:, 3:6].T, boxes[:, 6]
     cos, sin = np.cos(yaw), np.sin(yaw)
     # corner 0 = centre + R (l/2, w/2, h/2); its edges run to corners 4 (-x), 1 (-y) and 3 (-z)
-    corner0 = centre + np.stack(
-        [cos * length / 2 - sin * w / 2, sin * length / 2 + cos * w / 2, h / 2], axis=1
-    )
+    corner0 = centre + np.stack([cos * length / 2 - sin * w / 2, sin * length / 2 + cos * w / 2, h / 2], axis=1)
     zeros = np.zeros_like(yaw)
     edges = np.stack(
         [
@@ -341,9 +420,13 @@ def token_seed(*parts: int | str) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(ints))
 
 
+def _missing_image(path: Path) -> UserError:
+    return UserError(f"image file {path} is missing; the dataset is incomplete (re-generate or re-download it)")
+
+
 def _read_image(path: Path) -> np.ndarray:
     if not path.is_file():
-        raise UserError(f"image file {path} is missing; the dataset is incomplete (re-generate or re-download it)")
+        raise _missing_image(path)
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:
         raise UserError(f"image file {path} cannot be decoded; the file is corrupt (re-generate or re-download it)")
@@ -470,8 +553,16 @@ class BEVDataset(Dataset):
             from robobench.nuscenes_c import nuscenes_c_path
 
             return [
-                Path(nuscenes_c_path(self.corrupt_root, cond.corruption, cond.level, c, Path(rec.cams[c].path).name,
-                                     must_exist=must_exist))
+                Path(
+                    nuscenes_c_path(
+                        self.corrupt_root,
+                        cond.corruption,
+                        cond.level,
+                        c,
+                        Path(rec.cams[c].path).name,
+                        must_exist=must_exist,
+                    )
+                )
                 for c in CAMERAS
             ]
         return [self.index.dataroot / rec.cams[c].path for c in CAMERAS]
@@ -487,9 +578,13 @@ class BEVDataset(Dataset):
     def _views(self, rec: SampleRecord, corruption_seed: int | None) -> np.ndarray:
         """The six stored-resolution views of ``rec``, corrupted as the condition says."""
         cond = self.condition
-        views = np.stack([_read_image(p) for p in self._view_paths(rec)])
+        paths = self._view_paths(rec)
         if not cond.is_clean and self.corrupt_root is not None:
-            return views
+            return np.stack([_read_image(p) for p in paths])
+        if self.train:
+            views = np.stack([_read_image(p) for p in paths])
+        else:  # the clean views, decoded once per process for every condition (read-only)
+            views = eval_input_cache().get(_files_key(paths), lambda: np.stack([_read_image(p) for p in paths]))
         if not cond.is_clean:
             from corruptions import corrupt_views
 
@@ -549,14 +644,32 @@ class BEVDataset(Dataset):
         self, rec: SampleRecord, mats: Sequence[np.ndarray], points: np.ndarray, boxes: np.ndarray
     ) -> dict[str, torch.Tensor]:
         """``depth`` (and ``depth_fg`` when asked) of each view, from the key sweep only (BEVDepth):
-        older sweeps misplace moving objects."""
+        older sweeps misplace moving objects. Evaluation items compute them once per process."""
+        if self.train:
+            return self._compute_depth_maps(rec, mats, points, boxes)
+        inputs = hashlib.blake2b(points.tobytes())
+        for array in (np.stack(mats), boxes):
+            inputs.update(np.ascontiguousarray(array).tobytes())
+        key = ("depth", rec.token, self.with_depth_fg, tuple(self.cfg.input_size), self.cfg.depth_downsample,
+               self.cfg.depth_min, inputs.hexdigest())  # fmt: skip
+        return eval_input_cache().get(key, lambda: self._compute_depth_maps(rec, mats, points, boxes))
+
+    def _compute_depth_maps(
+        self, rec: SampleRecord, mats: Sequence[np.ndarray], points: np.ndarray, boxes: np.ndarray
+    ) -> dict[str, torch.Tensor]:
         key = key_sweep(points)
         in_box = points_in_boxes(key, boxes) if self.with_depth_fg else None
         depths, fgs = [], []
         for c, mat in zip(CAMERAS, mats):
             d, fg = sparse_depth(
-                key, rec.cams[c].sensor2ego, rec.cams[c].intrinsic, mat, self.cfg.input_size,
-                self.cfg.depth_downsample, self.cfg.depth_min, in_box,
+                key,
+                rec.cams[c].sensor2ego,
+                rec.cams[c].intrinsic,
+                mat,
+                self.cfg.input_size,
+                self.cfg.depth_downsample,
+                self.cfg.depth_min,
+                in_box,
             )
             depths.append(d)
             fgs.append(fg)

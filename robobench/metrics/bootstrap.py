@@ -23,7 +23,7 @@ together, with the same arithmetic:
   per row, and NDS and mAP from the devkit's ``DetectionMetrics`` filled per replicate.
 
 ``tests/robobench/metrics/test_bootstrap.py`` holds it to the replicate-by-replicate
-definition bit for bit, and ``benchmarks/eval_cell_bench.py --stages`` times both.
+definition bit for bit, and ``benchmarks/eval_path_bench.py`` times both.
 """
 
 from __future__ import annotations

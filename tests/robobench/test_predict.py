@@ -15,6 +15,7 @@ from robobench.constants import ATTRIBUTES, DETECTION_CLASSES
 from robobench.predict import MAX_BOXES_PER_SAMPLE, attribute_name, detections_to_nusc, expected_depth, predict
 from robobench.train import save_checkpoint
 from tests.helpers.oracle import DEPTH_BINS
+from tests.helpers.reference_paths import detections_box_by_box
 
 
 def test_gt_as_detections_scores_map_one_with_the_devkit(tiny_world, oracle, tmp_path: Path) -> None:
@@ -101,31 +102,6 @@ def test_expected_depth_and_attribute_defaults() -> None:
     assert attribute_name(8, 6) == ""  # traffic cones have no attribute
 
 
-def _box_by_box(token: str, det: dict[str, torch.Tensor], ego2global: np.ndarray) -> list[dict]:
-    """The conversion written box by box with ``pyquaternion`` (the reference)."""
-    from pyquaternion import Quaternion
-
-    boxes, scores = det["boxes"].double().numpy(), det["scores"].double().numpy()
-    rot, trans = ego2global[:3, :3], ego2global[:3, 3]
-    out = []
-    for k in np.argsort(-scores, kind="stable")[:MAX_BOXES_PER_SAMPLE]:
-        x, y, z, w, length, h, yaw, vx, vy = boxes[k]
-        label, attr = int(det["labels"][k]), int(det["attrs"][k])
-        out.append(
-            {
-                "sample_token": token,
-                "translation": (rot @ np.array([x, y, z]) + trans).tolist(),
-                "size": [w, length, h],
-                "rotation": (Quaternion(matrix=rot) * Quaternion(axis=[0.0, 0.0, 1.0], angle=float(yaw))).elements,
-                "velocity": (rot @ np.array([vx, vy, 0.0]))[:2].tolist(),
-                "detection_name": DETECTION_CLASSES[label],
-                "detection_score": float(scores[k]),
-                "attribute_name": attribute_name(label, attr),
-            }
-        )
-    return out
-
-
 def test_detections_to_nusc_equals_the_box_by_box_conversion() -> None:
     """Centre, size, rotation, velocity, class, score and attribute of up to 500 boxes per sample, ties
     in score included, under an ego pose with pitch and roll, equal the box-by-box ``pyquaternion`` path."""
@@ -145,7 +121,7 @@ def test_detections_to_nusc_equals_the_box_by_box_conversion() -> None:
     ego2global = np.eye(4)
     ego2global[:3, :3] = Quaternion(axis=[0.1, -0.2, 1.0], angle=2.3).rotation_matrix
     ego2global[:3, 3] = [400.0, 1100.0, 1.5]
-    got, ref = detections_to_nusc("t", det, ego2global), _box_by_box("t", det, ego2global)
+    got, ref = detections_to_nusc("t", det, ego2global), detections_box_by_box("t", det, ego2global)
     assert len(got) == len(ref) == MAX_BOXES_PER_SAMPLE
     for a, b in zip(got, ref):
         assert {k: a[k] for k in ("sample_token", "detection_name", "attribute_name", "detection_score")} == {

@@ -4,6 +4,7 @@ corruption determinism, worker determinism, errors."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,8 @@ from robobench.conditions import Condition
 from robobench.constants import CAMERAS
 from robobench.contract import validate_batch
 from robobench.data.dataset import (
+    EVAL_CACHE_ENV,
+    EvalInputCache,
     IMG_MEAN,
     IMG_STD,
     BEVDataset,
@@ -27,6 +30,7 @@ from robobench.data.dataset import (
 )
 from robobench.data.index import load_index
 from robobench.errors import UserError
+from tests.helpers.reference_paths import points_in_boxes_per_box
 
 INPUT = [96, 256]
 
@@ -176,19 +180,6 @@ def test_box_centres_project_where_the_devkit_projects_them(index, nusc, tiny_wo
     assert checked >= 5
 
 
-def _devkit_points_in_boxes(points: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """The devkit's ``points_in_box``, one box at a time over every point (the reference)."""
-    from nuscenes.utils.data_classes import Box
-    from nuscenes.utils.geometry_utils import points_in_box
-    from pyquaternion import Quaternion
-
-    inside = np.zeros(len(points), dtype=bool)
-    for box in boxes:
-        yaw = Quaternion(axis=[0, 0, 1], angle=float(box[6]))
-        inside |= points_in_box(Box(box[:3], box[3:6], yaw), points[:, :3].T)
-    return inside
-
-
 def test_points_in_boxes_decides_as_the_devkit(index, tiny_world) -> None:
     """Every LiDAR point of every sample against its GT boxes, and random points around rotated boxes of
     mixed sizes (many near the faces, some boxes overlapping or pointless), as the devkit decides."""
@@ -198,7 +189,7 @@ def test_points_in_boxes_decides_as_the_devkit(index, tiny_world) -> None:
         rec = index[token]
         points = ds._lidar(rec)
         got = points_in_boxes(points, rec.gt_boxes)
-        assert np.array_equal(got, _devkit_points_in_boxes(points, rec.gt_boxes))
+        assert np.array_equal(got, points_in_boxes_per_box(points, rec.gt_boxes))
         inside_total += int(got.sum())
     assert inside_total > 100
     rng = np.random.default_rng(0)
@@ -211,7 +202,7 @@ def test_points_in_boxes_decides_as_the_devkit(index, tiny_world) -> None:
     near_faces = boxes[rng.integers(0, 40, 20000), :3] + rng.normal(0, 3, (20000, 3))
     points = np.concatenate([near_faces, rng.uniform(-30, 30, (20000, 3))]).astype(np.float32)
     got = points_in_boxes(points, boxes)
-    assert np.array_equal(got, _devkit_points_in_boxes(points, boxes))
+    assert np.array_equal(got, points_in_boxes_per_box(points, boxes))
     assert 1000 < got.sum() < len(points) - 1000
     assert not points_in_boxes(points, boxes[:0]).any() and len(points_in_boxes(points[:0], boxes)) == 0
 
@@ -418,3 +409,64 @@ def test_lidar_only_items_skip_the_views_and_draw_the_same_augmentation(index, t
     partial = {**batch, "imgs": collate([camera[0], camera[1]])["imgs"]}
     with pytest.raises(ValueError, match="lacks keys"):
         validate_batch(partial)
+
+
+# -- the evaluation-input cache ---------------------------------------------------------------
+
+
+def test_eval_input_cache_keeps_the_most_recent_within_its_budget(monkeypatch) -> None:
+    cache = EvalInputCache(3000)
+    calls = []
+
+    def make(n: int):
+        return lambda: calls.append(n) or np.zeros(n, dtype=np.uint8)
+
+    a = cache.get(("a",), make(1000))
+    assert not a.flags.writeable  # a consumer writing into a cached array fails loudly
+    cache.get(("b",), make(1000))
+    assert cache.get(("a",), make(1000)) is a  # a hit, now the most recent
+    cache.get(("c",), make(1500))  # evicts b, the least recently used
+    assert cache.used == 2500 and set(cache.entries) == {("a",), ("c",)}
+    cache.get(("big",), make(4000))  # larger than the budget: computed, not kept
+    assert ("big",) not in cache.entries and calls == [1000, 1000, 1500, 4000]
+    tensors = cache.get(("t",), lambda: {"depth": torch.zeros(100)})
+    assert cache.get(("t",), lambda: {}) is tensors
+    monkeypatch.setenv(EVAL_CACHE_ENV, "0")
+    off = EvalInputCache.from_env()
+    off.get(("a",), make(1))
+    assert off.entries == {}
+    monkeypatch.setenv(EVAL_CACHE_ENV, "lots")
+    with pytest.raises(UserError, match=EVAL_CACHE_ENV):
+        EvalInputCache.from_env()
+
+
+@pytest.mark.parametrize("condition", ["clean", "Fog:hard", "Snow:mid", "MotionBlur:easy", "CameraCrash:hard"])
+def test_cached_evaluation_items_equal_uncached_ones(index, tiny_world, condition, monkeypatch) -> None:
+    """Items read through the cache (twice: filling it, then hitting it) equal items read without it."""
+    cond = Condition.parse(condition)
+    cfg = _cfg()
+    monkeypatch.setattr("robobench.data.dataset._EVAL_CACHE", EvalInputCache(0))
+    plain = BEVDataset(index, tiny_world.val_split, cfg, condition=cond, with_depth_fg=True)
+    reference = [plain[i] for i in range(3)]
+    cache = EvalInputCache(2**30)
+    monkeypatch.setattr("robobench.data.dataset._EVAL_CACHE", cache)
+    cached = BEVDataset(index, tiny_world.val_split, cfg, condition=cond, with_depth_fg=True)
+    for _ in range(2):
+        for i, ref in enumerate(reference):
+            item = cached[i]
+            for key in ("imgs", "depth", "depth_fg", "points", "gt_boxes"):
+                assert torch.equal(item[key], ref[key]), (condition, key)
+    assert cache.used > 0 and len(cache.entries) == 6  # views and depth maps of three samples
+
+
+def test_a_rewritten_image_is_read_again(tmp_path: Path) -> None:
+    from robobench.data.dataset import _files_key
+
+    image = tmp_path / "view.jpg"
+    image.write_bytes(b"one")
+    before = _files_key([image])
+    image.write_bytes(b"second")
+    assert _files_key([image]) != before
+    image.unlink()
+    with pytest.raises(UserError, match="missing"):
+        _files_key([image])

@@ -1,0 +1,86 @@
+"""The evaluation cell's slow reference paths: what the fast code replaced, kept as its definition.
+
+Tests hold the fast functions to these (:mod:`tests.robobench.data.test_dataset`,
+:mod:`tests.robobench.test_predict`, :mod:`tests.robobench.metrics.test_bootstrap`), and
+``benchmarks/eval_path_bench.py`` swaps them in to time a whole evaluation cell both ways in
+one process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import numpy as np
+import torch
+
+from robobench.io import atomic_write
+from robobench.metrics.detection import BOOTSTRAP_SEED, BoxArrays, score_matches
+from robobench.predict import MAX_BOXES_PER_SAMPLE, attribute_name
+from robobench.constants import DETECTION_CLASSES
+
+
+def write_json_streamed(obj: Any, path: str | os.PathLike, **dump_options: Any) -> None:
+    """``json.dump`` into the open file (the pure-Python encoder), atomically."""
+    with atomic_write(path) as fh:
+        json.dump(obj, fh, **dump_options)
+
+
+def points_in_boxes_per_box(points: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """The devkit's ``points_in_box``, one ``(x, y, z, w, l, h, yaw, ...)`` box at a time over every point."""
+    from nuscenes.utils.data_classes import Box
+    from nuscenes.utils.geometry_utils import points_in_box
+    from pyquaternion import Quaternion
+
+    inside = np.zeros(len(points), dtype=bool)
+    for box in boxes:
+        yaw = Quaternion(axis=[0, 0, 1], angle=float(box[6]))
+        inside |= points_in_box(Box(box[:3], box[3:6], yaw), points[:, :3].T)
+    return inside
+
+
+def detections_box_by_box(token: str, det: dict[str, torch.Tensor], ego2global: np.ndarray) -> list[dict[str, Any]]:
+    """One sample's detections as nuScenes boxes, converted box by box with ``pyquaternion``."""
+    from pyquaternion import Quaternion
+
+    boxes = det["boxes"].detach().cpu().double().numpy().reshape(-1, 9)
+    scores = det["scores"].detach().cpu().double().numpy().reshape(-1)
+    labels = det["labels"].detach().cpu().numpy().astype(np.int64).reshape(-1)
+    attrs = det["attrs"].detach().cpu().numpy().astype(np.int64).reshape(-1)
+    rot, trans = ego2global[:3, :3], ego2global[:3, 3]
+    out = []
+    for k in np.argsort(-scores, kind="stable")[:MAX_BOXES_PER_SAMPLE]:
+        x, y, z, w, length, h, yaw, vx, vy = boxes[k]
+        q = Quaternion(matrix=rot) * Quaternion(axis=[0.0, 0.0, 1.0], angle=float(yaw))
+        out.append(
+            {
+                "sample_token": token,
+                "translation": (rot @ np.array([x, y, z]) + trans).tolist(),
+                "size": [float(w), float(length), float(h)],
+                "rotation": q.elements.tolist(),
+                "velocity": (rot @ np.array([vx, vy, 0.0]))[:2].tolist(),
+                "detection_name": DETECTION_CLASSES[labels[k]],
+                "detection_score": float(scores[k]),
+                "attribute_name": attribute_name(int(labels[k]), int(attrs[k])),
+            }
+        )
+    return out
+
+
+def bootstrap_per_replicate(
+    evaluator: Any, pred: BoxArrays, order: np.ndarray, match: np.ndarray, replicates: int, seed: int = BOOTSTRAP_SEED
+) -> dict[str, Any]:
+    """:meth:`DetectionEvaluator.bootstrap` by its definition: :func:`score_matches` once per replicate."""
+    from robobench.stats import scene_draws
+
+    draws = scene_draws(len(evaluator.scene_names), replicates, seed)
+    ev = evaluator
+    scored = [score_matches(ev.gt, pred, ev.cfg, ev.class_names, order, match, w[ev.sample_scene]) for w in draws]
+    return {
+        "unit": "scene",
+        "seed": seed,
+        "scenes": len(evaluator.scene_names),
+        "nds": [round(r.nds, 6) for r in scored],
+        "map": [round(r.map, 6) for r in scored],
+    }
