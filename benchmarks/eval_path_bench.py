@@ -5,7 +5,8 @@ scoring with the scene bootstrap (``DetectionEvaluator.evaluate(..., bootstrap=2
 :func:`robobench.sweep.run_cell` runs it. ``before`` swaps in the reference paths of
 ``tests/helpers/reference_paths.py``: the results JSON streamed through ``json.dump``'s
 pure-Python encoder, the devkit's ``points_in_box`` once per GT box over the whole sweep (the
-foreground depth maps), the box-by-box ``pyquaternion`` conversion to nuScenes boxes, and
+foreground depth maps), circle NMS walking the boxes one by one, the box-by-box
+``pyquaternion`` conversion to nuScenes boxes, and
 ``score_matches`` once per bootstrap replicate, and no evaluation-input cache. ``after`` is
 today's code, whose cache fills in its first cell as in a sweep. After one untimed warm-up
 cell, per round every condition runs before, then after; each keeps its fastest round. It
@@ -53,6 +54,7 @@ def before_path() -> Iterator[None]:
         mock.patch("robobench.predict.write_json_atomic", ref.write_json_streamed),
         mock.patch("robobench.data.dataset.points_in_boxes", ref.points_in_boxes_per_box),
         mock.patch("robobench.predict.detections_to_nusc", ref.detections_box_by_box),
+        mock.patch("baselines.common.head.circle_nms", ref.circle_nms_greedy),
         mock.patch.object(DetectionEvaluator, "bootstrap", ref.bootstrap_per_replicate),
         mock.patch("robobench.data.dataset._EVAL_CACHE", EvalInputCache(0)),
     ):

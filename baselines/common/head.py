@@ -65,17 +65,24 @@ def circle_nms(centres: torch.Tensor, radius: float) -> torch.Tensor:
     """Greedy circle NMS over score-sorted ``centres (K, 2)``; returns the kept mask.
 
     A box is suppressed when a kept higher-scored box lies within ``radius`` metres
-    (CenterPoint's circle NMS). The pairwise "close" matrix is computed once; the greedy
-    pass then walks the boxes in score order, each kept box clearing the later boxes
-    close to it (one vectorised row operation per kept box).
+    (CenterPoint's circle NMS). The greedy pass's decisions are reached in rounds instead of
+    box by box: in each round, every undecided box with a kept box close before it is
+    suppressed, then every undecided box with no undecided box close before it is kept. The
+    first undecided box is always decided, and no two boxes kept in one round are close, so
+    the result is the greedy one; a round is one matrix operation, and rounds are few (the
+    longest chain of boxes suppressing each other), where the greedy loop ran once per box.
     """
-    xy = centres.detach().cpu().double().numpy()
-    k = xy.shape[0]
-    close = ((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1) < radius**2
-    keep = np.ones(k, dtype=bool)
-    for i in range(k):
-        if keep[i]:
-            keep[i + 1 :] &= ~close[i, i + 1 :]
+    x, y = centres.detach().cpu().double().numpy().T
+    k = len(x)
+    dx, dy = x[:, None] - x[None, :], y[:, None] - y[None, :]
+    close = np.triu(dx * dx + dy * dy < radius**2, 1)  # [i, j]: i before j
+    keep = np.zeros(k, dtype=bool)
+    undecided = np.ones(k, dtype=bool)
+    while undecided.any():
+        undecided &= ~close[keep].any(axis=0)
+        free = undecided & ~close[undecided].any(axis=0)
+        keep |= free
+        undecided &= ~free
     return torch.from_numpy(keep).to(centres.device)
 
 

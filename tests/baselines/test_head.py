@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 
 import pytest
+import numpy as np
 import torch
 
 from baselines.common.attributes import assign_attributes
 from baselines.common.config import HeadConfig
 from baselines.common.geometry import BEVGrid
+from tests.helpers.reference_paths import circle_nms_greedy
 from baselines.common.head import CenterHead, circle_nms, gaussian_focal_loss, gaussian_radius
 from robobench.constants import ATTRIBUTES, DETECTION_CLASSES
 
@@ -105,6 +107,18 @@ def test_circle_nms_is_greedy() -> None:
     assert circle_nms(centres, 2.0).tolist() == [True, False, True, True]
     assert circle_nms(centres, 0.5).tolist() == [True, True, True, True]
     assert circle_nms(centres[:0], 1.0).numel() == 0
+
+
+def test_circle_nms_in_rounds_equals_the_greedy_walk() -> None:
+    """Clusters (long suppression chains), scattered boxes, several radii."""
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        n = int(rng.integers(1, 400))
+        centres = rng.uniform(-50, 50, (20, 2))[rng.integers(0, 20, n)] + rng.normal(0, rng.uniform(0.2, 3), (n, 2))
+        centres[: n // 3] = rng.uniform(-50, 50, (n // 3, 2))
+        radius = float(rng.choice([0.3, 1.0, 4.0, 12.0]))
+        got = circle_nms(torch.from_numpy(centres).float(), radius)
+        assert torch.equal(got, circle_nms_greedy(torch.from_numpy(centres).float(), radius)), trial
 
 
 def test_attributes_by_class_and_speed() -> None:

@@ -1,7 +1,8 @@
 """The evaluation cell's slow reference paths: what the fast code replaced, kept as its definition.
 
 Tests hold the fast functions to these (:mod:`tests.robobench.data.test_dataset`,
-:mod:`tests.robobench.test_predict`, :mod:`tests.robobench.metrics.test_bootstrap`), and
+:mod:`tests.robobench.test_predict`, :mod:`tests.robobench.metrics.test_bootstrap`,
+:mod:`tests.baselines.test_head`), and
 ``benchmarks/eval_path_bench.py`` swaps them in to time a whole evaluation cell both ways in
 one process.
 """
@@ -66,6 +67,17 @@ def detections_box_by_box(token: str, det: dict[str, torch.Tensor], ego2global: 
             }
         )
     return out
+
+
+def circle_nms_greedy(centres: torch.Tensor, radius: float) -> torch.Tensor:
+    """Circle NMS by its definition: walk the score-sorted boxes, each kept box suppressing the later
+    ones closer than ``radius``."""
+    xy = centres.detach().cpu().double().numpy()
+    keep = np.ones(len(xy), dtype=bool)
+    for i in range(len(xy)):
+        if keep[i]:
+            keep[i + 1 :] &= ((xy[i + 1 :] - xy[i]) ** 2).sum(-1) >= radius**2
+    return torch.from_numpy(keep).to(centres.device)
 
 
 def bootstrap_per_replicate(
