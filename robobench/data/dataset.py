@@ -292,7 +292,7 @@ def apply_bev_aug(mat: np.ndarray, points: np.ndarray, boxes: np.ndarray, radar:
 
 #: Environment variable: megabytes the evaluation-input cache may hold per process (0 turns it off).
 EVAL_CACHE_ENV = "ROBOBENCH_EVAL_CACHE_MB"
-#: Its default: the default world's validation split (decoded views, LiDAR, depth maps) fits.
+#: Its default: the default world's validation split (decoded views and depth maps, about 0.8 GB) fits.
 EVAL_CACHE_DEFAULT_MB = 1024
 
 
@@ -300,8 +300,8 @@ class EvalInputCache:
     """Least-recently-used store of evaluation inputs that no condition changes, bounded in bytes.
 
     A sweep evaluates each model under 25 conditions of the same split in one process; the
-    decoded clean views, the LiDAR sweeps and the depth maps of a sample are the same in every
-    cell, so they are read and computed once (evaluation items only: training draws a new
+    decoded clean views and the depth maps of a sample are the same in every cell, so they are
+    decoded and computed once (evaluation items only: training draws a new
     augmentation each time). Entries are read-only arrays, so a consumer that wrote into one
     would fail loudly instead of changing later cells.
     """
@@ -354,9 +354,7 @@ def _files_key(paths: Sequence[Path]) -> tuple:
         try:
             st = p.stat()
         except OSError:
-            raise UserError(
-                f"image file {p} is missing; the dataset is incomplete (re-generate or re-download it)"
-            ) from None
+            raise _missing_image(p) from None
         key.append((str(p), st.st_size, st.st_mtime_ns))
     return tuple(key)
 
