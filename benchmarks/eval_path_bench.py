@@ -24,6 +24,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import platform
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -45,6 +47,17 @@ from robobench.sweep import BOOTSTRAP_REPLICATES, EVAL_CORRUPTION_SEED  # noqa: 
 from tests.helpers import reference_paths as ref  # noqa: E402
 
 PATHS = ("before", "after")
+
+
+def cpu_description() -> str:
+    """The CPU model (``/proc/cpuinfo``, else ``platform``) and how many CPUs this process may use."""
+    model = platform.processor() or "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{model}, {len(os.sched_getaffinity(0))} CPUs"
 
 
 @contextlib.contextmanager
@@ -81,6 +94,11 @@ def run_cell(args: argparse.Namespace, evaluator: DetectionEvaluator, condition:
         "bootstrap": result.bootstrap["nds"],
         "depth": pred.depth_metrics,
     }
+
+
+def _relative(arg: str) -> str:
+    """A command-line argument with a path below the working directory written relative to it."""
+    return os.path.relpath(arg) if os.path.isabs(arg) and arg.startswith(os.getcwd() + os.sep) else arg
 
 
 def main() -> None:
@@ -145,13 +163,14 @@ def main() -> None:
         args.out.write_text(
             json.dumps(
                 {
-                    "command": "python " + " ".join(sys.argv),
+                    "command": "python " + " ".join(map(_relative, sys.argv)),
                     "entry": args.entry,
                     "split": args.split,
                     "clock": args.clock,
                     "rounds": args.rounds,
                     "threads": args.threads,
                     "torch": torch.__version__,
+                    "cpu": cpu_description(),
                     "cells": rows,
                     "total_before_s": total_before,
                     "total_after_s": total_after,

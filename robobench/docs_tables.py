@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import json
 import re
 import statistics
 import sys
@@ -28,12 +29,14 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
 from corruptions.spec import CORRUPTIONS
 from robobench import stats
 from robobench.conditions import Condition
+from robobench.data.dataset import EVAL_CACHE_DEFAULT_MB
 from robobench.errors import UserError
 from robobench.io import atomic_write
 from robobench.metrics.robustness import TABLE_METRICS, resilience_rates
@@ -45,6 +48,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: The folder of result exports README's status section describes.
 RESULTS = Path("reference-results") / "synth-default-full"
 TEMPLATES = Path("docs") / "readme"
+#: Measurements that are not result rows (speed, fidelity, variance), one JSON file each.
+MEASUREMENTS = Path("docs") / "measurements"
 #: README's prose width in columns.
 WIDTH = 100
 #: A space the filters write inside one number (``0.343 +- 0.011``, ``62.3 %``) so that :func:`rewrap`
@@ -223,11 +228,24 @@ def render_blocks(root: Path = ROOT) -> dict[str, str]:
         "mde": mde,
         "Series": Series,
         "corruptions": CORRUPTIONS,
+        "m": load_measurements(root / MEASUREMENTS),
+        "cache_mb": EVAL_CACHE_DEFAULT_MB,
     }
     names = sorted(p.name.removesuffix(".md.j2") for p in folder.glob("*.md.j2"))
     if not names:
         raise UserError(f"no templates (*.md.j2) in {folder}")
     return {name: rewrap(env.get_template(f"{name}.md.j2").render(context)) for name in names}
+
+
+def load_measurements(folder: Path) -> dict[str, Any]:
+    """``docs/measurements/NAME.json`` by ``NAME`` (plain JSON data; a file that is not is a UserError)."""
+    out = {}
+    for path in sorted(folder.glob("*.json")):
+        try:
+            out[path.stem] = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UserError(f"measurement file {path} cannot be read as JSON ({exc}); restore it from git") from None
+    return out
 
 
 def rewrap(markdown: str, width: int = WIDTH) -> str:

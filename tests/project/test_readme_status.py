@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from robobench import docs_tables
-from robobench.docs_tables import RESULTS, TEMPLATES, Series, fill, main, pct, pm, render_blocks, rewrap
+from robobench.docs_tables import MEASUREMENTS, RESULTS, TEMPLATES, Series, fill, main, pct, pm, render_blocks, rewrap
 from tests.helpers.paths import ROOT
 
 
@@ -23,10 +23,10 @@ def test_readme_status_is_generated_from_the_reference_results() -> None:
 
 
 def _checkout(tmp_path: Path) -> Path:
-    """A copy of what the generator reads: README, its templates and the result exports."""
+    """A copy of what the generator reads: README, its templates, the result exports and the measurements."""
     shutil.copy(ROOT / "README.md", tmp_path / "README.md")
-    shutil.copytree(ROOT / TEMPLATES, tmp_path / TEMPLATES)
-    shutil.copytree(ROOT / RESULTS, tmp_path / RESULTS)
+    for folder in (TEMPLATES, RESULTS, MEASUREMENTS):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
     return tmp_path
 
 
@@ -55,6 +55,24 @@ def test_readme_without_markers_is_one_error_line(tmp_path: Path, capsys: pytest
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "<!-- status:begin -->" in err
     assert readme.read_text() == text  # untouched
+
+
+def test_a_changed_measurement_makes_readme_stale_and_a_broken_one_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _checkout(tmp_path)
+    measured = root / MEASUREMENTS / "eval-path-bevdet.json"
+    payload = json.loads(measured.read_text())
+    payload["total_after_s"] *= 1.5
+    measured.write_text(json.dumps(payload))
+    assert main(["--root", str(root), "--check"]) == 1
+    assert main(["--root", str(root)]) == 0 and main(["--root", str(root), "--check"]) == 0
+    assert "after/before 0.75" in (root / "README.md").read_text().replace("\n", " ")
+    measured.write_text("{not json")
+    capsys.readouterr()
+    assert main(["--root", str(root)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "eval-path-bevdet.json" in err
 
 
 def test_formats() -> None:
