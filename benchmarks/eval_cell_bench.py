@@ -66,12 +66,17 @@ def box_differences(ref: dict[str, list[dict[str, Any]]], other: dict[str, list[
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_cell_arguments(parser: argparse.ArgumentParser, split: str) -> None:
+    """The world and model options an evaluation-cell benchmark shares: dataroot, version, split, entry."""
     parser.add_argument("--dataroot", type=Path, required=True)
     parser.add_argument("--version", default="v1.0-synth")
-    parser.add_argument("--split", default="synth_val_mini")
+    parser.add_argument("--split", default=split)
     parser.add_argument("--entry", default="bevdet")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_cell_arguments(parser, "synth_val_mini")
     parser.add_argument("--profile", default="full")
     parser.add_argument("--checkpoint", type=Path, default=None, help="trained weights (default: random, seed 0)")
     parser.add_argument("--condition", default="Fog:hard")

@@ -37,7 +37,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.eval_cell_bench import CLOCKS, box_differences  # noqa: E402
+from benchmarks.eval_cell_bench import CLOCKS, add_cell_arguments, box_differences  # noqa: E402
 from robobench.conditions import all_conditions  # noqa: E402
 from robobench.data.dataset import EvalInputCache  # noqa: E402
 from robobench.data.nusc import open_nuscenes  # noqa: E402
@@ -103,10 +103,7 @@ def _relative(arg: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataroot", type=Path, required=True)
-    parser.add_argument("--version", default="v1.0-synth")
-    parser.add_argument("--split", default="synth_val")
-    parser.add_argument("--entry", default="bevdet")
+    add_cell_arguments(parser, "synth_val")
     parser.add_argument("--checkpoint", type=Path, required=True, help="a trained model's final.pt")
     parser.add_argument("--conditions", default="clean,Fog:hard,Snow:mid", help="comma-separated, or 'all' (25)")
     parser.add_argument("--rounds", type=int, default=1)
