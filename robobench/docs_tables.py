@@ -47,6 +47,8 @@ from robobench.store import ResultStore, read_export
 ROOT = Path(__file__).resolve().parents[1]
 #: The folder of result exports README's status section describes.
 RESULTS = Path("reference-results") / "synth-default-full"
+#: The same world and profile trained in bfloat16 (``train.precision``), kept apart from the float32 seeds.
+BF16_RESULTS = Path("reference-results") / "synth-default-full-bf16"
 TEMPLATES = Path("docs") / "readme"
 #: Measurements that are not result rows (speed, fidelity, variance), one JSON file each.
 MEASUREMENTS = Path("docs") / "measurements"
@@ -224,6 +226,9 @@ def render_blocks(root: Path = ROOT) -> dict[str, str]:
     context = {
         "e": load_runs(root / RESULTS),
         "results": RESULTS.as_posix(),
+        "bf16": load_runs(root / BF16_RESULTS),
+        "bf16_eval_s": eval_seconds(root / BF16_RESULTS),
+        "bf16_results": BF16_RESULTS.as_posix(),
         "welch_p": welch_p,
         "mde": mde,
         "Series": Series,
@@ -235,6 +240,14 @@ def render_blocks(root: Path = ROOT) -> dict[str, str]:
     if not names:
         raise UserError(f"no templates (*.md.j2) in {folder}")
     return {name: rewrap(env.get_template(f"{name}.md.j2").render(context)) for name in names}
+
+
+def eval_seconds(folder: Path) -> float:
+    """The summed wall time of the evaluation cells (every result row but the teachers' clean rows has
+    one) of the exports in ``folder``."""
+    with tempfile.TemporaryDirectory() as tmp, ResultStore(Path(tmp) / "reference.sqlite") as store:
+        store.import_payloads([(read_export(p), p) for p in sorted(folder.glob("*.json"))])
+        return float(sum(r.wall_time or 0.0 for r in store.rows() if r.status == "ok"))
 
 
 def load_measurements(folder: Path) -> dict[str, Any]:

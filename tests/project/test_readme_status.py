@@ -13,7 +13,19 @@ from pathlib import Path
 import pytest
 
 from robobench import docs_tables
-from robobench.docs_tables import MEASUREMENTS, RESULTS, TEMPLATES, Series, fill, main, pct, pm, render_blocks, rewrap
+from robobench.docs_tables import (
+    BF16_RESULTS,
+    MEASUREMENTS,
+    RESULTS,
+    TEMPLATES,
+    Series,
+    fill,
+    main,
+    pct,
+    pm,
+    render_blocks,
+    rewrap,
+)
 from tests.helpers.paths import ROOT
 
 
@@ -25,7 +37,7 @@ def test_readme_status_is_generated_from_the_reference_results() -> None:
 def _checkout(tmp_path: Path) -> Path:
     """A copy of what the generator reads: README, its templates, the result exports and the measurements."""
     shutil.copy(ROOT / "README.md", tmp_path / "README.md")
-    for folder in (TEMPLATES, RESULTS, MEASUREMENTS):
+    for folder in (TEMPLATES, RESULTS, BF16_RESULTS, MEASUREMENTS):
         shutil.copytree(ROOT / folder, tmp_path / folder)
     return tmp_path
 
