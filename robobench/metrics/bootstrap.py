@@ -29,12 +29,12 @@ definition bit for bit, and ``benchmarks/eval_path_bench.py`` times both.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 from nuscenes.eval.detection.constants import TP_METRICS
 from nuscenes.eval.detection.data_classes import DetectionConfig, DetectionMetricData, DetectionMetrics
 
+from robobench.metrics.detection import UNDEFINED_TP, BoxArrays, tp_errors_of_pairs
 from robobench.schema import clamp_fraction
 
 _NELEM = DetectionMetricData.nelem
@@ -42,27 +42,25 @@ _REC_INTERP = np.linspace(0, 1, _NELEM)
 
 
 def bootstrap_scores(
-    gt: Any,
-    pred: Any,
+    gt: BoxArrays,
+    pred: BoxArrays,
     cfg: DetectionConfig,
     class_names: Sequence[str],
     order: np.ndarray,
     match: np.ndarray,
     weights: np.ndarray,
-    undefined: dict[str, frozenset[str]],
-    tp_errors: Any,
 ) -> tuple[list[float], list[float]]:
     """NDS and mAP of every replicate: ``weights (B, n_samples)`` copies of each sample.
 
     ``gt``/``pred`` are :class:`~robobench.metrics.detection.BoxArrays`, ``order``/``match``
-    the score order and greedy matches of the unweighted set, ``undefined`` the TP errors a
-    class leaves undefined and ``tp_errors`` :func:`~robobench.metrics.detection.tp_errors_of_pairs`.
+    the score order and greedy matches of the unweighted set.
     """
     replicates = weights.shape[0]
     metrics = [DetectionMetrics(cfg) for _ in range(replicates)]
     tp_index = list(cfg.dist_ths).index(cfg.dist_th_tp)
     first = round(100 * cfg.min_recall) + 1
     for c, name in enumerate(class_names):
+        undefined = UNDEFINED_TP.get(name, frozenset())
         npos = weights[:, gt.sample[gt.label == c]].sum(axis=1)
         cls_order = order[pred.label[order] == c]
         order_c = _Order(weights[:, pred.sample[cls_order]], pred.score[cls_order])
@@ -73,7 +71,7 @@ def bootstrap_scores(
                     metrics[b].add_label_ap(name, th, 0.0)
                     if t == tp_index:
                         for metric in TP_METRICS:
-                            metrics[b].add_label_tp(name, metric, np.nan if metric in undefined.get(name, ()) else 1.0)
+                            metrics[b].add_label_tp(name, metric, np.nan if metric in undefined else 1.0)
                 continue
             curves = _Curves(order_c, is_tp, npos)
             aps = _calc_ap(curves.precision, first, cfg.min_precision)
@@ -81,11 +79,11 @@ def bootstrap_scores(
                 metrics[b].add_label_ap(name, th, clamp_fraction(aps[b], f"AP of {name} at {th} m"))
             if t != tp_index:
                 continue
-            errors = tp_errors(
+            errors = tp_errors_of_pairs(
                 gt, pred, match[t, cls_order][is_tp], cls_order[is_tp], period=np.pi if name == "barrier" else 2 * np.pi
             )
             for metric in TP_METRICS:
-                if metric in undefined.get(name, ()):
+                if metric in undefined:
                     values = np.full(replicates, np.nan)
                 else:
                     values = _calc_tp(curves.error_curve(errors[metric]), curves.confidence, first)
@@ -150,10 +148,11 @@ class _Curves:
         k -= k / n > x
         n_tp, length = self.n_tp[:, None], order.length[:, None]
         inside = k < n_tp
-        q = np.maximum(_RowSearch(tp_start).last_at_most(np.minimum(k, n_tp - 1)), 0)
+        k_in = np.minimum(k, n_tp - 1)
+        q = np.maximum(_RowSearch(tp_start).last_at_most(k_in), 0)
         rows = np.arange(len(q))[:, None]
         tp_pred = np.flatnonzero(is_tp)[q]
-        nxt = order.start[rows, tp_pred] + np.minimum(k, n_tp - 1) - tp_start[rows, q]  # the (K+1)-th TP copy
+        nxt = order.start[rows, tp_pred] + k_in - tp_start[rows, q]  # the (K+1)-th TP copy
         j = np.where(inside, nxt - 1, length - 1)
         tp_j = np.minimum(k, n_tp)
         fp_j = j + 1 - tp_j
@@ -218,6 +217,16 @@ class _RowSearch:
         return found - 1 - (self.shift // self.span) * self.width
 
 
+def _between(x: np.ndarray, x0: np.ndarray, x1: np.ndarray, y0: np.ndarray, y1: np.ndarray) -> np.ndarray:
+    """numpy's ``interp`` formula between ``(x0, y0)`` and ``(x1, y1)``: ``slope * (x - x0) + y0``, and
+    where that is nan, the same from the right-hand point, then ``y0`` where both values agree."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        slope = (y1 - y0) / (x1 - x0)
+        out = slope * (x - x0) + y0
+        retry = slope * (x - x1) + y1
+    return np.where(np.isnan(out), np.where(np.isnan(retry) & (y0 == y1), y0, retry), out)
+
+
 def _interp_points(
     x: np.ndarray,
     x0: np.ndarray,
@@ -232,12 +241,7 @@ def _interp_points(
     the last point at or below ``x`` (index ``j``, -1 for none) and ``(x1, y1)`` the next (``inside``:
     there is one; else ``j`` is the last point and ``beyond`` says whether ``x`` lies past it). Below
     the first point numpy gives the first value, which is then the next point's."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        slope = (y1 - y0) / (x1 - x0)
-        out = slope * (x - x0) + y0
-        retry = slope * (x - x1) + y1
-    out = np.where(np.isnan(out), np.where(np.isnan(retry) & (y0 == y1), y0, retry), out)
-    out = np.where(x0 == x, y0, out)
+    out = np.where(x0 == x, y0, _between(x, x0, x1, y0, y1))
     out = np.where(j < 0, y1, out)
     return np.where(inside, out, np.where(beyond, 0.0, y0))
 
@@ -254,12 +258,7 @@ def _interp_rows(
     jc = np.clip(j, 0, np.maximum(last, 0))
     nxt = np.minimum(jc + 1, np.maximum(last, 0))
     x0, x1, y0, y1 = xp[rows, jc], xp[rows, nxt], fp[rows, jc], fp[rows, nxt]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        slope = (y1 - y0) / (x1 - x0)
-        out = slope * (x - x0) + y0
-        retry = slope * (x - x1) + y1
-    out = np.where(np.isnan(out), np.where(np.isnan(retry) & (y0 == y1), y0, retry), out)
-    out = np.where((j == last) | (x0 == x), y0, out)
+    out = np.where((j == last) | (x0 == x), y0, _between(x, x0, x1, y0, y1))
     out = np.where(j < 0, fp[:, :1], out)
     beyond = fp[rows, np.maximum(last, 0)] if right is None else right
     out = np.where(x > xp[rows, np.maximum(last, 0)], beyond, out)

@@ -423,10 +423,8 @@ class DetectionEvaluator:
         from robobench.stats import scene_draws
 
         draws = scene_draws(len(self.scene_names), replicates, seed)
-        nds, map_ = bootstrap_scores(
-            self.gt, pred, self.cfg, self.class_names, order, match, draws[:, self.sample_scene],
-            UNDEFINED_TP, tp_errors_of_pairs,
-        )  # fmt: skip
+        weights = draws[:, self.sample_scene]
+        nds, map_ = bootstrap_scores(self.gt, pred, self.cfg, self.class_names, order, match, weights)
         return {
             "unit": "scene",
             "seed": seed,

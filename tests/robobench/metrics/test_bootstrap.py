@@ -9,7 +9,7 @@ import pytest
 from nuscenes.eval.common.data_classes import EvalBoxes
 
 from robobench.metrics.bootstrap import bootstrap_scores
-from robobench.metrics.detection import UNDEFINED_TP, BoxArrays, match_arrays, score_matches, tp_errors_of_pairs
+from robobench.metrics.detection import BoxArrays, match_arrays, score_matches
 from tests.helpers.devkit_boxes import CFG, assert_equal_to_devkit, devkit_metrics, predictions, random_world
 
 
@@ -64,7 +64,7 @@ def test_all_replicates_at_once_equal_one_replicate_at_a_time(seed, score_levels
     weights[0] = 0
     weights[1] = 1
     weights[2, :6] = 0
-    nds, map_ = bootstrap_scores(g, p, CFG, names, order, match, weights, UNDEFINED_TP, tp_errors_of_pairs)
+    nds, map_ = bootstrap_scores(g, p, CFG, names, order, match, weights)
     expected = [score_matches(g, p, CFG, names, order, match, sample_weight=w) for w in weights]
     assert nds == [r.nds for r in expected]
     assert map_ == [r.map for r in expected]
