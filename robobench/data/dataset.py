@@ -577,12 +577,14 @@ class BEVDataset(Dataset):
         """The six stored-resolution views of ``rec``, corrupted as the condition says."""
         cond = self.condition
         paths = self._view_paths(rec)
-        if not cond.is_clean and self.corrupt_root is not None:
+
+        def read() -> np.ndarray:
             return np.stack([_read_image(p) for p in paths])
-        if self.train:
-            views = np.stack([_read_image(p) for p in paths])
-        else:  # the clean views, decoded once per process for every condition (read-only)
-            views = eval_input_cache().get(_files_key(paths), lambda: np.stack([_read_image(p) for p in paths]))
+
+        if not cond.is_clean and self.corrupt_root is not None:
+            return read()
+        # evaluation: the clean views, decoded once per process for every condition (read-only)
+        views = read() if self.train else eval_input_cache().get(_files_key(paths), read)
         if not cond.is_clean:
             from corruptions import corrupt_views
 
@@ -648,8 +650,16 @@ class BEVDataset(Dataset):
         inputs = hashlib.blake2b(points.tobytes())
         for array in (np.stack(mats), boxes):
             inputs.update(np.ascontiguousarray(array).tobytes())
-        key = ("depth", rec.token, self.with_depth_fg, tuple(self.cfg.input_size), self.cfg.depth_downsample,
-               self.cfg.depth_min, inputs.hexdigest())  # fmt: skip
+        cfg = self.cfg
+        key = (
+            "depth",
+            rec.token,
+            self.with_depth_fg,
+            tuple(cfg.input_size),
+            cfg.depth_downsample,
+            cfg.depth_min,
+            inputs.hexdigest(),
+        )
         return eval_input_cache().get(key, lambda: self._compute_depth_maps(rec, mats, points, boxes))
 
     def _compute_depth_maps(
