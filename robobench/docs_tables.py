@@ -126,7 +126,8 @@ class EntryRuns:
 
 def _seed_metrics(rows: Sequence[ResultRow]) -> dict[str, float]:
     """One model's numbers from its rows: clean NDS/mAP/TP errors/depth AbsRel and, when every corrupted
-    condition is there, mRR, the mean corrupted NDS and each corruption's RR (``rr_Fog``, ...)."""
+    condition is there, mRR, the mean corrupted NDS, each corruption's RR (``rr_Fog``, ...) and the
+    minutes its evaluation cells took (``eval_minutes``, when every row records its time)."""
     table = {Condition.parse(r.condition): r.nds for r in rows}
     clean = next(r for r in rows if r.condition == str(Condition()))
     out = {name: getattr(clean, name) for name in ("nds", "map", "mate", "mave") if getattr(clean, name) is not None}
@@ -134,6 +135,8 @@ def _seed_metrics(rows: Sequence[ResultRow]) -> dict[str, float]:
         out["abs_rel"] = clean.depth["all"]["abs_rel"]
     if len(table) > 1:
         out.update({name: TABLE_METRICS[name](table) for name in ("mrr", "corr_nds")})
+        if all(r.wall_time for r in rows):
+            out["eval_minutes"] = sum(r.wall_time for r in rows) / 60.0
         out.update({f"rr_{name}": rr for name, rr in resilience_rates(table).items()})
     return out
 
@@ -227,7 +230,6 @@ def render_blocks(root: Path = ROOT) -> dict[str, str]:
         "e": load_runs(root / RESULTS),
         "results": RESULTS.as_posix(),
         "bf16": load_runs(root / BF16_RESULTS),
-        "bf16_eval_s": eval_seconds(root / BF16_RESULTS),
         "bf16_results": BF16_RESULTS.as_posix(),
         "welch_p": welch_p,
         "mde": mde,
@@ -240,14 +242,6 @@ def render_blocks(root: Path = ROOT) -> dict[str, str]:
     if not names:
         raise UserError(f"no templates (*.md.j2) in {folder}")
     return {name: rewrap(env.get_template(f"{name}.md.j2").render(context)) for name in names}
-
-
-def eval_seconds(folder: Path) -> float:
-    """The summed wall time of the evaluation cells (every result row but the teachers' clean rows has
-    one) of the exports in ``folder``."""
-    with tempfile.TemporaryDirectory() as tmp, ResultStore(Path(tmp) / "reference.sqlite") as store:
-        store.import_payloads([(read_export(p), p) for p in sorted(folder.glob("*.json"))])
-        return float(sum(r.wall_time or 0.0 for r in store.rows() if r.status == "ok"))
 
 
 def load_measurements(folder: Path) -> dict[str, Any]:
