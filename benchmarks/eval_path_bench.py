@@ -68,7 +68,7 @@ def before_path() -> Iterator[None]:
         mock.patch("robobench.data.dataset.points_in_boxes", ref.points_in_boxes_per_box),
         mock.patch("robobench.predict.detections_to_nusc", ref.detections_box_by_box),
         mock.patch("baselines.common.head.circle_nms", ref.circle_nms_greedy),
-        mock.patch.object(DetectionEvaluator, "bootstrap", ref.bootstrap_per_replicate),
+        mock.patch("robobench.metrics.bootstrap.bootstrap_scores", ref.bootstrap_scores_per_replicate),
         mock.patch("robobench.data.dataset._EVAL_CACHE", EvalInputCache(0)),
     ):
         yield

@@ -10,9 +10,9 @@ import torch
 
 import baselines.common.head
 import robobench.data.dataset
+import robobench.metrics.bootstrap
 import robobench.predict
 from benchmarks import eval_path_bench
-from robobench.metrics.detection import DetectionEvaluator
 from robobench.registry import get_entry
 from robobench.train import save_checkpoint
 from tests.helpers import reference_paths
@@ -25,7 +25,7 @@ def test_before_swaps_in_every_reference_path_and_both_paths_agree(tiny_world, t
         assert robobench.predict.write_json_atomic is reference_paths.write_json_streamed
         assert robobench.data.dataset.points_in_boxes is reference_paths.points_in_boxes_per_box
         assert baselines.common.head.circle_nms is reference_paths.circle_nms_greedy
-        assert DetectionEvaluator.bootstrap is reference_paths.bootstrap_per_replicate
+        assert robobench.metrics.bootstrap.bootstrap_scores is reference_paths.bootstrap_scores_per_replicate
         assert robobench.data.dataset.eval_input_cache().budget == 0
     assert robobench.predict.detections_to_nusc is not reference_paths.detections_box_by_box
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
 from robobench.io import atomic_write
-from robobench.metrics.detection import BOOTSTRAP_SEED, BoxArrays, score_matches
+from robobench.metrics.detection import BoxArrays, score_matches
 from robobench.predict import MAX_BOXES_PER_SAMPLE, attribute_name
 from robobench.constants import DETECTION_CLASSES
 
@@ -80,19 +81,16 @@ def circle_nms_greedy(centres: torch.Tensor, radius: float) -> torch.Tensor:
     return torch.from_numpy(keep).to(centres.device)
 
 
-def bootstrap_per_replicate(
-    evaluator: Any, pred: BoxArrays, order: np.ndarray, match: np.ndarray, replicates: int, seed: int = BOOTSTRAP_SEED
-) -> dict[str, Any]:
-    """:meth:`DetectionEvaluator.bootstrap` by its definition: :func:`score_matches` once per replicate."""
-    from robobench.stats import scene_draws
-
-    draws = scene_draws(len(evaluator.scene_names), replicates, seed)
-    ev = evaluator
-    scored = [score_matches(ev.gt, pred, ev.cfg, ev.class_names, order, match, w[ev.sample_scene]) for w in draws]
-    return {
-        "unit": "scene",
-        "seed": seed,
-        "scenes": len(evaluator.scene_names),
-        "nds": [round(r.nds, 6) for r in scored],
-        "map": [round(r.map, 6) for r in scored],
-    }
+def bootstrap_scores_per_replicate(
+    gt: BoxArrays,
+    pred: BoxArrays,
+    cfg: Any,
+    class_names: Sequence[str],
+    order: np.ndarray,
+    match: np.ndarray,
+    weights: np.ndarray,
+) -> tuple[list[float], list[float]]:
+    """:func:`robobench.metrics.bootstrap.bootstrap_scores` by its definition: :func:`score_matches`
+    once per replicate, with that replicate's sample weights."""
+    scored = [score_matches(gt, pred, cfg, class_names, order, match, sample_weight=w) for w in weights]
+    return [r.nds for r in scored], [r.map for r in scored]
