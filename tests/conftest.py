@@ -39,6 +39,6 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 @pytest.fixture(scope="session")
 def realistic_world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    """The ``tiny`` preset (seed 0) drawn by the realistic renderer (generator 3); read-only."""
+    """The ``tiny`` preset (seed 0) drawn by the realistic renderer (generator 4); read-only."""
     root = generate(tmp_path_factory.mktemp("synth_tiny_realistic"), preset="tiny", seed=0, render="realistic")
     return World(dataroot=root, version=VERSION, train_split=TRAIN_SPLIT, val_split=VAL_SPLIT)

@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="flat",
         choices=RENDERS,
         help="flat: today's default world (generator 2); realistic: textured, lit, camera-finished "
-        "images with night and rain scenes (generator 3, the candidate default)",
+        "images with night and rain scenes (generator 4, the candidate default)",
     )
     synth.add_argument(
         "--camera",

@@ -76,8 +76,9 @@ MARKER = ".robobench-synth"
 #: 2: vehicles have off-centre cabins and head/tail lamps, pedestrians a face.
 GENERATOR_VERSION = 2
 #: Version of the realistic world (``render="realistic"``): textured, lit, camera-finished images.
-REALISTIC_GENERATOR_VERSION = 3
-#: Renderers: today's flat-shaded default (generator 2) and the realistic candidate (generator 3).
+#: 4: each scene has its own haze distance, and lenses facing the sun a veiling glare.
+REALISTIC_GENERATOR_VERSION = 4
+#: Renderers: today's flat-shaded default (generator 2) and the realistic candidate (generator 4).
 RENDERS = ("flat", "realistic")
 #: Camera geometries: the preset's image size, or nuScenes' 1600x900.
 CAMERA_GEOMETRIES = ("preset", "nuscenes")

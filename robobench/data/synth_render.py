@@ -395,9 +395,10 @@ _EMISSION = {"night": 3.0, "dusk": 1.0}
 
 
 class RealisticRenderer(SceneRenderer):
-    """The realistic world's cameras (generator 3): the flat renderer's geometry (ground homography,
+    """The realistic world's cameras (generator 4): the flat renderer's geometry (ground homography,
     shadows, culled far-to-near faces, haze) with textured surfaces, a cloudy sky, wet-road
-    reflections and emitting lamps, rendered to linear radiance and finished by :func:`finish_photo`.
+    reflections, emitting lamps, the scene's own haze and the lens's veiling glare, rendered to linear
+    radiance and finished by :func:`finish_photo`.
 
     Every texture is made once per scene; each face of a cuboid is its plane's homography applied
     to its material's texture, within the face's bounding box, blended by its anti-aliased mask.
@@ -412,7 +413,7 @@ class RealisticRenderer(SceneRenderer):
         self.materials = make_materials(rng, scene.look)
         self.detail, self.detail_texel = ground_detail(rng)
         self.clouds = cloud_texture(rng, scene.look.cloud_cover)
-        self.haze_dist = HAZE_DIST * (0.8 if scene.look.rain else 1.6)  # clearer air than the flat world's
+        self.haze_dist = scene.look.haze_dist
         self._view: dict[str, tuple[_Background, np.ndarray, np.ndarray]] = {}
         h, w = ground.image.shape[:2]
         self.ground_far = cv2.resize(ground.image, (w // 4, h // 4), interpolation=cv2.INTER_AREA)  # a mip level
@@ -477,7 +478,19 @@ class RealisticRenderer(SceneRenderer):
         vis = _visible_faces(cub, corners, in_range, r, t, cam_pos, k, light, w, h, self.haze_dist)
         if vis is not None:
             self._draw_textured(img, ids, cub, corners, vis, r, t, k)
-        return img, ids
+        return self._veiling_glare(img, cam2global), ids
+
+    def _veiling_glare(self, img: np.ndarray, cam2global: np.ndarray) -> np.ndarray:
+        """Light scattered inside the lens: a uniform veil of the view's mean colour, ``look.glare`` of
+        the mean radiance when the camera looks towards a sun low enough to shine into it (30 % of it
+        looking away; a fixed 50 % under an overcast or night sky, whose light comes from everywhere)."""
+        look, sun = self.scene.look, self.scene.lighting.sun
+        facing = 0.5
+        if look.condition in ("day", "dusk"):
+            fwd = cam2global[:2, 2] / max(float(np.linalg.norm(cam2global[:2, 2])), 1e-9)
+            facing = 0.3 + 0.7 * max(0.0, float(fwd @ sun[:2]) / max(float(np.linalg.norm(sun[:2])), 1e-9))
+        veil = np.float32(look.glare * facing) * img.reshape(-1, 3).mean(axis=0)
+        return img + veil.astype(np.float32)
 
     def _draw_textured(self, img: np.ndarray, ids: np.ndarray | None, cub: Cuboids, corners: np.ndarray, vis: _Faces,
                        r: np.ndarray, t: np.ndarray, k: np.ndarray) -> None:

@@ -1,4 +1,4 @@
-"""Procedural textures and the camera response of the realistic synthetic world (generator 3).
+"""Procedural textures and the camera response of the realistic synthetic world (generators 3 and 4).
 
 Every texture is generated once per scene from its look seed, vectorised with numpy/OpenCV,
 and mapped by the renderer onto planes with a homography (:mod:`synth_render`): a texture is an

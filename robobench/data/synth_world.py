@@ -160,7 +160,7 @@ def _plates_bumpers(z_bumper: float, z_plate: tuple[float, float], front: bool =
     return rear + [((0.98, 1.0, 0.0, 1.0, 0.10, z_bumper), "trim", 20.0), ((0.98, 1.0, 0.38, 0.62, z0, z1), "plate", 150.0)]
 
 
-#: Layouts of the realistic world (generator 3) that add what makes the objects recognisable in real
+#: Layouts of the realistic world (generators 3 and 4) that add what makes the objects recognisable in real
 #: images: number plates and bumpers on vehicles, separate legs and arms with hands on people.
 DETAIL_LAYOUTS: dict[str, list[_Part]] = {
     "car": [*PART_LAYOUTS["car"], *_plates_bumpers(0.21, (0.24, 0.34))],
@@ -294,6 +294,8 @@ class Look:
     exposure: float             # mean linear luminance the auto-exposure aims at
     noise: float                # sensor noise scale (1: a bright day; higher with the gain at night)
     cloud_cover: float          # 0..1
+    haze_dist: float = 352.0    # metres over which the air's transmittance falls to 1/e (visibility / 3.9)
+    glare: float = 0.0          # veiling glare of the lens facing the sun, as a fraction of the view's mean radiance
 
     def words(self) -> list[str]:
         """What nuScenes' scene descriptions say of the conditions: ``Night``, ``Rain`` (or nothing)."""
@@ -580,7 +582,7 @@ def build_scene(index: int, name: str, n_frames: int, seed: int, density: float 
     """Lay out scene ``index`` deterministically from ``seed``: every one of the 10 classes appears near
     the ego's route (moving and parked vehicles, a construction zone, pedestrians, cyclists).
 
-    ``realistic`` builds the scene of the realistic world (generator 3): detailed actor layouts, lamp
+    ``realistic`` builds the scene of the realistic world (generators 3 and 4): detailed actor layouts, lamp
     heads and more street furniture, and a lighting condition (:class:`Look`, named in the description
     as nuScenes does) drawn from a second random stream, so the flat world's scenes stay as they were.
     """
@@ -611,7 +613,7 @@ def build_scene(index: int, name: str, n_frames: int, seed: int, density: float 
     look = None
     if realistic:
         extra = np.random.default_rng([seed, index, 7919, 3])
-        light, look = _conditions(extra)
+        light, look = _conditions(extra, np.random.default_rng([seed, index, 7919, 4]))
         clutter = Cuboids.concat([clutter, _street_furniture(extra, lay.lo - 40, lay.hi + 40, lay.bands)])
         words = look.words() + words
     return Scene(name=name, index=index, n_frames=n_frames, origin=origin, heading=heading, ego_speed=ego_speed,
@@ -766,9 +768,10 @@ def _lighting(rng: np.random.Generator) -> Lighting:
     return Lighting(sun, ambient, tint, top, horizon, shadow)
 
 
-def _conditions(rng: np.random.Generator) -> tuple[Lighting, Look]:
+def _conditions(rng: np.random.Generator, atmos: np.random.Generator) -> tuple[Lighting, Look]:
     """Lighting and camera response of a realistic-world scene: a condition drawn with the shares of
-    :data:`CONDITIONS`, rain in some overcast and night scenes, a white-balance error, low saturation."""
+    :data:`CONDITIONS`, rain in some overcast and night scenes, a white-balance error, low saturation;
+    haze and glare (:func:`_atmosphere`) from ``atmos``."""
     names, shares = zip(*CONDITIONS)
     cond = names[int(rng.choice(len(names), p=np.array(shares)))]
     rain = bool(rng.random() < _RAIN_CHANCE.get(cond, 0.0))
@@ -794,5 +797,20 @@ def _conditions(rng: np.random.Generator) -> tuple[Lighting, Look]:
     exposure = float(rng.uniform(0.03, 0.05) if cond == "night" else rng.uniform(0.11, 0.16))
     look = Look(cond, rain, wb / wb[1], float(rng.uniform(0.38, 0.58)), exposure,
                 {"night": 3.0, "dusk": 1.8}.get(cond, 1.0) * float(rng.uniform(0.8, 1.25)),
-                float(np.clip(rng.normal(0.9 if cond == "overcast" or rain else 0.35, 0.15), 0, 1)))
+                float(np.clip(rng.normal(0.9 if cond == "overcast" or rain else 0.35, 0.15), 0, 1)),
+                *_atmosphere(atmos, cond, rain))
     return light, look
+
+
+def _atmosphere(rng: np.random.Generator, cond: str, rain: bool) -> tuple[float, float]:
+    """(haze distance in metres, veiling glare) of a realistic-world scene (generator 4).
+
+    Real street scenes differ in how much contrast reaches the camera: haze and mist (Koschmieder:
+    transmittance ``exp(-d / haze_dist)``, visibility about ``3.9 haze_dist``) from a few hundred
+    metres to kilometres, halved in rain, and the veiling glare of a lens looking towards a low sun,
+    which lifts every pixel by a share of the scene's radiance. Drawn from their own stream, so the
+    layout and the other conditions of a scene stay as generator 3 drew them.
+    """
+    haze = float(np.exp(rng.uniform(np.log(60.0), np.log(600.0)))) * (0.5 if rain else 1.0)
+    glare = float(rng.uniform(0.0, {"day": 1.0, "dusk": 1.0, "overcast": 0.5}.get(cond, 0.3)))
+    return haze, glare

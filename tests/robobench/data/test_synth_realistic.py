@@ -1,4 +1,4 @@
-"""The realistic synthetic world (generator 3): devkit loading, lighting words, determinism, image
+"""The realistic synthetic world (generator 4): devkit loading, lighting words, determinism, image
 statistics, nuScenes camera geometry; and the flat world (generator 2) staying byte-identical."""
 
 from __future__ import annotations
@@ -60,8 +60,8 @@ def test_realistic_world_loads_with_devkit(realistic_world):
     }
     assert names == set(DETECTION_CLASSES)
     stamp = world_stamp(realistic_world.dataroot)
-    assert stamp["generator_version"] == 3 and stamp["render"] == "realistic" and stamp["camera"] == "preset"
-    assert all("generator 3" in log["vehicle"] for log in nusc.log)
+    assert stamp["generator_version"] == 4 and stamp["render"] == "realistic" and stamp["camera"] == "preset"
+    assert all("generator 4" in log["vehicle"] for log in nusc.log)
 
 
 def test_scene_descriptions_name_night_and_rain(realistic_world):
