@@ -21,6 +21,8 @@ from robobench.constants import CAMERAS, DETECTION_CLASSES, LIDAR, RADARS
 from robobench.data.nusc import split_sample_tokens
 from robobench.data.synth import MARKER, PRESETS, TABLES, _scene_tables, generate, world_stamp
 from robobench.data.synth_sensors import FULL_H, FULL_W
+from robobench.data import synth_world
+from robobench.data.synth_render import RealisticRenderer, make_realistic_ground
 from robobench.data.synth_world import build_scene
 from robobench.errors import UserError
 
@@ -82,6 +84,52 @@ def test_scene_descriptions_name_night_and_rain(realistic_world):
     assert 0.08 <= sum(look.rain for look in looks) / len(looks) <= 0.32
     assert {"day", "overcast", "dusk", "night"} <= set(counts)
     assert "Night" not in build_scene(0, "s", 10, seed=1).description  # the flat world has no conditions
+
+
+def test_atmosphere_ranges_and_skew():
+    """Haze distance 80-1000 m (halved in rain), glare within its condition's cap and mostly small."""
+    looks = [build_scene(i, "s", 10, seed=2, realistic=True).look for i in range(200)]
+    caps = {"day": 1.0, "dusk": 1.0, "overcast": 0.5, "night": 0.3}
+    for look in looks:
+        lo, hi = (40.0, 500.0) if look.rain else (80.0, 1000.0)
+        assert lo <= look.haze_dist <= hi and 0.0 <= look.glare <= caps[look.condition]
+    day = [look.glare for look in looks if look.condition == "day"]
+    assert np.median(day) < 0.35 and max(day) > 0.6  # the square of a uniform draw: median 0.25
+    hazes = [look.haze_dist for look in looks if not look.rain]
+    assert min(hazes) < 120 and max(hazes) > 700
+
+
+def test_atmosphere_has_its_own_random_stream(monkeypatch):
+    """However many numbers the atmosphere draws, a scene's layout and other conditions stay the same."""
+    before = build_scene(3, "s", 10, seed=0, realistic=True)
+
+    def greedy(rng, cond, rain):
+        rng.random(1000)
+        return 123.0, 0.5
+
+    monkeypatch.setattr(synth_world, "_atmosphere", greedy)
+    after = build_scene(3, "s", 10, seed=0, realistic=True)
+    assert (after.look.haze_dist, after.look.glare) == (123.0, 0.5)
+    assert np.array_equal(after.clutter.center, before.clutter.center) and after.description == before.description
+    assert [a.cls for a in after.actors] == [a.cls for a in before.actors]
+    same, other = dataclasses.asdict(after.look), dataclasses.asdict(before.look)
+    assert all(np.array_equal(same[k], other[k]) for k in same if k not in ("haze_dist", "glare"))
+
+
+def test_veiling_glare_is_a_uniform_veil_strongest_towards_the_sun():
+    """The veil adds the view's mean colour times the glare: all of it facing the sun, 30 % facing away."""
+    scene = next(
+        s for i in range(50) if (s := build_scene(i, "s", 2, seed=0, realistic=True)).look.condition == "day"
+    )
+    scene.look.glare = 0.8
+    renderer = RealisticRenderer(scene, make_realistic_ground(scene))
+    img = np.random.default_rng(0).uniform(0, 2, (30, 40, 3)).astype(np.float32)
+    sun = scene.lighting.sun[:2] / np.linalg.norm(scene.lighting.sun[:2])
+    for direction, share in ((sun, 1.0), (-sun, 0.3)):
+        pose = np.eye(4)
+        pose[:2, 2] = direction  # the camera's optical axis (its z) in the global frame
+        veil = renderer._veiling_glare(img, pose) - img
+        assert np.allclose(veil, 0.8 * share * img.reshape(-1, 3).mean(axis=0), rtol=1e-5)
 
 
 def _statistics(path) -> np.ndarray:
