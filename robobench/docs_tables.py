@@ -213,7 +213,19 @@ def p_value(p: float) -> str:
     return f"p{GLUE}<{GLUE}0.001" if p < 0.001 else f"p{GLUE}={GLUE}{p:.2f}"
 
 
-FILTERS: dict[str, Callable[..., str]] = {"f": fixed, "pm": pm, "pct": pct, "span": span, "p": p_value}
+def significant(value: float, digits: int = 3) -> str:
+    """``value`` to ``digits`` significant digits (image statistics of very different scales)."""
+    return f"{value:.{digits}g}"
+
+
+FILTERS: dict[str, Callable[..., str]] = {
+    "f": fixed,
+    "pm": pm,
+    "pct": pct,
+    "span": span,
+    "p": p_value,
+    "g": significant,
+}
 
 
 def render_blocks(root: Path = ROOT) -> dict[str, str]:
@@ -236,6 +248,7 @@ def render_blocks(root: Path = ROOT) -> dict[str, str]:
         "Series": Series,
         "corruptions": CORRUPTIONS,
         "m": load_measurements(root / MEASUREMENTS),
+        "runs": lambda folder: load_runs(root / RESULTS.parent / folder),
         "cache_mb": EVAL_CACHE_DEFAULT_MB,
     }
     names = sorted(p.name.removesuffix(".md.j2") for p in folder.glob("*.md.j2"))
