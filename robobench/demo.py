@@ -13,12 +13,12 @@ It is resumable like the sweep: run it again and only unfinished cells run.
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from pathlib import Path
 
 from robobench.constants import CAMERAS, DETECTION_CLASSES, LIDAR, RADARS
 from robobench.data.synth import (
+    DEFAULT_WORKERS,
     GENERATOR_VERSION,
     PRESETS,
     TRAIN_SPLIT,
@@ -103,7 +103,7 @@ def prepare_world(data_dir: Path, preset: str = DEMO_PRESET) -> bool:
             + (f" (replacing it: {reason})" if reason else "")
             + " ..."
         )
-        generate(data_dir, preset=preset, seed=0, workers=min(4, os.cpu_count() or 1), progress=True)
+        generate(data_dir, preset=preset, seed=0, workers=DEFAULT_WORKERS, progress=True)
     nusc = open_nuscenes(data_dir, VERSION)
     missing = [sd["filename"] for sd in nusc.sample_data if not (data_dir / sd["filename"]).is_file()]
     size = sum(p.stat().st_size for p in data_dir.rglob("*") if p.is_file())

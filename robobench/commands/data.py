@@ -9,7 +9,7 @@ from pathlib import Path
 
 from robobench.argtypes import seed
 from robobench.commands import fidelity
-from robobench.data.synth import CAMERA_GEOMETRIES, PRESETS, RENDERS, VERSION, generate, get_preset
+from robobench.data.synth import CAMERA_GEOMETRIES, DEFAULT_WORKERS, PRESETS, RENDERS, VERSION, generate, get_preset
 from robobench.constants import DEFAULT_DATAROOT
 from robobench.errors import UserError
 from robobench.paths import output_file
@@ -24,7 +24,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--out", type=Path, required=True, help="dataroot to write (created if missing)")
     synth.add_argument("--preset", default="default", choices=sorted(PRESETS), help="world size (default: default)")
     synth.add_argument("--seed", type=seed, default=0, help="layout/appearance seed (default: 0)")
-    synth.add_argument("--workers", type=int, default=1, help="scenes generated in parallel (default: 1)")
+    synth.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help=f"scenes generated in parallel processes (default: one per core, at most 4: {DEFAULT_WORKERS} here)",
+    )
     synth.add_argument(
         "--lidar-sweeps",
         type=int,

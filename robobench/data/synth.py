@@ -80,6 +80,9 @@ GENERATOR_VERSION = 2
 REALISTIC_GENERATOR_VERSION = 4
 #: Renderers: today's flat-shaded default (generator 2) and the realistic candidate (generator 4).
 RENDERS = ("flat", "realistic")
+#: Scenes generated in parallel unless told otherwise: one process per core, at most 4 (each holds
+#: a scene's textures and renders; the output does not depend on the count).
+DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
 #: Camera geometries: the preset's image size, or nuScenes' 1600x900.
 CAMERA_GEOMETRIES = ("preset", "nuscenes")
 TABLES = ("category", "attribute", "visibility", "instance", "sensor", "calibrated_sensor", "ego_pose", "log",
