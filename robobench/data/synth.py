@@ -13,10 +13,11 @@ files with ``is_key_frame`` false, their own ego poses, linked into the LiDAR's
 ``prev``/``next`` chain in time order and tied to the nearest sample, unannotated. The
 key frames are the same bytes with or without them (each sweep draws its own noise).
 
-``render="realistic"`` writes the candidate next default world (generator version 3): the same
+``render="realistic"`` writes the candidate next default world (generator version 4): the same
 kind of streets with detailed actors, more street furniture, per-scene lighting conditions named
-in ``scene.description`` as nuScenes does (``Night``, ``Rain``) and photometrically realistic
-images (:class:`~robobench.data.synth_render.RealisticRenderer`, JPEG quality 80 as nuScenes').
+in ``scene.description`` as nuScenes does (``Night``, ``Rain``), per-scene haze and lens glare,
+and photometrically realistic images (:class:`~robobench.data.synth_render.RealisticRenderer`,
+JPEG quality 80 as nuScenes').
 ``camera="nuscenes"`` renders the cameras at nuScenes' 1600x900 instead of the preset's size, so
 pixel-sized corruptions act at the scale RoboBEV defines them; the data pipeline resizes to the
 network input as BEVDet does. Both are recorded in the world's stamp and in its log table.
