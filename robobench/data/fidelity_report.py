@@ -332,7 +332,9 @@ def compare_response(world: dict[str, Any], reference: Reference) -> dict[str, f
 
 @dataclass(frozen=True)
 class EntryRR:
-    """An entry's per-corruption RR (percent, mean over seeds) on one dataset and profile."""
+    """An entry's per-corruption RR (percent, mean over seeds) on one dataset and profile, and its
+    clean NDS (mean and sample sd over the seeds that have it; sd 0 for one seed): RRs of a model
+    that barely detects are ratios of noise, so a calibration is read beside how well it learned."""
 
     entry: str
     dataset_id: str
@@ -340,6 +342,8 @@ class EntryRR:
     seeds: list[int]
     rr: dict[str, float]
     rr_std: dict[str, float]
+    clean_nds: float | None = None
+    clean_nds_std: float | None = None
 
 
 def entry_rr(db: Path, entry: str) -> list[EntryRR]:
@@ -348,6 +352,7 @@ def entry_rr(db: Path, entry: str) -> list[EntryRR]:
     RR per seed by :func:`robobench.metrics.robustness.resilience_rates`; corruptions some seed
     lacks are left out.
     """
+    from robobench.conditions import CLEAN
     from robobench.metrics.robustness import resilience_rates, to_percent
     from robobench.store import ResultStore
 
@@ -369,7 +374,10 @@ def entry_rr(db: Path, entry: str) -> list[EntryRR]:
         common = [c for c in CORRUPTIONS if all(c in rr for rr in per_seed)]
         rr = {c: to_percent(pystats.fmean(r[c] for r in per_seed)) for c in common}
         std = {c: to_percent(pystats.stdev(r[c] for r in per_seed)) if len(per_seed) > 1 else 0.0 for c in common}
-        out.append(EntryRR(entry, dataset_id, profile, sorted(by_seed), rr, std))
+        clean = [nds[str(CLEAN)] for nds in by_seed.values() if str(CLEAN) in nds]
+        nds_mean = pystats.fmean(clean) if clean else None
+        nds_std = pystats.stdev(clean) if len(clean) > 1 else (0.0 if clean else None)
+        out.append(EntryRR(entry, dataset_id, profile, sorted(by_seed), rr, std, nds_mean, nds_std))
     return out
 
 
@@ -532,6 +540,8 @@ def _format_calibration(rep: dict[str, Any]) -> Iterator[str]:
         yield f"Spearman of {side} SSIM (mean over levels) vs target RR: {_corr(rho)}"
     bar = {True: "met", False: "not met", None: "needs all 8 corruptions"}
     for e, label in zip(entries, labels):
+        if e.get("clean_nds") is not None:
+            yield f"{label} clean NDS {e['clean_nds']:.3f} (sd {e['clean_nds_std']:.3f})"
         yield (f"{label} on {e['dataset_id']} vs target: Spearman {_corr(e['spearman'])}, mean |difference| "
                f"{_num(e['mean_abs_diff'])} RR points over {e['corruptions']} corruptions; calibration bar "
                f"(Spearman >= {CALIBRATION_SPEARMAN}, difference <= {CALIBRATION_MAD:.0f}, Snow among the 3 worst, "

@@ -302,10 +302,11 @@ def _rr_rows(entry, seed, offset, clean=0.5):
 def test_entry_rr_is_the_mean_over_seeds_and_scored_against_the_target(tmp_path):
     db = tmp_path / "results.sqlite"
     with ResultStore(db) as store:
-        store.add_many(_rr_rows("mine", 0, 1.0) + _rr_rows("mine", 1, 3.0))
+        store.add_many(_rr_rows("mine", 0, 1.0, clean=0.3) + _rr_rows("mine", 1, 3.0, clean=0.5))
     (got,) = fidelity_report.entry_rr(db, "mine")
     target = fidelity_report.read_target()
     assert got.seeds == [0, 1] and got.profile == "full"
+    assert got.clean_nds == pytest.approx(0.4) and got.clean_nds_std == pytest.approx(0.2 / 2**0.5)
     assert got.rr == {c: pytest.approx(target.rr[c] + 2.0) for c in CORRUPTIONS}
     score = fidelity_report.agreement(got.rr, target)
     assert score["spearman"] == pytest.approx(1.0)
