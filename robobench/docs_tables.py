@@ -248,7 +248,6 @@ def render_blocks(root: Path = ROOT) -> dict[str, str]:
         "Series": Series,
         "corruptions": CORRUPTIONS,
         "m": load_measurements(root / MEASUREMENTS),
-        "runs": lambda folder: load_runs(root / RESULTS.parent / folder),
         "cache_mb": EVAL_CACHE_DEFAULT_MB,
     }
     names = sorted(p.name.removesuffix(".md.j2") for p in folder.glob("*.md.j2"))
