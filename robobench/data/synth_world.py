@@ -294,8 +294,8 @@ class Look:
     exposure: float             # mean linear luminance the auto-exposure aims at
     noise: float                # sensor noise scale (1: a bright day; higher with the gain at night)
     cloud_cover: float          # 0..1
-    haze_dist: float = 352.0    # metres over which the air's transmittance falls to 1/e (visibility / 3.9)
-    glare: float = 0.0          # veiling glare of the lens facing the sun, as a fraction of the view's mean radiance
+    haze_dist: float            # metres over which the air's transmittance falls to 1/e (visibility / 3.9)
+    glare: float                # veiling glare of the lens facing the sun, as a fraction of the view's mean radiance
 
     def words(self) -> list[str]:
         """What nuScenes' scene descriptions say of the conditions: ``Night``, ``Rain`` (or nothing)."""
