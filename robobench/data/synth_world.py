@@ -808,8 +808,9 @@ def _atmosphere(rng: np.random.Generator, cond: str, rain: bool) -> tuple[float,
     Real street scenes differ in how much contrast reaches the camera: haze and mist (Koschmieder:
     transmittance ``exp(-d / haze_dist)``, visibility about ``3.9 haze_dist``) from 300 m to 4 km
     (log-uniform), halved in rain, and the veiling glare of a lens looking towards a low sun, which
-    lifts every pixel by a share of the scene's radiance (mostly small: the square of a uniform draw). Drawn from their own stream, so the
-    layout and the other conditions of a scene stay as generator 3 drew them.
+    lifts every pixel by a share of the scene's radiance (mostly small: the square of a uniform draw).
+    Drawn from their own stream, so the layout and the other conditions of a scene stay as generator
+    3 drew them.
     """
     haze = float(np.exp(rng.uniform(np.log(80.0), np.log(1000.0)))) * (0.5 if rain else 1.0)
     glare = float(rng.uniform(0.0, 1.0) ** 2 * {"day": 1.0, "dusk": 1.0, "overcast": 0.5}.get(cond, 0.3))
