@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import filecmp
 
-import cv2
-import numpy as np
-
 from benchmarks.camera_finish_ablation import GENERATOR3_FINISH, write_world
+from robobench.data.fidelity import image_statistics
+from robobench.data.fidelity_report import load_view
 from robobench.data import synth_textures
 from robobench.data.synth import world_stamp
 
 
 def _sharpness(root) -> float:
-    """Mean variance of the Laplacian over the world's camera views."""
-    views = sorted(root.glob("samples/CAM_*/*.jpg"))
-    return float(np.mean([cv2.Laplacian(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), cv2.CV_32F).var() for p in views]))
+    """The fidelity report's mean Laplacian variance over the world's camera views."""
+    views = [load_view(p) for p in sorted(root.glob("samples/CAM_*/*.jpg"))]
+    return image_statistics(views)["laplacian_variance"]["mean"]
 
 
 def test_ablation_world_has_the_same_tables_softer_views_and_says_so(realistic_world, tmp_path, monkeypatch):
