@@ -31,6 +31,7 @@ import concurrent.futures as cf
 import functools
 import hashlib
 import json
+import os
 import sys
 import time
 import traceback
@@ -642,11 +643,20 @@ class _CellScheduler:
 
 
 def dataset_id(dataroot: str | Path, version: str) -> str:
-    """``<version>-<digest>`` of the table files' names and sizes and of the scene/sample/split tables.
+    """``<version>-<digest>`` of the table files' names and sizes, the scene/sample/split tables and,
+    for a synthetic world, its generator stamp (:func:`robobench.data.synth.world_stamp`).
 
     Content-based, so the same dataset has the same id on every machine (results
-    exported from one machine line up with another's).
+    exported from one machine line up with another's). The stamp is in it because two
+    synthetic worlds can share every table and differ only in their pictures (two renderers
+    or generator versions drawing the same scenes): with tables alone their results got one
+    id, and a sweep into a store holding one world's models took them for the other's. The
+    stamp names what decides a world's pixels (generator version, preset, seed, renderer,
+    camera), so the id does not depend on a machine's image encoder as hashing the image
+    files would.
     """
+    from robobench.data.synth import world_stamp
+
     table_dir = Path(dataroot) / version
     if not table_dir.is_dir():
         raise UserError(f"no table folder {table_dir}; check --dataroot and --version")
@@ -655,14 +665,15 @@ def dataset_id(dataroot: str | Path, version: str) -> str:
         digest.update(f"{path.name}:{path.stat().st_size};".encode())
         if path.name in ("scene.json", "sample.json", "splits.json"):
             digest.update(path.read_bytes())
+    stamp = world_stamp(Path(dataroot))
+    if stamp is not None:
+        digest.update(json.dumps(stamp, sort_keys=True).encode())
     return f"{version}-{digest.hexdigest()[:10]}"
 
 
 def threads_per_cell(executor: str, workers: int, cpus_per_cell: float) -> int:
     """Torch threads per cell: the CPUs a Ray task reserves, or this machine's CPUs shared by the
     local workers (0 = torch's default, for one in-process worker)."""
-    import os
-
     if executor == "ray":
         return max(1, int(cpus_per_cell))
     if workers == 1:

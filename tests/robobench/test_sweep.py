@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from robobench.sweep import (
     InlineExecutor,
     backfill_trainings,
     code_version,
+    dataset_id,
     SweepContext,
     SweepRequest,
     make_executor,
@@ -642,3 +644,23 @@ def test_real_sweep_killed_mid_evaluation_resumes(tiny_world, tmp_path):
     for row in rows:
         fresh = evaluator.evaluate(model_dir / "results" / condition_file_name(row.condition)).row_fields()
         assert (row.nds, row.map, row.per_class) == (fresh["nds"], fresh["map"], fresh["per_class"])
+
+
+def test_dataset_id_separates_worlds_that_share_their_tables(tiny_world, tmp_path):
+    """Two synthetic worlds of the same scenes drawn differently (another renderer or generator
+    version) have equal tables; their ids differ through the generator stamp, while a copy of a
+    world keeps its id (content-based, not path-based) and a root without a stamp (real nuScenes)
+    is identified by its tables alone."""
+    from robobench.data.synth import MARKER
+
+    version = tiny_world.version
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_world.dataroot / version, copy / version)
+    shutil.copy(tiny_world.dataroot / MARKER, copy / MARKER)
+    assert dataset_id(copy, version) == dataset_id(tiny_world.dataroot, version)
+    stamp = json.loads((copy / MARKER).read_text())
+    (copy / MARKER).write_text(json.dumps({**stamp, "render": "realistic", "camera": "preset"}))
+    drawn_otherwise = dataset_id(copy, version)
+    assert drawn_otherwise != dataset_id(tiny_world.dataroot, version)
+    (copy / MARKER).unlink()
+    assert dataset_id(copy, version) not in (drawn_otherwise, dataset_id(tiny_world.dataroot, version))
