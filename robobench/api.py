@@ -697,6 +697,27 @@ def export_results(
         return store.export_json(out, **filters)
 
 
+def relabel_dataset(
+    db: PathLike, old: str, new: str | None = None, *, dataroot: PathLike | None = None, version: str = "v1.0-synth"
+) -> tuple[str, int, int]:
+    """Move the results and training records of ``db`` on dataset id ``old`` to ``new``, or to the id
+    that :func:`robobench.sweep.dataset_id` gives ``dataroot`` today; returns (new id, results, trainings).
+
+    For stores written before the id covered a synthetic world's generator stamp: their
+    sweeps would no longer find those rows and would train again. Only the user knows which
+    world an old id's rows came from (worlds of equal tables shared it), hence the explicit
+    ``dataroot``.
+    """
+    from robobench.sweep import dataset_id
+
+    if (new is None) == (dataroot is None):
+        raise UserError("give the new dataset id (--to) or the world it belongs to (--dataroot), one of the two")
+    target = new if new is not None else dataset_id(dataroot, version)
+    with _existing_store(db) as store:
+        results, trainings = store.relabel_dataset(old, target)
+    return target, results, trainings
+
+
 @dataclass(frozen=True)
 class ImportReport:
     """What :func:`import_results` wrote: ``rows`` upserted, of which ``new`` had no stored row with their key."""

@@ -557,6 +557,50 @@ class ResultStore:
             conn.executemany(*_training_upsert(batch.trainings))
         return len(batch.rows)
 
+    def relabel_dataset(self, old: str, new: str) -> tuple[int, int]:
+        """Move every result and training record of dataset id ``old`` to ``new`` in one transaction;
+        returns (results, trainings) moved.
+
+        Evaluation rows carry ``<trained id>/<split>``: their trained part is replaced and the
+        split kept. For stores written before the id covered a synthetic world's generator stamp
+        (:func:`robobench.sweep.dataset_id`), whose rows the sweep no longer finds. A record whose
+        new key is already stored is refused (``UserError``) and nothing changes.
+        """
+        if old == new:
+            raise UserError(f"dataset id {old!r} is already the new one; nothing to relabel")
+        if "/" in old or "/" in new:
+            raise UserError(f"give trained dataset ids without a split (got {old!r} -> {new!r})")
+        results, trainings = self.count(dataset_id=old), len(self.trainings(dataset_id=old))
+        splits = self.conn.execute(
+            "SELECT COUNT(*) FROM results WHERE dataset_id LIKE ? ESCAPE '!'", (_like_prefix(old),)
+        )
+        results += int(splits.fetchone()[0])
+        if not results and not trainings:
+            held = sorted(
+                {t.dataset_id for t in self.trainings()} | {r.dataset_id.split("/", 1)[0] for r in self.rows()}
+            )
+            raise UserError(f"{self.path} holds nothing on dataset id {old!r}; it holds {', '.join(held) or 'nothing'}")
+        try:
+            with self.transaction() as conn:
+                conn.execute(
+                    "UPDATE results SET dataset_id = ? || substr(dataset_id, ?) "
+                    "WHERE dataset_id = ? OR dataset_id LIKE ? ESCAPE '!'",
+                    (new, len(old) + 1, old, _like_prefix(old)),
+                )
+                conn.execute("UPDATE trainings SET dataset_id = ? WHERE dataset_id = ?", (new, old))
+        except sqlite3.IntegrityError:
+            raise UserError(
+                f"{self.path} already holds results or trainings on {new!r} with the same keys as some on {old!r}; "
+                "nothing was changed (export one of the two and import it into a store of its own)"
+            ) from None
+        return results, trainings
+
+
+def _like_prefix(dataset_id: str) -> str:
+    """A ``LIKE ... ESCAPE '!'`` pattern matching ``<dataset_id>/<anything>`` literally."""
+    escaped = dataset_id.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+    return f"{escaped}/%"
+
 
 @dataclass
 class ExportBatch:

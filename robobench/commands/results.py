@@ -2,6 +2,7 @@
 
     robobench results export --db DB --out FILE.json [--entries a,b] [--dataset-id ID]
     robobench results import --db DB SOURCE [SOURCE ...]
+    robobench results relabel --db DB --from OLD_ID (--dataroot D | --to NEW_ID)
 
 A sweep split over machines (or over jobs of a cluster, each writing its own SQLite
 file so that no two share a network file system) ends with one store per job.
@@ -9,7 +10,9 @@ file so that no two share a network file system) ends with one store per job.
 metadata to one JSON file; ``import`` upserts such files, or other results databases
 directly, into one store, all sources in one transaction, so that one leaderboard
 shows everything. A result whose key (entry, train mode, condition, seed, dataset id,
-config hash) is already stored is replaced by the imported one.
+config hash) is already stored is replaced by the imported one. ``relabel`` moves a
+store's results from one dataset id to another, e.g. to today's id of the world they were
+measured on after the id's definition changed.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from robobench.commands.common import add_db, add_list
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``results`` sub-command with its ``export`` and ``import`` actions."""
+    """Add the ``results`` sub-command with its ``export``, ``import`` and ``relabel`` actions."""
     parser = subparsers.add_parser(
         "results",
         help="export a results store to JSON, or merge exports and other stores into one",
@@ -42,6 +45,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     imp.add_argument("sources", nargs="+", metavar="SOURCE", help="a `results export` JSON file or a results .sqlite")
     imp.set_defaults(func=_run_import)
 
+    relabel = actions.add_parser("relabel", help="move a store's results from one dataset id to another")
+    add_db(relabel)
+    relabel.add_argument("--from", dest="old", required=True, metavar="OLD_ID", help="the dataset id to move")
+    target = relabel.add_mutually_exclusive_group(required=True)
+    target.add_argument("--to", dest="new", metavar="NEW_ID", help="the dataset id to move to")
+    target.add_argument("--dataroot", help="the world the results were measured on: move them to its id today")
+    relabel.add_argument("--version", default="v1.0-synth", help="with --dataroot: its table folder")
+    relabel.set_defaults(func=_run_relabel)
+
 
 def _run_export(args: argparse.Namespace) -> int:
     n = api.export_results(args.db, args.out, entries=args.entries, dataset_id=args.dataset_id)
@@ -55,4 +67,12 @@ def _run_import(args: argparse.Namespace) -> int:
         f"imported {report.rows} results from {len(args.sources)} source(s) into {args.db}: {report.new} new, "
         f"{report.rows - report.new} replacing a stored result with the same key"
     )
+    return 0
+
+
+def _run_relabel(args: argparse.Namespace) -> int:
+    new, results, trainings = api.relabel_dataset(
+        args.db, args.old, args.new, dataroot=args.dataroot, version=args.version
+    )
+    print(f"moved {results} results and {trainings} training records of {args.db} from {args.old} to {new}")
     return 0

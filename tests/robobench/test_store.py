@@ -426,3 +426,54 @@ def test_results_cli_rejects_bad_sources_and_writes_nothing(tmp_path, capsys):
     )
     assert "no results of bevfusion; it holds bevdet" in capsys.readouterr().err
     assert good.count() == 1
+
+
+def test_relabel_moves_a_dataset_id_and_refuses_collisions(tmp_path, capsys):
+    """`results relabel` moves rows (``<id>/<split>``) and training records of one dataset id to
+    another, keeps other ids and a look-alike id (``_`` is no wildcard), and refuses a move whose
+    keys are already stored, changing nothing."""
+    from robobench.cli import main
+
+    db = tmp_path / "r.sqlite"
+    store = ResultStore(db)
+    store.add_many(
+        [
+            make_row(seed=0, dataset_id="old_1/synth_val"),
+            make_row(seed=0, condition="Fog:hard", dataset_id="old_1/synth_val"),
+            make_row(seed=0, dataset_id="oldx1/synth_val"),
+            make_row(seed=1, dataset_id="other/synth_val"),
+        ]
+    )
+    store.add_trainings([_training(dataset_id="old_1", config_hash="abc123"), _training(dataset_id="other", seed=1)])
+    assert main(["results", "relabel", "--db", str(db), "--from", "old_1", "--to", "new"]) == 0
+    assert "moved 2 results and 1 training records" in capsys.readouterr().out
+    ids = sorted((r.dataset_id, r.condition) for r in store.rows())
+    assert ids == [
+        ("new/synth_val", "Fog:hard"),
+        ("new/synth_val", "clean"),
+        ("oldx1/synth_val", "clean"),
+        ("other/synth_val", "clean"),
+    ]
+    assert sorted(t.dataset_id for t in store.trainings()) == ["new", "other"]
+    store.add_trainings([_training(dataset_id="other", config_hash="abc123")])
+    before = (store.rows(), store.trainings())
+    assert main(["results", "relabel", "--db", str(db), "--from", "new", "--to", "other"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "nothing was changed" in err
+    assert (store.rows(), store.trainings()) == before
+    assert main(["results", "relabel", "--db", str(db), "--from", "gone", "--to", "x"]) == 2
+    assert "holds nothing on dataset id 'gone'" in capsys.readouterr().err
+
+
+def test_relabel_to_a_worlds_id(tiny_world, tmp_path, capsys):
+    """``--dataroot`` moves rows to the id :func:`robobench.sweep.dataset_id` gives that world today."""
+    from robobench.cli import main
+    from robobench.sweep import dataset_id
+
+    db = tmp_path / "r.sqlite"
+    ResultStore(db).add_many([make_row(dataset_id="v1.0-synth-0000000000/synth_val")])
+    argv = ["results", "relabel", "--db", str(db), "--from", "v1.0-synth-0000000000"]
+    assert main([*argv, "--dataroot", str(tiny_world.dataroot)]) == 0
+    today = dataset_id(tiny_world.dataroot, tiny_world.version)
+    assert [r.dataset_id for r in ResultStore(db).rows()] == [f"{today}/synth_val"]
+    assert f"to {today}" in capsys.readouterr().out
