@@ -35,7 +35,7 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, get_worker_info
 
 from robobench.conditions import CLEAN, Condition
 from robobench.constants import CAMERAS
@@ -216,6 +216,73 @@ def apply_image_aug(img: np.ndarray, aug: ImageAug, out_hw: tuple[int, int]) -> 
     return out, rest @ a_resize
 
 
+@dataclass(frozen=True)
+class CameraPoints:
+    """The points one camera sees in front of it, before any image augmentation: original-image
+    pixel coordinates ``uv`` (N x 2), camera-frame depth ``z`` (N) and each point's row ``index``
+    in the sweep, ordered by depth (stable: equal depths keep the sweep's order).
+
+    The part of a depth map that does not depend on the augmentation, so a training item
+    computes it once per sample (:meth:`BEVDataset._camera_points`) and only moves it each epoch.
+    """
+
+    uv: np.ndarray
+    z: np.ndarray
+    index: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        return self.uv.nbytes + self.z.nbytes + self.index.nbytes
+
+
+def project_points(
+    points_ego: np.ndarray, cam2ego: np.ndarray, intrinsic: np.ndarray, depth_min: float = 0.1
+) -> CameraPoints:
+    """The points of ``points_ego`` more than ``depth_min`` in front of the camera, projected:
+    ego -> camera (``cam2ego^-1``) -> original pixel (``intrinsic``)."""
+    ego2cam = np.linalg.inv(cam2ego)
+    pts_cam = points_ego[:, :3] @ ego2cam[:3, :3].T + ego2cam[:3, 3]
+    z = pts_cam[:, 2]
+    keep = np.flatnonzero(z > depth_min)
+    pts_cam, z = pts_cam[keep], z[keep]
+    uv = pts_cam @ intrinsic.T
+    uv = uv[:, :2] / z[:, None]
+    order = np.argsort(z, kind="stable")
+    return CameraPoints(uv[order], z[order], keep[order])
+
+
+def depth_from_points(
+    seen: CameraPoints,
+    img_aug: np.ndarray,
+    out_hw: tuple[int, int],
+    downsample: int,
+    point_flags: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Depth map ``(h, w)`` of the projected points ``seen`` moved to network pixels by ``img_aug``:
+    per cell the smallest depth among its points (0: no point), and with ``point_flags`` (bool
+    per sweep point) the flag of that point.
+
+    Network pixel ``(u, v)`` falls in cell ``floor((u + 0.5) / d)``. ``seen`` is ordered by
+    depth, so the first point of each cell in that order is its nearest (ties: the earlier
+    sweep point), which one stable sort of the cell numbers finds.
+    """
+    h, w = out_hw[0] // downsample, out_hw[1] // downsample
+    depth = np.zeros((h, w), dtype=np.float32)
+    flags = np.zeros((h, w), dtype=bool) if point_flags is not None else None
+    a = img_aug
+    u = seen.uv[:, 0] * a[0, 0] + seen.uv[:, 1] * a[0, 1] + a[0, 2]
+    v = seen.uv[:, 0] * a[1, 0] + seen.uv[:, 1] * a[1, 1] + a[1, 2]
+    cols = np.floor((u + 0.5) / downsample).astype(np.int64)
+    rows = np.floor((v + 0.5) / downsample).astype(np.int64)
+    inside = np.flatnonzero((cols >= 0) & (cols < w) & (rows >= 0) & (rows < h))
+    cells, first = np.unique(rows[inside] * w + cols[inside], return_index=True)
+    nearest = inside[first]
+    depth.flat[cells] = seen.z[nearest]
+    if flags is not None:
+        flags.flat[cells] = point_flags[seen.index[nearest]]
+    return depth, flags
+
+
 def sparse_depth(
     points_ego: np.ndarray,
     cam2ego: np.ndarray,
@@ -232,32 +299,22 @@ def sparse_depth(
     network pixel (``img_aug``); network pixel ``(u, v)`` falls in cell
     ``floor((u + 0.5) / d)``. 0 marks cells without a point. When ``point_flags``
     (bool per point) is given, also returns the flag of the point chosen in each cell
-    (e.g. "inside a GT box" for foreground depth metrics).
+    (e.g. "inside a GT box" for foreground depth metrics). :func:`project_points` then
+    :func:`depth_from_points`.
     """
-    h, w = out_hw[0] // downsample, out_hw[1] // downsample
-    depth = np.zeros((h, w), dtype=np.float32)
-    flags = np.zeros((h, w), dtype=bool) if point_flags is not None else None
-    ego2cam = np.linalg.inv(cam2ego)
-    pts_cam = points_ego[:, :3] @ ego2cam[:3, :3].T + ego2cam[:3, 3]
-    z = pts_cam[:, 2]
-    keep = z > depth_min
-    pts_cam, z = pts_cam[keep], z[keep]
-    uv = pts_cam @ intrinsic.T
-    uv = uv[:, :2] / z[:, None]
-    uv = uv @ img_aug[:2, :2].T + img_aug[:2, 2]
-    cols = np.floor((uv[:, 0] + 0.5) / downsample).astype(np.int64)
-    rows = np.floor((uv[:, 1] + 0.5) / downsample).astype(np.int64)
-    inside = (cols >= 0) & (cols < w) & (rows >= 0) & (rows < h)
-    flat = rows[inside] * w + cols[inside]
-    zin = z[inside]
-    order = np.lexsort((zin, flat))
-    flat_sorted = flat[order]
-    first = np.ones(len(flat_sorted), dtype=bool)
-    first[1:] = flat_sorted[1:] != flat_sorted[:-1]
-    depth.flat[flat_sorted[first]] = zin[order][first]
-    if flags is not None:
-        flags.flat[flat_sorted[first]] = point_flags[keep][inside][order][first]
-    return depth, flags
+    seen = project_points(points_ego, cam2ego, intrinsic, depth_min)
+    return depth_from_points(seen, img_aug, out_hw, downsample, point_flags)
+
+
+def normalize_views(views: Sequence[np.ndarray]) -> torch.Tensor:
+    """``V x 3 x H x W`` float32 network input from ``V`` uint8 ``H x W x 3`` views:
+    ``(pixel - IMG_MEAN) / IMG_STD`` per channel, written channel by channel into the output."""
+    stacked = np.stack(views)
+    out = np.empty((stacked.shape[0], 3, *stacked.shape[1:3]), dtype=np.float32)
+    for c in range(3):
+        np.subtract(stacked[..., c], IMG_MEAN[c], out=out[:, c], dtype=np.float32)
+        out[:, c] /= IMG_STD[c]
+    return torch.from_numpy(out)
 
 
 def sample_bev_aug(cfg: DataConfig, rng: np.random.Generator) -> np.ndarray:
@@ -297,13 +354,13 @@ EVAL_CACHE_DEFAULT_MB = 1024
 
 
 class EvalInputCache:
-    """Least-recently-used store of evaluation inputs that no condition changes, bounded in bytes.
+    """Least-recently-used store of model inputs that no condition or epoch changes, bounded in bytes.
 
-    A sweep evaluates each model under 25 conditions of the same split in one process; the
-    decoded clean views and the depth maps of a sample are the same in every cell, so they are
-    decoded and computed once (evaluation items only: training draws a new
-    augmentation each time). Entries are read-only arrays, so a consumer that wrote into one
-    would fail loudly instead of changing later cells.
+    A sweep evaluates each model under 25 conditions of the same split in one process, and
+    training reads every sample once per epoch: the decoded clean views, the evaluation depth
+    maps and each camera's projected LiDAR points (:class:`CameraPoints`) of a sample are the
+    same each time, so they are decoded and computed once. Entries are read-only arrays, so a
+    consumer that wrote into one would fail loudly instead of changing later items.
     """
 
     def __init__(self, budget_bytes: int) -> None:
@@ -323,18 +380,16 @@ class EvalInputCache:
 
     def get(self, key: tuple, compute: Any) -> Any:
         """The value stored under ``key``, else ``compute()``, kept when it fits (evicting the least
-        recently used). Values are a numpy array (made read-only) or a dict of tensors (which
-        :func:`collate` copies into the batch)."""
+        recently used). Values are a numpy array or a list of :class:`CameraPoints` (their arrays
+        made read-only) or a dict of tensors (which :func:`collate` copies into the batch)."""
+        if self.budget <= 0:
+            return compute()
         hit = self.entries.pop(key, None)
         if hit is not None:
             self.entries[key] = hit  # most recently used last
             return hit[0]
         value = compute()
-        if isinstance(value, np.ndarray):
-            size = value.nbytes
-            value.flags.writeable = False
-        else:
-            size = sum(t.numel() * t.element_size() for t in value.values())
+        size = _frozen_nbytes(value)
         if size > self.budget:
             return value
         while self.used + size > self.budget:
@@ -345,6 +400,19 @@ class EvalInputCache:
 
 
 _EVAL_CACHE: EvalInputCache | None = None
+
+
+def _frozen_nbytes(value: Any) -> int:
+    """Bytes held by a cache value (see :meth:`EvalInputCache.get`), its numpy arrays made read-only."""
+    if isinstance(value, np.ndarray):
+        value.flags.writeable = False
+        return value.nbytes
+    if isinstance(value, list):
+        for seen in value:
+            for array in (seen.uv, seen.z, seen.index):
+                array.flags.writeable = False
+        return sum(seen.nbytes for seen in value)
+    return sum(t.numel() * t.element_size() for t in value.values())
 
 
 def _files_key(paths: Sequence[Path]) -> tuple:
@@ -583,8 +651,9 @@ class BEVDataset(Dataset):
 
         if not cond.is_clean and self.corrupt_root is not None:
             return read()
-        # evaluation: the clean views, decoded once per process for every condition (read-only)
-        views = read() if self.train else eval_input_cache().get(_files_key(paths), read)
+        # the clean views, decoded once per process for every condition and epoch (read-only); not in
+        # a loader worker, whose cache would die with it at the end of the epoch
+        views = read() if get_worker_info() is not None else eval_input_cache().get(_files_key(paths), read)
         if not cond.is_clean:
             from corruptions import corrupt_views
 
@@ -603,14 +672,14 @@ class BEVDataset(Dataset):
         imgs, post_rots, post_trans, mats = [], [], [], []
         for view, aug in zip(views, augs):
             out, mat = apply_image_aug(view, aug, self.cfg.input_size)
-            imgs.append((out.astype(np.float32) - IMG_MEAN) / IMG_STD)
+            imgs.append(out)
             post_rot = np.eye(3)
             post_rot[:2, :2] = mat[:2, :2]
             post_rots.append(post_rot)
             post_trans.append([mat[0, 2], mat[1, 2], 0.0])
             mats.append(mat)
         return {
-            "imgs": torch.from_numpy(np.stack(imgs).transpose(0, 3, 1, 2).copy()),
+            "imgs": normalize_views(imgs),
             "intrins": torch.tensor(np.stack([rec.cams[c].intrinsic for c in CAMERAS]), dtype=torch.float32),
             "post_rots": torch.tensor(np.stack(post_rots), dtype=torch.float32),
             "post_trans": torch.tensor(np.asarray(post_trans), dtype=torch.float32),
@@ -668,23 +737,29 @@ class BEVDataset(Dataset):
         key = key_sweep(points)
         in_box = points_in_boxes(key, boxes) if self.with_depth_fg else None
         depths, fgs = [], []
-        for c, mat in zip(CAMERAS, mats):
-            d, fg = sparse_depth(
-                key,
-                rec.cams[c].sensor2ego,
-                rec.cams[c].intrinsic,
-                mat,
-                self.cfg.input_size,
-                self.cfg.depth_downsample,
-                self.cfg.depth_min,
-                in_box,
-            )
+        for seen, mat in zip(self._camera_points(rec, key), mats):
+            d, fg = depth_from_points(seen, mat, self.cfg.input_size, self.cfg.depth_downsample, in_box)
             depths.append(d)
             fgs.append(fg)
         out = {"depth": torch.from_numpy(np.stack(depths))}
         if self.with_depth_fg:
             out["depth_fg"] = torch.from_numpy(np.stack(fgs))
         return out
+
+    def _camera_points(self, rec: SampleRecord, key: np.ndarray) -> list[CameraPoints]:
+        """:func:`project_points` of the key sweep ``key`` for each camera of ``rec``: the same in every
+        epoch, so kept in the process's input cache (keyed by the sweep's bytes) in the main
+        process; a loader worker computes them (its cache would die with it at the epoch's end)."""
+
+        def compute() -> list[CameraPoints]:
+            return [
+                project_points(key, rec.cams[c].sensor2ego, rec.cams[c].intrinsic, self.cfg.depth_min) for c in CAMERAS
+            ]
+
+        if get_worker_info() is not None:
+            return compute()
+        digest = hashlib.blake2b(key.tobytes()).hexdigest()
+        return eval_input_cache().get(("camera points", rec.token, self.cfg.depth_min, digest), compute)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         rec = self.index[self.tokens[i]]

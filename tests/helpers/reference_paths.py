@@ -1,10 +1,11 @@
-"""The evaluation cell's slow reference paths: what the fast code replaced, kept as its definition.
+"""The slow reference paths of the evaluation cell and the training data: what the fast code
+replaced, kept as its definition.
 
 Tests hold the fast functions to these (:mod:`tests.robobench.data.test_dataset`,
 :mod:`tests.robobench.test_predict`, :mod:`tests.robobench.metrics.test_bootstrap`,
 :mod:`tests.baselines.test_head`), and
-``benchmarks/eval_path_bench.py`` swaps them in to time a whole evaluation cell both ways in
-one process.
+``benchmarks/eval_path_bench.py`` and ``benchmarks/train_data_bench.py`` swap them in to time
+a whole evaluation cell and the training data both ways in one process.
 """
 
 from __future__ import annotations
@@ -94,3 +95,50 @@ def bootstrap_scores_per_replicate(
     once per replicate, with that replicate's sample weights."""
     scored = [score_matches(gt, pred, cfg, class_names, order, match, sample_weight=w) for w in weights]
     return [r.nds for r in scored], [r.map for r in scored]
+
+
+def sparse_depth_lexsort(
+    points_ego: np.ndarray,
+    cam2ego: np.ndarray,
+    intrinsic: np.ndarray,
+    img_aug: np.ndarray,
+    out_hw: tuple[int, int],
+    downsample: int,
+    depth_min: float = 0.1,
+    point_flags: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The depth map of :func:`robobench.data.dataset.sparse_depth` as it was computed before: each call
+    projects every point, then one lexicographic sort of (cell, depth) picks each cell's nearest."""
+    h, w = out_hw[0] // downsample, out_hw[1] // downsample
+    depth = np.zeros((h, w), dtype=np.float32)
+    flags = np.zeros((h, w), dtype=bool) if point_flags is not None else None
+    ego2cam = np.linalg.inv(cam2ego)
+    pts_cam = points_ego[:, :3] @ ego2cam[:3, :3].T + ego2cam[:3, 3]
+    z = pts_cam[:, 2]
+    keep = z > depth_min
+    pts_cam, z = pts_cam[keep], z[keep]
+    uv = pts_cam @ intrinsic.T
+    uv = uv[:, :2] / z[:, None]
+    uv = uv @ img_aug[:2, :2].T + img_aug[:2, 2]
+    cols = np.floor((uv[:, 0] + 0.5) / downsample).astype(np.int64)
+    rows = np.floor((uv[:, 1] + 0.5) / downsample).astype(np.int64)
+    inside = (cols >= 0) & (cols < w) & (rows >= 0) & (rows < h)
+    flat = rows[inside] * w + cols[inside]
+    zin = z[inside]
+    order = np.lexsort((zin, flat))
+    flat_sorted = flat[order]
+    first = np.ones(len(flat_sorted), dtype=bool)
+    first[1:] = flat_sorted[1:] != flat_sorted[:-1]
+    depth.flat[flat_sorted[first]] = zin[order][first]
+    if flags is not None:
+        flags.flat[flat_sorted[first]] = point_flags[keep][inside][order][first]
+    return depth, flags
+
+
+def normalize_views_per_view(views: list[np.ndarray]) -> torch.Tensor:
+    """The network input of :func:`robobench.data.dataset.normalize_views`, normalised view by view
+    in float32 and transposed to ``V x 3 x H x W`` by a copy."""
+    from robobench.data.dataset import IMG_MEAN, IMG_STD
+
+    imgs = [(v.astype(np.float32) - IMG_MEAN) / IMG_STD for v in views]
+    return torch.from_numpy(np.stack(imgs).transpose(0, 3, 1, 2).copy())

@@ -23,14 +23,16 @@ from robobench.data.dataset import (
     DataConfig,
     ImageAug,
     apply_image_aug,
+    aug_matrices,
     collate,
+    normalize_views,
     points_in_boxes,
     sample_image_aug,
     sparse_depth,
 )
 from robobench.data.index import load_index
 from robobench.errors import UserError
-from tests.helpers.reference_paths import points_in_boxes_per_box
+from tests.helpers.reference_paths import normalize_views_per_view, points_in_boxes_per_box, sparse_depth_lexsort
 
 INPUT = [96, 256]
 
@@ -456,7 +458,7 @@ def test_cached_evaluation_items_equal_uncached_ones(index, tiny_world, conditio
             item = cached[i]
             for key in ("imgs", "depth", "depth_fg", "points", "gt_boxes"):
                 assert torch.equal(item[key], ref[key]), (condition, key)
-    assert cache.used > 0 and len(cache.entries) == 6  # views and depth maps of three samples
+    assert cache.used > 0 and len(cache.entries) == 9  # views, camera points and depth maps of three samples
 
 
 def test_a_rewritten_image_is_read_again(tmp_path: Path) -> None:
@@ -470,3 +472,68 @@ def test_a_rewritten_image_is_read_again(tmp_path: Path) -> None:
     image.unlink()
     with pytest.raises(UserError, match="missing"):
         _files_key([image])
+
+
+# -- the training data path held to its reference ------------------------------------------------
+
+
+def test_depth_maps_equal_the_lexsort_reference(index, tiny_world) -> None:
+    """:func:`sparse_depth` (project once, move per augmentation, one stable sort of cells) equals the
+    old per-call projection and lexsort, depths and flags, on every view of the tiny world's training
+    samples under random augmentations, and where several points tie at the nearest depth of a cell."""
+    from robobench.contract import key_sweep
+
+    ds = BEVDataset(index, tiny_world.train_split, _cfg(), train=True)
+    rng = np.random.default_rng(0)
+    compared = 0
+    for token in ds.tokens:
+        rec = index[token]
+        points = key_sweep(ds._lidar(rec))
+        flags = rng.random(len(points)) < 0.3
+        for c in CAMERAS:
+            cam = rec.cams[c]
+            a_resize, rest = aug_matrices((396, 704), sample_image_aug((396, 704), ds.cfg, rng), ds.cfg.input_size)
+            args = (points, cam.sensor2ego, cam.intrinsic, rest @ a_resize, ds.cfg.input_size, 8, 0.1, flags)
+            new, ref = sparse_depth(*args), sparse_depth_lexsort(*args)
+            assert np.array_equal(new[0], ref[0]) and np.array_equal(new[1], ref[1]), (token, c)
+            compared += np.count_nonzero(ref[0])
+    assert compared > 1000
+    cam2ego = np.array([[0, 0, 1, 0], [-1, 0, 0, 0], [0, -1, 0, 0], [0, 0, 0, 1]], dtype=float)
+    K = np.array([[100.0, 0, 64], [0, 100.0, 32], [0, 0, 1]])
+    ties = np.array([[5.0, 0.0, 0.0], [5.0, 0.01, 0.0], [5.0, 0.0, 0.0], [9.0, 0.0, 0.0]] * 3)
+    tie_flags = np.array([False, True, True, False] * 3)
+    for order in (np.arange(12), np.arange(12)[::-1]):
+        args = (ties[order], cam2ego, K, np.eye(3), (64, 128), 8, 0.1, tie_flags[order])
+        new, ref = sparse_depth(*args), sparse_depth_lexsort(*args)
+        assert np.array_equal(new[0], ref[0]) and np.array_equal(new[1], ref[1])
+
+
+def test_normalized_views_equal_the_per_view_reference() -> None:
+    views = [np.random.default_rng(i).integers(0, 256, (40, 72, 3), dtype=np.uint8) for i in range(6)]
+    new, ref = normalize_views(views), normalize_views_per_view(views)
+    assert new.dtype == ref.dtype == torch.float32 and new.is_contiguous()
+    assert torch.equal(new, ref)
+
+
+def test_cached_training_items_equal_uncached_ones(index, tiny_world, monkeypatch) -> None:
+    """Training items whose decoded views and camera points come from the cache (read-only, shared
+    between epochs, also under a training-time corruption) equal items computed afresh."""
+    from robobench.data.corrupt_aug import RandomCorruption
+
+    def items(cache: EvalInputCache, corruption: object) -> list[dict]:
+        monkeypatch.setattr("robobench.data.dataset._EVAL_CACHE", cache)
+        ds = BEVDataset(index, tiny_world.train_split, _cfg(), train=True, seed=3, train_corruption=corruption)
+        out = []
+        for epoch in (0, 1, 0):
+            ds.set_epoch(epoch)
+            out += [ds[i] for i in range(3)]
+        return out
+
+    for corruption in (None, RandomCorruption(p=1.0, seed=1)):
+        cache = EvalInputCache(2**30)
+        cached, plain = items(cache, corruption), items(EvalInputCache(0), corruption)
+        assert len(cache.entries) == 6  # views and camera points of three samples
+        for a, b in zip(cached, plain):
+            for key in ("imgs", "depth", "points", "gt_boxes", "post_rots", "post_trans"):
+                assert torch.equal(a[key], b[key]), key
+        assert not torch.equal(cached[0]["imgs"], cached[3]["imgs"])  # epochs draw other augmentations
