@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import torch
@@ -99,10 +99,10 @@ class TrainConfig:
     ``epochs``, ``batch_size`` (per process), ``lr`` and ``weight_decay`` (AdamW),
     ``warmup_iters`` (linear warm-up from ``warmup_ratio * lr``), cosine decay to
     ``min_lr_ratio * lr`` at the last iteration, ``grad_clip`` (max gradient L2 norm;
-    0 disables), ``num_workers`` (data-loader processes), ``max_train_samples`` (use the
-    first N samples of the split; quick profiles), ``checkpoint_every`` (iterations
-    between checkpoints; 0 = epoch ends only), ``amp`` (float16 autocast, CUDA only),
-    ``ema_decay`` (keep an exponential moving average of the weights with this decay and
+    0 disables), ``num_workers`` (data-loader processes; ``auto``: :func:`loader_workers`),
+    ``max_train_samples`` (use the first N samples of the split; quick profiles),
+    ``checkpoint_every`` (iterations between checkpoints; 0 = epoch ends only), ``amp``
+    (float16 autocast, CUDA only), ``ema_decay`` (keep an exponential moving average of the weights with this decay and
     evaluate it, :mod:`robobench.ema`; 0 = off).
     ``precision`` (``fp32``, ``bf16`` or ``auto``: bfloat16 autocast on CPU, see
     :mod:`robobench.precision`; prediction with the trained model uses the same).
@@ -116,7 +116,7 @@ class TrainConfig:
     warmup_ratio: NonNegativeFloat = 1e-3
     min_lr_ratio: NonNegativeFloat = 1e-3
     grad_clip: NonNegativeFloat = 5.0
-    num_workers: NonNegativeInt = 0
+    num_workers: NonNegativeInt | Literal["auto"] = 0
     max_train_samples: PositiveInt | None = None
     checkpoint_every: NonNegativeInt = 0
     amp: bool = True
@@ -675,6 +675,21 @@ def _progress_bar(total: int, done: int, name: str, show: bool) -> Any:
     return tqdm(total=total, initial=done, desc=f"train {name}", unit="it", disable=not show, dynamic_ncols=True)
 
 
+def loader_workers(setting: int | str) -> int:
+    """Data-loader processes for ``train.num_workers``: a number as given; ``auto`` loads in the
+    training process (0) where it may use at most 2 CPUs and uses 2 workers elsewhere.
+
+    On 2 cores the workers and the training step's threads share the cores, and in-process
+    loading was faster with the same batches (``benchmarks/train_data_bench.py``); it also keeps
+    the process's input cache (decoded views, projected LiDAR points) across epochs, which
+    workers (new each epoch) cannot. Larger machines keep the workers (not measured there).
+    """
+    if setting != "auto":
+        return int(setting)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return 0 if cpus <= 2 else 2
+
+
 def _epoch_loader(
     dataset: BEVDataset,
     sampler: _ResumableSampler,
@@ -695,7 +710,7 @@ def _epoch_loader(
         dataset,
         batch_size=tcfg.batch_size,
         sampler=sampler,
-        num_workers=tcfg.num_workers,
+        num_workers=loader_workers(tcfg.num_workers),
         collate_fn=collate,
         worker_init_fn=seed_worker,
         generator=torch.Generator().manual_seed(seed * 10007 + epoch),

@@ -60,7 +60,7 @@ _FULL: dict[str, Any] = {
         "weight_decay": 1e-2,
         "warmup_iters": 50,
         "grad_clip": 5.0,
-        "num_workers": 2,
+        "num_workers": "auto",  # in-process loading on 2 CPUs (robobench.train.loader_workers)
     },
 }
 

@@ -19,9 +19,31 @@ import pytest
 import torch
 
 from robobench.errors import UserError
-from robobench.train import FINAL_CKPT, LAST_CKPT, STATS_FILE, NonFiniteLoss, load_checkpoint, lr_factor, train_entry
+from robobench.train import (
+    FINAL_CKPT,
+    LAST_CKPT,
+    STATS_FILE,
+    NonFiniteLoss,
+    TrainConfig,
+    load_checkpoint,
+    loader_workers,
+    lr_factor,
+    train_entry,
+)
 from tests.helpers.tiny_training import child_command, child_env, tiny_entry, train_tiny
 from tests.helpers.training import train_on
+
+
+def test_auto_loader_workers_load_in_process_on_two_cpus(monkeypatch) -> None:
+    """``train.num_workers = "auto"``: no worker processes where the run may use 2 CPUs or fewer
+    (they would share the cores with the step), 2 on more; a number is taken as given."""
+    for cpus, workers in ((1, 0), (2, 0), (3, 2), (16, 2)):
+        monkeypatch.setattr("os.sched_getaffinity", lambda pid, n=cpus: set(range(n)))
+        assert loader_workers("auto") == workers
+    assert loader_workers(5) == 5
+    assert TrainConfig.from_dict({"num_workers": "auto"}).num_workers == "auto"
+    with pytest.raises(UserError, match="num_workers"):
+        TrainConfig.from_dict({"num_workers": "many"})
 
 
 def test_lr_schedule_warms_up_then_decays_to_the_floor() -> None:
