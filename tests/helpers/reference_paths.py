@@ -97,18 +97,10 @@ def bootstrap_scores_per_replicate(
     return [r.nds for r in scored], [r.map for r in scored]
 
 
-def sparse_depth_lexsort(
-    points_ego: np.ndarray,
-    cam2ego: np.ndarray,
-    intrinsic: np.ndarray,
-    img_aug: np.ndarray,
-    out_hw: tuple[int, int],
-    downsample: int,
-    depth_min: float = 0.1,
-    point_flags: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """The depth map of :func:`robobench.data.dataset.sparse_depth` as it was computed before: each call
-    projects every point, then one lexicographic sort of (cell, depth) picks each cell's nearest."""
+def sparse_depth_lexsort(points_ego, cam2ego, intrinsic, img_aug, out_hw, downsample, depth_min=0.1, point_flags=None):
+    """The depth map of :func:`robobench.data.dataset.sparse_depth` (same arguments and result) as it was
+    computed before: each call projects every point, then one lexicographic sort of (cell, depth)
+    picks each cell's nearest."""
     h, w = out_hw[0] // downsample, out_hw[1] // downsample
     depth = np.zeros((h, w), dtype=np.float32)
     flags = np.zeros((h, w), dtype=bool) if point_flags is not None else None
