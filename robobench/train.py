@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from robobench.constants import DEFAULT_DATAROOT, DEFAULT_VERSION
 from robobench.contract import load_pretrained
-from robobench.data.dataset import BEVDataset, DataConfig, collate
+from robobench.data.dataset import BEVDataset, DataConfig, collate, eval_input_cache
 from robobench.data.index import load_index
 from robobench.config import (
     DecayFloat,
@@ -644,10 +644,13 @@ def _train(
 
     runtime = _Runtime(net, device, cpu_dtype, use_amp, dist, run.out / LAST_CKPT, tcfg.checkpoint_every)
     bar = _progress_bar(tcfg.epochs * iters_per_epoch, state.iteration, run.entry.name, progress and dist.main)
-    for epoch in range(state.iteration // iters_per_epoch, tcfg.epochs):
-        start = (state.iteration - epoch * iters_per_epoch) * tcfg.batch_size
-        train_one_epoch(state, _epoch_loader(dataset, sampler, tcfg, run.seed, epoch, start, device), runtime, bar)
-        runtime.checkpoint(state, runtime.last)
+    try:
+        for epoch in range(state.iteration // iters_per_epoch, tcfg.epochs):
+            start = (state.iteration - epoch * iters_per_epoch) * tcfg.batch_size
+            train_one_epoch(state, _epoch_loader(dataset, sampler, tcfg, run.seed, epoch, start, device), runtime, bar)
+            runtime.checkpoint(state, runtime.last)
+    finally:
+        eval_input_cache().clear()  # the training split's inputs: an evaluation in this process needs the room
     bar.close()
     runtime.checkpoint(state, run.out / FINAL_CKPT)
     if dist.main:

@@ -354,13 +354,20 @@ EVAL_CACHE_DEFAULT_MB = 1024
 
 
 class EvalInputCache:
-    """Least-recently-used store of model inputs that no condition or epoch changes, bounded in bytes.
+    """Store of model inputs that no condition or epoch changes, bounded in bytes.
 
     A sweep evaluates each model under 25 conditions of the same split in one process, and
     training reads every sample once per epoch: the decoded clean views, the evaluation depth
     maps and each camera's projected LiDAR points (:class:`CameraPoints`) of a sample are the
     same each time, so they are decoded and computed once. Entries are read-only arrays, so a
     consumer that wrote into one would fail loudly instead of changing later items.
+
+    Both read a split in whole passes (the same order per cell, a new order per epoch). When a
+    split does not fit, least-recently-used eviction keeps almost nothing useful (in a fixed order
+    every entry is evicted just before it is needed again), so the cache keeps the first entries
+    that fit and computes the rest each pass: the budget's share of the split is served from
+    memory. A training run empties it at its end (:meth:`clear`), so the evaluation that follows
+    in the same process finds the room.
     """
 
     def __init__(self, budget_bytes: int) -> None:
@@ -379,24 +386,25 @@ class EvalInputCache:
         return cls(int(max(megabytes, 0.0) * 2**20))
 
     def get(self, key: tuple, compute: Any) -> Any:
-        """The value stored under ``key``, else ``compute()``, kept when it fits (evicting the least
-        recently used). Values are a numpy array or a list of :class:`CameraPoints` (their arrays
-        made read-only) or a dict of tensors (which :func:`collate` copies into the batch)."""
+        """The value stored under ``key``, else ``compute()``, kept when it fits in what is left of the
+        budget. Values are a numpy array or a list of :class:`CameraPoints` (their arrays made
+        read-only) or a dict of tensors (which :func:`collate` copies into the batch)."""
         if self.budget <= 0:
             return compute()
-        hit = self.entries.pop(key, None)
+        hit = self.entries.get(key)
         if hit is not None:
-            self.entries[key] = hit  # most recently used last
             return hit[0]
         value = compute()
         size = _frozen_nbytes(value)
-        if size > self.budget:
-            return value
-        while self.used + size > self.budget:
-            self.used -= self.entries.pop(next(iter(self.entries)))[1]
-        self.entries[key] = (value, size)
-        self.used += size
+        if self.used + size <= self.budget:
+            self.entries[key] = (value, size)
+            self.used += size
         return value
+
+    def clear(self) -> None:
+        """Drop every entry (e.g. a finished training run's, whose split is not read again)."""
+        self.entries.clear()
+        self.used = 0
 
 
 _EVAL_CACHE: EvalInputCache | None = None

@@ -185,6 +185,20 @@ def test_bevdet_quick_profile_loss_goes_down(tiny_world, tmp_path: Path) -> None
     assert history[-1] < history[0]
 
 
+def test_training_fills_the_input_cache_and_empties_it_at_the_end(tiny_world, tmp_path: Path, monkeypatch) -> None:
+    """The training split's views and camera points are cached in the process for later epochs, and
+    dropped when the run ends, so that an evaluation in the same process finds the room."""
+    from robobench.data import dataset as dataset_mod
+
+    cache = dataset_mod.EvalInputCache(2**30)
+    monkeypatch.setattr(dataset_mod, "_EVAL_CACHE", cache)
+    filled = []
+    monkeypatch.setattr(cache, "clear", lambda real=cache.clear: filled.append(len(cache.entries)) or real())
+    overrides = {"train": {"epochs": 2, "max_train_samples": 2, "batch_size": 1, "num_workers": 0}}
+    train_on(tiny_world, "bevdet", tmp_path / "bevdet", overrides=overrides)
+    assert filled == [4] and cache.entries == {}  # views and camera points of two samples, then dropped
+
+
 def test_bevdet_quick_step_with_bev_augmentation(tiny_world, tmp_path: Path) -> None:
     """One quick-profile step of bevdet with BEVDet's BDA switched on by a config override: the
     Dataset augments the scene, the view transformer follows, and the loss is finite."""
