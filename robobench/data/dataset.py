@@ -347,10 +347,11 @@ def apply_bev_aug(mat: np.ndarray, points: np.ndarray, boxes: np.ndarray, radar:
     return points, boxes, radar
 
 
-#: Environment variable: megabytes the evaluation-input cache may hold per process (0 turns it off).
+#: Environment variable: megabytes the input cache may hold per process (0 turns it off).
 EVAL_CACHE_ENV = "ROBOBENCH_EVAL_CACHE_MB"
-#: Its default: the default world's validation split (decoded views and depth maps, about 0.8 GB) fits.
-EVAL_CACHE_DEFAULT_MB = 1024
+#: Its default: the default world's training split (decoded views and camera points, about 2.1 GB)
+#: fits, and so does its validation split (views and depth maps, about 0.8 GB) after it.
+EVAL_CACHE_DEFAULT_MB = 3072
 
 
 class EvalInputCache:
@@ -755,16 +756,17 @@ class BEVDataset(Dataset):
         return out
 
     def _camera_points(self, rec: SampleRecord, key: np.ndarray) -> list[CameraPoints]:
-        """:func:`project_points` of the key sweep ``key`` for each camera of ``rec``: the same in every
-        epoch, so kept in the process's input cache (keyed by the sweep's bytes) in the main
-        process; a loader worker computes them (its cache would die with it at the epoch's end)."""
+        """:func:`project_points` of the key sweep ``key`` for each camera of ``rec``. A training item
+        needs them again every epoch, so the training process keeps them in its input cache (keyed
+        by the sweep's bytes); a loader worker (whose cache would die with it at the end of the
+        epoch) and an evaluation item (whose depth maps are cached instead) compute them."""
 
         def compute() -> list[CameraPoints]:
             return [
                 project_points(key, rec.cams[c].sensor2ego, rec.cams[c].intrinsic, self.cfg.depth_min) for c in CAMERAS
             ]
 
-        if get_worker_info() is not None:
+        if not self.train or get_worker_info() is not None:
             return compute()
         digest = hashlib.blake2b(key.tobytes()).hexdigest()
         return eval_input_cache().get(("camera points", rec.token, self.cfg.depth_min, digest), compute)

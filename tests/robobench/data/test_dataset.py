@@ -464,7 +464,7 @@ def test_cached_evaluation_items_equal_uncached_ones(index, tiny_world, conditio
             item = cached[i]
             for key in ("imgs", "depth", "depth_fg", "points", "gt_boxes"):
                 assert torch.equal(item[key], ref[key]), (condition, key)
-    assert cache.used > 0 and len(cache.entries) == 9  # views, camera points and depth maps of three samples
+    assert cache.used > 0 and len(cache.entries) == 6  # views and depth maps of three samples
 
 
 def test_a_rewritten_image_is_read_again(tmp_path: Path) -> None:
