@@ -88,9 +88,11 @@ def batches_equal(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return True
 
 
-def time_data(dataset: BEVDataset, batch_size: int, batches: int, epochs: int) -> tuple[dict[str, list[float]], bool]:
-    """Seconds per batch of each path and epoch, and whether all batches agreed. The after path keeps
-    one cache over the epochs, as a training process does."""
+def time_data(
+    dataset: BEVDataset, batch_size: int, batches: int, epochs: int
+) -> tuple[dict[str, list[float]], bool, int]:
+    """Seconds per batch of each path and epoch, whether all batches agreed, and the bytes the after
+    path's cache holds at the end (one cache over the epochs, as a training process keeps)."""
     seconds: dict[str, list[float]] = {p: [] for p in PATHS}
     equal = True
     cache = EvalInputCache.from_env()
@@ -103,12 +105,12 @@ def time_data(dataset: BEVDataset, batch_size: int, batches: int, epochs: int) -
                 out[which] = [collate([dataset[b * batch_size + i] for i in range(batch_size)]) for b in range(batches)]
                 seconds[which].append((time.perf_counter() - start) / batches)
         equal &= all(batches_equal(x, y) for x, y in zip(out["before"], out["after"]))
-    return seconds, equal
+    return seconds, equal, cache.used
 
 
 def time_training(args: argparse.Namespace) -> dict[str, Any]:
     """Wall time of ``--train-epochs`` epochs of training on each path, and whether the weights agree."""
-    result: dict[str, Any] = {}
+    result: dict[str, Any] = {"epochs": args.train_epochs, "precision": args.precision}
     weights = {}
     with tempfile.TemporaryDirectory() as tmp:
         profile_workers = get_entry(args.entry).config(args.profile)["train"]["num_workers"]
@@ -130,7 +132,8 @@ def time_training(args: argparse.Namespace) -> dict[str, Any]:
                     overrides=overrides,
                     progress=False,
                 )
-                result[which] = {"seconds": time.perf_counter() - start, "num_workers": loader_workers(workers)}
+                seconds = time.perf_counter() - start
+            result[which] = {"seconds": seconds, "num_workers": loader_workers(workers)}
             weights[which] = torch.load(final, map_location="cpu", weights_only=True)["model"]
     result["ratio"] = result["after"]["seconds"] / result["before"]["seconds"]
     result["weights_equal"] = all(torch.equal(weights["before"][k], weights["after"][k]) for k in weights["before"])
@@ -161,7 +164,7 @@ def main() -> int:
         load_index(args.dataroot, args.version), "synth_train", DataConfig.from_dict(cfg["data"]), train=True, seed=0
     )
     batch_size = cfg["train"]["batch_size"]
-    seconds, equal = time_data(dataset, batch_size, args.batches, args.epochs)
+    seconds, equal, cached = time_data(dataset, batch_size, args.batches, args.epochs)
     print(f"{cpu_description()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"training data of {args.entry} [{args.profile}], {args.batches} batches of {batch_size} per epoch")
     print(f"{'epoch':>5} {'before s/batch':>15} {'after s/batch':>14} {'after/before':>13}")
@@ -169,8 +172,9 @@ def main() -> int:
         print(f"{e:>5} {b:>15.4f} {a:>14.4f} {a / b:>13.2f}")
     warm = {p: statistics.median(v[1:] or v) for p, v in seconds.items()}
     print(f"later epochs (median): after/before {warm['after'] / warm['before']:.2f}; batches equal: {equal}")
+    print(f"after's input cache holds {cached / 2**20:.0f} MB ({len(dataset)} samples in the split)")
     report: dict[str, Any] = {
-        "command": " ".join(sys.argv),
+        "command": " ".join(["python", *sys.argv]),
         "machine": cpu_description(),
         "torch": torch.__version__,
         "entry": args.entry,
@@ -180,6 +184,8 @@ def main() -> int:
         "data_seconds_per_batch": seconds,
         "data_ratio_later_epochs": warm["after"] / warm["before"],
         "batches_equal": equal,
+        "cache_mb": cached / 2**20,
+        "split_samples": len(dataset),
     }
     ok = equal
     if args.train_epochs:
