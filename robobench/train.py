@@ -102,8 +102,8 @@ class TrainConfig:
     0 disables), ``num_workers`` (data-loader processes; ``auto``: :func:`loader_workers`),
     ``max_train_samples`` (use the first N samples of the split; quick profiles),
     ``checkpoint_every`` (iterations between checkpoints; 0 = epoch ends only), ``amp``
-    (float16 autocast, CUDA only), ``ema_decay`` (keep an exponential moving average of the weights with this decay and
-    evaluate it, :mod:`robobench.ema`; 0 = off).
+    (float16 autocast, CUDA only), ``ema_decay`` (keep an exponential moving average of the
+    weights with this decay and evaluate it, :mod:`robobench.ema`; 0 = off).
     ``precision`` (``fp32``, ``bf16`` or ``auto``: bfloat16 autocast on CPU, see
     :mod:`robobench.precision`; prediction with the trained model uses the same).
     """
