@@ -9,8 +9,9 @@ ablation between the two; train and evaluate on it as on any world (``robobench 
 the per-corruption RR with ``robobench data fidelity --db``.
 
 Its stamp records the ablation (``"finish": "generator 3"``), so it is never taken for a world
-``robobench data synth`` writes. Its tables, and so its dataset id, are those of the generator-4
-world of the same preset and seed: keep its results in a store of their own.
+``robobench data synth`` writes. Its tables are those of the generator-4 world of the same preset
+and seed; the stamp is part of the dataset id (:func:`robobench.sweep.dataset_id`), so the two
+worlds' results keep apart in one store.
 
 Usage: ``python benchmarks/camera_finish_ablation.py --out data/synth-realistic-g4-softfinish
 [--preset default] [--workers 2]``
