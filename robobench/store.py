@@ -570,24 +570,22 @@ class ResultStore:
             raise UserError(f"dataset id {old!r} is already the new one; nothing to relabel")
         if "/" in old or "/" in new:
             raise UserError(f"give trained dataset ids without a split (got {old!r} -> {new!r})")
-        results, trainings = self.count(dataset_id=old), len(self.trainings(dataset_id=old))
-        splits = self.conn.execute(
-            "SELECT COUNT(*) FROM results WHERE dataset_id LIKE ? ESCAPE '!'", (_like_prefix(old),)
-        )
-        results += int(splits.fetchone()[0])
-        if not results and not trainings:
-            held = sorted(
-                {t.dataset_id for t in self.trainings()} | {r.dataset_id.split("/", 1)[0] for r in self.rows()}
-            )
-            raise UserError(f"{self.path} holds nothing on dataset id {old!r}; it holds {', '.join(held) or 'nothing'}")
         try:
             with self.transaction() as conn:
-                conn.execute(
+                results = conn.execute(
                     "UPDATE results SET dataset_id = ? || substr(dataset_id, ?) "
                     "WHERE dataset_id = ? OR dataset_id LIKE ? ESCAPE '!'",
                     (new, len(old) + 1, old, _like_prefix(old)),
-                )
-                conn.execute("UPDATE trainings SET dataset_id = ? WHERE dataset_id = ?", (new, old))
+                ).rowcount
+                trainings = conn.execute(
+                    "UPDATE trainings SET dataset_id = ? WHERE dataset_id = ?", (new, old)
+                ).rowcount
+                if not results and not trainings:
+                    held = {t.dataset_id for t in self.trainings()} | {
+                        trained_dataset_id(r.dataset_id) for r in self.rows()
+                    }
+                    listed = ", ".join(sorted(held)) or "nothing"
+                    raise UserError(f"{self.path} holds nothing on dataset id {old!r}; it holds {listed}")
         except sqlite3.IntegrityError:
             raise UserError(
                 f"{self.path} already holds results or trainings on {new!r} with the same keys as some on {old!r}; "
