@@ -117,29 +117,50 @@ def _type_error_message(cls: type, data: dict[str, Any], section: str, error: st
         value = value[int(part)] if isinstance(value, list) else value.get(part) if isinstance(value, dict) else None
     expected = re.sub(r"^Expected (.*?)(, got .*)?$", r"\1", message)
     if message.startswith("Invalid enum value"):
-        expected = "one of " + ", ".join(repr(c) for c in _choices(cls, parts))
+        choices, others = _choices(cls, parts)
+        expected = "one of " + ", ".join(repr(c) for c in choices) + "".join(f" or {o}" for o in others)
     return f"config {key} expects {expected}, got {value!r}"
 
 
-def _choices(cls: type, parts: Sequence[str]) -> list[Any]:
-    """The values the enum or ``Literal`` field at dotted ``parts`` of dataclass ``cls`` accepts."""
+def _choices(cls: type, parts: Sequence[str]) -> tuple[list[Any], list[str]]:
+    """The values the enum or ``Literal`` field at dotted ``parts`` of dataclass ``cls`` accepts, and
+    the other types of its union in msgspec's words (``train.num_workers``: ``'auto'`` or `int` >= 0)."""
     tp: Any = cls
     for part in parts:
         section = section_type(tp)
         if section is None or part not in typing.get_type_hints(section):
-            return []
-        tp = typing.get_type_hints(section)[part]
+            return [], []
+        tp = typing.get_type_hints(section, include_extras=True)[part]
     args = (
         [t for t in typing.get_args(tp) if t is not type(None)]
         if typing.get_origin(tp) in (Union, types.UnionType)
         else [tp]
     )
+    choices: list[Any] = []
+    others: list[str] = []
     for arg in args:
         if typing.get_origin(arg) is typing.Literal:
-            return list(typing.get_args(arg))
-        if isinstance(arg, type) and issubclass(arg, enum.Enum):
-            return [m.value for m in arg]
-    return []
+            choices += typing.get_args(arg)
+        elif isinstance(arg, type) and issubclass(arg, enum.Enum):
+            choices += [m.value for m in arg]
+        else:
+            others.append(_type_words(arg))
+    return choices, others
+
+
+def _type_words(tp: Any) -> str:
+    """A type as msgspec's errors name it: `int`, `int` >= 0 (``Annotated`` bounds), `float` > 0.0."""
+    meta: list[Any] = []
+    if typing.get_origin(tp) is typing.Annotated:
+        tp, *meta = typing.get_args(tp)
+    bounds = [
+        f"{sign} {getattr(m, attr)}"
+        for m in meta
+        if isinstance(m, msgspec.Meta)
+        for attr, sign in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
+        if getattr(m, attr) is not None
+    ]
+    return " ".join([f"`{getattr(tp, '__name__', tp)}`", *bounds])
 
 
 def check_keys(cls: type, data: dict[str, Any], section: str) -> None:

@@ -50,6 +50,10 @@ def test_defaults_come_from_the_dataclasses() -> None:
         ("train.epochs.x=1", r"config train\.epochs expects `int`, got \{'x': 1\}"),
         ("train.lr=0", r"config train\.lr expects `float` > 0\.0, got 0"),
         ("model.backbone.depth=19", r"config model\.backbone\.depth expects one of 18, 34, 50, got 19"),
+        (
+            'train.num_workers="many"',
+            r"config train\.num_workers expects one of 'auto' or `int` >= 0, got 'many'",
+        ),
         ("model.depth_bins=[1,2]", r"config model\.depth_bins expects `array` of length 3, got \[1, 2\]"),
         ("model.pillars.channels=8", r"unknown config key model\.pillars; valid keys of model: backbone, bev,"),
         ("distill.terms.rcd=1", r"unknown config key distill; valid keys: data, model, teacher_checkpoint, train"),
