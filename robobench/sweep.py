@@ -31,7 +31,6 @@ import concurrent.futures as cf
 import functools
 import hashlib
 import json
-import os
 import sys
 import time
 import traceback
@@ -44,6 +43,7 @@ from robobench import __version__
 from robobench.conditions import Condition, all_conditions
 from robobench.constants import BOOTSTRAP_REPLICATES
 from robobench.errors import UserError
+from robobench.hardware import usable_cpus
 from robobench.locking import exclusive
 from robobench.paths import contained
 from robobench.registry import Entry, get_entry, teacher_order
@@ -678,8 +678,7 @@ def threads_per_cell(executor: str, workers: int, cpus_per_cell: float) -> int:
         return max(1, int(cpus_per_cell))
     if workers == 1:
         return 0
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cpus // workers)
+    return max(1, usable_cpus() // workers)
 
 
 @dataclass

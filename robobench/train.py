@@ -51,6 +51,7 @@ from robobench.config import (
 )
 from robobench.ema import WeightEMA
 from robobench.errors import UserError
+from robobench.hardware import usable_cpus
 from robobench.io import TEACHER_CHECKPOINT_KEY, load_checkpoint, save_checkpoint, write_json_atomic
 from robobench.precision import Precision, autocast, cpu_autocast_dtype, to_float32
 from robobench.registry import Entry, get_entry
@@ -689,8 +690,7 @@ def loader_workers(setting: int | str) -> int:
     """
     if setting != "auto":
         return int(setting)
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return 0 if cpus <= 2 else 2
+    return 0 if usable_cpus() <= 2 else 2
 
 
 def _epoch_loader(

@@ -35,6 +35,7 @@ from robobench.sweep import (
     SweepRequest,
     make_executor,
     plan_cells,
+    threads_per_cell,
     prune,
     run_cells,
     sweep,
@@ -664,3 +665,13 @@ def test_dataset_id_separates_worlds_that_share_their_tables(tiny_world, tmp_pat
     assert drawn_otherwise != dataset_id(tiny_world.dataroot, version)
     (copy / MARKER).unlink()
     assert dataset_id(copy, version) not in (drawn_otherwise, dataset_id(tiny_world.dataroot, version))
+
+
+def test_threads_per_cell_share_the_usable_cpus(monkeypatch) -> None:
+    """Local workers split the CPUs this process may use (its affinity set, not the machine's count);
+    one worker keeps torch's default (0); a Ray cell gets the CPUs it reserves."""
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(6)))
+    assert threads_per_cell("local", 1, 1.0) == 0
+    assert threads_per_cell("local", 2, 1.0) == 3
+    assert threads_per_cell("local", 8, 1.0) == 1
+    assert threads_per_cell("ray", 4, 2.0) == 2
