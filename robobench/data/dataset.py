@@ -230,8 +230,10 @@ class CameraPoints:
     z: np.ndarray
     index: np.ndarray
 
-    @property
-    def nbytes(self) -> int:
+    def freeze(self) -> int:
+        """Make the arrays read-only (a cache shares them between items) and return their bytes."""
+        for array in (self.uv, self.z, self.index):
+            array.flags.writeable = False
         return self.uv.nbytes + self.z.nbytes + self.index.nbytes
 
 
@@ -417,10 +419,7 @@ def _frozen_nbytes(value: Any) -> int:
         value.flags.writeable = False
         return value.nbytes
     if isinstance(value, list):
-        for seen in value:
-            for array in (seen.uv, seen.z, seen.index):
-                array.flags.writeable = False
-        return sum(seen.nbytes for seen in value)
+        return sum(seen.freeze() for seen in value)
     return sum(t.numel() * t.element_size() for t in value.values())
 
 
